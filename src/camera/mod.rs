@@ -1,0 +1,402 @@
+//! Cameras as ECS entities: their components, spawning them with their workers (and the
+//! in-process simulated cameras), turning worker events and clock ticks into stream states,
+//! sampling rates, publishing the status snapshot, and shutting workers down on exit.
+
+pub mod state;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bevy::prelude::*;
+
+use crate::config::{CameraConfig, Config};
+use crate::runtime::Runtime;
+use crate::serve::{CameraStatus, Ports, RecordingStatus, StatusBoard};
+use crate::stream::{self, CameraCommand, CameraEvent, SharedFrame, StreamStats, VideoCodec};
+use crate::{WallSystems, secret};
+use state::{Grace, StreamMachine};
+
+/// A camera on the wall. Its position in the grid is `index`.
+#[derive(Component, Debug, Clone)]
+#[require(StreamStatus, GraceTimer, PortBinding, Recording, Rates, LatestFrame)]
+pub struct Camera {
+    pub name: String,
+    pub index: usize,
+    /// RTSP URL with credentials removed.
+    pub url: String,
+}
+
+/// Stream state, reconnect count, last error, and what the stream is.
+#[derive(Component, Debug, Clone)]
+pub struct StreamStatus {
+    pub machine: StreamMachine,
+    pub codec: Option<VideoCodec>,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Default for StreamStatus {
+    fn default() -> Self {
+        Self {
+            machine: StreamMachine::offline(),
+            codec: None,
+            width: 0,
+            height: 0,
+        }
+    }
+}
+
+/// Startup grace of the camera (see [`state::Grace`]).
+#[derive(Component, Debug, Clone, Default, Deref, DerefMut)]
+pub struct GraceTimer(pub Grace);
+
+/// Ports the camera's local stream servers are bound to (`None` until they are).
+#[derive(Component, Debug, Clone, Default)]
+pub struct PortBinding {
+    pub mjpeg: Option<u16>,
+    pub audio: Option<u16>,
+}
+
+/// The camera's recording (driven by the recorder once it runs).
+#[derive(Component, Debug, Clone, Default)]
+pub struct Recording {
+    pub active: bool,
+    pub segments: u64,
+    pub bytes: u64,
+    pub current: Option<String>,
+}
+
+/// Received frame and bit rates over a sliding window.
+#[derive(Component, Debug, Clone, Default)]
+pub struct Rates {
+    pub fps: f64,
+    pub bitrate_bps: f64,
+    pub frames: u64,
+    pub decoded: u64,
+    samples: VecDeque<(Duration, u64, u64)>,
+}
+
+/// The newest decoded picture, taken from the frame slot this frame (if any).
+#[derive(Component, Debug, Clone, Default)]
+pub struct LatestFrame(pub Option<SharedFrame>);
+
+/// The ECS end of the camera's worker.
+#[derive(Component)]
+pub struct WorkerLink {
+    pub commands: tokio::sync::mpsc::Sender<CameraCommand>,
+    pub events: crossbeam_channel::Receiver<CameraEvent>,
+    pub frames: stream::FrameReceiver,
+    pub stats: Arc<StreamStats>,
+}
+
+/// The loaded configuration.
+#[derive(Resource, Debug, Clone, Deref)]
+pub struct WallConfig(pub Config);
+
+/// Snapshot for the API.
+#[derive(Resource, Clone, Deref)]
+pub struct Board(pub StatusBoard);
+
+/// A state transition, for whoever wants to react (overlays, recorder, tests).
+#[derive(Message, Debug, Clone)]
+pub struct StateChanged {
+    pub camera: Entity,
+    pub transition: state::Transition,
+}
+
+/// The window over which fps and bitrate are averaged.
+const RATE_WINDOW: Duration = Duration::from_secs(3);
+
+/// Systems that turn worker output into component state. Needs nothing but `Time`: tests
+/// spawn cameras with hand-made [`WorkerLink`]s and step the clock.
+pub fn state_plugin(app: &mut App) {
+    app.add_message::<StateChanged>()
+        .add_systems(
+            Update,
+            (ingest_events, take_frames).in_set(WallSystems::Ingest),
+        )
+        .add_systems(
+            Update,
+            (tick_grace, sample_rates).in_set(WallSystems::Update),
+        );
+}
+
+/// Spawns the configured cameras and their workers, serves the status API, stops workers on
+/// exit. Needs the [`Runtime`] resource.
+pub fn spawn_plugin(app: &mut App) {
+    app.add_systems(Startup, spawn_cameras)
+        .add_systems(
+            Update,
+            publish_status
+                .in_set(WallSystems::Update)
+                .after(sample_rates),
+        )
+        .add_systems(Last, shutdown_on_exit);
+}
+
+/// The camera list of a config: simulated ones (given their server's address) first.
+pub fn camera_list(config: &Config, sim_addr: Option<std::net::SocketAddr>) -> Vec<CameraConfig> {
+    let mut list = Vec::new();
+    if let (Some(sim), Some(addr)) = (&config.simulated, sim_addr) {
+        for i in 1..=sim.cameras {
+            list.push(CameraConfig {
+                name: format!("Sim {i}"),
+                url: format!("rtsp://{addr}/cam{i}"),
+                sub_url: None,
+                username: None,
+                password: None,
+                transport: Default::default(),
+                record: false,
+                enabled: true,
+                onvif: None,
+                mjpeg_port: None,
+                audio_port: None,
+            });
+        }
+    }
+    list.extend(config.cameras.iter().cloned());
+    list
+}
+
+/// Worker settings for one camera; credentials from the fields win over ones in the URL.
+pub fn worker_config(cam: &CameraConfig, config: &Config) -> Result<stream::WorkerConfig, String> {
+    let url = url::Url::parse(&cam.url).map_err(|e| format!("bad URL: {e}"))?;
+    let (bare, in_url) = secret::split_credentials(&url);
+    let creds = match (&cam.username, &cam.password) {
+        (Some(u), p) => Some((u.clone(), p.clone().unwrap_or_default())),
+        (None, Some(p)) => Some((
+            in_url.as_ref().map(|c| c.0.clone()).unwrap_or_default(),
+            p.clone(),
+        )),
+        (None, None) => in_url,
+    };
+    Ok(stream::WorkerConfig {
+        name: cam.name.clone(),
+        url: bare,
+        creds,
+        transport: cam.transport,
+        grace: Duration::from_secs(config.grace_secs),
+        stall: Duration::from_secs(config.stall_secs),
+    })
+}
+
+fn spawn_cameras(
+    mut commands: Commands,
+    config: Res<WallConfig>,
+    runtime: Res<Runtime>,
+    time: Res<Time>,
+) {
+    let now = time.elapsed();
+    let grace = Duration::from_secs(config.grace_secs);
+    for (index, cam) in camera_list(&config, runtime.sim_addr()).iter().enumerate() {
+        let camera = Camera {
+            name: cam.name.clone(),
+            index,
+            url: secret::redact_url(&cam.url),
+        };
+        let mut entity = commands.spawn(camera);
+        if !cam.enabled {
+            info!(camera = %cam.name, "disabled: offline");
+            continue;
+        }
+        let handle = worker_config(cam, &config).and_then(|wc| {
+            stream::spawn_camera(runtime.handle(), wc, runtime.group()).map_err(|e| e.to_string())
+        });
+        match handle {
+            Ok(h) => {
+                runtime.track(h.task);
+                entity.insert((
+                    StreamStatus {
+                        machine: StreamMachine::connecting(),
+                        ..default()
+                    },
+                    GraceTimer(Grace::starting(now, grace)),
+                    WorkerLink {
+                        commands: h.commands,
+                        events: h.events,
+                        frames: h.frames,
+                        stats: h.stats,
+                    },
+                ));
+            }
+            Err(e) => error!(camera = %cam.name, "cannot start: {e}"),
+        }
+    }
+}
+
+fn log_transition(name: &str, t: &state::Transition, error: Option<&str>) {
+    let (from, to) = (t.from.as_str(), t.to.as_str());
+    match (t.to, error) {
+        (state::StreamState::Live, _) | (_, None) => info!(camera = %name, "{from} → {to}"),
+        (_, Some(e)) => warn!(camera = %name, "{from} → {to}: {e}"),
+    }
+}
+
+fn ingest_events(
+    time: Res<Time>,
+    mut cameras: Query<(
+        Entity,
+        &Camera,
+        &WorkerLink,
+        &mut StreamStatus,
+        &mut GraceTimer,
+    )>,
+    mut changed: MessageWriter<StateChanged>,
+) {
+    let now = time.elapsed();
+    for (entity, camera, link, mut status, mut grace) in &mut cameras {
+        for event in link.events.try_iter() {
+            if let CameraEvent::Live {
+                codec,
+                width,
+                height,
+            } = &event
+            {
+                status.codec = Some(*codec);
+                status.width = *width;
+                status.height = *height;
+            }
+            if let Some(t) = status.machine.on_event(&mut grace.0, now, &event) {
+                log_transition(&camera.name, &t, status.machine.last_error.as_deref());
+                changed.write(StateChanged {
+                    camera: entity,
+                    transition: t,
+                });
+            }
+        }
+    }
+}
+
+fn take_frames(mut cameras: Query<(&WorkerLink, &mut LatestFrame, &mut StreamStatus)>) {
+    for (link, mut latest, mut status) in &mut cameras {
+        latest.0 = link.frames.try_iter().last();
+        if let Some(f) = &latest.0
+            && (f.width, f.height) != (status.width, status.height)
+        {
+            status.width = f.width;
+            status.height = f.height;
+        }
+    }
+}
+
+fn tick_grace(
+    time: Res<Time>,
+    mut cameras: Query<(Entity, &Camera, &mut StreamStatus, &mut GraceTimer)>,
+    mut changed: MessageWriter<StateChanged>,
+) {
+    let now = time.elapsed();
+    for (entity, camera, mut status, mut grace) in &mut cameras {
+        if grace.until.is_none() {
+            continue;
+        }
+        if let Some(t) = status.machine.on_tick(&mut grace.0, now) {
+            log_transition(&camera.name, &t, status.machine.last_error.as_deref());
+            changed.write(StateChanged {
+                camera: entity,
+                transition: t,
+            });
+        }
+    }
+}
+
+fn sample_rates(time: Res<Time>, mut cameras: Query<(&WorkerLink, &mut Rates)>) {
+    let now = time.elapsed();
+    for (link, mut rates) in &mut cameras {
+        let frames = StreamStats::get(&link.stats.frames);
+        let bytes = StreamStats::get(&link.stats.bytes);
+        rates.frames = frames;
+        rates.decoded = StreamStats::get(&link.stats.decoded);
+        if rates
+            .samples
+            .back()
+            .is_some_and(|(t, _, _)| now.saturating_sub(*t) < Duration::from_millis(250))
+        {
+            continue;
+        }
+        rates.samples.push_back((now, frames, bytes));
+        while rates.samples.len() > 2
+            && rates
+                .samples
+                .front()
+                .is_some_and(|(t, _, _)| now - *t > RATE_WINDOW)
+        {
+            rates.samples.pop_front();
+        }
+        if let (Some(&(t0, f0, b0)), Some(&(t1, f1, b1))) =
+            (rates.samples.front(), rates.samples.back())
+        {
+            let dt = (t1 - t0).as_secs_f64();
+            if dt > 0.0 {
+                rates.fps = (f1 - f0) as f64 / dt;
+                rates.bitrate_bps = (b1 - b0) as f64 * 8.0 / dt;
+            }
+        }
+    }
+}
+
+/// Builds the API snapshot from the components.
+pub fn publish_status(
+    time: Res<Time>,
+    board: Res<Board>,
+    cameras: Query<(
+        &Camera,
+        &StreamStatus,
+        &GraceTimer,
+        &Rates,
+        &PortBinding,
+        &Recording,
+    )>,
+) {
+    let now = time.elapsed();
+    let mut list: Vec<_> = cameras.iter().collect();
+    list.sort_by_key(|(c, ..)| c.index);
+    let cameras = list
+        .into_iter()
+        .map(|(cam, status, grace, rates, ports, rec)| CameraStatus {
+            name: cam.name.clone(),
+            url: cam.url.clone(),
+            state: status.machine.state.as_str().to_owned(),
+            codec: status.codec.map(|c| c.as_str().to_owned()),
+            width: status.width,
+            height: status.height,
+            fps: (rates.fps * 10.0).round() / 10.0,
+            bitrate_bps: rates.bitrate_bps.round(),
+            frames: rates.frames,
+            decoded: rates.decoded,
+            reconnects: status.machine.reconnects,
+            last_error: status.machine.last_error.clone(),
+            grace_secs_left: status
+                .machine
+                .grace_left(&grace.0, now)
+                .map(|d| (d.as_secs_f64() * 10.0).round() / 10.0),
+            ports: Ports {
+                mjpeg: ports.mjpeg,
+                audio: ports.audio,
+            },
+            recording: RecordingStatus {
+                active: rec.active,
+                segments: rec.segments,
+                bytes: rec.bytes,
+                current: rec.current.clone(),
+            },
+        })
+        .collect();
+    if let Ok(mut snapshot) = board.write() {
+        snapshot.cameras = cameras;
+    }
+}
+
+fn shutdown_on_exit(
+    mut exits: MessageReader<AppExit>,
+    links: Query<&WorkerLink>,
+    runtime: Res<Runtime>,
+) {
+    if exits.read().next().is_none() {
+        return;
+    }
+    for link in &links {
+        let _ = link.commands.try_send(CameraCommand::Shutdown);
+    }
+    runtime.wait_for_workers(Duration::from_secs(3));
+}

@@ -1,0 +1,486 @@
+//! The wall's configuration: the RON schema with every default, parsing with `line:col` errors,
+//! and the checks serde cannot do (unique names, well-formed URLs). No I/O beyond reading the file.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The demo configuration compiled into the binary; `config/wall.ron` is the same file.
+pub const DEMO_RON: &str = include_str!("../config/wall.ron");
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Real cameras, shown in this order after the simulated ones.
+    #[serde(default)]
+    pub cameras: Vec<CameraConfig>,
+    /// Built-in simulated cameras started in this process (`None`: none).
+    #[serde(default)]
+    pub simulated: Option<SimulatedConfig>,
+    /// Startup grace: a feed that has not delivered its first frame yet is `connecting`,
+    /// never dropped, for this long. Default 10.
+    #[serde(default = "default_grace_secs")]
+    pub grace_secs: u64,
+    /// A live feed with no frame for this long is `stalled` and reconnected. Default 5.
+    #[serde(default = "default_stall_secs")]
+    pub stall_secs: u64,
+    /// Where and how cameras record.
+    #[serde(default)]
+    pub recording: RecordingConfig,
+    /// Local HTTP servers (status API, per-camera streams).
+    #[serde(default)]
+    pub servers: ServersConfig,
+}
+
+/// One camera.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    /// Unique; used in paths, logs and the API.
+    pub name: String,
+    /// `rtsp://host[:port]/path`; credentials may be embedded but are better in the fields below.
+    pub url: String,
+    /// Optional low-resolution stream for small tiles.
+    #[serde(default)]
+    pub sub_url: Option<String>,
+    /// RTSP user (Basic or Digest, whichever the camera asks for).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// RTSP password. Never logged, never served.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// RTP transport. Default `Tcp` (interleaved); `Udp` for cameras that need it.
+    #[serde(default)]
+    pub transport: Transport,
+    /// Record continuously. Default false.
+    #[serde(default)]
+    pub record: bool,
+    /// `false` keeps the camera on the wall as `offline` without connecting. Default true.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// ONVIF device service, for PTZ and imaging.
+    #[serde(default)]
+    pub onvif: Option<OnvifConfig>,
+    /// Preferred MJPEG port (`None`: `servers.mjpeg_base_port` + index).
+    #[serde(default)]
+    pub mjpeg_port: Option<u16>,
+    /// Preferred audio port (`None`: `servers.audio_base_port` + index).
+    #[serde(default)]
+    pub audio_port: Option<u16>,
+}
+
+/// RTP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Transport {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+/// ONVIF endpoint of a camera.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnvifConfig {
+    /// `http://host/onvif/device_service`.
+    pub url: String,
+}
+
+/// Video codec of the simulated cameras.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum SimCodec {
+    #[default]
+    H264,
+    H265,
+}
+
+/// Built-in simulated cameras (real RTSP on loopback).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatedConfig {
+    /// How many. Named "Sim 1" … "Sim N", served as `/cam1` … `/camN`.
+    pub cameras: u32,
+    /// Picture width. Default 960.
+    #[serde(default = "default_sim_width")]
+    pub width: u32,
+    /// Picture height. Default 540.
+    #[serde(default = "default_sim_height")]
+    pub height: u32,
+    /// Frames per second. Default 25.
+    #[serde(default = "default_sim_fps")]
+    pub fps: u32,
+    /// Default `H264`.
+    #[serde(default)]
+    pub codec: SimCodec,
+    /// RTSP port on 127.0.0.1; 0 (default) picks a free one.
+    #[serde(default)]
+    pub port: u16,
+}
+
+/// Container of recordings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum RecordFormat {
+    /// Fragmented MP4. Default.
+    #[default]
+    Mp4,
+    Mkv,
+}
+
+/// Recording store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingConfig {
+    /// Default `recordings` (relative to the working directory).
+    #[serde(default = "default_record_dir")]
+    pub dir: PathBuf,
+    /// Default `Mp4`.
+    #[serde(default)]
+    pub format: RecordFormat,
+    /// Segment length. Default 60.
+    #[serde(default = "default_segment_secs")]
+    pub segment_secs: u64,
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        Self {
+            dir: default_record_dir(),
+            format: RecordFormat::default(),
+            segment_secs: default_segment_secs(),
+        }
+    }
+}
+
+/// Local HTTP servers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServersConfig {
+    /// Address every server binds. Default `127.0.0.1`.
+    #[serde(default = "default_bind")]
+    pub bind: IpAddr,
+    /// Status/control API; falls back to the next ports, then an ephemeral one. Default 8555.
+    #[serde(default = "default_api_port")]
+    pub api_port: u16,
+    /// MJPEG port of camera i is this + i. Default 555.
+    #[serde(default = "default_mjpeg_base_port")]
+    pub mjpeg_base_port: u16,
+    /// Audio port of camera i is this + i. Default 50545.
+    #[serde(default = "default_audio_base_port")]
+    pub audio_base_port: u16,
+}
+
+impl Default for ServersConfig {
+    fn default() -> Self {
+        Self {
+            bind: default_bind(),
+            api_port: default_api_port(),
+            mjpeg_base_port: default_mjpeg_base_port(),
+            audio_base_port: default_audio_base_port(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_grace_secs() -> u64 {
+    10
+}
+fn default_stall_secs() -> u64 {
+    5
+}
+fn default_sim_width() -> u32 {
+    960
+}
+fn default_sim_height() -> u32 {
+    540
+}
+fn default_sim_fps() -> u32 {
+    25
+}
+fn default_record_dir() -> PathBuf {
+    PathBuf::from("recordings")
+}
+fn default_segment_secs() -> u64 {
+    60
+}
+fn default_bind() -> IpAddr {
+    IpAddr::from([127, 0, 0, 1])
+}
+fn default_api_port() -> u16 {
+    8555
+}
+fn default_mjpeg_base_port() -> u16 {
+    555
+}
+fn default_audio_base_port() -> u16 {
+    50545
+}
+
+/// A configuration problem, located in its file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// The file (or `<built-in demo>`).
+    pub file: String,
+    /// 1-based line and column, when the problem has a place.
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.col, self.message
+        )
+    }
+}
+
+/// Several problems at once; `check-config` prints them all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// The embedded demo (4 simulated cameras).
+    pub fn demo() -> Self {
+        Self::parse(DEMO_RON, "<built-in demo>").expect("the embedded demo config is valid")
+    }
+
+    /// Reads and validates a file.
+    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: file.clone(),
+                line: 0,
+                col: 0,
+                message: format!("cannot read: {e}"),
+            }])
+        })?;
+        Self::parse(&text, &file)
+    }
+
+    /// Parses and validates RON text; `file` only names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Self, ConfigErrors> {
+        let config: Config = ron::from_str(text).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: file.to_owned(),
+                line: e.span.start.line,
+                col: e.span.start.col,
+                message: e.code.to_string(),
+            }])
+        })?;
+        let errors = config.validate(text, file);
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// Checks serde cannot express. Positions are found by looking the offending value up in
+    /// the source text.
+    fn validate(&self, text: &str, file: &str) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        let mut error = |needle: &str, nth: usize, message: String| {
+            let (line, col) = locate(text, needle, nth).unwrap_or((0, 0));
+            errors.push(ConfigError {
+                file: file.to_owned(),
+                line,
+                col,
+                message,
+            });
+        };
+        let mut seen: Vec<&str> = Vec::new();
+        for cam in &self.cameras {
+            let quoted = format!("{:?}", cam.name);
+            if cam.name.trim().is_empty() {
+                error(&quoted, 0, "camera name is empty".into());
+            } else if cam.name.contains(['/', '\\']) || cam.name.starts_with('.') {
+                error(
+                    &quoted,
+                    0,
+                    format!(
+                        "camera name {quoted} cannot contain '/' or '\\' or start with '.' (it names a directory)"
+                    ),
+                );
+            }
+            let earlier = seen.iter().filter(|n| **n == cam.name).count();
+            if earlier > 0 {
+                error(
+                    &quoted,
+                    earlier,
+                    format!("duplicate camera name {quoted}: names must be unique"),
+                );
+            }
+            seen.push(&cam.name);
+            for (field, url) in std::iter::once(("url", Some(&cam.url)))
+                .chain(std::iter::once(("sub_url", cam.sub_url.as_ref())))
+            {
+                let Some(url) = url else { continue };
+                if let Err(why) = check_rtsp_url(url) {
+                    error(
+                        &format!("{url:?}"),
+                        0,
+                        format!(
+                            "camera {quoted}: {field} {:?} is not a valid RTSP URL: {why}",
+                            crate::secret::redact_url(url)
+                        ),
+                    );
+                }
+            }
+            if let Some(onvif) = &cam.onvif
+                && let Err(why) = check_url(&onvif.url, &["http", "https"])
+            {
+                error(
+                    &format!("{:?}", onvif.url),
+                    0,
+                    format!("camera {quoted}: onvif.url is not a valid http URL: {why}"),
+                );
+            }
+        }
+        if let Some(sim) = &self.simulated {
+            if sim.cameras == 0 || sim.cameras > 64 {
+                error(
+                    "cameras",
+                    0,
+                    "simulated.cameras must be between 1 and 64".into(),
+                );
+            }
+            if sim.width < 16 || sim.height < 16 || sim.width % 2 == 1 || sim.height % 2 == 1 {
+                error(
+                    "width",
+                    0,
+                    "simulated width and height must be even and at least 16".into(),
+                );
+            }
+            if sim.fps == 0 || sim.fps > 120 {
+                error("fps", 0, "simulated.fps must be between 1 and 120".into());
+            }
+        }
+        if self.grace_secs == 0 {
+            error("grace_secs", 0, "grace_secs must be at least 1".into());
+        }
+        if self.stall_secs == 0 {
+            error("stall_secs", 0, "stall_secs must be at least 1".into());
+        }
+        if self.recording.segment_secs == 0 {
+            error(
+                "segment_secs",
+                0,
+                "recording.segment_secs must be at least 1".into(),
+            );
+        }
+        errors
+    }
+}
+
+fn check_rtsp_url(url: &str) -> Result<(), String> {
+    check_url(url, &["rtsp", "rtsps"])
+}
+
+fn check_url(url: &str, schemes: &[&str]) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
+    if !schemes.contains(&parsed.scheme()) {
+        return Err(format!("scheme must be one of {schemes:?}"));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err("no host".into());
+    }
+    Ok(())
+}
+
+/// 1-based line and column of the `nth` (0-based) occurrence of `needle` in `text`.
+fn locate(text: &str, needle: &str, nth: usize) -> Option<(usize, usize)> {
+    let offset = text.match_indices(needle).nth(nth)?.0;
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Some((line, col))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> ConfigErrors {
+        Config::parse(text, "t.ron").expect_err("should be rejected")
+    }
+
+    #[test]
+    fn demo_is_valid_and_simulated() {
+        let c = Config::demo();
+        assert_eq!(c.simulated.as_ref().map(|s| s.cameras), Some(4));
+        assert_eq!(c.grace_secs, 10);
+    }
+
+    #[test]
+    fn defaults_fill_everything() {
+        let c = Config::parse("(cameras: [(name: \"a\", url: \"rtsp://h/x\")])", "t").unwrap();
+        let cam = &c.cameras[0];
+        assert_eq!(cam.transport, Transport::Tcp);
+        assert!(cam.enabled && !cam.record);
+        assert_eq!(c.servers.api_port, 8555);
+        assert_eq!(c.servers.mjpeg_base_port, 555);
+        assert_eq!(c.stall_secs, 5);
+        assert_eq!(c.recording.format, RecordFormat::Mp4);
+    }
+
+    #[test]
+    fn unknown_field_has_line_and_col() {
+        let e = err("(\n  cameras: [],\n  grace_sec: 3,\n)");
+        assert_eq!((e.0[0].line, e.0[0].col), (3, 3), "{e}");
+        assert!(e.to_string().starts_with("t.ron:3:3:"), "{e}");
+        assert!(e.to_string().contains("grace_sec"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_has_line() {
+        let e = err("(\n  grace_secs: \"ten\",\n)");
+        assert_eq!(e.0[0].line, 2, "{e}");
+    }
+
+    #[test]
+    fn duplicate_names_point_at_the_second() {
+        let text = "(cameras: [\n (name: \"Gate\", url: \"rtsp://a/1\"),\n (name: \"Gate\", url: \"rtsp://b/1\"),\n])";
+        let e = err(text);
+        assert_eq!(e.0.len(), 1);
+        assert_eq!((e.0[0].line, e.0[0].col), (3, 9), "{e}");
+        assert!(e.0[0].message.contains("duplicate camera name \"Gate\""));
+    }
+
+    #[test]
+    fn malformed_url_is_located_and_redacted() {
+        let text = "(cameras: [\n (name: \"A\",\n  url: \"http://admin:hunter2@cam/1\"),\n])";
+        let e = err(text);
+        assert_eq!(e.0[0].line, 3, "{e}");
+        let s = e.to_string();
+        assert!(s.contains("scheme"), "{s}");
+        assert!(!s.contains("hunter2"), "{s}");
+        let e = err("(cameras: [(name: \"A\", url: \"rtsp://\")])");
+        assert!(e.to_string().contains("not a valid RTSP URL"), "{e}");
+    }
+
+    #[test]
+    fn locate_counts_from_one() {
+        assert_eq!(locate("ab\ncd", "d", 0), Some((2, 2)));
+        assert_eq!(locate("x x", "x", 1), Some((1, 3)));
+        assert_eq!(locate("x", "y", 0), None);
+    }
+}

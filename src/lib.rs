@@ -1,0 +1,129 @@
+//! OpticLink: a GPU-drawn monitoring wall and recorder for IP cameras. `app()` assembles the
+//! Bevy app; the plugin list below is the table of contents, in data-flow order.
+
+pub mod camera;
+pub mod config;
+pub mod runtime;
+pub mod secret;
+pub mod serve;
+pub mod simcam;
+pub mod stream;
+pub mod wall;
+
+use std::time::Duration;
+
+use bevy::app::ScheduleRunnerPlugin;
+use bevy::log::LogPlugin;
+use bevy::prelude::*;
+
+use config::Config;
+pub use wall::WindowOptions;
+
+/// The app-wide order of work each frame.
+#[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
+pub enum WallSystems {
+    /// Worker events and pictures into components.
+    Ingest,
+    /// State machine, rates, status snapshot.
+    Update,
+    /// Layout, textures, overlays (window mode).
+    Present,
+}
+
+/// With a window, or without (recording boxes, tests).
+#[derive(Debug, Clone)]
+pub enum Mode {
+    Window(WindowOptions),
+    Headless,
+}
+
+/// Log filter: ours and retina at info; the render stack only when it matters.
+const LOG_FILTER: &str = "info,wgpu=error,wgpu_hal=error,naga=warn,bevy_render=warn,bevy_winit=warn,\
+                          bevy_egui=warn,offset_allocator=warn,gilrs=warn";
+
+/// Headless frame rate: enough for state and API, cheap for a recording box.
+const HEADLESS_TICK: Duration = Duration::from_millis(33);
+
+/// Builds the app for `config`. Fails only if the tokio runtime cannot start; anything a
+/// camera or server does wrong is logged and shown, never fatal.
+pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
+    let mut app = App::new();
+    let log = LogPlugin {
+        filter: LOG_FILTER.into(),
+        ..default()
+    };
+    match &mode {
+        Mode::Headless => {
+            app.add_plugins((
+                MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(HEADLESS_TICK)),
+                log,
+            ));
+        }
+        Mode::Window(_) => {
+            app.add_plugins(
+                DefaultPlugins
+                    .build()
+                    .disable::<bevy::app::TerminalCtrlCHandlerPlugin>()
+                    .set(log)
+                    .set(WindowPlugin {
+                        primary_window: Some(Window {
+                            title: "OpticLink".into(),
+                            resolution: (1600, 900).into(),
+                            ..default()
+                        }),
+                        ..default()
+                    }),
+            );
+        }
+    }
+    app.configure_sets(
+        Update,
+        (
+            WallSystems::Ingest,
+            WallSystems::Update,
+            WallSystems::Present,
+        )
+            .chain(),
+    );
+
+    // 1. The shared runtime and, for the demo, the simulated cameras it serves.
+    let mut runtime = runtime::Runtime::new()?;
+    if let Some(sim) = &config.simulated {
+        let sim_config = simcam::SimConfig {
+            cameras: sim.cameras,
+            port: sim.port,
+            width: sim.width,
+            height: sim.height,
+            fps: sim.fps,
+            codec: match sim.codec {
+                config::SimCodec::H264 => stream::VideoCodec::H264,
+                config::SimCodec::H265 => stream::VideoCodec::H265,
+            },
+            ..default()
+        };
+        if let Err(e) = runtime.start_sim(sim_config) {
+            error!("simulated cameras cannot start: {e}");
+        }
+    }
+    // 2. The status API (never fatal: a taken port falls back).
+    let board = serve::StatusBoard::default();
+    if let Err(e) = serve::api::start(
+        runtime.handle(),
+        config.servers.bind,
+        config.servers.api_port,
+        board.clone(),
+    ) {
+        error!("status API cannot start: {e}");
+    }
+    app.insert_resource(runtime)
+        .insert_resource(camera::WallConfig(config))
+        .insert_resource(camera::Board(board))
+        .add_systems(PreUpdate, runtime::exit_on_signal);
+    // 3. Cameras: entities + workers, then events → states.
+    app.add_plugins((camera::spawn_plugin, camera::state_plugin));
+    // 4. The wall (window mode only).
+    if let Mode::Window(options) = mode {
+        app.add_plugins(wall::plugin(options));
+    }
+    Ok(app)
+}

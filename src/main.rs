@@ -1,0 +1,204 @@
+//! The `opticlink` command line: run the wall (window or headless), check a config, or run
+//! simulated cameras. The only place that uses `anyhow`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use opticlink::config::Config;
+use opticlink::simcam::{SimConfig, SimFaults, SimServer};
+use opticlink::stream::VideoCodec;
+use opticlink::{Mode, WindowOptions};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "opticlink",
+    version,
+    about = "GPU-drawn monitoring wall and recorder for IP cameras"
+)]
+struct Cli {
+    /// Configuration file (default: config/wall.ron if present, else the built-in demo).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Run without a window (recording boxes, tests); serves the status API.
+    #[arg(long)]
+    headless: bool,
+    /// Render the wall, write a PNG of the window after --after seconds, exit.
+    #[arg(long, value_name = "FILE.png")]
+    screenshot: Option<PathBuf>,
+    /// Seconds before --screenshot.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 5.0,
+        requires = "screenshot"
+    )]
+    after: f64,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Validate a configuration file; print errors with line:col; exit 1 if invalid.
+    CheckConfig { file: PathBuf },
+    /// Serve simulated RTSP cameras on loopback (paths /cam1 … /camN).
+    Simcam(SimArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct SimArgs {
+    #[arg(long, default_value_t = 1)]
+    cameras: u32,
+    #[arg(long, default_value_t = 8554)]
+    port: u16,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: std::net::IpAddr,
+    /// Picture size, WIDTHxHEIGHT.
+    #[arg(long, default_value = "1280x720")]
+    size: String,
+    #[arg(long, default_value_t = 25)]
+    fps: u32,
+    /// h264 or h265.
+    #[arg(long, default_value = "h264")]
+    codec: String,
+    /// Require RTSP Digest auth with this user (needs --password).
+    #[arg(long, requires = "password")]
+    user: Option<String>,
+    #[arg(long, requires = "user")]
+    password: Option<String>,
+    /// Fault: seconds between PLAY and the first frame.
+    #[arg(long, default_value_t = 0.0)]
+    first_frame_delay: f64,
+    /// Fault: close each session after this many frames.
+    #[arg(long)]
+    drop_after: Option<u64>,
+    /// Fault: close every connection at once.
+    #[arg(long)]
+    refuse: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("opticlink: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    let default = Path::new("config/wall.ron");
+    match path {
+        Some(p) => Ok(Config::load(p)?),
+        None if default.exists() => Ok(Config::load(default)?),
+        None => Ok(Config::demo()),
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Some(Command::CheckConfig { file }) => match Config::load(&file) {
+            Ok(c) => {
+                let sim = c.simulated.as_ref().map_or(0, |s| s.cameras);
+                println!(
+                    "{}: ok ({} cameras, {sim} simulated)",
+                    file.display(),
+                    c.cameras.len()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        Some(Command::Simcam(args)) => simcam(args),
+        None => {
+            let config = load_config(cli.config.as_deref())?;
+            let mode = if cli.headless {
+                if cli.screenshot.is_some() {
+                    bail!("--screenshot needs a window; drop --headless");
+                }
+                Mode::Headless
+            } else {
+                Mode::Window(WindowOptions {
+                    screenshot: cli
+                        .screenshot
+                        .map(|p| (p, Duration::from_secs_f64(cli.after.max(0.0)))),
+                })
+            };
+            let exit = opticlink::app(config, mode).context("cannot start")?.run();
+            Ok(if exit.is_success() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+fn simcam(args: SimArgs) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let (w, h) = args
+        .size
+        .split_once('x')
+        .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
+        .filter(|(w, h)| *w >= 16 && *h >= 16 && w % 2 == 0 && h % 2 == 0)
+        .with_context(|| {
+            format!(
+                "--size {:?}: expected WIDTHxHEIGHT, even, at least 16x16",
+                args.size
+            )
+        })?;
+    let codec = match args.codec.to_ascii_lowercase().as_str() {
+        "h264" => VideoCodec::H264,
+        "h265" | "hevc" => VideoCodec::H265,
+        other => bail!("--codec {other:?}: expected h264 or h265"),
+    };
+    if args.cameras == 0 || args.fps == 0 {
+        bail!("--cameras and --fps must be at least 1");
+    }
+    let config = SimConfig {
+        cameras: args.cameras,
+        bind: args.bind,
+        port: args.port,
+        width: w,
+        height: h,
+        fps: args.fps,
+        codec,
+        names: Vec::new(),
+        user: args.user,
+        password: args.password,
+        faults: SimFaults {
+            first_frame_delay: Duration::from_secs_f64(args.first_frame_delay.max(0.0)),
+            drop_after_frames: args.drop_after,
+            refuse: args.refuse,
+        },
+    };
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let server = SimServer::start(config)
+            .await
+            .context("cannot start the simulated cameras")?;
+        for i in 1..=args.cameras {
+            println!("{}", server.url(i));
+        }
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        server.stop();
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,127 @@
+//! The one tokio runtime every camera worker, server and simulated camera shares, held as a
+//! Bevy resource: spawning, tracking worker tasks, waiting for them (and their TEARDOWNs) on
+//! exit, the in-process simulated cameras, and Ctrl-C/SIGTERM turned into a clean exit.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bevy::prelude::*;
+use retina::client::SessionGroup;
+
+use crate::simcam::{SimConfig, SimServer};
+
+#[derive(Resource)]
+pub struct Runtime {
+    rt: Option<tokio::runtime::Runtime>,
+    group: Arc<SessionGroup>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    sim: Option<SimServer>,
+    exit_requested: Arc<AtomicBool>,
+}
+
+impl Runtime {
+    pub fn new() -> std::io::Result<Self> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .thread_name("opticlink-io")
+            .enable_all()
+            .build()?;
+        let exit_requested = Arc::new(AtomicBool::new(false));
+        let flag = exit_requested.clone();
+        rt.spawn(async move {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!("cannot watch SIGTERM: {e}");
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: shutting down"),
+                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            }
+            flag.store(true, Ordering::Relaxed);
+        });
+        Ok(Self {
+            rt: Some(rt),
+            group: Arc::new(SessionGroup::default().named("opticlink".into())),
+            tasks: Mutex::new(Vec::new()),
+            sim: None,
+            exit_requested,
+        })
+    }
+
+    pub fn handle(&self) -> &tokio::runtime::Handle {
+        self.rt.as_ref().expect("runtime lives until drop").handle()
+    }
+
+    pub fn group(&self) -> Arc<SessionGroup> {
+        self.group.clone()
+    }
+
+    /// Keeps a worker task so exit can wait for it.
+    pub fn track(&self, task: tokio::task::JoinHandle<()>) {
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.push(task);
+        }
+    }
+
+    /// Starts the in-process simulated cameras.
+    pub fn start_sim(&mut self, config: SimConfig) -> std::io::Result<SocketAddr> {
+        let server = self.handle().block_on(SimServer::start(config))?;
+        let addr = server.addr();
+        self.sim = Some(server);
+        Ok(addr)
+    }
+
+    pub fn sim_addr(&self) -> Option<SocketAddr> {
+        self.sim.as_ref().map(SimServer::addr)
+    }
+
+    pub fn exit_requested(&self) -> bool {
+        self.exit_requested.load(Ordering::Relaxed)
+    }
+
+    /// Waits (at most `limit`) for every tracked worker to end and for the sessions they
+    /// closed to be torn down.
+    pub fn wait_for_workers(&self, limit: Duration) {
+        let tasks: Vec<_> = self
+            .tasks
+            .lock()
+            .map(|mut t| t.drain(..).collect())
+            .unwrap_or_default();
+        let group = self.group.clone();
+        let done = self.handle().block_on(async move {
+            tokio::time::timeout(limit, async move {
+                for t in tasks {
+                    let _ = t.await;
+                }
+                let _ = group.await_teardown().await;
+            })
+            .await
+        });
+        if done.is_err() {
+            tracing::warn!("some camera sessions did not close within {limit:?}");
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if let Some(sim) = self.sim.take() {
+            sim.stop();
+        }
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+/// Ctrl-C or SIGTERM → `AppExit`, so shutdown runs the same path as closing the window.
+pub fn exit_on_signal(runtime: Res<Runtime>, mut exit: MessageWriter<AppExit>) {
+    if runtime.exit_requested() {
+        exit.write(AppExit::Success);
+    }
+}

@@ -1,0 +1,205 @@
+//! The status/control API over hyper: `GET /api/status` (JSON) and `GET /metrics`
+//! (Prometheus text), served from the shared [`StatusBoard`]. Errors map to status codes in
+//! one place (`error_response`).
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+
+use super::{StatusBoard, StatusSnapshot, ports};
+
+type Body = Full<Bytes>;
+
+/// Binds the API by the fallback policy and serves it on the current runtime. Returns the
+/// bound address; logs one `listening on` line.
+pub fn start(
+    runtime: &tokio::runtime::Handle,
+    ip: IpAddr,
+    preferred: u16,
+    board: StatusBoard,
+) -> std::io::Result<SocketAddr> {
+    let (std_listener, refused) = ports::bind_tcp(ip, preferred)?;
+    let addr = std_listener.local_addr()?;
+    for (port, why) in refused {
+        tracing::warn!("API port {port} unavailable ({why}); trying the next");
+    }
+    if let Ok(mut snapshot) = board.write() {
+        snapshot.api_port = addr.port();
+    }
+    tracing::info!(
+        "status API listening on http://{addr}/api/status (metrics: http://{addr}/metrics)"
+    );
+    runtime.spawn(async move {
+        let listener = match tokio::net::TcpListener::from_std(std_listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("status API on {addr} cannot start: {e}");
+                return;
+            }
+        };
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let board = board.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req| {
+                    let board = board.clone();
+                    async move { Ok::<_, Infallible>(route(&req, &board)) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+fn route(req: &Request<Incoming>, board: &StatusBoard) -> Response<Body> {
+    let snapshot = match board.read() {
+        Ok(s) => s.clone(),
+        Err(_) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, "status unavailable"),
+    };
+    match (req.method(), req.uri().path()) {
+        (&Method::GET, "/api/status") => match serde_json::to_vec(&snapshot) {
+            Ok(json) => reply(StatusCode::OK, "application/json", json),
+            Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        },
+        (&Method::GET, "/metrics") => reply(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            metrics(&snapshot).into_bytes(),
+        ),
+        (_, "/api/status" | "/metrics") => {
+            error_response(StatusCode::METHOD_NOT_ALLOWED, "use GET")
+        }
+        (_, path) => error_response(StatusCode::NOT_FOUND, &format!("no route {path}")),
+    }
+}
+
+fn reply(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    if let Ok(v) = content_type.parse() {
+        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+/// Every error answer: a status code and `{"error": "…"}`.
+fn error_response(status: StatusCode, message: &str) -> Response<Body> {
+    let body = serde_json::json!({ "error": message })
+        .to_string()
+        .into_bytes();
+    reply(status, "application/json", body)
+}
+
+fn label(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Prometheus text exposition of the snapshot.
+pub fn metrics(s: &StatusSnapshot) -> String {
+    let mut out = String::new();
+    let families: [(&str, &str, &str, fn(&super::CameraStatus) -> f64); 6] = [
+        (
+            "opticlink_camera_fps",
+            "gauge",
+            "Frames received per second",
+            |c| c.fps,
+        ),
+        (
+            "opticlink_camera_bitrate_bps",
+            "gauge",
+            "Video bits received per second",
+            |c| c.bitrate_bps,
+        ),
+        (
+            "opticlink_camera_frames_total",
+            "counter",
+            "Video frames received",
+            |c| c.frames as f64,
+        ),
+        (
+            "opticlink_camera_decoded_total",
+            "counter",
+            "Video frames decoded",
+            |c| c.decoded as f64,
+        ),
+        (
+            "opticlink_camera_reconnects_total",
+            "counter",
+            "Times the camera came back after a drop",
+            |c| f64::from(c.reconnects),
+        ),
+        (
+            "opticlink_camera_recorded_bytes_total",
+            "counter",
+            "Bytes recorded",
+            |c| c.recording.bytes as f64,
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for c in &s.cameras {
+            let _ = writeln!(out, "{name}{{camera=\"{}\"}} {}", label(&c.name), value(c));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP opticlink_camera_state 1 for the camera's current state\n# TYPE opticlink_camera_state gauge"
+    );
+    for c in &s.cameras {
+        for state in crate::camera::state::StreamState::ALL {
+            let v = u8::from(c.state == state.as_str());
+            let _ = writeln!(
+                out,
+                "opticlink_camera_state{{camera=\"{}\",state=\"{}\"}} {v}",
+                label(&c.name),
+                state.as_str()
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::CameraStatus;
+
+    #[test]
+    fn metrics_text() {
+        let s = StatusSnapshot {
+            cameras: vec![CameraStatus {
+                name: "Gate \"1\"".into(),
+                state: "live".into(),
+                fps: 25.0,
+                frames: 7,
+                ..Default::default()
+            }],
+            api_port: 1,
+        };
+        let m = metrics(&s);
+        assert!(
+            m.contains("opticlink_camera_fps{camera=\"Gate \\\"1\\\"\"} 25"),
+            "{m}"
+        );
+        assert!(
+            m.contains("opticlink_camera_frames_total{camera=\"Gate \\\"1\\\"\"} 7"),
+            "{m}"
+        );
+        assert!(m.contains("state=\"live\"} 1"), "{m}");
+        assert!(m.contains("state=\"stalled\"} 0"), "{m}");
+    }
+}

@@ -1,0 +1,186 @@
+//! The built-in simulated camera, with no Bevy: a real RTSP server on loopback (OPTIONS,
+//! DESCRIBE with sprop parameter sets, SETUP over TCP-interleaved or UDP, PLAY, GET_PARAMETER,
+//! TEARDOWN, Digest auth) serving one synthetic, encoded picture per path (`/cam1` …), plus
+//! the faults tests need: a late first frame, a dropped connection, refused connections.
+
+pub mod rtp;
+mod rtsp;
+pub mod scene;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpSocket;
+use tokio::task::AbortHandle;
+
+use crate::stream::VideoCodec;
+use scene::{Source, SourceSpec};
+
+/// How to run a simulated camera server.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Paths `/cam1` … `/camN`.
+    pub cameras: u32,
+    pub bind: IpAddr,
+    /// 0 picks a free port.
+    pub port: u16,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub codec: VideoCodec,
+    /// Names burned into the pictures; missing ones are "Sim N".
+    pub names: Vec<String>,
+    /// When set, every request but OPTIONS needs Digest auth with these.
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub faults: SimFaults,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            cameras: 1,
+            bind: IpAddr::from([127, 0, 0, 1]),
+            port: 0,
+            width: 640,
+            height: 360,
+            fps: 25,
+            codec: VideoCodec::H264,
+            names: Vec::new(),
+            user: None,
+            password: None,
+            faults: SimFaults::default(),
+        }
+    }
+}
+
+/// Misbehaviour on demand. Changeable while running ([`SimServer::set_faults`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SimFaults {
+    /// Wait this long after PLAY before the first frame.
+    pub first_frame_delay: Duration,
+    /// Close the connection after sending this many frames in a session.
+    pub drop_after_frames: Option<u64>,
+    /// Close every new connection at once.
+    pub refuse: bool,
+}
+
+/// Counters tests read.
+#[derive(Debug, Default)]
+pub struct SimStats {
+    pub connections: AtomicU64,
+    /// Sessions created by SETUP.
+    pub sessions: AtomicU64,
+    pub plays: AtomicU64,
+    pub teardowns: AtomicU64,
+    /// Video frames sent, all sessions together.
+    pub frames_sent: AtomicU64,
+}
+
+impl SimStats {
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+struct Shared {
+    config: SimConfig,
+    sources: Vec<Arc<Source>>,
+    stats: SimStats,
+    faults: Mutex<SimFaults>,
+    tasks: Mutex<Vec<AbortHandle>>,
+    next_session: AtomicU64,
+}
+
+/// A running simulated camera server. Dropping it stops it.
+pub struct SimServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+impl SimServer {
+    /// Binds (with `SO_REUSEADDR`, so a restarted server gets its port back) and starts
+    /// serving. Must be called inside a tokio runtime.
+    pub async fn start(config: SimConfig) -> std::io::Result<Self> {
+        let addr = SocketAddr::new(config.bind, config.port);
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        let listener = socket.listen(64)?;
+        let addr = listener.local_addr()?;
+        let sources = (0..config.cameras)
+            .map(|i| {
+                Source::start(SourceSpec {
+                    name: config
+                        .names
+                        .get(i as usize)
+                        .cloned()
+                        .unwrap_or_else(|| format!("Sim {}", i + 1)),
+                    index: i,
+                    width: config.width,
+                    height: config.height,
+                    fps: config.fps,
+                    codec: config.codec,
+                })
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let shared = Arc::new(Shared {
+            faults: Mutex::new(config.faults.clone()),
+            config,
+            sources,
+            stats: SimStats::default(),
+            tasks: Mutex::new(Vec::new()),
+            next_session: AtomicU64::new(1),
+        });
+        let accept = tokio::spawn(rtsp::accept_loop(listener, shared.clone()));
+        shared
+            .tasks
+            .lock()
+            .expect("tasks lock")
+            .push(accept.abort_handle());
+        tracing::info!(
+            "simulated cameras listening on rtsp://{addr}/cam1 … /cam{}",
+            shared.sources.len()
+        );
+        Ok(Self { addr, shared })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `rtsp://ADDR/camN` for camera `n` (1-based).
+    pub fn url(&self, n: u32) -> String {
+        format!("rtsp://{}/cam{n}", self.addr)
+    }
+
+    pub fn stats(&self) -> &SimStats {
+        &self.shared.stats
+    }
+
+    pub fn set_faults(&self, faults: SimFaults) {
+        *self.shared.faults.lock().expect("faults lock") = faults;
+    }
+
+    /// Closes the listener and every connection at once (like pulling the camera's plug).
+    pub fn stop(&self) {
+        for task in self.shared.tasks.lock().expect("tasks lock").drain(..) {
+            task.abort();
+        }
+        for s in &self.shared.sources {
+            s.stop();
+        }
+    }
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,300 @@
+//! The simulated camera's picture source: draws a synthetic scene (a moving box, the camera
+//! name, a frame counter and the wall-clock time) into YUV 4:2:0 and encodes it with FFmpeg
+//! (libx264/libx265) on its own thread, at the configured rate, only while someone watches.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ffmpeg::format::Pixel;
+use ffmpeg_next as ffmpeg;
+use font8x8::UnicodeFonts;
+use tokio::sync::{broadcast, watch};
+
+use super::rtp::split_annex_b;
+use crate::stream::VideoCodec;
+use crate::stream::decode::init_ffmpeg;
+
+/// One encoded access unit (Annex B, parameter sets before keyframes).
+#[derive(Debug)]
+pub struct EncodedFrame {
+    pub data: Vec<u8>,
+    pub keyframe: bool,
+    /// Counts frames from the source's start; the RTP timestamp derives from it.
+    pub index: u64,
+}
+
+/// What a source looks like.
+#[derive(Debug, Clone)]
+pub struct SourceSpec {
+    pub name: String,
+    /// 0-based position; picks the picture's colour.
+    pub index: u32,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub codec: VideoCodec,
+}
+
+/// A running source, shared by all sessions of one simulated camera.
+pub struct Source {
+    pub spec: SourceSpec,
+    pub frames: broadcast::Sender<Arc<EncodedFrame>>,
+    /// Parameter set NAL units (VPS,) SPS, PPS once the first keyframe is out.
+    pub params: watch::Receiver<Option<Vec<Vec<u8>>>>,
+    /// Ask for an IDR at the next frame (a new viewer is waiting).
+    pub force_keyframe: AtomicBool,
+    pub encoded: AtomicU64,
+    stop: AtomicBool,
+}
+
+impl Source {
+    /// Starts the encoder thread; the first frame is encoded at once to learn the parameter sets.
+    pub fn start(spec: SourceSpec) -> std::io::Result<Arc<Self>> {
+        let (frames, _) = broadcast::channel(64);
+        let (params_tx, params) = watch::channel(None);
+        let source = Arc::new(Self {
+            spec,
+            frames,
+            params,
+            force_keyframe: AtomicBool::new(false),
+            encoded: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+        });
+        let src = source.clone();
+        std::thread::Builder::new()
+            .name(format!("simcam {}", source.spec.name))
+            .spawn(move || {
+                if let Err(e) = src.encode_loop(&params_tx) {
+                    tracing::error!("simulated camera {}: encoder failed: {e}", src.spec.name);
+                }
+            })?;
+        Ok(source)
+    }
+
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    fn encode_loop(
+        &self,
+        params_tx: &watch::Sender<Option<Vec<Vec<u8>>>>,
+    ) -> Result<(), ffmpeg::Error> {
+        init_ffmpeg();
+        let spec = &self.spec;
+        let mut encoder = open_encoder(spec)?;
+        let mut picture = ffmpeg::frame::Video::new(Pixel::YUV420P, spec.width, spec.height);
+        let mut packet = ffmpeg::Packet::empty();
+        let period = Duration::from_secs_f64(1.0 / f64::from(spec.fps));
+        let mut index = 0u64;
+        let mut next = Instant::now();
+        let mut idle = true;
+        while !self.stop.load(Ordering::Relaxed) {
+            let watched = self.frames.receiver_count() > 0;
+            if !watched && params_tx.borrow().is_some() {
+                // Nobody watches: encode nothing, keep the clock fresh.
+                idle = true;
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            if idle {
+                idle = false;
+                next = Instant::now();
+                self.force_keyframe.store(true, Ordering::Relaxed);
+            }
+            draw(&mut picture, spec, index);
+            picture.set_pts(Some(index as i64));
+            let key = self.force_keyframe.swap(false, Ordering::Relaxed);
+            picture.set_kind(if key {
+                ffmpeg::picture::Type::I
+            } else {
+                ffmpeg::picture::Type::None
+            });
+            encoder.send_frame(&picture)?;
+            while encoder.receive_packet(&mut packet).is_ok() {
+                let Some(data) = packet.data() else { continue };
+                let keyframe = packet.is_key();
+                if keyframe && params_tx.borrow().is_none() {
+                    let sets = parameter_sets(spec.codec, data);
+                    if !sets.is_empty() {
+                        let _ = params_tx.send(Some(sets));
+                    }
+                }
+                self.encoded.fetch_add(1, Ordering::Relaxed);
+                let _ = self.frames.send(Arc::new(EncodedFrame {
+                    data: data.to_vec(),
+                    keyframe,
+                    index,
+                }));
+            }
+            index += 1;
+            next += period;
+            let now = Instant::now();
+            if next > now {
+                std::thread::sleep(next - now);
+            } else if now - next > period * 10 {
+                next = now; // fell far behind (machine busy): do not burst to catch up
+            }
+        }
+        Ok(())
+    }
+}
+
+fn open_encoder(spec: &SourceSpec) -> Result<ffmpeg::encoder::Video, ffmpeg::Error> {
+    let (name, extra) = match spec.codec {
+        VideoCodec::H264 => ("libx264", ("x264-params", "log-level=error")),
+        VideoCodec::H265 => (
+            "libx265",
+            ("x265-params", "log-level=error:repeat-headers=1"),
+        ),
+    };
+    let codec = ffmpeg::encoder::find_by_name(name).ok_or(ffmpeg::Error::EncoderNotFound)?;
+    let mut enc = ffmpeg::codec::Context::new_with_codec(codec)
+        .encoder()
+        .video()?;
+    enc.set_width(spec.width);
+    enc.set_height(spec.height);
+    enc.set_format(Pixel::YUV420P);
+    enc.set_time_base((1, spec.fps as i32));
+    enc.set_frame_rate(Some((spec.fps as i32, 1)));
+    enc.set_gop(spec.fps); // a keyframe every second: a new viewer waits at most that long
+    enc.set_max_b_frames(0);
+    let mut opts = ffmpeg::Dictionary::new();
+    opts.set("preset", "ultrafast");
+    opts.set("tune", "zerolatency");
+    opts.set("crf", "28");
+    opts.set("threads", "2");
+    opts.set(extra.0, extra.1);
+    enc.open_with(opts)
+}
+
+/// The parameter set NAL units at the head of a keyframe.
+fn parameter_sets(codec: VideoCodec, access_unit: &[u8]) -> Vec<Vec<u8>> {
+    split_annex_b(access_unit)
+        .into_iter()
+        .filter(|nal| match codec {
+            VideoCodec::H264 => matches!(nal[0] & 0x1F, 7 | 8),
+            VideoCodec::H265 => matches!((nal[0] >> 1) & 0x3F, 32..=34),
+        })
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+/// Draws frame `index` of the scene.
+pub fn draw(picture: &mut ffmpeg::frame::Video, spec: &SourceSpec, index: u64) {
+    let (w, h) = (spec.width as usize, spec.height as usize);
+    let hue = f64::from(spec.index) * 2.4;
+    let (cu, cv) = (
+        (128.0 + 70.0 * hue.cos()) as u8,
+        (128.0 + 70.0 * hue.sin()) as u8,
+    );
+    // Background: a vertical gradient in the camera's colour.
+    let stride = picture.stride(0);
+    {
+        let y = picture.data_mut(0);
+        for row in 0..h {
+            let v = (40 + row * 120 / h) as u8;
+            y[row * stride..row * stride + w].fill(v);
+        }
+    }
+    for plane in [1, 2] {
+        let s = picture.stride(plane);
+        let fill = if plane == 1 { cu } else { cv };
+        let data = picture.data_mut(plane);
+        for row in 0..h.div_ceil(2) {
+            data[row * s..row * s + w.div_ceil(2)].fill(fill);
+        }
+    }
+    // A box bouncing across the picture.
+    let size = (h / 5).max(4) & !1;
+    let t = index as f64 / f64::from(spec.fps);
+    let bx = bounce(t * 0.35 + f64::from(spec.index) * 0.17, w - size);
+    let by = bounce(t * 0.23 + f64::from(spec.index) * 0.31, h - size);
+    fill_rect(
+        picture,
+        bx & !1,
+        by & !1,
+        size,
+        size,
+        225,
+        255 - cu,
+        255 - cv,
+    );
+    // Text: name, frame counter, wall-clock time.
+    let scale = (h / 135).max(1);
+    let now = chrono::Local::now()
+        .format("%Y-%m-%d %H:%M:%S%.3f")
+        .to_string();
+    let lines = [spec.name.clone(), format!("frame {index:08}"), now];
+    for (i, line) in lines.iter().enumerate() {
+        draw_text(picture, line, 8 * scale, 8 * scale + i * 11 * scale, scale);
+    }
+}
+
+/// Position in `0..=span` moving back and forth with period 2 in `t`.
+fn bounce(t: f64, span: usize) -> usize {
+    let f = t.rem_euclid(2.0);
+    let f = if f > 1.0 { 2.0 - f } else { f };
+    (f * span as f64) as usize
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fill_rect(
+    p: &mut ffmpeg::frame::Video,
+    x: usize,
+    y: usize,
+    w: usize,
+    h: usize,
+    luma: u8,
+    u: u8,
+    v: u8,
+) {
+    let s0 = p.stride(0);
+    let yp = p.data_mut(0);
+    for row in y..y + h {
+        yp[row * s0 + x..row * s0 + x + w].fill(luma);
+    }
+    for (plane, val) in [(1, u), (2, v)] {
+        let s = p.stride(plane);
+        let d = p.data_mut(plane);
+        for row in y / 2..(y + h) / 2 {
+            d[row * s + x / 2..row * s + (x + w) / 2].fill(val);
+        }
+    }
+}
+
+/// 8×8 bitmap text, scaled, white with a dark outline, clipped to the picture.
+fn draw_text(p: &mut ffmpeg::frame::Video, text: &str, x0: usize, y0: usize, scale: usize) {
+    let (w, h) = (p.width() as usize, p.height() as usize);
+    let stride = p.stride(0);
+    let glyphs: Vec<[u8; 8]> = text
+        .chars()
+        .map(|c| font8x8::BASIC_FONTS.get(c).unwrap_or([0; 8]))
+        .collect();
+    for (pass, luma) in [(0, 16u8), (1, 235u8)] {
+        for (ci, glyph) in glyphs.iter().enumerate() {
+            for (gy, bits) in glyph.iter().enumerate() {
+                for gx in 0..8 {
+                    if bits >> gx & 1 == 0 {
+                        continue;
+                    }
+                    let px = x0 + (ci * 8 + gx) * scale;
+                    let py = y0 + gy * scale;
+                    // The outline pass draws each dot one pixel larger on every side.
+                    let grow = if pass == 0 { 1 } else { 0 };
+                    for yy in py.saturating_sub(grow)..(py + scale + grow).min(h) {
+                        let row = yy * stride;
+                        let (a, b) = (px.saturating_sub(grow).min(w), (px + scale + grow).min(w));
+                        p.data_mut(0)[row + a..row + b].fill(luma);
+                        // Neutral chroma under the text: white and black, whatever the background.
+                        for plane in [1, 2] {
+                            let s = p.stride(plane);
+                            p.data_mut(plane)[(yy / 2) * s + a / 2..(yy / 2) * s + b.div_ceil(2)]
+                                .fill(128);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

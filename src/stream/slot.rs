@@ -1,0 +1,80 @@
+//! The latest-frame slot: a bounded crossbeam channel of capacity one whose writer replaces
+//! an unread picture instead of waiting. A slow wall sees fewer pictures; the decoder never blocks.
+
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+
+use super::SharedFrame;
+
+/// Writer side, held by the decode thread.
+#[derive(Clone)]
+pub struct FrameSlot {
+    tx: Sender<SharedFrame>,
+    /// The writer's own handle on the slot, used only to throw away an unread picture.
+    stale: Receiver<SharedFrame>,
+}
+
+/// Reader side, held by the camera entity.
+pub type FrameReceiver = Receiver<SharedFrame>;
+
+impl FrameSlot {
+    pub fn new() -> (Self, FrameReceiver) {
+        let (tx, rx) = bounded(1);
+        (
+            Self {
+                tx,
+                stale: rx.clone(),
+            },
+            rx,
+        )
+    }
+
+    /// Puts `frame` in the slot, dropping the one there if the reader has not taken it.
+    pub fn publish(&self, frame: SharedFrame) {
+        let mut frame = frame;
+        // Two rounds at most: the reader may take the old picture between our two calls.
+        for _ in 0..2 {
+            match self.tx.try_send(frame) {
+                Ok(()) | Err(TrySendError::Disconnected(_)) => return,
+                Err(TrySendError::Full(back)) => {
+                    frame = back;
+                    let _ = self.stale.try_recv();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::{Plane, VideoFrame};
+    use std::sync::Arc;
+
+    fn frame(seq: u64) -> SharedFrame {
+        let plane = Plane {
+            data: vec![],
+            stride: 0,
+            width: 0,
+            height: 0,
+        };
+        Arc::new(VideoFrame {
+            width: 2,
+            height: 2,
+            full_range: false,
+            planes: [plane.clone(), plane.clone(), plane],
+            seq,
+        })
+    }
+
+    #[test]
+    fn keeps_only_the_newest_and_never_blocks() {
+        let (slot, rx) = FrameSlot::new();
+        for seq in 1..=100 {
+            slot.publish(frame(seq));
+        }
+        assert_eq!(rx.try_recv().unwrap().seq, 100);
+        assert!(rx.try_recv().is_err());
+        slot.publish(frame(101));
+        assert_eq!(rx.try_recv().unwrap().seq, 101);
+    }
+}

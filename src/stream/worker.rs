@@ -1,0 +1,340 @@
+//! One camera's session worker: a tokio task that runs retina (DESCRIBE → SETUP → PLAY →
+//! frames) with a startup grace, a frame-gap watchdog and the reconnect backoff, feeds the
+//! decode thread and reports state changes. Sessions live and die inside this task so retina's
+//! TEARDOWN runs on the runtime. Loops run → run_once → backoff until `Shutdown`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Sender, TrySendError};
+use futures::StreamExt;
+use retina::client::{
+    Credentials, PlayOptions, Session, SessionGroup, SessionOptions, SetupOptions, TeardownPolicy,
+};
+use retina::codec::{CodecItem, FrameFormat, ParametersRef};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::backoff::Backoff;
+use super::decode::{Packet, spawn_decoder};
+use super::{CameraCommand, CameraEvent, FrameReceiver, FrameSlot, StreamStats, VideoCodec};
+use crate::config::Transport;
+use crate::secret;
+
+/// What a worker needs to know about its camera.
+#[derive(Clone)]
+pub struct WorkerConfig {
+    pub name: String,
+    /// The RTSP URL without credentials.
+    pub url: url::Url,
+    pub creds: Option<(String, String)>,
+    pub transport: Transport,
+    /// Time from opening a session to its first frame before it counts as failed.
+    pub grace: Duration,
+    /// Longest gap between frames of a live session.
+    pub stall: Duration,
+}
+
+impl std::fmt::Debug for WorkerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerConfig")
+            .field("name", &self.name)
+            .field("url", &self.url.as_str())
+            .field("creds", &self.creds.as_ref().map(|_| "***"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The ECS's end of one camera: commands in, events and pictures out, counters.
+pub struct CameraHandle {
+    pub commands: mpsc::Sender<CameraCommand>,
+    pub events: crossbeam_channel::Receiver<CameraEvent>,
+    pub frames: FrameReceiver,
+    pub stats: Arc<StreamStats>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Capacity of the event channel. Events are state changes (a few per minute at worst); a
+/// full channel means the ECS is not draining, and the worker logs rather than blocks.
+const EVENT_QUEUE: usize = 256;
+
+/// Starts the decode thread and the session task of one camera on `runtime`.
+pub fn spawn_camera(
+    runtime: &tokio::runtime::Handle,
+    config: WorkerConfig,
+    group: Arc<SessionGroup>,
+) -> std::io::Result<CameraHandle> {
+    let stats = Arc::new(StreamStats::default());
+    let (slot, frames) = FrameSlot::new();
+    let packets = spawn_decoder(&config.name, stats.clone(), slot)?;
+    let (cmd_tx, cmd_rx) = mpsc::channel(16);
+    let (ev_tx, ev_rx) = crossbeam_channel::bounded(EVENT_QUEUE);
+    let span = tracing::info_span!("camera", name = %config.name);
+    let worker = Worker {
+        config,
+        group,
+        events: ev_tx,
+        packets,
+        stats: stats.clone(),
+    };
+    let task = runtime.spawn(worker.run(cmd_rx).instrument(span));
+    Ok(CameraHandle {
+        commands: cmd_tx,
+        events: ev_rx,
+        frames,
+        stats,
+        task,
+    })
+}
+
+struct Worker {
+    config: WorkerConfig,
+    group: Arc<SessionGroup>,
+    events: Sender<CameraEvent>,
+    packets: Sender<Packet>,
+    stats: Arc<StreamStats>,
+}
+
+/// Why a session ended.
+#[derive(Debug)]
+enum Ended {
+    Shutdown,
+    Failed {
+        auth: bool,
+        error: String,
+        live_for: Option<Duration>,
+    },
+}
+
+impl Worker {
+    fn emit(&self, event: CameraEvent) {
+        match self.events.try_send(event) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Full(e)) => tracing::warn!("event queue full, dropped {e:?}"),
+        }
+    }
+
+    async fn run(self, mut commands: mpsc::Receiver<CameraCommand>) {
+        let mut backoff = Backoff::default();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            self.emit(CameraEvent::Connecting { attempt });
+            let ended = self.run_once(&mut commands).await;
+            let (delay, event) = match ended {
+                Ended::Shutdown => break,
+                Ended::Failed {
+                    auth: true,
+                    error,
+                    live_for,
+                } => {
+                    backoff.session_ended(live_for);
+                    let retry_in = backoff.next_auth_delay(rand::random());
+                    tracing::warn!("credentials rejected: {error}; retrying in {retry_in:.1?}");
+                    (retry_in, CameraEvent::AuthFailed { retry_in, error })
+                }
+                Ended::Failed {
+                    auth: false,
+                    error,
+                    live_for,
+                } => {
+                    backoff.session_ended(live_for);
+                    let delay = backoff.next_delay(rand::random());
+                    tracing::warn!("session ended: {error}; reconnecting in {delay:.1?}");
+                    (delay, CameraEvent::Reconnecting { delay, error })
+                }
+            };
+            self.emit(event);
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = commands.recv() => break,
+            }
+        }
+        self.emit(CameraEvent::Stopped);
+        tracing::info!("worker stopped");
+    }
+
+    fn failure(
+        &self,
+        auth: bool,
+        error: impl std::fmt::Display,
+        live_for: Option<Duration>,
+    ) -> Ended {
+        let secrets: Vec<&str> = self
+            .config
+            .creds
+            .iter()
+            .flat_map(|(u, p)| [p.as_str(), u.as_str()])
+            .collect();
+        let error = secret::scrub(&error.to_string(), &secrets);
+        Ended::Failed {
+            auth,
+            error,
+            live_for,
+        }
+    }
+
+    fn retina_failure(&self, e: &retina::Error, live_for: Option<Duration>) -> Ended {
+        let auth = matches!(e.status_code(), Some(401 | 403));
+        self.failure(auth, e, live_for)
+    }
+
+    async fn run_once(&self, commands: &mut mpsc::Receiver<CameraCommand>) -> Ended {
+        let deadline = Instant::now() + self.config.grace;
+        let opened = tokio::select! {
+            r = tokio::time::timeout_at(deadline, self.open()) => r,
+            _ = commands.recv() => return Ended::Shutdown,
+        };
+        let (mut demuxed, stream_i, codec) = match opened {
+            Err(_) => {
+                return self.failure(
+                    false,
+                    format!(
+                        "no answer within {}s (DESCRIBE/SETUP/PLAY)",
+                        self.config.grace.as_secs()
+                    ),
+                    None,
+                );
+            }
+            Ok(Err(ended)) => return ended,
+            Ok(Ok(open)) => open,
+        };
+        let mut live_since: Option<Instant> = None;
+        let mut waiting_for_key = false;
+        loop {
+            // Before the first frame the grace deadline applies; afterwards the stall watchdog.
+            let until = match live_since {
+                None => deadline,
+                Some(_) => Instant::now() + self.config.stall,
+            };
+            let live_for = live_since.map(|t| t.elapsed());
+            let item = tokio::select! {
+                item = tokio::time::timeout_at(until, demuxed.next()) => item,
+                _ = commands.recv() => return Ended::Shutdown,
+            };
+            let frame = match item {
+                Err(_) if live_since.is_none() => {
+                    return self.failure(
+                        false,
+                        format!(
+                            "no video within {}s of connecting",
+                            self.config.grace.as_secs()
+                        ),
+                        None,
+                    );
+                }
+                Err(_) => {
+                    self.emit(CameraEvent::Stalled {
+                        after: self.config.stall,
+                    });
+                    return self.failure(
+                        false,
+                        format!("stalled: no frame for {}s", self.config.stall.as_secs()),
+                        live_for,
+                    );
+                }
+                Ok(None) => return self.failure(false, "camera closed the session", live_for),
+                Ok(Some(Err(e))) => return self.retina_failure(&e, live_for),
+                Ok(Some(Ok(CodecItem::VideoFrame(f)))) if f.stream_id() == stream_i => f,
+                Ok(Some(Ok(_))) => continue,
+            };
+            if live_since.is_none() {
+                live_since = Some(Instant::now());
+                let (width, height) = match demuxed.streams()[stream_i].parameters() {
+                    Some(ParametersRef::Video(v)) => v.pixel_dimensions(),
+                    _ => (0, 0),
+                };
+                tracing::info!("live: {} {width}x{height}", codec.as_str());
+                self.emit(CameraEvent::Live {
+                    codec,
+                    width,
+                    height,
+                });
+            }
+            StreamStats::bump(&self.stats.frames, 1);
+            StreamStats::bump(&self.stats.bytes, frame.data().len() as u64);
+            let keyframe = frame.is_random_access_point();
+            if waiting_for_key && !keyframe {
+                StreamStats::bump(&self.stats.dropped, 1);
+                continue;
+            }
+            let packet = Packet {
+                codec,
+                data: frame.into_data(),
+                keyframe,
+            };
+            match self.packets.try_send(packet) {
+                Ok(()) => waiting_for_key = false,
+                Err(TrySendError::Full(_)) => {
+                    // The decoder fell behind: skip to the next keyframe instead of waiting.
+                    StreamStats::bump(&self.stats.dropped, 1);
+                    waiting_for_key = true;
+                }
+                Err(TrySendError::Disconnected(_)) => {
+                    return self.failure(false, "decode thread ended", live_for);
+                }
+            }
+        }
+    }
+
+    /// DESCRIBE, SETUP of the first H.264/H.265 video stream, PLAY.
+    async fn open(&self) -> Result<(retina::client::Demuxed, usize, VideoCodec), Ended> {
+        let creds = self
+            .config
+            .creds
+            .as_ref()
+            .map(|(username, password)| Credentials {
+                username: username.clone(),
+                password: password.clone(),
+            });
+        let options = SessionOptions::default()
+            .creds(creds)
+            .user_agent(format!("OpticLink/{}", env!("CARGO_PKG_VERSION")))
+            .session_group(self.group.clone())
+            .teardown(TeardownPolicy::Auto);
+        let mut session = Session::describe(self.config.url.clone(), options)
+            .await
+            .map_err(|e| self.retina_failure(&e, None))?;
+        let found = session.streams().iter().enumerate().find_map(|(i, s)| {
+            (s.media() == "video")
+                .then(|| VideoCodec::from_encoding_name(s.encoding_name()).map(|c| (i, c)))?
+        });
+        let Some((stream_i, codec)) = found else {
+            let offered: Vec<String> = session
+                .streams()
+                .iter()
+                .map(|s| format!("{}/{}", s.media(), s.encoding_name()))
+                .collect();
+            return Err(self.failure(
+                false,
+                format!(
+                    "no H.264/H.265 video stream (camera offers {})",
+                    offered.join(", ")
+                ),
+                None,
+            ));
+        };
+        let transport = match self.config.transport {
+            Transport::Tcp => retina::client::Transport::Tcp(Default::default()),
+            Transport::Udp => retina::client::Transport::Udp(Default::default()),
+        };
+        session
+            .setup(
+                stream_i,
+                SetupOptions::default()
+                    .transport(transport)
+                    .frame_format(FrameFormat::SIMPLE),
+            )
+            .await
+            .map_err(|e| self.retina_failure(&e, None))?;
+        let playing = session
+            .play(PlayOptions::default())
+            .await
+            .map_err(|e| self.retina_failure(&e, None))?;
+        let demuxed = playing
+            .demuxed()
+            .map_err(|e| self.retina_failure(&e, None))?;
+        Ok((demuxed, stream_i, codec))
+    }
+}

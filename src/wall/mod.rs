@@ -1,0 +1,275 @@
+//! The present side of the wall (window mode only): one tile per camera in a grid that follows
+//! the window, letterboxed pictures drawn by the GPU, overlays, selection/maximise/fullscreen
+//! input, and the `--screenshot` capture. Nothing here touches a camera's worker: layout and
+//! view changes never reconnect, pause or restart a stream.
+
+pub mod layout;
+mod overlay;
+pub mod video;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bevy::prelude::*;
+use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
+use bevy::window::{MonitorSelection, PrimaryWindow, WindowMode};
+use bevy_egui::{EguiPlugin, EguiPrimaryContextPass};
+
+use crate::WallSystems;
+use crate::camera::state::StreamState;
+use crate::camera::{Camera, StreamStatus};
+use layout::Rect;
+use video::{VideoTextures, YuvMaterial};
+
+/// Window-mode options from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct WindowOptions {
+    /// Write a PNG of the window after this long, then exit.
+    pub screenshot: Option<(PathBuf, Duration)>,
+}
+
+/// What the wall shows: selection, maximised tile, overlays on/off.
+#[derive(Resource, Debug, Clone, PartialEq)]
+pub struct WallView {
+    pub selected: usize,
+    pub maximised: Option<usize>,
+    pub overlays: bool,
+}
+
+impl Default for WallView {
+    fn default() -> Self {
+        Self {
+            selected: 0,
+            maximised: None,
+            overlays: true,
+        }
+    }
+}
+
+/// Where a camera's tile is this frame (screen coordinates, logical pixels).
+#[derive(Component, Debug, Clone, Default)]
+pub struct TileRect {
+    pub cell: Rect,
+    pub picture: Rect,
+    pub visible: bool,
+}
+
+/// The mesh entity drawing a camera's picture.
+#[derive(Component, Debug)]
+pub struct TileOf(pub Entity);
+
+/// Gap between tiles, logical pixels.
+const GAP: f32 = 4.0;
+/// Two clicks on the same tile within this are a double-click.
+const DOUBLE_CLICK: Duration = Duration::from_millis(400);
+
+#[derive(Resource)]
+struct ScreenshotPlan {
+    path: PathBuf,
+    after: Duration,
+    taken: bool,
+}
+
+pub fn plugin(options: WindowOptions) -> impl Fn(&mut App) {
+    move |app: &mut App| {
+        app.add_plugins(EguiPlugin::default())
+            .add_plugins(video::plugin)
+            .init_resource::<WallView>()
+            .add_systems(Startup, spawn_view)
+            .add_systems(
+                Update,
+                (
+                    spawn_tiles,
+                    input,
+                    layout_tiles,
+                    video::resize_textures,
+                    dim_tiles,
+                )
+                    .chain()
+                    .in_set(WallSystems::Present),
+            )
+            .add_systems(EguiPrimaryContextPass, overlay::overlays_ui);
+        if let Some((path, after)) = options.screenshot.clone() {
+            app.insert_resource(ScreenshotPlan {
+                path,
+                after,
+                taken: false,
+            })
+            .add_systems(Update, take_screenshot.after(WallSystems::Present));
+        }
+    }
+}
+
+fn spawn_view(mut commands: Commands) {
+    commands.spawn((Camera2d, Msaa::Off));
+}
+
+fn spawn_tiles(
+    mut commands: Commands,
+    cameras: Query<Entity, Added<Camera>>,
+    mut meshes: ResMut<Assets<Mesh>>,
+    mut images: ResMut<Assets<Image>>,
+    mut materials: ResMut<Assets<YuvMaterial>>,
+) {
+    for entity in &cameras {
+        let tex = video::new_textures(&mut images, &mut materials);
+        commands.spawn((
+            Mesh2d(meshes.add(Rectangle::default())),
+            MeshMaterial2d(tex.material.clone()),
+            Transform::default(),
+            Visibility::Hidden,
+            TileOf(entity),
+        ));
+        commands.entity(entity).insert((tex, TileRect::default()));
+    }
+}
+
+fn layout_tiles(
+    windows: Query<&Window, With<PrimaryWindow>>,
+    view: Res<WallView>,
+    mut cameras: Query<(&Camera, &VideoTextures, &mut TileRect)>,
+    mut tiles: Query<(&TileOf, &mut Transform, &mut Visibility)>,
+) {
+    let Ok(window) = windows.single() else { return };
+    let (ww, wh) = (window.width(), window.height());
+    let n = cameras.iter().count();
+    let cells = layout::cells(n, ww, wh, GAP);
+    let full = Rect {
+        x: 0.0,
+        y: 0.0,
+        w: ww,
+        h: wh,
+    };
+    for (cam, tex, mut rect) in &mut cameras {
+        let (cell, visible) = match view.maximised {
+            Some(m) if m == cam.index => (full, true),
+            Some(_) => (Rect::default(), false),
+            None => (cells.get(cam.index).copied().unwrap_or_default(), true),
+        };
+        let picture = layout::fit(cell, tex.size.0, tex.size.1);
+        *rect = TileRect {
+            cell,
+            picture,
+            visible,
+        };
+    }
+    for (tile, mut transform, mut visibility) in &mut tiles {
+        let Ok((_, tex, rect)) = cameras.get(tile.0) else {
+            continue;
+        };
+        let show = rect.visible && tex.size != (0, 0);
+        visibility.set_if_neq(if show {
+            Visibility::Visible
+        } else {
+            Visibility::Hidden
+        });
+        let (cx, cy) = rect.picture.center();
+        transform.translation = Vec3::new(cx - ww / 2.0, wh / 2.0 - cy, 0.0);
+        transform.scale = Vec3::new(rect.picture.w, rect.picture.h, 1.0);
+    }
+}
+
+/// Tiles of cameras that are not live show their last picture dimmed.
+fn dim_tiles(
+    cameras: Query<(&StreamStatus, &VideoTextures)>,
+    mut materials: ResMut<Assets<YuvMaterial>>,
+) {
+    for (status, tex) in &cameras {
+        let value = if status.machine.state == StreamState::Live {
+            1.0
+        } else {
+            0.35
+        };
+        video::set_brightness(&mut materials, &tex.material, value);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn input(
+    keys: Res<ButtonInput<KeyCode>>,
+    mouse: Res<ButtonInput<MouseButton>>,
+    time: Res<Time<Real>>,
+    mut windows: Query<&mut Window, With<PrimaryWindow>>,
+    mut view: ResMut<WallView>,
+    cameras: Query<(&Camera, &TileRect)>,
+    mut last_click: Local<Option<(usize, Duration)>>,
+) {
+    let n = cameras.iter().count();
+    if n == 0 {
+        return;
+    }
+    let Ok(mut window) = windows.single_mut() else {
+        return;
+    };
+    if keys.just_pressed(KeyCode::F11) {
+        window.mode = match window.mode {
+            WindowMode::Windowed => WindowMode::BorderlessFullscreen(MonitorSelection::Current),
+            _ => WindowMode::Windowed,
+        };
+    }
+    if keys.just_pressed(KeyCode::KeyO) {
+        view.overlays = !view.overlays;
+    }
+    if keys.just_pressed(KeyCode::Escape) {
+        view.maximised = None;
+    }
+    if keys.just_pressed(KeyCode::Enter) {
+        view.maximised = Some(view.selected);
+    }
+    let (cols, _) = layout::grid(n);
+    let step: isize = if keys.just_pressed(KeyCode::ArrowRight) || keys.just_pressed(KeyCode::Tab) {
+        1
+    } else if keys.just_pressed(KeyCode::ArrowLeft) {
+        -1
+    } else if keys.just_pressed(KeyCode::ArrowDown) {
+        cols as isize
+    } else if keys.just_pressed(KeyCode::ArrowUp) {
+        -(cols as isize)
+    } else {
+        0
+    };
+    if step != 0 {
+        view.selected = (view.selected as isize + step).rem_euclid(n as isize) as usize;
+        if view.maximised.is_some() {
+            view.maximised = Some(view.selected);
+        }
+    }
+    if mouse.just_pressed(MouseButton::Left)
+        && let Some(pos) = window.cursor_position()
+        && let Some((cam, _)) = cameras
+            .iter()
+            .find(|(_, r)| r.visible && r.cell.contains(pos.x, pos.y))
+    {
+        let now = time.elapsed();
+        view.selected = cam.index;
+        if last_click.is_some_and(|(i, t)| i == cam.index && now - t <= DOUBLE_CLICK) {
+            view.maximised = if view.maximised.is_some() {
+                None
+            } else {
+                Some(cam.index)
+            };
+            *last_click = None;
+        } else {
+            *last_click = Some((cam.index, now));
+        }
+    }
+}
+
+fn take_screenshot(
+    mut commands: Commands,
+    time: Res<Time<Real>>,
+    mut plan: ResMut<ScreenshotPlan>,
+) {
+    if plan.taken || time.elapsed() < plan.after {
+        return;
+    }
+    plan.taken = true;
+    commands
+        .spawn(Screenshot::primary_window())
+        .observe(save_to_disk(plan.path.clone()))
+        .observe(
+            |_: On<ScreenshotCaptured>, mut exit: MessageWriter<AppExit>| {
+                exit.write(AppExit::Success);
+            },
+        );
+}

@@ -1,0 +1,180 @@
+//! Per-tile overlays drawn with egui: name, state, and what matters in that state (resolution,
+//! fps and bitrate while live; grace left while connecting; reconnects and the last error
+//! after failures), REC and bound ports; the selection frame and a placeholder for tiles
+//! without a picture. Text only from components: URLs are already redacted.
+
+use bevy::prelude::*;
+use bevy_egui::{EguiContexts, egui};
+
+use super::{TileRect, WallView};
+use crate::camera::state::StreamState;
+use crate::camera::{Camera, GraceTimer, PortBinding, Rates, Recording, StreamStatus};
+
+fn state_color(state: StreamState) -> egui::Color32 {
+    match state {
+        StreamState::Live => egui::Color32::from_rgb(60, 200, 90),
+        StreamState::Connecting => egui::Color32::from_rgb(90, 160, 255),
+        StreamState::Stalled | StreamState::Reconnecting => egui::Color32::from_rgb(250, 170, 40),
+        StreamState::AuthFailed => egui::Color32::from_rgb(240, 70, 70),
+        StreamState::Offline => egui::Color32::GRAY,
+    }
+}
+
+fn to_egui(r: &super::layout::Rect) -> egui::Rect {
+    egui::Rect::from_min_size(egui::pos2(r.x, r.y), egui::vec2(r.w, r.h))
+}
+
+/// The detail line under the name, by state.
+fn detail(status: &StreamStatus, grace_left: Option<f64>, rates: &Rates) -> Vec<String> {
+    let m = &status.machine;
+    let mut lines = Vec::new();
+    match m.state {
+        StreamState::Live => {
+            let codec = status.codec.map_or("", |c| c.as_str());
+            lines.push(format!(
+                "{}×{}  {:.1} fps  {:.2} Mbit/s  {codec}",
+                status.width,
+                status.height,
+                rates.fps,
+                rates.bitrate_bps / 1e6
+            ));
+        }
+        StreamState::Connecting => {
+            if let Some(left) = grace_left {
+                lines.push(format!("connecting… {:.0} s grace left", left.ceil()));
+            } else {
+                lines.push("connecting…".into());
+            }
+        }
+        _ => {}
+    }
+    if m.reconnects > 0 || (m.state != StreamState::Live && m.last_error.is_some()) {
+        lines.push(format!("reconnects: {}", m.reconnects));
+    }
+    if m.state != StreamState::Live
+        && let Some(e) = &m.last_error
+    {
+        let short: String = e.chars().take(90).collect();
+        lines.push(if short.len() < e.len() {
+            format!("{short}…")
+        } else {
+            short
+        });
+    }
+    lines
+}
+
+pub(super) fn overlays_ui(
+    mut contexts: EguiContexts,
+    view: Res<WallView>,
+    time: Res<Time>,
+    cameras: Query<(
+        &Camera,
+        &StreamStatus,
+        &GraceTimer,
+        &Rates,
+        &PortBinding,
+        &Recording,
+        &TileRect,
+    )>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    let painter = ctx.layer_painter(egui::LayerId::new(
+        egui::Order::Background,
+        egui::Id::new("tiles"),
+    ));
+    let now = time.elapsed();
+    for (cam, status, grace, rates, ports, rec, rect) in &cameras {
+        if !rect.visible {
+            continue;
+        }
+        let cell = to_egui(&rect.cell);
+        let state = status.machine.state;
+        if status.width == 0 || rates.decoded == 0 {
+            painter.rect_filled(cell, 0.0, egui::Color32::from_gray(24));
+            painter.text(
+                cell.center(),
+                egui::Align2::CENTER_CENTER,
+                if state == StreamState::Connecting {
+                    "CONNECTING"
+                } else {
+                    "NO PICTURE"
+                },
+                egui::FontId::proportional(22.0),
+                egui::Color32::from_gray(120),
+            );
+        }
+        if view.selected == cam.index {
+            painter.rect_stroke(
+                cell,
+                0.0,
+                egui::Stroke::new(2.0, egui::Color32::from_rgb(255, 210, 60)),
+                egui::StrokeKind::Inside,
+            );
+        }
+        if !view.overlays {
+            continue;
+        }
+        let grace_left = status
+            .machine
+            .grace_left(grace, now)
+            .map(|d| d.as_secs_f64());
+        let lines = detail(status, grace_left, rates);
+        egui::Area::new(egui::Id::new(("tile", cam.index)))
+            // Bottom-left: cameras burn their own OSD (name, clock) into the top-left.
+            .pivot(egui::Align2::LEFT_BOTTOM)
+            .fixed_pos(egui::pos2(cell.left() + 6.0, cell.bottom() - 6.0))
+            .order(egui::Order::Foreground)
+            .interactable(false)
+            .show(ctx, |ui| {
+                ui.set_max_width((cell.width() - 12.0).max(40.0));
+                egui::Frame::new()
+                    .fill(egui::Color32::from_black_alpha(160))
+                    .inner_margin(egui::Margin::same(6))
+                    .corner_radius(4)
+                    .show(ui, |ui| {
+                        ui.horizontal(|ui| {
+                            ui.label(
+                                egui::RichText::new(&cam.name)
+                                    .size(16.0)
+                                    .strong()
+                                    .color(egui::Color32::WHITE),
+                            );
+                            ui.label(
+                                egui::RichText::new(state.as_str().to_uppercase())
+                                    .size(14.0)
+                                    .color(state_color(state))
+                                    .strong(),
+                            );
+                            if rec.active {
+                                ui.label(
+                                    egui::RichText::new("● REC")
+                                        .size(14.0)
+                                        .color(egui::Color32::from_rgb(240, 60, 60)),
+                                );
+                            }
+                        });
+                        for line in &lines {
+                            ui.label(
+                                egui::RichText::new(line)
+                                    .size(13.0)
+                                    .color(egui::Color32::from_gray(225)),
+                            );
+                        }
+                        if ports.mjpeg.is_some() || ports.audio.is_some() {
+                            let p = |v: Option<u16>| v.map_or("-".to_owned(), |p| p.to_string());
+                            ui.label(
+                                egui::RichText::new(format!(
+                                    "mjpeg :{}  audio :{}",
+                                    p(ports.mjpeg),
+                                    p(ports.audio)
+                                ))
+                                .size(13.0)
+                                .color(egui::Color32::from_gray(190)),
+                            );
+                        }
+                    });
+            });
+    }
+    Ok(())
+}
