@@ -491,7 +491,7 @@ async fn udp_pair(local: Option<SocketAddr>) -> std::io::Result<(UdpSocket, UdpS
     for _ in 0..32 {
         let rtp = UdpSocket::bind(SocketAddr::new(ip, 0)).await?;
         let port = port_of(&rtp);
-        if port % 2 == 0
+        if port.is_multiple_of(2)
             && let Ok(rtcp) = UdpSocket::bind(SocketAddr::new(ip, port + 1)).await
         {
             return Ok((rtp, rtcp));

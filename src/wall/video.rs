@@ -133,14 +133,14 @@ pub fn resize_textures(
         let current = materials
             .get(&tex.material)
             .map(|m| (m.params.x, m.params.y));
-        if resized || current != Some(wanted) {
-            if let Some(mut m) = materials.get_mut(&tex.material) {
-                m.params.x = full;
-                m.params.y = bt709;
-                m.y = tex.planes[0].clone();
-                m.u = tex.planes[1].clone();
-                m.v = tex.planes[2].clone();
-            }
+        if (resized || current != Some(wanted))
+            && let Some(mut m) = materials.get_mut(&tex.material)
+        {
+            m.params.x = full;
+            m.params.y = bt709;
+            m.y = tex.planes[0].clone();
+            m.u = tex.planes[1].clone();
+            m.v = tex.planes[2].clone();
         }
     }
 }
