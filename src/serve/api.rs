@@ -111,7 +111,12 @@ fn label(s: &str) -> String {
 /// Prometheus text exposition of the snapshot.
 pub fn metrics(s: &StatusSnapshot) -> String {
     let mut out = String::new();
-    type Family = (&'static str, &'static str, &'static str, fn(&super::CameraStatus) -> f64);
+    type Family = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&super::CameraStatus) -> f64,
+    );
     let families: [Family; 6] = [
         (
             "opticlink_camera_fps",

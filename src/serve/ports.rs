@@ -93,7 +93,12 @@ mod tests {
     #[test]
     fn table() {
         let all_taken: Vec<_> = (555..=571).map(|p| (p, AddrInUse)).collect();
-        type Case = (&'static str, u16, Vec<(u16, io::ErrorKind)>, Result<u16, io::ErrorKind>);
+        type Case = (
+            &'static str,
+            u16,
+            Vec<(u16, io::ErrorKind)>,
+            Result<u16, io::ErrorKind>,
+        );
         let cases: Vec<Case> = vec![
             ("free", 8555, vec![], Ok(8555)),
             ("in use", 8555, vec![(8555, AddrInUse)], Ok(8556)),

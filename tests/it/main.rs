@@ -1,1 +1,12 @@
+//! Integration tests, one binary (it links Bevy once): simulated camera against ffprobe,
+//! workers against real RTSP servers (ours and GStreamer's), the headless app end to end,
+//! stepped-time plugin tests, config errors, and a real screenshot under Xvfb.
 
+mod common;
+mod config_errors;
+mod e2e;
+mod interop;
+mod plugin;
+mod screenshot;
+mod simcam;
+mod worker;

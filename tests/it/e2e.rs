@@ -1,0 +1,232 @@
+//! The headless app end to end against simulated cameras: startup grace, loss and recovery
+//! with isolation, authentication without leaking secrets, and the metrics endpoint.
+
+use std::time::{Duration, Instant};
+
+use opticlink::simcam::{SimConfig, SimFaults, SimServer, SimStats};
+
+use crate::common::{self, Proc, http_get};
+
+fn sim(rt: &tokio::runtime::Runtime, cfg: SimConfig) -> SimServer {
+    rt.block_on(SimServer::start(cfg))
+        .expect("simulated camera")
+}
+
+fn small(port: u16) -> SimConfig {
+    SimConfig {
+        width: 320,
+        height: 180,
+        fps: 20,
+        port,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn slow_first_frame_stays_connecting_within_grace() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let slow = SimConfig {
+        faults: SimFaults {
+            first_frame_delay: Duration::from_secs(6),
+            ..Default::default()
+        },
+        ..small(0)
+    };
+    let server = sim(&rt, slow);
+    let app = Proc::headless(&format!(
+        "(cameras: [(name: \"Slow\", url: \"{}\")], grace_secs: 10, servers: (api_port: 0))",
+        server.url(1)
+    ));
+    let t0 = Instant::now();
+    let mut seen = Vec::new();
+    let live = common::wait_for(Duration::from_secs(20), "Slow to be live", || {
+        let c = app.camera("Slow");
+        let state = c["state"].as_str().unwrap().to_owned();
+        if seen.last() != Some(&state) {
+            seen.push(state.clone());
+        }
+        (state == "live").then_some(c)
+    });
+    assert!(
+        t0.elapsed() >= Duration::from_secs(5),
+        "the first frame really was late"
+    );
+    assert_eq!(
+        seen,
+        ["connecting", "live"],
+        "never stalled or reconnecting"
+    );
+    assert_eq!(live["reconnects"], 0);
+    assert_eq!(
+        SimStats::get(&server.stats().sessions),
+        1,
+        "no second session was opened"
+    );
+    assert_eq!(SimStats::get(&server.stats().connections), 1);
+}
+
+#[test]
+fn lost_camera_recovers_while_others_keep_streaming() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let servers: Vec<SimServer> = (0..3).map(|_| sim(&rt, small(0))).collect();
+    let names = ["A", "B", "C"];
+    let cams: Vec<String> = names
+        .iter()
+        .zip(&servers)
+        .map(|(n, s)| format!("(name: \"{n}\", url: \"{}\")", s.url(1)))
+        .collect();
+    let app = Proc::headless(&format!(
+        "(cameras: [{}], servers: (api_port: 0))",
+        cams.join(", ")
+    ));
+    for n in names {
+        app.wait_state(n, "live", Duration::from_secs(20));
+    }
+    let frames = |s: &serde_json::Value, n: &str| {
+        s["cameras"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == n)
+            .unwrap()["frames"]
+            .as_u64()
+            .unwrap()
+    };
+    // Pull A's plug.
+    let port = servers[0].addr().port();
+    let mut servers = servers.into_iter();
+    let a = servers.next().unwrap();
+    let others: Vec<SimServer> = servers.collect();
+    a.stop();
+    drop(a);
+    let mut samples = vec![app.status()];
+    common::wait_for(Duration::from_secs(15), "A to leave live", || {
+        let s = app.status();
+        let state = s["cameras"][0]["state"].as_str().unwrap().to_owned();
+        samples.push(s);
+        (state != "live").then_some(())
+    });
+    // Down for a while, then back on the same port.
+    let t_down = Instant::now();
+    while t_down.elapsed() < Duration::from_secs(2) {
+        samples.push(app.status());
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let back = sim(&rt, small(port));
+    let a = common::wait_for(Duration::from_secs(30), "A to come back", || {
+        let s = app.status();
+        let c = s["cameras"][0].clone();
+        samples.push(s);
+        (c["state"] == "live").then_some(c)
+    });
+    assert_eq!(a["reconnects"], 1, "{a}");
+    assert!(a["last_error"].is_string(), "the drop is explained: {a}");
+    // B and C never stopped: their frame counts grew across every second of the outage.
+    for n in ["B", "C"] {
+        let counts: Vec<u64> = samples.iter().map(|s| frames(s, n)).collect();
+        let step = samples.len().div_ceil(8).max(1);
+        for w in counts.windows(step + 1).step_by(step) {
+            assert!(w[step] > w[0], "{n} stalled while A was down: {counts:?}");
+        }
+        assert_eq!(app.camera(n)["reconnects"], 0);
+    }
+    drop(back);
+    drop(others);
+}
+
+#[test]
+fn auth_failures_and_successes_never_leak_passwords() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let cfg = SimConfig {
+        user: Some("viewer".into()),
+        password: Some("Right-Pass-4821".into()),
+        ..small(0)
+    };
+    let server = sim(&rt, cfg);
+    let url = server.url(1);
+    let with_creds = url.replace("rtsp://", "rtsp://viewer:Right-Pass-4821@");
+    let ron = format!(
+        "(cameras: [
+            (name: \"Wrong\", url: \"{url}\", username: Some(\"viewer\"), password: Some(\"Wrong-Pass-7319\")),
+            (name: \"Right\", url: \"{url}\", username: Some(\"viewer\"), password: Some(\"Right-Pass-4821\")),
+            (name: \"InUrl\", url: \"{with_creds}\"),
+        ], servers: (api_port: 0))"
+    );
+    let mut app = Proc::headless(&ron);
+    let wrong = app.wait_state("Wrong", "auth_failed", Duration::from_secs(20));
+    app.wait_state("Right", "live", Duration::from_secs(20));
+    let in_url = app.wait_state("InUrl", "live", Duration::from_secs(20));
+    assert!(
+        wrong["last_error"].as_str().unwrap().contains("401"),
+        "{wrong}"
+    );
+    assert!(
+        !in_url["url"].as_str().unwrap().contains("viewer:"),
+        "{in_url}"
+    );
+    let status = http_get(app.api_port(), "/api/status").1;
+    let metrics = http_get(app.api_port(), "/metrics").1;
+    assert!(
+        metrics.contains("opticlink_camera_state{camera=\"Wrong\",state=\"auth_failed\"} 1"),
+        "{metrics}"
+    );
+    assert!(app.stop().success());
+    let log = app.log();
+    for secret in ["Right-Pass-4821", "Wrong-Pass-7319"] {
+        for (what, text) in [
+            ("log", &log),
+            ("/api/status", &status),
+            ("/metrics", &metrics),
+        ] {
+            assert!(
+                !text.contains(secret),
+                "{secret} leaked into {what}:\n{text}"
+            );
+        }
+    }
+    assert!(log.contains("auth_failed"), "the failure is logged:\n{log}");
+}
+
+#[test]
+fn metrics_and_unknown_routes() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let server = sim(&rt, small(0));
+    let app = Proc::headless(&format!(
+        "(cameras: [(name: \"M\", url: \"{}\")], servers: (api_port: 0))",
+        server.url(1)
+    ));
+    app.wait_state("M", "live", Duration::from_secs(20));
+    let m = common::wait_for(Duration::from_secs(10), "fps in metrics", || {
+        let (code, body) = http_get(app.api_port(), "/metrics");
+        assert_eq!(code, 200);
+        let fps: f64 = body
+            .lines()
+            .find(|l| l.starts_with("opticlink_camera_fps{camera=\"M\"}"))?
+            .rsplit(' ')
+            .next()?
+            .parse()
+            .ok()?;
+        (fps > 10.0).then_some(body)
+    });
+    assert!(
+        m.contains("# TYPE opticlink_camera_frames_total counter"),
+        "{m}"
+    );
+    let (code, body) = http_get(app.api_port(), "/nope");
+    assert_eq!(code, 404, "{body}");
+    let status = app.status();
+    assert_eq!(status["api_port"].as_u64(), Some(u64::from(app.api_port())));
+    let c = &status["cameras"][0];
+    assert_eq!(
+        (c["width"].as_u64(), c["height"].as_u64()),
+        (Some(320), Some(180))
+    );
+    assert!(
+        c["decoded"].as_u64().unwrap() > 0
+            && c["frames"].as_u64().unwrap() >= c["decoded"].as_u64().unwrap()
+    );
+}

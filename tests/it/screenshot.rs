@@ -1,0 +1,119 @@
+//! The real window under Xvfb with software Vulkan (Debian `xvfb`, `mesa-vulkan-drivers`):
+//! `--screenshot` of the built-in demo writes a PNG whose four tiles show pictures that are
+//! not blank and differ from each other.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::common::{self, Proc};
+
+struct Xvfb(Child, String);
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn xvfb() -> Xvfb {
+    let n = (90..200)
+        .find(|n| {
+            !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+                && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+        })
+        .expect("a free X display");
+    let child = Command::new("Xvfb")
+        .args([
+            &format!(":{n}"),
+            "-screen",
+            "0",
+            "1600x900x24",
+            "-nolisten",
+            "tcp",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("Xvfb (Debian package xvfb)");
+    common::wait_for(Duration::from_secs(10), "Xvfb", || {
+        Path::new(&format!("/tmp/.X11-unix/X{n}"))
+            .exists()
+            .then_some(())
+    });
+    Xvfb(child, format!(":{n}"))
+}
+
+/// Mean and standard deviation of each channel over a rectangle.
+fn stats(px: &[u8], width: usize, x0: usize, y0: usize, w: usize, h: usize) -> ([f64; 3], f64) {
+    let mut sum = [0f64; 3];
+    let mut sq = 0f64;
+    let n = (w * h) as f64;
+    for y in y0..y0 + h {
+        for x in x0..x0 + w {
+            let p = &px[(y * width + x) * 3..][..3];
+            for c in 0..3 {
+                sum[c] += f64::from(p[c]);
+            }
+            let l = f64::from(p[0]) + f64::from(p[1]) + f64::from(p[2]);
+            sq += l * l;
+        }
+    }
+    let mean = sum.map(|s| s / n);
+    let lmean = mean.iter().sum::<f64>();
+    (mean, (sq / n - lmean * lmean).max(0.0).sqrt())
+}
+
+#[test]
+fn demo_screenshot_shows_four_distinct_live_tiles() {
+    let _g = common::heavy();
+    let x = xvfb();
+    let mut app = Proc::start(
+        &["--screenshot", "wall.png", "--after", "6"],
+        &[("DISPLAY", x.1.as_str())],
+    );
+    let status = common::wait_for(
+        Duration::from_secs(120),
+        "the screenshot run to end",
+        || app.child.try_wait().unwrap(),
+    );
+    let log = app.log();
+    assert!(status.success(), "exit {status:?}\n{log}");
+    let png = app.dir.path().join("wall.png");
+    let decoder = png::Decoder::new(BufReader::new(File::open(&png).expect("wall.png written")));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgb, "{info:?}");
+    let (w, h) = (info.width as usize, info.height as usize);
+    assert!(w >= 800 && h >= 450, "{w}x{h}");
+    // The demo has 4 cameras in a 2×2 grid: sample the middle of each quadrant.
+    let mut tiles = Vec::new();
+    for (qx, qy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+        let (x0, y0) = (qx * w / 2 + w / 8, qy * h / 2 + h / 8);
+        tiles.push(stats(&buf, w, x0, y0, w / 4, h / 4));
+    }
+    for (i, (mean, dev)) in tiles.iter().enumerate() {
+        let bright = mean.iter().sum::<f64>() / 3.0;
+        assert!(
+            bright > 20.0 && *dev > 3.0,
+            "tile {i} looks blank: mean {mean:?} dev {dev}\n{log}"
+        );
+    }
+    for i in 0..4 {
+        for j in i + 1..4 {
+            let d: f64 = (0..3).map(|c| (tiles[i].0[c] - tiles[j].0[c]).abs()).sum();
+            assert!(
+                d > 15.0,
+                "tiles {i} and {j} look the same: {:?} vs {:?}",
+                tiles[i].0,
+                tiles[j].0
+            );
+        }
+    }
+    assert!(log.contains("connecting → live"), "{log}");
+    drop(x);
+}
