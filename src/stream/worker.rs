@@ -167,7 +167,9 @@ impl Worker {
             .iter()
             .flat_map(|(u, p)| [p.as_str(), u.as_str()])
             .collect();
-        let error = secret::scrub(&error.to_string(), &secrets);
+        // One line: retina's messages span several (connection and message context).
+        let error = error.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+        let error = secret::scrub(&error, &secrets);
         Ended::Failed {
             auth,
             error,

@@ -9,4 +9,5 @@ mod interop;
 mod plugin;
 mod screenshot;
 mod simcam;
+mod wall_view;
 mod worker;
