@@ -79,6 +79,9 @@ struct SimArgs {
     /// Fault: close every connection at once.
     #[arg(long)]
     refuse: bool,
+    /// Fault: send random bytes as slice data.
+    #[arg(long)]
+    garbage: bool,
 }
 
 fn main() -> ExitCode {
@@ -183,6 +186,7 @@ fn simcam(args: SimArgs) -> anyhow::Result<ExitCode> {
             first_frame_delay: Duration::from_secs_f64(args.first_frame_delay.max(0.0)),
             drop_after_frames: args.drop_after,
             refuse: args.refuse,
+            garbage: args.garbage,
         },
     };
     let rt = tokio::runtime::Runtime::new()?;

@@ -108,7 +108,8 @@ pub struct StateChanged {
 /// The window over which fps and bitrate are averaged.
 const RATE_WINDOW: Duration = Duration::from_secs(3);
 
-/// Systems that turn worker output into component state. Needs nothing but `Time`: tests
+/// Systems that turn worker output into component state. Needs nothing but `Time<Real>` (which
+/// `TimeUpdateStrategy` steps in tests, and which no pause or clamp distorts): tests
 /// spawn cameras with hand-made [`WorkerLink`]s and step the clock.
 pub fn state_plugin(app: &mut App) {
     app.add_message::<StateChanged>()
@@ -185,7 +186,7 @@ fn spawn_cameras(
     mut commands: Commands,
     config: Res<WallConfig>,
     runtime: Res<Runtime>,
-    time: Res<Time>,
+    time: Res<Time<Real>>,
 ) {
     let now = time.elapsed();
     let grace = Duration::from_secs(config.grace_secs);
@@ -234,7 +235,7 @@ fn log_transition(name: &str, t: &state::Transition, error: Option<&str>) {
 }
 
 fn ingest_events(
-    time: Res<Time>,
+    time: Res<Time<Real>>,
     mut cameras: Query<(
         Entity,
         &Camera,
@@ -281,7 +282,7 @@ fn take_frames(mut cameras: Query<(&WorkerLink, &mut LatestFrame, &mut StreamSta
 }
 
 fn tick_grace(
-    time: Res<Time>,
+    time: Res<Time<Real>>,
     mut cameras: Query<(Entity, &Camera, &mut StreamStatus, &mut GraceTimer)>,
     mut changed: MessageWriter<StateChanged>,
 ) {
@@ -300,7 +301,7 @@ fn tick_grace(
     }
 }
 
-fn sample_rates(time: Res<Time>, mut cameras: Query<(&WorkerLink, &mut Rates)>) {
+fn sample_rates(time: Res<Time<Real>>, mut cameras: Query<(&WorkerLink, &mut Rates)>) {
     let now = time.elapsed();
     for (link, mut rates) in &mut cameras {
         let frames = StreamStats::get(&link.stats.frames);
@@ -337,7 +338,7 @@ fn sample_rates(time: Res<Time>, mut cameras: Query<(&WorkerLink, &mut Rates)>) 
 
 /// Builds the API snapshot from the components.
 pub fn publish_status(
-    time: Res<Time>,
+    time: Res<Time<Real>>,
     board: Res<Board>,
     cameras: Query<(
         &Camera,

@@ -65,6 +65,8 @@ pub struct SimFaults {
     pub drop_after_frames: Option<u64>,
     /// Close every new connection at once.
     pub refuse: bool,
+    /// Send slice data as random bytes (parameter sets stay valid): a decoder's nightmare.
+    pub garbage: bool,
 }
 
 /// Counters tests read.

@@ -395,7 +395,15 @@ async fn send_rtp(
         }
         let first = *first_index.get_or_insert(frame.index);
         let ts = rtp_base.wrapping_add(((frame.index - first) * ticks) as u32);
-        let nals = split_annex_b(&frame.data);
+        let garbled;
+        let mut nals = split_annex_b(&frame.data);
+        if faults.garbage {
+            garbled = nals
+                .iter()
+                .map(|n| garble(source.spec.codec, n))
+                .collect::<Vec<_>>();
+            nals = garbled.iter().map(Vec::as_slice).collect();
+        }
         for packet in rtp.packetize(source.spec.codec, &nals, ts) {
             match &delivery {
                 Delivery::Interleaved { channel } => {
@@ -420,6 +428,21 @@ async fn send_rtp(
             return;
         }
     }
+}
+
+/// A NAL unit with its header kept and everything after replaced by random bytes; parameter
+/// sets pass unchanged so the session itself stays valid.
+fn garble(codec: VideoCodec, nal: &[u8]) -> Vec<u8> {
+    let (header, parameter_set) = match codec {
+        VideoCodec::H264 => (1, matches!(nal[0] & 0x1F, 7 | 8)),
+        VideoCodec::H265 => (2, matches!((nal[0] >> 1) & 0x3F, 32..=34)),
+    };
+    if parameter_set || nal.len() <= header {
+        return nal.to_vec();
+    }
+    let mut out = nal[..header].to_vec();
+    out.extend((header..nal.len()).map(|_| rand::random::<u8>()));
+    out
 }
 
 async fn wait_keyframe(

@@ -168,7 +168,11 @@ impl Worker {
             .flat_map(|(u, p)| [p.as_str(), u.as_str()])
             .collect();
         // One line: retina's messages span several (connection and message context).
-        let error = error.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+        let error = error
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         let error = secret::scrub(&error, &secrets);
         Ended::Failed {
             auth,

@@ -73,8 +73,10 @@ struct ScreenshotPlan {
 /// Selection, maximise, fullscreen, overlays toggle and grid layout: needs a `Window` entity
 /// and the input resources, no renderer (tests run it with `MinimalPlugins`).
 pub fn view_plugin(app: &mut App) {
-    app.init_resource::<WallView>()
-        .add_systems(Update, (input, layout_tiles).chain().in_set(WallSystems::Present));
+    app.init_resource::<WallView>().add_systems(
+        Update,
+        (input, layout_tiles).chain().in_set(WallSystems::Present),
+    );
 }
 
 /// The whole wall: view logic, GPU pictures, overlays, screenshot.
@@ -83,7 +85,10 @@ pub fn plugin(options: WindowOptions) -> impl Fn(&mut App) {
         app.add_plugins(EguiPlugin::default())
             .add_plugins((video::plugin, view_plugin))
             .add_systems(Startup, spawn_view)
-            .add_systems(Update, spawn_tiles.in_set(WallSystems::Present).before(input))
+            .add_systems(
+                Update,
+                spawn_tiles.in_set(WallSystems::Present).before(input),
+            )
             .add_systems(
                 Update,
                 (video::resize_textures, dim_tiles)

@@ -67,7 +67,7 @@ fn detail(status: &StreamStatus, grace_left: Option<f64>, rates: &Rates) -> Vec<
 pub(super) fn overlays_ui(
     mut contexts: EguiContexts,
     view: Res<WallView>,
-    time: Res<Time>,
+    time: Res<Time<Real>>,
     cameras: Query<(
         &Camera,
         &StreamStatus,

@@ -230,3 +230,66 @@ fn metrics_and_unknown_routes() {
             && c["frames"].as_u64().unwrap() >= c["decoded"].as_u64().unwrap()
     );
 }
+
+#[test]
+fn hanging_and_garbage_cameras_do_not_slow_a_good_one() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let good = sim(&rt, small(0));
+    let garbage = sim(
+        &rt,
+        SimConfig {
+            faults: SimFaults {
+                garbage: true,
+                ..Default::default()
+            },
+            ..small(0)
+        },
+    );
+    // A "camera" that accepts connections and never answers.
+    let hang = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hang_port = hang.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || {
+        hang.incoming()
+            .take(4)
+            .filter_map(Result::ok)
+            .collect::<Vec<_>>()
+    });
+    let app = Proc::headless(&format!(
+        "(cameras: [
+            (name: \"Good\", url: \"{}\"),
+            (name: \"Garbage\", url: \"{}\"),
+            (name: \"Hang\", url: \"rtsp://127.0.0.1:{hang_port}/stream\"),
+        ], grace_secs: 3, servers: (api_port: 0))",
+        good.url(1),
+        garbage.url(1)
+    ));
+    app.wait_state("Good", "live", Duration::from_secs(20));
+    let hang_cam = app.wait_state("Hang", "reconnecting", Duration::from_secs(20));
+    assert!(
+        hang_cam["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("no answer within 3s"),
+        "{hang_cam}"
+    );
+    common::wait_for(Duration::from_secs(20), "garbage to arrive", || {
+        (app.camera("Garbage")["frames"].as_u64()? > 20).then_some(())
+    });
+    // Over a few seconds the good camera receives and decodes what its camera sends.
+    let sent0 = SimStats::get(&good.stats().frames_sent);
+    let got0 = app.camera("Good");
+    std::thread::sleep(Duration::from_secs(3));
+    let sent1 = SimStats::get(&good.stats().frames_sent);
+    let got1 = app.camera("Good");
+    let received = got1["frames"].as_u64().unwrap() - got0["frames"].as_u64().unwrap();
+    let decoded = got1["decoded"].as_u64().unwrap() - got0["decoded"].as_u64().unwrap();
+    let sent = sent1 - sent0;
+    assert!(sent >= 20, "the good camera sent {sent} frames");
+    assert!(received + 3 >= sent, "received {received} of {sent}");
+    assert!(decoded + 3 >= sent, "decoded {decoded} of {sent}");
+    assert_eq!(got1["state"], "live");
+    assert_eq!(got1["reconnects"], 0);
+    drop(app);
+    drop(held);
+}

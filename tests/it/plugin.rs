@@ -68,7 +68,7 @@ impl Rig {
     }
 
     fn now(&self) -> Duration {
-        self.app.world().resource::<Time>().elapsed()
+        self.app.world().resource::<Time<Real>>().elapsed()
     }
 
     /// Steps until Bevy time reaches `t`.

@@ -25,11 +25,25 @@ impl Rig {
         app.add_plugins(MinimalPlugins)
             .init_resource::<ButtonInput<KeyCode>>()
             .init_resource::<ButtonInput<MouseButton>>()
-            .configure_sets(Update, (WallSystems::Ingest, WallSystems::Update, WallSystems::Present).chain())
+            .configure_sets(
+                Update,
+                (
+                    WallSystems::Ingest,
+                    WallSystems::Update,
+                    WallSystems::Present,
+                )
+                    .chain(),
+            )
             .add_plugins(opticlink::wall::view_plugin);
         let window = app
             .world_mut()
-            .spawn((Window { resolution: WindowResolution::new(1600, 900), ..default() }, PrimaryWindow))
+            .spawn((
+                Window {
+                    resolution: WindowResolution::new(1600, 900),
+                    ..default()
+                },
+                PrimaryWindow,
+            ))
             .id();
         let mut commands = Vec::new();
         let mut cameras = Vec::new();
@@ -40,10 +54,28 @@ impl Rig {
             let e = app
                 .world_mut()
                 .spawn((
-                    Camera { name: format!("C{index}"), index, url: "rtsp://t/".into() },
-                    StreamStatus { machine: StreamMachine::connecting(), width: 1920, height: 1080, codec: None },
-                    WorkerLink { commands: cmd_tx, events, frames, stats: Arc::default() },
-                    VideoTextures { planes: default(), material: default(), size: (1920, 1080) },
+                    Camera {
+                        name: format!("C{index}"),
+                        index,
+                        url: "rtsp://t/".into(),
+                    },
+                    StreamStatus {
+                        machine: StreamMachine::connecting(),
+                        width: 1920,
+                        height: 1080,
+                        codec: None,
+                    },
+                    WorkerLink {
+                        commands: cmd_tx,
+                        events,
+                        frames,
+                        stats: Arc::default(),
+                    },
+                    VideoTextures {
+                        planes: default(),
+                        material: default(),
+                        size: (1920, 1080),
+                    },
                     TileRect::default(),
                 ))
                 .id();
@@ -51,11 +83,19 @@ impl Rig {
             cameras.push(e);
         }
         app.update();
-        Self { app, commands, cameras, window }
+        Self {
+            app,
+            commands,
+            cameras,
+            window,
+        }
     }
 
     fn press(&mut self, key: KeyCode) {
-        self.app.world_mut().resource_mut::<ButtonInput<KeyCode>>().press(key);
+        self.app
+            .world_mut()
+            .resource_mut::<ButtonInput<KeyCode>>()
+            .press(key);
         self.app.update();
         let mut keys = self.app.world_mut().resource_mut::<ButtonInput<KeyCode>>();
         keys.release(key);
@@ -67,7 +107,11 @@ impl Rig {
     }
 
     fn rect(&self, i: usize) -> TileRect {
-        self.app.world().get::<TileRect>(self.cameras[i]).unwrap().clone()
+        self.app
+            .world()
+            .get::<TileRect>(self.cameras[i])
+            .unwrap()
+            .clone()
     }
 }
 
@@ -76,8 +120,14 @@ fn maximise_restore_fullscreen_and_resize_never_touch_workers() {
     let mut rig = Rig::new(4);
     // 2×2 grid, letterboxed 16:9 pictures.
     let r0 = rig.rect(0);
-    assert!(r0.visible && r0.cell.w < 800.0 && r0.cell.h < 450.0, "{r0:?}");
-    assert!((r0.picture.w / r0.picture.h - 16.0 / 9.0).abs() < 0.01, "{r0:?}");
+    assert!(
+        r0.visible && r0.cell.w < 800.0 && r0.cell.h < 450.0,
+        "{r0:?}"
+    );
+    assert!(
+        (r0.picture.w / r0.picture.h - 16.0 / 9.0).abs() < 0.01,
+        "{r0:?}"
+    );
     assert!(rig.rect(3).cell.x > 790.0 && rig.rect(3).cell.y > 440.0);
 
     rig.press(KeyCode::Enter);
@@ -98,22 +148,42 @@ fn maximise_restore_fullscreen_and_resize_never_touch_workers() {
 
     rig.press(KeyCode::F11);
     let mode = rig.app.world().get::<Window>(rig.window).unwrap().mode;
-    assert!(matches!(mode, WindowMode::BorderlessFullscreen(_)), "{mode:?}");
+    assert!(
+        matches!(mode, WindowMode::BorderlessFullscreen(_)),
+        "{mode:?}"
+    );
     rig.press(KeyCode::F11);
-    assert_eq!(rig.app.world().get::<Window>(rig.window).unwrap().mode, WindowMode::Windowed);
+    assert_eq!(
+        rig.app.world().get::<Window>(rig.window).unwrap().mode,
+        WindowMode::Windowed
+    );
 
     // A resize re-lays the grid.
-    rig.app.world_mut().get_mut::<Window>(rig.window).unwrap().resolution.set(800.0, 800.0);
+    rig.app
+        .world_mut()
+        .get_mut::<Window>(rig.window)
+        .unwrap()
+        .resolution
+        .set(800.0, 800.0);
     rig.app.update();
     let r = rig.rect(1);
     assert!(r.cell.w < 400.0 && r.cell.x > 390.0, "{r:?}");
-    assert!(r.picture.h < r.cell.h, "16:9 in a square cell is letterboxed: {r:?}");
+    assert!(
+        r.picture.h < r.cell.h,
+        "16:9 in a square cell is letterboxed: {r:?}"
+    );
 
     // Not one command reached any worker, and every camera is still in its state.
     for rx in &mut rig.commands {
-        assert!(rx.try_recv().is_err(), "a view change sent a command to a worker");
+        assert!(
+            rx.try_recv().is_err(),
+            "a view change sent a command to a worker"
+        );
     }
     for e in &rig.cameras {
-        assert_eq!(rig.app.world().get::<StreamStatus>(*e).unwrap().machine, StreamMachine::connecting());
+        assert_eq!(
+            rig.app.world().get::<StreamStatus>(*e).unwrap().machine,
+            StreamMachine::connecting()
+        );
     }
 }
