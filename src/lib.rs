@@ -30,6 +30,19 @@ pub enum WallSystems {
     Present,
 }
 
+/// Orders [`WallSystems`] once for the whole app (tests that assemble parts use it too).
+pub fn schedule_plugin(app: &mut App) {
+    app.configure_sets(
+        Update,
+        (
+            WallSystems::Ingest,
+            WallSystems::Update,
+            WallSystems::Present,
+        )
+            .chain(),
+    );
+}
+
 /// With a window, or without (recording boxes, tests).
 #[derive(Debug, Clone)]
 pub enum Mode {
@@ -76,15 +89,7 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
             );
         }
     }
-    app.configure_sets(
-        Update,
-        (
-            WallSystems::Ingest,
-            WallSystems::Update,
-            WallSystems::Present,
-        )
-            .chain(),
-    );
+    app.add_plugins(schedule_plugin);
 
     // 1. The shared runtime and, for the demo, the simulated cameras it serves.
     let mut runtime = runtime::Runtime::new()?;

@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bevy::ecs::query::QueryData;
 use bevy::prelude::*;
 
 use crate::config::{CameraConfig, Config};
@@ -336,52 +337,61 @@ fn sample_rates(time: Res<Time<Real>>, mut cameras: Query<(&WorkerLink, &mut Rat
     }
 }
 
+/// Everything shown about a camera (API, overlays), read together.
+#[derive(QueryData)]
+pub struct CameraView {
+    pub camera: &'static Camera,
+    pub status: &'static StreamStatus,
+    pub grace: &'static GraceTimer,
+    pub rates: &'static Rates,
+    pub ports: &'static PortBinding,
+    pub recording: &'static Recording,
+}
+
 /// Builds the API snapshot from the components.
-pub fn publish_status(
-    time: Res<Time<Real>>,
-    board: Res<Board>,
-    cameras: Query<(
-        &Camera,
-        &StreamStatus,
-        &GraceTimer,
-        &Rates,
-        &PortBinding,
-        &Recording,
-    )>,
-) {
+pub fn publish_status(time: Res<Time<Real>>, board: Res<Board>, cameras: Query<CameraView>) {
     let now = time.elapsed();
     let mut list: Vec<_> = cameras.iter().collect();
-    list.sort_by_key(|(c, ..)| c.index);
+    list.sort_by_key(|v| v.camera.index);
     let cameras = list
         .into_iter()
-        .map(|(cam, status, grace, rates, ports, rec)| CameraStatus {
-            name: cam.name.clone(),
-            url: cam.url.clone(),
-            state: status.machine.state.as_str().to_owned(),
-            codec: status.codec.map(|c| c.as_str().to_owned()),
-            width: status.width,
-            height: status.height,
-            fps: (rates.fps * 10.0).round() / 10.0,
-            bitrate_bps: rates.bitrate_bps.round(),
-            frames: rates.frames,
-            decoded: rates.decoded,
-            reconnects: status.machine.reconnects,
-            last_error: status.machine.last_error.clone(),
-            grace_secs_left: status
-                .machine
-                .grace_left(&grace.0, now)
-                .map(|d| (d.as_secs_f64() * 10.0).round() / 10.0),
-            ports: Ports {
-                mjpeg: ports.mjpeg,
-                audio: ports.audio,
+        .map(
+            |CameraViewItem {
+                 camera: cam,
+                 status,
+                 grace,
+                 rates,
+                 ports,
+                 recording: rec,
+             }| CameraStatus {
+                name: cam.name.clone(),
+                url: cam.url.clone(),
+                state: status.machine.state.as_str().to_owned(),
+                codec: status.codec.map(|c| c.as_str().to_owned()),
+                width: status.width,
+                height: status.height,
+                fps: (rates.fps * 10.0).round() / 10.0,
+                bitrate_bps: rates.bitrate_bps.round(),
+                frames: rates.frames,
+                decoded: rates.decoded,
+                reconnects: status.machine.reconnects,
+                last_error: status.machine.last_error.clone(),
+                grace_secs_left: status
+                    .machine
+                    .grace_left(&grace.0, now)
+                    .map(|d| (d.as_secs_f64() * 10.0).round() / 10.0),
+                ports: Ports {
+                    mjpeg: ports.mjpeg,
+                    audio: ports.audio,
+                },
+                recording: RecordingStatus {
+                    active: rec.active,
+                    segments: rec.segments,
+                    bytes: rec.bytes,
+                    current: rec.current.clone(),
+                },
             },
-            recording: RecordingStatus {
-                active: rec.active,
-                segments: rec.segments,
-                bytes: rec.bytes,
-                current: rec.current.clone(),
-            },
-        })
+        )
         .collect();
     if let Ok(mut snapshot) = board.write() {
         snapshot.cameras = cameras;

@@ -8,7 +8,7 @@ use bevy_egui::{EguiContexts, egui};
 
 use super::{TileRect, WallView};
 use crate::camera::state::StreamState;
-use crate::camera::{Camera, GraceTimer, PortBinding, Rates, Recording, StreamStatus};
+use crate::camera::{CameraView, Rates, StreamStatus};
 
 fn state_color(state: StreamState) -> egui::Color32 {
     match state {
@@ -68,15 +68,7 @@ pub(super) fn overlays_ui(
     mut contexts: EguiContexts,
     view: Res<WallView>,
     time: Res<Time<Real>>,
-    cameras: Query<(
-        &Camera,
-        &StreamStatus,
-        &GraceTimer,
-        &Rates,
-        &PortBinding,
-        &Recording,
-        &TileRect,
-    )>,
+    cameras: Query<(CameraView, &TileRect)>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     let painter = ctx.layer_painter(egui::LayerId::new(
@@ -84,7 +76,8 @@ pub(super) fn overlays_ui(
         egui::Id::new("tiles"),
     ));
     let now = time.elapsed();
-    for (cam, status, grace, rates, ports, rec, rect) in &cameras {
+    for (v, rect) in &cameras {
+        let (cam, status, rates) = (v.camera, v.status, v.rates);
         if !rect.visible {
             continue;
         }
@@ -117,7 +110,7 @@ pub(super) fn overlays_ui(
         }
         let grace_left = status
             .machine
-            .grace_left(grace, now)
+            .grace_left(v.grace, now)
             .map(|d| d.as_secs_f64());
         let lines = detail(status, grace_left, rates);
         egui::Area::new(egui::Id::new(("tile", cam.index)))
@@ -146,7 +139,7 @@ pub(super) fn overlays_ui(
                                     .color(state_color(state))
                                     .strong(),
                             );
-                            if rec.active {
+                            if v.recording.active {
                                 ui.label(
                                     egui::RichText::new("● REC")
                                         .size(14.0)
@@ -161,13 +154,13 @@ pub(super) fn overlays_ui(
                                     .color(egui::Color32::from_gray(225)),
                             );
                         }
-                        if ports.mjpeg.is_some() || ports.audio.is_some() {
+                        if v.ports.mjpeg.is_some() || v.ports.audio.is_some() {
                             let p = |v: Option<u16>| v.map_or("-".to_owned(), |p| p.to_string());
                             ui.label(
                                 egui::RichText::new(format!(
                                     "mjpeg :{}  audio :{}",
-                                    p(ports.mjpeg),
-                                    p(ports.audio)
+                                    p(v.ports.mjpeg),
+                                    p(v.ports.audio)
                                 ))
                                 .size(13.0)
                                 .color(egui::Color32::from_gray(190)),

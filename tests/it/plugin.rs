@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
-use opticlink::WallSystems;
 use opticlink::camera::state::{Grace, StreamMachine, StreamState};
 use opticlink::camera::{self, Camera, GraceTimer, StreamStatus, WorkerLink};
 use opticlink::stream::{CameraCommand, CameraEvent, FrameSlot, VideoCodec};
@@ -25,15 +24,7 @@ impl Rig {
         let mut app = App::new();
         app.add_plugins(MinimalPlugins)
             .insert_resource(TimeUpdateStrategy::ManualDuration(STEP))
-            .configure_sets(
-                Update,
-                (
-                    WallSystems::Ingest,
-                    WallSystems::Update,
-                    WallSystems::Present,
-                )
-                    .chain(),
-            )
+            .add_plugins(opticlink::schedule_plugin)
             .add_plugins(camera::state_plugin);
         let (events, ev_rx) = crossbeam_channel::bounded(16);
         let (cmd_tx, commands) = tokio::sync::mpsc::channel(4);

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use bevy::prelude::*;
 use bevy::window::{PrimaryWindow, WindowMode, WindowResolution};
-use opticlink::WallSystems;
 use opticlink::camera::state::StreamMachine;
 use opticlink::camera::{Camera, StreamStatus, WorkerLink};
 use opticlink::stream::{CameraCommand, FrameSlot};
@@ -25,15 +24,7 @@ impl Rig {
         app.add_plugins(MinimalPlugins)
             .init_resource::<ButtonInput<KeyCode>>()
             .init_resource::<ButtonInput<MouseButton>>()
-            .configure_sets(
-                Update,
-                (
-                    WallSystems::Ingest,
-                    WallSystems::Update,
-                    WallSystems::Present,
-                )
-                    .chain(),
-            )
+            .add_plugins(opticlink::schedule_plugin)
             .add_plugins(opticlink::wall::view_plugin);
         let window = app
             .world_mut()
