@@ -76,6 +76,9 @@ struct SimArgs {
     /// Fault: close each session after this many frames.
     #[arg(long)]
     drop_after: Option<u64>,
+    /// Fault: stop sending after this many frames per session, keeping the connection open.
+    #[arg(long)]
+    freeze_after: Option<u64>,
     /// Fault: close every connection at once.
     #[arg(long)]
     refuse: bool,
@@ -185,6 +188,7 @@ fn simcam(args: SimArgs) -> anyhow::Result<ExitCode> {
         faults: SimFaults {
             first_frame_delay: Duration::from_secs_f64(args.first_frame_delay.max(0.0)),
             drop_after_frames: args.drop_after,
+            freeze_after_frames: args.freeze_after,
             refuse: args.refuse,
             garbage: args.garbage,
         },

@@ -63,6 +63,9 @@ pub struct SimFaults {
     pub first_frame_delay: Duration,
     /// Close the connection after sending this many frames in a session.
     pub drop_after_frames: Option<u64>,
+    /// Stop sending after this many frames in a session but keep the connection open (a
+    /// frozen camera: only a watchdog notices).
+    pub freeze_after_frames: Option<u64>,
     /// Close every new connection at once.
     pub refuse: bool,
     /// Send slice data as random bytes (parameter sets stay valid): a decoder's nightmare.

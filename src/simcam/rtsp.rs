@@ -427,6 +427,9 @@ async fn send_rtp(
             let _ = close.send(()).await;
             return;
         }
+        if faults.freeze_after_frames.is_some_and(|n| sent >= n) {
+            return std::future::pending().await;
+        }
     }
 }
 

@@ -85,3 +85,80 @@ fn reaches_live_with_the_right_size_and_counts_frames() {
         "one session per worker"
     );
 }
+
+/// Events until `Live` (or panics after 20 s).
+fn until_live(rx: &crossbeam_channel::Receiver<CameraEvent>) -> Vec<CameraEvent> {
+    let mut seen = Vec::new();
+    loop {
+        let e = next_event(rx);
+        let live = matches!(e, CameraEvent::Live { .. });
+        seen.push(e);
+        if live {
+            return seen;
+        }
+    }
+}
+
+#[test]
+fn dropped_and_frozen_sessions_are_reopened() {
+    use opticlink::simcam::SimFaults;
+    let _g = common::heavy();
+    let rt = common::runtime();
+    for (faults, stall, expect) in [
+        (
+            SimFaults {
+                drop_after_frames: Some(15),
+                ..Default::default()
+            },
+            5,
+            "camera closed the session",
+        ),
+        (
+            SimFaults {
+                freeze_after_frames: Some(15),
+                ..Default::default()
+            },
+            1,
+            "stalled: no frame for 1s",
+        ),
+    ] {
+        let sim = rt
+            .block_on(SimServer::start(SimConfig {
+                width: 160,
+                height: 96,
+                fps: 25,
+                faults,
+                ..Default::default()
+            }))
+            .unwrap();
+        let mut cfg = config(&sim.url(1), Transport::Tcp);
+        cfg.stall = Duration::from_secs(stall);
+        let h = spawn_camera(rt.handle(), cfg, Arc::new(SessionGroup::default())).unwrap();
+        until_live(&h.events);
+        let after = until_live(&h.events);
+        if stall == 1 {
+            assert!(
+                after.contains(&CameraEvent::Stalled {
+                    after: Duration::from_secs(1)
+                }),
+                "{after:?}"
+            );
+        }
+        let error = after.iter().find_map(|e| match e {
+            CameraEvent::Reconnecting { error, delay } => Some((error.clone(), *delay)),
+            _ => None,
+        });
+        let (error, delay) = error.unwrap_or_else(|| panic!("no reconnect in {after:?}"));
+        assert!(error.contains(expect), "{error}");
+        assert!(
+            delay >= Duration::from_millis(800) && delay <= Duration::from_millis(1200),
+            "first backoff {delay:?}"
+        );
+        assert!(
+            after.contains(&CameraEvent::Connecting { attempt: 2 }),
+            "{after:?}"
+        );
+        assert_eq!(SimStats::get(&sim.stats().sessions), 2);
+        h.commands.try_send(CameraCommand::Shutdown).unwrap();
+    }
+}
