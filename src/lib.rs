@@ -3,6 +3,7 @@
 
 pub mod camera;
 pub mod config;
+pub mod record;
 pub mod runtime;
 pub mod secret;
 pub mod serve;

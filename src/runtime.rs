@@ -17,6 +17,7 @@ pub struct Runtime {
     rt: Option<tokio::runtime::Runtime>,
     group: Arc<SessionGroup>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
     sim: Option<SimServer>,
     exit_requested: Arc<AtomicBool>,
 }
@@ -48,6 +49,7 @@ impl Runtime {
             rt: Some(rt),
             group: Arc::new(SessionGroup::default().named("opticlink".into())),
             tasks: Mutex::new(Vec::new()),
+            threads: Mutex::new(Vec::new()),
             sim: None,
             exit_requested,
         })
@@ -61,10 +63,13 @@ impl Runtime {
         self.group.clone()
     }
 
-    /// Keeps a worker task so exit can wait for it.
-    pub fn track(&self, task: tokio::task::JoinHandle<()>) {
+    /// Keeps a worker task, and the recorder thread that ends after it, so exit can wait.
+    pub fn track(&self, task: tokio::task::JoinHandle<()>, recorder: std::thread::JoinHandle<()>) {
         if let Ok(mut tasks) = self.tasks.lock() {
             tasks.push(task);
+        }
+        if let Ok(mut threads) = self.threads.lock() {
+            threads.push(recorder);
         }
     }
 
@@ -104,6 +109,17 @@ impl Runtime {
         });
         if done.is_err() {
             tracing::warn!("some camera sessions did not close within {limit:?}");
+            return;
+        }
+        // Workers are gone, so their recorders have seen the end: wait for the last segments
+        // to be finished (trailers written) before the process exits.
+        let threads: Vec<_> = self
+            .threads
+            .lock()
+            .map(|mut t| t.drain(..).collect())
+            .unwrap_or_default();
+        for t in threads {
+            let _ = t.join();
         }
     }
 }

@@ -12,6 +12,7 @@ use bevy::ecs::query::QueryData;
 use bevy::prelude::*;
 
 use crate::config::{CameraConfig, Config};
+use crate::record::{RecordSettings, RecorderHandle};
 use crate::runtime::Runtime;
 use crate::serve::{CameraStatus, Ports, RecordingStatus, StatusBoard};
 use crate::stream::{self, CameraCommand, CameraEvent, SharedFrame, StreamStats, VideoCodec};
@@ -59,13 +60,29 @@ pub struct PortBinding {
     pub audio: Option<u16>,
 }
 
-/// The camera's recording (driven by the recorder once it runs).
+/// The camera's recording, mirrored from its recorder each frame.
 #[derive(Component, Debug, Clone, Default)]
 pub struct Recording {
     pub active: bool,
     pub segments: u64,
     pub bytes: u64,
+    /// The open segment's path.
     pub current: Option<String>,
+    /// Wall clock (Unix ms) the open segment started.
+    pub current_since_ms: Option<i64>,
+    /// Why recording is failing right now.
+    pub error: Option<String>,
+}
+
+/// The ECS end of the camera's recorder.
+#[derive(Component, Clone)]
+pub struct RecorderLink(pub RecorderHandle);
+
+/// Turns recording of one camera on or off (`None`: toggle). From the API, keys, overlays.
+#[derive(Message, Debug, Clone)]
+pub struct SetRecording {
+    pub camera: Entity,
+    pub active: Option<bool>,
 }
 
 /// Received frame and bit rates over a sliding window.
@@ -114,6 +131,13 @@ const RATE_WINDOW: Duration = Duration::from_secs(3);
 /// spawn cameras with hand-made [`WorkerLink`]s and step the clock.
 pub fn state_plugin(app: &mut App) {
     app.add_message::<StateChanged>()
+        .add_message::<SetRecording>()
+        .add_systems(
+            Update,
+            (apply_set_recording, sync_recording)
+                .chain()
+                .in_set(WallSystems::Ingest),
+        )
         .add_systems(
             Update,
             (ingest_events, take_frames).in_set(WallSystems::Ingest),
@@ -180,6 +204,12 @@ pub fn worker_config(cam: &CameraConfig, config: &Config) -> Result<stream::Work
         transport: cam.transport,
         grace: Duration::from_secs(config.grace_secs),
         stall: Duration::from_secs(config.stall_secs),
+        record: RecordSettings {
+            dir: config.recording.dir.clone(),
+            format: config.recording.format,
+            segment_secs: config.recording.segment_secs,
+            active: cam.record,
+        },
     })
 }
 
@@ -207,8 +237,9 @@ fn spawn_cameras(
         });
         match handle {
             Ok(h) => {
-                runtime.track(h.task);
+                runtime.track(h.task, h.record_thread);
                 entity.insert((
+                    RecorderLink(h.recorder),
                     StreamStatus {
                         machine: StreamMachine::connecting(),
                         ..default()
@@ -266,6 +297,43 @@ fn ingest_events(
                     transition: t,
                 });
             }
+        }
+    }
+}
+
+fn apply_set_recording(
+    mut requests: MessageReader<SetRecording>,
+    links: Query<(&Camera, &RecorderLink)>,
+) {
+    for r in requests.read() {
+        let Ok((camera, link)) = links.get(r.camera) else {
+            continue;
+        };
+        let on = r.active.unwrap_or(!link.0.is_active());
+        if on != link.0.is_active() {
+            info!(camera = %camera.name, "recording {}", if on { "on" } else { "off" });
+        }
+        link.0.set_active(on);
+    }
+}
+
+fn sync_recording(mut cameras: Query<(&RecorderLink, &mut Recording)>) {
+    for (link, mut rec) in &mut cameras {
+        let s = link.0.status();
+        let next = Recording {
+            active: link.0.is_active(),
+            segments: s.segments,
+            bytes: s.bytes,
+            current: s.current.map(|p| p.display().to_string()),
+            current_since_ms: s.current_since_ms,
+            error: s.error,
+        };
+        if rec.bytes != next.bytes
+            || rec.active != next.active
+            || rec.current != next.current
+            || rec.error != next.error
+        {
+            *rec = next;
         }
     }
 }
@@ -389,6 +457,7 @@ pub fn publish_status(time: Res<Time<Real>>, board: Res<Board>, cameras: Query<C
                     segments: rec.segments,
                     bytes: rec.bytes,
                     current: rec.current.clone(),
+                    error: rec.error.clone(),
                 },
             },
         )

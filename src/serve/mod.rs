@@ -52,6 +52,8 @@ pub struct RecordingStatus {
     pub segments: u64,
     pub bytes: u64,
     pub current: Option<String>,
+    /// Why recording is failing right now (disk full, unwritable directory …).
+    pub error: Option<String>,
 }
 
 /// The snapshot shared between the ECS (writer) and the API (readers).

@@ -1,37 +1,11 @@
-//! RTP packetization of H.264 (RFC 6184) and H.265 (RFC 7798) access units, and the Annex B
-//! NAL splitter. Pure: access unit in, RTP packets out.
+//! RTP packetization of H.264 (RFC 6184) and H.265 (RFC 7798) access units. Pure: NAL units
+//! in, RTP packets out.
 
 use crate::stream::VideoCodec;
 
 /// Largest RTP payload; keeps UDP datagrams under a 1500-byte MTU.
 pub const MAX_PAYLOAD: usize = 1400;
 pub const PAYLOAD_TYPE: u8 = 96;
-
-/// Splits an Annex B byte stream into NAL units (without start codes).
-pub fn split_annex_b(data: &[u8]) -> Vec<&[u8]> {
-    let mut starts = Vec::new();
-    let mut i = 0;
-    while i + 3 <= data.len() {
-        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
-            starts.push(i + 3);
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    let mut nals = Vec::with_capacity(starts.len());
-    for (k, &s) in starts.iter().enumerate() {
-        let mut end = starts.get(k + 1).map_or(data.len(), |&n| n - 3);
-        // A 4-byte start code leaves a zero before the 3-byte one; trailing zeros belong to no NAL.
-        while end > s && data[end - 1] == 0 {
-            end -= 1;
-        }
-        if end > s {
-            nals.push(&data[s..end]);
-        }
-    }
-    nals
-}
 
 /// Numbering state of one outgoing RTP stream.
 #[derive(Debug, Clone)]
@@ -96,18 +70,6 @@ impl RtpState {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn splits_three_and_four_byte_start_codes() {
-        let data = [
-            0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 4, 5,
-        ];
-        let nals = split_annex_b(&data);
-        assert_eq!(
-            nals,
-            vec![&[0x67, 1, 2][..], &[0x68, 3][..], &[0x65, 4, 5][..]]
-        );
-    }
 
     #[test]
     fn small_nals_go_whole_with_marker_on_the_last() {

@@ -12,9 +12,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{broadcast, mpsc};
 
-use super::rtp::{RtpState, split_annex_b};
+use super::rtp::RtpState;
 use super::{Shared, SimStats};
 use crate::stream::VideoCodec;
+use crate::stream::nal::{is_parameter_set, split_annex_b};
 
 const REALM: &str = "OpticLink simulated camera";
 
@@ -436,11 +437,11 @@ async fn send_rtp(
 /// A NAL unit with its header kept and everything after replaced by random bytes; parameter
 /// sets pass unchanged so the session itself stays valid.
 fn garble(codec: VideoCodec, nal: &[u8]) -> Vec<u8> {
-    let (header, parameter_set) = match codec {
-        VideoCodec::H264 => (1, matches!(nal[0] & 0x1F, 7 | 8)),
-        VideoCodec::H265 => (2, matches!((nal[0] >> 1) & 0x3F, 32..=34)),
+    let header = match codec {
+        VideoCodec::H264 => 1,
+        VideoCodec::H265 => 2,
     };
-    if parameter_set || nal.len() <= header {
+    if is_parameter_set(codec, nal) || nal.len() <= header {
         return nal.to_vec();
     }
     let mut out = nal[..header].to_vec();

@@ -11,9 +11,9 @@ use ffmpeg_next as ffmpeg;
 use font8x8::UnicodeFonts;
 use tokio::sync::{broadcast, watch};
 
-use super::rtp::split_annex_b;
 use crate::stream::VideoCodec;
 use crate::stream::decode::init_ffmpeg;
+use crate::stream::nal::parameter_sets;
 
 /// One encoded access unit (Annex B, parameter sets before keyframes).
 #[derive(Debug)]
@@ -115,7 +115,10 @@ impl Source {
                 let Some(data) = packet.data() else { continue };
                 let keyframe = packet.is_key();
                 if keyframe && params_tx.borrow().is_none() {
-                    let sets = parameter_sets(spec.codec, data);
+                    let sets: Vec<Vec<u8>> = parameter_sets(spec.codec, data)
+                        .into_iter()
+                        .map(<[u8]>::to_vec)
+                        .collect();
                     if !sets.is_empty() {
                         let _ = params_tx.send(Some(sets));
                     }
@@ -166,18 +169,6 @@ fn open_encoder(spec: &SourceSpec) -> Result<ffmpeg::encoder::Video, ffmpeg::Err
     opts.set("threads", "2");
     opts.set(extra.0, extra.1);
     enc.open_with(opts)
-}
-
-/// The parameter set NAL units at the head of a keyframe.
-fn parameter_sets(codec: VideoCodec, access_unit: &[u8]) -> Vec<Vec<u8>> {
-    split_annex_b(access_unit)
-        .into_iter()
-        .filter(|nal| match codec {
-            VideoCodec::H264 => matches!(nal[0] & 0x1F, 7 | 8),
-            VideoCodec::H265 => matches!((nal[0] >> 1) & 0x3F, 32..=34),
-        })
-        .map(<[u8]>::to_vec)
-        .collect()
 }
 
 /// Draws frame `index` of the scene.

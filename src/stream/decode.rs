@@ -16,7 +16,7 @@ use super::{FrameSlot, Plane, StreamStats, VideoCodec, VideoFrame};
 #[derive(Debug)]
 pub struct Packet {
     pub codec: VideoCodec,
-    pub data: Vec<u8>,
+    pub data: Arc<[u8]>,
     pub keyframe: bool,
 }
 

@@ -4,6 +4,7 @@
 
 pub mod backoff;
 pub mod decode;
+pub mod nal;
 pub mod slot;
 pub mod worker;
 
@@ -81,6 +82,8 @@ pub struct StreamStats {
     pub dropped: AtomicU64,
     /// Packets the decoder rejected.
     pub decode_errors: AtomicU64,
+    /// Frames the recorder could not take in time (the segment was closed there).
+    pub record_dropped: AtomicU64,
 }
 
 impl StreamStats {

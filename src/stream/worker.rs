@@ -14,12 +14,20 @@ use retina::client::{
 use retina::codec::{CodecItem, FrameFormat, ParametersRef};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+
+/// Milliseconds since the Unix epoch, now.
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
 use tracing::Instrument;
 
 use super::backoff::Backoff;
 use super::decode::{Packet, spawn_decoder};
 use super::{CameraCommand, CameraEvent, FrameReceiver, FrameSlot, StreamStats, VideoCodec};
 use crate::config::Transport;
+use crate::record::{RecordFrame, RecordInput, RecordSettings, RecorderHandle, spawn_recorder};
 use crate::secret;
 
 /// What a worker needs to know about its camera.
@@ -34,6 +42,8 @@ pub struct WorkerConfig {
     pub grace: Duration,
     /// Longest gap between frames of a live session.
     pub stall: Duration,
+    /// Recording store and whether recording is on at start.
+    pub record: RecordSettings,
 }
 
 impl std::fmt::Debug for WorkerConfig {
@@ -53,6 +63,9 @@ pub struct CameraHandle {
     pub frames: FrameReceiver,
     pub stats: Arc<StreamStats>,
     pub task: tokio::task::JoinHandle<()>,
+    pub recorder: RecorderHandle,
+    /// Ends (with its segment finished) after the task; join it before exiting.
+    pub record_thread: std::thread::JoinHandle<()>,
 }
 
 /// Capacity of the event channel. Events are state changes (a few per minute at worst); a
@@ -68,6 +81,7 @@ pub fn spawn_camera(
     let stats = Arc::new(StreamStats::default());
     let (slot, frames) = FrameSlot::new();
     let packets = spawn_decoder(&config.name, stats.clone(), slot)?;
+    let (record, recorder, record_thread) = spawn_recorder(&config.name, config.record.clone())?;
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
     let (ev_tx, ev_rx) = crossbeam_channel::bounded(EVENT_QUEUE);
     let span = tracing::info_span!("camera", name = %config.name);
@@ -76,6 +90,7 @@ pub fn spawn_camera(
         group,
         events: ev_tx,
         packets,
+        record,
         stats: stats.clone(),
     };
     let task = runtime.spawn(worker.run(cmd_rx).instrument(span));
@@ -85,6 +100,8 @@ pub fn spawn_camera(
         frames,
         stats,
         task,
+        recorder,
+        record_thread,
     })
 }
 
@@ -93,6 +110,7 @@ struct Worker {
     group: Arc<SessionGroup>,
     events: Sender<CameraEvent>,
     packets: Sender<Packet>,
+    record: Sender<RecordInput>,
     stats: Arc<StreamStats>,
 }
 
@@ -122,6 +140,7 @@ impl Worker {
             attempt += 1;
             self.emit(CameraEvent::Connecting { attempt });
             let ended = self.run_once(&mut commands).await;
+            let _ = self.record.try_send(RecordInput::SessionEnded);
             let (delay, event) = match ended {
                 Ended::Shutdown => break,
                 Ended::Failed {
@@ -208,6 +227,11 @@ impl Worker {
         };
         let mut live_since: Option<Instant> = None;
         let mut waiting_for_key = false;
+        let mut record_resync = false;
+        let mut size = (0, 0);
+        // (RTP ticks, Unix ms) of the session's first frame: every frame's wall clock follows
+        // from its timestamp, so segments join exactly.
+        let mut session_start = (0i64, 0i64);
         loop {
             // Before the first frame the grace deadline applies; afterwards the stall watchdog.
             let until = match live_since {
@@ -245,12 +269,18 @@ impl Worker {
                 Ok(Some(Ok(CodecItem::VideoFrame(f)))) if f.stream_id() == stream_i => f,
                 Ok(Some(Ok(_))) => continue,
             };
+            if live_since.is_none() || frame.has_new_parameters() {
+                size = match demuxed.streams()[stream_i].parameters() {
+                    Some(ParametersRef::Video(v)) => v.pixel_dimensions(),
+                    _ => size,
+                };
+            }
+            let ts = frame.timestamp();
+            let clock = i64::from(ts.clock_rate().get());
             if live_since.is_none() {
                 live_since = Some(Instant::now());
-                let (width, height) = match demuxed.streams()[stream_i].parameters() {
-                    Some(ParametersRef::Video(v)) => v.pixel_dimensions(),
-                    _ => (0, 0),
-                };
+                session_start = (ts.elapsed(), unix_ms());
+                let (width, height) = size;
                 tracing::info!("live: {} {width}x{height}", codec.as_str());
                 self.emit(CameraEvent::Live {
                     codec,
@@ -261,16 +291,29 @@ impl Worker {
             StreamStats::bump(&self.stats.frames, 1);
             StreamStats::bump(&self.stats.bytes, frame.data().len() as u64);
             let keyframe = frame.is_random_access_point();
+            let since_start = ts.elapsed() - session_start.0;
+            let data: Arc<[u8]> = frame.into_data().into();
+            self.record(
+                &mut record_resync,
+                RecordFrame {
+                    codec,
+                    width: size.0,
+                    height: size.1,
+                    data: data.clone(),
+                    pts: since_start * 90_000 / clock,
+                    wall_ms: session_start.1 + since_start * 1000 / clock,
+                    keyframe,
+                },
+            );
             if waiting_for_key && !keyframe {
                 StreamStats::bump(&self.stats.dropped, 1);
                 continue;
             }
-            let packet = Packet {
+            match self.packets.try_send(Packet {
                 codec,
-                data: frame.into_data(),
+                data,
                 keyframe,
-            };
-            match self.packets.try_send(packet) {
+            }) {
                 Ok(()) => waiting_for_key = false,
                 Err(TrySendError::Full(_)) => {
                     // The decoder fell behind: skip to the next keyframe instead of waiting.
@@ -281,6 +324,22 @@ impl Worker {
                     return self.failure(false, "decode thread ended", live_for);
                 }
             }
+        }
+    }
+
+    /// Hands a frame to the recorder without waiting. If its queue is full the frame is lost:
+    /// the segment is closed (a gap between files, never inside one) and recording restarts
+    /// at the next keyframe.
+    fn record(&self, resync: &mut bool, frame: RecordFrame) {
+        if *resync {
+            if self.record.try_send(RecordInput::SessionEnded).is_err() {
+                return;
+            }
+            *resync = false;
+        }
+        if let Err(TrySendError::Full(_)) = self.record.try_send(RecordInput::Frame(frame)) {
+            StreamStats::bump(&self.stats.record_dropped, 1);
+            *resync = true;
         }
     }
 

@@ -7,6 +7,7 @@ mod config_errors;
 mod e2e;
 mod interop;
 mod plugin;
+mod record;
 mod screenshot;
 mod simcam;
 mod wall_view;

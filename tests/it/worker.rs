@@ -18,6 +18,12 @@ fn config(url: &str, transport: Transport) -> WorkerConfig {
         transport,
         grace: Duration::from_secs(10),
         stall: Duration::from_secs(5),
+        record: opticlink::record::RecordSettings {
+            dir: std::env::temp_dir().join("opticlink-worker-test"),
+            format: Default::default(),
+            segment_secs: 60,
+            active: false,
+        },
     }
 }
 

@@ -1,0 +1,12 @@
+//! Continuous background recording, with no Bevy: one recorder thread per camera, fed the same
+//! access units as the decoder from the camera's one RTSP session, remuxing them into segments
+//! (`policy` decides, `writer` writes). Status is shared with the ECS through atomics and a
+//! mutex; control is a flag the ECS flips.
+
+pub mod policy;
+mod recorder;
+pub mod writer;
+
+pub use recorder::{
+    RecordFrame, RecordInput, RecordSettings, RecorderHandle, RecorderStatus, spawn_recorder,
+};

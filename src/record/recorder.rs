@@ -1,0 +1,289 @@
+//! The recorder thread of one camera: takes access units with their 90 kHz timestamps and
+//! wall-clock times, holds one packet back to know its duration, opens a segment at a keyframe,
+//! rotates at the first keyframe at or after each boundary, closes on session end, and keeps
+//! going (retrying every few seconds) when the disk fails.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+
+use super::policy;
+use super::writer::{SegmentWriter, VideoTrack};
+use crate::config::RecordFormat;
+use crate::stream::VideoCodec;
+use crate::stream::nal;
+
+/// One access unit for the recorder.
+#[derive(Debug, Clone)]
+pub struct RecordFrame {
+    pub codec: VideoCodec,
+    pub width: u32,
+    pub height: u32,
+    /// Annex B, parameter sets before keyframes.
+    pub data: Arc<[u8]>,
+    /// 1/90000 s since the session's first frame.
+    pub pts: i64,
+    /// Wall clock (Unix ms) of this frame: the session's first frame's arrival plus `pts`.
+    pub wall_ms: i64,
+    pub keyframe: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum RecordInput {
+    Frame(RecordFrame),
+    /// The session ended (drop, stall, reconnect): close the segment; the next one starts with
+    /// the next session.
+    SessionEnded,
+}
+
+/// Where and how a camera records.
+#[derive(Debug, Clone)]
+pub struct RecordSettings {
+    pub dir: PathBuf,
+    pub format: RecordFormat,
+    pub segment_secs: u64,
+    /// Recording at start-up (`record: true`).
+    pub active: bool,
+}
+
+/// What the ECS shows about a recorder.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecorderStatus {
+    /// Segments started since start-up.
+    pub segments: u64,
+    /// Bytes written since start-up.
+    pub bytes: u64,
+    /// The open segment.
+    pub current: Option<PathBuf>,
+    /// Wall clock (Unix ms) the open segment started.
+    pub current_since_ms: Option<i64>,
+    /// Why recording is not working right now (disk full, unwritable directory …).
+    pub error: Option<String>,
+}
+
+/// The ECS's end of a recorder.
+#[derive(Clone)]
+pub struct RecorderHandle {
+    pub active: Arc<AtomicBool>,
+    pub status: Arc<Mutex<RecorderStatus>>,
+}
+
+impl RecorderHandle {
+    pub fn set_active(&self, on: bool) {
+        self.active.store(on, Ordering::Relaxed);
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    pub fn status(&self) -> RecorderStatus {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+/// Frames the recorder may lag behind before the worker drops (and restarts at a keyframe):
+/// about 20 s at 25 fps, so a slow disk moment loses nothing.
+pub const RECORD_QUEUE: usize = 512;
+
+/// After a write failure, try again this much later (at the next keyframe).
+const RETRY_MS: i64 = 3000;
+
+/// Starts the recorder thread of `camera`. It ends (finishing its segment) when every sender
+/// is dropped.
+pub fn spawn_recorder(
+    camera: &str,
+    settings: RecordSettings,
+) -> std::io::Result<(Sender<RecordInput>, RecorderHandle, JoinHandle<()>)> {
+    let (tx, rx) = bounded(RECORD_QUEUE);
+    let handle = RecorderHandle {
+        active: Arc::new(AtomicBool::new(settings.active)),
+        status: Arc::new(Mutex::new(RecorderStatus::default())),
+    };
+    let mut rec = Recorder {
+        camera: camera.to_owned(),
+        settings,
+        handle: handle.clone(),
+        open: None,
+        pending: None,
+        last_duration: None,
+        retry_at_ms: None,
+    };
+    let name = camera.to_owned();
+    let thread = std::thread::Builder::new()
+        .name(format!("record {camera}"))
+        .spawn(move || {
+            let span = tracing::info_span!("record", camera = %name);
+            let _guard = span.enter();
+            rec.run(&rx);
+        })?;
+    Ok((tx, handle, thread))
+}
+
+struct Open {
+    writer: SegmentWriter,
+    track: VideoTrack,
+    start_pts: i64,
+    boundary_ms: i64,
+}
+
+struct Recorder {
+    camera: String,
+    settings: RecordSettings,
+    handle: RecorderHandle,
+    open: Option<Open>,
+    /// The newest frame, written once the next one gives its duration.
+    pending: Option<RecordFrame>,
+    last_duration: Option<i64>,
+    retry_at_ms: Option<i64>,
+}
+
+impl Recorder {
+    fn run(&mut self, rx: &Receiver<RecordInput>) {
+        for input in rx.iter() {
+            match input {
+                RecordInput::Frame(f) => {
+                    if !self.handle.is_active() {
+                        self.end_session();
+                        continue;
+                    }
+                    if let Some(prev) = self.pending.replace(f) {
+                        let next_pts = self.pending.as_ref().map(|n| n.pts);
+                        self.write(prev, next_pts);
+                    }
+                }
+                RecordInput::SessionEnded => self.end_session(),
+            }
+        }
+        self.end_session();
+    }
+
+    /// Writes the held frame (its duration from the last one) and closes the segment.
+    fn end_session(&mut self) {
+        if let Some(last) = self.pending.take() {
+            self.write(last, None);
+        }
+        self.close();
+        self.last_duration = None;
+    }
+
+    fn update(&self, f: impl FnOnce(&mut RecorderStatus)) {
+        if let Ok(mut s) = self.handle.status.lock() {
+            f(&mut s);
+        }
+    }
+
+    fn close(&mut self) {
+        let Some(open) = self.open.take() else { return };
+        let path = open.writer.path().to_owned();
+        match open.writer.finish() {
+            Ok(_) => tracing::info!("segment closed: {}", path.display()),
+            Err(e) => self.fail(e.to_string(), None),
+        }
+        self.update(|s| {
+            s.current = None;
+            s.current_since_ms = None;
+        });
+    }
+
+    fn fail(&mut self, error: String, at_ms: Option<i64>) {
+        tracing::error!("recording failed: {error}");
+        if let Some(ms) = at_ms {
+            self.retry_at_ms = Some(ms + RETRY_MS);
+        }
+        self.update(|s| s.error = Some(error));
+    }
+
+    fn write(&mut self, f: RecordFrame, next_pts: Option<i64>) {
+        let duration = policy::packet_duration(f.pts, next_pts, self.last_duration, 90_000 / 25);
+        self.last_duration = Some(duration);
+        if let Some(open) = &self.open {
+            let changed = f.keyframe && track_of(&f).is_some_and(|t| t != open.track);
+            if policy::rotates(f.wall_ms, open.boundary_ms, f.keyframe) || changed {
+                self.close();
+            }
+        }
+        if self.open.is_none() {
+            if !f.keyframe || self.retry_at_ms.is_some_and(|t| f.wall_ms < t) {
+                return;
+            }
+            let Some(track) = track_of(&f) else { return };
+            let start = policy::local(f.wall_ms);
+            let path = policy::segment_path(
+                &self.settings.dir,
+                &self.camera,
+                start,
+                self.settings.format,
+                |p| p.exists(),
+            );
+            match SegmentWriter::create(&path, self.settings.format, &track, f.wall_ms) {
+                Ok(writer) => {
+                    tracing::info!("segment opened: {}", path.display());
+                    self.retry_at_ms = None;
+                    self.open = Some(Open {
+                        writer,
+                        track,
+                        start_pts: f.pts,
+                        boundary_ms: policy::next_boundary_ms(
+                            f.wall_ms,
+                            self.settings.segment_secs,
+                        ),
+                    });
+                    self.update(|s| {
+                        s.segments += 1;
+                        s.current = Some(path);
+                        s.current_since_ms = Some(f.wall_ms);
+                        s.error = None;
+                    });
+                }
+                Err(e) => {
+                    self.fail(e.to_string(), Some(f.wall_ms));
+                    return;
+                }
+            }
+        }
+        let Some(open) = self.open.as_mut() else {
+            return;
+        };
+        match open
+            .writer
+            .write(&f.data, f.pts - open.start_pts, duration, f.keyframe)
+        {
+            Ok(()) => {
+                let n = f.data.len() as u64;
+                self.update(|s| s.bytes += n);
+            }
+            Err(e) => {
+                // Keep what is in the file; start over at a keyframe once writing works.
+                if let Some(open) = self.open.take() {
+                    let _ = open.writer.finish();
+                }
+                self.update(|s| {
+                    s.current = None;
+                    s.current_since_ms = None;
+                });
+                self.fail(e.to_string(), Some(f.wall_ms));
+            }
+        }
+    }
+}
+
+/// The track a keyframe describes (its in-band parameter sets); `None` for other frames.
+fn track_of(f: &RecordFrame) -> Option<VideoTrack> {
+    if !f.keyframe {
+        return None;
+    }
+    let sets = nal::parameter_sets(f.codec, &f.data);
+    if sets.is_empty() {
+        return None;
+    }
+    Some(VideoTrack {
+        codec: f.codec,
+        width: f.width,
+        height: f.height,
+        extradata: nal::join_annex_b(&sets),
+    })
+}

@@ -1,0 +1,166 @@
+//! One segment file: an FFmpeg muxer (fragmented MP4 or Matroska) fed with Annex B access
+//! units, remuxed without re-encoding. FFmpeg turns the Annex B parameter sets given as
+//! extradata into avcC/hvcC and the packets into length-prefixed samples.
+
+use std::path::{Path, PathBuf};
+
+use ffmpeg_next as ffmpeg;
+
+use crate::config::RecordFormat;
+use crate::stream::VideoCodec;
+
+/// What a segment's video track is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoTrack {
+    pub codec: VideoCodec,
+    pub width: u32,
+    pub height: u32,
+    /// Parameter sets ((VPS,) SPS, PPS) with Annex B start codes.
+    pub extradata: Vec<u8>,
+}
+
+/// Why a segment could not be written; the message names the file.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {what}")]
+pub struct WriteError {
+    pub path: String,
+    pub what: String,
+}
+
+/// RTP video clock: every packet timestamp is in 1/90000 s.
+pub const TIME_BASE: (i32, i32) = (1, 90_000);
+
+pub struct SegmentWriter {
+    out: ffmpeg::format::context::Output,
+    path: PathBuf,
+    stream_time_base: ffmpeg::Rational,
+    pub bytes: u64,
+    pub packets: u64,
+}
+
+impl SegmentWriter {
+    /// Creates the file (and its directories) and writes the header. `creation_ms` is the wall
+    /// clock of the first frame (Unix ms) and becomes the `creation_time` tag.
+    pub fn create(
+        path: &Path,
+        format: RecordFormat,
+        track: &VideoTrack,
+        creation_ms: i64,
+    ) -> Result<Self, WriteError> {
+        let fail = |what: String| WriteError {
+            path: path.display().to_string(),
+            what,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| fail(format!("cannot create directory: {e}")))?;
+        }
+        let muxer = match format {
+            RecordFormat::Mp4 => "mp4",
+            RecordFormat::Mkv => "matroska",
+        };
+        let mut out = ffmpeg::format::output_as(path, muxer)
+            .map_err(|e| fail(format!("cannot create: {e}")))?;
+        {
+            let mut stream = out
+                .add_stream(None::<ffmpeg::Codec>)
+                .map_err(|e| fail(format!("cannot add stream: {e}")))?;
+            stream.set_time_base(TIME_BASE);
+            // SAFETY: the stream was just created by FFmpeg and owns a valid `codecpar`;
+            // extradata is allocated with FFmpeg's allocator (freed by FFmpeg) and padded.
+            unsafe {
+                let par = (*stream.as_mut_ptr()).codecpar;
+                (*par).codec_type = ffmpeg::ffi::AVMediaType::AVMEDIA_TYPE_VIDEO;
+                (*par).codec_id = match track.codec {
+                    VideoCodec::H264 => ffmpeg::ffi::AVCodecID::AV_CODEC_ID_H264,
+                    VideoCodec::H265 => ffmpeg::ffi::AVCodecID::AV_CODEC_ID_HEVC,
+                };
+                (*par).width = track.width as i32;
+                (*par).height = track.height as i32;
+                if track.codec == VideoCodec::H265 && format == RecordFormat::Mp4 {
+                    // 'hvc1': the tag Apple players require for HEVC in MP4.
+                    (*par).codec_tag = u32::from_le_bytes(*b"hvc1");
+                }
+                let len = track.extradata.len();
+                let buf = ffmpeg::ffi::av_mallocz(
+                    len + ffmpeg::ffi::AV_INPUT_BUFFER_PADDING_SIZE as usize,
+                ) as *mut u8;
+                if buf.is_null() {
+                    return Err(fail("out of memory".into()));
+                }
+                std::ptr::copy_nonoverlapping(track.extradata.as_ptr(), buf, len);
+                (*par).extradata = buf;
+                (*par).extradata_size = len as i32;
+            }
+        }
+        let mut meta = ffmpeg::Dictionary::new();
+        meta.set("creation_time", &super::policy::creation_time(creation_ms));
+        meta.set("encoder", concat!("OpticLink ", env!("CARGO_PKG_VERSION")));
+        out.set_metadata(meta);
+        let mut opts = ffmpeg::Dictionary::new();
+        // Every packet reaches the file at once: a crash loses at most the open fragment.
+        opts.set("flush_packets", "1");
+        if format == RecordFormat::Mp4 {
+            opts.set(
+                "movflags",
+                "+frag_keyframe+empty_moov+default_base_moof+use_metadata_tags",
+            );
+            opts.set("frag_duration", "1000000");
+        }
+        out.write_header_with(opts)
+            .map_err(|e| fail(format!("cannot write header: {e}")))?;
+        let stream_time_base = out
+            .stream(0)
+            .map(|s| s.time_base())
+            .unwrap_or(ffmpeg::Rational(1, 90_000));
+        Ok(Self {
+            out,
+            path: path.to_owned(),
+            stream_time_base,
+            bytes: 0,
+            packets: 0,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one access unit; `pts` and `duration` in 1/90000 s from the segment's start.
+    pub fn write(
+        &mut self,
+        data: &[u8],
+        pts: i64,
+        duration: i64,
+        keyframe: bool,
+    ) -> Result<(), WriteError> {
+        let mut p = ffmpeg::Packet::copy(data);
+        p.set_stream(0);
+        p.set_pts(Some(pts));
+        p.set_dts(Some(pts));
+        p.set_duration(duration);
+        if keyframe {
+            p.set_flags(ffmpeg::codec::packet::Flags::KEY);
+        }
+        p.rescale_ts(
+            ffmpeg::Rational(TIME_BASE.0, TIME_BASE.1),
+            self.stream_time_base,
+        );
+        p.write(&mut self.out).map_err(|e| WriteError {
+            path: self.path.display().to_string(),
+            what: format!("write failed: {e}"),
+        })?;
+        self.bytes += data.len() as u64;
+        self.packets += 1;
+        Ok(())
+    }
+
+    /// Writes the trailer (MP4: the final fragment index) and closes the file.
+    pub fn finish(mut self) -> Result<u64, WriteError> {
+        self.out.write_trailer().map_err(|e| WriteError {
+            path: self.path.display().to_string(),
+            what: format!("cannot finish: {e}"),
+        })?;
+        Ok(std::fs::metadata(&self.path).map_or(self.bytes, |m| m.len()))
+    }
+}

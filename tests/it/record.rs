@@ -1,0 +1,171 @@
+//! Background recording end to end: the headless app records the simulated camera (which
+//! counts what it sent) into segments that ffprobe checks: keyframe starts, sizes, frame
+//! totals, monotonic timestamps, gap-free joins by `creation_time` + duration; crash safety
+//! (SIGKILL) and a new segment after a reconnect.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use opticlink::simcam::{SimConfig, SimFaults, SimServer};
+
+use crate::common::{self, Proc, ffprobe};
+
+/// Every segment under `dir`, oldest first (names sort by time).
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() { stack.push(p) } else { files.push(p) }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// What ffprobe says about one segment.
+#[derive(Debug)]
+struct Segment {
+    codec: String,
+    width: u64,
+    height: u64,
+    pts: Vec<f64>,
+    first_is_key: bool,
+    start_ms: f64,
+    duration: f64,
+}
+
+fn probe(path: &Path) -> Segment {
+    let p = path.to_str().unwrap();
+    let v = ffprobe(&["-show_entries", "stream=codec_name,width,height:format=duration:format_tags=creation_time", p]);
+    let packets = ffprobe(&["-select_streams", "v", "-show_entries", "packet=pts_time,flags", p]);
+    let packets = packets["packets"].as_array().cloned().unwrap_or_default();
+    let created = v["format"]["tags"]["creation_time"].as_str().unwrap_or_else(|| panic!("{p}: no creation_time: {v}"));
+    let start_ms = chrono::DateTime::parse_from_rfc3339(created).unwrap().timestamp_millis() as f64;
+    Segment {
+        codec: v["streams"][0]["codec_name"].as_str().unwrap().to_owned(),
+        width: v["streams"][0]["width"].as_u64().unwrap(),
+        height: v["streams"][0]["height"].as_u64().unwrap(),
+        pts: packets.iter().map(|p| p["pts_time"].as_str().unwrap().parse().unwrap()).collect(),
+        first_is_key: packets.first().is_some_and(|p| p["flags"].as_str().unwrap().contains('K')),
+        start_ms,
+        duration: v["format"]["duration"].as_str().unwrap_or("0").parse().unwrap(),
+    }
+}
+
+fn record_config(url: &str, dir: &Path, format: &str, segment_secs: u64) -> String {
+    format!(
+        "(cameras: [(name: \"Rec\", url: \"{url}\", record: true)],
+          recording: (dir: \"{}\", format: {format}, segment_secs: {segment_secs}),
+          servers: (api_port: 0))",
+        dir.display()
+    )
+}
+
+/// Records one session of exactly `frames` frames and checks the segments it made.
+fn gap_free(format: &str) {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let frames = 180u64; // 7.2 s at 25 fps: at least 3 segments of 2 s
+    let faults = SimFaults { drop_after_frames: Some(frames), ..Default::default() };
+    let sim = rt
+        .block_on(SimServer::start(SimConfig { width: 320, height: 180, fps: 25, faults, ..Default::default() }))
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut app = Proc::headless(&record_config(&sim.url(1), out.path(), format, 2));
+    app.wait_state("Rec", "live", Duration::from_secs(20));
+    // Later sessions are refused: only the first one's frames are recorded.
+    sim.set_faults(SimFaults { drop_after_frames: Some(frames), refuse: true, ..Default::default() });
+    common::wait_for(Duration::from_secs(30), "the session to end and its segment to close", || {
+        let c = app.camera("Rec");
+        (c["state"] != "live" && c["recording"]["current"].is_null()).then_some(())
+    });
+    let rec = app.camera("Rec")["recording"].clone();
+    assert!(app.stop().success());
+    let files = segments(out.path());
+    assert!(files.len() >= 3, "{files:?}");
+    assert_eq!(rec["segments"].as_u64(), Some(files.len() as u64), "{rec}");
+    let ext = if format == "Mp4" { "mp4" } else { "mkv" };
+    let segs: Vec<Segment> = files.iter().map(|f| probe(f)).collect();
+    let mut total = 0;
+    for (f, s) in files.iter().zip(&segs) {
+        assert_eq!(f.extension().unwrap(), ext);
+        let rel = f.strip_prefix(out.path()).unwrap().to_str().unwrap().to_owned();
+        let parts: Vec<&str> = rel.split('/').collect();
+        assert_eq!((parts.len(), parts[0]), (3, "Rec"), "{rel}");
+        assert_eq!(parts[1].len(), "YYYY-MM-DD".len(), "{rel}");
+        assert_eq!(s.codec, "h264", "{rel}");
+        assert_eq!((s.width, s.height), (320, 180), "{rel}");
+        assert!(s.first_is_key, "{rel} does not start with a keyframe");
+        assert!(s.pts.windows(2).all(|w| w[1] > w[0]), "{rel}: timestamps not increasing: {:?}", s.pts);
+        total += s.pts.len() as u64;
+    }
+    assert_eq!(total, frames, "every frame sent is in exactly one file");
+    for (a, b) in segs.iter().zip(segs.iter().skip(1)) {
+        let gap = b.start_ms - (a.start_ms + a.duration * 1000.0);
+        assert!(gap.abs() <= 40.0, "segments do not join: gap {gap} ms ({a:?} → {b:?})");
+    }
+}
+
+#[test]
+fn mp4_segments_are_gap_free_and_complete() {
+    gap_free("Mp4");
+}
+
+#[test]
+fn mkv_segments_are_gap_free_and_complete() {
+    gap_free("Mkv");
+}
+
+#[test]
+fn sigkill_leaves_a_playable_mp4() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let sim = rt.block_on(SimServer::start(SimConfig { width: 320, height: 180, fps: 25, ..Default::default() })).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut app = Proc::headless(&record_config(&sim.url(1), out.path(), "Mp4", 600));
+    common::wait_for(Duration::from_secs(20), "a segment to open", || {
+        app.camera("Rec")["recording"]["current"].as_str().map(str::to_owned)
+    });
+    std::thread::sleep(Duration::from_millis(4500));
+    app.child.kill().unwrap(); // SIGKILL: no trailer, no cleanup
+    let killed_ms = chrono::Utc::now().timestamp_millis() as f64;
+    app.child.wait().unwrap();
+    let files = segments(out.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+    let s = probe(&files[0]);
+    assert!(s.first_is_key && s.pts.len() > 50, "{s:?}");
+    let open_for = (killed_ms - s.start_ms) / 1000.0;
+    let last = s.pts.last().unwrap() - s.pts[0];
+    assert!(open_for - last <= 1.5, "lost {:.2} s of {open_for:.2} s", open_for - last);
+}
+
+#[test]
+fn a_reconnect_starts_a_new_segment_without_timestamp_jumps() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let faults = SimFaults { drop_after_frames: Some(60), ..Default::default() };
+    let sim = rt
+        .block_on(SimServer::start(SimConfig { width: 320, height: 180, fps: 25, faults, ..Default::default() }))
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut app = Proc::headless(&record_config(&sim.url(1), out.path(), "Mp4", 600));
+    common::wait_for(Duration::from_secs(30), "a reconnect", || (app.camera("Rec")["reconnects"].as_u64()? >= 1).then_some(()));
+    sim.set_faults(SimFaults { drop_after_frames: Some(60), refuse: true, ..Default::default() });
+    common::wait_for(Duration::from_secs(30), "the second session to end", || {
+        let c = app.camera("Rec");
+        (c["state"] != "live" && c["recording"]["current"].is_null()).then_some(())
+    });
+    assert!(app.stop().success());
+    let files = segments(out.path());
+    assert_eq!(files.len(), 2, "one segment per session: {files:?}");
+    for f in &files {
+        let s = probe(f);
+        assert_eq!(s.pts.len(), 60, "{f:?}");
+        for w in s.pts.windows(2) {
+            let step = w[1] - w[0];
+            assert!((step - 0.04).abs() < 0.005, "{f:?}: timestamp jump {step}");
+        }
+    }
+}
