@@ -14,6 +14,7 @@ use bevy::prelude::*;
 use crate::config::{CameraConfig, Config};
 use crate::record::{RecordSettings, RecorderHandle};
 use crate::runtime::Runtime;
+use crate::serve::api::ApiCommand;
 use crate::serve::{CameraStatus, Ports, RecordingStatus, StatusBoard};
 use crate::stream::{self, CameraCommand, CameraEvent, SharedFrame, StreamStats, VideoCodec};
 use crate::{WallSystems, secret};
@@ -112,6 +113,14 @@ pub struct WorkerLink {
 #[derive(Resource, Debug, Clone, Deref)]
 pub struct WallConfig(pub Config);
 
+/// Whether decoded pictures are displayed (window mode). Headless leaves them in FFmpeg.
+#[derive(Resource, Debug, Clone, Copy)]
+pub struct PicturesWanted(pub bool);
+
+/// Control requests from the API, drained each frame.
+#[derive(Resource)]
+pub struct ApiInbox(pub crossbeam_channel::Receiver<ApiCommand>);
+
 /// Snapshot for the API.
 #[derive(Resource, Clone, Deref)]
 pub struct Board(pub StatusBoard);
@@ -152,6 +161,12 @@ pub fn state_plugin(app: &mut App) {
 /// exit. Needs the [`Runtime`] resource.
 pub fn spawn_plugin(app: &mut App) {
     app.add_systems(Startup, spawn_cameras)
+        .add_systems(
+            Update,
+            api_commands
+                .in_set(WallSystems::Ingest)
+                .before(apply_set_recording),
+        )
         .add_systems(
             Update,
             publish_status
@@ -214,6 +229,7 @@ pub fn worker_config(cam: &CameraConfig, config: &Config) -> Result<stream::Work
 }
 
 fn spawn_cameras(
+    wanted: Option<Res<PicturesWanted>>,
     mut commands: Commands,
     config: Res<WallConfig>,
     runtime: Res<Runtime>,
@@ -237,6 +253,10 @@ fn spawn_cameras(
         });
         match handle {
             Ok(h) => {
+                let wanted = wanted.as_ref().is_none_or(|w| w.0);
+                h.stats
+                    .pictures_wanted
+                    .store(wanted, std::sync::atomic::Ordering::Relaxed);
                 runtime.track(h.task, h.record_thread);
                 entity.insert((
                     RecorderLink(h.recorder),
@@ -296,6 +316,25 @@ fn ingest_events(
                     camera: entity,
                     transition: t,
                 });
+            }
+        }
+    }
+}
+
+fn api_commands(
+    inbox: Res<ApiInbox>,
+    cameras: Query<(Entity, &Camera)>,
+    mut set: MessageWriter<SetRecording>,
+) {
+    for command in inbox.0.try_iter() {
+        match command {
+            ApiCommand::SetRecording { camera, active } => {
+                if let Some((entity, _)) = cameras.iter().find(|(_, c)| c.name == camera) {
+                    set.write(SetRecording {
+                        camera: entity,
+                        active: Some(active),
+                    });
+                }
             }
         }
     }

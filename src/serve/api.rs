@@ -19,11 +19,21 @@ type Body = Full<Bytes>;
 
 /// Binds the API by the fallback policy and serves it on the current runtime. Returns the
 /// bound address; logs one `listening on` line.
+/// A control request for the ECS, from `POST /api/cameras/{name}/…`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiCommand {
+    SetRecording { camera: String, active: bool },
+}
+
+/// Control requests waiting for the ECS. Bounded: a flood of requests gets 503, never memory.
+pub const COMMAND_QUEUE: usize = 64;
+
 pub fn start(
     runtime: &tokio::runtime::Handle,
     ip: IpAddr,
     preferred: u16,
     board: StatusBoard,
+    commands: crossbeam_channel::Sender<ApiCommand>,
 ) -> std::io::Result<SocketAddr> {
     let (std_listener, refused) = ports::bind_tcp(ip, preferred)?;
     let addr = std_listener.local_addr()?;
@@ -49,10 +59,12 @@ pub fn start(
                 continue;
             };
             let board = board.clone();
+            let commands = commands.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req| {
                     let board = board.clone();
-                    async move { Ok::<_, Infallible>(route(&req, &board)) }
+                    let commands = commands.clone();
+                    async move { Ok::<_, Infallible>(route(req, &board, &commands).await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
@@ -63,26 +75,90 @@ pub fn start(
     Ok(addr)
 }
 
-fn route(req: &Request<Incoming>, board: &StatusBoard) -> Response<Body> {
+async fn route(
+    req: Request<Incoming>,
+    board: &StatusBoard,
+    commands: &crossbeam_channel::Sender<ApiCommand>,
+) -> Response<Body> {
     let snapshot = match board.read() {
         Ok(s) => s.clone(),
         Err(_) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, "status unavailable"),
     };
-    match (req.method(), req.uri().path()) {
-        (&Method::GET, "/api/status") => match serde_json::to_vec(&snapshot) {
+    let path = req.uri().path().to_owned();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (req.method(), segments.as_slice()) {
+        (&Method::GET, ["api", "status"]) => match serde_json::to_vec(&snapshot) {
             Ok(json) => reply(StatusCode::OK, "application/json", json),
             Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         },
-        (&Method::GET, "/metrics") => reply(
+        (&Method::GET, ["metrics"]) => reply(
             StatusCode::OK,
             "text/plain; version=0.0.4",
             metrics(&snapshot).into_bytes(),
         ),
-        (_, "/api/status" | "/metrics") => {
+        (&Method::POST, ["api", "cameras", name, "recording"]) => {
+            let name = percent_decode(name);
+            if !snapshot.cameras.iter().any(|c| c.name == name) {
+                return error_response(StatusCode::NOT_FOUND, &format!("no camera {name:?}"));
+            }
+            #[derive(serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Body {
+                active: bool,
+            }
+            let body = match read_json::<Body>(req).await {
+                Ok(b) => b,
+                Err(e) => return error_response(StatusCode::BAD_REQUEST, &e),
+            };
+            let command = ApiCommand::SetRecording {
+                camera: name.clone(),
+                active: body.active,
+            };
+            match commands.try_send(command) {
+                Ok(()) => {
+                    let json = serde_json::json!({ "camera": name, "recording": { "active": body.active } });
+                    reply(
+                        StatusCode::ACCEPTED,
+                        "application/json",
+                        json.to_string().into_bytes(),
+                    )
+                }
+                Err(_) => error_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many requests; try again",
+                ),
+            }
+        }
+        (_, ["api", "status"] | ["metrics"]) => {
             error_response(StatusCode::METHOD_NOT_ALLOWED, "use GET")
         }
-        (_, path) => error_response(StatusCode::NOT_FOUND, &format!("no route {path}")),
+        (_, ["api", "cameras", _, "recording"]) => {
+            error_response(StatusCode::METHOD_NOT_ALLOWED, "use POST")
+        }
+        _ => error_response(StatusCode::NOT_FOUND, &format!("no route {path}")),
     }
+}
+
+/// Largest request body accepted.
+const MAX_BODY: usize = 64 * 1024;
+
+/// Reads a JSON body; the error says what is wrong, with line and column.
+async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, String> {
+    use http_body_util::BodyExt;
+    let limited = http_body_util::Limited::new(req.into_body(), MAX_BODY);
+    let bytes = limited
+        .collect()
+        .await
+        .map_err(|e| format!("cannot read body: {e}"))?
+        .to_bytes();
+    serde_json::from_slice(&bytes).map_err(|e| format!("invalid JSON body: {e}"))
+}
+
+/// `%20` and friends in a path segment (camera names may have spaces).
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map_or_else(|| s.to_owned(), |(_, v)| v.into_owned())
 }
 
 fn reply(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Body> {

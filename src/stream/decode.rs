@@ -110,6 +110,13 @@ fn decode_loop(rx: &Receiver<Packet>, stats: &StreamStats, slot: &FrameSlot) {
         }
         while a.decoder.receive_frame(&mut picture).is_ok() {
             seq += 1;
+            if !stats
+                .pictures_wanted
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                StreamStats::bump(&stats.decoded, 1);
+                continue;
+            }
             match to_frame(&picture, &mut a.scaler, seq) {
                 Some(frame) => {
                     StreamStats::bump(&stats.decoded, 1);

@@ -69,9 +69,13 @@ impl VideoCodec {
     }
 }
 
-/// Counters a worker and its decode thread bump and the ECS samples. Monotonic.
-#[derive(Debug, Default)]
+/// Counters a worker and its decode thread bump and the ECS samples (monotonic), and the one
+/// switch the ECS sets: whether anyone looks at the pictures.
+#[derive(Debug)]
 pub struct StreamStats {
+    /// Copy decoded pictures out to the frame slot. Off in headless mode, where decoding
+    /// still runs (it proves the stream decodes) but nobody displays the result.
+    pub pictures_wanted: std::sync::atomic::AtomicBool,
     /// Video frames received from the camera.
     pub frames: AtomicU64,
     /// Bytes of video received.
@@ -84,6 +88,20 @@ pub struct StreamStats {
     pub decode_errors: AtomicU64,
     /// Frames the recorder could not take in time (the segment was closed there).
     pub record_dropped: AtomicU64,
+}
+
+impl Default for StreamStats {
+    fn default() -> Self {
+        Self {
+            pictures_wanted: std::sync::atomic::AtomicBool::new(true),
+            frames: AtomicU64::default(),
+            bytes: AtomicU64::default(),
+            decoded: AtomicU64::default(),
+            dropped: AtomicU64::default(),
+            decode_errors: AtomicU64::default(),
+            record_dropped: AtomicU64::default(),
+        }
+    }
 }
 
 impl StreamStats {

@@ -17,7 +17,7 @@ use bevy_egui::{EguiPlugin, EguiPrimaryContextPass};
 
 use crate::WallSystems;
 use crate::camera::state::StreamState;
-use crate::camera::{Camera, StreamStatus};
+use crate::camera::{Camera, SetRecording, StreamStatus};
 use layout::Rect;
 use video::{VideoTextures, YuvMaterial};
 
@@ -73,10 +73,12 @@ struct ScreenshotPlan {
 /// Selection, maximise, fullscreen, overlays toggle and grid layout: needs a `Window` entity
 /// and the input resources, no renderer (tests run it with `MinimalPlugins`).
 pub fn view_plugin(app: &mut App) {
-    app.init_resource::<WallView>().add_systems(
-        Update,
-        (input, layout_tiles).chain().in_set(WallSystems::Present),
-    );
+    app.init_resource::<WallView>()
+        .add_message::<SetRecording>()
+        .add_systems(
+            Update,
+            (input, layout_tiles).chain().in_set(WallSystems::Present),
+        );
 }
 
 /// The whole wall: view logic, GPU pictures, overlays, screenshot.
@@ -199,8 +201,9 @@ fn input(
     time: Res<Time<Real>>,
     mut windows: Query<&mut Window, With<PrimaryWindow>>,
     mut view: ResMut<WallView>,
-    cameras: Query<(&Camera, &TileRect)>,
+    cameras: Query<(Entity, &Camera, &TileRect)>,
     mut last_click: Local<Option<(usize, Duration)>>,
+    mut set_recording: MessageWriter<SetRecording>,
 ) {
     let n = cameras.iter().count();
     if n == 0 {
@@ -224,6 +227,14 @@ fn input(
     if keys.just_pressed(KeyCode::Enter) {
         view.maximised = Some(view.selected);
     }
+    if keys.just_pressed(KeyCode::KeyR)
+        && let Some((entity, ..)) = cameras.iter().find(|(_, c, _)| c.index == view.selected)
+    {
+        set_recording.write(SetRecording {
+            camera: entity,
+            active: None,
+        });
+    }
     let (cols, _) = layout::grid(n);
     let step: isize = if keys.just_pressed(KeyCode::ArrowRight) || keys.just_pressed(KeyCode::Tab) {
         1
@@ -244,9 +255,9 @@ fn input(
     }
     if mouse.just_pressed(MouseButton::Left)
         && let Some(pos) = window.cursor_position()
-        && let Some((cam, _)) = cameras
+        && let Some((_, cam, _)) = cameras
             .iter()
-            .find(|(_, r)| r.visible && r.cell.contains(pos.x, pos.y))
+            .find(|(_, _, r)| r.visible && r.cell.contains(pos.x, pos.y))
     {
         let now = time.elapsed();
         view.selected = cam.index;

@@ -8,7 +8,7 @@ use bevy_egui::{EguiContexts, egui};
 
 use super::{TileRect, WallView};
 use crate::camera::state::StreamState;
-use crate::camera::{CameraView, Rates, StreamStatus};
+use crate::camera::{CameraView, Rates, Recording, SetRecording, StreamStatus};
 
 fn state_color(state: StreamState) -> egui::Color32 {
     match state {
@@ -64,11 +64,34 @@ fn detail(status: &StreamStatus, grace_left: Option<f64>, rates: &Rates) -> Vec<
     lines
 }
 
+/// "REC 01:23 · 14.2 MB" while a segment is open; the reason while recording fails.
+fn recording_line(rec: &Recording) -> Option<String> {
+    if !rec.active {
+        return None;
+    }
+    if let Some(e) = &rec.error {
+        let short: String = e.chars().take(80).collect();
+        return Some(format!("recording failed: {short}"));
+    }
+    let since = rec.current_since_ms?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let age = (now - since).max(0) / 1000;
+    Some(format!(
+        "segment {:02}:{:02}  {:.1} MB recorded",
+        age / 60,
+        age % 60,
+        rec.bytes as f64 / 1e6
+    ))
+}
+
 pub(super) fn overlays_ui(
     mut contexts: EguiContexts,
     view: Res<WallView>,
     time: Res<Time<Real>>,
-    cameras: Query<(CameraView, &TileRect)>,
+    cameras: Query<(Entity, CameraView, &TileRect)>,
+    mut set_recording: MessageWriter<SetRecording>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     let painter = ctx.layer_painter(egui::LayerId::new(
@@ -76,7 +99,7 @@ pub(super) fn overlays_ui(
         egui::Id::new("tiles"),
     ));
     let now = time.elapsed();
-    for (v, rect) in &cameras {
+    for (entity, v, rect) in &cameras {
         let (cam, status, rates) = (v.camera, v.status, v.rates);
         if !rect.visible {
             continue;
@@ -118,7 +141,7 @@ pub(super) fn overlays_ui(
             .pivot(egui::Align2::LEFT_BOTTOM)
             .fixed_pos(egui::pos2(cell.left() + 6.0, cell.bottom() - 6.0))
             .order(egui::Order::Foreground)
-            .interactable(false)
+            .interactable(true)
             .show(ctx, |ui| {
                 ui.set_max_width((cell.width() - 12.0).max(40.0));
                 egui::Frame::new()
@@ -139,14 +162,37 @@ pub(super) fn overlays_ui(
                                     .color(state_color(state))
                                     .strong(),
                             );
-                            if v.recording.active {
-                                ui.label(
-                                    egui::RichText::new("● REC")
-                                        .size(14.0)
-                                        .color(egui::Color32::from_rgb(240, 60, 60)),
-                                );
+                            // The REC control: a red dot while recording, a click toggles it.
+                            let rec = &v.recording;
+                            let (text, color) = match (rec.active, &rec.error) {
+                                (true, Some(_)) => {
+                                    ("● REC !", egui::Color32::from_rgb(255, 150, 40))
+                                }
+                                (true, None) => ("● REC", egui::Color32::from_rgb(240, 60, 60)),
+                                (false, _) => ("○ rec", egui::Color32::from_gray(150)),
+                            };
+                            let button = egui::Button::new(
+                                egui::RichText::new(text).size(14.0).color(color),
+                            )
+                            .frame(false);
+                            if ui
+                                .add(button)
+                                .on_hover_text("toggle recording (R)")
+                                .clicked()
+                            {
+                                set_recording.write(SetRecording {
+                                    camera: entity,
+                                    active: None,
+                                });
                             }
                         });
+                        if let Some(line) = recording_line(&v.recording) {
+                            ui.label(
+                                egui::RichText::new(line)
+                                    .size(13.0)
+                                    .color(egui::Color32::from_rgb(250, 160, 150)),
+                            );
+                        }
                         for line in &lines {
                             ui.label(
                                 egui::RichText::new(line)

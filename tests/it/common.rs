@@ -92,12 +92,18 @@ impl Proc {
     }
 
     /// The camera named `name` in `/api/status`.
+    /// (The API answers before the ECS has spawned the cameras: wait for them to appear.)
     pub fn camera(&self, name: &str) -> serde_json::Value {
-        let s = self.status();
-        s["cameras"]
-            .as_array()
-            .and_then(|c| c.iter().find(|c| c["name"] == name).cloned())
-            .unwrap_or_else(|| panic!("no camera {name} in {s}"))
+        wait_for(
+            Duration::from_secs(10),
+            &format!("camera {name} in /api/status"),
+            || {
+                let s = self.status();
+                s["cameras"]
+                    .as_array()
+                    .and_then(|c| c.iter().find(|c| c["name"] == name).cloned())
+            },
+        )
     }
 
     /// Polls until camera `name` is in `state`.
@@ -202,4 +208,27 @@ pub fn test_file(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests")
         .join(rel)
+}
+
+/// Minimal HTTP/1.1 POST of a JSON body on loopback: (status code, body).
+pub fn http_post(port: u16, path: &str, json: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+        json.len()
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("read");
+    let code = raw
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, b)| b.to_owned());
+    (code, body)
 }

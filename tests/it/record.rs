@@ -17,7 +17,11 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
             let p = e.path();
-            if p.is_dir() { stack.push(p) } else { files.push(p) }
+            if p.is_dir() {
+                stack.push(p)
+            } else {
+                files.push(p)
+            }
         }
     }
     files.sort();
@@ -38,19 +42,42 @@ struct Segment {
 
 fn probe(path: &Path) -> Segment {
     let p = path.to_str().unwrap();
-    let v = ffprobe(&["-show_entries", "stream=codec_name,width,height:format=duration:format_tags=creation_time", p]);
-    let packets = ffprobe(&["-select_streams", "v", "-show_entries", "packet=pts_time,flags", p]);
+    let v = ffprobe(&[
+        "-show_entries",
+        "stream=codec_name,width,height:format=duration:format_tags=creation_time",
+        p,
+    ]);
+    let packets = ffprobe(&[
+        "-select_streams",
+        "v",
+        "-show_entries",
+        "packet=pts_time,flags",
+        p,
+    ]);
     let packets = packets["packets"].as_array().cloned().unwrap_or_default();
-    let created = v["format"]["tags"]["creation_time"].as_str().unwrap_or_else(|| panic!("{p}: no creation_time: {v}"));
-    let start_ms = chrono::DateTime::parse_from_rfc3339(created).unwrap().timestamp_millis() as f64;
+    let created = v["format"]["tags"]["creation_time"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{p}: no creation_time: {v}"));
+    let start_ms = chrono::DateTime::parse_from_rfc3339(created)
+        .unwrap()
+        .timestamp_millis() as f64;
     Segment {
         codec: v["streams"][0]["codec_name"].as_str().unwrap().to_owned(),
         width: v["streams"][0]["width"].as_u64().unwrap(),
         height: v["streams"][0]["height"].as_u64().unwrap(),
-        pts: packets.iter().map(|p| p["pts_time"].as_str().unwrap().parse().unwrap()).collect(),
-        first_is_key: packets.first().is_some_and(|p| p["flags"].as_str().unwrap().contains('K')),
+        pts: packets
+            .iter()
+            .map(|p| p["pts_time"].as_str().unwrap().parse().unwrap())
+            .collect(),
+        first_is_key: packets
+            .first()
+            .is_some_and(|p| p["flags"].as_str().unwrap().contains('K')),
         start_ms,
-        duration: v["format"]["duration"].as_str().unwrap_or("0").parse().unwrap(),
+        duration: v["format"]["duration"]
+            .as_str()
+            .unwrap_or("0")
+            .parse()
+            .unwrap(),
     }
 }
 
@@ -68,19 +95,36 @@ fn gap_free(format: &str) {
     let _g = common::heavy();
     let rt = common::runtime();
     let frames = 180u64; // 7.2 s at 25 fps: at least 3 segments of 2 s
-    let faults = SimFaults { drop_after_frames: Some(frames), ..Default::default() };
+    let faults = SimFaults {
+        drop_after_frames: Some(frames),
+        ..Default::default()
+    };
     let sim = rt
-        .block_on(SimServer::start(SimConfig { width: 320, height: 180, fps: 25, faults, ..Default::default() }))
+        .block_on(SimServer::start(SimConfig {
+            width: 320,
+            height: 180,
+            fps: 25,
+            faults,
+            ..Default::default()
+        }))
         .unwrap();
     let out = tempfile::tempdir().unwrap();
     let mut app = Proc::headless(&record_config(&sim.url(1), out.path(), format, 2));
     app.wait_state("Rec", "live", Duration::from_secs(20));
     // Later sessions are refused: only the first one's frames are recorded.
-    sim.set_faults(SimFaults { drop_after_frames: Some(frames), refuse: true, ..Default::default() });
-    common::wait_for(Duration::from_secs(30), "the session to end and its segment to close", || {
-        let c = app.camera("Rec");
-        (c["state"] != "live" && c["recording"]["current"].is_null()).then_some(())
+    sim.set_faults(SimFaults {
+        drop_after_frames: Some(frames),
+        refuse: true,
+        ..Default::default()
     });
+    common::wait_for(
+        Duration::from_secs(30),
+        "the session to end and its segment to close",
+        || {
+            let c = app.camera("Rec");
+            (c["state"] != "live" && c["recording"]["current"].is_null()).then_some(())
+        },
+    );
     let rec = app.camera("Rec")["recording"].clone();
     assert!(app.stop().success());
     let files = segments(out.path());
@@ -91,20 +135,32 @@ fn gap_free(format: &str) {
     let mut total = 0;
     for (f, s) in files.iter().zip(&segs) {
         assert_eq!(f.extension().unwrap(), ext);
-        let rel = f.strip_prefix(out.path()).unwrap().to_str().unwrap().to_owned();
+        let rel = f
+            .strip_prefix(out.path())
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
         let parts: Vec<&str> = rel.split('/').collect();
         assert_eq!((parts.len(), parts[0]), (3, "Rec"), "{rel}");
         assert_eq!(parts[1].len(), "YYYY-MM-DD".len(), "{rel}");
         assert_eq!(s.codec, "h264", "{rel}");
         assert_eq!((s.width, s.height), (320, 180), "{rel}");
         assert!(s.first_is_key, "{rel} does not start with a keyframe");
-        assert!(s.pts.windows(2).all(|w| w[1] > w[0]), "{rel}: timestamps not increasing: {:?}", s.pts);
+        assert!(
+            s.pts.windows(2).all(|w| w[1] > w[0]),
+            "{rel}: timestamps not increasing: {:?}",
+            s.pts
+        );
         total += s.pts.len() as u64;
     }
     assert_eq!(total, frames, "every frame sent is in exactly one file");
     for (a, b) in segs.iter().zip(segs.iter().skip(1)) {
         let gap = b.start_ms - (a.start_ms + a.duration * 1000.0);
-        assert!(gap.abs() <= 40.0, "segments do not join: gap {gap} ms ({a:?} → {b:?})");
+        assert!(
+            gap.abs() <= 40.0,
+            "segments do not join: gap {gap} ms ({a:?} → {b:?})"
+        );
     }
 }
 
@@ -122,11 +178,20 @@ fn mkv_segments_are_gap_free_and_complete() {
 fn sigkill_leaves_a_playable_mp4() {
     let _g = common::heavy();
     let rt = common::runtime();
-    let sim = rt.block_on(SimServer::start(SimConfig { width: 320, height: 180, fps: 25, ..Default::default() })).unwrap();
+    let sim = rt
+        .block_on(SimServer::start(SimConfig {
+            width: 320,
+            height: 180,
+            fps: 25,
+            ..Default::default()
+        }))
+        .unwrap();
     let out = tempfile::tempdir().unwrap();
     let mut app = Proc::headless(&record_config(&sim.url(1), out.path(), "Mp4", 600));
     common::wait_for(Duration::from_secs(20), "a segment to open", || {
-        app.camera("Rec")["recording"]["current"].as_str().map(str::to_owned)
+        app.camera("Rec")["recording"]["current"]
+            .as_str()
+            .map(str::to_owned)
     });
     std::thread::sleep(Duration::from_millis(4500));
     app.child.kill().unwrap(); // SIGKILL: no trailer, no cleanup
@@ -138,21 +203,40 @@ fn sigkill_leaves_a_playable_mp4() {
     assert!(s.first_is_key && s.pts.len() > 50, "{s:?}");
     let open_for = (killed_ms - s.start_ms) / 1000.0;
     let last = s.pts.last().unwrap() - s.pts[0];
-    assert!(open_for - last <= 1.5, "lost {:.2} s of {open_for:.2} s", open_for - last);
+    assert!(
+        open_for - last <= 1.5,
+        "lost {:.2} s of {open_for:.2} s",
+        open_for - last
+    );
 }
 
 #[test]
 fn a_reconnect_starts_a_new_segment_without_timestamp_jumps() {
     let _g = common::heavy();
     let rt = common::runtime();
-    let faults = SimFaults { drop_after_frames: Some(60), ..Default::default() };
+    let faults = SimFaults {
+        drop_after_frames: Some(60),
+        ..Default::default()
+    };
     let sim = rt
-        .block_on(SimServer::start(SimConfig { width: 320, height: 180, fps: 25, faults, ..Default::default() }))
+        .block_on(SimServer::start(SimConfig {
+            width: 320,
+            height: 180,
+            fps: 25,
+            faults,
+            ..Default::default()
+        }))
         .unwrap();
     let out = tempfile::tempdir().unwrap();
     let mut app = Proc::headless(&record_config(&sim.url(1), out.path(), "Mp4", 600));
-    common::wait_for(Duration::from_secs(30), "a reconnect", || (app.camera("Rec")["reconnects"].as_u64()? >= 1).then_some(()));
-    sim.set_faults(SimFaults { drop_after_frames: Some(60), refuse: true, ..Default::default() });
+    common::wait_for(Duration::from_secs(30), "a reconnect", || {
+        (app.camera("Rec")["reconnects"].as_u64()? >= 1).then_some(())
+    });
+    sim.set_faults(SimFaults {
+        drop_after_frames: Some(60),
+        refuse: true,
+        ..Default::default()
+    });
     common::wait_for(Duration::from_secs(30), "the second session to end", || {
         let c = app.camera("Rec");
         (c["state"] != "live" && c["recording"]["current"].is_null()).then_some(())
@@ -168,4 +252,133 @@ fn a_reconnect_starts_a_new_segment_without_timestamp_jumps() {
             assert!((step - 0.04).abs() < 0.005, "{f:?}: timestamp jump {step}");
         }
     }
+}
+
+#[test]
+fn recording_toggles_over_the_api() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let sim = rt
+        .block_on(SimServer::start(SimConfig {
+            width: 320,
+            height: 180,
+            fps: 25,
+            ..Default::default()
+        }))
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let ron =
+        record_config(&sim.url(1), out.path(), "Mp4", 600).replace("record: true", "record: false");
+    let app = Proc::headless(&ron);
+    app.wait_state("Rec", "live", Duration::from_secs(20));
+    assert_eq!(app.camera("Rec")["recording"]["active"], false);
+    let port = app.api_port();
+    let (code, body) = common::http_post(port, "/api/cameras/Rec/recording", r#"{"active": true}"#);
+    assert_eq!(code, 202, "{body}");
+    common::wait_for(Duration::from_secs(10), "a segment to open", || {
+        let r = app.camera("Rec")["recording"].clone();
+        (r["active"] == true && r["current"].is_string()).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let (code, _) = common::http_post(port, "/api/cameras/Rec/recording", r#"{"active": false}"#);
+    assert_eq!(code, 202);
+    let r = common::wait_for(Duration::from_secs(10), "the segment to close", || {
+        let r = app.camera("Rec")["recording"].clone();
+        (r["active"] == false && r["current"].is_null()).then_some(r)
+    });
+    assert_eq!(r["segments"], 1);
+    assert!(r["bytes"].as_u64().unwrap() > 1000, "{r}");
+    let files = segments(out.path());
+    assert_eq!(files.len(), 1);
+    assert!(probe(&files[0]).first_is_key);
+    // Bad requests say what is wrong.
+    let (code, body) =
+        common::http_post(port, "/api/cameras/Nope/recording", r#"{"active": true}"#);
+    assert_eq!(code, 404, "{body}");
+    let (code, body) = common::http_post(port, "/api/cameras/Rec/recording", r#"{"activ": true}"#);
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("activ"), "{body}");
+    let (code, _) = common::http_get(port, "/api/cameras/Rec/recording");
+    assert_eq!(code, 405);
+}
+
+/// A tmpfs of `size`, unmounted on drop (the test runs as root, as CI does).
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "mounting a tmpfs needs root (CI runs as root)");
+        Self(dir)
+    }
+
+    fn resize(&self, size: &str) {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "remount {size}");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn a_full_disk_is_an_error_that_heals() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let sim = rt
+        .block_on(SimServer::start(SimConfig {
+            cameras: 2,
+            width: 320,
+            height: 180,
+            fps: 25,
+            ..Default::default()
+        }))
+        .unwrap();
+    let disk = Tmpfs::mount("256k");
+    let ron = format!(
+        "(cameras: [(name: \"Rec\", url: \"{}\", record: true), (name: \"Other\", url: \"{}\")],
+          recording: (dir: \"{}\", format: Mp4, segment_secs: 600), servers: (api_port: 0))",
+        sim.url(1),
+        sim.url(2),
+        disk.0.display()
+    );
+    let mut app = Proc::headless(&ron);
+    let failed = common::wait_for(Duration::from_secs(30), "a recording error", || {
+        let r = app.camera("Rec")["recording"].clone();
+        r["error"].as_str().map(str::to_owned)
+    });
+    assert!(
+        failed.contains(disk.0.to_str().unwrap()),
+        "the error names the file: {failed}"
+    );
+    // The camera and its neighbour carry on.
+    let before = app.camera("Other")["frames"].as_u64().unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(app.camera("Other")["frames"].as_u64().unwrap() > before);
+    assert_eq!(app.camera("Rec")["state"], "live");
+    // Space comes back: recording resumes by itself.
+    disk.resize("64m");
+    common::wait_for(Duration::from_secs(20), "recording to recover", || {
+        let r = app.camera("Rec")["recording"].clone();
+        (r["error"].is_null() && r["current"].is_string()).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(app.stop().success());
+    assert!(!app.log().contains("panicked"), "{}", app.log());
+    let last = segments(&disk.0).pop().unwrap();
+    let s = probe(&last);
+    assert!(s.first_is_key && s.pts.len() >= 25, "{last:?}: {s:?}");
 }
