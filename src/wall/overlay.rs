@@ -186,7 +186,7 @@ pub(super) fn overlays_ui(
                                 });
                             }
                         });
-                        if let Some(line) = recording_line(&v.recording) {
+                        if let Some(line) = recording_line(v.recording) {
                             ui.label(
                                 egui::RichText::new(line)
                                     .size(13.0)
