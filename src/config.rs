@@ -70,6 +70,9 @@ pub struct CameraConfig {
     /// Preferred audio port (`None`: `servers.audio_base_port` + index).
     #[serde(default)]
     pub audio_port: Option<u16>,
+    /// Keep this camera's recordings under this many bytes, oldest first. Default `None`.
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
 }
 
 /// RTP transport.
@@ -141,6 +144,12 @@ pub struct RecordingConfig {
     /// Segment length. Default 60.
     #[serde(default = "default_segment_secs")]
     pub segment_secs: u64,
+    /// Delete segments older than this many days. Default `None` (keep).
+    #[serde(default)]
+    pub retain_days: Option<u64>,
+    /// Keep the whole store under this many bytes, oldest segments first. Default `None`.
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
 }
 
 impl Default for RecordingConfig {
@@ -149,6 +158,8 @@ impl Default for RecordingConfig {
             dir: default_record_dir(),
             format: RecordFormat::default(),
             segment_secs: default_segment_secs(),
+            retain_days: None,
+            max_bytes: None,
         }
     }
 }

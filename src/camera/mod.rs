@@ -12,6 +12,7 @@ use bevy::ecs::query::QueryData;
 use bevy::prelude::*;
 
 use crate::config::{CameraConfig, Config};
+use crate::record::retention::{self, RetentionPolicy};
 use crate::record::{RecordSettings, RecorderHandle};
 use crate::runtime::Runtime;
 use crate::serve::api::ApiCommand;
@@ -193,6 +194,7 @@ pub fn camera_list(config: &Config, sim_addr: Option<std::net::SocketAddr>) -> V
                 onvif: None,
                 mjpeg_port: None,
                 audio_port: None,
+                max_bytes: None,
             });
         }
     }
@@ -237,7 +239,9 @@ fn spawn_cameras(
 ) {
     let now = time.elapsed();
     let grace = Duration::from_secs(config.grace_secs);
-    for (index, cam) in camera_list(&config, runtime.sim_addr()).iter().enumerate() {
+    let cameras = camera_list(&config, runtime.sim_addr());
+    let mut recorders = Vec::new();
+    for (index, cam) in cameras.iter().enumerate() {
         let camera = Camera {
             name: cam.name.clone(),
             index,
@@ -258,6 +262,7 @@ fn spawn_cameras(
                     .pictures_wanted
                     .store(wanted, std::sync::atomic::Ordering::Relaxed);
                 runtime.track(h.task, h.record_thread);
+                recorders.push(h.recorder.clone());
                 entity.insert((
                     RecorderLink(h.recorder),
                     StreamStatus {
@@ -275,6 +280,14 @@ fn spawn_cameras(
             }
             Err(e) => error!(camera = %cam.name, "cannot start: {e}"),
         }
+    }
+    let policy = RetentionPolicy {
+        retain_days: config.recording.retain_days,
+        max_bytes: config.recording.max_bytes,
+        camera_max_bytes: cameras.iter().filter_map(|c| Some((c.name.clone(), c.max_bytes?))).collect(),
+    };
+    if let Err(e) = retention::spawn_retention(config.recording.dir.clone(), policy, recorders) {
+        error!("retention cannot start: {e}");
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod policy;
 mod recorder;
+pub mod retention;
 pub mod writer;
 
 pub use recorder::{

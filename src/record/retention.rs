@@ -1,0 +1,179 @@
+//! Retention: deletes the oldest segments when they are older than `retain_days` or when the
+//! store (or one camera) is over its byte budget; never the open segment. The plan is pure
+//! (`plan`); the thread scans the store at start-up and every minute and applies it.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use super::RecorderHandle;
+
+/// The limits, from the config.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RetentionPolicy {
+    pub retain_days: Option<u64>,
+    /// Whole store.
+    pub max_bytes: Option<u64>,
+    /// Per camera (directory name).
+    pub camera_max_bytes: HashMap<String, u64>,
+}
+
+impl RetentionPolicy {
+    pub fn is_empty(&self) -> bool {
+        self.retain_days.is_none() && self.max_bytes.is_none() && self.camera_max_bytes.is_empty()
+    }
+}
+
+/// One segment file in the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentFile {
+    pub path: PathBuf,
+    pub camera: String,
+    pub bytes: u64,
+    /// Last write (the segment's end), Unix seconds.
+    pub modified_secs: u64,
+}
+
+/// Which segments to delete, oldest first. `open` segments are never chosen.
+pub fn plan(files: &[SegmentFile], open: &HashSet<PathBuf>, policy: &RetentionPolicy, now_secs: u64) -> Vec<PathBuf> {
+    let mut candidates: Vec<&SegmentFile> = files.iter().collect();
+    candidates.sort_by(|a, b| (a.modified_secs, &a.path).cmp(&(b.modified_secs, &b.path)));
+    let mut doomed: HashSet<&Path> = HashSet::new();
+    if let Some(days) = policy.retain_days {
+        let cutoff = now_secs.saturating_sub(days * 86_400);
+        for f in &candidates {
+            if f.modified_secs < cutoff && !open.contains(&f.path) {
+                doomed.insert(&f.path);
+            }
+        }
+    }
+    let mut per_camera: HashMap<&str, u64> = HashMap::new();
+    for f in candidates.iter().filter(|f| !doomed.contains(f.path.as_path())) {
+        *per_camera.entry(&f.camera).or_default() += f.bytes;
+    }
+    for (camera, cap) in &policy.camera_max_bytes {
+        let mut total = per_camera.get(camera.as_str()).copied().unwrap_or(0);
+        for f in candidates.iter().filter(|f| &f.camera == camera) {
+            if total <= *cap {
+                break;
+            }
+            if !open.contains(&f.path) && doomed.insert(&f.path) {
+                total -= f.bytes;
+            }
+        }
+    }
+    if let Some(cap) = policy.max_bytes {
+        let mut total: u64 = candidates.iter().filter(|f| !doomed.contains(f.path.as_path())).map(|f| f.bytes).sum();
+        for f in &candidates {
+            if total <= cap {
+                break;
+            }
+            if !open.contains(&f.path) && doomed.insert(&f.path) {
+                total -= f.bytes;
+            }
+        }
+    }
+    candidates.iter().filter(|f| doomed.contains(f.path.as_path())).map(|f| f.path.clone()).collect()
+}
+
+/// Every segment under `<dir>/<camera>/<date>/`.
+pub fn scan(dir: &Path) -> Vec<SegmentFile> {
+    let mut out = Vec::new();
+    let Ok(cameras) = std::fs::read_dir(dir) else { return out };
+    for cam in cameras.flatten().filter(|e| e.path().is_dir()) {
+        let camera = cam.file_name().to_string_lossy().into_owned();
+        for day in std::fs::read_dir(cam.path()).into_iter().flatten().flatten() {
+            for seg in std::fs::read_dir(day.path()).into_iter().flatten().flatten() {
+                let path = seg.path();
+                let is_segment = path.extension().is_some_and(|e| e == "mp4" || e == "mkv");
+                let Ok(meta) = seg.metadata() else { continue };
+                if !is_segment || !meta.is_file() {
+                    continue;
+                }
+                let modified_secs = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_secs());
+                out.push(SegmentFile { path, camera: camera.clone(), bytes: meta.len(), modified_secs });
+            }
+        }
+    }
+    out
+}
+
+/// How often the store is checked after the start-up pass.
+pub const INTERVAL: Duration = Duration::from_secs(60);
+
+/// Applies the policy now and then every [`INTERVAL`], for as long as the process runs.
+pub fn spawn_retention(dir: PathBuf, policy: RetentionPolicy, recorders: Vec<RecorderHandle>) -> std::io::Result<()> {
+    if policy.is_empty() {
+        return Ok(());
+    }
+    std::thread::Builder::new().name("retention".into()).spawn(move || {
+        loop {
+            enforce(&dir, &policy, &recorders);
+            std::thread::sleep(INTERVAL);
+        }
+    })?;
+    Ok(())
+}
+
+/// One pass: scan, plan, delete, remove emptied day directories.
+pub fn enforce(dir: &Path, policy: &RetentionPolicy, recorders: &[RecorderHandle]) {
+    let open: HashSet<PathBuf> = recorders.iter().filter_map(|r| r.status().current).collect();
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    for path in plan(&scan(dir), &open, policy, now) {
+        match std::fs::remove_file(&path) {
+            Ok(()) => tracing::info!("retention: deleted {}", path.display()),
+            Err(e) => tracing::warn!("retention: cannot delete {}: {e}", path.display()),
+        }
+        if let Some(day) = path.parent() {
+            let _ = std::fs::remove_dir(day); // only succeeds when empty
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(camera: &str, name: &str, bytes: u64, modified_secs: u64) -> SegmentFile {
+        SegmentFile { path: PathBuf::from(format!("{camera}/{name}")), camera: camera.into(), bytes, modified_secs }
+    }
+
+    fn names(p: Vec<PathBuf>) -> Vec<String> {
+        p.into_iter().map(|p| p.display().to_string()).collect()
+    }
+
+    #[test]
+    fn table() {
+        let day = 86_400;
+        let files = vec![
+            f("A", "1", 100, 10 * day),
+            f("B", "1", 100, 11 * day),
+            f("A", "2", 100, 12 * day),
+            f("B", "2", 100, 13 * day),
+            f("A", "3", 100, 14 * day),
+        ];
+        let open: HashSet<PathBuf> = [PathBuf::from("A/3")].into();
+        let none = HashSet::new();
+        let now = 14 * day + 10;
+        let cases: Vec<(&str, RetentionPolicy, &HashSet<PathBuf>, Vec<&str>)> = vec![
+            ("nothing to do", RetentionPolicy::default(), &open, vec![]),
+            ("age", RetentionPolicy { retain_days: Some(3), ..Default::default() }, &open, vec!["A/1", "B/1"]),
+            ("total, oldest first", RetentionPolicy { max_bytes: Some(250), ..Default::default() }, &open, vec!["A/1", "B/1", "A/2"]),
+            (
+                "per camera",
+                RetentionPolicy { camera_max_bytes: [("A".to_string(), 150)].into(), ..Default::default() },
+                &open,
+                vec!["A/1", "A/2"],
+            ),
+            ("never the open segment", RetentionPolicy { max_bytes: Some(0), ..Default::default() }, &open, vec!["A/1", "B/1", "A/2", "B/2"]),
+            ("all of it when nothing is open", RetentionPolicy { retain_days: Some(0), ..Default::default() }, &none, vec!["A/1", "B/1", "A/2", "B/2", "A/3"]),
+        ];
+        for (name, policy, open, want) in cases {
+            assert_eq!(names(plan(&files, open, &policy, now)), want, "{name}");
+        }
+    }
+}
