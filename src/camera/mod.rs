@@ -284,7 +284,10 @@ fn spawn_cameras(
     let policy = RetentionPolicy {
         retain_days: config.recording.retain_days,
         max_bytes: config.recording.max_bytes,
-        camera_max_bytes: cameras.iter().filter_map(|c| Some((c.name.clone(), c.max_bytes?))).collect(),
+        camera_max_bytes: cameras
+            .iter()
+            .filter_map(|c| Some((c.name.clone(), c.max_bytes?)))
+            .collect(),
     };
     if let Err(e) = retention::spawn_retention(config.recording.dir.clone(), policy, recorders) {
         error!("retention cannot start: {e}");

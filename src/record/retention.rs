@@ -35,7 +35,12 @@ pub struct SegmentFile {
 }
 
 /// Which segments to delete, oldest first. `open` segments are never chosen.
-pub fn plan(files: &[SegmentFile], open: &HashSet<PathBuf>, policy: &RetentionPolicy, now_secs: u64) -> Vec<PathBuf> {
+pub fn plan(
+    files: &[SegmentFile],
+    open: &HashSet<PathBuf>,
+    policy: &RetentionPolicy,
+    now_secs: u64,
+) -> Vec<PathBuf> {
     let mut candidates: Vec<&SegmentFile> = files.iter().collect();
     candidates.sort_by(|a, b| (a.modified_secs, &a.path).cmp(&(b.modified_secs, &b.path)));
     let mut doomed: HashSet<&Path> = HashSet::new();
@@ -48,7 +53,10 @@ pub fn plan(files: &[SegmentFile], open: &HashSet<PathBuf>, policy: &RetentionPo
         }
     }
     let mut per_camera: HashMap<&str, u64> = HashMap::new();
-    for f in candidates.iter().filter(|f| !doomed.contains(f.path.as_path())) {
+    for f in candidates
+        .iter()
+        .filter(|f| !doomed.contains(f.path.as_path()))
+    {
         *per_camera.entry(&f.camera).or_default() += f.bytes;
     }
     for (camera, cap) in &policy.camera_max_bytes {
@@ -63,7 +71,11 @@ pub fn plan(files: &[SegmentFile], open: &HashSet<PathBuf>, policy: &RetentionPo
         }
     }
     if let Some(cap) = policy.max_bytes {
-        let mut total: u64 = candidates.iter().filter(|f| !doomed.contains(f.path.as_path())).map(|f| f.bytes).sum();
+        let mut total: u64 = candidates
+            .iter()
+            .filter(|f| !doomed.contains(f.path.as_path()))
+            .map(|f| f.bytes)
+            .sum();
         for f in &candidates {
             if total <= cap {
                 break;
@@ -73,17 +85,31 @@ pub fn plan(files: &[SegmentFile], open: &HashSet<PathBuf>, policy: &RetentionPo
             }
         }
     }
-    candidates.iter().filter(|f| doomed.contains(f.path.as_path())).map(|f| f.path.clone()).collect()
+    candidates
+        .iter()
+        .filter(|f| doomed.contains(f.path.as_path()))
+        .map(|f| f.path.clone())
+        .collect()
 }
 
 /// Every segment under `<dir>/<camera>/<date>/`.
 pub fn scan(dir: &Path) -> Vec<SegmentFile> {
     let mut out = Vec::new();
-    let Ok(cameras) = std::fs::read_dir(dir) else { return out };
+    let Ok(cameras) = std::fs::read_dir(dir) else {
+        return out;
+    };
     for cam in cameras.flatten().filter(|e| e.path().is_dir()) {
         let camera = cam.file_name().to_string_lossy().into_owned();
-        for day in std::fs::read_dir(cam.path()).into_iter().flatten().flatten() {
-            for seg in std::fs::read_dir(day.path()).into_iter().flatten().flatten() {
+        for day in std::fs::read_dir(cam.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            for seg in std::fs::read_dir(day.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
                 let path = seg.path();
                 let is_segment = path.extension().is_some_and(|e| e == "mp4" || e == "mkv");
                 let Ok(meta) = seg.metadata() else { continue };
@@ -95,7 +121,12 @@ pub fn scan(dir: &Path) -> Vec<SegmentFile> {
                     .ok()
                     .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
                     .map_or(0, |d| d.as_secs());
-                out.push(SegmentFile { path, camera: camera.clone(), bytes: meta.len(), modified_secs });
+                out.push(SegmentFile {
+                    path,
+                    camera: camera.clone(),
+                    bytes: meta.len(),
+                    modified_secs,
+                });
             }
         }
     }
@@ -106,23 +137,34 @@ pub fn scan(dir: &Path) -> Vec<SegmentFile> {
 pub const INTERVAL: Duration = Duration::from_secs(60);
 
 /// Applies the policy now and then every [`INTERVAL`], for as long as the process runs.
-pub fn spawn_retention(dir: PathBuf, policy: RetentionPolicy, recorders: Vec<RecorderHandle>) -> std::io::Result<()> {
+pub fn spawn_retention(
+    dir: PathBuf,
+    policy: RetentionPolicy,
+    recorders: Vec<RecorderHandle>,
+) -> std::io::Result<()> {
     if policy.is_empty() {
         return Ok(());
     }
-    std::thread::Builder::new().name("retention".into()).spawn(move || {
-        loop {
-            enforce(&dir, &policy, &recorders);
-            std::thread::sleep(INTERVAL);
-        }
-    })?;
+    std::thread::Builder::new()
+        .name("retention".into())
+        .spawn(move || {
+            loop {
+                enforce(&dir, &policy, &recorders);
+                std::thread::sleep(INTERVAL);
+            }
+        })?;
     Ok(())
 }
 
 /// One pass: scan, plan, delete, remove emptied day directories.
 pub fn enforce(dir: &Path, policy: &RetentionPolicy, recorders: &[RecorderHandle]) {
-    let open: HashSet<PathBuf> = recorders.iter().filter_map(|r| r.status().current).collect();
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let open: HashSet<PathBuf> = recorders
+        .iter()
+        .filter_map(|r| r.status().current)
+        .collect();
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     for path in plan(&scan(dir), &open, policy, now) {
         match std::fs::remove_file(&path) {
             Ok(()) => tracing::info!("retention: deleted {}", path.display()),
@@ -139,7 +181,12 @@ mod tests {
     use super::*;
 
     fn f(camera: &str, name: &str, bytes: u64, modified_secs: u64) -> SegmentFile {
-        SegmentFile { path: PathBuf::from(format!("{camera}/{name}")), camera: camera.into(), bytes, modified_secs }
+        SegmentFile {
+            path: PathBuf::from(format!("{camera}/{name}")),
+            camera: camera.into(),
+            bytes,
+            modified_secs,
+        }
     }
 
     fn names(p: Vec<PathBuf>) -> Vec<String> {
@@ -161,16 +208,51 @@ mod tests {
         let now = 14 * day + 10;
         let cases: Vec<(&str, RetentionPolicy, &HashSet<PathBuf>, Vec<&str>)> = vec![
             ("nothing to do", RetentionPolicy::default(), &open, vec![]),
-            ("age", RetentionPolicy { retain_days: Some(3), ..Default::default() }, &open, vec!["A/1", "B/1"]),
-            ("total, oldest first", RetentionPolicy { max_bytes: Some(250), ..Default::default() }, &open, vec!["A/1", "B/1", "A/2"]),
+            (
+                "age",
+                RetentionPolicy {
+                    retain_days: Some(3),
+                    ..Default::default()
+                },
+                &open,
+                vec!["A/1", "B/1"],
+            ),
+            (
+                "total, oldest first",
+                RetentionPolicy {
+                    max_bytes: Some(250),
+                    ..Default::default()
+                },
+                &open,
+                vec!["A/1", "B/1", "A/2"],
+            ),
             (
                 "per camera",
-                RetentionPolicy { camera_max_bytes: [("A".to_string(), 150)].into(), ..Default::default() },
+                RetentionPolicy {
+                    camera_max_bytes: [("A".to_string(), 150)].into(),
+                    ..Default::default()
+                },
                 &open,
                 vec!["A/1", "A/2"],
             ),
-            ("never the open segment", RetentionPolicy { max_bytes: Some(0), ..Default::default() }, &open, vec!["A/1", "B/1", "A/2", "B/2"]),
-            ("all of it when nothing is open", RetentionPolicy { retain_days: Some(0), ..Default::default() }, &none, vec!["A/1", "B/1", "A/2", "B/2", "A/3"]),
+            (
+                "never the open segment",
+                RetentionPolicy {
+                    max_bytes: Some(0),
+                    ..Default::default()
+                },
+                &open,
+                vec!["A/1", "B/1", "A/2", "B/2"],
+            ),
+            (
+                "all of it when nothing is open",
+                RetentionPolicy {
+                    retain_days: Some(0),
+                    ..Default::default()
+                },
+                &none,
+                vec!["A/1", "B/1", "A/2", "B/2", "A/3"],
+            ),
         ];
         for (name, policy, open, want) in cases {
             assert_eq!(names(plan(&files, open, &policy, now)), want, "{name}");

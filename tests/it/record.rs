@@ -387,7 +387,14 @@ fn a_full_disk_is_an_error_that_heals() {
 fn retention_deletes_the_oldest_first_at_start() {
     let _g = common::heavy();
     let rt = common::runtime();
-    let sim = rt.block_on(SimServer::start(SimConfig { width: 320, height: 180, fps: 25, ..Default::default() })).unwrap();
+    let sim = rt
+        .block_on(SimServer::start(SimConfig {
+            width: 320,
+            height: 180,
+            fps: 25,
+            ..Default::default()
+        }))
+        .unwrap();
     let out = tempfile::tempdir().unwrap();
     let day = out.path().join("Rec").join("2026-01-01");
     std::fs::create_dir_all(&day).unwrap();
@@ -397,19 +404,33 @@ fn retention_deletes_the_oldest_first_at_start() {
         let p = day.join(format!("00-00-0{i}.mp4"));
         std::fs::write(&p, vec![0u8; 100_000]).unwrap();
         let f = std::fs::File::options().write(true).open(&p).unwrap();
-        f.set_modified(now - Duration::from_secs(age_days * 86_400)).unwrap();
+        f.set_modified(now - Duration::from_secs(age_days * 86_400))
+            .unwrap();
         old.push(p);
     }
-    let ron = record_config(&sim.url(1), out.path(), "Mp4", 600)
-        .replace("segment_secs: 600)", "segment_secs: 600, retain_days: Some(30), max_bytes: Some(250000))");
+    let ron = record_config(&sim.url(1), out.path(), "Mp4", 600).replace(
+        "segment_secs: 600)",
+        "segment_secs: 600, retain_days: Some(30), max_bytes: Some(250000))",
+    );
     let app = Proc::headless(&ron);
     common::wait_for(Duration::from_secs(20), "a segment to open", || {
-        app.camera("Rec")["recording"]["current"].as_str().map(str::to_owned)
+        app.camera("Rec")["recording"]["current"]
+            .as_str()
+            .map(str::to_owned)
     });
-    common::wait_for(Duration::from_secs(10), "the start-up pass", || (!old[2].exists()).then_some(()));
+    common::wait_for(Duration::from_secs(10), "the start-up pass", || {
+        (!old[2].exists()).then_some(())
+    });
     let kept: Vec<bool> = old.iter().map(|p| p.exists()).collect();
-    assert_eq!(kept, [false, false, false, true, true], "oldest first, down to the budget");
-    let open = app.camera("Rec")["recording"]["current"].as_str().unwrap().to_owned();
+    assert_eq!(
+        kept,
+        [false, false, false, true, true],
+        "oldest first, down to the budget"
+    );
+    let open = app.camera("Rec")["recording"]["current"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(std::path::Path::new(&open).exists());
     assert!(app.log().contains("retention: deleted"), "{}", app.log());
 }

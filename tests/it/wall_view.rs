@@ -6,10 +6,12 @@ use std::sync::Arc;
 use bevy::prelude::*;
 use bevy::window::{PrimaryWindow, WindowMode, WindowResolution};
 use opticlink::camera::state::StreamMachine;
-use opticlink::camera::{Camera, StreamStatus, WorkerLink};
+use opticlink::camera::{Camera, RecorderLink, StreamStatus, WorkerLink};
+use opticlink::record::RecorderHandle;
 use opticlink::stream::{CameraCommand, FrameSlot};
 use opticlink::wall::video::VideoTextures;
 use opticlink::wall::{TileRect, WallView};
+use std::sync::atomic::AtomicBool;
 
 struct Rig {
     app: App,
@@ -25,7 +27,10 @@ impl Rig {
             .init_resource::<ButtonInput<KeyCode>>()
             .init_resource::<ButtonInput<MouseButton>>()
             .add_plugins(opticlink::schedule_plugin)
-            .add_plugins(opticlink::wall::view_plugin);
+            .add_plugins((
+                opticlink::camera::state_plugin,
+                opticlink::wall::view_plugin,
+            ));
         let window = app
             .world_mut()
             .spawn((
@@ -68,6 +73,10 @@ impl Rig {
                         size: (1920, 1080),
                     },
                     TileRect::default(),
+                    RecorderLink(RecorderHandle {
+                        active: Arc::new(AtomicBool::new(true)),
+                        status: Arc::default(),
+                    }),
                 ))
                 .id();
             commands.push(cmd_rx);
