@@ -27,6 +27,10 @@ pub struct Config {
     /// A live feed with no frame for this long is `stalled` and reconnected. Default 5.
     #[serde(default = "default_stall_secs")]
     pub stall_secs: u64,
+    /// In `--headless`, decode every stream anyway (proves each stream decodes, `decoded` in
+    /// the API). `false` makes a recording box remux only, at a fraction of the CPU. Default true.
+    #[serde(default = "yes")]
+    pub headless_decode: bool,
     /// Where and how cameras record.
     #[serde(default)]
     pub recording: RecordingConfig,

@@ -258,9 +258,11 @@ fn spawn_cameras(
         match handle {
             Ok(h) => {
                 let wanted = wanted.as_ref().is_none_or(|w| w.0);
+                let relaxed = std::sync::atomic::Ordering::Relaxed;
+                h.stats.pictures_wanted.store(wanted, relaxed);
                 h.stats
-                    .pictures_wanted
-                    .store(wanted, std::sync::atomic::Ordering::Relaxed);
+                    .decode_wanted
+                    .store(wanted || config.headless_decode, relaxed);
                 runtime.track(h.task, h.record_thread);
                 recorders.push(h.recorder.clone());
                 entity.insert((

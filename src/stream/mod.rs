@@ -76,6 +76,8 @@ pub struct StreamStats {
     /// Copy decoded pictures out to the frame slot. Off in headless mode, where decoding
     /// still runs (it proves the stream decodes) but nobody displays the result.
     pub pictures_wanted: std::sync::atomic::AtomicBool,
+    /// Send access units to the decoder at all (off: a headless recording box only remuxes).
+    pub decode_wanted: std::sync::atomic::AtomicBool,
     /// Video frames received from the camera.
     pub frames: AtomicU64,
     /// Bytes of video received.
@@ -94,6 +96,7 @@ impl Default for StreamStats {
     fn default() -> Self {
         Self {
             pictures_wanted: std::sync::atomic::AtomicBool::new(true),
+            decode_wanted: std::sync::atomic::AtomicBool::new(true),
             frames: AtomicU64::default(),
             bytes: AtomicU64::default(),
             decoded: AtomicU64::default(),

@@ -305,6 +305,14 @@ impl Worker {
                     keyframe,
                 },
             );
+            if !self
+                .stats
+                .decode_wanted
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                waiting_for_key = true;
+                continue;
+            }
             if waiting_for_key && !keyframe {
                 StreamStats::bump(&self.stats.dropped, 1);
                 continue;

@@ -434,3 +434,32 @@ fn retention_deletes_the_oldest_first_at_start() {
     assert!(std::path::Path::new(&open).exists());
     assert!(app.log().contains("retention: deleted"), "{}", app.log());
 }
+
+#[test]
+fn sigterm_finishes_the_open_segment() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let sim = rt
+        .block_on(SimServer::start(SimConfig {
+            width: 320,
+            height: 180,
+            fps: 25,
+            ..Default::default()
+        }))
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let mut app = Proc::headless(&record_config(&sim.url(1), out.path(), "Mkv", 600));
+    common::wait_for(Duration::from_secs(20), "a segment to open", || {
+        app.camera("Rec")["recording"]["current"]
+            .as_str()
+            .map(str::to_owned)
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(app.stop().success(), "{}", app.log());
+    let files = segments(out.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+    // Matroska writes its duration only when the segment is finished properly.
+    let s = probe(&files[0]);
+    assert!(s.duration > 2.5 && s.duration < 10.0, "{s:?}");
+    assert!(app.log().contains("segment closed"), "{}", app.log());
+}
