@@ -55,8 +55,8 @@ pub enum Mode {
 const LOG_FILTER: &str = "info,wgpu=error,wgpu_hal=error,naga=warn,bevy_render=warn,bevy_winit=warn,\
                           bevy_egui=warn,offset_allocator=warn,gilrs=warn";
 
-/// Headless frame rate: enough for state and API, cheap for a recording box.
-const HEADLESS_TICK: Duration = Duration::from_millis(33);
+/// Headless tick: 10 Hz is plenty for states and the API, and cheap for a recording box.
+const HEADLESS_TICK: Duration = Duration::from_millis(100);
 
 /// Builds the app for `config`. Fails only if the tokio runtime cannot start; anything a
 /// camera or server does wrong is logged and shown, never fatal.

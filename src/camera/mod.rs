@@ -74,6 +74,8 @@ pub struct Recording {
     pub current_since_ms: Option<i64>,
     /// Why recording is failing right now.
     pub error: Option<String>,
+    /// The audio being recorded, or why the camera's audio is not.
+    pub audio: Option<String>,
 }
 
 /// The ECS end of the camera's recorder.
@@ -384,11 +386,13 @@ fn sync_recording(mut cameras: Query<(&RecorderLink, &mut Recording)>) {
             current: s.current.map(|p| p.display().to_string()),
             current_since_ms: s.current_since_ms,
             error: s.error,
+            audio: s.audio,
         };
         if rec.bytes != next.bytes
             || rec.active != next.active
             || rec.current != next.current
             || rec.error != next.error
+            || rec.audio != next.audio
         {
             *rec = next;
         }
@@ -515,6 +519,7 @@ pub fn publish_status(time: Res<Time<Real>>, board: Res<Board>, cameras: Query<C
                     bytes: rec.bytes,
                     current: rec.current.clone(),
                     error: rec.error.clone(),
+                    audio: rec.audio.clone(),
                 },
             },
         )

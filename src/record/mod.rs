@@ -9,5 +9,6 @@ pub mod retention;
 pub mod writer;
 
 pub use recorder::{
-    RecordFrame, RecordInput, RecordSettings, RecorderHandle, RecorderStatus, spawn_recorder,
+    AudioFrame, RecordFrame, RecordInput, RecordSettings, RecorderHandle, RecorderStatus,
+    spawn_recorder,
 };

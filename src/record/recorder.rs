@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender, bounded};
 
 use super::policy;
-use super::writer::{SegmentWriter, VideoTrack};
+use super::writer::{AudioTrack, SegmentWriter, VideoTrack};
 use crate::config::RecordFormat;
 use crate::stream::VideoCodec;
 use crate::stream::nal;
@@ -31,9 +31,24 @@ pub struct RecordFrame {
     pub keyframe: bool,
 }
 
+/// One audio frame for the recorder (raw AAC access unit or G.711 samples).
+#[derive(Debug, Clone)]
+pub struct AudioFrame {
+    pub data: Arc<[u8]>,
+    /// Samples since the session's first audio frame.
+    pub pts: i64,
+    /// Wall clock (Unix ms) of this frame.
+    pub wall_ms: i64,
+    /// Samples in this frame.
+    pub duration: i64,
+}
+
 #[derive(Debug, Clone)]
 pub enum RecordInput {
     Frame(RecordFrame),
+    /// The session's audio track (sent once it is known; `None`: the camera has none).
+    SessionAudio(Option<AudioTrack>),
+    Audio(AudioFrame),
     /// The session ended (drop, stall, reconnect): close the segment; the next one starts with
     /// the next session.
     SessionEnded,
@@ -62,6 +77,8 @@ pub struct RecorderStatus {
     pub current_since_ms: Option<i64>,
     /// Why recording is not working right now (disk full, unwritable directory …).
     pub error: Option<String>,
+    /// The audio being recorded, or why the camera's audio is not.
+    pub audio: Option<String>,
 }
 
 /// The ECS's end of a recorder.
@@ -111,6 +128,7 @@ pub fn spawn_recorder(
         pending: None,
         last_duration: None,
         retry_at_ms: None,
+        audio: None,
     };
     let name = camera.to_owned();
     let thread = std::thread::Builder::new()
@@ -127,7 +145,10 @@ struct Open {
     writer: SegmentWriter,
     track: VideoTrack,
     start_pts: i64,
+    start_wall_ms: i64,
     boundary_ms: i64,
+    /// (session audio pts, segment audio pts) of the segment's first audio frame.
+    audio_anchor: Option<(i64, i64)>,
 }
 
 struct Recorder {
@@ -139,6 +160,8 @@ struct Recorder {
     pending: Option<RecordFrame>,
     last_duration: Option<i64>,
     retry_at_ms: Option<i64>,
+    /// The current session's audio track, when the container can hold it.
+    audio: Option<AudioTrack>,
 }
 
 impl Recorder {
@@ -155,7 +178,22 @@ impl Recorder {
                         self.write(prev, next_pts);
                     }
                 }
-                RecordInput::SessionEnded => self.end_session(),
+                RecordInput::SessionAudio(track) => {
+                    let note = match &track {
+                        None => None,
+                        Some(t) => Some(match t.fits(self.settings.format) {
+                            Ok(()) => format!("{} {} Hz", t.codec.as_str(), t.sample_rate),
+                            Err(why) => why,
+                        }),
+                    };
+                    self.audio = track.filter(|t| t.fits(self.settings.format).is_ok());
+                    self.update(|s| s.audio = note);
+                }
+                RecordInput::Audio(a) => self.write_audio(&a),
+                RecordInput::SessionEnded => {
+                    self.end_session();
+                    self.audio = None;
+                }
             }
         }
         self.end_session();
@@ -219,7 +257,13 @@ impl Recorder {
                 self.settings.format,
                 |p| p.exists(),
             );
-            match SegmentWriter::create(&path, self.settings.format, &track, f.wall_ms) {
+            match SegmentWriter::create(
+                &path,
+                self.settings.format,
+                &track,
+                self.audio.as_ref(),
+                f.wall_ms,
+            ) {
                 Ok(writer) => {
                     tracing::info!("segment opened: {}", path.display());
                     self.retry_at_ms = None;
@@ -227,6 +271,8 @@ impl Recorder {
                         writer,
                         track,
                         start_pts: f.pts,
+                        start_wall_ms: f.wall_ms,
+                        audio_anchor: None,
                         boundary_ms: policy::next_boundary_ms(
                             f.wall_ms,
                             self.settings.segment_secs,
@@ -267,6 +313,41 @@ impl Recorder {
                 });
                 self.fail(e.to_string(), Some(f.wall_ms));
             }
+        }
+    }
+}
+
+impl Recorder {
+    /// Writes an audio frame into the open segment, placed on the segment's timeline by its
+    /// wall clock once, then by its own sample count. Audio from before the segment is dropped.
+    fn write_audio(&mut self, a: &AudioFrame) {
+        let Some(open) = self.open.as_mut() else {
+            return;
+        };
+        if !open.writer.has_audio() || !self.handle.is_active() {
+            return;
+        }
+        let rate = i64::from(self.audio.as_ref().map_or(8000, |t| t.sample_rate));
+        let anchor = match open.audio_anchor {
+            Some(anchor) => anchor,
+            None => {
+                let offset = (a.wall_ms - open.start_wall_ms) * rate / 1000;
+                if offset < 0 {
+                    return;
+                }
+                *open.audio_anchor.insert((a.pts, offset))
+            }
+        };
+        let pts = anchor.1 + (a.pts - anchor.0);
+        if pts < 0 {
+            return;
+        }
+        match open.writer.write_audio(&a.data, pts, a.duration) {
+            Ok(()) => {
+                let n = a.data.len() as u64;
+                self.update(|s| s.bytes += n);
+            }
+            Err(e) => tracing::warn!("{e}"),
         }
     }
 }

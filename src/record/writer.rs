@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use ffmpeg_next as ffmpeg;
 
 use crate::config::RecordFormat;
-use crate::stream::VideoCodec;
+use crate::stream::{AudioCodec, VideoCodec};
 
 /// What a segment's video track is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +17,53 @@ pub struct VideoTrack {
     pub height: u32,
     /// Parameter sets ((VPS,) SPS, PPS) with Annex B start codes.
     pub extradata: Vec<u8>,
+}
+
+/// What a segment's audio track is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioTrack {
+    pub codec: AudioCodec,
+    pub sample_rate: u32,
+    pub channels: u16,
+    /// AAC: the AudioSpecificConfig; G.711: empty.
+    pub extradata: Vec<u8>,
+}
+
+impl AudioTrack {
+    /// Whether `format` can hold this track; if not, why (for the status).
+    pub fn fits(&self, format: RecordFormat) -> Result<(), String> {
+        match (self.codec, format) {
+            (AudioCodec::Aac, _) | (_, RecordFormat::Mkv) => Ok(()),
+            (codec, RecordFormat::Mp4) => Err(format!(
+                "{} audio cannot be stored in MP4 (use format: Mkv); recording video only",
+                codec.as_str()
+            )),
+        }
+    }
+}
+
+/// Copies `data` into FFmpeg-allocated, padded extradata of `par`.
+///
+/// # Safety
+/// `par` must be a valid `AVCodecParameters` without extradata.
+unsafe fn set_extradata(par: *mut ffmpeg::ffi::AVCodecParameters, data: &[u8]) -> bool {
+    if data.is_empty() {
+        return true;
+    }
+    // SAFETY: the caller guarantees `par`; the buffer is allocated by FFmpeg (which frees it)
+    // with the padding FFmpeg's readers expect.
+    unsafe {
+        let buf = ffmpeg::ffi::av_mallocz(
+            data.len() + ffmpeg::ffi::AV_INPUT_BUFFER_PADDING_SIZE as usize,
+        ) as *mut u8;
+        if buf.is_null() {
+            return false;
+        }
+        std::ptr::copy_nonoverlapping(data.as_ptr(), buf, data.len());
+        (*par).extradata = buf;
+        (*par).extradata_size = data.len() as i32;
+    }
+    true
 }
 
 /// Why a segment could not be written; the message names the file.
@@ -34,6 +81,8 @@ pub struct SegmentWriter {
     out: ffmpeg::format::context::Output,
     path: PathBuf,
     stream_time_base: ffmpeg::Rational,
+    /// (sample clock, the muxer's time base) of the audio stream, when there is one.
+    audio_time_base: Option<(ffmpeg::Rational, ffmpeg::Rational)>,
     pub bytes: u64,
     pub packets: u64,
 }
@@ -45,6 +94,7 @@ impl SegmentWriter {
         path: &Path,
         format: RecordFormat,
         track: &VideoTrack,
+        audio: Option<&AudioTrack>,
         creation_ms: i64,
     ) -> Result<Self, WriteError> {
         let fail = |what: String| WriteError {
@@ -81,16 +131,39 @@ impl SegmentWriter {
                     // 'hvc1': the tag Apple players require for HEVC in MP4.
                     (*par).codec_tag = u32::from_le_bytes(*b"hvc1");
                 }
-                let len = track.extradata.len();
-                let buf = ffmpeg::ffi::av_mallocz(
-                    len + ffmpeg::ffi::AV_INPUT_BUFFER_PADDING_SIZE as usize,
-                ) as *mut u8;
-                if buf.is_null() {
+                if !set_extradata(par, &track.extradata) {
                     return Err(fail("out of memory".into()));
                 }
-                std::ptr::copy_nonoverlapping(track.extradata.as_ptr(), buf, len);
-                (*par).extradata = buf;
-                (*par).extradata_size = len as i32;
+            }
+        }
+        if let Some(a) = audio {
+            let mut stream = out
+                .add_stream(None::<ffmpeg::Codec>)
+                .map_err(|e| fail(format!("cannot add audio stream: {e}")))?;
+            stream.set_time_base((1, a.sample_rate as i32));
+            // SAFETY: as above, a fresh stream's `codecpar`.
+            unsafe {
+                let par = (*stream.as_mut_ptr()).codecpar;
+                (*par).codec_type = ffmpeg::ffi::AVMediaType::AVMEDIA_TYPE_AUDIO;
+                (*par).codec_id = match a.codec {
+                    AudioCodec::Aac => ffmpeg::ffi::AVCodecID::AV_CODEC_ID_AAC,
+                    AudioCodec::Pcma => ffmpeg::ffi::AVCodecID::AV_CODEC_ID_PCM_ALAW,
+                    AudioCodec::Pcmu => ffmpeg::ffi::AVCodecID::AV_CODEC_ID_PCM_MULAW,
+                };
+                (*par).sample_rate = a.sample_rate as i32;
+                ffmpeg::ffi::av_channel_layout_default(
+                    &mut (*par).ch_layout,
+                    i32::from(a.channels),
+                );
+                if a.codec == AudioCodec::Aac {
+                    (*par).frame_size = 1024;
+                } else {
+                    (*par).bits_per_coded_sample = 8;
+                    (*par).block_align = i32::from(a.channels);
+                }
+                if !set_extradata(par, &a.extradata) {
+                    return Err(fail("out of memory".into()));
+                }
             }
         }
         let mut meta = ffmpeg::Dictionary::new();
@@ -113,10 +186,17 @@ impl SegmentWriter {
             .stream(0)
             .map(|s| s.time_base())
             .unwrap_or(ffmpeg::Rational(1, 90_000));
+        let audio_time_base = audio.and_then(|a| {
+            Some((
+                ffmpeg::Rational(1, a.sample_rate as i32),
+                out.stream(1)?.time_base(),
+            ))
+        });
         Ok(Self {
             out,
             path: path.to_owned(),
             stream_time_base,
+            audio_time_base,
             bytes: 0,
             packets: 0,
         })
@@ -152,6 +232,30 @@ impl SegmentWriter {
         })?;
         self.bytes += data.len() as u64;
         self.packets += 1;
+        Ok(())
+    }
+
+    /// Whether the segment has an audio track.
+    pub fn has_audio(&self) -> bool {
+        self.audio_time_base.is_some()
+    }
+
+    /// Appends one audio frame; `pts` and `duration` in samples from the segment's start.
+    pub fn write_audio(&mut self, data: &[u8], pts: i64, duration: i64) -> Result<(), WriteError> {
+        let Some((src, dst)) = self.audio_time_base else {
+            return Ok(());
+        };
+        let mut p = ffmpeg::Packet::copy(data);
+        p.set_stream(1);
+        p.set_pts(Some(pts));
+        p.set_dts(Some(pts));
+        p.set_duration(duration);
+        p.rescale_ts(src, dst);
+        p.write(&mut self.out).map_err(|e| WriteError {
+            path: self.path.display().to_string(),
+            what: format!("audio write failed: {e}"),
+        })?;
+        self.bytes += data.len() as u64;
         Ok(())
     }
 

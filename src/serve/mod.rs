@@ -54,6 +54,8 @@ pub struct RecordingStatus {
     pub current: Option<String>,
     /// Why recording is failing right now (disk full, unwritable directory …).
     pub error: Option<String>,
+    /// The audio being recorded ("AAC 16000 Hz"), or why the camera's audio is not.
+    pub audio: Option<String>,
 }
 
 /// The snapshot shared between the ECS (writer) and the API (readers).

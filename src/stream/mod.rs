@@ -69,6 +69,34 @@ impl VideoCodec {
     }
 }
 
+/// Audio codecs the recorder stores (AAC in MP4 and MKV, G.711 in MKV only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AudioCodec {
+    Aac,
+    Pcma,
+    Pcmu,
+}
+
+impl AudioCodec {
+    /// From retina's (lower-case) SDP encoding name; AAC only as `mpeg4-generic`.
+    pub fn from_encoding_name(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "mpeg4-generic" => Some(Self::Aac),
+            "pcma" => Some(Self::Pcma),
+            "pcmu" => Some(Self::Pcmu),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Aac => "AAC",
+            Self::Pcma => "G.711 A-law",
+            Self::Pcmu => "G.711 µ-law",
+        }
+    }
+}
+
 /// Counters a worker and its decode thread bump and the ECS samples (monotonic), and the one
 /// switch the ECS sets: whether anyone looks at the pictures.
 #[derive(Debug)]

@@ -25,9 +25,14 @@ use tracing::Instrument;
 
 use super::backoff::Backoff;
 use super::decode::{Packet, spawn_decoder};
-use super::{CameraCommand, CameraEvent, FrameReceiver, FrameSlot, StreamStats, VideoCodec};
+use super::{
+    AudioCodec, CameraCommand, CameraEvent, FrameReceiver, FrameSlot, StreamStats, VideoCodec,
+};
 use crate::config::Transport;
-use crate::record::{RecordFrame, RecordInput, RecordSettings, RecorderHandle, spawn_recorder};
+use crate::record::writer::AudioTrack;
+use crate::record::{
+    AudioFrame, RecordFrame, RecordInput, RecordSettings, RecorderHandle, spawn_recorder,
+};
 use crate::secret;
 
 /// What a worker needs to know about its camera.
@@ -211,7 +216,7 @@ impl Worker {
             r = tokio::time::timeout_at(deadline, self.open()) => r,
             _ = commands.recv() => return Ended::Shutdown,
         };
-        let (mut demuxed, stream_i, codec) = match opened {
+        let (mut demuxed, stream_i, codec, audio) = match opened {
             Err(_) => {
                 return self.failure(
                     false,
@@ -232,6 +237,7 @@ impl Worker {
         // (RTP ticks, Unix ms) of the session's first frame: every frame's wall clock follows
         // from its timestamp, so segments join exactly.
         let mut session_start = (0i64, 0i64);
+        let mut audio_start: Option<(i64, i64)> = None;
         loop {
             // Before the first frame the grace deadline applies; afterwards the stall watchdog.
             let until = match live_since {
@@ -267,6 +273,20 @@ impl Worker {
                 Ok(None) => return self.failure(false, "camera closed the session", live_for),
                 Ok(Some(Err(e))) => return self.retina_failure(&e, live_for),
                 Ok(Some(Ok(CodecItem::VideoFrame(f)))) if f.stream_id() == stream_i => f,
+                Ok(Some(Ok(CodecItem::AudioFrame(a)))) if live_since.is_some() => {
+                    let ts = a.timestamp();
+                    let clock = i64::from(ts.clock_rate().get());
+                    let start = *audio_start.get_or_insert((ts.elapsed(), unix_ms()));
+                    let since = ts.elapsed() - start.0;
+                    let frame = AudioFrame {
+                        data: a.data().into(),
+                        pts: since,
+                        wall_ms: start.1 + since * 1000 / clock,
+                        duration: i64::from(a.frame_length().get()),
+                    };
+                    let _ = self.record.try_send(RecordInput::Audio(frame));
+                    continue;
+                }
                 Ok(Some(Ok(_))) => continue,
             };
             if live_since.is_none() || frame.has_new_parameters() {
@@ -282,6 +302,16 @@ impl Worker {
                 session_start = (ts.elapsed(), unix_ms());
                 let (width, height) = size;
                 tracing::info!("live: {} {width}x{height}", codec.as_str());
+                let track = audio.and_then(|(i, codec)| match demuxed.streams()[i].parameters() {
+                    Some(ParametersRef::Audio(p)) => Some(AudioTrack {
+                        codec,
+                        sample_rate: p.clock_rate(),
+                        channels: p.channels().get(),
+                        extradata: p.extra_data().to_vec(),
+                    }),
+                    _ => None,
+                });
+                let _ = self.record.try_send(RecordInput::SessionAudio(track));
                 self.emit(CameraEvent::Live {
                     codec,
                     width,
@@ -352,7 +382,18 @@ impl Worker {
     }
 
     /// DESCRIBE, SETUP of the first H.264/H.265 video stream, PLAY.
-    async fn open(&self) -> Result<(retina::client::Demuxed, usize, VideoCodec), Ended> {
+    #[allow(clippy::type_complexity)]
+    async fn open(
+        &self,
+    ) -> Result<
+        (
+            retina::client::Demuxed,
+            usize,
+            VideoCodec,
+            Option<(usize, AudioCodec)>,
+        ),
+        Ended,
+    > {
         let creds = self
             .config
             .creds
@@ -396,11 +437,32 @@ impl Worker {
             .setup(
                 stream_i,
                 SetupOptions::default()
-                    .transport(transport)
+                    .transport(transport.clone())
                     .frame_format(FrameFormat::SIMPLE),
             )
             .await
             .map_err(|e| self.retina_failure(&e, None))?;
+        // The camera's audio, for the recorder. A camera that refuses its audio SETUP still
+        // streams video.
+        let audio = session.streams().iter().enumerate().find_map(|(i, s)| {
+            (s.media() == "audio")
+                .then(|| AudioCodec::from_encoding_name(s.encoding_name()).map(|c| (i, c)))?
+        });
+        let audio = match audio {
+            Some((i, c)) => {
+                let options = SetupOptions::default()
+                    .transport(transport.clone())
+                    .frame_format(FrameFormat::MP4);
+                match session.setup(i, options).await {
+                    Ok(()) => Some((i, c)),
+                    Err(e) => {
+                        tracing::warn!("audio SETUP refused, recording video only: {e}");
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
         let playing = session
             .play(PlayOptions::default())
             .await
@@ -408,6 +470,6 @@ impl Worker {
         let demuxed = playing
             .demuxed()
             .map_err(|e| self.retina_failure(&e, None))?;
-        Ok((demuxed, stream_i, codec))
+        Ok((demuxed, stream_i, codec, audio))
     }
 }

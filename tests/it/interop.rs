@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::common::{self, Proc};
 
-struct Gst(Child);
+pub(crate) struct Gst(Child);
 
 impl Drop for Gst {
     fn drop(&mut self) {
@@ -16,7 +16,7 @@ impl Drop for Gst {
     }
 }
 
-fn gst_server() -> (Gst, u16) {
+pub(crate) fn gst_server() -> (Gst, u16) {
     // Debian's python3: the one that can import `gi`.
     let mut child = Command::new("/usr/bin/python3")
         .arg(common::test_file("peers/gst_rtsp_server.py"))

@@ -463,3 +463,80 @@ fn sigterm_finishes_the_open_segment() {
     assert!(s.duration > 2.5 && s.duration < 10.0, "{s:?}");
     assert!(app.log().contains("segment closed"), "{}", app.log());
 }
+
+/// Records the GStreamer peer's H.264 + AAC and H.264 + G.711 mounts in `format`; returns the
+/// status of each camera and its first finished segment.
+fn record_gst_audio(format: &str) -> (tempfile::TempDir, Vec<(serde_json::Value, PathBuf)>) {
+    let (_gst, port) = crate::interop::gst_server();
+    let out = tempfile::tempdir().unwrap();
+    let ron = format!(
+        "(cameras: [
+            (name: \"Aac\", url: \"rtsp://127.0.0.1:{port}/h264aac\", username: Some(\"viewer\"), password: Some(\"gst-pass\"), record: true),
+            (name: \"Pcma\", url: \"rtsp://127.0.0.1:{port}/h264pcma\", username: Some(\"viewer\"), password: Some(\"gst-pass\"), record: true),
+        ], recording: (dir: \"{}\", format: {format}, segment_secs: 2), servers: (api_port: 0))",
+        out.path().display()
+    );
+    let mut app = Proc::headless(&ron);
+    let mut result = Vec::new();
+    for name in ["Aac", "Pcma"] {
+        common::wait_for(Duration::from_secs(30), "two segments", || {
+            (app.camera(name)["recording"]["segments"].as_u64()? >= 2).then_some(())
+        });
+        let first = segments(&out.path().join(name)).into_iter().next().unwrap();
+        result.push((app.camera(name)["recording"].clone(), first));
+    }
+    assert!(app.stop().success());
+    (out, result)
+}
+
+fn streams(path: &Path) -> Vec<String> {
+    let v = ffprobe(&["-show_entries", "stream=codec_name", path.to_str().unwrap()]);
+    v["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["codec_name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn decodes(path: &Path) {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{path:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn camera_audio_is_recorded_aac_everywhere_g711_in_mkv() {
+    let _g = common::heavy();
+    let (_dir1, mkv) = record_gst_audio("Mkv");
+    assert_eq!(mkv[0].0["audio"], "AAC 16000 Hz", "{}", mkv[0].0);
+    assert_eq!(streams(&mkv[0].1), ["h264", "aac"]);
+    assert_eq!(mkv[1].0["audio"], "G.711 A-law 8000 Hz", "{}", mkv[1].0);
+    assert_eq!(streams(&mkv[1].1), ["h264", "pcm_alaw"]);
+    let (_dir2, mp4) = record_gst_audio("Mp4");
+    assert_eq!(streams(&mp4[0].1), ["h264", "aac"]);
+    assert_eq!(
+        streams(&mp4[1].1),
+        ["h264"],
+        "G.711 does not fit MP4: video only"
+    );
+    assert!(
+        mp4[1].0["audio"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be stored in MP4"),
+        "{}",
+        mp4[1].0
+    );
+    for (_, f) in mkv.iter().chain(&mp4) {
+        decodes(f);
+    }
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 # GStreamer's rtsp-server as an independent RTSP peer for interop tests.
-# Serves /h264 and /h265 (videotestsrc, 640x360@25) with RTSP Basic auth (viewer/gst-pass).
+# Serves /h264 and /h265 (videotestsrc, 640x360@25), /h264aac and /h264pcma (with AAC or G.711
+# audio) with RTSP Basic auth (viewer/gst-pass).
 # Prints the bound port on the first line of stdout, then runs until killed.
 import sys
 
@@ -29,7 +30,12 @@ perms.add_role_from_structure(
 )
 
 SOURCE = "videotestsrc is-live=true pattern=ball ! video/x-raw,format=I420,width=640,height=360,framerate=25/1"
+H264 = "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 ! rtph264pay name=pay0 pt=96 config-interval=1"
+AUDIO = "audiotestsrc is-live=true wave=sine ! audioconvert ! audioresample ! audio/x-raw,rate={rate},channels=1"
 ENCODERS = {
+    # H.264 + AAC (mpeg4-generic) and H.264 + G.711 A-law, for recording tests
+    "/h264aac": f"{H264} {AUDIO.format(rate=16000)} ! avenc_aac ! rtpmp4gpay name=pay1 pt=97",
+    "/h264pcma": f"{H264} {AUDIO.format(rate=8000)} ! alawenc ! rtppcmapay name=pay1 pt=8",
     "/h264": "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 ! rtph264pay name=pay0 pt=96 config-interval=1",
     "/h265": "x265enc tune=zerolatency speed-preset=ultrafast key-int-max=25 ! rtph265pay name=pay0 pt=96 config-interval=1",
 }
