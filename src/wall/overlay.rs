@@ -86,6 +86,35 @@ fn recording_line(rec: &Recording) -> Option<String> {
     ))
 }
 
+/// The REC control: a filled red dot while a segment is being written, a red ring while
+/// waiting for a keyframe, orange on errors, grey when off. A click toggles recording.
+fn rec_control_ui(ui: &mut egui::Ui, rec: &Recording) -> egui::Response {
+    let (color, filled, text) = match (rec.active, &rec.error, &rec.current) {
+        (true, Some(_), _) => (egui::Color32::from_rgb(255, 150, 40), true, "REC !"),
+        (true, None, Some(_)) => (egui::Color32::from_rgb(240, 60, 60), true, "REC"),
+        (true, None, None) => (egui::Color32::from_rgb(240, 60, 60), false, "REC"),
+        (false, ..) => (egui::Color32::from_gray(150), false, "rec"),
+    };
+    let galley =
+        ui.painter()
+            .layout_no_wrap(text.to_owned(), egui::FontId::proportional(14.0), color);
+    let size = egui::vec2(16.0 + galley.size().x, galley.size().y.max(14.0));
+    let (rect, response) = ui.allocate_exact_size(size, egui::Sense::click());
+    let center = egui::pos2(rect.left() + 6.0, rect.center().y);
+    if filled {
+        ui.painter().circle_filled(center, 5.0, color);
+    } else {
+        ui.painter()
+            .circle_stroke(center, 4.5, egui::Stroke::new(1.5, color));
+    }
+    ui.painter().galley(
+        egui::pos2(rect.left() + 16.0, rect.center().y - galley.size().y / 2.0),
+        galley,
+        color,
+    );
+    response.on_hover_text("toggle recording (R)")
+}
+
 pub(super) fn overlays_ui(
     mut contexts: EguiContexts,
     view: Res<WallView>,
@@ -162,24 +191,7 @@ pub(super) fn overlays_ui(
                                     .color(state_color(state))
                                     .strong(),
                             );
-                            // The REC control: a red dot while recording, a click toggles it.
-                            let rec = &v.recording;
-                            let (text, color) = match (rec.active, &rec.error) {
-                                (true, Some(_)) => {
-                                    ("● REC !", egui::Color32::from_rgb(255, 150, 40))
-                                }
-                                (true, None) => ("● REC", egui::Color32::from_rgb(240, 60, 60)),
-                                (false, _) => ("○ rec", egui::Color32::from_gray(150)),
-                            };
-                            let button = egui::Button::new(
-                                egui::RichText::new(text).size(14.0).color(color),
-                            )
-                            .frame(false);
-                            if ui
-                                .add(button)
-                                .on_hover_text("toggle recording (R)")
-                                .clicked()
-                            {
+                            if rec_control_ui(ui, v.recording).clicked() {
                                 set_recording.write(SetRecording {
                                     camera: entity,
                                     active: None,
