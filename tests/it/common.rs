@@ -159,13 +159,29 @@ pub fn wait_for<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>
 
 /// Minimal HTTP/1.1 GET on loopback: (status code, body).
 pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    http(
+        port,
+        &format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
+    )
+}
+
+/// Minimal HTTP/1.1 POST of a JSON body on loopback: (status code, body).
+pub fn http_post(port: u16, path: &str, json: &str) -> (u16, String) {
+    http(
+        port,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{json}",
+            json.len()
+        ),
+    )
+}
+
+/// Sends a raw request; returns (status code, body).
+fn http(port: u16, request: &str) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
+    s.write_all(request.as_bytes()).unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).expect("read");
     let code = raw
@@ -177,6 +193,26 @@ pub fn http_get(port: u16, path: &str) -> (u16, String) {
         .split_once("\r\n\r\n")
         .map_or(String::new(), |(_, b)| b.to_owned());
     (code, body)
+}
+
+/// A small, cheap simulated camera (320×180 at 25 fps) on `port` (0: any).
+pub fn small(port: u16) -> opticlink::simcam::SimConfig {
+    opticlink::simcam::SimConfig {
+        width: 320,
+        height: 180,
+        fps: 25,
+        port,
+        ..Default::default()
+    }
+}
+
+/// Starts a simulated camera server on `rt`.
+pub fn sim(
+    rt: &tokio::runtime::Runtime,
+    cfg: opticlink::simcam::SimConfig,
+) -> opticlink::simcam::SimServer {
+    rt.block_on(opticlink::simcam::SimServer::start(cfg))
+        .expect("simulated camera")
 }
 
 /// A multi-thread tokio runtime for in-process simulated cameras.
@@ -208,27 +244,4 @@ pub fn test_file(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests")
         .join(rel)
-}
-
-/// Minimal HTTP/1.1 POST of a JSON body on loopback: (status code, body).
-pub fn http_post(port: u16, path: &str, json: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
-        json.len()
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).expect("read");
-    let code = raw
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map_or(String::new(), |(_, b)| b.to_owned());
-    (code, body)
 }

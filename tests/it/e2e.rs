@@ -5,22 +5,7 @@ use std::time::{Duration, Instant};
 
 use opticlink::simcam::{SimConfig, SimFaults, SimServer, SimStats};
 
-use crate::common::{self, Proc, http_get};
-
-fn sim(rt: &tokio::runtime::Runtime, cfg: SimConfig) -> SimServer {
-    rt.block_on(SimServer::start(cfg))
-        .expect("simulated camera")
-}
-
-fn small(port: u16) -> SimConfig {
-    SimConfig {
-        width: 320,
-        height: 180,
-        fps: 20,
-        port,
-        ..Default::default()
-    }
-}
+use crate::common::{self, Proc, http_get, sim, small};
 
 #[test]
 fn slow_first_frame_stays_connecting_within_grace() {

@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use opticlink::simcam::{SimConfig, SimFaults, SimServer};
+use opticlink::simcam::{SimConfig, SimFaults};
 
-use crate::common::{self, Proc, ffprobe};
+use crate::common::{self, Proc, ffprobe, sim, small};
 
 /// Every segment under `dir`, oldest first (names sort by time).
 fn segments(dir: &Path) -> Vec<PathBuf> {
@@ -99,15 +99,7 @@ fn gap_free(format: &str) {
         drop_after_frames: Some(frames),
         ..Default::default()
     };
-    let sim = rt
-        .block_on(SimServer::start(SimConfig {
-            width: 320,
-            height: 180,
-            fps: 25,
-            faults,
-            ..Default::default()
-        }))
-        .unwrap();
+    let sim = sim(&rt, SimConfig { faults, ..small(0) });
     let out = tempfile::tempdir().unwrap();
     let mut app = Proc::headless(&record_config(&sim.url(1), out.path(), format, 2));
     app.wait_state("Rec", "live", Duration::from_secs(20));
@@ -178,14 +170,7 @@ fn mkv_segments_are_gap_free_and_complete() {
 fn sigkill_leaves_a_playable_mp4() {
     let _g = common::heavy();
     let rt = common::runtime();
-    let sim = rt
-        .block_on(SimServer::start(SimConfig {
-            width: 320,
-            height: 180,
-            fps: 25,
-            ..Default::default()
-        }))
-        .unwrap();
+    let sim = sim(&rt, small(0));
     let out = tempfile::tempdir().unwrap();
     let mut app = Proc::headless(&record_config(&sim.url(1), out.path(), "Mp4", 600));
     common::wait_for(Duration::from_secs(20), "a segment to open", || {
@@ -218,15 +203,7 @@ fn a_reconnect_starts_a_new_segment_without_timestamp_jumps() {
         drop_after_frames: Some(60),
         ..Default::default()
     };
-    let sim = rt
-        .block_on(SimServer::start(SimConfig {
-            width: 320,
-            height: 180,
-            fps: 25,
-            faults,
-            ..Default::default()
-        }))
-        .unwrap();
+    let sim = sim(&rt, SimConfig { faults, ..small(0) });
     let out = tempfile::tempdir().unwrap();
     let mut app = Proc::headless(&record_config(&sim.url(1), out.path(), "Mp4", 600));
     common::wait_for(Duration::from_secs(30), "a reconnect", || {
@@ -258,14 +235,7 @@ fn a_reconnect_starts_a_new_segment_without_timestamp_jumps() {
 fn recording_toggles_over_the_api() {
     let _g = common::heavy();
     let rt = common::runtime();
-    let sim = rt
-        .block_on(SimServer::start(SimConfig {
-            width: 320,
-            height: 180,
-            fps: 25,
-            ..Default::default()
-        }))
-        .unwrap();
+    let sim = sim(&rt, small(0));
     let out = tempfile::tempdir().unwrap();
     let ron =
         record_config(&sim.url(1), out.path(), "Mp4", 600).replace("record: true", "record: false");
@@ -338,15 +308,13 @@ impl Drop for Tmpfs {
 fn a_full_disk_is_an_error_that_heals() {
     let _g = common::heavy();
     let rt = common::runtime();
-    let sim = rt
-        .block_on(SimServer::start(SimConfig {
+    let sim = sim(
+        &rt,
+        SimConfig {
             cameras: 2,
-            width: 320,
-            height: 180,
-            fps: 25,
-            ..Default::default()
-        }))
-        .unwrap();
+            ..small(0)
+        },
+    );
     let disk = Tmpfs::mount("256k");
     let ron = format!(
         "(cameras: [(name: \"Rec\", url: \"{}\", record: true), (name: \"Other\", url: \"{}\")],
@@ -387,14 +355,7 @@ fn a_full_disk_is_an_error_that_heals() {
 fn retention_deletes_the_oldest_first_at_start() {
     let _g = common::heavy();
     let rt = common::runtime();
-    let sim = rt
-        .block_on(SimServer::start(SimConfig {
-            width: 320,
-            height: 180,
-            fps: 25,
-            ..Default::default()
-        }))
-        .unwrap();
+    let sim = sim(&rt, small(0));
     let out = tempfile::tempdir().unwrap();
     let day = out.path().join("Rec").join("2026-01-01");
     std::fs::create_dir_all(&day).unwrap();
@@ -439,14 +400,7 @@ fn retention_deletes_the_oldest_first_at_start() {
 fn sigterm_finishes_the_open_segment() {
     let _g = common::heavy();
     let rt = common::runtime();
-    let sim = rt
-        .block_on(SimServer::start(SimConfig {
-            width: 320,
-            height: 180,
-            fps: 25,
-            ..Default::default()
-        }))
-        .unwrap();
+    let sim = sim(&rt, small(0));
     let out = tempfile::tempdir().unwrap();
     let mut app = Proc::headless(&record_config(&sim.url(1), out.path(), "Mkv", 600));
     common::wait_for(Duration::from_secs(20), "a segment to open", || {
