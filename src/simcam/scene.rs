@@ -148,7 +148,7 @@ fn open_encoder(spec: &SourceSpec) -> Result<ffmpeg::encoder::Video, ffmpeg::Err
         VideoCodec::H264 => ("libx264", ("x264-params", "log-level=error")),
         VideoCodec::H265 => (
             "libx265",
-            ("x265-params", "log-level=error:repeat-headers=1"),
+            ("x265-params", "log-level=error:repeat-headers=1:open-gop=0"),
         ),
     };
     let codec = ffmpeg::encoder::find_by_name(name).ok_or(ffmpeg::Error::EncoderNotFound)?;

@@ -45,6 +45,59 @@ pub fn parameter_sets(codec: VideoCodec, access_unit: &[u8]) -> Vec<&[u8]> {
         .collect()
 }
 
+/// Whether an access unit starts a picture a decoder can begin at: an H.264 IDR, or an H.265
+/// IRAP (IDR, CRA or BLA: cameras with open GOPs send CRA keyframes).
+pub fn is_random_access(codec: VideoCodec, access_unit: &[u8]) -> bool {
+    split_annex_b(access_unit).iter().any(|n| match codec {
+        VideoCodec::H264 => n[0] & 0x1F == 5,
+        VideoCodec::H265 => (16..=23).contains(&((n[0] >> 1) & 0x3F)),
+    })
+}
+
+/// The parameter sets of an avcC (H.264) or hvcC (H.265) record, as Annex B.
+pub fn annex_b_from_config(codec: VideoCodec, config: &[u8]) -> Option<Vec<u8>> {
+    let mut nals: Vec<&[u8]> = Vec::new();
+    let take = |at: &mut usize| -> Option<&[u8]> {
+        let len = usize::from(u16::from_be_bytes([
+            *config.get(*at)?,
+            *config.get(*at + 1)?,
+        ]));
+        let nal = config.get(*at + 2..*at + 2 + len)?;
+        *at += 2 + len;
+        Some(nal)
+    };
+    match codec {
+        VideoCodec::H264 => {
+            // version, profile, compat, level, length size; then SPS count and SPSs, PPS count and PPSs.
+            let mut at = 5;
+            let sps = *config.get(at)? & 0x1F;
+            at += 1;
+            for _ in 0..sps {
+                nals.push(take(&mut at)?);
+            }
+            let pps = *config.get(at)?;
+            at += 1;
+            for _ in 0..pps {
+                nals.push(take(&mut at)?);
+            }
+        }
+        VideoCodec::H265 => {
+            let mut at = 22;
+            let arrays = *config.get(at)?;
+            at += 1;
+            for _ in 0..arrays {
+                at += 1; // array completeness + NAL type
+                let count = u16::from_be_bytes([*config.get(at)?, *config.get(at + 1)?]);
+                at += 2;
+                for _ in 0..count {
+                    nals.push(take(&mut at)?);
+                }
+            }
+        }
+    }
+    (!nals.is_empty()).then(|| join_annex_b(&nals))
+}
+
 /// NAL units joined with 4-byte start codes.
 pub fn join_annex_b(nals: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -77,6 +130,47 @@ mod tests {
             join_annex_b(&[&[0x67, 1], &[0x68]]),
             vec![0, 0, 0, 1, 0x67, 1, 0, 0, 0, 1, 0x68]
         );
+    }
+
+    #[test]
+    fn avcc_to_annex_b() {
+        // avcC: v1, profile 0x64, compat 0, level 0x1f, 0xff; 1 SPS [0x67, 1]; 1 PPS [0x68, 2].
+        let avcc = [
+            1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 2, 0x67, 1, 1, 0, 2, 0x68, 2,
+        ];
+        assert_eq!(
+            annex_b_from_config(VideoCodec::H264, &avcc),
+            Some(vec![0, 0, 0, 1, 0x67, 1, 0, 0, 0, 1, 0x68, 2])
+        );
+        assert_eq!(
+            annex_b_from_config(VideoCodec::H264, &avcc[..9]),
+            None,
+            "truncated"
+        );
+    }
+
+    #[test]
+    fn hvcc_to_annex_b() {
+        let mut hvcc = vec![1u8; 22];
+        hvcc.push(2); // two arrays
+        hvcc.extend([0x20, 0, 1, 0, 2, 0x40, 1]); // VPS
+        hvcc.extend([0x21, 0, 1, 0, 3, 0x42, 1, 2]); // SPS
+        let want = [vec![0, 0, 0, 1, 0x40, 1], vec![0, 0, 0, 1, 0x42, 1, 2]].concat();
+        assert_eq!(annex_b_from_config(VideoCodec::H265, &hvcc), Some(want));
+    }
+
+    #[test]
+    fn random_access_pictures() {
+        assert!(is_random_access(VideoCodec::H264, &[0, 0, 1, 0x65, 1]));
+        assert!(!is_random_access(VideoCodec::H264, &[0, 0, 1, 0x41, 1]));
+        assert!(
+            is_random_access(
+                VideoCodec::H265,
+                &[0, 0, 1, 39 << 1, 1, 0, 0, 1, 21 << 1, 1]
+            ),
+            "CRA"
+        );
+        assert!(!is_random_access(VideoCodec::H265, &[0, 0, 1, 1 << 1, 1]));
     }
 
     #[test]

@@ -25,6 +25,7 @@ use tracing::Instrument;
 
 use super::backoff::Backoff;
 use super::decode::{Packet, spawn_decoder};
+use super::nal;
 use super::{
     AudioCodec, CameraCommand, CameraEvent, FrameReceiver, FrameSlot, StreamStats, VideoCodec,
 };
@@ -234,6 +235,7 @@ impl Worker {
         let mut waiting_for_key = false;
         let mut record_resync = false;
         let mut size = (0, 0);
+        let mut parameter_sets: Option<Vec<u8>> = None;
         // (RTP ticks, Unix ms) of the session's first frame: every frame's wall clock follows
         // from its timestamp, so segments join exactly.
         let mut session_start = (0i64, 0i64);
@@ -290,10 +292,10 @@ impl Worker {
                 Ok(Some(Ok(_))) => continue,
             };
             if live_since.is_none() || frame.has_new_parameters() {
-                size = match demuxed.streams()[stream_i].parameters() {
-                    Some(ParametersRef::Video(v)) => v.pixel_dimensions(),
-                    _ => size,
-                };
+                if let Some(ParametersRef::Video(v)) = demuxed.streams()[stream_i].parameters() {
+                    size = v.pixel_dimensions();
+                    parameter_sets = nal::annex_b_from_config(codec, v.extra_data());
+                }
             }
             let ts = frame.timestamp();
             let clock = i64::from(ts.clock_rate().get());
@@ -320,9 +322,20 @@ impl Worker {
             }
             StreamStats::bump(&self.stats.frames, 1);
             StreamStats::bump(&self.stats.bytes, frame.data().len() as u64);
-            let keyframe = frame.is_random_access_point();
+            let marked = frame.is_random_access_point();
             let since_start = ts.elapsed() - session_start.0;
-            let data: Arc<[u8]> = frame.into_data().into();
+            let mut data = frame.into_data();
+            // retina marks only IDR pictures; H.265 cameras with open GOPs send CRA keyframes,
+            // without the parameter sets retina keeps out of band. Decoder and recorder both
+            // need them in band before every keyframe.
+            let keyframe = marked || nal::is_random_access(codec, &data);
+            if keyframe
+                && nal::parameter_sets(codec, &data).is_empty()
+                && let Some(sets) = &parameter_sets
+            {
+                data.splice(0..0, sets.iter().copied());
+            }
+            let data: Arc<[u8]> = data.into();
             self.record(
                 &mut record_resync,
                 RecordFrame {

@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use opticlink::simcam::{SimConfig, SimFaults};
+use opticlink::simcam::{SimConfig, SimFaults, SimStats};
+use opticlink::stream::VideoCodec;
 
 use crate::common::{self, Proc, ffprobe, sim, small};
 
@@ -119,6 +120,11 @@ fn gap_free(format: &str) {
     );
     let rec = app.camera("Rec")["recording"].clone();
     assert!(app.stop().success());
+    assert_eq!(
+        SimStats::get(&sim.stats().sessions),
+        1,
+        "display and recording share one session"
+    );
     let files = segments(out.path());
     assert!(files.len() >= 3, "{files:?}");
     assert_eq!(rec["segments"].as_u64(), Some(files.len() as u64), "{rec}");
@@ -492,5 +498,46 @@ fn camera_audio_is_recorded_aac_everywhere_g711_in_mkv() {
     );
     for (_, f) in mkv.iter().chain(&mp4) {
         decodes(f);
+    }
+}
+
+#[test]
+fn h265_is_remuxed_into_mp4_and_mkv() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let sim = sim(
+        &rt,
+        SimConfig {
+            codec: VideoCodec::H265,
+            ..small(0)
+        },
+    );
+    for format in ["Mp4", "Mkv"] {
+        let out = tempfile::tempdir().unwrap();
+        let mut app = Proc::headless(&record_config(&sim.url(1), out.path(), format, 600));
+        common::wait_for(Duration::from_secs(20), "a segment to open", || {
+            app.camera("Rec")["recording"]["current"]
+                .as_str()
+                .map(str::to_owned)
+        });
+        std::thread::sleep(Duration::from_secs(2));
+        assert!(app.stop().success());
+        let files = segments(out.path());
+        let s = probe(&files[0]);
+        assert_eq!(
+            (s.codec.as_str(), s.width, s.height),
+            ("hevc", 320, 180),
+            "{format}"
+        );
+        assert!(s.first_is_key && s.pts.len() >= 40, "{format}: {s:?}");
+        if format == "Mp4" {
+            let tag = ffprobe(&[
+                "-show_entries",
+                "stream=codec_tag_string",
+                files[0].to_str().unwrap(),
+            ]);
+            assert_eq!(tag["streams"][0]["codec_tag_string"], "hvc1");
+        }
+        decodes(&files[0]);
     }
 }
