@@ -291,11 +291,11 @@ impl Worker {
                 }
                 Ok(Some(Ok(_))) => continue,
             };
-            if live_since.is_none() || frame.has_new_parameters() {
-                if let Some(ParametersRef::Video(v)) = demuxed.streams()[stream_i].parameters() {
-                    size = v.pixel_dimensions();
-                    parameter_sets = nal::annex_b_from_config(codec, v.extra_data());
-                }
+            if (live_since.is_none() || frame.has_new_parameters())
+                && let Some(ParametersRef::Video(v)) = demuxed.streams()[stream_i].parameters()
+            {
+                size = v.pixel_dimensions();
+                parameter_sets = nal::annex_b_from_config(codec, v.extra_data());
             }
             let ts = frame.timestamp();
             let clock = i64::from(ts.clock_rate().get());
