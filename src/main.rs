@@ -65,6 +65,9 @@ struct SimArgs {
     /// h264 or h265.
     #[arg(long, default_value = "h264")]
     codec: String,
+    /// H.265 with open GOPs (CRA keyframes instead of IDR).
+    #[arg(long)]
+    open_gop: bool,
     /// Require RTSP Digest auth with this user (needs --password).
     #[arg(long, requires = "password")]
     user: Option<String>,
@@ -182,6 +185,7 @@ fn simcam(args: SimArgs) -> anyhow::Result<ExitCode> {
         height: h,
         fps: args.fps,
         codec,
+        open_gop: args.open_gop,
         names: Vec::new(),
         user: args.user,
         password: args.password,

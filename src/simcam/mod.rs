@@ -30,6 +30,8 @@ pub struct SimConfig {
     pub height: u32,
     pub fps: u32,
     pub codec: VideoCodec,
+    /// H.265 only: open GOPs (CRA keyframes), as some cameras send.
+    pub open_gop: bool,
     /// Names burned into the pictures; missing ones are "Sim N".
     pub names: Vec<String>,
     /// When set, every request but OPTIONS needs Digest auth with these.
@@ -48,6 +50,7 @@ impl Default for SimConfig {
             height: 360,
             fps: 25,
             codec: VideoCodec::H264,
+            open_gop: false,
             names: Vec::new(),
             user: None,
             password: None,
@@ -132,6 +135,7 @@ impl SimServer {
                     height: config.height,
                     fps: config.fps,
                     codec: config.codec,
+                    open_gop: config.open_gop,
                 })
             })
             .collect::<std::io::Result<Vec<_>>>()?;

@@ -34,6 +34,8 @@ pub struct SourceSpec {
     pub height: u32,
     pub fps: u32,
     pub codec: VideoCodec,
+    /// H.265 with open GOPs: CRA keyframes instead of IDR (as some cameras send).
+    pub open_gop: bool,
 }
 
 /// A running source, shared by all sessions of one simulated camera.
@@ -144,11 +146,15 @@ impl Source {
 }
 
 fn open_encoder(spec: &SourceSpec) -> Result<ffmpeg::encoder::Video, ffmpeg::Error> {
-    let (name, extra) = match spec.codec {
-        VideoCodec::H264 => ("libx264", ("x264-params", "log-level=error")),
-        VideoCodec::H265 => (
+    let (name, extra) = match (spec.codec, spec.open_gop) {
+        (VideoCodec::H264, _) => ("libx264", ("x264-params", "log-level=error")),
+        (VideoCodec::H265, false) => (
             "libx265",
             ("x265-params", "log-level=error:repeat-headers=1:open-gop=0"),
+        ),
+        (VideoCodec::H265, true) => (
+            "libx265",
+            ("x265-params", "log-level=error:repeat-headers=1:open-gop=1"),
         ),
     };
     let codec = ffmpeg::encoder::find_by_name(name).ok_or(ffmpeg::Error::EncoderNotFound)?;
