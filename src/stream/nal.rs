@@ -54,8 +54,12 @@ pub fn is_random_access(codec: VideoCodec, access_unit: &[u8]) -> bool {
     })
 }
 
-/// The parameter sets of an avcC (H.264) or hvcC (H.265) record, as Annex B.
+/// The parameter sets of an avcC (H.264) or hvcC (H.265) record, as Annex B. Already Annex B
+/// input (retina gives that for Annex B framing) is returned as it is.
 pub fn annex_b_from_config(codec: VideoCodec, config: &[u8]) -> Option<Vec<u8>> {
+    if config.starts_with(&[0, 0, 0, 1]) || config.starts_with(&[0, 0, 1]) {
+        return Some(config.to_vec());
+    }
     let mut nals: Vec<&[u8]> = Vec::new();
     let take = |at: &mut usize| -> Option<&[u8]> {
         let len = usize::from(u16::from_be_bytes([
