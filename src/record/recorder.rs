@@ -129,6 +129,7 @@ pub fn spawn_recorder(
         last_duration: None,
         retry_at_ms: None,
         audio: None,
+        held_audio: Vec::new(),
     };
     let name = camera.to_owned();
     let thread = std::thread::Builder::new()
@@ -162,6 +163,8 @@ struct Recorder {
     retry_at_ms: Option<i64>,
     /// The current session's audio track, when the container can hold it.
     audio: Option<AudioTrack>,
+    /// Audio frames not written yet, oldest first.
+    held_audio: Vec<AudioFrame>,
 }
 
 impl Recorder {
@@ -189,7 +192,14 @@ impl Recorder {
                     self.audio = track.filter(|t| t.fits(self.settings.format).is_ok());
                     self.update(|s| s.audio = note);
                 }
-                RecordInput::Audio(a) => self.write_audio(&a),
+                RecordInput::Audio(a) => {
+                    // Audio waits for the video frame that decides which segment it belongs to
+                    // (video is held back one frame for its duration).
+                    self.held_audio.push(a);
+                    if self.held_audio.len() > 256 {
+                        self.flush_audio(None);
+                    }
+                }
                 RecordInput::SessionEnded => {
                     self.end_session();
                     self.audio = None;
@@ -204,6 +214,7 @@ impl Recorder {
         if let Some(last) = self.pending.take() {
             self.write(last, None);
         }
+        self.flush_audio(None);
         self.close();
         self.last_duration = None;
     }
@@ -236,10 +247,29 @@ impl Recorder {
     }
 
     fn write(&mut self, f: RecordFrame, next_pts: Option<i64>) {
+        // Audio from before this frame belongs with the frames before it (the old segment,
+        // if this frame rotates); the rest follows this frame.
+        self.flush_audio(Some(f.wall_ms));
+        self.write_video(&f, next_pts);
+        self.flush_audio(None);
+    }
+
+    /// Writes held audio older than `before_ms` (all of it for `None`).
+    fn flush_audio(&mut self, before_ms: Option<i64>) {
+        let split = before_ms.map_or(self.held_audio.len(), |ms| {
+            self.held_audio.partition_point(|a| a.wall_ms < ms)
+        });
+        let ready: Vec<AudioFrame> = self.held_audio.drain(..split).collect();
+        for a in &ready {
+            self.write_audio(a);
+        }
+    }
+
+    fn write_video(&mut self, f: &RecordFrame, next_pts: Option<i64>) {
         let duration = policy::packet_duration(f.pts, next_pts, self.last_duration, 90_000 / 25);
         self.last_duration = Some(duration);
         if let Some(open) = &self.open {
-            let changed = f.keyframe && track_of(&f).is_some_and(|t| t != open.track);
+            let changed = f.keyframe && track_of(f).is_some_and(|t| t != open.track);
             if policy::rotates(f.wall_ms, open.boundary_ms, f.keyframe) || changed {
                 self.close();
             }
@@ -248,7 +278,7 @@ impl Recorder {
             if !f.keyframe || self.retry_at_ms.is_some_and(|t| f.wall_ms < t) {
                 return;
             }
-            let Some(track) = track_of(&f) else { return };
+            let Some(track) = track_of(f) else { return };
             let start = policy::local(f.wall_ms);
             let path = policy::segment_path(
                 &self.settings.dir,
