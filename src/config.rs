@@ -184,6 +184,12 @@ pub struct ServersConfig {
     /// Audio port of camera i is this + i. Default 50545.
     #[serde(default = "default_audio_base_port")]
     pub audio_base_port: u16,
+    /// Most JPEG pictures per second on a camera's MJPEG stream. Default 15.
+    #[serde(default = "default_mjpeg_fps")]
+    pub mjpeg_fps: u32,
+    /// JPEG quality, 1 (smallest) to 100 (best). Default 80.
+    #[serde(default = "default_mjpeg_quality")]
+    pub mjpeg_quality: u8,
 }
 
 impl Default for ServersConfig {
@@ -193,6 +199,8 @@ impl Default for ServersConfig {
             api_port: default_api_port(),
             mjpeg_base_port: default_mjpeg_base_port(),
             audio_base_port: default_audio_base_port(),
+            mjpeg_fps: default_mjpeg_fps(),
+            mjpeg_quality: default_mjpeg_quality(),
         }
     }
 }
@@ -232,6 +240,12 @@ fn default_mjpeg_base_port() -> u16 {
 }
 fn default_audio_base_port() -> u16 {
     50545
+}
+fn default_mjpeg_fps() -> u32 {
+    15
+}
+fn default_mjpeg_quality() -> u8 {
+    80
 }
 
 /// A configuration problem, located in its file.

@@ -16,6 +16,7 @@ use crate::record::retention::{self, RetentionPolicy};
 use crate::record::{RecordSettings, RecorderHandle};
 use crate::runtime::Runtime;
 use crate::serve::api::ApiCommand;
+use crate::serve::mjpeg::{self, MjpegSettings};
 use crate::serve::{CameraStatus, Ports, RecordingStatus, StatusBoard};
 use crate::stream::{self, CameraCommand, CameraEvent, SharedFrame, StreamStats, VideoCodec};
 use crate::{WallSystems, secret};
@@ -267,6 +268,32 @@ fn spawn_cameras(
                     .store(wanted || config.headless_decode, relaxed);
                 runtime.track(h.task, h.record_thread);
                 recorders.push(h.recorder.clone());
+                let servers = &config.servers;
+                let preferred = cam.mjpeg_port.unwrap_or_else(|| {
+                    u16::try_from(usize::from(servers.mjpeg_base_port) + index).unwrap_or(0)
+                });
+                let settings = MjpegSettings {
+                    fps: servers.mjpeg_fps,
+                    quality: servers.mjpeg_quality,
+                };
+                let mjpeg = mjpeg::start(
+                    runtime.handle(),
+                    servers.bind,
+                    preferred,
+                    &cam.name,
+                    h.mjpeg_frames,
+                    h.stats.clone(),
+                    settings,
+                );
+                match mjpeg {
+                    Ok(addr) => {
+                        entity.insert(PortBinding {
+                            mjpeg: Some(addr.port()),
+                            audio: None,
+                        });
+                    }
+                    Err(e) => error!(camera = %cam.name, "MJPEG server cannot start: {e}"),
+                }
                 entity.insert((
                     RecorderLink(h.recorder),
                     StreamStatus {

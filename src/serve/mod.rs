@@ -2,6 +2,7 @@
 //! snapshot of camera status it serves, and the port fallback policy every server uses.
 
 pub mod api;
+pub mod mjpeg;
 pub mod ports;
 
 use serde::Serialize;

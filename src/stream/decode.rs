@@ -25,10 +25,12 @@ pub struct Packet {
 pub const PACKET_QUEUE: usize = 32;
 
 /// Starts the decode thread; it ends when every sender of the returned channel is dropped.
+/// `slot` feeds the wall; `mjpeg` the JPEG encoder, only while someone watches.
 pub fn spawn_decoder(
     camera: &str,
     stats: Arc<StreamStats>,
     slot: FrameSlot,
+    mjpeg: FrameSlot,
 ) -> std::io::Result<Sender<Packet>> {
     let (tx, rx) = bounded(PACKET_QUEUE);
     let name = camera.to_owned();
@@ -37,7 +39,7 @@ pub fn spawn_decoder(
         .spawn(move || {
             let span = tracing::info_span!("decode", camera = %name);
             let _guard = span.enter();
-            decode_loop(&rx, &stats, &slot);
+            decode_loop(&rx, &stats, &slot, &mjpeg);
         })?;
     Ok(tx)
 }
@@ -74,7 +76,7 @@ fn open(codec: VideoCodec) -> Result<ffmpeg::decoder::Video, ffmpeg::Error> {
     ctx.decoder().video()
 }
 
-fn decode_loop(rx: &Receiver<Packet>, stats: &StreamStats, slot: &FrameSlot) {
+fn decode_loop(rx: &Receiver<Packet>, stats: &StreamStats, slot: &FrameSlot, mjpeg: &FrameSlot) {
     init_ffmpeg();
     let mut active: Option<Active> = None;
     let mut picture = ffmpeg::frame::Video::empty();
@@ -110,17 +112,24 @@ fn decode_loop(rx: &Receiver<Packet>, stats: &StreamStats, slot: &FrameSlot) {
         }
         while a.decoder.receive_frame(&mut picture).is_ok() {
             seq += 1;
-            if !stats
+            let shown = stats
                 .pictures_wanted
-                .load(std::sync::atomic::Ordering::Relaxed)
-            {
+                .load(std::sync::atomic::Ordering::Relaxed);
+            let watched = stats.mjpeg_watched();
+            if !shown && !watched {
                 StreamStats::bump(&stats.decoded, 1);
                 continue;
             }
             match to_frame(&picture, &mut a.scaler, seq) {
                 Some(frame) => {
                     StreamStats::bump(&stats.decoded, 1);
-                    slot.publish(Arc::new(frame));
+                    let frame = Arc::new(frame);
+                    if watched {
+                        mjpeg.publish(frame.clone());
+                    }
+                    if shown {
+                        slot.publish(frame);
+                    }
                 }
                 None => StreamStats::bump(&stats.decode_errors, 1),
             }

@@ -106,6 +106,9 @@ pub struct StreamStats {
     pub pictures_wanted: std::sync::atomic::AtomicBool,
     /// Send access units to the decoder at all (off: a headless recording box only remuxes).
     pub decode_wanted: std::sync::atomic::AtomicBool,
+    /// Clients watching this camera's MJPEG stream: while above zero, pictures are decoded
+    /// and handed to the JPEG encoder whatever the two switches above say.
+    pub mjpeg_clients: std::sync::atomic::AtomicUsize,
     /// Video frames received from the camera.
     pub frames: AtomicU64,
     /// Bytes of video received.
@@ -125,6 +128,7 @@ impl Default for StreamStats {
         Self {
             pictures_wanted: std::sync::atomic::AtomicBool::new(true),
             decode_wanted: std::sync::atomic::AtomicBool::new(true),
+            mjpeg_clients: std::sync::atomic::AtomicUsize::new(0),
             frames: AtomicU64::default(),
             bytes: AtomicU64::default(),
             decoded: AtomicU64::default(),
@@ -136,6 +140,11 @@ impl Default for StreamStats {
 }
 
 impl StreamStats {
+    /// Whether anyone watches this camera's MJPEG stream.
+    pub fn mjpeg_watched(&self) -> bool {
+        self.mjpeg_clients.load(Ordering::Relaxed) > 0
+    }
+
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }

@@ -72,6 +72,8 @@ pub struct CameraHandle {
     pub recorder: RecorderHandle,
     /// Ends (with its segment finished) after the task; join it before exiting.
     pub record_thread: std::thread::JoinHandle<()>,
+    /// Pictures for the JPEG encoder, while MJPEG clients watch.
+    pub mjpeg_frames: FrameReceiver,
 }
 
 /// Capacity of the event channel. Events are state changes (a few per minute at worst); a
@@ -86,7 +88,8 @@ pub fn spawn_camera(
 ) -> std::io::Result<CameraHandle> {
     let stats = Arc::new(StreamStats::default());
     let (slot, frames) = FrameSlot::new();
-    let packets = spawn_decoder(&config.name, stats.clone(), slot)?;
+    let (mjpeg_slot, mjpeg_frames) = FrameSlot::new();
+    let packets = spawn_decoder(&config.name, stats.clone(), slot, mjpeg_slot)?;
     let (record, recorder, record_thread) = spawn_recorder(&config.name, config.record.clone())?;
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
     let (ev_tx, ev_rx) = crossbeam_channel::bounded(EVENT_QUEUE);
@@ -108,6 +111,7 @@ pub fn spawn_camera(
         task,
         recorder,
         record_thread,
+        mjpeg_frames,
     })
 }
 
@@ -348,11 +352,11 @@ impl Worker {
                     keyframe,
                 },
             );
-            if !self
+            let decode = self
                 .stats
                 .decode_wanted
-                .load(std::sync::atomic::Ordering::Relaxed)
-            {
+                .load(std::sync::atomic::Ordering::Relaxed);
+            if !decode && !self.stats.mjpeg_watched() {
                 waiting_for_key = true;
                 continue;
             }

@@ -9,6 +9,7 @@ mod interop;
 mod plugin;
 mod record;
 mod screenshot;
+mod serve;
 mod simcam;
 mod wall_view;
 mod worker;
