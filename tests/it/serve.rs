@@ -99,3 +99,137 @@ fn taken_mjpeg_port_falls_back_and_serves_jpegs_on_demand() {
     assert_eq!(code, 404);
     drop(taken);
 }
+
+#[test]
+fn a_taken_api_port_falls_back_and_says_where() {
+    let _g = common::heavy();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let preferred = taken.local_addr().unwrap().port();
+    let app = Proc::headless(&format!("(servers: (api_port: {preferred}))"));
+    let port = app.api_port();
+    assert_ne!(port, preferred);
+    assert!(
+        app.log()
+            .contains(&format!("API port {preferred} unavailable")),
+        "{}",
+        app.log()
+    );
+    assert_eq!(app.status()["api_port"].as_u64(), Some(u64::from(port)));
+    drop(taken);
+}
+
+#[test]
+fn two_instances_with_one_config_both_serve_every_camera() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let camera = sim(
+        &rt,
+        opticlink::simcam::SimConfig {
+            cameras: 2,
+            ..small(0)
+        },
+    );
+    let base = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ron = format!(
+        "(cameras: [(name: \"A\", url: \"{}\"), (name: \"B\", url: \"{}\")],
+          servers: (api_port: {base}, mjpeg_base_port: {}))",
+        camera.url(1),
+        camera.url(2),
+        base + 1
+    );
+    let first = Proc::headless(&ron);
+    let second = Proc::headless(&ron);
+    let mut ports = Vec::new();
+    for app in [&first, &second] {
+        ports.push(app.api_port());
+        for name in ["A", "B"] {
+            let c = app.wait_state(name, "live", Duration::from_secs(20));
+            let port = c["ports"]["mjpeg"].as_u64().unwrap() as u16;
+            ports.push(port);
+            assert_eq!(
+                jpeg_size(&read_jpegs(port, 1)[0]),
+                (320, 180),
+                "{name} on {port}"
+            );
+        }
+    }
+    let mut unique = ports.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        ports.len(),
+        "every server has its own port: {ports:?}"
+    );
+}
+
+#[test]
+fn forbidden_ports_fall_back_for_an_unprivileged_user() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let camera = sim(&rt, small(0));
+    // `nobody` must be able to run the binary and read the config: copy both to a world-readable place.
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("opticlink");
+    std::fs::copy(common::BIN, &bin).unwrap();
+    let cfg = dir.path().join("nobody.ron");
+    std::fs::write(
+        &cfg,
+        format!("(cameras: [(name: \"Cam\", url: \"{}\", mjpeg_port: Some(555))], servers: (api_port: 0))", camera.url(1)),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for p in [dir.path(), bin.as_path(), cfg.as_path()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mut child = std::process::Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .arg(&bin)
+        .args(["--headless", "--config"])
+        .arg(&cfg)
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("setpriv (util-linux)");
+    let stderr = child.stderr.take().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            sink.lock().unwrap().push_str(&(line + "\n"));
+        }
+    });
+    let port: u16 = common::wait_for(Duration::from_secs(30), "the MJPEG log line", || {
+        let l = log.lock().unwrap().clone();
+        let at = l.find("MJPEG listening on http://127.0.0.1:")?;
+        l[at + "MJPEG listening on http://127.0.0.1:".len()..]
+            .split('/')
+            .next()?
+            .parse()
+            .ok()
+    });
+    let jpeg = read_jpegs(port, 1);
+    let text = log.lock().unwrap().clone();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        port >= 1024,
+        "an unprivileged process cannot have port {port}"
+    );
+    assert!(
+        text.contains("MJPEG port 555 unavailable (permission denied)"),
+        "{text}"
+    );
+    assert!(!text.contains("panicked"), "{text}");
+    assert_eq!(jpeg_size(&jpeg[0]), (320, 180));
+}
