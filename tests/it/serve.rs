@@ -6,6 +6,8 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use opticlink::simcam::SimStats;
+
 use crate::common::{self, Proc, sim, small};
 
 /// Reads `n` JPEG parts from a multipart MJPEG stream; returns them.
@@ -232,4 +234,102 @@ fn forbidden_ports_fall_back_for_an_unprivileged_user() {
     );
     assert!(!text.contains("panicked"), "{text}");
     assert_eq!(jpeg_size(&jpeg[0]), (320, 180));
+}
+
+#[test]
+fn twenty_clients_get_every_picture_while_a_stalled_one_is_ignored() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let camera = sim(&rt, small(0));
+    let app = Proc::headless(&format!(
+        "(cameras: [(name: \"Cam\", url: \"{}\")], servers: (api_port: 0, mjpeg_fps: 30))",
+        camera.url(1)
+    ));
+    let port = app.wait_state("Cam", "live", Duration::from_secs(20))["ports"]["mjpeg"]
+        .as_u64()
+        .unwrap() as u16;
+    // One client that asks and never reads.
+    let mut stalled = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(stalled, "GET /video.mjpeg HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let arrivals: Vec<Arc<Mutex<Vec<Instant>>>> = (0..20).map(|_| Arc::default()).collect();
+    let clients: Vec<_> = arrivals
+        .iter()
+        .map(|log| {
+            let (log, stop) = (log.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                write!(s, "GET /video.mjpeg HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+                let marker = b"Content-Type: image/jpeg";
+                let mut tail: Vec<u8> = Vec::new();
+                let mut chunk = [0u8; 65536];
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok(n) = s.read(&mut chunk) else { break };
+                    if n == 0 {
+                        break;
+                    }
+                    tail.extend_from_slice(&chunk[..n]);
+                    let parts = tail.windows(marker.len()).filter(|w| w == marker).count();
+                    let now = Instant::now();
+                    log.lock().unwrap().extend(std::iter::repeat_n(now, parts));
+                    // Keep a little overlap so a marker split across reads is still found once.
+                    let keep = tail.len().saturating_sub(marker.len() - 1);
+                    let last = tail
+                        .windows(marker.len())
+                        .rposition(|w| w == marker)
+                        .map_or(0, |i| i + marker.len());
+                    tail.drain(..keep.max(last).min(tail.len()));
+                }
+            })
+        })
+        .collect();
+    common::wait_for(
+        Duration::from_secs(20),
+        "every client's first picture",
+        || {
+            arrivals
+                .iter()
+                .all(|a| !a.lock().unwrap().is_empty())
+                .then_some(())
+        },
+    );
+    let (t0, sent0, decoded0) = (
+        Instant::now(),
+        SimStats::get(&camera.stats().frames_sent),
+        app.camera("Cam")["decoded"].as_u64().unwrap(),
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    let (t1, sent1, decoded1) = (
+        Instant::now(),
+        SimStats::get(&camera.stats().frames_sent),
+        app.camera("Cam")["decoded"].as_u64().unwrap(),
+    );
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+    let produced = sent1 - sent0;
+    assert!(produced >= 80, "the camera sent {produced} frames in 4 s");
+    assert!(
+        (decoded1 - decoded0) as f64 >= 0.9 * produced as f64,
+        "decoding slowed: {} of {produced}",
+        decoded1 - decoded0
+    );
+    for (i, a) in arrivals.iter().enumerate() {
+        let got = a
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|t| **t >= t0 && **t <= t1)
+            .count();
+        assert!(
+            got as f64 >= 0.9 * produced as f64,
+            "client {i} got {got} of {produced} pictures"
+        );
+    }
+    drop(stalled);
 }
