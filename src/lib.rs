@@ -114,12 +114,14 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
     // 2. The status API (never fatal: a taken port falls back).
     let board = serve::StatusBoard::default();
     let (api_tx, api_rx) = crossbeam_channel::bounded(serve::api::COMMAND_QUEUE);
+    let hub = serve::mjpeg::MjpegHub::default();
     if let Err(e) = serve::api::start(
         runtime.handle(),
         config.servers.bind,
         config.servers.api_port,
         board.clone(),
         api_tx,
+        hub.clone(),
     ) {
         error!("status API cannot start: {e}");
     }
@@ -127,6 +129,7 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
         .insert_resource(camera::WallConfig(config))
         .insert_resource(camera::Board(board))
         .insert_resource(camera::ApiInbox(api_rx))
+        .insert_resource(camera::Hub(hub))
         .insert_resource(camera::PicturesWanted(matches!(mode, Mode::Window(_))))
         .add_systems(PreUpdate, runtime::exit_on_signal);
     // 3. Cameras: entities + workers, then events → states.

@@ -125,6 +125,10 @@ pub struct PicturesWanted(pub bool);
 #[derive(Resource)]
 pub struct ApiInbox(pub crossbeam_channel::Receiver<ApiCommand>);
 
+/// Every camera's MJPEG feed, shared with the API port.
+#[derive(Resource, Clone, Default)]
+pub struct Hub(pub mjpeg::MjpegHub);
+
 /// Snapshot for the API.
 #[derive(Resource, Clone, Deref)]
 pub struct Board(pub StatusBoard);
@@ -235,6 +239,7 @@ pub fn worker_config(cam: &CameraConfig, config: &Config) -> Result<stream::Work
 
 fn spawn_cameras(
     wanted: Option<Res<PicturesWanted>>,
+    hub: Option<Res<Hub>>,
     mut commands: Commands,
     config: Res<WallConfig>,
     runtime: Res<Runtime>,
@@ -278,12 +283,12 @@ fn spawn_cameras(
                 };
                 let mjpeg = mjpeg::start(
                     runtime.handle(),
-                    servers.bind,
-                    preferred,
+                    std::net::SocketAddr::new(servers.bind, preferred),
                     &cam.name,
                     h.mjpeg_frames,
                     h.stats.clone(),
                     settings,
+                    &hub.as_ref().map(|h| h.0.clone()).unwrap_or_default(),
                 );
                 match mjpeg {
                     Ok(addr) => {

@@ -7,15 +7,16 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 
+use super::mjpeg::MjpegHub;
 use super::{StatusBoard, StatusSnapshot, ports};
 
-type Body = Full<Bytes>;
+type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
 /// Binds the API by the fallback policy and serves it on the current runtime. Returns the
 /// bound address; logs one `listening on` line.
@@ -34,6 +35,7 @@ pub fn start(
     preferred: u16,
     board: StatusBoard,
     commands: crossbeam_channel::Sender<ApiCommand>,
+    hub: MjpegHub,
 ) -> std::io::Result<SocketAddr> {
     let (std_listener, refused) = ports::bind_tcp(ip, preferred)?;
     let addr = std_listener.local_addr()?;
@@ -58,13 +60,11 @@ pub fn start(
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            let board = board.clone();
-            let commands = commands.clone();
+            let (board, commands, hub) = (board.clone(), commands.clone(), hub.clone());
             tokio::spawn(async move {
                 let service = service_fn(move |req| {
-                    let board = board.clone();
-                    let commands = commands.clone();
-                    async move { Ok::<_, Infallible>(route(req, &board, &commands).await) }
+                    let (board, commands, hub) = (board.clone(), commands.clone(), hub.clone());
+                    async move { Ok::<_, Infallible>(route(req, &board, &commands, &hub).await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
@@ -79,6 +79,7 @@ async fn route(
     req: Request<Incoming>,
     board: &StatusBoard,
     commands: &crossbeam_channel::Sender<ApiCommand>,
+    hub: &MjpegHub,
 ) -> Response<Body> {
     let snapshot = match board.read() {
         Ok(s) => s.clone(),
@@ -87,6 +88,18 @@ async fn route(
     let path = req.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (req.method(), segments.as_slice()) {
+        (&Method::GET, [""]) => {
+            // `</` cannot end the script early once escaped; JSON stays valid.
+            let json = serde_json::to_string(&snapshot)
+                .unwrap_or_default()
+                .replace("</", "<\\/");
+            let page = INDEX_HTML.replace("/*INITIAL_STATUS*/{\"cameras\": []}", &json);
+            reply(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                page.into_bytes(),
+            )
+        }
         (&Method::GET, ["api", "status"]) => match serde_json::to_vec(&snapshot) {
             Ok(json) => reply(StatusCode::OK, "application/json", json),
             Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
@@ -96,6 +109,17 @@ async fn route(
             "text/plain; version=0.0.4",
             metrics(&snapshot).into_bytes(),
         ),
+        (&Method::GET, ["api", "cameras", name, "video.mjpeg"]) => {
+            let name = percent_decode(name);
+            let feed = hub.read().ok().and_then(|h| h.get(&name).cloned());
+            match feed {
+                Some(feed) => super::mjpeg::stream_response(&feed),
+                None => error_response(
+                    StatusCode::NOT_FOUND,
+                    &format!("no MJPEG stream for {name:?}"),
+                ),
+            }
+        }
         (&Method::POST, ["api", "cameras", name, "recording"]) => {
             let name = percent_decode(name);
             if !snapshot.cameras.iter().any(|c| c.name == name) {
@@ -139,12 +163,14 @@ async fn route(
     }
 }
 
+/// The live page: every camera as an MJPEG tile, refreshed from `/api/status`.
+const INDEX_HTML: &str = include_str!("index.html");
+
 /// Largest request body accepted.
 const MAX_BODY: usize = 64 * 1024;
 
 /// Reads a JSON body; the error says what is wrong, with line and column.
 async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, String> {
-    use http_body_util::BodyExt;
     let limited = http_body_util::Limited::new(req.into_body(), MAX_BODY);
     let bytes = limited
         .collect()
@@ -162,7 +188,7 @@ fn percent_decode(s: &str) -> String {
 }
 
 fn reply(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(body)));
+    let mut r = Response::new(Full::new(Bytes::from(body)).boxed());
     *r.status_mut() = status;
     if let Ok(v) = content_type.parse() {
         r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);

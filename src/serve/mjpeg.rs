@@ -4,7 +4,7 @@
 //! `watch` channel, so a slow client skips pictures and never delays another or the camera.
 
 use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -31,24 +31,42 @@ pub struct MjpegSettings {
 
 const BOUNDARY: &str = "opticlinkframe";
 
-/// Binds (by the fallback policy) and serves camera `camera`'s MJPEG stream. Returns the
+/// One camera's newest JPEG and its counters: what a watching client needs.
+#[derive(Clone)]
+pub struct MjpegFeed {
+    pub jpegs: watch::Receiver<Option<Bytes>>,
+    pub stats: Arc<StreamStats>,
+}
+
+/// Every camera's feed by name, so the API port can serve the same streams (browsers refuse
+/// some ports, e.g. 556 and 563 right after the default base 555, and one origin is simpler).
+pub type MjpegHub = Arc<std::sync::RwLock<std::collections::HashMap<String, MjpegFeed>>>;
+
+/// Binds `preferred` (or a fallback) and serves camera `camera`'s MJPEG stream. Returns the
 /// bound address; logs one `listening on` line.
 pub fn start(
     runtime: &tokio::runtime::Handle,
-    ip: IpAddr,
-    preferred: u16,
+    preferred: SocketAddr,
     camera: &str,
     frames: FrameReceiver,
     stats: Arc<StreamStats>,
     settings: MjpegSettings,
+    hub: &MjpegHub,
 ) -> std::io::Result<SocketAddr> {
-    let (std_listener, refused) = ports::bind_tcp(ip, preferred)?;
+    let (std_listener, refused) = ports::bind_tcp(preferred.ip(), preferred.port())?;
     let addr = std_listener.local_addr()?;
     if let Some((port, why)) = refused.first() {
         tracing::warn!(camera = %camera, "MJPEG port {port} unavailable ({why}); using {}", addr.port());
     }
     tracing::info!(camera = %camera, "MJPEG listening on http://{addr}/video.mjpeg");
     let (jpeg_tx, jpeg_rx) = watch::channel::<Option<Bytes>>(None);
+    let feed = MjpegFeed {
+        jpegs: jpeg_rx,
+        stats,
+    };
+    if let Ok(mut hub) = hub.write() {
+        hub.insert(camera.to_owned(), feed.clone());
+    }
     let name = camera.to_owned();
     std::thread::Builder::new()
         .name(format!("jpeg {camera}"))
@@ -69,11 +87,11 @@ pub fn start(
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            let (jpeg_rx, stats) = (jpeg_rx.clone(), stats.clone());
+            let feed = feed.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let (jpeg_rx, stats) = (jpeg_rx.clone(), stats.clone());
-                    async move { Ok::<_, Infallible>(route(&req, jpeg_rx, stats)) }
+                    let feed = feed.clone();
+                    async move { Ok::<_, Infallible>(route(&req, &feed)) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
@@ -102,8 +120,7 @@ impl Drop for Watcher {
 
 fn route(
     req: &Request<hyper::body::Incoming>,
-    jpeg_rx: watch::Receiver<Option<Bytes>>,
-    stats: Arc<StreamStats>,
+    feed: &MjpegFeed,
 ) -> Response<BoxBody<Bytes, Infallible>> {
     if (req.method(), req.uri().path()) != (&Method::GET, "/video.mjpeg") {
         let mut r =
@@ -111,7 +128,13 @@ fn route(
         *r.status_mut() = StatusCode::NOT_FOUND;
         return r;
     }
-    let watcher = Watcher::new(stats);
+    stream_response(feed)
+}
+
+/// A multipart JPEG response that follows `feed` for as long as the client stays.
+pub fn stream_response(feed: &MjpegFeed) -> Response<BoxBody<Bytes, Infallible>> {
+    let jpeg_rx = feed.jpegs.clone();
+    let watcher = Watcher::new(feed.stats.clone());
     let parts = futures::stream::unfold((jpeg_rx, watcher), |(mut rx, watcher)| async move {
         loop {
             rx.changed().await.ok()?;

@@ -12,4 +12,5 @@ mod screenshot;
 mod serve;
 mod simcam;
 mod wall_view;
+mod web;
 mod worker;

@@ -1,0 +1,116 @@
+//! The live web page on the API port, in a real browser (Debian `chromium`, headless): every
+//! camera's tile shows its MJPEG picture, and the pictures move.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::common::{self, Proc, sim, small};
+
+/// A headless Chromium screenshot (1280×720) of `url`, taken after `wait_ms`.
+fn screenshot(url: &str, out: &Path, wait_ms: u32) -> (Vec<u8>, usize) {
+    let profile = tempfile::tempdir().unwrap();
+    let status = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--window-size=1280,720",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--timeout={wait_ms}"))
+        .arg(format!("--screenshot={}", out.display()))
+        .arg(url)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("chromium (Debian package chromium)");
+    assert!(status.success(), "chromium failed: {status:?}");
+    let mut reader = png::Decoder::new(BufReader::new(File::open(out).unwrap()))
+        .read_info()
+        .unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let channels = buf.len() / (info.width as usize * info.height as usize);
+    (buf, channels)
+}
+
+/// Mean RGB of a 120×80 box at (x, y) of a 1280-wide screenshot.
+fn mean(px: &[u8], channels: usize, x: usize, y: usize) -> [f64; 3] {
+    let mut sum = [0f64; 3];
+    for yy in y..y + 80 {
+        for xx in x..x + 120 {
+            let p = &px[(yy * 1280 + xx) * channels..];
+            for c in 0..3 {
+                sum[c] += f64::from(p[c]);
+            }
+        }
+    }
+    sum.map(|s| s / 9600.0)
+}
+
+#[test]
+fn the_web_page_shows_every_camera_live() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let camera = sim(
+        &rt,
+        opticlink::simcam::SimConfig {
+            cameras: 2,
+            ..small(0)
+        },
+    );
+    let app = Proc::headless(&format!(
+        "(cameras: [(name: \"Left\", url: \"{}\"), (name: \"Right\", url: \"{}\")], servers: (api_port: 0))",
+        camera.url(1),
+        camera.url(2)
+    ));
+    for name in ["Left", "Right"] {
+        app.wait_state(name, "live", Duration::from_secs(20));
+    }
+    let url = format!("http://127.0.0.1:{}/", app.api_port());
+    let (code, html) = common::http_get(app.api_port(), "/");
+    assert_eq!(code, 200);
+    assert!(
+        html.contains("/api/status") && html.contains("video.mjpeg"),
+        "{html}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // Headless Chromium takes its picture at the page's load event, which multipart images do
+    // not always hold back: shoot until both tiles show their pictures (within seconds).
+    let background = [20.0, 20.0, 20.0];
+    let shows_picture =
+        |t: &[f64; 3]| (0..3).map(|c| (t[c] - background[c]).abs()).sum::<f64>() > 60.0;
+    let mut shot = 0;
+    let (a, ch, tiles) = common::wait_for(
+        Duration::from_secs(40),
+        "both tiles to show pictures",
+        || {
+            shot += 1;
+            let (a, ch) = screenshot(&url, &dir.path().join(format!("a{shot}.png")), 4000);
+            let tiles: Vec<[f64; 3]> = (0..2)
+                .map(|i| mean(&a, ch, 4 + i * 425 + 150, 110))
+                .collect();
+            tiles.iter().all(shows_picture).then_some((a, ch, tiles))
+        },
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let (b, _) = screenshot(&url, &dir.path().join("b.png"), 4000);
+    let d: f64 = (0..3).map(|c| (tiles[0][c] - tiles[1][c]).abs()).sum();
+    assert!(d > 30.0, "the two tiles show the same picture: {tiles:?}");
+    // The pictures move: the frame counter and clock differ between the two screenshots.
+    let text_a = mean(&a, ch, 14, 40);
+    let text_b = mean(&b, ch, 14, 40);
+    assert!(
+        a != b && text_a != text_b,
+        "the page did not change between screenshots"
+    );
+}
