@@ -190,6 +190,21 @@ pub struct ServersConfig {
     /// JPEG quality, 1 (smallest) to 100 (best). Default 80.
     #[serde(default = "default_mjpeg_quality")]
     pub mjpeg_quality: u8,
+    /// Access token every request must carry (`Authorization: Bearer …` or `?token=…`).
+    /// Required when `bind` is not a loopback address. Default `None`.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+impl std::fmt::Display for ServersConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (token {})",
+            self.bind,
+            if self.token.is_some() { "set" } else { "none" }
+        )
+    }
 }
 
 impl Default for ServersConfig {
@@ -201,6 +216,7 @@ impl Default for ServersConfig {
             audio_base_port: default_audio_base_port(),
             mjpeg_fps: default_mjpeg_fps(),
             mjpeg_quality: default_mjpeg_quality(),
+            token: None,
         }
     }
 }
@@ -402,6 +418,18 @@ impl Config {
             if sim.fps == 0 || sim.fps > 120 {
                 error("fps", 0, "simulated.fps must be between 1 and 120".into());
             }
+        }
+        if !self.servers.bind.is_loopback()
+            && self.servers.token.as_deref().is_none_or(str::is_empty)
+        {
+            error(
+                "bind",
+                0,
+                format!(
+                    "servers.bind {} is reachable from the network: set servers.token (every request must then carry it)",
+                    self.servers.bind
+                ),
+            );
         }
         if self.grace_secs == 0 {
             error("grace_secs", 0, "grace_secs must be at least 1".into());

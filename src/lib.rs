@@ -122,6 +122,7 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
         board.clone(),
         api_tx,
         hub.clone(),
+        serve::Access::new(config.servers.token.as_deref()),
     ) {
         error!("status API cannot start: {e}");
     }

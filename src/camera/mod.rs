@@ -280,6 +280,7 @@ fn spawn_cameras(
                 let settings = MjpegSettings {
                     fps: servers.mjpeg_fps,
                     quality: servers.mjpeg_quality,
+                    access: crate::serve::Access::new(servers.token.as_deref()),
                 };
                 let mjpeg = mjpeg::start(
                     runtime.handle(),

@@ -14,7 +14,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 
 use super::mjpeg::MjpegHub;
-use super::{StatusBoard, StatusSnapshot, ports};
+use super::{Access, StatusBoard, StatusSnapshot, ports};
 
 type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
@@ -36,6 +36,7 @@ pub fn start(
     board: StatusBoard,
     commands: crossbeam_channel::Sender<ApiCommand>,
     hub: MjpegHub,
+    access: Access,
 ) -> std::io::Result<SocketAddr> {
     let (std_listener, refused) = ports::bind_tcp(ip, preferred)?;
     let addr = std_listener.local_addr()?;
@@ -60,11 +61,18 @@ pub fn start(
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            let (board, commands, hub) = (board.clone(), commands.clone(), hub.clone());
+            let (board, commands, hub, access) =
+                (board.clone(), commands.clone(), hub.clone(), access.clone());
             tokio::spawn(async move {
-                let service = service_fn(move |req| {
+                let service = service_fn(move |req: Request<Incoming>| {
                     let (board, commands, hub) = (board.clone(), commands.clone(), hub.clone());
-                    async move { Ok::<_, Infallible>(route(req, &board, &commands, &hub).await) }
+                    let allowed = access.allows(req.headers(), req.uri().query());
+                    async move {
+                        if !allowed {
+                            return Ok::<_, Infallible>(unauthorized());
+                        }
+                        Ok::<_, Infallible>(route(req, &board, &commands, &hub).await)
+                    }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
@@ -193,6 +201,19 @@ fn reply(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Body
     if let Ok(v) = content_type.parse() {
         r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
     }
+    r
+}
+
+/// 401 for a request without the access token.
+pub fn unauthorized() -> Response<Body> {
+    let mut r = error_response(
+        StatusCode::UNAUTHORIZED,
+        "missing or wrong access token (servers.token)",
+    );
+    r.headers_mut().insert(
+        hyper::header::WWW_AUTHENTICATE,
+        hyper::header::HeaderValue::from_static("Bearer"),
+    );
     r
 }
 

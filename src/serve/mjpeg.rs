@@ -21,12 +21,13 @@ use tokio::sync::watch;
 use super::ports;
 use crate::stream::{FrameReceiver, StreamStats, VideoFrame};
 
-/// Rate and quality caps of a camera's MJPEG stream.
-#[derive(Debug, Clone, Copy)]
+/// Rate and quality caps of a camera's MJPEG stream, and who may watch it.
+#[derive(Clone)]
 pub struct MjpegSettings {
     pub fps: u32,
     /// 1 (smallest) to 100 (best).
     pub quality: u8,
+    pub access: super::Access,
 }
 
 const BOUNDARY: &str = "opticlinkframe";
@@ -68,12 +69,13 @@ pub fn start(
         hub.insert(camera.to_owned(), feed.clone());
     }
     let name = camera.to_owned();
+    let access = settings.access.clone();
     std::thread::Builder::new()
         .name(format!("jpeg {camera}"))
         .spawn(move || {
             let span = tracing::info_span!("jpeg", camera = %name);
             let _guard = span.enter();
-            encode_loop(&frames, &jpeg_tx, settings);
+            encode_loop(&frames, &jpeg_tx, &settings);
         })?;
     runtime.spawn(async move {
         let listener = match tokio::net::TcpListener::from_std(std_listener) {
@@ -87,11 +89,15 @@ pub fn start(
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            let feed = feed.clone();
+            let (feed, access) = (feed.clone(), access.clone());
             tokio::spawn(async move {
                 let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let feed = feed.clone();
-                    async move { Ok::<_, Infallible>(route(&req, &feed)) }
+                    let response = if access.allows(req.headers(), req.uri().query()) {
+                        route(&req, &feed)
+                    } else {
+                        super::api::unauthorized()
+                    };
+                    async move { Ok::<_, Infallible>(response) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
@@ -172,7 +178,7 @@ pub fn stream_response(feed: &MjpegFeed) -> Response<BoxBody<Bytes, Infallible>>
 fn encode_loop(
     frames: &FrameReceiver,
     out: &watch::Sender<Option<Bytes>>,
-    settings: MjpegSettings,
+    settings: &MjpegSettings,
 ) {
     crate::stream::decode::init_ffmpeg();
     let period = Duration::from_secs_f64(1.0 / f64::from(settings.fps.max(1)));

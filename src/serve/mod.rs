@@ -59,5 +59,72 @@ pub struct RecordingStatus {
     pub audio: Option<String>,
 }
 
+/// Who may use the local servers: with a token set, every request must carry it, as
+/// `Authorization: Bearer TOKEN` or `?token=TOKEN` (for `<img>` tags).
+#[derive(Clone, Default)]
+pub struct Access {
+    token: Option<std::sync::Arc<str>>,
+}
+
+impl Access {
+    pub fn new(token: Option<&str>) -> Self {
+        Self {
+            token: token.filter(|t| !t.is_empty()).map(std::sync::Arc::from),
+        }
+    }
+
+    /// Whether a request with these headers and query string may pass.
+    pub fn allows(&self, headers: &hyper::HeaderMap, query: Option<&str>) -> bool {
+        let Some(token) = &self.token else {
+            return true;
+        };
+        let bearer = headers
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let param = query.and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "token")
+                .map(|(_, v)| v.into_owned())
+        });
+        [bearer.map(str::to_owned), param]
+            .iter()
+            .flatten()
+            .any(|given| same(given.as_bytes(), token.as_bytes()))
+    }
+}
+
+/// Compares without stopping at the first difference (no timing hint about the token).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// The snapshot shared between the ECS (writer) and the API (readers).
 pub type StatusBoard = std::sync::Arc<std::sync::RwLock<StatusSnapshot>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_needs_the_token_only_when_set() {
+        let open = Access::new(None);
+        let none = hyper::HeaderMap::new();
+        assert!(open.allows(&none, None));
+        let locked = Access::new(Some("s3cret"));
+        assert!(!locked.allows(&none, None));
+        assert!(!locked.allows(&none, Some("token=nope")));
+        assert!(locked.allows(&none, Some("a=1&token=s3cret")));
+        let mut bearer = hyper::HeaderMap::new();
+        bearer.insert(
+            hyper::header::AUTHORIZATION,
+            "Bearer s3cret".parse().unwrap(),
+        );
+        assert!(locked.allows(&bearer, None));
+        bearer.insert(
+            hyper::header::AUTHORIZATION,
+            "Bearer s3cre".parse().unwrap(),
+        );
+        assert!(!locked.allows(&bearer, None));
+    }
+}

@@ -56,6 +56,12 @@ fn bad_configs_name_file_line_col() {
             "fps",
         ),
         ("syntax", "(cameras: [", "bad.ron:1:", ""),
+        (
+            "network bind without token",
+            "(\n  servers: (bind: \"0.0.0.0\"),\n)",
+            "bad.ron:2:13:",
+            "set servers.token",
+        ),
     ];
     for (name, text, place, what) in cases {
         let (ok, msg) = check(text);

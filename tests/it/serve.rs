@@ -12,9 +12,13 @@ use crate::common::{self, Proc, sim, small};
 
 /// Reads `n` JPEG parts from a multipart MJPEG stream; returns them.
 fn read_jpegs(port: u16, n: usize) -> Vec<Vec<u8>> {
+    read_jpegs_at(port, "/video.mjpeg", n)
+}
+
+fn read_jpegs_at(port: u16, path: &str, n: usize) -> Vec<Vec<u8>> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET /video.mjpeg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
     let mut buf = Vec::new();
     let mut jpegs = Vec::new();
     let mut chunk = [0u8; 65536];
@@ -332,4 +336,42 @@ fn twenty_clients_get_every_picture_while_a_stalled_one_is_ignored() {
         );
     }
     drop(stalled);
+}
+
+#[test]
+fn with_a_token_every_request_needs_it() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let camera = sim(&rt, small(0));
+    let app = Proc::headless(&format!(
+        "(cameras: [(name: \"Cam\", url: \"{}\")], servers: (api_port: 0, token: Some(\"tok-8842\")))",
+        camera.url(1)
+    ));
+    let api = app.api_port();
+    let (code, body) = common::http_get(api, "/api/status");
+    assert_eq!(code, 401, "{body}");
+    assert!(!body.contains("tok-8842"));
+    let status = common::wait_for(Duration::from_secs(20), "Cam live", || {
+        let (code, body) = common::http_get(api, "/api/status?token=tok-8842");
+        assert_eq!(code, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        (v["cameras"][0]["state"] == "live").then_some(v)
+    });
+    assert!(
+        !status.to_string().contains("tok-8842"),
+        "the token is never served"
+    );
+    let mjpeg = status["cameras"][0]["ports"]["mjpeg"].as_u64().unwrap() as u16;
+    assert_eq!(common::http_get(mjpeg, "/video.mjpeg").0, 401);
+    assert_eq!(common::http_get(api, "/api/cameras/Cam/video.mjpeg").0, 401);
+    assert_eq!(common::http_get(api, "/").0, 401);
+    assert_eq!(
+        jpeg_size(&read_jpegs_at(mjpeg, "/video.mjpeg?token=tok-8842", 1)[0]),
+        (320, 180)
+    );
+    assert_eq!(
+        jpeg_size(&read_jpegs_at(api, "/api/cameras/Cam/video.mjpeg?token=tok-8842", 1)[0]),
+        (320, 180)
+    );
+    assert!(!app.log().contains("tok-8842"), "the token is never logged");
 }
