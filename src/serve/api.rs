@@ -9,9 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 
 use super::mjpeg::MjpegHub;
 use super::{Access, StatusBoard, StatusSnapshot, ports};
@@ -49,37 +47,17 @@ pub fn start(
     tracing::info!(
         "status API listening on http://{addr}/api/status (metrics: http://{addr}/metrics)"
     );
-    runtime.spawn(async move {
-        let listener = match tokio::net::TcpListener::from_std(std_listener) {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!("status API on {addr} cannot start: {e}");
-                return;
-            }
-        };
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let (board, commands, hub, access) =
-                (board.clone(), commands.clone(), hub.clone(), access.clone());
-            tokio::spawn(async move {
-                let service = service_fn(move |req: Request<Incoming>| {
-                    let (board, commands, hub) = (board.clone(), commands.clone(), hub.clone());
-                    let allowed = access.allows(req.headers(), req.uri().query());
-                    async move {
-                        if !allowed {
-                            return Ok::<_, Infallible>(unauthorized());
-                        }
-                        Ok::<_, Infallible>(route(req, &board, &commands, &hub).await)
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
+    let handle = move |req: Request<Incoming>| {
+        let (board, commands, hub) = (board.clone(), commands.clone(), hub.clone());
+        async move { route(req, &board, &commands, &hub).await }
+    };
+    super::serve_http(
+        runtime,
+        std_listener,
+        format!("status API on {addr}"),
+        access,
+        handle,
+    );
     Ok(addr)
 }
 

@@ -13,9 +13,7 @@ use bytes::{Bytes, BytesMut};
 use ffmpeg_next as ffmpeg;
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::Frame;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use tokio::sync::watch;
 
 use super::ports;
@@ -77,34 +75,17 @@ pub fn start(
             let _guard = span.enter();
             encode_loop(&frames, &jpeg_tx, &settings);
         })?;
-    runtime.spawn(async move {
-        let listener = match tokio::net::TcpListener::from_std(std_listener) {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!("MJPEG server on {addr} cannot start: {e}");
-                return;
-            }
-        };
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let (feed, access) = (feed.clone(), access.clone());
-            tokio::spawn(async move {
-                let service = service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let response = if access.allows(req.headers(), req.uri().query()) {
-                        route(&req, &feed)
-                    } else {
-                        super::api::unauthorized()
-                    };
-                    async move { Ok::<_, Infallible>(response) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
+    let handle = move |req: Request<hyper::body::Incoming>| {
+        let response = route(&req, &feed);
+        async move { response }
+    };
+    super::serve_http(
+        runtime,
+        std_listener,
+        format!("MJPEG server on {addr}"),
+        access,
+        handle,
+    );
     Ok(addr)
 }
 

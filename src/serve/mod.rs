@@ -59,6 +59,58 @@ pub struct RecordingStatus {
     pub audio: Option<String>,
 }
 
+/// An HTTP response with any body (full or streaming).
+pub type HttpResponse =
+    hyper::Response<http_body_util::combinators::BoxBody<bytes::Bytes, std::convert::Infallible>>;
+
+/// Serves HTTP/1 on an already bound listener, forever, on `runtime`: requests without the
+/// access token get 401, the others go to `handle`. Every server here runs through this.
+pub(crate) fn serve_http<F, Fut>(
+    runtime: &tokio::runtime::Handle,
+    listener: std::net::TcpListener,
+    what: String,
+    access: Access,
+    handle: F,
+) where
+    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = HttpResponse> + Send + 'static,
+{
+    runtime.spawn(async move {
+        let listener = match tokio::net::TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("{what} cannot start: {e}");
+                return;
+            }
+        };
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let (access, handle) = (access.clone(), handle.clone());
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let allowed = access.allows(req.headers(), req.uri().query());
+                        let handle = handle.clone();
+                        async move {
+                            let response = if allowed {
+                                handle(req).await
+                            } else {
+                                api::unauthorized()
+                            };
+                            Ok::<_, std::convert::Infallible>(response)
+                        }
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+}
+
 /// Who may use the local servers: with a token set, every request must carry it, as
 /// `Authorization: Bearer TOKEN` or `?token=TOKEN` (for `<img>` tags).
 #[derive(Clone, Default)]
