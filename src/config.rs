@@ -196,17 +196,6 @@ pub struct ServersConfig {
     pub token: Option<String>,
 }
 
-impl std::fmt::Display for ServersConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} (token {})",
-            self.bind,
-            if self.token.is_some() { "set" } else { "none" }
-        )
-    }
-}
-
 impl Default for ServersConfig {
     fn default() -> Self {
         Self {

@@ -69,11 +69,6 @@ pub fn fit(cell: Rect, pic_w: u32, pic_h: u32) -> Rect {
     }
 }
 
-/// Index of the cell under a point.
-pub fn hit(cells: &[Rect], x: f32, y: f32) -> Option<usize> {
-    cells.iter().position(|c| c.contains(x, y))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,13 +149,5 @@ mod tests {
             h: 4.0,
         };
         assert_eq!(fit(none, 0, 0), none);
-    }
-
-    #[test]
-    fn hit_finds_the_cell() {
-        let c = cells(4, 100.0, 100.0, 0.0);
-        assert_eq!(hit(&c, 75.0, 20.0), Some(1));
-        assert_eq!(hit(&c, 10.0, 60.0), Some(2));
-        assert_eq!(hit(&c, 150.0, 20.0), None);
     }
 }
