@@ -82,6 +82,11 @@ fn probe(path: &Path) -> Segment {
     }
 }
 
+/// A segment length whose wall-clock boundaries (multiples since the epoch, about 31.7 years
+/// apart) never fall inside a test, so a test that expects one segment per session never sees
+/// a rotation on the hour.
+const NO_ROTATION: u64 = 1_000_000_000;
+
 fn record_config(url: &str, dir: &Path, format: &str, segment_secs: u64) -> String {
     format!(
         "(cameras: [(name: \"Rec\", url: \"{url}\", record: true)],
@@ -178,7 +183,7 @@ fn sigkill_leaves_a_playable_mp4() {
     let rt = common::runtime();
     let sim = sim(&rt, small(0));
     let out = tempfile::tempdir().unwrap();
-    let mut app = Proc::headless(&record_config(&sim.url(1), out.path(), "Mp4", 600));
+    let mut app = Proc::headless(&record_config(&sim.url(1), out.path(), "Mp4", NO_ROTATION));
     common::wait_for(Duration::from_secs(20), "a segment to open", || {
         app.camera("Rec")["recording"]["current"]
             .as_str()
@@ -211,7 +216,7 @@ fn a_reconnect_starts_a_new_segment_without_timestamp_jumps() {
     };
     let sim = sim(&rt, SimConfig { faults, ..small(0) });
     let out = tempfile::tempdir().unwrap();
-    let mut app = Proc::headless(&record_config(&sim.url(1), out.path(), "Mp4", 600));
+    let mut app = Proc::headless(&record_config(&sim.url(1), out.path(), "Mp4", NO_ROTATION));
     common::wait_for(Duration::from_secs(30), "a reconnect", || {
         (app.camera("Rec")["reconnects"].as_u64()? >= 1).then_some(())
     });
@@ -243,8 +248,8 @@ fn recording_toggles_over_the_api() {
     let rt = common::runtime();
     let sim = sim(&rt, small(0));
     let out = tempfile::tempdir().unwrap();
-    let ron =
-        record_config(&sim.url(1), out.path(), "Mp4", 600).replace("record: true", "record: false");
+    let ron = record_config(&sim.url(1), out.path(), "Mp4", NO_ROTATION)
+        .replace("record: true", "record: false");
     let app = Proc::headless(&ron);
     app.wait_state("Rec", "live", Duration::from_secs(20));
     assert_eq!(app.camera("Rec")["recording"]["active"], false);
@@ -375,9 +380,9 @@ fn retention_deletes_the_oldest_first_at_start() {
             .unwrap();
         old.push(p);
     }
-    let ron = record_config(&sim.url(1), out.path(), "Mp4", 600).replace(
-        "segment_secs: 600)",
-        "segment_secs: 600, retain_days: Some(30), max_bytes: Some(250000))",
+    let ron = record_config(&sim.url(1), out.path(), "Mp4", NO_ROTATION).replace(
+        &format!("segment_secs: {NO_ROTATION})"),
+        &format!("segment_secs: {NO_ROTATION}, retain_days: Some(30), max_bytes: Some(250000))"),
     );
     let app = Proc::headless(&ron);
     common::wait_for(Duration::from_secs(20), "a segment to open", || {
@@ -408,7 +413,7 @@ fn sigterm_finishes_the_open_segment() {
     let rt = common::runtime();
     let sim = sim(&rt, small(0));
     let out = tempfile::tempdir().unwrap();
-    let mut app = Proc::headless(&record_config(&sim.url(1), out.path(), "Mkv", 600));
+    let mut app = Proc::headless(&record_config(&sim.url(1), out.path(), "Mkv", NO_ROTATION));
     common::wait_for(Duration::from_secs(20), "a segment to open", || {
         app.camera("Rec")["recording"]["current"]
             .as_str()
