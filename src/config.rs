@@ -343,51 +343,18 @@ impl Config {
         };
         let mut seen: Vec<&str> = Vec::new();
         for cam in &self.cameras {
-            let quoted = format!("{:?}", cam.name);
-            if cam.name.trim().is_empty() {
-                error(&quoted, 0, "camera name is empty".into());
-            } else if cam.name.contains(['/', '\\']) || cam.name.starts_with('.') {
-                error(
-                    &quoted,
-                    0,
-                    format!(
-                        "camera name {quoted} cannot contain '/' or '\\' or start with '.' (it names a directory)"
-                    ),
-                );
+            for (needle, message) in cam.problems() {
+                error(&needle, 0, message);
             }
             let earlier = seen.iter().filter(|n| **n == cam.name).count();
             if earlier > 0 {
                 error(
-                    &quoted,
+                    &format!("{:?}", cam.name),
                     earlier,
-                    format!("duplicate camera name {quoted}: names must be unique"),
+                    format!("duplicate camera name {:?}: names must be unique", cam.name),
                 );
             }
             seen.push(&cam.name);
-            for (field, url) in std::iter::once(("url", Some(&cam.url)))
-                .chain(std::iter::once(("sub_url", cam.sub_url.as_ref())))
-            {
-                let Some(url) = url else { continue };
-                if let Err(why) = check_rtsp_url(url) {
-                    error(
-                        &format!("{url:?}"),
-                        0,
-                        format!(
-                            "camera {quoted}: {field} {:?} is not a valid RTSP URL: {why}",
-                            crate::secret::redact_url(url)
-                        ),
-                    );
-                }
-            }
-            if let Some(onvif) = &cam.onvif
-                && let Err(why) = check_url(&onvif.url, &["http", "https"])
-            {
-                error(
-                    &format!("{:?}", onvif.url),
-                    0,
-                    format!("camera {quoted}: onvif.url is not a valid http URL: {why}"),
-                );
-            }
         }
         if let Some(sim) = &self.simulated {
             if sim.cameras == 0 || sim.cameras > 64 {
@@ -434,6 +401,48 @@ impl Config {
             );
         }
         errors
+    }
+}
+
+impl CameraConfig {
+    /// What is wrong with this camera on its own (not counting other cameras): each problem
+    /// with the text that locates it in a config file, and the message (credentials redacted).
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let quoted = format!("{:?}", self.name);
+        if self.name.trim().is_empty() {
+            out.push((quoted.clone(), "camera name is empty".into()));
+        } else if self.name.contains(['/', '\\']) || self.name.starts_with('.') {
+            out.push((
+                quoted.clone(),
+                format!(
+                    "camera name {quoted} cannot contain '/' or '\\' or start with '.' (it names a directory)"
+                ),
+            ));
+        }
+        for (field, url) in std::iter::once(("url", Some(&self.url)))
+            .chain(std::iter::once(("sub_url", self.sub_url.as_ref())))
+        {
+            let Some(url) = url else { continue };
+            if let Err(why) = check_rtsp_url(url) {
+                out.push((
+                    format!("{url:?}"),
+                    format!(
+                        "camera {quoted}: {field} {:?} is not a valid RTSP URL: {why}",
+                        crate::secret::redact_url(url)
+                    ),
+                ));
+            }
+        }
+        if let Some(onvif) = &self.onvif
+            && let Err(why) = check_url(&onvif.url, &["http", "https"])
+        {
+            out.push((
+                format!("{:?}", onvif.url),
+                format!("camera {quoted}: onvif.url is not a valid http URL: {why}"),
+            ));
+        }
+        out
     }
 }
 

@@ -114,8 +114,8 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
     // 2. The status API (never fatal: a taken port falls back).
     let board = serve::StatusBoard::default();
     let (api_tx, api_rx) = crossbeam_channel::bounded(serve::api::COMMAND_QUEUE);
-    let hub = serve::mjpeg::MjpegHub::default();
-    if let Err(e) = serve::api::start(
+    let hub = serve::FeedHub::default();
+    match serve::api::start(
         runtime.handle(),
         config.servers.bind,
         config.servers.api_port,
@@ -124,7 +124,10 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
         hub.clone(),
         serve::Access::new(config.servers.token.as_deref()),
     ) {
-        error!("status API cannot start: {e}");
+        Ok(server) => {
+            app.insert_resource(camera::ApiServer(server));
+        }
+        Err(e) => error!("status API cannot start: {e}"),
     }
     app.insert_resource(runtime)
         .insert_resource(camera::WallConfig(config))

@@ -9,15 +9,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bevy::ecs::query::QueryData;
+use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 
 use crate::config::{CameraConfig, Config};
-use crate::record::retention::{self, RetentionPolicy};
+use crate::record::retention::{self, SharedRetention};
 use crate::record::{RecordSettings, RecorderHandle};
 use crate::runtime::Runtime;
-use crate::serve::api::ApiCommand;
+use crate::serve::api::{ApiCommand, Refusal};
 use crate::serve::mjpeg::{self, MjpegSettings};
-use crate::serve::{CameraStatus, Ports, RecordingStatus, StatusBoard};
+use crate::serve::{
+    CameraFeeds, CameraStatus, FeedHub, Ports, RecordingStatus, Server, StatusBoard, audio,
+};
+use crate::stream::audio::{AudioFeed, AudioState};
 use crate::stream::{self, CameraCommand, CameraEvent, SharedFrame, StreamStats, VideoCodec};
 use crate::{WallSystems, secret};
 use state::{Grace, StreamMachine};
@@ -39,6 +43,9 @@ pub struct StreamStatus {
     pub codec: Option<VideoCodec>,
     pub width: u32,
     pub height: u32,
+    /// The audio the audio port serves ("AAC 16000 Hz, 1 ch, passed through as ADTS"), or
+    /// why the camera's audio cannot be served; `None` without audio.
+    pub audio: Option<String>,
 }
 
 impl Default for StreamStatus {
@@ -48,6 +55,7 @@ impl Default for StreamStatus {
             codec: None,
             width: 0,
             height: 0,
+            audio: None,
         }
     }
 }
@@ -125,9 +133,17 @@ pub struct PicturesWanted(pub bool);
 #[derive(Resource)]
 pub struct ApiInbox(pub crossbeam_channel::Receiver<ApiCommand>);
 
-/// Every camera's MJPEG feed, shared with the API port.
+/// Every camera's feeds, shared with the API port.
 #[derive(Resource, Clone, Default)]
-pub struct Hub(pub mjpeg::MjpegHub);
+pub struct Hub(pub FeedHub);
+
+/// The status API's server (it stops when this is dropped).
+#[derive(Resource, Debug)]
+pub struct ApiServer(pub Server);
+
+/// What the retention thread works from (policy and recorders), kept current by the ECS.
+#[derive(Resource, Clone, Default)]
+pub struct Retention(pub SharedRetention);
 
 /// Snapshot for the API.
 #[derive(Resource, Clone, Deref)]
@@ -168,7 +184,9 @@ pub fn state_plugin(app: &mut App) {
 /// Spawns the configured cameras and their workers, serves the status API, stops workers on
 /// exit. Needs the [`Runtime`] resource.
 pub fn spawn_plugin(app: &mut App) {
-    app.add_systems(Startup, spawn_cameras)
+    app.init_resource::<Hub>()
+        .init_resource::<Retention>()
+        .add_systems(Startup, spawn_cameras)
         .add_systems(
             Update,
             api_commands
@@ -177,7 +195,8 @@ pub fn spawn_plugin(app: &mut App) {
         )
         .add_systems(
             Update,
-            publish_status
+            (sync_ports, publish_status)
+                .chain()
                 .in_set(WallSystems::Update)
                 .after(sample_rates),
         )
@@ -237,97 +256,192 @@ pub fn worker_config(cam: &CameraConfig, config: &Config) -> Result<stream::Work
     })
 }
 
-fn spawn_cameras(
-    wanted: Option<Res<PicturesWanted>>,
-    hub: Option<Res<Hub>>,
-    mut commands: Commands,
-    config: Res<WallConfig>,
-    runtime: Res<Runtime>,
-    time: Res<Time<Real>>,
-) {
-    let now = time.elapsed();
-    let grace = Duration::from_secs(config.grace_secs);
-    let cameras = camera_list(&config, runtime.sim_addr());
-    let mut recorders = Vec::new();
-    for (index, cam) in cameras.iter().enumerate() {
+/// Everything needed to start a camera, at start-up or when the API adds one.
+#[derive(SystemParam)]
+pub struct CameraSpawner<'w, 's> {
+    commands: Commands<'w, 's>,
+    config: Res<'w, WallConfig>,
+    runtime: Res<'w, Runtime>,
+    hub: Res<'w, Hub>,
+    retention: Res<'w, Retention>,
+    wanted: Option<Res<'w, PicturesWanted>>,
+    time: Res<'w, Time<Real>>,
+}
+
+impl CameraSpawner<'_, '_> {
+    /// Spawns camera `cam` at grid position `index` with its worker, recorder and servers.
+    /// Returns the entity and the ports its servers are bound to.
+    pub fn spawn(&mut self, cam: &CameraConfig, index: usize) -> (Entity, PortBinding) {
         let camera = Camera {
             name: cam.name.clone(),
             index,
             url: secret::redact_url(&cam.url),
         };
-        let mut entity = commands.spawn(camera);
+        let mut entity = self.commands.spawn(camera);
+        let id = entity.id();
         if !cam.enabled {
             info!(camera = %cam.name, "disabled: offline");
-            continue;
+            return (id, PortBinding::default());
         }
-        let handle = worker_config(cam, &config).and_then(|wc| {
-            stream::spawn_camera(runtime.handle(), wc, runtime.group()).map_err(|e| e.to_string())
+        let config = &self.config.0;
+        let handle = worker_config(cam, config).and_then(|wc| {
+            stream::spawn_camera(self.runtime.handle(), wc, self.runtime.group())
+                .map_err(|e| e.to_string())
         });
-        match handle {
-            Ok(h) => {
-                let wanted = wanted.as_ref().is_none_or(|w| w.0);
-                let relaxed = std::sync::atomic::Ordering::Relaxed;
-                h.stats.pictures_wanted.store(wanted, relaxed);
-                h.stats
-                    .decode_wanted
-                    .store(wanted || config.headless_decode, relaxed);
-                runtime.track(h.task, h.record_thread);
-                recorders.push(h.recorder.clone());
-                let servers = &config.servers;
-                let preferred = cam.mjpeg_port.unwrap_or_else(|| {
-                    u16::try_from(usize::from(servers.mjpeg_base_port) + index).unwrap_or(0)
-                });
-                let settings = MjpegSettings {
-                    fps: servers.mjpeg_fps,
-                    quality: servers.mjpeg_quality,
-                    access: crate::serve::Access::new(servers.token.as_deref()),
-                };
-                let mjpeg = mjpeg::start(
-                    runtime.handle(),
-                    std::net::SocketAddr::new(servers.bind, preferred),
-                    &cam.name,
-                    h.mjpeg_frames,
-                    h.stats.clone(),
-                    settings,
-                    &hub.as_ref().map(|h| h.0.clone()).unwrap_or_default(),
-                );
-                match mjpeg {
-                    Ok(addr) => {
-                        entity.insert(PortBinding {
-                            mjpeg: Some(addr.port()),
-                            audio: None,
-                        });
-                    }
-                    Err(e) => error!(camera = %cam.name, "MJPEG server cannot start: {e}"),
-                }
-                entity.insert((
-                    RecorderLink(h.recorder),
-                    StreamStatus {
-                        machine: StreamMachine::connecting(),
-                        ..default()
-                    },
-                    GraceTimer(Grace::starting(now, grace)),
-                    WorkerLink {
-                        commands: h.commands,
-                        events: h.events,
-                        frames: h.frames,
-                        stats: h.stats,
-                    },
-                ));
+        let h = match handle {
+            Ok(h) => h,
+            Err(e) => {
+                error!(camera = %cam.name, "cannot start: {e}");
+                return (id, PortBinding::default());
             }
-            Err(e) => error!(camera = %cam.name, "cannot start: {e}"),
+        };
+        let wanted = self.wanted.as_ref().is_none_or(|w| w.0);
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        h.stats.pictures_wanted.store(wanted, relaxed);
+        h.stats
+            .decode_wanted
+            .store(wanted || config.headless_decode, relaxed);
+        self.runtime.track(h.task, h.record_thread);
+        if let Ok(mut r) = self.retention.0.lock() {
+            r.recorders.insert(cam.name.clone(), h.recorder.clone());
+            if let Some(cap) = cam.max_bytes {
+                r.policy.camera_max_bytes.insert(cam.name.clone(), cap);
+            }
+        }
+        let servers = &config.servers;
+        let preferred = |port: Option<u16>, base: u16| {
+            let port =
+                port.unwrap_or_else(|| u16::try_from(usize::from(base) + index).unwrap_or(0));
+            std::net::SocketAddr::new(servers.bind, port)
+        };
+        let access = crate::serve::Access::new(servers.token.as_deref());
+        let settings = MjpegSettings {
+            fps: servers.mjpeg_fps,
+            quality: servers.mjpeg_quality,
+            access: access.clone(),
+        };
+        let mjpeg = mjpeg::start(
+            self.runtime.handle(),
+            preferred(cam.mjpeg_port, servers.mjpeg_base_port),
+            &cam.name,
+            h.mjpeg_frames,
+            h.stats.clone(),
+            settings,
+        );
+        let mjpeg = match mjpeg {
+            Ok((server, feed)) => {
+                if let Ok(mut hub) = self.hub.0.write() {
+                    let audio = h.audio.clone();
+                    hub.insert(cam.name.clone(), CameraFeeds { mjpeg: feed, audio });
+                }
+                Some(server)
+            }
+            Err(e) => {
+                error!(camera = %cam.name, "MJPEG server cannot start: {e}");
+                None
+            }
+        };
+        let audio = audio::start(
+            self.runtime.handle(),
+            preferred(cam.audio_port, servers.audio_base_port),
+            &cam.name,
+            h.audio.clone(),
+            access,
+        )
+        .inspect_err(|e| error!(camera = %cam.name, "audio server cannot start: {e}"))
+        .ok();
+        let servers = CameraServers {
+            mjpeg,
+            audio,
+            audio_feed: Some(h.audio),
+        };
+        let ports = servers.ports();
+        let grace = Duration::from_secs(config.grace_secs);
+        entity.insert((
+            ports.clone(),
+            servers,
+            RecorderLink(h.recorder),
+            StreamStatus {
+                machine: StreamMachine::connecting(),
+                ..default()
+            },
+            GraceTimer(Grace::starting(self.time.elapsed(), grace)),
+            WorkerLink {
+                commands: h.commands,
+                events: h.events,
+                frames: h.frames,
+                stats: h.stats,
+            },
+        ));
+        (id, ports)
+    }
+
+    /// Stops camera `name`'s worker (its recorder finishes the open segment) and servers,
+    /// and despawns it.
+    pub fn remove(&mut self, entity: Entity, name: &str, link: Option<&WorkerLink>) {
+        if let Some(link) = link {
+            let _ = link.commands.try_send(CameraCommand::Shutdown);
+        }
+        if let Ok(mut hub) = self.hub.0.write() {
+            hub.remove(name);
+        }
+        if let Ok(mut r) = self.retention.0.lock() {
+            r.recorders.remove(name);
+            r.policy.camera_max_bytes.remove(name);
+        }
+        self.commands.entity(entity).despawn();
+        info!(camera = %name, "removed");
+    }
+}
+
+fn spawn_cameras(mut spawner: CameraSpawner) {
+    let cameras = camera_list(&spawner.config, spawner.runtime.sim_addr());
+    if let Ok(mut r) = spawner.retention.0.lock() {
+        r.policy.retain_days = spawner.config.recording.retain_days;
+        r.policy.max_bytes = spawner.config.recording.max_bytes;
+    }
+    for (index, cam) in cameras.iter().enumerate() {
+        spawner.spawn(cam, index);
+    }
+    let dir = spawner.config.recording.dir.clone();
+    if let Err(e) = retention::spawn_retention(dir, spawner.retention.0.clone()) {
+        error!("retention cannot start: {e}");
+    }
+}
+
+/// A camera's local stream servers; dropping it (the camera is removed) stops them.
+#[derive(Component, Default)]
+pub struct CameraServers {
+    pub mjpeg: Option<Server>,
+    pub audio: Option<Server>,
+    /// What the audio server serves.
+    pub audio_feed: Option<Arc<AudioFeed>>,
+}
+
+impl CameraServers {
+    fn ports(&self) -> PortBinding {
+        PortBinding {
+            mjpeg: self.mjpeg.as_ref().map(Server::port),
+            audio: self.audio.as_ref().map(Server::port),
         }
     }
-    let policy = RetentionPolicy {
-        retain_days: config.recording.retain_days,
-        max_bytes: config.recording.max_bytes,
-        camera_max_bytes: cameras
-            .iter()
-            .filter_map(|c| Some((c.name.clone(), c.max_bytes?)))
-            .collect(),
-    };
-    if let Err(e) = retention::spawn_retention(config.recording.dir.clone(), policy, recorders) {
-        error!("retention cannot start: {e}");
+}
+
+/// Follows servers that were bound again after failing, and what the audio port serves.
+fn sync_ports(mut cameras: Query<(&CameraServers, &mut PortBinding, &mut StreamStatus)>) {
+    for (servers, mut ports, mut status) in &mut cameras {
+        let now = servers.ports();
+        if (now.mjpeg, now.audio) != (ports.mjpeg, ports.audio) {
+            *ports = now;
+        }
+        let audio = servers.audio_feed.as_ref().and_then(|f| match f.state() {
+            AudioState::Serving(what) => Some(what),
+            AudioState::Failed(why) => Some(format!("cannot be served: {why}")),
+            AudioState::Disconnected | AudioState::NoAudio(_) => None,
+        });
+        if status.audio != audio {
+            status.audio = audio;
+        }
     }
 }
 
@@ -376,20 +490,82 @@ fn ingest_events(
 
 fn api_commands(
     inbox: Res<ApiInbox>,
-    cameras: Query<(Entity, &Camera)>,
+    mut cameras: Query<(Entity, &mut Camera, Option<&WorkerLink>)>,
     mut set: MessageWriter<SetRecording>,
+    mut spawner: CameraSpawner,
 ) {
+    // Commands are deferred: cameras added or removed earlier in this pass are not in the
+    // query yet.
+    let mut added: Vec<String> = Vec::new();
+    let mut removed: Vec<Entity> = Vec::new();
     for command in inbox.0.try_iter() {
         match command {
             ApiCommand::SetRecording { camera, active } => {
-                if let Some((entity, _)) = cameras.iter().find(|(_, c)| c.name == camera) {
+                if let Some((entity, ..)) = cameras.iter().find(|(_, c, _)| c.name == camera) {
                     set.write(SetRecording {
                         camera: entity,
                         active: Some(active),
                     });
                 }
             }
+            ApiCommand::AddCamera { camera, reply } => {
+                let present = |n: &str| {
+                    added.iter().any(|a| a == n)
+                        || cameras
+                            .iter()
+                            .any(|(e, c, _)| c.name == n && !removed.contains(&e))
+                };
+                if present(&camera.name) {
+                    let _ = reply.send(Err(Refusal::Conflict(format!(
+                        "a camera named {:?} exists already",
+                        camera.name
+                    ))));
+                    continue;
+                }
+                let index = cameras
+                    .iter()
+                    .filter(|(e, ..)| !removed.contains(e))
+                    .count()
+                    + added.len();
+                info!(camera = %camera.name, "added over the API");
+                let (_, ports) = spawner.spawn(&camera, index);
+                added.push(camera.name.clone());
+                let _ = reply.send(Ok(Ports {
+                    mjpeg: ports.mjpeg,
+                    audio: ports.audio,
+                }));
+            }
+            ApiCommand::RemoveCamera { camera, reply } => {
+                let found = cameras
+                    .iter()
+                    .find(|(e, c, _)| c.name == camera && !removed.contains(e));
+                match found {
+                    Some((entity, _, link)) => {
+                        spawner.remove(entity, &camera, link);
+                        removed.push(entity);
+                        let _ = reply.send(Ok(()));
+                    }
+                    None => {
+                        let _ = reply.send(Err(Refusal::NotFound(format!("no camera {camera:?}"))));
+                    }
+                }
+            }
         }
+    }
+    if !removed.is_empty() {
+        // Close the gaps: grid positions stay 0..n in the order cameras had.
+        let mut left: Vec<_> = cameras
+            .iter_mut()
+            .filter(|(e, ..)| !removed.contains(e))
+            .map(|(_, c, _)| c)
+            .collect();
+        left.sort_by_key(|c| c.index);
+        for (i, mut c) in left.into_iter().enumerate() {
+            if c.index != i {
+                c.index = i;
+            }
+        }
+        // Cameras added in this same pass come after them.
     }
 }
 
@@ -530,6 +706,7 @@ pub fn publish_status(time: Res<Time<Real>>, board: Res<Board>, cameras: Query<C
                 url: cam.url.clone(),
                 state: status.machine.state.as_str().to_owned(),
                 codec: status.codec.map(|c| c.as_str().to_owned()),
+                audio: status.audio.clone(),
                 width: status.width,
                 height: status.height,
                 fps: (rates.fps * 10.0).round() / 10.0,

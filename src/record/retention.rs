@@ -136,20 +136,33 @@ pub fn scan(dir: &Path) -> Vec<SegmentFile> {
 /// How often the store is checked after the start-up pass.
 pub const INTERVAL: Duration = Duration::from_secs(60);
 
+/// What retention works from; the ECS updates it as cameras come and go.
+#[derive(Default)]
+pub struct RetentionState {
+    pub policy: RetentionPolicy,
+    /// Every camera's recorder, by name (their open segments are never deleted).
+    pub recorders: HashMap<String, RecorderHandle>,
+}
+
+/// [`RetentionState`] shared between the ECS and the retention thread.
+pub type SharedRetention = std::sync::Arc<std::sync::Mutex<RetentionState>>;
+
 /// Applies the policy now and then every [`INTERVAL`], for as long as the process runs.
-pub fn spawn_retention(
-    dir: PathBuf,
-    policy: RetentionPolicy,
-    recorders: Vec<RecorderHandle>,
-) -> std::io::Result<()> {
-    if policy.is_empty() {
-        return Ok(());
-    }
+pub fn spawn_retention(dir: PathBuf, state: SharedRetention) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("retention".into())
         .spawn(move || {
             loop {
-                enforce(&dir, &policy, &recorders);
+                let (policy, recorders) = match state.lock() {
+                    Ok(s) => (
+                        s.policy.clone(),
+                        s.recorders.values().cloned().collect::<Vec<_>>(),
+                    ),
+                    Err(_) => return,
+                };
+                if !policy.is_empty() {
+                    enforce(&dir, &policy, &recorders);
+                }
                 std::thread::sleep(INTERVAL);
             }
         })?;

@@ -1,71 +1,107 @@
-//! The status/control API over hyper: `GET /api/status` (JSON) and `GET /metrics`
-//! (Prometheus text), served from the shared [`StatusBoard`]. Errors map to status codes in
-//! one place (`error_response`).
+//! The status/control API over hyper: `GET /api/status` (JSON), `GET /metrics` (Prometheus
+//! text), the live page, every camera's streams, and control (recording, adding and removing
+//! cameras) handed to the ECS. Errors map to status codes in one place (`error_response`).
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::mjpeg::MjpegHub;
-use super::{Access, StatusBoard, StatusSnapshot, ports};
+use tokio::sync::oneshot;
+
+use super::{Access, FeedHub, OnBound, Ports, Server, StatusBoard, StatusSnapshot};
+use crate::config::CameraConfig;
 
 type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
-/// Binds the API by the fallback policy and serves it on the current runtime. Returns the
-/// bound address; logs one `listening on` line.
-/// A control request for the ECS, from `POST /api/cameras/{name}/…`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A control request for the ECS, from `POST`/`DELETE /api/cameras…`.
+#[derive(Debug)]
 pub enum ApiCommand {
-    SetRecording { camera: String, active: bool },
+    SetRecording {
+        camera: String,
+        active: bool,
+    },
+    /// Add a camera (already checked on its own); the answer carries its bound ports.
+    AddCamera {
+        camera: Box<CameraConfig>,
+        reply: oneshot::Sender<Result<Ports, Refusal>>,
+    },
+    /// Remove a camera: its worker stops (finishing its segment), its servers close.
+    RemoveCamera {
+        camera: String,
+        reply: oneshot::Sender<Result<(), Refusal>>,
+    },
 }
+
+/// Why the ECS refused a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    NotFound(String),
+    Conflict(String),
+}
+
+impl Refusal {
+    fn response(&self) -> Response<Body> {
+        match self {
+            Self::NotFound(m) => error_response(StatusCode::NOT_FOUND, m),
+            Self::Conflict(m) => error_response(StatusCode::CONFLICT, m),
+        }
+    }
+}
+
+/// How long the API waits for the ECS to carry out a request (it runs every frame).
+const ECS_ANSWER: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Control requests waiting for the ECS. Bounded: a flood of requests gets 503, never memory.
 pub const COMMAND_QUEUE: usize = 64;
 
+/// Binds `ip:preferred` (or a fallback) and serves the API; logs its address on every bind
+/// and keeps `api_port` in the status current.
 pub fn start(
     runtime: &tokio::runtime::Handle,
     ip: IpAddr,
     preferred: u16,
     board: StatusBoard,
     commands: crossbeam_channel::Sender<ApiCommand>,
-    hub: MjpegHub,
+    hub: FeedHub,
     access: Access,
-) -> std::io::Result<SocketAddr> {
-    let (std_listener, refused) = ports::bind_tcp(ip, preferred)?;
-    let addr = std_listener.local_addr()?;
-    for (port, why) in refused {
-        tracing::warn!("API port {port} unavailable ({why}); trying the next");
-    }
-    if let Ok(mut snapshot) = board.write() {
-        snapshot.api_port = addr.port();
-    }
-    tracing::info!(
-        "status API listening on http://{addr}/api/status (metrics: http://{addr}/metrics)"
-    );
+) -> std::io::Result<Server> {
+    let status = board.clone();
+    let on_bound: OnBound = Arc::new(move |addr: SocketAddr, refused| {
+        for (port, why) in refused {
+            tracing::warn!("API port {port} unavailable ({why}); trying the next");
+        }
+        if let Ok(mut snapshot) = status.write() {
+            snapshot.api_port = addr.port();
+        }
+        tracing::info!(
+            "status API listening on http://{addr}/api/status (metrics: http://{addr}/metrics)"
+        );
+    });
     let handle = move |req: Request<Incoming>| {
         let (board, commands, hub) = (board.clone(), commands.clone(), hub.clone());
         async move { route(req, &board, &commands, &hub).await }
     };
-    super::serve_http(
+    super::start_server(
         runtime,
-        std_listener,
-        format!("status API on {addr}"),
+        SocketAddr::new(ip, preferred),
+        "status API".into(),
         access,
+        on_bound,
         handle,
-    );
-    Ok(addr)
+    )
 }
 
 async fn route(
     req: Request<Incoming>,
     board: &StatusBoard,
     commands: &crossbeam_channel::Sender<ApiCommand>,
-    hub: &MjpegHub,
+    hub: &FeedHub,
 ) -> Response<Body> {
     let snapshot = match board.read() {
         Ok(s) => s.clone(),
@@ -95,15 +131,59 @@ async fn route(
             "text/plain; version=0.0.4",
             metrics(&snapshot).into_bytes(),
         ),
-        (&Method::GET, ["api", "cameras", name, "video.mjpeg"]) => {
+        (
+            &Method::GET,
+            [
+                "api",
+                "cameras",
+                name,
+                media @ ("video.mjpeg" | "audio.aac"),
+            ],
+        ) => {
             let name = percent_decode(name);
-            let feed = hub.read().ok().and_then(|h| h.get(&name).cloned());
-            match feed {
-                Some(feed) => super::mjpeg::stream_response(&feed),
-                None => error_response(
+            let feeds = hub.read().ok().and_then(|h| h.get(&name).cloned());
+            match (feeds, *media) {
+                (Some(f), "video.mjpeg") => super::mjpeg::stream_response(&f.mjpeg),
+                (Some(f), _) => super::audio::stream_response(&name, &f.audio),
+                (None, _) => error_response(
                     StatusCode::NOT_FOUND,
-                    &format!("no MJPEG stream for {name:?}"),
+                    &format!("no camera {name:?} is streaming"),
                 ),
+            }
+        }
+        (&Method::POST, ["api", "cameras"]) => {
+            let camera = match read_json::<CameraConfig>(req).await {
+                Ok(c) => c,
+                Err(e) => return error_response(StatusCode::BAD_REQUEST, &e),
+            };
+            let problems: Vec<String> = camera.problems().into_iter().map(|(_, m)| m).collect();
+            if !problems.is_empty() {
+                return error_response(StatusCode::BAD_REQUEST, &problems.join("; "));
+            }
+            let name = camera.name.clone();
+            let (reply, answer) = oneshot::channel();
+            let command = ApiCommand::AddCamera {
+                camera: Box::new(camera),
+                reply,
+            };
+            match ask(commands, command, answer).await {
+                Ok(ports) => {
+                    let json = serde_json::json!({ "camera": name, "ports": ports });
+                    reply_json(StatusCode::CREATED, &json)
+                }
+                Err(r) => r,
+            }
+        }
+        (&Method::DELETE, ["api", "cameras", name]) => {
+            let name = percent_decode(name);
+            let (reply, answer) = oneshot::channel();
+            let command = ApiCommand::RemoveCamera {
+                camera: name.clone(),
+                reply,
+            };
+            match ask(commands, command, answer).await {
+                Ok(()) => reply_json(StatusCode::OK, &serde_json::json!({ "removed": name })),
+                Err(r) => r,
             }
         }
         (&Method::POST, ["api", "cameras", name, "recording"]) => {
@@ -142,11 +222,38 @@ async fn route(
         (_, ["api", "status"] | ["metrics"]) => {
             error_response(StatusCode::METHOD_NOT_ALLOWED, "use GET")
         }
-        (_, ["api", "cameras", _, "recording"]) => {
+        (_, ["api", "cameras", _, "recording"]) | (_, ["api", "cameras"]) => {
             error_response(StatusCode::METHOD_NOT_ALLOWED, "use POST")
         }
+        (_, ["api", "cameras", _]) => error_response(StatusCode::METHOD_NOT_ALLOWED, "use DELETE"),
         _ => error_response(StatusCode::NOT_FOUND, &format!("no route {path}")),
     }
+}
+
+/// Sends `command` to the ECS and waits for its answer; the error is the response to give.
+async fn ask<T>(
+    commands: &crossbeam_channel::Sender<ApiCommand>,
+    command: ApiCommand,
+    answer: oneshot::Receiver<Result<T, Refusal>>,
+) -> Result<T, Response<Body>> {
+    if commands.try_send(command).is_err() {
+        return Err(error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many requests; try again",
+        ));
+    }
+    match tokio::time::timeout(ECS_ANSWER, answer).await {
+        Ok(Ok(Ok(v))) => Ok(v),
+        Ok(Ok(Err(refusal))) => Err(refusal.response()),
+        Ok(Err(_)) | Err(_) => Err(error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the wall did not answer; try again",
+        )),
+    }
+}
+
+fn reply_json(status: StatusCode, json: &serde_json::Value) -> Response<Body> {
+    reply(status, "application/json", json.to_string().into_bytes())
 }
 
 /// The live page: every camera as an MJPEG tile, refreshed from `/api/status`.
@@ -196,7 +303,7 @@ pub fn unauthorized() -> Response<Body> {
 }
 
 /// Every error answer: a status code and `{"error": "…"}`.
-fn error_response(status: StatusCode, message: &str) -> Response<Body> {
+pub(crate) fn error_response(status: StatusCode, message: &str) -> Response<Body> {
     let body = serde_json::json!({ "error": message })
         .to_string()
         .into_bytes();

@@ -16,7 +16,7 @@ use hyper::body::Frame;
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::watch;
 
-use super::ports;
+use super::{OnBound, Server};
 use crate::stream::{FrameReceiver, StreamStats, VideoFrame};
 
 /// Rate and quality caps of a camera's MJPEG stream, and who may watch it.
@@ -37,12 +37,8 @@ pub struct MjpegFeed {
     pub stats: Arc<StreamStats>,
 }
 
-/// Every camera's feed by name, so the API port can serve the same streams (browsers refuse
-/// some ports, e.g. 556 and 563 right after the default base 555, and one origin is simpler).
-pub type MjpegHub = Arc<std::sync::RwLock<std::collections::HashMap<String, MjpegFeed>>>;
-
-/// Binds `preferred` (or a fallback) and serves camera `camera`'s MJPEG stream. Returns the
-/// bound address; logs one `listening on` line.
+/// Binds `preferred` (or a fallback) and serves camera `camera`'s MJPEG stream; logs one
+/// `listening on` line per bind. Returns the server and the feed (for the API port).
 pub fn start(
     runtime: &tokio::runtime::Handle,
     preferred: SocketAddr,
@@ -50,22 +46,12 @@ pub fn start(
     frames: FrameReceiver,
     stats: Arc<StreamStats>,
     settings: MjpegSettings,
-    hub: &MjpegHub,
-) -> std::io::Result<SocketAddr> {
-    let (std_listener, refused) = ports::bind_tcp(preferred.ip(), preferred.port())?;
-    let addr = std_listener.local_addr()?;
-    if let Some((port, why)) = refused.first() {
-        tracing::warn!(camera = %camera, "MJPEG port {port} unavailable ({why}); using {}", addr.port());
-    }
-    tracing::info!(camera = %camera, "MJPEG listening on http://{addr}/video.mjpeg");
+) -> std::io::Result<(Server, MjpegFeed)> {
     let (jpeg_tx, jpeg_rx) = watch::channel::<Option<Bytes>>(None);
     let feed = MjpegFeed {
         jpegs: jpeg_rx,
         stats,
     };
-    if let Ok(mut hub) = hub.write() {
-        hub.insert(camera.to_owned(), feed.clone());
-    }
     let name = camera.to_owned();
     let access = settings.access.clone();
     std::thread::Builder::new()
@@ -75,18 +61,27 @@ pub fn start(
             let _guard = span.enter();
             encode_loop(&frames, &jpeg_tx, &settings);
         })?;
+    let name = camera.to_owned();
+    let on_bound: OnBound = Arc::new(move |addr, refused| {
+        if let Some((port, why)) = refused.first() {
+            tracing::warn!(camera = %name, "MJPEG port {port} unavailable ({why}); using {}", addr.port());
+        }
+        tracing::info!(camera = %name, "MJPEG listening on http://{addr}/video.mjpeg");
+    });
+    let served = feed.clone();
     let handle = move |req: Request<hyper::body::Incoming>| {
-        let response = route(&req, &feed);
+        let response = route(&req, &served);
         async move { response }
     };
-    super::serve_http(
+    let server = super::start_server(
         runtime,
-        std_listener,
-        format!("MJPEG server on {addr}"),
+        preferred,
+        format!("MJPEG server of {camera:?}"),
         access,
+        on_bound,
         handle,
-    );
-    Ok(addr)
+    )?;
+    Ok((server, feed))
 }
 
 /// Counts a watching client for as long as its response body lives.

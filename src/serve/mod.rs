@@ -1,11 +1,19 @@
-//! Local HTTP servers, with no Bevy: the status/control API (`/api/status`, `/metrics`), the
-//! snapshot of camera status it serves, and the port fallback policy every server uses.
+//! Local HTTP servers, with no Bevy: the supervised serving loop every server runs (access
+//! token, restart on failure), the status snapshot the API serves, and the port policy.
 
 pub mod api;
+pub mod audio;
 pub mod mjpeg;
 pub mod ports;
 
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration;
+
 use serde::Serialize;
+use tokio::sync::watch;
 
 /// What `/api/status` answers; written by the ECS, read by the API. No credentials in here:
 /// URLs are redacted before they enter.
@@ -24,6 +32,9 @@ pub struct CameraStatus {
     /// `connecting`, `live`, `stalled`, `reconnecting`, `auth_failed` or `offline`.
     pub state: String,
     pub codec: Option<String>,
+    /// The audio served on the audio port, or why the camera's audio cannot be; `null`
+    /// without audio.
+    pub audio: Option<String>,
     pub width: u32,
     pub height: u32,
     /// Frames received per second over the last few seconds.
@@ -63,52 +74,194 @@ pub struct RecordingStatus {
 pub type HttpResponse =
     hyper::Response<http_body_util::combinators::BoxBody<bytes::Bytes, std::convert::Infallible>>;
 
-/// Serves HTTP/1 on an already bound listener, forever, on `runtime`: requests without the
-/// access token get 401, the others go to `handle`. Every server here runs through this.
-pub(crate) fn serve_http<F, Fut>(
+/// Called with the bound address and the ports refused on the way (for the log line and the
+/// status), at start and after every restart.
+pub type OnBound = Arc<dyn Fn(SocketAddr, &[(u16, io::ErrorKind)]) + Send + Sync>;
+
+/// A running HTTP server, supervised: if its listening socket fails at run time it is bound
+/// again by the same port policy (its last port first). Dropping it stops the server and
+/// closes its connections.
+pub struct Server {
+    port: Arc<AtomicU16>,
+    task: tokio::task::JoinHandle<()>,
+    /// Dropped with the server: every connection task sees it and ends.
+    _stop: watch::Sender<()>,
+}
+
+impl Server {
+    /// The port it is bound to now.
+    pub fn port(&self) -> u16 {
+        self.port.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Server(port {})", self.port())
+    }
+}
+
+/// Binds `preferred` (or a fallback by [`ports::bind_tcp`]) and serves HTTP/1 there on
+/// `runtime`: requests without the access token get 401, the others go to `handle`. Every
+/// server here runs through this. `what` names the server in log lines.
+pub(crate) fn start_server<F, Fut>(
     runtime: &tokio::runtime::Handle,
-    listener: std::net::TcpListener,
+    preferred: SocketAddr,
     what: String,
     access: Access,
+    on_bound: OnBound,
     handle: F,
-) where
+) -> io::Result<Server>
+where
     F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = HttpResponse> + Send + 'static,
 {
-    runtime.spawn(async move {
-        let listener = match tokio::net::TcpListener::from_std(listener) {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!("{what} cannot start: {e}");
-                return;
-            }
-        };
+    supervised(
+        runtime,
+        preferred,
+        what,
+        access,
+        on_bound,
+        handle,
+        ports::bind_tcp,
+    )
+}
+
+/// A listener by the port policy, and the ports refused on the way.
+type Bound = (std::net::TcpListener, Vec<(u16, io::ErrorKind)>);
+
+/// [`start_server`] with the bind function given (tests break the sockets it makes).
+fn supervised<F, Fut, B>(
+    runtime: &tokio::runtime::Handle,
+    preferred: SocketAddr,
+    what: String,
+    access: Access,
+    on_bound: OnBound,
+    handle: F,
+    mut bind: B,
+) -> io::Result<Server>
+where
+    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = HttpResponse> + Send + 'static,
+    B: FnMut(std::net::IpAddr, u16) -> io::Result<Bound> + Send + 'static,
+{
+    let (mut listener, refused) = bind(preferred.ip(), preferred.port())?;
+    let addr = listener.local_addr()?;
+    on_bound(addr, &refused);
+    let port = Arc::new(AtomicU16::new(addr.port()));
+    let (stop_tx, stop_rx) = watch::channel(());
+    let current = port.clone();
+    let task = runtime.spawn(async move {
+        let mut delay = RESTART_FIRST;
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
+            let started = tokio::time::Instant::now();
+            let port = current.load(Ordering::Relaxed);
+            let error = serve_until_error(listener, &access, &handle, &stop_rx).await;
+            if started.elapsed() > RESTART_HEALTHY {
+                delay = RESTART_FIRST;
+            }
+            tracing::warn!("{what} on port {port} failed ({error}); restarting in {delay:?}");
+            listener = loop {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(RESTART_MAX);
+                match bind(preferred.ip(), port).and_then(|(l, refused)| {
+                    let addr = l.local_addr()?;
+                    Ok((l, refused, addr))
+                }) {
+                    Ok((l, refused, addr)) => {
+                        current.store(addr.port(), Ordering::Relaxed);
+                        on_bound(addr, &refused);
+                        break l;
+                    }
+                    Err(e) => {
+                        tracing::warn!("{what} cannot bind again ({e}); retrying in {delay:?}")
+                    }
+                }
             };
-            let (access, handle) = (access.clone(), handle.clone());
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(
-                    move |req: hyper::Request<hyper::body::Incoming>| {
-                        let allowed = access.allows(req.headers(), req.uri().query());
-                        let handle = handle.clone();
-                        async move {
-                            let response = if allowed {
-                                handle(req).await
-                            } else {
-                                api::unauthorized()
-                            };
-                            Ok::<_, std::convert::Infallible>(response)
-                        }
-                    },
-                );
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-            });
         }
     });
+    Ok(Server {
+        port,
+        task,
+        _stop: stop_tx,
+    })
+}
+
+/// First wait before a failed server is bound again; doubles up to [`RESTART_MAX`], and
+/// starts over once a server has run for [`RESTART_HEALTHY`].
+const RESTART_FIRST: Duration = Duration::from_millis(200);
+const RESTART_MAX: Duration = Duration::from_secs(30);
+const RESTART_HEALTHY: Duration = Duration::from_secs(60);
+
+/// Accepts and serves connections until the listening socket fails; returns why.
+async fn serve_until_error<F, Fut>(
+    listener: std::net::TcpListener,
+    access: &Access,
+    handle: &F,
+    stop: &watch::Receiver<()>,
+) -> io::Error
+where
+    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = HttpResponse> + Send + 'static,
+{
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => return e,
+    };
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) if accept_error_is_transient(&e) => {
+                // Out of file descriptors or buffers: wait for some to come back.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            Err(e) => return e,
+        };
+        let (access, handle, mut stop) = (access.clone(), handle.clone(), stop.clone());
+        tokio::spawn(async move {
+            let service =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let allowed = access.allows(req.headers(), req.uri().query());
+                    let handle = handle.clone();
+                    async move {
+                        let response = if allowed {
+                            handle(req).await
+                        } else {
+                            api::unauthorized()
+                        };
+                        Ok::<_, std::convert::Infallible>(response)
+                    }
+                });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            tokio::select! {
+                _ = connection => {}
+                _ = stop.changed() => {}
+            }
+        });
+    }
+}
+
+/// Accept errors that concern one connection or a passing shortage, not the socket.
+fn accept_error_is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    ) || matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
 }
 
 /// Who may use the local servers: with a token set, every request must carry it, as
@@ -151,12 +304,88 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// What one camera serves, for the API port too (browsers refuse some ports, e.g. 556 and
+/// 563 right after the default base 555, and one origin is simpler for a page).
+#[derive(Clone)]
+pub struct CameraFeeds {
+    pub mjpeg: mjpeg::MjpegFeed,
+    pub audio: Arc<crate::stream::audio::AudioFeed>,
+}
+
+/// Every camera's feeds by name; the ECS adds and removes cameras.
+pub type FeedHub = Arc<std::sync::RwLock<std::collections::HashMap<String, CameraFeeds>>>;
+
 /// The snapshot shared between the ECS (writer) and the API (readers).
 pub type StatusBoard = std::sync::Arc<std::sync::RwLock<StatusSnapshot>>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One GET over a fresh connection; the status line, or the error.
+    fn get(port: u16) -> io::Result<String> {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        c.set_read_timeout(Some(Duration::from_secs(5)))?;
+        c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+        let mut out = String::new();
+        c.read_to_string(&mut out)?;
+        Ok(out.lines().next().unwrap_or_default().to_owned())
+    }
+
+    #[test]
+    fn a_server_whose_socket_fails_is_bound_again_on_its_port() {
+        use std::os::fd::AsRawFd;
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let sockets = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = sockets.clone();
+        let bind = move |ip, port| {
+            let bound = ports::bind_tcp(ip, port)?;
+            seen.lock().unwrap().push(bound.0.as_raw_fd());
+            Ok(bound)
+        };
+        let binds = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = binds.clone();
+        let on_bound: OnBound = Arc::new(move |addr: SocketAddr, _: &[_]| {
+            log.lock().unwrap().push(addr.port());
+        });
+        let handle = |_req| async {
+            use http_body_util::BodyExt;
+            hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from("ok")).boxed())
+        };
+        let server = supervised(
+            rt.handle(),
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            "test server".into(),
+            Access::default(),
+            on_bound,
+            handle,
+            bind,
+        )
+        .unwrap();
+        let port = server.port();
+        assert!(get(port).unwrap().contains("200"));
+        // Break the listening socket under the server, as a vanished address or a fault
+        // would: accept() now fails with EINVAL.
+        let fd = sockets.lock().unwrap()[0];
+        // SAFETY: `fd` is the server's open listening socket; shutdown() does not close it.
+        assert_eq!(unsafe { libc::shutdown(fd, libc::SHUT_RDWR) }, 0);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while binds.lock().unwrap().len() < 2 {
+            assert!(std::time::Instant::now() < deadline, "never bound again");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(*binds.lock().unwrap(), [port, port], "same port again");
+        assert_eq!(server.port(), port);
+        assert!(get(port).unwrap().contains("200"));
+        // Dropping the server stops it.
+        drop(server);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while get(port).is_ok() {
+            assert!(std::time::Instant::now() < deadline, "still serving");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 
     #[test]
     fn access_needs_the_token_only_when_set() {

@@ -2,6 +2,7 @@
 //! (`CameraCommand` in, `CameraEvent` out, the latest-frame slot), the retina session worker,
 //! its backoff schedule and the decode thread.
 
+pub mod audio;
 pub mod backoff;
 pub mod decode;
 pub mod nal;

@@ -23,6 +23,7 @@ fn unix_ms() -> i64 {
 }
 use tracing::Instrument;
 
+use super::audio::{AudioFeed, AudioTap, spawn_audio};
 use super::backoff::Backoff;
 use super::decode::{Packet, spawn_decoder};
 use super::nal;
@@ -74,6 +75,8 @@ pub struct CameraHandle {
     pub record_thread: std::thread::JoinHandle<()>,
     /// Pictures for the JPEG encoder, while MJPEG clients watch.
     pub mjpeg_frames: FrameReceiver,
+    /// The camera's audio as ADTS AAC, while listeners listen.
+    pub audio: Arc<AudioFeed>,
 }
 
 /// Capacity of the event channel. Events are state changes (a few per minute at worst); a
@@ -91,6 +94,7 @@ pub fn spawn_camera(
     let (mjpeg_slot, mjpeg_frames) = FrameSlot::new();
     let packets = spawn_decoder(&config.name, stats.clone(), slot, mjpeg_slot)?;
     let (record, recorder, record_thread) = spawn_recorder(&config.name, config.record.clone())?;
+    let (audio_tap, audio) = spawn_audio(&config.name)?;
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
     let (ev_tx, ev_rx) = crossbeam_channel::bounded(EVENT_QUEUE);
     let span = tracing::info_span!("camera", name = %config.name);
@@ -100,6 +104,7 @@ pub fn spawn_camera(
         events: ev_tx,
         packets,
         record,
+        audio: audio_tap,
         stats: stats.clone(),
     };
     let task = runtime.spawn(worker.run(cmd_rx).instrument(span));
@@ -112,6 +117,7 @@ pub fn spawn_camera(
         recorder,
         record_thread,
         mjpeg_frames,
+        audio,
     })
 }
 
@@ -121,6 +127,7 @@ struct Worker {
     events: Sender<CameraEvent>,
     packets: Sender<Packet>,
     record: Sender<RecordInput>,
+    audio: AudioTap,
     stats: Arc<StreamStats>,
 }
 
@@ -151,6 +158,7 @@ impl Worker {
             self.emit(CameraEvent::Connecting { attempt });
             let ended = self.run_once(&mut commands).await;
             let _ = self.record.try_send(RecordInput::SessionEnded);
+            self.audio.ended();
             let (delay, event) = match ended {
                 Ended::Shutdown => break,
                 Ended::Failed {
@@ -290,6 +298,7 @@ impl Worker {
                         wall_ms: start.1 + since * 1000 / clock,
                         duration: i64::from(a.frame_length().get()),
                     };
+                    self.audio.frame(&frame.data);
                     let _ = self.record.try_send(RecordInput::Audio(frame));
                     continue;
                 }
@@ -317,6 +326,7 @@ impl Worker {
                     }),
                     _ => None,
                 });
+                self.audio.session(track.clone());
                 let _ = self.record.try_send(RecordInput::SessionAudio(track));
                 self.emit(CameraEvent::Live {
                     codec,

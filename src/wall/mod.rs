@@ -54,9 +54,15 @@ pub struct TileRect {
     pub visible: bool,
 }
 
-/// The mesh entity drawing a camera's picture.
+/// The mesh entity drawing a camera's picture; despawned with its camera.
 #[derive(Component, Debug)]
+#[relationship(relationship_target = Tile)]
 pub struct TileOf(pub Entity);
+
+/// A camera's tile mesh (the other side of [`TileOf`]).
+#[derive(Component, Debug)]
+#[relationship_target(relationship = TileOf, linked_spawn)]
+pub struct Tile(Entity);
 
 /// Gap between tiles, logical pixels.
 const GAP: f32 = 4.0;
@@ -143,6 +149,10 @@ fn layout_tiles(
     let Ok(window) = windows.single() else { return };
     let (ww, wh) = (window.width(), window.height());
     let n = cameras.iter().count();
+    // A maximised camera that was removed maximises nothing.
+    let maximised = view
+        .maximised
+        .filter(|m| cameras.iter().any(|(c, ..)| c.index == *m));
     let cells = layout::cells(n, ww, wh, GAP);
     let full = Rect {
         x: 0.0,
@@ -151,7 +161,7 @@ fn layout_tiles(
         h: wh,
     };
     for (cam, tex, mut rect) in &mut cameras {
-        let (cell, visible) = match view.maximised {
+        let (cell, visible) = match maximised {
             Some(m) if m == cam.index => (full, true),
             Some(_) => (Rect::default(), false),
             None => (cells.get(cam.index).copied().unwrap_or_default(), true),

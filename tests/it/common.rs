@@ -177,6 +177,14 @@ pub fn http_post(port: u16, path: &str, json: &str) -> (u16, String) {
     )
 }
 
+/// Minimal HTTP/1.1 DELETE on loopback: (status code, body).
+pub fn http_delete(port: u16, path: &str) -> (u16, String) {
+    http(
+        port,
+        &format!("DELETE {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"),
+    )
+}
+
 /// Sends a raw request; returns (status code, body).
 fn http(port: u16, request: &str) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");

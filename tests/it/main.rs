@@ -2,6 +2,7 @@
 //! workers against real RTSP servers (ours and GStreamer's), the headless app end to end,
 //! stepped-time plugin tests, config errors, and a real screenshot under Xvfb.
 
+mod audio;
 mod common;
 mod config_errors;
 mod e2e;

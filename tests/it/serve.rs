@@ -375,3 +375,85 @@ fn with_a_token_every_request_needs_it() {
     );
     assert!(!app.log().contains("tok-8842"), "the token is never logged");
 }
+
+#[test]
+fn cameras_added_and_removed_at_run_time_get_and_lose_their_servers() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let (a, b) = (sim(&rt, small(0)), sim(&rt, small(0)));
+    let app = Proc::headless(&format!(
+        "(cameras: [(name: \"A\", url: \"{}\")], servers: (api_port: 0))",
+        a.url(1)
+    ));
+    app.wait_state("A", "live", Duration::from_secs(20));
+    let api = app.api_port();
+    let add = format!(
+        r#"{{"name": "B", "url": "{}", "username": "op", "password": "hunter2"}}"#,
+        b.url(1)
+    );
+    let (code, body) = common::http_post(api, "/api/cameras", &add);
+    assert_eq!(code, 201, "{body}");
+    assert!(!body.contains("hunter2"), "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mjpeg = answer["ports"]["mjpeg"].as_u64().expect("MJPEG port") as u16;
+    let audio = answer["ports"]["audio"].as_u64().expect("audio port") as u16;
+    let c = app.wait_state("B", "live", Duration::from_secs(20));
+    assert_eq!(c["ports"]["mjpeg"], mjpeg);
+    assert_eq!(c["ports"]["audio"], audio);
+    assert!(!app.status().to_string().contains("hunter2"));
+    for j in read_jpegs(mjpeg, 2) {
+        assert_eq!(jpeg_size(&j), (320, 180));
+    }
+    // Bad requests say what is wrong and change nothing.
+    let (code, body) = common::http_post(api, "/api/cameras", &add);
+    assert_eq!(code, 409, "{body}");
+    let (code, body) = common::http_post(
+        api,
+        "/api/cameras",
+        r#"{"name": "C", "url": "rtsp://127.0.0.1/x", "colour": 1}"#,
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("colour") && body.contains("line 1 column"),
+        "{body}"
+    );
+    let (code, body) = common::http_post(
+        api,
+        "/api/cameras",
+        r#"{"name": "C", "url": "http://admin:pw@127.0.0.1/x"}"#,
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("not a valid RTSP URL") && !body.contains("pw@"),
+        "{body}"
+    );
+    assert_eq!(app.status()["cameras"].as_array().unwrap().len(), 2);
+    // Removing B closes its servers; A streams on.
+    let frames = app.camera("A")["frames"].as_u64().unwrap();
+    let (code, body) = common::http_delete(api, "/api/cameras/B");
+    assert_eq!(code, 200, "{body}");
+    common::wait_for(Duration::from_secs(10), "B to leave the status", || {
+        let s = app.status();
+        (s["cameras"].as_array()?.len() == 1).then_some(())
+    });
+    for port in [mjpeg, audio] {
+        common::wait_for(Duration::from_secs(10), "B's servers to close", || {
+            TcpStream::connect(("127.0.0.1", port))
+                .is_err()
+                .then_some(())
+        });
+    }
+    let (code, _) = common::http_get(api, "/api/cameras/B/video.mjpeg");
+    assert_eq!(code, 404);
+    let (code, body) = common::http_delete(api, "/api/cameras/B");
+    assert_eq!(code, 404, "{body}");
+    common::wait_for(Duration::from_secs(10), "A to keep streaming", || {
+        (app.camera("A")["frames"].as_u64()? > frames + 25).then_some(())
+    });
+    assert_eq!(app.camera("A")["state"], "live");
+    // Added back, B comes up again under the same name.
+    let (code, body) = common::http_post(api, "/api/cameras", &add);
+    assert_eq!(code, 201, "{body}");
+    app.wait_state("B", "live", Duration::from_secs(20));
+    assert!(app.log().contains("removed"), "{}", app.log());
+}

@@ -59,7 +59,7 @@ impl Rig {
                         machine: StreamMachine::connecting(),
                         width: 1920,
                         height: 1080,
-                        codec: None,
+                        ..Default::default()
                     },
                     WorkerLink {
                         commands: cmd_tx,
