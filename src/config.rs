@@ -124,6 +124,9 @@ pub struct SimulatedConfig {
     /// RTSP port on 127.0.0.1; 0 (default) picks a free one.
     #[serde(default)]
     pub port: u16,
+    /// Cameras also send sound (AAC 16 kHz mono, a beep every second). Default false.
+    #[serde(default)]
+    pub audio: bool,
 }
 
 /// Container of recordings.

@@ -105,6 +105,7 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
                 config::SimCodec::H264 => stream::VideoCodec::H264,
                 config::SimCodec::H265 => stream::VideoCodec::H265,
             },
+            audio: sim.audio,
             ..default()
         };
         if let Err(e) = runtime.start_sim(sim_config) {

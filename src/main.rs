@@ -68,6 +68,9 @@ struct SimArgs {
     /// H.265 with open GOPs (CRA keyframes instead of IDR).
     #[arg(long)]
     open_gop: bool,
+    /// Also send sound: AAC 16 kHz mono, a beep at the start of every second.
+    #[arg(long)]
+    audio: bool,
     /// Require RTSP Digest auth with this user (needs --password).
     #[arg(long, requires = "password")]
     user: Option<String>,
@@ -189,6 +192,7 @@ fn simcam(args: SimArgs) -> anyhow::Result<ExitCode> {
         names: Vec::new(),
         user: args.user,
         password: args.password,
+        audio: args.audio,
         faults: SimFaults {
             first_frame_delay: Duration::from_secs_f64(args.first_frame_delay.max(0.0)),
             drop_after_frames: args.drop_after,

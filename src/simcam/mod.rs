@@ -6,6 +6,7 @@
 pub mod rtp;
 mod rtsp;
 pub mod scene;
+pub mod sound;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +38,8 @@ pub struct SimConfig {
     /// When set, every request but OPTIONS needs Digest auth with these.
     pub user: Option<String>,
     pub password: Option<String>,
+    /// Each camera also sends sound (AAC 16 kHz mono, a beep every second).
+    pub audio: bool,
     pub faults: SimFaults,
 }
 
@@ -54,6 +57,7 @@ impl Default for SimConfig {
             names: Vec::new(),
             user: None,
             password: None,
+            audio: false,
             faults: SimFaults::default(),
         }
     }
@@ -96,6 +100,8 @@ impl SimStats {
 struct Shared {
     config: SimConfig,
     sources: Vec<Arc<Source>>,
+    /// One per camera when `audio` is on, else none.
+    sounds: Vec<Arc<sound::Sound>>,
     stats: SimStats,
     faults: Mutex<SimFaults>,
     tasks: Mutex<Vec<AbortHandle>>,
@@ -139,7 +145,16 @@ impl SimServer {
                 })
             })
             .collect::<std::io::Result<Vec<_>>>()?;
+        let sounds = if config.audio {
+            sources
+                .iter()
+                .map(|s| sound::Sound::start(&s.spec.name, s.spec.index))
+                .collect::<std::io::Result<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
         let shared = Arc::new(Shared {
+            sounds,
             faults: Mutex::new(config.faults.clone()),
             config,
             sources,
@@ -183,6 +198,9 @@ impl SimServer {
             task.abort();
         }
         for s in &self.shared.sources {
+            s.stop();
+        }
+        for s in &self.shared.sounds {
             s.stop();
         }
     }

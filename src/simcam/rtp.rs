@@ -1,11 +1,13 @@
-//! RTP packetization of H.264 (RFC 6184) and H.265 (RFC 7798) access units. Pure: NAL units
-//! in, RTP packets out.
+//! RTP packetization of H.264 (RFC 6184) and H.265 (RFC 7798) access units, and of AAC
+//! frames (RFC 3640, AAC-hbr). Pure: NAL units or AAC frames in, RTP packets out.
 
 use crate::stream::VideoCodec;
 
 /// Largest RTP payload; keeps UDP datagrams under a 1500-byte MTU.
 pub const MAX_PAYLOAD: usize = 1400;
 pub const PAYLOAD_TYPE: u8 = 96;
+/// The audio track's payload type (dynamic, `MPEG4-GENERIC`).
+pub const AUDIO_PAYLOAD_TYPE: u8 = 97;
 
 /// Numbering state of one outgoing RTP stream.
 #[derive(Debug, Clone)]
@@ -16,12 +18,28 @@ pub struct RtpState {
 
 impl RtpState {
     fn header(&mut self, marker: bool, timestamp: u32, out: &mut Vec<u8>) {
+        self.header_pt(PAYLOAD_TYPE, marker, timestamp, out);
+    }
+
+    fn header_pt(&mut self, pt: u8, marker: bool, timestamp: u32, out: &mut Vec<u8>) {
         out.push(0x80);
-        out.push(PAYLOAD_TYPE | if marker { 0x80 } else { 0 });
+        out.push(pt | if marker { 0x80 } else { 0 });
         out.extend_from_slice(&self.seq.to_be_bytes());
         out.extend_from_slice(&timestamp.to_be_bytes());
         out.extend_from_slice(&self.ssrc.to_be_bytes());
         self.seq = self.seq.wrapping_add(1);
+    }
+
+    /// One RTP packet carrying one AAC frame: a 16-bit AU-headers-length (16 bits), one
+    /// AU-header (13-bit size, 3-bit index 0), the frame.
+    pub fn aac(&mut self, frame: &[u8], timestamp: u32) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 + frame.len());
+        self.header_pt(AUDIO_PAYLOAD_TYPE, true, timestamp, &mut out);
+        let size = frame.len().min(0x1FFF) as u16;
+        out.extend_from_slice(&16u16.to_be_bytes());
+        out.extend_from_slice(&(size << 3).to_be_bytes());
+        out.extend_from_slice(&frame[..usize::from(size)]);
+        out
     }
 
     /// RTP packets for one access unit; the marker bit is set on the last.

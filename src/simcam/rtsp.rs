@@ -42,7 +42,8 @@ impl SimStats {
     }
 }
 
-/// Where a session's RTP goes.
+/// Where a track's RTP goes.
+#[derive(Clone)]
 enum Delivery {
     Interleaved {
         channel: u8,
@@ -53,18 +54,40 @@ enum Delivery {
     },
 }
 
-struct SessionState {
-    id: String,
-    camera: usize,
+/// A camera's tracks: `trackID=0` is the picture, `trackID=1` the sound (when it has one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Media {
+    Video,
+    Audio,
+}
+
+impl Media {
+    fn track_id(self) -> u8 {
+        match self {
+            Self::Video => 0,
+            Self::Audio => 1,
+        }
+    }
+}
+
+/// One set-up track of a session.
+struct TrackState {
+    media: Media,
     delivery: Delivery,
     rtp: RtpState,
     rtp_base: u32,
-    sender: Option<tokio::task::JoinHandle<()>>,
+}
+
+struct SessionState {
+    id: String,
+    camera: usize,
+    tracks: Vec<TrackState>,
+    senders: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for SessionState {
     fn drop(&mut self) {
-        if let Some(s) = self.sender.take() {
+        for s in self.senders.drain(..) {
             s.abort();
         }
     }
@@ -220,7 +243,10 @@ async fn handle(
                 Ok(Ok(sets)) => sets.clone().unwrap_or_default(),
                 _ => return reply(StatusCode::ServiceUnavailable, &[], b""),
             };
-            let sdp = sdp(source.spec.codec, &sets, source.spec.fps, ctx.local);
+            let mut sdp = sdp(source.spec.codec, &sets, source.spec.fps, ctx.local);
+            if let Some(sound) = ctx.shared.sounds.get(camera) {
+                sdp.push_str(&audio_sdp(&sound.asc));
+            }
             let base = format!("{}/", uri.as_str().trim_end_matches('/'));
             reply(
                 StatusCode::Ok,
@@ -235,8 +261,18 @@ async fn handle(
             let Some(camera) = camera else {
                 return reply(StatusCode::NotFound, &[], b"");
             };
-            if session.is_some() {
-                // One stream per camera: a second SETUP in a session is not supported.
+            let media = if uri.path().trim_end_matches('/').ends_with("trackID=1") {
+                Media::Audio
+            } else {
+                Media::Video
+            };
+            if media == Media::Audio && ctx.shared.sounds.get(camera).is_none() {
+                return reply(StatusCode::NotFound, &[], b"");
+            }
+            if let Some(s) = session.as_ref()
+                && (s.camera != camera || s.tracks.iter().any(|t| t.media == media))
+            {
+                // Each track once, all of one camera.
                 return reply(StatusCode::AggregateOperationNotAllowed, &[], b"");
             }
             let transport = header(req, &headers::TRANSPORT).unwrap_or("").to_owned();
@@ -277,21 +313,28 @@ async fn handle(
                     ),
                 )
             };
-            let id = format!(
-                "{:016X}",
-                ctx.shared.next_session.fetch_add(1, Ordering::Relaxed) ^ rand::random::<u64>()
-            );
-            SimStats::bump(&ctx.shared.stats.sessions);
-            *session = Some(SessionState {
-                id: id.clone(),
-                camera,
+            let state = session.get_or_insert_with(|| {
+                SimStats::bump(&ctx.shared.stats.sessions);
+                SessionState {
+                    id: format!(
+                        "{:016X}",
+                        ctx.shared.next_session.fetch_add(1, Ordering::Relaxed)
+                            ^ rand::random::<u64>()
+                    ),
+                    camera,
+                    tracks: Vec::new(),
+                    senders: Vec::new(),
+                }
+            });
+            let id = state.id.clone();
+            state.tracks.push(TrackState {
+                media,
                 delivery,
                 rtp: RtpState {
                     ssrc,
                     seq: rand::random(),
                 },
                 rtp_base: rand::random(),
-                sender: None,
             });
             reply(
                 StatusCode::Ok,
@@ -307,30 +350,39 @@ async fn handle(
                 return reply(StatusCode::SessionNotFound, &[], b"");
             };
             SimStats::bump(&ctx.shared.stats.plays);
-            let rtp_info = format!(
-                "url={};seq={};rtptime={}",
-                uri.as_str(),
-                s.rtp.seq,
-                s.rtp_base
-            );
-            if s.sender.is_none() {
-                s.sender = Some(tokio::spawn(send_rtp(
-                    ctx.shared.clone(),
-                    s.camera,
-                    match &s.delivery {
-                        Delivery::Interleaved { channel } => {
-                            Delivery::Interleaved { channel: *channel }
-                        }
-                        Delivery::Udp { socket, to } => Delivery::Udp {
-                            socket: socket.clone(),
-                            to: *to,
-                        },
-                    },
-                    s.rtp.clone(),
-                    s.rtp_base,
-                    ctx.out.clone(),
-                    ctx.close.clone(),
-                )));
+            let base = uri.as_str().trim_end_matches('/');
+            let rtp_info = s
+                .tracks
+                .iter()
+                .map(|t| {
+                    format!(
+                        "url={base}/trackID={};seq={};rtptime={}",
+                        t.media.track_id(),
+                        t.rtp.seq,
+                        t.rtp_base
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(",");
+            if s.senders.is_empty() {
+                for t in &s.tracks {
+                    let (shared, out) = (ctx.shared.clone(), ctx.out.clone());
+                    let (delivery, rtp) = (t.delivery.clone(), t.rtp.clone());
+                    s.senders.push(match t.media {
+                        Media::Video => tokio::spawn(send_rtp(
+                            shared,
+                            s.camera,
+                            delivery,
+                            rtp,
+                            t.rtp_base,
+                            out,
+                            ctx.close.clone(),
+                        )),
+                        Media::Audio => tokio::spawn(send_audio(
+                            shared, s.camera, delivery, rtp, t.rtp_base, out,
+                        )),
+                    });
+                }
             }
             reply(
                 StatusCode::Ok,
@@ -406,20 +458,8 @@ async fn send_rtp(
             nals = garbled.iter().map(Vec::as_slice).collect();
         }
         for packet in rtp.packetize(source.spec.codec, &nals, ts) {
-            match &delivery {
-                Delivery::Interleaved { channel } => {
-                    let mut framed = Vec::with_capacity(4 + packet.len());
-                    framed.push(b'$');
-                    framed.push(*channel);
-                    framed.extend_from_slice(&(packet.len() as u16).to_be_bytes());
-                    framed.extend_from_slice(&packet);
-                    if out.send(framed).await.is_err() {
-                        return;
-                    }
-                }
-                Delivery::Udp { socket, to } => {
-                    let _ = socket.send_to(&packet, to).await;
-                }
+            if !deliver(&delivery, &out, packet).await {
+                return;
             }
         }
         sent += 1;
@@ -432,6 +472,68 @@ async fn send_rtp(
             return std::future::pending().await;
         }
     }
+}
+
+/// Sends one RTP packet; `false` once the connection is gone.
+async fn deliver(delivery: &Delivery, out: &mpsc::Sender<Vec<u8>>, packet: Vec<u8>) -> bool {
+    match delivery {
+        Delivery::Interleaved { channel } => {
+            let mut framed = Vec::with_capacity(4 + packet.len());
+            framed.push(b'$');
+            framed.push(*channel);
+            framed.extend_from_slice(&(packet.len() as u16).to_be_bytes());
+            framed.extend_from_slice(&packet);
+            out.send(framed).await.is_ok()
+        }
+        Delivery::Udp { socket, to } => {
+            let _ = socket.send_to(&packet, to).await;
+            true
+        }
+    }
+}
+
+/// Streams one camera's sound to one session until aborted. Faults leave it alone: a
+/// frozen camera that still sends sound is the case a watchdog must see through.
+async fn send_audio(
+    shared: Arc<Shared>,
+    camera: usize,
+    delivery: Delivery,
+    mut rtp: RtpState,
+    rtp_base: u32,
+    out: mpsc::Sender<Vec<u8>>,
+) {
+    let Some(sound) = shared.sounds.get(camera).cloned() else {
+        return;
+    };
+    let delay = shared.faults.lock().expect("faults lock").first_frame_delay;
+    tokio::time::sleep(delay).await;
+    let mut packets = sound.packets.subscribe();
+    let mut first = None;
+    loop {
+        let packet = match packets.recv().await {
+            Ok(p) => p,
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let first = *first.get_or_insert(packet.index);
+        let ticks = (packet.index - first) * sound.frame_size as u64;
+        let rtp_packet = rtp.aac(&packet.data, rtp_base.wrapping_add(ticks as u32));
+        if !deliver(&delivery, &out, rtp_packet).await {
+            return;
+        }
+    }
+}
+
+/// The SDP media section of the sound: AAC-hbr (RFC 3640), one frame per packet.
+fn audio_sdp(asc: &[u8]) -> String {
+    let config: String = asc.iter().map(|b| format!("{b:02x}")).collect();
+    let rate = super::sound::RATE;
+    let pt = super::rtp::AUDIO_PAYLOAD_TYPE;
+    format!(
+        "m=audio 0 RTP/AVP {pt}\r\na=rtpmap:{pt} MPEG4-GENERIC/{rate}/1\r\n\
+         a=fmtp:{pt} streamtype=5;profile-level-id=1;mode=AAC-hbr;sizelength=13;indexlength=3;\
+         indexdeltalength=3;config={config}\r\na=control:trackID=1\r\n"
+    )
 }
 
 /// A NAL unit with its header kept and everything after replaced by random bytes; parameter

@@ -334,15 +334,106 @@ impl Converter {
     }
 }
 
-/// FFmpeg decoder (G.711 or AAC) → float planar samples → FFmpeg AAC-LC encoder.
-struct Transcoder {
-    decoder: ffmpeg::decoder::Audio,
+/// FFmpeg's AAC-LC encoder fed float samples of any count; gives whole raw AAC frames.
+pub struct AacEncoder {
     encoder: ffmpeg::encoder::Audio,
-    adts: Adts,
     layout: ffmpeg::ChannelLayout,
+    asc: Vec<u8>,
     /// Samples waiting for a whole encoder frame, per channel.
     pending: Vec<Vec<f32>>,
     pts: i64,
+}
+
+impl AacEncoder {
+    pub fn new(sample_rate: u32, channels: u16) -> Result<Self, String> {
+        super::decode::init_ffmpeg();
+        let rate = i32::try_from(sample_rate).map_err(|_| "bad sample rate")?;
+        let channels = i32::from(channels.max(1));
+        let layout = ffmpeg::ChannelLayout::default(channels);
+        let aac = ffmpeg::encoder::find(ffmpeg::codec::Id::AAC).ok_or("no AAC encoder")?;
+        let mut enc = ffmpeg::codec::Context::new_with_codec(aac)
+            .encoder()
+            .audio()
+            .map_err(|e| e.to_string())?;
+        enc.set_rate(rate);
+        enc.set_channel_layout(layout);
+        enc.set_channels(channels);
+        enc.set_format(ffmpeg::format::Sample::F32(
+            ffmpeg::format::sample::Type::Planar,
+        ));
+        enc.set_bit_rate(32_000 * channels as usize);
+        enc.set_time_base((1, rate));
+        enc.set_flags(ffmpeg::codec::Flags::GLOBAL_HEADER);
+        let encoder = enc.open_as(aac).map_err(|e| e.to_string())?;
+        // SAFETY: the opened encoder's extradata is `extradata_size` valid bytes (or null).
+        let asc = unsafe {
+            let p = encoder.as_ptr();
+            if (*p).extradata.is_null() {
+                Vec::new()
+            } else {
+                std::slice::from_raw_parts((*p).extradata, (*p).extradata_size as usize).to_vec()
+            }
+        };
+        Ok(Self {
+            encoder,
+            layout,
+            asc,
+            pending: vec![Vec::new(); channels as usize],
+            pts: 0,
+        })
+    }
+
+    /// The AudioSpecificConfig of what it encodes.
+    pub fn asc(&self) -> &[u8] {
+        &self.asc
+    }
+
+    /// Samples per AAC frame (1024).
+    pub fn frame_size(&self) -> usize {
+        (self.encoder.frame_size() as usize).max(1)
+    }
+
+    /// Queues `samples` (one slice per channel) and returns every AAC frame now complete.
+    pub fn encode(&mut self, samples: &[&[f32]]) -> Result<Vec<Vec<u8>>, ffmpeg::Error> {
+        for (pending, more) in self.pending.iter_mut().zip(samples) {
+            pending.extend_from_slice(more);
+        }
+        self.drain()
+    }
+
+    fn drain(&mut self) -> Result<Vec<Vec<u8>>, ffmpeg::Error> {
+        let size = self.frame_size();
+        let mut out = Vec::new();
+        while self.pending[0].len() >= size {
+            let mut frame = ffmpeg::frame::Audio::new(
+                ffmpeg::format::Sample::F32(ffmpeg::format::sample::Type::Planar),
+                size,
+                self.layout,
+            );
+            frame.set_rate(self.encoder.rate());
+            frame.set_pts(Some(self.pts));
+            self.pts += size as i64;
+            for (i, samples) in self.pending.iter_mut().enumerate() {
+                frame.plane_mut::<f32>(i).copy_from_slice(&samples[..size]);
+                samples.drain(..size);
+            }
+            self.encoder.send_frame(&frame)?;
+            let mut packet = ffmpeg::Packet::empty();
+            while self.encoder.receive_packet(&mut packet).is_ok() {
+                if let Some(payload) = packet.data() {
+                    out.push(payload.to_vec());
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// FFmpeg decoder (G.711 or AAC) → float planar samples → [`AacEncoder`] → ADTS.
+struct Transcoder {
+    decoder: ffmpeg::decoder::Audio,
+    encoder: AacEncoder,
+    adts: Adts,
 }
 
 impl Transcoder {
@@ -382,38 +473,12 @@ impl Transcoder {
             }
         }
         let decoder = ctx.decoder().audio().map_err(|e| e.to_string())?;
-        let aac = ffmpeg::encoder::find(ffmpeg::codec::Id::AAC).ok_or("no AAC encoder")?;
-        let mut enc = ffmpeg::codec::Context::new_with_codec(aac)
-            .encoder()
-            .audio()
-            .map_err(|e| e.to_string())?;
-        enc.set_rate(rate);
-        enc.set_channel_layout(layout);
-        enc.set_channels(channels);
-        enc.set_format(ffmpeg::format::Sample::F32(
-            ffmpeg::format::sample::Type::Planar,
-        ));
-        enc.set_bit_rate(32_000 * channels as usize);
-        enc.set_time_base((1, rate));
-        enc.set_flags(ffmpeg::codec::Flags::GLOBAL_HEADER);
-        let encoder = enc.open_as(aac).map_err(|e| e.to_string())?;
-        // SAFETY: the opened encoder's extradata is `extradata_size` valid bytes (or null).
-        let asc = unsafe {
-            let p = encoder.as_ptr();
-            if (*p).extradata.is_null() {
-                &[][..]
-            } else {
-                std::slice::from_raw_parts((*p).extradata, (*p).extradata_size as usize)
-            }
-        };
-        let adts = Asc::parse(asc).and_then(|a| a.adts())?;
+        let encoder = AacEncoder::new(track.sample_rate, track.channels)?;
+        let adts = Asc::parse(encoder.asc()).and_then(|a| a.adts())?;
         Ok(Self {
             decoder,
             encoder,
             adts,
-            layout,
-            pending: vec![Vec::new(); channels as usize],
-            pts: 0,
         })
     }
 
@@ -421,34 +486,14 @@ impl Transcoder {
         self.decoder.send_packet(&ffmpeg::Packet::copy(data))?;
         let mut decoded = ffmpeg::frame::Audio::empty();
         while self.decoder.receive_frame(&mut decoded).is_ok() {
-            append_samples(&decoded, &mut self.pending);
+            append_samples(&decoded, &mut self.encoder.pending);
         }
-        let size = (self.encoder.frame_size() as usize).max(1);
-        let mut out = Vec::new();
-        while self.pending[0].len() >= size {
-            let mut frame = ffmpeg::frame::Audio::new(
-                ffmpeg::format::Sample::F32(ffmpeg::format::sample::Type::Planar),
-                size,
-                self.layout,
-            );
-            frame.set_rate(self.encoder.rate());
-            frame.set_pts(Some(self.pts));
-            self.pts += size as i64;
-            for (i, samples) in self.pending.iter_mut().enumerate() {
-                frame.plane_mut::<f32>(i).copy_from_slice(&samples[..size]);
-                samples.drain(..size);
-            }
-            self.encoder.send_frame(&frame)?;
-            let mut packet = ffmpeg::Packet::empty();
-            while self.encoder.receive_packet(&mut packet).is_ok() {
-                if let Some(payload) = packet.data()
-                    && let Ok(f) = self.adts.frame(payload)
-                {
-                    out.push(f);
-                }
-            }
-        }
-        Ok(out)
+        Ok(self
+            .encoder
+            .drain()?
+            .iter()
+            .filter_map(|payload| self.adts.frame(payload).ok())
+            .collect())
     }
 }
 

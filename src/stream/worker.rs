@@ -244,6 +244,9 @@ impl Worker {
             Ok(Ok(open)) => open,
         };
         let mut live_since: Option<Instant> = None;
+        // The watchdog counts from the last *video* frame: a camera whose picture froze
+        // while its sound goes on is stalled.
+        let mut last_video = Instant::now();
         let mut waiting_for_key = false;
         let mut record_resync = false;
         let mut size = (0, 0);
@@ -256,7 +259,7 @@ impl Worker {
             // Before the first frame the grace deadline applies; afterwards the stall watchdog.
             let until = match live_since {
                 None => deadline,
-                Some(_) => Instant::now() + self.config.stall,
+                Some(_) => last_video + self.config.stall,
             };
             let live_for = live_since.map(|t| t.elapsed());
             let item = tokio::select! {
@@ -304,6 +307,7 @@ impl Worker {
                 }
                 Ok(Some(Ok(_))) => continue,
             };
+            last_video = Instant::now();
             if (live_since.is_none() || frame.has_new_parameters())
                 && let Some(ParametersRef::Video(v)) = demuxed.streams()[stream_i].parameters()
             {

@@ -161,6 +161,13 @@ fn two_instances_with_one_config_both_serve_every_camera() {
                 (320, 180),
                 "{name} on {port}"
             );
+            let audio = c["ports"]["audio"].as_u64().unwrap() as u16;
+            ports.push(audio);
+            let (code, body) = common::http_get(audio, "/audio.aac");
+            assert!(
+                code == 404 && body.contains("no audio"),
+                "{name} on {audio}: {body}"
+            );
         }
     }
     let mut unique = ports.clone();
@@ -365,6 +372,12 @@ fn with_a_token_every_request_needs_it() {
     assert_eq!(common::http_get(mjpeg, "/video.mjpeg").0, 401);
     assert_eq!(common::http_get(api, "/api/cameras/Cam/video.mjpeg").0, 401);
     assert_eq!(common::http_get(api, "/").0, 401);
+    let audio = status["cameras"][0]["ports"]["audio"].as_u64().unwrap() as u16;
+    assert_eq!(common::http_get(audio, "/audio.aac").0, 401);
+    // Past the token, the (video-only) camera's audio server answers for itself.
+    assert_eq!(common::http_get(audio, "/audio.aac?token=tok-8842").0, 404);
+    let add = r#"{"name": "X", "url": "rtsp://127.0.0.1/x"}"#;
+    assert_eq!(common::http_post(api, "/api/cameras", add).0, 401);
     assert_eq!(
         jpeg_size(&read_jpegs_at(mjpeg, "/video.mjpeg?token=tok-8842", 1)[0]),
         (320, 180)

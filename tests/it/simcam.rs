@@ -103,3 +103,54 @@ fn unknown_path_is_404_and_refuse_fault_closes() {
         .unwrap();
     assert!(!out.status.success(), "refused connections must fail");
 }
+
+#[test]
+fn with_audio_ffprobe_reads_picture_and_sound_over_tcp_and_udp() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let cfg = SimConfig {
+        width: 320,
+        height: 180,
+        audio: true,
+        ..Default::default()
+    };
+    let server = rt.block_on(SimServer::start(cfg)).unwrap();
+    for transport in ["tcp", "udp"] {
+        let j = common::ffprobe(&[
+            "-rtsp_transport",
+            transport,
+            "-show_entries",
+            "stream=codec_type,codec_name,sample_rate,channels,width",
+            &server.url(1),
+        ]);
+        let streams = j["streams"].as_array().unwrap();
+        let of = |kind: &str| {
+            streams
+                .iter()
+                .find(|s| s["codec_type"] == kind)
+                .unwrap_or_else(|| panic!("{transport}: no {kind} in {j}"))
+        };
+        assert_eq!(of("video")["codec_name"], "h264");
+        let a = of("audio");
+        assert_eq!(
+            (&a["codec_name"], &a["sample_rate"], &a["channels"]),
+            (&"aac".into(), &"16000".into(), &1.into()),
+            "{transport}: {a}"
+        );
+    }
+    // The sound decodes: ffmpeg reads 2 s of it without an error.
+    let out = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-rtsp_transport",
+            "tcp",
+            "-i",
+            &server.url(1),
+        ])
+        .args(["-map", "0:a", "-t", "2", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.trim().is_empty(), "{err}");
+}

@@ -133,6 +133,8 @@ fn dropped_and_frozen_sessions_are_reopened() {
                 width: 160,
                 height: 96,
                 fps: 25,
+                // With sound, which goes on while the picture is frozen: only video counts.
+                audio: true,
                 faults,
                 ..Default::default()
             }))
