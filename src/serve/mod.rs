@@ -74,6 +74,27 @@ pub struct RecordingStatus {
 pub type HttpResponse =
     hyper::Response<http_body_util::combinators::BoxBody<bytes::Bytes, std::convert::Infallible>>;
 
+/// A server's request handler (any async closure of the right shape).
+pub(crate) trait Handler: Clone + Send + Sync + 'static {
+    fn call(
+        &self,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> impl std::future::Future<Output = HttpResponse> + Send + 'static;
+}
+
+impl<F, Fut> Handler for F
+where
+    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = HttpResponse> + Send + 'static,
+{
+    fn call(
+        &self,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> impl std::future::Future<Output = HttpResponse> + Send + 'static {
+        self(req)
+    }
+}
+
 /// Called with the bound address and the ports refused on the way (for the log line and the
 /// status), at start and after every restart.
 pub type OnBound = Arc<dyn Fn(SocketAddr, &[(u16, io::ErrorKind)]) + Send + Sync>;
@@ -110,18 +131,14 @@ impl std::fmt::Debug for Server {
 /// Binds `preferred` (or a fallback by [`ports::bind_tcp`]) and serves HTTP/1 there on
 /// `runtime`: requests without the access token get 401, the others go to `handle`. Every
 /// server here runs through this. `what` names the server in log lines.
-pub(crate) fn start_server<F, Fut>(
+pub(crate) fn start_server(
     runtime: &tokio::runtime::Handle,
     preferred: SocketAddr,
     what: String,
     access: Access,
     on_bound: OnBound,
-    handle: F,
-) -> io::Result<Server>
-where
-    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: std::future::Future<Output = HttpResponse> + Send + 'static,
-{
+    handle: impl Handler,
+) -> io::Result<Server> {
     supervised(
         runtime,
         preferred,
@@ -137,18 +154,16 @@ where
 type Bound = (std::net::TcpListener, Vec<(u16, io::ErrorKind)>);
 
 /// [`start_server`] with the bind function given (tests break the sockets it makes).
-fn supervised<F, Fut, B>(
+fn supervised<B>(
     runtime: &tokio::runtime::Handle,
     preferred: SocketAddr,
     what: String,
     access: Access,
     on_bound: OnBound,
-    handle: F,
+    handle: impl Handler,
     mut bind: B,
 ) -> io::Result<Server>
 where
-    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: std::future::Future<Output = HttpResponse> + Send + 'static,
     B: FnMut(std::net::IpAddr, u16) -> io::Result<Bound> + Send + 'static,
 {
     let (mut listener, refused) = bind(preferred.ip(), preferred.port())?;
@@ -200,16 +215,12 @@ const RESTART_MAX: Duration = Duration::from_secs(30);
 const RESTART_HEALTHY: Duration = Duration::from_secs(60);
 
 /// Accepts and serves connections until the listening socket fails; returns why.
-async fn serve_until_error<F, Fut>(
+async fn serve_until_error(
     listener: std::net::TcpListener,
     access: &Access,
-    handle: &F,
+    handle: &impl Handler,
     stop: &watch::Receiver<()>,
-) -> io::Error
-where
-    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: std::future::Future<Output = HttpResponse> + Send + 'static,
-{
+) -> io::Error {
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => return e,
@@ -232,7 +243,7 @@ where
                     let handle = handle.clone();
                     async move {
                         let response = if allowed {
-                            handle(req).await
+                            handle.call(req).await
                         } else {
                             api::unauthorized()
                         };
