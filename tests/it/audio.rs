@@ -11,6 +11,9 @@ use crate::common::{self, Proc, sim, small};
 /// packets read).
 fn probe_adts(url: &str, n: usize) -> (String, u64, u64, usize) {
     let j = common::ffprobe(&[
+        // Fail rather than hang if the stream stops (microseconds).
+        "-rw_timeout",
+        "10000000",
         "-f",
         "aac",
         "-read_intervals",
@@ -34,7 +37,17 @@ fn probe_adts(url: &str, n: usize) -> (String, u64, u64, usize) {
 /// Decodes `frames` audio frames from `url` with ffmpeg; panics on any decoding error.
 fn decodes(url: &str, frames: usize) {
     let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-f", "aac", "-i", url, "-frames:a"])
+        .args([
+            "-v",
+            "error",
+            "-rw_timeout",
+            "10000000",
+            "-f",
+            "aac",
+            "-i",
+            url,
+        ])
+        .arg("-frames:a")
         .arg(frames.to_string())
         .args(["-f", "null", "-"])
         .output()
