@@ -83,8 +83,24 @@ pub fn view_plugin(app: &mut App) {
         .add_message::<SetRecording>()
         .add_systems(
             Update,
-            (input, layout_tiles).chain().in_set(WallSystems::Present),
+            (forget_removed, input, layout_tiles)
+                .chain()
+                .in_set(WallSystems::Present),
         );
+}
+
+/// A camera removed at run time: the grid comes back (the others moved up, so an index would
+/// now name another camera) and the selection stays on the grid.
+fn forget_removed(
+    mut removed: RemovedComponents<Camera>,
+    mut view: ResMut<WallView>,
+    cameras: Query<&Camera>,
+) {
+    if removed.read().count() == 0 {
+        return;
+    }
+    view.maximised = None;
+    view.selected = view.selected.min(cameras.iter().count().saturating_sub(1));
 }
 
 /// The whole wall: view logic, GPU pictures, overlays, screenshot.
@@ -149,10 +165,6 @@ fn layout_tiles(
     let Ok(window) = windows.single() else { return };
     let (ww, wh) = (window.width(), window.height());
     let n = cameras.iter().count();
-    // A maximised camera that was removed maximises nothing.
-    let maximised = view
-        .maximised
-        .filter(|m| cameras.iter().any(|(c, ..)| c.index == *m));
     let cells = layout::cells(n, ww, wh, GAP);
     let full = Rect {
         x: 0.0,
@@ -161,7 +173,7 @@ fn layout_tiles(
         h: wh,
     };
     for (cam, tex, mut rect) in &mut cameras {
-        let (cell, visible) = match maximised {
+        let (cell, visible) = match view.maximised {
             Some(m) if m == cam.index => (full, true),
             Some(_) => (Rect::default(), false),
             None => (cells.get(cam.index).copied().unwrap_or_default(), true),

@@ -187,3 +187,26 @@ fn maximise_restore_fullscreen_and_resize_never_touch_workers() {
         );
     }
 }
+
+#[test]
+fn removing_the_maximised_camera_gives_the_grid_back() {
+    let mut rig = Rig::new(3);
+    rig.press(KeyCode::Enter);
+    assert_eq!(rig.view().maximised, Some(0));
+    assert!(!rig.rect(1).visible);
+    // What `DELETE /api/cameras/{name}` does: despawn, and the others move up.
+    let gone = rig.cameras.remove(0);
+    rig.app.world_mut().despawn(gone);
+    for (i, e) in rig.cameras.iter().enumerate() {
+        rig.app.world_mut().get_mut::<Camera>(*e).unwrap().index = i;
+    }
+    rig.app.update();
+    assert_eq!(rig.view().maximised, None, "no other camera took its place");
+    let (a, b) = (rig.rect(0), rig.rect(1));
+    assert!(a.visible && b.visible, "{a:?} {b:?}");
+    // Two cameras share the window side by side.
+    assert!(
+        a.cell.w > 700.0 && a.cell.w < 800.0 && b.cell.x > 790.0,
+        "{a:?} {b:?}"
+    );
+}
