@@ -113,7 +113,20 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
         }
     }
     // 2. The status API (never fatal: a taken port falls back).
+    // Until the first frame publishes the real status (a window can take a second to open),
+    // the API already lists every camera as connecting (or offline, when disabled).
     let board = serve::StatusBoard::default();
+    if let Ok(mut snapshot) = board.write() {
+        snapshot.cameras = camera::camera_list(&config, runtime.sim_addr())
+            .into_iter()
+            .map(|c| serve::CameraStatus {
+                state: if c.enabled { "connecting" } else { "offline" }.into(),
+                url: secret::redact_url(&c.url),
+                name: c.name,
+                ..default()
+            })
+            .collect();
+    }
     let (api_tx, api_rx) = crossbeam_channel::bounded(serve::api::COMMAND_QUEUE);
     let hub = serve::FeedHub::default();
     match serve::api::start(
