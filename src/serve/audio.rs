@@ -12,7 +12,7 @@ use hyper::body::Frame;
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{Access, OnBound, Server, api};
+use super::{Access, Server, api};
 use crate::stream::audio::{AudioFeed, AudioState};
 
 /// Binds `preferred` (or a fallback) and serves camera `camera`'s audio. Logs one
@@ -24,13 +24,7 @@ pub fn start(
     feed: Arc<AudioFeed>,
     access: Access,
 ) -> std::io::Result<Server> {
-    let name = camera.to_owned();
-    let on_bound: OnBound = Arc::new(move |addr, refused| {
-        if let Some((port, why)) = refused.first() {
-            tracing::warn!(camera = %name, "audio port {port} unavailable ({why}); using {}", addr.port());
-        }
-        tracing::info!(camera = %name, "audio listening on http://{addr}/audio.aac");
-    });
+    let on_bound = super::camera_server_log(camera, "audio", "/audio.aac");
     let name = camera.to_owned();
     let handle = move |req: Request<hyper::body::Incoming>| {
         let response = if (req.method(), req.uri().path()) == (&Method::GET, "/audio.aac") {

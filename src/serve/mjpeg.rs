@@ -16,7 +16,7 @@ use hyper::body::Frame;
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::watch;
 
-use super::{OnBound, Server};
+use super::Server;
 use crate::stream::{FrameReceiver, StreamStats, VideoFrame};
 
 /// Rate and quality caps of a camera's MJPEG stream, and who may watch it.
@@ -61,13 +61,7 @@ pub fn start(
             let _guard = span.enter();
             encode_loop(&frames, &jpeg_tx, &settings);
         })?;
-    let name = camera.to_owned();
-    let on_bound: OnBound = Arc::new(move |addr, refused| {
-        if let Some((port, why)) = refused.first() {
-            tracing::warn!(camera = %name, "MJPEG port {port} unavailable ({why}); using {}", addr.port());
-        }
-        tracing::info!(camera = %name, "MJPEG listening on http://{addr}/video.mjpeg");
-    });
+    let on_bound = super::camera_server_log(camera, "MJPEG", "/video.mjpeg");
     let served = feed.clone();
     let handle = move |req: Request<hyper::body::Incoming>| {
         let response = route(&req, &served);

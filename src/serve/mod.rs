@@ -74,6 +74,18 @@ pub struct RecordingStatus {
 pub type HttpResponse =
     hyper::Response<http_body_util::combinators::BoxBody<bytes::Bytes, std::convert::Infallible>>;
 
+/// The log lines of a camera's `kind` server ("MJPEG", "audio") serving `path`: where it is
+/// listening and, when the preferred port was refused, why and which it took instead.
+pub(crate) fn camera_server_log(camera: &str, kind: &'static str, path: &'static str) -> OnBound {
+    let camera = camera.to_owned();
+    Arc::new(move |addr, refused| {
+        if let Some((port, why)) = refused.first() {
+            tracing::warn!(camera = %camera, "{kind} port {port} unavailable ({why}); using {}", addr.port());
+        }
+        tracing::info!(camera = %camera, "{kind} listening on http://{addr}{path}");
+    })
+}
+
 /// A server's request handler (any async closure of the right shape).
 pub(crate) trait Handler: Clone + Send + Sync + 'static {
     fn call(
