@@ -1,5 +1,8 @@
 //! The wall's configuration: the RON schema with every default, parsing with `line:col` errors,
-//! and the checks serde cannot do (unique names, well-formed URLs). No I/O beyond reading the file.
+//! and the checks serde cannot do (unique names, well-formed URLs, ranges). Every position comes
+//! from RON's own parser: a check names the path of the value it objects to
+//! (`cameras[2].name`), and `locate` walks the text with RON's deserializer to that value.
+//! No I/O beyond reading the file.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -331,93 +334,99 @@ impl Config {
         }
     }
 
-    /// Checks serde cannot express. Positions are found by looking the offending value up in
-    /// the source text.
+    /// Checks serde cannot express, each located at the value it concerns.
     fn validate(&self, text: &str, file: &str) -> Vec<ConfigError> {
-        let mut errors = Vec::new();
-        let mut error = |needle: &str, nth: usize, message: String| {
-            let (line, col) = locate(text, needle, nth).unwrap_or((0, 0));
-            errors.push(ConfigError {
-                file: file.to_owned(),
-                line,
-                col,
-                message,
-            });
-        };
+        self.problems()
+            .into_iter()
+            .map(|(path, message)| {
+                let (line, col) = locate(text, &path).unwrap_or((0, 0));
+                ConfigError {
+                    file: file.to_owned(),
+                    line,
+                    col,
+                    message,
+                }
+            })
+            .collect()
+    }
+
+    /// Every problem serde cannot see, with the path of the value it concerns.
+    pub fn problems(&self) -> Vec<(Vec<PathSeg>, String)> {
+        use PathSeg::{Index, Key};
+        let mut out = Vec::new();
         let mut seen: Vec<&str> = Vec::new();
-        for cam in &self.cameras {
-            for (needle, message) in cam.problems() {
-                error(&needle, 0, message);
+        for (i, cam) in self.cameras.iter().enumerate() {
+            for (field, message) in cam.problems() {
+                out.push((vec![Key("cameras"), Index(i), Key(field)], message));
             }
-            let earlier = seen.iter().filter(|n| **n == cam.name).count();
-            if earlier > 0 {
-                error(
-                    &format!("{:?}", cam.name),
-                    earlier,
+            if seen.contains(&cam.name.as_str()) {
+                out.push((
+                    vec![Key("cameras"), Index(i), Key("name")],
                     format!("duplicate camera name {:?}: names must be unique", cam.name),
-                );
+                ));
             }
             seen.push(&cam.name);
         }
         if let Some(sim) = &self.simulated {
+            let at = |field| vec![Key("simulated"), Key(field)];
             if sim.cameras == 0 || sim.cameras > 64 {
-                error(
-                    "cameras",
-                    0,
+                out.push((
+                    at("cameras"),
                     "simulated.cameras must be between 1 and 64".into(),
-                );
+                ));
             }
-            if sim.width < 16 || sim.height < 16 || sim.width % 2 == 1 || sim.height % 2 == 1 {
-                error(
-                    "width",
-                    0,
-                    "simulated width and height must be even and at least 16".into(),
-                );
+            for (field, v) in [("width", sim.width), ("height", sim.height)] {
+                if v < 16 || v % 2 == 1 {
+                    out.push((
+                        at(field),
+                        format!("simulated.{field} {v} must be even and at least 16"),
+                    ));
+                }
             }
             if sim.fps == 0 || sim.fps > 120 {
-                error("fps", 0, "simulated.fps must be between 1 and 120".into());
+                out.push((at("fps"), "simulated.fps must be between 1 and 120".into()));
             }
         }
         if !self.servers.bind.is_loopback()
             && self.servers.token.as_deref().is_none_or(str::is_empty)
         {
-            error(
-                "bind",
-                0,
+            out.push((
+                vec![Key("servers"), Key("bind")],
                 format!(
                     "servers.bind {} is reachable from the network: set servers.token (every request must then carry it)",
                     self.servers.bind
                 ),
-            );
+            ));
         }
-        if self.grace_secs == 0 {
-            error("grace_secs", 0, "grace_secs must be at least 1".into());
-        }
-        if self.stall_secs == 0 {
-            error("stall_secs", 0, "stall_secs must be at least 1".into());
+        for (field, v, what) in [
+            ("grace_secs", self.grace_secs, "grace_secs"),
+            ("stall_secs", self.stall_secs, "stall_secs"),
+        ] {
+            if v == 0 {
+                out.push((vec![Key(field)], format!("{what} must be at least 1")));
+            }
         }
         if self.recording.segment_secs == 0 {
-            error(
-                "segment_secs",
-                0,
+            out.push((
+                vec![Key("recording"), Key("segment_secs")],
                 "recording.segment_secs must be at least 1".into(),
-            );
+            ));
         }
-        errors
+        out
     }
 }
 
 impl CameraConfig {
     /// What is wrong with this camera on its own (not counting other cameras): each problem
-    /// with the text that locates it in a config file, and the message (credentials redacted).
-    pub fn problems(&self) -> Vec<(String, String)> {
+    /// with the field it concerns and the message (credentials redacted).
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
         let mut out = Vec::new();
         let quoted = format!("{:?}", self.name);
         if self.name.trim().is_empty() {
-            out.push((quoted.clone(), "camera name is empty".into()));
+            out.push(("name", "camera name is empty".into()));
         } else if self.name.contains(['/', '\\']) || self.name.starts_with('.') {
             out.push((
-                quoted.clone(),
+                "name",
                 format!(
                     "camera name {quoted} cannot contain '/' or '\\' or start with '.' (it names a directory)"
                 ),
@@ -429,7 +438,7 @@ impl CameraConfig {
             let Some(url) = url else { continue };
             if let Err(why) = check_rtsp_url(url) {
                 out.push((
-                    format!("{url:?}"),
+                    field,
                     format!(
                         "camera {quoted}: {field} {:?} is not a valid RTSP URL: {why}",
                         crate::secret::redact_url(url)
@@ -441,7 +450,7 @@ impl CameraConfig {
             && let Err(why) = check_url(&onvif.url, &["http", "https"])
         {
             out.push((
-                format!("{:?}", onvif.url),
+                "onvif",
                 format!("camera {quoted}: onvif.url is not a valid http URL: {why}"),
             ));
         }
@@ -464,13 +473,141 @@ fn check_url(url: &str, schemes: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
-/// 1-based line and column of the `nth` (0-based) occurrence of `needle` in `text`.
-fn locate(text: &str, needle: &str, nth: usize) -> Option<(usize, usize)> {
-    let offset = text.match_indices(needle).nth(nth)?.0;
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    Some((line, col))
+/// One step of the path to a value in the config: a field or a list position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathSeg {
+    Key(&'static str),
+    Index(usize),
+}
+
+/// 1-based line and column of the value at `path` in `text`, as RON's parser sees it: the
+/// text is deserialized again with a visitor that follows the path and stops with an error
+/// at the value, and the error's span is the answer. A value the text does not contain
+/// (a default) is located at the nearest enclosing one that it does.
+fn locate(text: &str, path: &[PathSeg]) -> Option<(usize, usize)> {
+    (0..=path.len()).rev().find_map(|len| {
+        let mut de = ron::Deserializer::from_str(text).ok()?;
+        let err = serde::de::DeserializeSeed::deserialize(locator::Locate(&path[..len]), &mut de)
+            .err()?;
+        let spanned = de.span_error(err);
+        let (line, col) = (spanned.span.start.line, spanned.span.start.col);
+        // RON's span of a string starts inside its opening quote: point at the quote.
+        let quoted = text
+            .lines()
+            .nth(line.checked_sub(1)?)
+            .and_then(|l| l.chars().nth(col.checked_sub(2)?))
+            == Some('"');
+        (spanned.code.to_string().contains(locator::FOUND))
+            .then_some((line, if quoted { col - 1 } else { col }))
+    })
+}
+
+/// The path-following visitor behind [`locate`].
+mod locator {
+    use std::fmt;
+
+    use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess};
+
+    use super::PathSeg;
+
+    /// The error text that means "the value is here" (no config can contain a NUL).
+    pub const FOUND: &str = "\u{0}found";
+
+    pub struct Locate<'p>(pub &'p [PathSeg]);
+
+    fn found<E: de::Error>() -> E {
+        E::custom(FOUND)
+    }
+
+    impl<'de> DeserializeSeed<'de> for Locate<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> de::Visitor<'de> for Locate<'_> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any value")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let Some((first, rest)) = self.0.split_first() else {
+                return Err(found());
+            };
+            while let Some(key) = map.next_key::<String>()? {
+                match first {
+                    PathSeg::Key(want) if *want == key => map.next_value_seed(Locate(rest))?,
+                    _ => map.next_value::<IgnoredAny>().map(drop)?,
+                }
+            }
+            Ok(())
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let Some((first, rest)) = self.0.split_first() else {
+                return Err(found());
+            };
+            let mut i = 0;
+            loop {
+                let more = match first {
+                    PathSeg::Index(want) if *want == i => {
+                        seq.next_element_seed(Locate(rest))?.is_some()
+                    }
+                    _ => seq.next_element::<IgnoredAny>()?.is_some(),
+                };
+                if !more {
+                    return Ok(());
+                }
+                i += 1;
+            }
+        }
+
+        // `Some(x)` is looked through: the value is `x`.
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+
+        fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+            Err(found())
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+            Err(found())
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+            Err(found())
+        }
+        fn visit_i128<E: de::Error>(self, _: i128) -> Result<(), E> {
+            Err(found())
+        }
+        fn visit_u128<E: de::Error>(self, _: u128) -> Result<(), E> {
+            Err(found())
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+            Err(found())
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+            Err(found())
+        }
+        fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<(), E> {
+            Err(found())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+            Err(found())
+        }
+        fn visit_none<E: de::Error>(self) -> Result<(), E> {
+            Err(found())
+        }
+        fn visit_enum<A: de::EnumAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+            Err(found())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -536,9 +673,37 @@ mod tests {
     }
 
     #[test]
-    fn locate_counts_from_one() {
-        assert_eq!(locate("ab\ncd", "d", 0), Some((2, 2)));
-        assert_eq!(locate("x x", "x", 1), Some((1, 3)));
-        assert_eq!(locate("x", "y", 0), None);
+    fn positions_come_from_the_parser_not_a_text_search() {
+        // Generic names appear in comments, other fields and other cameras before the value
+        // that is wrong; the error must point at the value itself.
+        let text = "(\n  // fps, width, cameras and bind are explained below\n  cameras: [\n    (name: \"fps\", url: \"rtsp://h/width\"),\n    (name: \"B\", url: \"rtsp://h/b\", sub_url: Some(\"nope\")),\n  ],\n  simulated: Some((cameras: 2, /* fps */ width: 31, fps: 0)),\n  servers: (api_port: 1, bind: \"0.0.0.0\"),\n)";
+        let e = err(text);
+        let at: Vec<(usize, usize, &str)> =
+            e.0.iter()
+                .map(|e| (e.line, e.col, e.message.as_str()))
+                .collect();
+        let find = |what: &str| {
+            at.iter()
+                .find(|(_, _, m)| m.contains(what))
+                .map(|(l, c, _)| (*l, *c))
+                .unwrap_or_else(|| panic!("no {what:?} in {e}"))
+        };
+        assert_eq!(find("sub_url"), (5, 50), "{e}");
+        assert_eq!(find("simulated.width"), (7, 49), "{e}");
+        assert_eq!(find("simulated.fps"), (7, 58), "{e}");
+        assert_eq!(find("servers.bind"), (8, 32), "{e}");
+        assert_eq!(e.0.len(), 4, "{e}");
+    }
+
+    #[test]
+    fn a_default_is_located_at_its_enclosing_value() {
+        assert_eq!(
+            locate(
+                "(\n  servers: (),\n)",
+                &[PathSeg::Key("servers"), PathSeg::Key("bind")]
+            ),
+            Some((2, 12))
+        );
+        assert_eq!(locate("()", &[PathSeg::Key("grace_secs")]), Some((1, 1)));
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod camera;
 pub mod config;
+pub mod media;
 pub mod record;
 pub mod runtime;
 pub mod secret;
@@ -58,6 +59,25 @@ const LOG_FILTER: &str = "info,wgpu=error,wgpu_hal=error,naga=warn,bevy_render=w
 /// Headless tick: 10 Hz is plenty for states and the API, and cheap for a recording box.
 const HEADLESS_TICK: Duration = Duration::from_millis(100);
 
+/// The live web page of a built app (`http://127.0.0.1:8555/`), where a browser shows every
+/// camera; `None` if the status API could not start. A wildcard bind is shown as loopback; the
+/// access token, when one is set, is left for the user to add (`?token=…`).
+pub fn live_page_url(app: &App) -> Option<String> {
+    let server = app.world().get_resource::<camera::ApiServer>()?;
+    let config = app.world().get_resource::<camera::WallConfig>()?;
+    let ip = match config.servers.bind {
+        ip if ip.is_unspecified() => std::net::IpAddr::from([127, 0, 0, 1]),
+        ip => ip,
+    };
+    let addr = std::net::SocketAddr::new(ip, server.0.port());
+    let token = if config.servers.token.is_some() {
+        " (add ?token=… from servers.token)"
+    } else {
+        ""
+    };
+    Some(format!("http://{addr}/{token}"))
+}
+
 /// Builds the app for `config`. Fails only if the tokio runtime cannot start; anything a
 /// camera or server does wrong is logged and shown, never fatal.
 pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
@@ -102,8 +122,8 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
             height: sim.height,
             fps: sim.fps,
             codec: match sim.codec {
-                config::SimCodec::H264 => stream::VideoCodec::H264,
-                config::SimCodec::H265 => stream::VideoCodec::H265,
+                config::SimCodec::H264 => media::VideoCodec::H264,
+                config::SimCodec::H265 => media::VideoCodec::H265,
             },
             audio: sim.audio,
             ..default()

@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use opticlink::config::Config;
+use opticlink::media::VideoCodec;
 use opticlink::simcam::{SimConfig, SimFaults, SimServer};
-use opticlink::stream::VideoCodec;
 use opticlink::{Mode, WindowOptions};
 
 #[derive(Parser, Debug)]
@@ -22,13 +22,14 @@ struct Cli {
     /// Configuration file (default: config/wall.ron if present, else the built-in demo).
     #[arg(long, global = true)]
     config: Option<PathBuf>,
-    /// Run without a window (recording boxes, tests); serves the status API.
+    /// Run without a window (recording boxes, tests); serves the status API and the live page.
+    /// Without a display this is what happens anyway.
     #[arg(long)]
     headless: bool,
     /// Render the wall, write a PNG of the window after --after seconds, exit.
     #[arg(long, value_name = "FILE.png")]
     screenshot: Option<PathBuf>,
-    /// Seconds before --screenshot.
+    /// Seconds before --screenshot (with --when-live: at most).
     #[arg(
         long,
         value_name = "SECS",
@@ -36,6 +37,10 @@ struct Cli {
         requires = "screenshot"
     )]
     after: f64,
+    /// Take the --screenshot as soon as every enabled camera is live with its picture on
+    /// screen (or after --after seconds, whichever comes first).
+    #[arg(long, requires = "screenshot")]
+    when_live: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -91,6 +96,10 @@ struct SimArgs {
     /// Fault: send random bytes as slice data.
     #[arg(long)]
     garbage: bool,
+    /// Fault: deliver frames late by a random 0 … 2×FRACTION of the frame period (frames
+    /// arrive ±FRACTION around their times; RTP timestamps stay regular).
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
+    jitter: f64,
 }
 
 fn main() -> ExitCode {
@@ -133,9 +142,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Simcam(args)) => simcam(args),
         None => {
             let config = load_config(cli.config.as_deref())?;
-            let mode = if cli.headless {
+            // Detected before Bevy builds a window: winit panics without a display.
+            let no_display = if cli.headless {
+                None
+            } else {
+                opticlink::wall::display::missing_display()
+            };
+            let mode = if cli.headless || no_display.is_some() {
                 if cli.screenshot.is_some() {
-                    bail!("--screenshot needs a window; drop --headless");
+                    match &no_display {
+                        Some(why) => bail!("--screenshot needs a display: {why}"),
+                        None => bail!("--screenshot needs a window; drop --headless"),
+                    }
                 }
                 Mode::Headless
             } else {
@@ -143,9 +161,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     screenshot: cli
                         .screenshot
                         .map(|p| (p, Duration::from_secs_f64(cli.after.max(0.0)))),
+                    screenshot_when_live: cli.when_live,
                 })
             };
-            let exit = opticlink::app(config, mode).context("cannot start")?.run();
+            let mut app = opticlink::app(config, mode).context("cannot start")?;
+            if let Some(why) = no_display {
+                match opticlink::live_page_url(&app) {
+                    Some(url) => tracing::warn!(
+                        "no display ({why}): running headless; every camera is live at {url}"
+                    ),
+                    None => tracing::warn!("no display ({why}): running headless"),
+                }
+            }
+            let exit = app.run();
             Ok(if exit.is_success() {
                 ExitCode::SUCCESS
             } else {
@@ -199,6 +227,7 @@ fn simcam(args: SimArgs) -> anyhow::Result<ExitCode> {
             freeze_after_frames: args.freeze_after,
             refuse: args.refuse,
             garbage: args.garbage,
+            jitter: args.jitter.clamp(0.0, 0.5),
         },
     };
     let rt = tokio::runtime::Runtime::new()?;

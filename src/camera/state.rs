@@ -175,7 +175,7 @@ impl StreamMachine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stream::VideoCodec;
+    use crate::media::VideoCodec;
     use StreamState::*;
 
     fn s(secs: f64) -> Duration {

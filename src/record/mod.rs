@@ -1,5 +1,6 @@
 //! Continuous background recording, with no Bevy: one recorder thread per camera, fed the same
-//! access units as the decoder from the camera's one RTSP session, remuxing them into segments
+//! access units as the decoder from the camera's one RTSP session through a [`RecordSink`]
+//! (the `media::MediaSink` the worker hands its media to), remuxing them into segments
 //! (`policy` decides, `writer` writes). Status is shared with the ECS through atomics and a
 //! mutex; control is a flag the ECS flips.
 
@@ -9,6 +10,6 @@ pub mod retention;
 pub mod writer;
 
 pub use recorder::{
-    AudioFrame, RecordFrame, RecordInput, RecordSettings, RecorderHandle, RecorderStatus,
+    IDLE_CLOSE, RECORD_QUEUE, RecordSettings, RecordSink, RecorderHandle, RecorderStatus,
     spawn_recorder,
 };

@@ -2,56 +2,44 @@
 //! wall-clock times, holds one packet back to know its duration, opens a segment at a keyframe,
 //! rotates at the first keyframe at or after each boundary, closes on session end, and keeps
 //! going (retrying every few seconds) when the disk fails.
+//!
+//! Two lanes feed it, both bounded: media (lossy: when full, the frame is dropped and the
+//! segment is closed at the gap) and control (session ends). Every unit carries its session,
+//! so a new session always starts a new segment even if a control message was lost, and a
+//! segment left open by a lost message is closed when media stops for [`IDLE_CLOSE`].
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, never, select};
 
 use super::policy;
-use super::writer::{AudioTrack, SegmentWriter, VideoTrack};
+use super::writer::{SegmentWriter, VideoTrack, audio_fits};
 use crate::config::RecordFormat;
-use crate::stream::VideoCodec;
-use crate::stream::nal;
+use crate::media::{AudioTrack, AudioUnit, MediaSink, SessionInfo, VideoUnit, nal};
 
-/// One access unit for the recorder.
+/// What the media lane carries.
 #[derive(Debug, Clone)]
-pub struct RecordFrame {
-    pub codec: VideoCodec,
-    pub width: u32,
-    pub height: u32,
-    /// Annex B, parameter sets before keyframes.
-    pub data: Arc<[u8]>,
-    /// 1/90000 s since the session's first frame.
-    pub pts: i64,
-    /// Wall clock (Unix ms) of this frame: the session's first frame's arrival plus `pts`.
-    pub wall_ms: i64,
-    pub keyframe: bool,
+enum Media {
+    Video {
+        session: Arc<SessionInfo>,
+        unit: VideoUnit,
+        /// Frames were dropped before this one: the segment must not run across the gap.
+        after_gap: bool,
+    },
+    Audio {
+        session: Arc<SessionInfo>,
+        unit: AudioUnit,
+    },
 }
 
-/// One audio frame for the recorder (raw AAC access unit or G.711 samples).
-#[derive(Debug, Clone)]
-pub struct AudioFrame {
-    pub data: Arc<[u8]>,
-    /// Samples since the session's first audio frame.
-    pub pts: i64,
-    /// Wall clock (Unix ms) of this frame.
-    pub wall_ms: i64,
-    /// Samples in this frame.
-    pub duration: i64,
-}
-
-#[derive(Debug, Clone)]
-pub enum RecordInput {
-    Frame(RecordFrame),
-    /// The session's audio track (sent once it is known; `None`: the camera has none).
-    SessionAudio(Option<AudioTrack>),
-    Audio(AudioFrame),
-    /// The session ended (drop, stall, reconnect): close the segment; the next one starts with
-    /// the next session.
-    SessionEnded,
+/// What the control lane carries.
+#[derive(Debug, Clone, Copy)]
+enum Control {
+    SessionEnded(u64),
 }
 
 /// Where and how a camera records.
@@ -82,10 +70,12 @@ pub struct RecorderStatus {
 }
 
 /// The ECS's end of a recorder.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct RecorderHandle {
     pub active: Arc<AtomicBool>,
     pub status: Arc<Mutex<RecorderStatus>>,
+    /// Video frames the worker could not queue (the recorder was behind).
+    pub dropped: Arc<AtomicU64>,
 }
 
 impl RecorderHandle {
@@ -106,19 +96,77 @@ impl RecorderHandle {
 /// about 20 s at 25 fps, so a slow disk moment loses nothing.
 pub const RECORD_QUEUE: usize = 512;
 
+/// Session ends waiting for the recorder. Two per reconnect at most; if even this fills up
+/// (a recorder stuck for minutes), the sessions' own ids still separate the segments.
+const CONTROL_QUEUE: usize = 16;
+
+/// With no media for this long the open segment is finished (a safety net: session ends
+/// normally close it at once).
+pub const IDLE_CLOSE: Duration = Duration::from_secs(15);
+
+/// The worker's end of a recorder: a [`MediaSink`] that never blocks.
+pub struct RecordSink {
+    media: Sender<Media>,
+    control: Sender<Control>,
+    /// Set when a video frame could not be queued; the next one queued carries the gap.
+    gap: AtomicBool,
+    dropped: Arc<AtomicU64>,
+}
+
+impl MediaSink for RecordSink {
+    fn video(&self, session: &Arc<SessionInfo>, unit: &VideoUnit) {
+        let item = Media::Video {
+            session: session.clone(),
+            unit: unit.clone(),
+            after_gap: self.gap.load(Ordering::Relaxed),
+        };
+        match self.media.try_send(item) {
+            Ok(()) => self.gap.store(false, Ordering::Relaxed),
+            Err(TrySendError::Full(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                self.gap.store(true, Ordering::Relaxed);
+            }
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+
+    fn audio(&self, session: &Arc<SessionInfo>, unit: &AudioUnit) {
+        let _ = self.media.try_send(Media::Audio {
+            session: session.clone(),
+            unit: unit.clone(),
+        });
+    }
+
+    fn session_ended(&self, id: u64) {
+        if let Err(TrySendError::Full(_)) = self.control.try_send(Control::SessionEnded(id)) {
+            tracing::warn!(
+                "recorder far behind: session {id}'s end is not queued (its next frames close the segment)"
+            );
+        }
+    }
+}
+
 /// After a write failure, try again this much later (at the next keyframe).
 const RETRY_MS: i64 = 3000;
 
-/// Starts the recorder thread of `camera`. It ends (finishing its segment) when every sender
-/// is dropped.
+/// Starts the recorder thread of `camera`. It ends (finishing its segment) when the returned
+/// sink is dropped.
 pub fn spawn_recorder(
     camera: &str,
     settings: RecordSettings,
-) -> std::io::Result<(Sender<RecordInput>, RecorderHandle, JoinHandle<()>)> {
-    let (tx, rx) = bounded(RECORD_QUEUE);
+) -> std::io::Result<(RecordSink, RecorderHandle, JoinHandle<()>)> {
+    let (media_tx, media) = bounded(RECORD_QUEUE);
+    let (control_tx, control) = bounded(CONTROL_QUEUE);
     let handle = RecorderHandle {
         active: Arc::new(AtomicBool::new(settings.active)),
         status: Arc::new(Mutex::new(RecorderStatus::default())),
+        dropped: Arc::default(),
+    };
+    let sink = RecordSink {
+        media: media_tx,
+        control: control_tx,
+        gap: AtomicBool::new(false),
+        dropped: handle.dropped.clone(),
     };
     let mut rec = Recorder {
         camera: camera.to_owned(),
@@ -128,6 +176,7 @@ pub fn spawn_recorder(
         pending: None,
         last_duration: None,
         retry_at_ms: None,
+        session: None,
         audio: None,
         held_audio: Vec::new(),
     };
@@ -137,9 +186,9 @@ pub fn spawn_recorder(
         .spawn(move || {
             let span = tracing::info_span!("record", camera = %name);
             let _guard = span.enter();
-            rec.run(&rx);
+            rec.run(&media, &control);
         })?;
-    Ok((tx, handle, thread))
+    Ok((sink, handle, thread))
 }
 
 struct Open {
@@ -158,55 +207,105 @@ struct Recorder {
     handle: RecorderHandle,
     open: Option<Open>,
     /// The newest frame, written once the next one gives its duration.
-    pending: Option<RecordFrame>,
+    pending: Option<VideoUnit>,
     last_duration: Option<i64>,
     retry_at_ms: Option<i64>,
+    /// The session whose media is being recorded.
+    session: Option<u64>,
     /// The current session's audio track, when the container can hold it.
     audio: Option<AudioTrack>,
     /// Audio frames not written yet, oldest first.
-    held_audio: Vec<AudioFrame>,
+    held_audio: Vec<AudioUnit>,
 }
 
 impl Recorder {
-    fn run(&mut self, rx: &Receiver<RecordInput>) {
-        for input in rx.iter() {
-            match input {
-                RecordInput::Frame(f) => {
-                    if !self.handle.is_active() {
+    fn run(&mut self, media: &Receiver<Media>, control: &Receiver<Control>) {
+        let mut control = control.clone();
+        loop {
+            select! {
+                recv(media) -> item => match item {
+                    Ok(item) => self.take(item),
+                    Err(_) => break,
+                },
+                recv(control) -> msg => match msg {
+                    Ok(Control::SessionEnded(id)) => {
+                        // The session's last frames were queued before its end: write them.
+                        while let Ok(item) = media.try_recv() {
+                            self.take(item);
+                        }
+                        if self.session == Some(id) {
+                            self.end_session();
+                            self.session = None;
+                        }
+                    }
+                    Err(_) => control = never(),
+                },
+                default(IDLE_CLOSE) => {
+                    if self.open.is_some() {
+                        tracing::info!("no media for {}s: finishing the segment", IDLE_CLOSE.as_secs());
                         self.end_session();
-                        continue;
                     }
-                    if let Some(prev) = self.pending.replace(f) {
-                        let next_pts = self.pending.as_ref().map(|n| n.pts);
-                        self.write(prev, next_pts);
-                    }
-                }
-                RecordInput::SessionAudio(track) => {
-                    let note = match &track {
-                        None => None,
-                        Some(t) => Some(match t.fits(self.settings.format) {
-                            Ok(()) => format!("{} {} Hz", t.codec.as_str(), t.sample_rate),
-                            Err(why) => why,
-                        }),
-                    };
-                    self.audio = track.filter(|t| t.fits(self.settings.format).is_ok());
-                    self.update(|s| s.audio = note);
-                }
-                RecordInput::Audio(a) => {
-                    // Audio waits for the video frame that decides which segment it belongs to
-                    // (video is held back one frame for its duration).
-                    self.held_audio.push(a);
-                    if self.held_audio.len() > 256 {
-                        self.flush_audio(None);
-                    }
-                }
-                RecordInput::SessionEnded => {
-                    self.end_session();
-                    self.audio = None;
                 }
             }
         }
         self.end_session();
+    }
+
+    /// Moves to `session` if it is a new one: the old one's segment ends, the new one's audio
+    /// track is adopted.
+    fn follow(&mut self, session: &SessionInfo) {
+        if self.session == Some(session.id) {
+            return;
+        }
+        if self.session.is_some() {
+            self.end_session();
+        }
+        self.session = Some(session.id);
+        let track = session.audio.clone();
+        let note = track
+            .as_ref()
+            .map(|t| match audio_fits(t, self.settings.format) {
+                Ok(()) => format!("{} {} Hz", t.codec.as_str(), t.sample_rate),
+                Err(why) => why,
+            });
+        self.audio = track.filter(|t| audio_fits(t, self.settings.format).is_ok());
+        self.update(|s| s.audio = note);
+    }
+
+    fn take(&mut self, item: Media) {
+        match item {
+            Media::Video {
+                session,
+                unit,
+                after_gap,
+            } => {
+                self.follow(&session);
+                if !self.handle.is_active() {
+                    self.end_session();
+                    return;
+                }
+                if after_gap {
+                    // Frames are missing before this one: close here, restart at a keyframe.
+                    self.end_session();
+                }
+                if let Some(prev) = self.pending.replace(unit) {
+                    let next_pts = self.pending.as_ref().map(|n| n.pts);
+                    self.write(prev, next_pts);
+                }
+            }
+            Media::Audio { session, unit } => {
+                if self.session != Some(session.id) {
+                    // Audio of a session whose first video frame has not arrived yet.
+                    self.follow(&session);
+                }
+                // Audio waits for the video frame that decides which segment it belongs to
+                // (video is held back one frame for its duration).
+                self.held_audio.push(unit);
+                if self.held_audio.len() > 256 {
+                    self.flush_audio(None);
+                }
+            }
+        }
     }
 
     /// Writes the held frame (its duration from the last one) and closes the segment.
@@ -246,7 +345,7 @@ impl Recorder {
         self.update(|s| s.error = Some(error));
     }
 
-    fn write(&mut self, f: RecordFrame, next_pts: Option<i64>) {
+    fn write(&mut self, f: VideoUnit, next_pts: Option<i64>) {
         // Audio from before this frame belongs with the frames before it (the old segment,
         // if this frame rotates); the rest follows this frame.
         self.flush_audio(Some(f.wall_ms));
@@ -259,13 +358,13 @@ impl Recorder {
         let split = before_ms.map_or(self.held_audio.len(), |ms| {
             self.held_audio.partition_point(|a| a.wall_ms < ms)
         });
-        let ready: Vec<AudioFrame> = self.held_audio.drain(..split).collect();
+        let ready: Vec<AudioUnit> = self.held_audio.drain(..split).collect();
         for a in &ready {
             self.write_audio(a);
         }
     }
 
-    fn write_video(&mut self, f: &RecordFrame, next_pts: Option<i64>) {
+    fn write_video(&mut self, f: &VideoUnit, next_pts: Option<i64>) {
         let duration = policy::packet_duration(f.pts, next_pts, self.last_duration, 90_000 / 25);
         self.last_duration = Some(duration);
         if let Some(open) = &self.open {
@@ -350,7 +449,7 @@ impl Recorder {
 impl Recorder {
     /// Writes an audio frame into the open segment, placed on the segment's timeline by its
     /// wall clock once, then by its own sample count. Audio from before the segment is dropped.
-    fn write_audio(&mut self, a: &AudioFrame) {
+    fn write_audio(&mut self, a: &AudioUnit) {
         let Some(open) = self.open.as_mut() else {
             return;
         };
@@ -383,7 +482,7 @@ impl Recorder {
 }
 
 /// The track a keyframe describes (its in-band parameter sets); `None` for other frames.
-fn track_of(f: &RecordFrame) -> Option<VideoTrack> {
+fn track_of(f: &VideoUnit) -> Option<VideoTrack> {
     if !f.keyframe {
         return None;
     }

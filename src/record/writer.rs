@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use ffmpeg_next as ffmpeg;
 
 use crate::config::RecordFormat;
-use crate::stream::{AudioCodec, VideoCodec};
+use crate::media::{AudioCodec, AudioTrack, VideoCodec};
 
 /// What a segment's video track is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,26 +19,14 @@ pub struct VideoTrack {
     pub extradata: Vec<u8>,
 }
 
-/// What a segment's audio track is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AudioTrack {
-    pub codec: AudioCodec,
-    pub sample_rate: u32,
-    pub channels: u16,
-    /// AAC: the AudioSpecificConfig; G.711: empty.
-    pub extradata: Vec<u8>,
-}
-
-impl AudioTrack {
-    /// Whether `format` can hold this track; if not, why (for the status).
-    pub fn fits(&self, format: RecordFormat) -> Result<(), String> {
-        match (self.codec, format) {
-            (AudioCodec::Aac, _) | (_, RecordFormat::Mkv) => Ok(()),
-            (codec, RecordFormat::Mp4) => Err(format!(
-                "{} audio cannot be stored in MP4 (use format: Mkv); recording video only",
-                codec.as_str()
-            )),
-        }
+/// Whether `format` can hold `track`; if not, why (for the status).
+pub fn audio_fits(track: &AudioTrack, format: RecordFormat) -> Result<(), String> {
+    match (track.codec, format) {
+        (AudioCodec::Aac, _) | (_, RecordFormat::Mkv) => Ok(()),
+        (codec, RecordFormat::Mp4) => Err(format!(
+            "{} audio cannot be stored in MP4 (use format: Mkv); recording video only",
+            codec.as_str()
+        )),
     }
 }
 

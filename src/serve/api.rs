@@ -273,11 +273,11 @@ async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Re
     serde_json::from_slice(&bytes).map_err(|e| format!("invalid JSON body: {e}"))
 }
 
-/// `%20` and friends in a path segment (camera names may have spaces).
+/// `%20` and friends in a path segment (camera names may have spaces; `+` stays a plus).
 fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
-        .next()
-        .map_or_else(|| s.to_owned(), |(_, v)| v.into_owned())
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 fn reply(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Body> {
@@ -374,13 +374,13 @@ pub fn metrics(s: &StatusSnapshot) -> String {
         "# HELP opticlink_camera_state 1 for the camera's current state\n# TYPE opticlink_camera_state gauge"
     );
     for c in &s.cameras {
-        for state in crate::camera::state::StreamState::ALL {
-            let v = u8::from(c.state == state.as_str());
+        for state in &s.states {
+            let v = u8::from(&c.state == state);
             let _ = writeln!(
                 out,
                 "opticlink_camera_state{{camera=\"{}\",state=\"{}\"}} {v}",
                 label(&c.name),
-                state.as_str()
+                label(state)
             );
         }
     }
@@ -403,6 +403,7 @@ mod tests {
                 ..Default::default()
             }],
             api_port: 1,
+            states: vec!["live".into(), "stalled".into()],
         };
         let m = metrics(&s);
         assert!(
@@ -415,5 +416,13 @@ mod tests {
         );
         assert!(m.contains("state=\"live\"} 1"), "{m}");
         assert!(m.contains("state=\"stalled\"} 0"), "{m}");
+    }
+
+    #[test]
+    fn path_segments_are_percent_decoded() {
+        assert_eq!(percent_decode("Sim%201"), "Sim 1");
+        assert_eq!(percent_decode("a+b"), "a+b");
+        assert_eq!(percent_decode("caf%C3%A9"), "café");
+        assert_eq!(percent_decode("bad%zz"), "bad%zz");
     }
 }

@@ -1,7 +1,9 @@
 //! One camera's MJPEG server: `GET /video.mjpeg` (multipart/x-mixed-replace JPEG) on a port
 //! chosen by the fallback policy. JPEG is encoded once per picture on the camera's own thread
-//! and only while at least one client watches; every client gets the newest JPEG through a
-//! `watch` channel, so a slow client skips pictures and never delays another or the camera.
+//! and only while at least one client watches, paced to `mjpeg_fps` on average (`Pacer`), so a
+//! camera at or below the cap reaches viewers at its full rate and a faster one is thinned
+//! evenly. Every client gets the newest JPEG through a `watch` channel, so a slow client skips
+//! pictures and never delays another or the camera.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -10,14 +12,14 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use ffmpeg_next as ffmpeg;
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::Frame;
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::watch;
 
 use super::Server;
-use crate::stream::{FrameReceiver, StreamStats, VideoFrame};
+use crate::media::encode::JpegEncoder;
+use crate::stream::{FrameReceiver, StreamStats};
 
 /// Rate and quality caps of a camera's MJPEG stream, and who may watch it.
 #[derive(Clone)]
@@ -143,25 +145,23 @@ pub fn stream_response(feed: &MjpegFeed) -> Response<BoxBody<Bytes, Infallible>>
     r
 }
 
-/// Encodes pictures from the decoder (which sends them only while clients watch) at most
-/// `fps` times a second; ends when the decoder does.
+/// Encodes pictures from the decoder (which sends them only while clients watch) at
+/// `fps` a second on average; ends when the decoder does.
 fn encode_loop(
     frames: &FrameReceiver,
     out: &watch::Sender<Option<Bytes>>,
     settings: &MjpegSettings,
 ) {
-    crate::stream::decode::init_ffmpeg();
     let period = Duration::from_secs_f64(1.0 / f64::from(settings.fps.max(1)));
-    let mut encoder = JpegEncoder {
-        open: None,
-        qscale: qscale(settings.quality),
-    };
-    let mut last: Option<Instant> = None;
+    let mut encoder = JpegEncoder::new(settings.quality);
+    let mut pacer = Pacer::new(period);
+    let start = Instant::now();
     for frame in frames.iter() {
-        if last.is_some_and(|t| t.elapsed() < period) {
+        // Pace by when the picture arrived from the camera, not when it reached us: the
+        // decoder's own jitter must not cost pictures either.
+        if !pacer.admit(frame.arrival.saturating_duration_since(start)) {
             continue;
         }
-        last = Some(Instant::now());
         match encoder.encode(&frame) {
             Ok(jpeg) => {
                 let _ = out.send(Some(jpeg));
@@ -171,64 +171,39 @@ fn encode_loop(
     }
 }
 
-/// Quality 1..=100 to the MJPEG encoder's qscale (31 worst .. 2 best).
-pub fn qscale(quality: u8) -> i32 {
-    let q = i32::from(quality.clamp(1, 100));
-    2 + (100 - q) * 29 / 99
+/// Average-rate pacing: a picture is due every `period`; one that comes up to a quarter period
+/// early still passes, and a late one may be followed quickly by the next (up to one period of
+/// credit), so jitter around the period costs nothing while the long-run rate never exceeds
+/// one per period. Pure: times are offsets from any fixed instant.
+#[derive(Debug, Clone)]
+pub struct Pacer {
+    period: Duration,
+    due: Option<Duration>,
 }
 
-struct JpegEncoder {
-    open: Option<((u32, u32), ffmpeg::encoder::Video)>,
-    qscale: i32,
-}
+impl Pacer {
+    /// How early a picture may come and still count as on time.
+    const EARLY: f64 = 0.25;
 
-impl JpegEncoder {
-    fn encode(&mut self, f: &VideoFrame) -> Result<Bytes, ffmpeg::Error> {
-        let lambda = self.qscale * ffmpeg::ffi::FF_QP2LAMBDA;
-        if self
-            .open
-            .as_ref()
-            .is_none_or(|(size, _)| *size != (f.width, f.height))
-        {
-            let codec = ffmpeg::encoder::find(ffmpeg::codec::Id::MJPEG)
-                .ok_or(ffmpeg::Error::EncoderNotFound)?;
-            let mut enc = ffmpeg::codec::Context::new_with_codec(codec)
-                .encoder()
-                .video()?;
-            enc.set_width(f.width);
-            enc.set_height(f.height);
-            enc.set_format(ffmpeg::format::Pixel::YUVJ420P);
-            enc.set_time_base((1, 25));
-            enc.set_flags(ffmpeg::codec::Flags::QSCALE);
-            enc.set_global_quality(lambda);
-            self.open = Some((
-                (f.width, f.height),
-                enc.open_with(ffmpeg::Dictionary::new())?,
-            ));
-        }
-        let Some((_, enc)) = self.open.as_mut() else {
-            return Err(ffmpeg::Error::Bug);
-        };
-        let mut picture =
-            ffmpeg::frame::Video::new(ffmpeg::format::Pixel::YUVJ420P, f.width, f.height);
-        for (i, plane) in f.planes.iter().enumerate() {
-            let stride = picture.stride(i);
-            let dst = picture.data_mut(i);
-            let row = plane.width as usize;
-            for y in 0..plane.height as usize {
-                let src = &plane.data[y * plane.stride as usize..][..row];
-                dst[y * stride..y * stride + row].copy_from_slice(src);
+    pub fn new(period: Duration) -> Self {
+        Self { period, due: None }
+    }
+
+    /// Whether the picture that arrived at `t` goes out.
+    pub fn admit(&mut self, t: Duration) -> bool {
+        let tolerance = self.period.mul_f64(Self::EARLY);
+        match self.due {
+            Some(due) if t + tolerance < due => false,
+            Some(due) => {
+                // At most one period of credit: after a pause, no burst to catch up.
+                self.due = Some(due.max(t.saturating_sub(self.period)) + self.period);
+                true
+            }
+            None => {
+                self.due = Some(t + self.period);
+                true
             }
         }
-        // SAFETY: `picture` owns a valid AVFrame; `quality` is a plain field the MJPEG
-        // encoder reads when the QSCALE flag is set.
-        unsafe {
-            (*picture.as_mut_ptr()).quality = lambda;
-        }
-        enc.send_frame(&picture)?;
-        let mut packet = ffmpeg::Packet::empty();
-        enc.receive_packet(&mut packet)?;
-        Ok(Bytes::copy_from_slice(packet.data().unwrap_or_default()))
     }
 }
 
@@ -236,11 +211,67 @@ impl JpegEncoder {
 mod tests {
     use super::*;
 
+    /// Arrival times of `n` frames at `fps` with up to ±`jitter` of a period around each.
+    fn arrivals(fps: f64, jitter: f64, n: usize, seed: u64) -> Vec<Duration> {
+        let mut state = seed;
+        let mut unit = || {
+            // xorshift64*: a fixed, repeatable sequence.
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+        };
+        (0..n)
+            .map(|k| {
+                let t = (k as f64 + 1.0 + jitter * (2.0 * unit() - 1.0)) / fps;
+                Duration::from_secs_f64(t)
+            })
+            .collect()
+    }
+
+    fn passed(cap: f64, times: &[Duration]) -> Vec<Duration> {
+        let mut p = Pacer::new(Duration::from_secs_f64(1.0 / cap));
+        times.iter().copied().filter(|t| p.admit(*t)).collect()
+    }
+
     #[test]
-    fn quality_maps_to_qscale() {
-        assert_eq!(qscale(100), 2);
-        assert_eq!(qscale(1), 31);
-        assert_eq!(qscale(0), 31);
-        assert_eq!(qscale(80), 7);
+    fn a_jittery_camera_at_or_below_the_cap_keeps_every_picture() {
+        for (fps, cap) in [(15.0, 15.0), (14.9, 15.0), (10.0, 15.0), (25.0, 25.0)] {
+            let times = arrivals(fps, 0.3, 3000, 7);
+            let got = passed(cap, &times).len();
+            assert!(
+                got as f64 >= 0.99 * times.len() as f64,
+                "{fps} fps at cap {cap}: {got} of {}",
+                times.len()
+            );
+        }
+    }
+
+    #[test]
+    fn a_faster_camera_is_thinned_to_the_cap_evenly() {
+        for fps in [15.1, 25.0, 30.0, 60.0] {
+            let times = arrivals(fps, 0.3, 6000, 11);
+            let secs = times.last().unwrap().as_secs_f64();
+            let got = passed(15.0, &times);
+            let rate = got.len() as f64 / secs;
+            assert!((14.5..=15.05).contains(&rate), "{fps} fps → {rate:.2}");
+            // Evenly: no gap longer than two periods plus the camera's own worst gap.
+            let worst = 1.6 / fps + 2.0 / 15.0;
+            for w in got.windows(2) {
+                let gap = (w[1] - w[0]).as_secs_f64();
+                assert!(gap <= worst, "{fps} fps: gap {gap:.3}");
+            }
+        }
+    }
+
+    #[test]
+    fn after_a_pause_there_is_no_burst() {
+        let mut p = Pacer::new(Duration::from_millis(100));
+        assert!(p.admit(Duration::from_millis(0)));
+        // Five seconds of nothing, then a 25 fps burst: one period of credit at most.
+        let burst: Vec<bool> = (0..10)
+            .map(|i| p.admit(Duration::from_millis(5000 + 40 * i)))
+            .collect();
+        assert!(burst.iter().filter(|b| **b).count() <= 5, "{burst:?}");
     }
 }

@@ -15,12 +15,16 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::watch;
 
-/// What `/api/status` answers; written by the ECS, read by the API. No credentials in here:
-/// URLs are redacted before they enter.
+/// What `/api/status` answers; written by the ECS, read by the API. Plain values only (the
+/// ECS turns its components into these). No credentials in here: URLs are redacted before
+/// they enter.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct StatusSnapshot {
     pub cameras: Vec<CameraStatus>,
     pub api_port: u16,
+    /// Every state a camera can be in (for the metrics' 0/1 gauges).
+    #[serde(skip)]
+    pub states: Vec<String>,
 }
 
 /// One camera in [`StatusSnapshot`].
@@ -48,8 +52,21 @@ pub struct CameraStatus {
     pub last_error: Option<String>,
     /// While connecting inside the startup grace.
     pub grace_secs_left: Option<f64>,
+    /// Latency we add: a frame's arrival to its texture upload (window) or to its decoded
+    /// picture (headless), over the last seconds; `null` until measured.
+    pub latency_ms: Option<Latency>,
+    /// Capture to upload (or decoded), for cameras that burn their clock into the picture
+    /// (simulated cameras); `null` otherwise.
+    pub glass_ms: Option<Latency>,
     pub ports: Ports,
     pub recording: RecordingStatus,
+}
+
+/// Median and 99th percentile, milliseconds (rounded to 0.1).
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+pub struct Latency {
+    pub p50: f64,
+    pub p99: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]

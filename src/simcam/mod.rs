@@ -1,7 +1,8 @@
 //! The built-in simulated camera, with no Bevy: a real RTSP server on loopback (OPTIONS,
 //! DESCRIBE with sprop parameter sets, SETUP over TCP-interleaved or UDP, PLAY, GET_PARAMETER,
 //! TEARDOWN, Digest auth) serving one synthetic, encoded picture per path (`/cam1` …), plus
-//! the faults tests need: a late first frame, a dropped connection, refused connections.
+//! the faults tests need: a late first frame, a dropped connection, refused connections,
+//! jittery delivery. It shares nothing with the client but the `media` layer.
 
 pub mod rtp;
 mod rtsp;
@@ -16,7 +17,7 @@ use std::time::Duration;
 use tokio::net::TcpSocket;
 use tokio::task::AbortHandle;
 
-use crate::stream::VideoCodec;
+use crate::media::VideoCodec;
 use scene::{Source, SourceSpec};
 
 /// How to run a simulated camera server.
@@ -64,7 +65,7 @@ impl Default for SimConfig {
 }
 
 /// Misbehaviour on demand. Changeable while running ([`SimServer::set_faults`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SimFaults {
     /// Wait this long after PLAY before the first frame.
     pub first_frame_delay: Duration,
@@ -77,6 +78,10 @@ pub struct SimFaults {
     pub refuse: bool,
     /// Send slice data as random bytes (parameter sets stay valid): a decoder's nightmare.
     pub garbage: bool,
+    /// Deliver each frame late by a random 0 … 2 × this fraction of the frame period, so
+    /// frames arrive ±this fraction around their (shifted) times, as over a jittery network.
+    /// RTP timestamps stay regular. 0 = none.
+    pub jitter: f64,
 }
 
 /// Counters tests read.

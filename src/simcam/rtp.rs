@@ -1,7 +1,7 @@
 //! RTP packetization of H.264 (RFC 6184) and H.265 (RFC 7798) access units, and of AAC
 //! frames (RFC 3640, AAC-hbr). Pure: NAL units or AAC frames in, RTP packets out.
 
-use crate::stream::VideoCodec;
+use crate::media::VideoCodec;
 
 /// Largest RTP payload; keeps UDP datagrams under a 1500-byte MTU.
 pub const MAX_PAYLOAD: usize = 1400;

@@ -14,8 +14,8 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::rtp::RtpState;
 use super::{Shared, SimStats};
-use crate::stream::VideoCodec;
-use crate::stream::nal::{is_parameter_set, split_annex_b};
+use crate::media::VideoCodec;
+use crate::media::nal::{is_parameter_set, nal_type, split_annex_b};
 
 const REALM: &str = "OpticLink simulated camera";
 
@@ -457,6 +457,11 @@ async fn send_rtp(
                 .collect::<Vec<_>>();
             nals = garbled.iter().map(Vec::as_slice).collect();
         }
+        if faults.jitter > 0.0 {
+            let late = 2.0 * faults.jitter.min(0.5) * rand::random::<f64>();
+            let period = 1.0 / f64::from(source.spec.fps.max(1));
+            tokio::time::sleep(std::time::Duration::from_secs_f64(late * period)).await;
+        }
         for packet in rtp.packetize(source.spec.codec, &nals, ts) {
             if !deliver(&delivery, &out, packet).await {
                 return;
@@ -568,7 +573,7 @@ fn sdp(codec: VideoCodec, sets: &[Vec<u8>], fps: u32, local: Option<SocketAddr>)
     let ip = local.map_or_else(|| "127.0.0.1".to_owned(), |a| a.ip().to_string());
     let (rtpmap, fmtp) = match codec {
         VideoCodec::H264 => {
-            let sps = sets.iter().find(|n| n[0] & 0x1F == 7);
+            let sps = sets.iter().find(|n| nal_type(codec, n) == Some(7));
             let profile = sps.filter(|s| s.len() >= 4).map_or_else(
                 || "42e01f".to_owned(),
                 |s| format!("{:02x}{:02x}{:02x}", s[1], s[2], s[3]),
@@ -585,7 +590,7 @@ fn sdp(codec: VideoCodec, sets: &[Vec<u8>], fps: u32, local: Option<SocketAddr>)
         VideoCodec::H265 => {
             let of = |t: u8| {
                 sets.iter()
-                    .find(|n| (n[0] >> 1) & 0x3F == t)
+                    .find(|n| nal_type(codec, n) == Some(t))
                     .map(|n| b64(n))
                     .unwrap_or_default()
             };

@@ -1,6 +1,8 @@
 //! The simulated camera's picture source: draws a synthetic scene (a moving box, the camera
-//! name, a frame counter and the wall-clock time) into YUV 4:2:0 and encodes it with FFmpeg
-//! (libx264/libx265) on its own thread, at the configured rate, only while someone watches.
+//! name, a frame counter, the wall-clock time and, along the top edge, the capture clock as
+//! a machine-readable code for glass-to-glass latency) into YUV 4:2:0 and encodes it with
+//! FFmpeg (libx264/libx265) on its own thread, at the configured rate, only while someone
+//! watches.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -11,9 +13,8 @@ use ffmpeg_next as ffmpeg;
 use font8x8::UnicodeFonts;
 use tokio::sync::{broadcast, watch};
 
-use crate::stream::VideoCodec;
-use crate::stream::decode::init_ffmpeg;
-use crate::stream::nal::parameter_sets;
+use crate::media::nal::parameter_sets;
+use crate::media::{VideoCodec, clock_code, init_ffmpeg, unix_ms};
 
 /// One encoded access unit (Annex B, parameter sets before keyframes).
 #[derive(Debug)]
@@ -218,13 +219,42 @@ pub fn draw(picture: &mut ffmpeg::frame::Video, spec: &SourceSpec, index: u64) {
         255 - cv,
     );
     // Text: name, frame counter, wall-clock time.
+    let captured = unix_ms();
     let scale = (h / 135).max(1);
     let now = chrono::Local::now()
         .format("%Y-%m-%d %H:%M:%S%.3f")
         .to_string();
     let lines = [spec.name.clone(), format!("frame {index:08}"), now];
+    // Below the clock code's band.
+    let top = clock_code::band(w, h).map_or(0, |b| b.rows);
     for (i, line) in lines.iter().enumerate() {
-        draw_text(picture, line, 8 * scale, 8 * scale + i * 11 * scale, scale);
+        draw_text(
+            picture,
+            line,
+            8 * scale,
+            top + 8 * scale + i * 11 * scale,
+            scale,
+        );
+    }
+    burn_clock(picture, captured);
+}
+
+/// The capture time as a code along the top edge, over neutral chroma.
+fn burn_clock(picture: &mut ffmpeg::frame::Video, captured_ms: i64) {
+    let (w, h) = (picture.width() as usize, picture.height() as usize);
+    let Some(band) = clock_code::band(w, h) else {
+        return;
+    };
+    let stride = picture.stride(0);
+    clock_code::draw(picture.data_mut(0), stride, w, h, captured_ms as u32);
+    for plane in [1, 2] {
+        let s = picture.stride(plane);
+        let data = picture.data_mut(plane);
+        for row in band.top / 2..(band.top + band.rows) / 2 {
+            if let Some(line) = data.get_mut(row * s..row * s + w.div_ceil(2)) {
+                line.fill(128);
+            }
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 
-use crate::stream::audio::AacEncoder;
+use crate::media::encode::AacEncoder;
 
 /// Sample rate (and RTP clock) of the simulated sound.
 pub const RATE: u32 = 16_000;

@@ -1,37 +1,39 @@
 //! The decode thread of one camera: compressed access units in (bounded crossbeam channel),
-//! decoded YUV 4:2:0 pictures out to the latest-frame slot. FFmpeg software decode; the rare
-//! non-4:2:0 stream is converted to 4:2:0 here so the GPU path has one layout.
+//! decoded YUV 4:2:0 pictures out to the latest-frame slot, each with its access unit's
+//! arrival time and, for cameras that burn one in, the capture clock read from the picture.
+//! FFmpeg software decode; the rare non-4:2:0 stream is converted to 4:2:0 here so the GPU
+//! path has one layout. Headless (nobody shows the pictures) the latency ends here.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::thread;
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 use ffmpeg::format::Pixel;
 use ffmpeg_next as ffmpeg;
 
-use super::{FrameSlot, Plane, StreamStats, VideoCodec, VideoFrame};
-
-/// One access unit in Annex B form with parameter sets before each keyframe
-/// (retina's `FrameFormat::SIMPLE`).
-#[derive(Debug)]
-pub struct Packet {
-    pub codec: VideoCodec,
-    pub data: Arc<[u8]>,
-    pub keyframe: bool,
-}
+use super::{FrameSlot, StreamStats};
+use crate::media::{Plane, VideoCodec, VideoFrame, VideoUnit, clock_code, init_ffmpeg, unix_ms};
 
 /// How many access units may wait for the decoder. Beyond this the worker drops packets up to
 /// the next keyframe rather than wait: a slow decoder must never stall the RTSP session.
 pub const PACKET_QUEUE: usize = 32;
 
+/// Where the decode thread's pictures go, and what it reads from them.
+pub struct DecodeOutputs {
+    /// The wall's latest-frame slot.
+    pub slot: FrameSlot,
+    /// The JPEG encoder's slot, fed only while someone watches.
+    pub mjpeg: FrameSlot,
+}
+
 /// Starts the decode thread; it ends when every sender of the returned channel is dropped.
-/// `slot` feeds the wall; `mjpeg` the JPEG encoder, only while someone watches.
 pub fn spawn_decoder(
     camera: &str,
     stats: Arc<StreamStats>,
-    slot: FrameSlot,
-    mjpeg: FrameSlot,
-) -> std::io::Result<Sender<Packet>> {
+    outputs: DecodeOutputs,
+) -> std::io::Result<Sender<VideoUnit>> {
     let (tx, rx) = bounded(PACKET_QUEUE);
     let name = camera.to_owned();
     thread::Builder::new()
@@ -39,20 +41,38 @@ pub fn spawn_decoder(
         .spawn(move || {
             let span = tracing::info_span!("decode", camera = %name);
             let _guard = span.enter();
-            decode_loop(&rx, &stats, &slot, &mjpeg);
+            decode_loop(&rx, &stats, &outputs);
         })?;
     Ok(tx)
 }
 
-/// Sets FFmpeg's own logging to errors only, once per process.
-pub fn init_ffmpeg() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        if let Err(e) = ffmpeg::init() {
-            tracing::error!("FFmpeg failed to initialise: {e}");
+/// Arrival times of access units in the decoder, by the pts we gave them (decoders may hold
+/// a few units back; B-frames are not reordered by retina, so order is kept).
+#[derive(Default)]
+struct Arrivals(VecDeque<(i64, Instant)>);
+
+impl Arrivals {
+    fn push(&mut self, pts: i64, at: Instant) {
+        if self.0.len() >= 64 {
+            self.0.pop_front();
         }
-        ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Fatal);
-    });
+        self.0.push_back((pts, at));
+    }
+
+    /// The arrival of the unit with `pts` (and forgets older ones).
+    fn take(&mut self, pts: Option<i64>) -> Option<Instant> {
+        let pts = pts?;
+        while let Some(&(p, at)) = self.0.front() {
+            self.0.pop_front();
+            if p == pts {
+                return Some(at);
+            }
+            if p > pts {
+                return None;
+            }
+        }
+        None
+    }
 }
 
 struct Active {
@@ -76,12 +96,14 @@ fn open(codec: VideoCodec) -> Result<ffmpeg::decoder::Video, ffmpeg::Error> {
     ctx.decoder().video()
 }
 
-fn decode_loop(rx: &Receiver<Packet>, stats: &StreamStats, slot: &FrameSlot, mjpeg: &FrameSlot) {
+fn decode_loop(rx: &Receiver<VideoUnit>, stats: &StreamStats, out: &DecodeOutputs) {
     init_ffmpeg();
     let mut active: Option<Active> = None;
     let mut picture = ffmpeg::frame::Video::empty();
     let mut seq = 0u64;
     let mut waiting_for_key = true;
+    let mut arrivals = Arrivals::default();
+    let mut next_pts = 0i64;
     for packet in rx.iter() {
         if active.as_ref().is_none_or(|a| a.codec != packet.codec) {
             active = match open(packet.codec) {
@@ -103,38 +125,60 @@ fn decode_loop(rx: &Receiver<Packet>, stats: &StreamStats, slot: &FrameSlot, mjp
         }
         waiting_for_key = false;
         let Some(a) = active.as_mut() else { continue };
-        if a.decoder
-            .send_packet(&ffmpeg::Packet::copy(&packet.data))
-            .is_err()
-        {
+        let mut compressed = ffmpeg::Packet::copy(&packet.data);
+        compressed.set_pts(Some(next_pts));
+        arrivals.push(next_pts, packet.arrival);
+        next_pts += 1;
+        if a.decoder.send_packet(&compressed).is_err() {
             StreamStats::bump(&stats.decode_errors, 1);
             continue;
         }
         while a.decoder.receive_frame(&mut picture).is_ok() {
             seq += 1;
+            let arrival = arrivals.take(picture.pts()).unwrap_or(packet.arrival);
+            // Every camera is read: a picture that does not carry a valid, current code
+            // (sync, check byte, an age under a minute) reads as none.
+            let capture_ms = read_clock(&picture);
             let shown = stats
                 .pictures_wanted
                 .load(std::sync::atomic::Ordering::Relaxed);
             let watched = stats.mjpeg_watched();
+            if !shown {
+                // Headless: nobody uploads this picture, so its latency ends here.
+                let now = Instant::now();
+                let glass = capture_ms.and_then(|c| clock_code::age_ms(c, unix_ms()));
+                stats.latency.record(now, arrival, glass);
+            }
             if !shown && !watched {
                 StreamStats::bump(&stats.decoded, 1);
                 continue;
             }
             match to_frame(&picture, &mut a.scaler, seq) {
-                Some(frame) => {
+                Some(mut frame) => {
                     StreamStats::bump(&stats.decoded, 1);
+                    frame.arrival = arrival;
+                    frame.capture_ms = capture_ms;
                     let frame = Arc::new(frame);
                     if watched {
-                        mjpeg.publish(frame.clone());
+                        out.mjpeg.publish(frame.clone());
                     }
                     if shown {
-                        slot.publish(frame);
+                        out.slot.publish(frame);
                     }
                 }
                 None => StreamStats::bump(&stats.decode_errors, 1),
             }
         }
     }
+}
+
+/// The capture clock burned into a decoded 4:2:0 picture, if it carries one.
+fn read_clock(picture: &ffmpeg::frame::Video) -> Option<u32> {
+    if !matches!(picture.format(), Pixel::YUV420P | Pixel::YUVJ420P) {
+        return None;
+    }
+    let (w, h) = (picture.width() as usize, picture.height() as usize);
+    clock_code::read(picture.data(0), picture.stride(0), w, h)
 }
 
 /// Copies the planes out of FFmpeg's buffer (converting to 4:2:0 only when the stream is not).
@@ -148,11 +192,11 @@ fn to_frame(
         return None;
     }
     match format {
-        Pixel::YUV420P | Pixel::YUVJ420P => Some(copy_planes(
+        Pixel::YUV420P | Pixel::YUVJ420P => copy_planes(
             picture,
             format == Pixel::YUVJ420P || picture.color_range() == ffmpeg::color::Range::JPEG,
             seq,
-        )),
+        ),
         other => {
             if scaler
                 .as_ref()
@@ -173,12 +217,13 @@ fn to_frame(
             let (_, _, _, ctx) = scaler.as_mut()?;
             let mut out = ffmpeg::frame::Video::empty();
             ctx.run(picture, &mut out).ok()?;
-            Some(copy_planes(&out, false, seq))
+            copy_planes(&out, false, seq)
         }
     }
 }
 
-fn copy_planes(picture: &ffmpeg::frame::Video, full_range: bool, seq: u64) -> VideoFrame {
+/// The picture's planes, copied out (`None` if FFmpeg's buffers are shorter than the size says).
+fn copy_planes(picture: &ffmpeg::frame::Video, full_range: bool, seq: u64) -> Option<VideoFrame> {
     let (w, h) = (picture.width(), picture.height());
     let plane = |i: usize| {
         let (pw, ph) = if i == 0 {
@@ -188,18 +233,20 @@ fn copy_planes(picture: &ffmpeg::frame::Video, full_range: bool, seq: u64) -> Vi
         };
         let stride = picture.stride(i);
         let len = stride * ph as usize;
-        Plane {
-            data: picture.data(i)[..len].to_vec(),
+        Some(Plane {
+            data: picture.data(i).get(..len)?.to_vec(),
             stride: stride as u32,
             width: pw,
             height: ph,
-        }
+        })
     };
-    VideoFrame {
+    Some(VideoFrame {
         width: w,
         height: h,
         full_range,
-        planes: [plane(0), plane(1), plane(2)],
+        planes: [plane(0)?, plane(1)?, plane(2)?],
         seq,
-    }
+        arrival: Instant::now(),
+        capture_ms: None,
+    })
 }

@@ -1,18 +1,21 @@
 //! Everything between a camera and the ECS, with no Bevy: the per-camera boundary types
-//! (`CameraCommand` in, `CameraEvent` out, the latest-frame slot), the retina session worker,
-//! its backoff schedule and the decode thread.
+//! (`CameraCommand` in, `CameraEvent` out, the latest-frame slot, counters and latency), the
+//! retina session worker, its backoff schedule, the decode thread and the audio thread.
 
 pub mod audio;
 pub mod backoff;
 pub mod decode;
-pub mod nal;
+pub mod latency;
 pub mod slot;
+mod transcode;
 pub mod worker;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::media::VideoCodec;
+
+pub use latency::{LatencyMeter, Percentiles};
 pub use slot::{FrameReceiver, FrameSlot};
 pub use worker::{CameraHandle, WorkerConfig, spawn_camera};
 
@@ -45,59 +48,6 @@ pub enum CameraEvent {
     Stopped,
 }
 
-/// Video codecs the wall decodes and the recorder remuxes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum VideoCodec {
-    H264,
-    H265,
-}
-
-impl VideoCodec {
-    /// From retina's (lower-case) SDP encoding name.
-    pub fn from_encoding_name(name: &str) -> Option<Self> {
-        match name.to_ascii_lowercase().as_str() {
-            "h264" => Some(Self::H264),
-            "h265" => Some(Self::H265),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::H264 => "H.264",
-            Self::H265 => "H.265",
-        }
-    }
-}
-
-/// Audio codecs the recorder stores (AAC in MP4 and MKV, G.711 in MKV only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AudioCodec {
-    Aac,
-    Pcma,
-    Pcmu,
-}
-
-impl AudioCodec {
-    /// From retina's (lower-case) SDP encoding name; AAC only as `mpeg4-generic`.
-    pub fn from_encoding_name(name: &str) -> Option<Self> {
-        match name.to_ascii_lowercase().as_str() {
-            "mpeg4-generic" => Some(Self::Aac),
-            "pcma" => Some(Self::Pcma),
-            "pcmu" => Some(Self::Pcmu),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Aac => "AAC",
-            Self::Pcma => "G.711 A-law",
-            Self::Pcmu => "G.711 µ-law",
-        }
-    }
-}
-
 /// Counters a worker and its decode thread bump and the ECS samples (monotonic), and the one
 /// switch the ECS sets: whether anyone looks at the pictures.
 #[derive(Debug)]
@@ -120,8 +70,8 @@ pub struct StreamStats {
     pub dropped: AtomicU64,
     /// Packets the decoder rejected.
     pub decode_errors: AtomicU64,
-    /// Frames the recorder could not take in time (the segment was closed there).
-    pub record_dropped: AtomicU64,
+    /// Added latency (arrival → decoded or shown) and glass-to-glass times.
+    pub latency: LatencyMeter,
 }
 
 impl Default for StreamStats {
@@ -135,7 +85,7 @@ impl Default for StreamStats {
             decoded: AtomicU64::default(),
             dropped: AtomicU64::default(),
             decode_errors: AtomicU64::default(),
-            record_dropped: AtomicU64::default(),
+            latency: LatencyMeter::default(),
         }
     }
 }
@@ -154,28 +104,3 @@ impl StreamStats {
         counter.fetch_add(by, Ordering::Relaxed);
     }
 }
-
-/// One decoded picture in planar YUV 4:2:0, as FFmpeg laid it out (rows may be padded:
-/// `stride >= width`). Shared by `Arc` from the decode thread to the GPU upload.
-#[derive(Debug, Clone)]
-pub struct VideoFrame {
-    pub width: u32,
-    pub height: u32,
-    /// JPEG/full-range levels (0..255) instead of video range (16..235).
-    pub full_range: bool,
-    /// Y, U, V.
-    pub planes: [Plane; 3],
-    /// Counts pictures of this camera, from 1.
-    pub seq: u64,
-}
-
-/// One plane of a [`VideoFrame`].
-#[derive(Debug, Clone)]
-pub struct Plane {
-    pub data: Vec<u8>,
-    pub stride: u32,
-    pub width: u32,
-    pub height: u32,
-}
-
-pub type SharedFrame = Arc<VideoFrame>;

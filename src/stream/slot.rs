@@ -3,7 +3,7 @@
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
-use super::SharedFrame;
+use crate::media::SharedFrame;
 
 /// Writer side, held by the decode thread.
 #[derive(Clone)]
@@ -47,7 +47,7 @@ impl FrameSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stream::{Plane, VideoFrame};
+    use crate::media::{Plane, VideoFrame};
     use std::sync::Arc;
 
     fn frame(seq: u64) -> SharedFrame {
@@ -63,6 +63,8 @@ mod tests {
             full_range: false,
             planes: [plane.clone(), plane.clone(), plane],
             seq,
+            arrival: std::time::Instant::now(),
+            capture_ms: None,
         })
     }
 

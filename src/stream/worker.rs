@@ -1,7 +1,9 @@
 //! One camera's session worker: a tokio task that runs retina (DESCRIBE → SETUP → PLAY →
 //! frames) with a startup grace, a frame-gap watchdog and the reconnect backoff, feeds the
-//! decode thread and reports state changes. Sessions live and die inside this task so retina's
-//! TEARDOWN runs on the runtime. Loops run → run_once → backoff until `Shutdown`.
+//! decode thread, the audio thread and a [`MediaSink`] (the recorder), and reports state
+//! changes. Sessions live and die inside this task so retina's TEARDOWN runs on the runtime.
+//! Loops run → run_once → backoff until `Shutdown`. Failures are logged here, once, where
+//! they are handled (the ECS shows them but does not log them again).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,26 +16,15 @@ use retina::client::{
 use retina::codec::{CodecItem, FrameFormat, ParametersRef};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-
-/// Milliseconds since the Unix epoch, now.
-fn unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
 use tracing::Instrument;
 
 use super::audio::{AudioFeed, AudioTap, spawn_audio};
 use super::backoff::Backoff;
-use super::decode::{Packet, spawn_decoder};
-use super::nal;
-use super::{
-    AudioCodec, CameraCommand, CameraEvent, FrameReceiver, FrameSlot, StreamStats, VideoCodec,
-};
+use super::decode::{DecodeOutputs, spawn_decoder};
+use super::{CameraCommand, CameraEvent, FrameReceiver, FrameSlot, StreamStats};
 use crate::config::Transport;
-use crate::record::writer::AudioTrack;
-use crate::record::{
-    AudioFrame, RecordFrame, RecordInput, RecordSettings, RecorderHandle, spawn_recorder,
+use crate::media::{
+    AudioCodec, AudioTrack, AudioUnit, MediaSink, SessionInfo, VideoCodec, VideoUnit, nal, unix_ms,
 };
 use crate::secret;
 
@@ -49,8 +40,6 @@ pub struct WorkerConfig {
     pub grace: Duration,
     /// Longest gap between frames of a live session.
     pub stall: Duration,
-    /// Recording store and whether recording is on at start.
-    pub record: RecordSettings,
 }
 
 impl std::fmt::Debug for WorkerConfig {
@@ -70,9 +59,6 @@ pub struct CameraHandle {
     pub frames: FrameReceiver,
     pub stats: Arc<StreamStats>,
     pub task: tokio::task::JoinHandle<()>,
-    pub recorder: RecorderHandle,
-    /// Ends (with its segment finished) after the task; join it before exiting.
-    pub record_thread: std::thread::JoinHandle<()>,
     /// Pictures for the JPEG encoder, while MJPEG clients watch.
     pub mjpeg_frames: FrameReceiver,
     /// The camera's audio as ADTS AAC, while listeners listen.
@@ -83,17 +69,19 @@ pub struct CameraHandle {
 /// full channel means the ECS is not draining, and the worker logs rather than blocks.
 const EVENT_QUEUE: usize = 256;
 
-/// Starts the decode thread and the session task of one camera on `runtime`.
+/// Starts the decode and audio threads and the session task of one camera on `runtime`;
+/// the session's media also goes to `sink` (the recorder).
 pub fn spawn_camera(
     runtime: &tokio::runtime::Handle,
     config: WorkerConfig,
     group: Arc<SessionGroup>,
+    sink: Arc<dyn MediaSink>,
 ) -> std::io::Result<CameraHandle> {
     let stats = Arc::new(StreamStats::default());
     let (slot, frames) = FrameSlot::new();
-    let (mjpeg_slot, mjpeg_frames) = FrameSlot::new();
-    let packets = spawn_decoder(&config.name, stats.clone(), slot, mjpeg_slot)?;
-    let (record, recorder, record_thread) = spawn_recorder(&config.name, config.record.clone())?;
+    let (mjpeg, mjpeg_frames) = FrameSlot::new();
+    let outputs = DecodeOutputs { slot, mjpeg };
+    let packets = spawn_decoder(&config.name, stats.clone(), outputs)?;
     let (audio_tap, audio) = spawn_audio(&config.name)?;
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
     let (ev_tx, ev_rx) = crossbeam_channel::bounded(EVENT_QUEUE);
@@ -103,7 +91,7 @@ pub fn spawn_camera(
         group,
         events: ev_tx,
         packets,
-        record,
+        sink,
         audio: audio_tap,
         stats: stats.clone(),
     };
@@ -114,8 +102,6 @@ pub fn spawn_camera(
         frames,
         stats,
         task,
-        recorder,
-        record_thread,
         mjpeg_frames,
         audio,
     })
@@ -125,8 +111,8 @@ struct Worker {
     config: WorkerConfig,
     group: Arc<SessionGroup>,
     events: Sender<CameraEvent>,
-    packets: Sender<Packet>,
-    record: Sender<RecordInput>,
+    packets: Sender<VideoUnit>,
+    sink: Arc<dyn MediaSink>,
     audio: AudioTap,
     stats: Arc<StreamStats>,
 }
@@ -156,8 +142,8 @@ impl Worker {
         loop {
             attempt += 1;
             self.emit(CameraEvent::Connecting { attempt });
-            let ended = self.run_once(&mut commands).await;
-            let _ = self.record.try_send(RecordInput::SessionEnded);
+            let ended = self.run_once(u64::from(attempt), &mut commands).await;
+            self.sink.session_ended(u64::from(attempt));
             self.audio.ended();
             let (delay, event) = match ended {
                 Ended::Shutdown => break,
@@ -223,7 +209,7 @@ impl Worker {
         self.failure(auth, e, live_for)
     }
 
-    async fn run_once(&self, commands: &mut mpsc::Receiver<CameraCommand>) -> Ended {
+    async fn run_once(&self, id: u64, commands: &mut mpsc::Receiver<CameraCommand>) -> Ended {
         let deadline = Instant::now() + self.config.grace;
         let opened = tokio::select! {
             r = tokio::time::timeout_at(deadline, self.open()) => r,
@@ -248,7 +234,7 @@ impl Worker {
         // while its sound goes on is stalled.
         let mut last_video = Instant::now();
         let mut waiting_for_key = false;
-        let mut record_resync = false;
+        let mut session = Arc::new(SessionInfo { id, audio: None });
         let mut size = (0, 0);
         let mut parameter_sets: Option<Vec<u8>> = None;
         // (RTP ticks, Unix ms) of the session's first frame: every frame's wall clock follows
@@ -295,18 +281,19 @@ impl Worker {
                     let clock = i64::from(ts.clock_rate().get());
                     let start = *audio_start.get_or_insert((ts.elapsed(), unix_ms()));
                     let since = ts.elapsed() - start.0;
-                    let frame = AudioFrame {
+                    let unit = AudioUnit {
                         data: a.data().into(),
                         pts: since,
                         wall_ms: start.1 + since * 1000 / clock,
                         duration: i64::from(a.frame_length().get()),
                     };
-                    self.audio.frame(&frame.data);
-                    let _ = self.record.try_send(RecordInput::Audio(frame));
+                    self.audio.frame(&unit.data);
+                    self.sink.audio(&session, &unit);
                     continue;
                 }
                 Ok(Some(Ok(_))) => continue,
             };
+            let arrival = std::time::Instant::now();
             last_video = Instant::now();
             if (live_since.is_none() || frame.has_new_parameters())
                 && let Some(ParametersRef::Video(v)) = demuxed.streams()[stream_i].parameters()
@@ -331,7 +318,7 @@ impl Worker {
                     _ => None,
                 });
                 self.audio.session(track.clone());
-                let _ = self.record.try_send(RecordInput::SessionAudio(track));
+                session = Arc::new(SessionInfo { id, audio: track });
                 self.emit(CameraEvent::Live {
                     codec,
                     width,
@@ -353,19 +340,17 @@ impl Worker {
             {
                 data.splice(0..0, sets.iter().copied());
             }
-            let data: Arc<[u8]> = data.into();
-            self.record(
-                &mut record_resync,
-                RecordFrame {
-                    codec,
-                    width: size.0,
-                    height: size.1,
-                    data: data.clone(),
-                    pts: since_start * 90_000 / clock,
-                    wall_ms: session_start.1 + since_start * 1000 / clock,
-                    keyframe,
-                },
-            );
+            let unit = VideoUnit {
+                codec,
+                width: size.0,
+                height: size.1,
+                data: data.into(),
+                pts: since_start * 90_000 / clock,
+                wall_ms: session_start.1 + since_start * 1000 / clock,
+                keyframe,
+                arrival,
+            };
+            self.sink.video(&session, &unit);
             let decode = self
                 .stats
                 .decode_wanted
@@ -378,11 +363,7 @@ impl Worker {
                 StreamStats::bump(&self.stats.dropped, 1);
                 continue;
             }
-            match self.packets.try_send(Packet {
-                codec,
-                data,
-                keyframe,
-            }) {
+            match self.packets.try_send(unit) {
                 Ok(()) => waiting_for_key = false,
                 Err(TrySendError::Full(_)) => {
                     // The decoder fell behind: skip to the next keyframe instead of waiting.
@@ -393,22 +374,6 @@ impl Worker {
                     return self.failure(false, "decode thread ended", live_for);
                 }
             }
-        }
-    }
-
-    /// Hands a frame to the recorder without waiting. If its queue is full the frame is lost:
-    /// the segment is closed (a gap between files, never inside one) and recording restarts
-    /// at the next keyframe.
-    fn record(&self, resync: &mut bool, frame: RecordFrame) {
-        if *resync {
-            if self.record.try_send(RecordInput::SessionEnded).is_err() {
-                return;
-            }
-            *resync = false;
-        }
-        if let Err(TrySendError::Full(_)) = self.record.try_send(RecordInput::Frame(frame)) {
-            StreamStats::bump(&self.stats.record_dropped, 1);
-            *resync = true;
         }
     }
 

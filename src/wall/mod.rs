@@ -3,6 +3,7 @@
 //! input, and the `--screenshot` capture. Nothing here touches a camera's worker: layout and
 //! view changes never reconnect, pause or restart a stream.
 
+pub mod display;
 pub mod layout;
 mod overlay;
 pub mod video;
@@ -17,7 +18,7 @@ use bevy_egui::{EguiPlugin, EguiPrimaryContextPass};
 
 use crate::WallSystems;
 use crate::camera::state::StreamState;
-use crate::camera::{Camera, SetRecording, StreamStatus};
+use crate::camera::{IpCamera, SetRecording, StreamStatus};
 use layout::Rect;
 use video::{VideoTextures, YuvMaterial};
 
@@ -26,6 +27,9 @@ use video::{VideoTextures, YuvMaterial};
 pub struct WindowOptions {
     /// Write a PNG of the window after this long, then exit.
     pub screenshot: Option<(PathBuf, Duration)>,
+    /// Take the screenshot as soon as every enabled camera is live with a picture on screen
+    /// (the duration above is then the longest wait).
+    pub screenshot_when_live: bool,
 }
 
 /// What the wall shows: selection, maximised tile, overlays on/off.
@@ -73,6 +77,10 @@ const DOUBLE_CLICK: Duration = Duration::from_millis(400);
 struct ScreenshotPlan {
     path: PathBuf,
     after: Duration,
+    when_live: bool,
+    /// Frames every camera has been live with a picture (the shot waits a few, so the
+    /// pictures are uploaded and drawn).
+    ready_frames: u32,
     taken: bool,
 }
 
@@ -92,9 +100,9 @@ pub fn view_plugin(app: &mut App) {
 /// A camera removed at run time: the grid comes back (the others moved up, so an index would
 /// now name another camera) and the selection stays on the grid.
 fn forget_removed(
-    mut removed: RemovedComponents<Camera>,
+    mut removed: RemovedComponents<IpCamera>,
     mut view: ResMut<WallView>,
-    cameras: Query<&Camera>,
+    cameras: Query<&IpCamera>,
 ) {
     if removed.read().count() == 0 {
         return;
@@ -125,6 +133,8 @@ pub fn plugin(options: WindowOptions) -> impl Fn(&mut App) {
             app.insert_resource(ScreenshotPlan {
                 path,
                 after,
+                when_live: options.screenshot_when_live,
+                ready_frames: 0,
                 taken: false,
             })
             .add_systems(Update, take_screenshot.after(WallSystems::Present));
@@ -138,7 +148,7 @@ fn spawn_view(mut commands: Commands) {
 
 fn spawn_tiles(
     mut commands: Commands,
-    cameras: Query<Entity, Added<Camera>>,
+    cameras: Query<Entity, Added<IpCamera>>,
     mut meshes: ResMut<Assets<Mesh>>,
     mut images: ResMut<Assets<Image>>,
     mut materials: ResMut<Assets<YuvMaterial>>,
@@ -159,7 +169,7 @@ fn spawn_tiles(
 fn layout_tiles(
     windows: Query<&Window, With<PrimaryWindow>>,
     view: Res<WallView>,
-    mut cameras: Query<(&Camera, &VideoTextures, &mut TileRect)>,
+    mut cameras: Query<(&IpCamera, &VideoTextures, &mut TileRect)>,
     mut tiles: Query<(&TileOf, &mut Transform, &mut Visibility)>,
 ) {
     let Ok(window) = windows.single() else { return };
@@ -223,7 +233,7 @@ fn input(
     time: Res<Time<Real>>,
     mut windows: Query<&mut Window, With<PrimaryWindow>>,
     mut view: ResMut<WallView>,
-    cameras: Query<(Entity, &Camera, &TileRect)>,
+    cameras: Query<(Entity, &IpCamera, &TileRect)>,
     mut last_click: Local<Option<(usize, Duration)>>,
     mut set_recording: MessageWriter<SetRecording>,
 ) {
@@ -300,11 +310,58 @@ fn take_screenshot(
     mut commands: Commands,
     time: Res<Time<Real>>,
     mut plan: ResMut<ScreenshotPlan>,
+    cameras: Query<
+        (
+            &IpCamera,
+            &StreamStatus,
+            Option<&VideoTextures>,
+            &crate::camera::Latency,
+        ),
+        With<crate::camera::WorkerLink>,
+    >,
 ) {
-    if plan.taken || time.elapsed() < plan.after {
+    if plan.taken {
         return;
     }
+    // Live, with a picture uploaded (its latency measured means it reached the GPU). The
+    // cameras exist from the first frame; their tiles a frame later.
+    let all_live = !cameras.is_empty()
+        && cameras.iter().all(|(_, status, tex, latency)| {
+            status.machine.state == StreamState::Live
+                && tex.is_some_and(|t| t.size != (0, 0))
+                && latency.0.added.is_some()
+        });
+    plan.ready_frames = if all_live { plan.ready_frames + 1 } else { 0 };
+    let ready = plan.when_live && plan.ready_frames >= 5;
+    if !ready && time.elapsed() < plan.after {
+        return;
+    }
+    if plan.when_live && !ready {
+        warn!(
+            "screenshot: not every camera is live after {:?}; taking it anyway",
+            plan.after
+        );
+    }
     plan.taken = true;
+    // What the picture shows, for whoever reads the log with it (a bug report, a test).
+    let ms = |p: Option<crate::stream::Percentiles>| {
+        p.map_or("-".to_owned(), |p| {
+            format!("{:.0} ms (p99 {:.0})", p.p50, p.p99)
+        })
+    };
+    let mut shown: Vec<_> = cameras.iter().collect();
+    shown.sort_by_key(|(cam, ..)| cam.index);
+    for (cam, status, tex, latency) in shown {
+        info!(
+            camera = %cam.name,
+            "screenshot: {} {}x{}, latency {}, glass {}",
+            status.machine.state.as_str(),
+            tex.map_or(0, |t| t.size.0),
+            tex.map_or(0, |t| t.size.1),
+            ms(latency.0.added),
+            ms(latency.0.glass)
+        );
+    }
     commands
         .spawn(Screenshot::primary_window())
         .observe(save_to_disk(plan.path.clone()))

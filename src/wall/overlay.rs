@@ -1,14 +1,14 @@
 //! Per-tile overlays drawn with egui: name, state, and what matters in that state (resolution,
-//! fps and bitrate while live; grace left while connecting; reconnects and the last error
-//! after failures), REC and bound ports; the selection frame and a placeholder for tiles
-//! without a picture. Text only from components: URLs are already redacted.
+//! fps, bitrate and latency while live; grace left while connecting; reconnects and the last
+//! error after failures), REC and bound ports; the selection frame and a placeholder for
+//! tiles without a picture. Text only from components: URLs are already redacted.
 
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
 
 use super::{TileRect, WallView};
 use crate::camera::state::StreamState;
-use crate::camera::{CameraView, Rates, Recording, SetRecording, StreamStatus};
+use crate::camera::{CameraView, Latency, Rates, Recording, SetRecording, StreamStatus};
 
 fn state_color(state: StreamState) -> egui::Color32 {
     match state {
@@ -24,8 +24,29 @@ fn to_egui(r: &super::layout::Rect) -> egui::Rect {
     egui::Rect::from_min_size(egui::pos2(r.x, r.y), egui::vec2(r.w, r.h))
 }
 
+/// "latency 31 ms (p99 48)  glass 84 ms (p99 120)": what we add, and capture to screen for
+/// cameras that burn their clock in.
+fn latency_line(latency: &Latency) -> Option<String> {
+    let part = |what: &str, p: Option<crate::stream::Percentiles>| {
+        p.map(|p| format!("{what} {:.0} ms (p99 {:.0})", p.p50, p.p99))
+    };
+    let parts: Vec<String> = [
+        part("latency", latency.0.added),
+        part("glass", latency.0.glass),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    (!parts.is_empty()).then(|| parts.join("  "))
+}
+
 /// The detail line under the name, by state.
-fn detail(status: &StreamStatus, grace_left: Option<f64>, rates: &Rates) -> Vec<String> {
+fn detail(
+    status: &StreamStatus,
+    grace_left: Option<f64>,
+    rates: &Rates,
+    latency: &Latency,
+) -> Vec<String> {
     let m = &status.machine;
     let mut lines = Vec::new();
     match m.state {
@@ -38,6 +59,7 @@ fn detail(status: &StreamStatus, grace_left: Option<f64>, rates: &Rates) -> Vec<
                 rates.fps,
                 rates.bitrate_bps / 1e6
             ));
+            lines.extend(latency_line(latency));
         }
         StreamState::Connecting => {
             if let Some(left) = grace_left {
@@ -164,7 +186,7 @@ pub(super) fn overlays_ui(
             .machine
             .grace_left(v.grace, now)
             .map(|d| d.as_secs_f64());
-        let lines = detail(status, grace_left, rates);
+        let lines = detail(status, grace_left, rates, v.latency);
         egui::Area::new(egui::Id::new(("tile", cam.index)))
             // Bottom-left: cameras burn their own OSD (name, clock) into the top-left.
             .pivot(egui::Align2::LEFT_BOTTOM)

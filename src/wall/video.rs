@@ -1,9 +1,11 @@
 //! The GPU picture path: per-camera Y/U/V `R8Unorm` textures created once per resolution and
 //! written directly from the render world (`RenderQueue::write_texture`, FFmpeg's stride as
 //! `bytes_per_row`), and the `Material2d` whose WGSL shader converts YUV to RGB. No CPU colour
-//! conversion or scaling, and no new asset per frame.
+//! conversion or scaling, and no new asset per frame. The upload is where a shown picture's
+//! latency ends: it is recorded there, in the render world.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bevy::asset::{RenderAssetUsages, load_internal_asset, uuid_handle};
 use bevy::prelude::*;
@@ -17,8 +19,9 @@ use bevy::render::{Extract, ExtractSchedule, Render, RenderApp, RenderSystems};
 use bevy::shader::ShaderRef;
 use bevy::sprite_render::{Material2d, Material2dPlugin};
 
-use crate::camera::LatestFrame;
-use crate::stream::SharedFrame;
+use crate::camera::{LatestFrame, WorkerLink};
+use crate::media::{SharedFrame, clock_code, unix_ms};
+use crate::stream::StreamStats;
 
 const YUV_SHADER: Handle<Shader> = uuid_handle!("5b0f3c52-58a4-4b8e-9a0e-6f1d1c0a7e11");
 
@@ -161,25 +164,35 @@ pub fn set_brightness(
     }
 }
 
+/// One picture to write, and where its latency goes.
+struct Upload {
+    planes: [AssetId<Image>; 3],
+    frame: SharedFrame,
+    stats: Option<Arc<StreamStats>>,
+}
+
 /// Render world: pictures to write this frame.
 #[derive(Resource, Default)]
 struct PendingUploads {
-    uploads: Vec<([AssetId<Image>; 3], SharedFrame)>,
+    uploads: Vec<Upload>,
     /// Last picture written per luma texture, so a picture is written once.
     written: HashMap<AssetId<Image>, u64>,
 }
 
 fn extract_uploads(
     mut pending: ResMut<PendingUploads>,
-    cameras: Extract<Query<(&LatestFrame, &VideoTextures)>>,
+    cameras: Extract<Query<(&LatestFrame, &VideoTextures, Option<&WorkerLink>)>>,
 ) {
     pending.uploads.clear();
-    for (latest, tex) in &cameras {
+    for (latest, tex, link) in &cameras {
         if let Some(frame) = &latest.0
             && (frame.width, frame.height) == tex.size
         {
-            let ids = [tex.planes[0].id(), tex.planes[1].id(), tex.planes[2].id()];
-            pending.uploads.push((ids, frame.clone()));
+            pending.uploads.push(Upload {
+                planes: [tex.planes[0].id(), tex.planes[1].id(), tex.planes[2].id()],
+                frame: frame.clone(),
+                stats: link.map(|l| l.stats.clone()),
+            });
         }
     }
 }
@@ -190,14 +203,27 @@ fn write_uploads(
     queue: Res<RenderQueue>,
 ) {
     let PendingUploads { uploads, written } = &mut *pending;
-    for (ids, frame) in uploads.drain(..) {
+    for Upload {
+        planes: ids,
+        frame,
+        stats,
+    } in uploads.drain(..)
+    {
         if written.get(&ids[0]) == Some(&frame.seq) {
             continue;
         }
+        let mut complete = true;
         for (id, plane) in ids.iter().zip(frame.planes.iter()) {
-            let Some(gpu) = images.get(*id) else { continue };
+            let Some(gpu) = images.get(*id) else {
+                complete = false;
+                continue;
+            };
             let size = gpu.texture_descriptor.size;
-            if (size.width, size.height) != (plane.width, plane.height) {
+            let rows = plane.height as usize;
+            if (size.width, size.height) != (plane.width, plane.height)
+                || plane.data.len() < plane.stride as usize * rows
+            {
+                complete = false;
                 continue;
             }
             queue.write_texture(
@@ -212,6 +238,14 @@ fn write_uploads(
             );
         }
         written.insert(ids[0], frame.seq);
+        if complete && let Some(stats) = stats {
+            let glass = frame
+                .capture_ms
+                .and_then(|c| clock_code::age_ms(c, unix_ms()));
+            stats
+                .latency
+                .record(std::time::Instant::now(), frame.arrival, glass);
+        }
     }
     written.retain(|id, _| images.get(*id).is_some());
 }

@@ -28,11 +28,26 @@ pub struct Proc {
 impl Proc {
     /// Starts `opticlink ARGS` in a fresh temporary working directory.
     pub fn start(args: &[&str], envs: &[(&str, &str)]) -> Self {
+        Self::start_with(args, envs, &[])
+    }
+
+    /// [`Proc::start`] with the variables in `removed` taken out of its environment first
+    /// (`envs` may set them again).
+    pub fn start_with(args: &[&str], envs: &[(&str, &str)], removed: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        Self::start_in(dir, args, envs)
+        Self::start_in_with(dir, args, envs, removed)
     }
 
     pub fn start_in(dir: tempfile::TempDir, args: &[&str], envs: &[(&str, &str)]) -> Self {
+        Self::start_in_with(dir, args, envs, &[])
+    }
+
+    fn start_in_with(
+        dir: tempfile::TempDir,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        removed: &[&str],
+    ) -> Self {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
             .current_dir(dir.path())
@@ -40,6 +55,9 @@ impl Proc {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .stdin(Stdio::null());
+        for k in removed {
+            cmd.env_remove(k);
+        }
         for (k, v) in envs {
             cmd.env(k, v);
         }

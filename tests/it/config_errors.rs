@@ -59,7 +59,7 @@ fn bad_configs_name_file_line_col() {
         (
             "network bind without token",
             "(\n  servers: (bind: \"0.0.0.0\"),\n)",
-            "bad.ron:2:13:",
+            "bad.ron:2:19:",
             "set servers.token",
         ),
     ];

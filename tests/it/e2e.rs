@@ -86,36 +86,34 @@ fn lost_camera_recovers_while_others_keep_streaming() {
     let others: Vec<SimServer> = servers.collect();
     a.stop();
     drop(a);
-    let mut samples = vec![app.status()];
     common::wait_for(Duration::from_secs(15), "A to leave live", || {
-        let s = app.status();
-        let state = s["cameras"][0]["state"].as_str().unwrap().to_owned();
-        samples.push(s);
-        (state != "live").then_some(())
+        (app.camera("A")["state"] != "live").then_some(())
     });
-    // Down for a while, then back on the same port.
-    let t_down = Instant::now();
-    while t_down.elapsed() < Duration::from_secs(2) {
-        samples.push(app.status());
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    // While A is down, B and C go on: each receives another 50 frames before A comes back.
+    let during: Vec<u64> = ["B", "C"]
+        .iter()
+        .map(|n| frames(&app.status(), n))
+        .collect();
+    common::wait_for(Duration::from_secs(20), "B and C to stream on", || {
+        let s = app.status();
+        let grown = ["B", "C"]
+            .iter()
+            .zip(&during)
+            .all(|(n, before)| frames(&s, n) >= before + 50);
+        (grown && s["cameras"][0]["state"] != "live").then_some(())
+    });
+    // Back on the same port.
     let back = sim(&rt, small(port));
     let a = common::wait_for(Duration::from_secs(30), "A to come back", || {
-        let s = app.status();
-        let c = s["cameras"][0].clone();
-        samples.push(s);
+        let c = app.camera("A");
         (c["state"] == "live").then_some(c)
     });
     assert_eq!(a["reconnects"], 1, "{a}");
     assert!(a["last_error"].is_string(), "the drop is explained: {a}");
-    // B and C never stopped: their frame counts grew across every second of the outage.
     for n in ["B", "C"] {
-        let counts: Vec<u64> = samples.iter().map(|s| frames(s, n)).collect();
-        let step = samples.len().div_ceil(8).max(1);
-        for w in counts.windows(step + 1).step_by(step) {
-            assert!(w[step] > w[0], "{n} stalled while A was down: {counts:?}");
-        }
-        assert_eq!(app.camera(n)["reconnects"], 0);
+        let c = app.camera(n);
+        assert_eq!(c["reconnects"], 0, "{c}");
+        assert_eq!(c["state"], "live", "{c}");
     }
     drop(back);
     drop(others);
@@ -261,20 +259,22 @@ fn hanging_and_garbage_cameras_do_not_slow_a_good_one() {
     common::wait_for(Duration::from_secs(20), "garbage to arrive", || {
         (app.camera("Garbage")["frames"].as_u64()? > 20).then_some(())
     });
-    // Over a few seconds the good camera receives and decodes what its camera sends.
-    let sent0 = SimStats::get(&good.stats().frames_sent);
-    let got0 = app.camera("Good");
-    std::thread::sleep(Duration::from_secs(3));
-    let sent1 = SimStats::get(&good.stats().frames_sent);
-    let got1 = app.camera("Good");
-    let received = got1["frames"].as_u64().unwrap() - got0["frames"].as_u64().unwrap();
-    let decoded = got1["decoded"].as_u64().unwrap() - got0["decoded"].as_u64().unwrap();
-    let sent = sent1 - sent0;
-    assert!(sent >= 20, "the good camera sent {sent} frames");
-    assert!(received + 3 >= sent, "received {received} of {sent}");
-    assert!(decoded + 3 >= sent, "decoded {decoded} of {sent}");
-    assert_eq!(got1["state"], "live");
-    assert_eq!(got1["reconnects"], 0);
+    // The good camera receives and decodes every frame its camera sends: wait until the
+    // counts reach what had been sent (one session: the camera's count is the session's).
+    let sent = SimStats::get(&good.stats().frames_sent);
+    assert!(sent >= 25, "the good camera sent {sent} frames");
+    common::wait_for(
+        Duration::from_secs(20),
+        "every sent frame received and decoded",
+        || {
+            let c = app.camera("Good");
+            (c["frames"].as_u64()? >= sent && c["decoded"].as_u64()? >= sent).then_some(())
+        },
+    );
+    let got = app.camera("Good");
+    assert_eq!(got["state"], "live");
+    assert_eq!(got["reconnects"], 0);
+    assert_eq!(SimStats::get(&good.stats().sessions), 1);
     drop(app);
     drop(held);
 }

@@ -7,8 +7,9 @@ use std::time::Duration;
 use bevy::prelude::*;
 use bevy::time::TimeUpdateStrategy;
 use opticlink::camera::state::{Grace, StreamMachine, StreamState};
-use opticlink::camera::{self, Camera, GraceTimer, StreamStatus, WorkerLink};
-use opticlink::stream::{CameraCommand, CameraEvent, FrameSlot, VideoCodec};
+use opticlink::camera::{self, GraceTimer, IpCamera, StreamStatus, WorkerLink};
+use opticlink::media::VideoCodec;
+use opticlink::stream::{CameraCommand, CameraEvent, FrameSlot};
 
 const STEP: Duration = Duration::from_millis(100);
 
@@ -32,7 +33,7 @@ impl Rig {
         let camera = app
             .world_mut()
             .spawn((
-                Camera {
+                IpCamera {
                     name: "T".into(),
                     index: 0,
                     url: "rtsp://t/".into(),

@@ -1,6 +1,8 @@
 //! The real window under Xvfb with software Vulkan (Debian `xvfb`, `mesa-vulkan-drivers`):
-//! `--screenshot` of the built-in demo writes a PNG whose four tiles show pictures that are
-//! not blank and differ from each other.
+//! `--screenshot --when-live` of the built-in demo writes a PNG whose four tiles show pictures
+//! that are not blank and differ from each other, and logs each tile's measured latency
+//! (arrival → texture upload, and glass-to-glass from the burned-in capture clock). Without a
+//! display the app runs headless and says where the live page is.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -71,12 +73,13 @@ fn stats(px: &[u8], width: usize, x0: usize, y0: usize, w: usize, h: usize) -> (
 fn demo_screenshot_shows_four_distinct_live_tiles() {
     let _g = common::heavy();
     let x = xvfb();
+    // As soon as every camera is live with its picture on screen (at most 120 s).
     let mut app = Proc::start(
-        &["--screenshot", "wall.png", "--after", "6"],
+        &["--screenshot", "wall.png", "--after", "120", "--when-live"],
         &[("DISPLAY", x.1.as_str())],
     );
     let status = common::wait_for(
-        Duration::from_secs(120),
+        Duration::from_secs(180),
         "the screenshot run to end",
         || app.child.try_wait().unwrap(),
     );
@@ -115,5 +118,85 @@ fn demo_screenshot_shows_four_distinct_live_tiles() {
         }
     }
     assert!(log.contains("connecting → live"), "{log}");
+    assert!(!log.contains("not every camera is live"), "{log}");
+    // Each tile's latency, measured at the texture upload; the simulated cameras' capture
+    // clock read back from the decoded pictures gives glass-to-glass.
+    for n in 1..=4 {
+        let line = log
+            .lines()
+            .find(|l| l.contains(&format!("camera=Sim {n}")) && l.contains("screenshot: live"))
+            .unwrap_or_else(|| panic!("no screenshot line for Sim {n}\n{log}"));
+        let glass: f64 = line
+            .split("glass ")
+            .nth(1)
+            .and_then(|g| g.split(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no glass time: {line}"));
+        assert!(glass > 0.0 && glass < 5000.0, "{line}");
+        assert!(
+            line.contains("latency ") && !line.contains("latency -"),
+            "{line}"
+        );
+    }
     drop(x);
+}
+
+#[test]
+fn without_a_display_the_wall_runs_headless_and_names_its_page() {
+    let _g = common::heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sim.ron");
+    std::fs::write(
+        &path,
+        "(simulated: Some((cameras: 2, width: 320, height: 180)), servers: (api_port: 0))",
+    )
+    .unwrap();
+    let config = path.to_str().unwrap().to_owned();
+    // No DISPLAY at all, and a DISPLAY nobody serves.
+    for display in [None, Some(":4242")] {
+        let env: Vec<(&str, &str)> = display.iter().map(|d| ("DISPLAY", *d)).collect();
+        let mut app = Proc::start_with(&["--config", &config], &env, &["DISPLAY"]);
+        let line = common::wait_for(Duration::from_secs(30), "the no-display line", || {
+            app.log()
+                .lines()
+                .find(|l| l.contains("no display"))
+                .map(str::to_owned)
+        });
+        assert!(line.contains("running headless"), "{line}");
+        let port = app.api_port();
+        assert!(
+            line.contains(&format!("http://127.0.0.1:{port}/")),
+            "{line}"
+        );
+        for name in ["Sim 1", "Sim 2"] {
+            let c = app.wait_state(name, "live", Duration::from_secs(30));
+            assert!(c["decoded"].as_u64().unwrap() > 0, "{c}");
+        }
+        // Headless, latency ends at the decoded picture; the simulated cameras' clock
+        // gives glass-to-glass.
+        let c = common::wait_for(Duration::from_secs(20), "latency in the status", || {
+            let c = app.camera("Sim 1");
+            (c["latency_ms"]["p50"].is_number() && c["glass_ms"]["p99"].is_number()).then_some(c)
+        });
+        assert!(
+            c["glass_ms"]["p50"].as_f64().unwrap() >= c["latency_ms"]["p50"].as_f64().unwrap(),
+            "{c}"
+        );
+        let (code, page) = common::http_get(port, "/");
+        assert_eq!(code, 200);
+        assert!(page.contains("Sim 1"), "the page lists the cameras");
+        assert!(app.stop().success());
+        let log = app.log();
+        assert!(!log.contains("panicked"), "{log}");
+    }
+    // A screenshot cannot be taken without a display: a clear error, exit 1.
+    let out = std::process::Command::new(common::BIN)
+        .args(["--config", &config, "--screenshot", "x.png"])
+        .env_remove("DISPLAY")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--screenshot needs a display"), "{err}");
 }

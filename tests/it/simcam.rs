@@ -1,8 +1,8 @@
 //! The simulated camera read by an independent client (ffprobe): codec, size, frame rate,
 //! over TCP and UDP, H.264 and H.265; and its faults.
 
+use opticlink::media::VideoCodec;
 use opticlink::simcam::{SimConfig, SimFaults, SimServer, SimStats};
-use opticlink::stream::VideoCodec;
 
 use crate::common::{self, ffprobe};
 

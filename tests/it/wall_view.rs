@@ -1,13 +1,15 @@
 //! The wall's view logic with stepped frames and a window entity but no renderer: selection,
-//! maximise/restore, fullscreen and resizes re-lay the tiles and never touch a worker.
+//! maximise/restore, fullscreen and resizes re-lay the tiles and never touch a worker; a
+//! camera removed through the API's command path gives the grid back.
 
 use std::sync::Arc;
 
 use bevy::prelude::*;
 use bevy::window::{PrimaryWindow, WindowMode, WindowResolution};
 use opticlink::camera::state::StreamMachine;
-use opticlink::camera::{Camera, RecorderLink, StreamStatus, WorkerLink};
+use opticlink::camera::{ApiInbox, IpCamera, RecorderLink, StreamStatus, WallConfig, WorkerLink};
 use opticlink::record::RecorderHandle;
+use opticlink::serve::api::ApiCommand;
 use opticlink::stream::{CameraCommand, FrameSlot};
 use opticlink::wall::video::VideoTextures;
 use opticlink::wall::{TileRect, WallView};
@@ -18,17 +20,29 @@ struct Rig {
     commands: Vec<tokio::sync::mpsc::Receiver<CameraCommand>>,
     cameras: Vec<Entity>,
     window: Entity,
+    /// The API's side of the ECS command channel.
+    api: crossbeam_channel::Sender<ApiCommand>,
 }
 
 impl Rig {
     fn new(n: usize) -> Self {
         let mut app = App::new();
+        let (api, inbox) = crossbeam_channel::bounded(8);
         app.add_plugins(MinimalPlugins)
             .init_resource::<ButtonInput<KeyCode>>()
             .init_resource::<ButtonInput<MouseButton>>()
+            // What the API's requests need: the runtime and config a camera spawner uses.
+            .insert_resource(opticlink::runtime::Runtime::new().unwrap())
+            .insert_resource(WallConfig(
+                opticlink::config::Config::parse("()", "t").unwrap(),
+            ))
+            .init_resource::<opticlink::camera::Hub>()
+            .init_resource::<opticlink::camera::Retention>()
+            .insert_resource(ApiInbox(inbox))
             .add_plugins(opticlink::schedule_plugin)
             .add_plugins((
                 opticlink::camera::state_plugin,
+                opticlink::camera::control_plugin,
                 opticlink::wall::view_plugin,
             ));
         let window = app
@@ -50,7 +64,7 @@ impl Rig {
             let e = app
                 .world_mut()
                 .spawn((
-                    Camera {
+                    IpCamera {
                         name: format!("C{index}"),
                         index,
                         url: "rtsp://t/".into(),
@@ -75,7 +89,7 @@ impl Rig {
                     TileRect::default(),
                     RecorderLink(RecorderHandle {
                         active: Arc::new(AtomicBool::new(true)),
-                        status: Arc::default(),
+                        ..Default::default()
                     }),
                 ))
                 .id();
@@ -88,6 +102,7 @@ impl Rig {
             commands,
             cameras,
             window,
+            api,
         }
     }
 
@@ -194,12 +209,29 @@ fn removing_the_maximised_camera_gives_the_grid_back() {
     rig.press(KeyCode::Enter);
     assert_eq!(rig.view().maximised, Some(0));
     assert!(!rig.rect(1).visible);
-    // What `DELETE /api/cameras/{name}` does: despawn, and the others move up.
+    // `DELETE /api/cameras/C0` as the API hands it to the ECS.
+    let (reply, mut answer) = tokio::sync::oneshot::channel();
+    rig.api
+        .send(ApiCommand::RemoveCamera {
+            camera: "C0".into(),
+            reply,
+        })
+        .unwrap();
+    rig.app.update();
+    assert_eq!(answer.try_recv(), Ok(Ok(())));
+    assert_eq!(
+        rig.commands[0].try_recv(),
+        Ok(CameraCommand::Shutdown),
+        "its worker was told to stop"
+    );
     let gone = rig.cameras.remove(0);
-    rig.app.world_mut().despawn(gone);
-    for (i, e) in rig.cameras.iter().enumerate() {
-        rig.app.world_mut().get_mut::<Camera>(*e).unwrap().index = i;
-    }
+    assert!(rig.app.world().get_entity(gone).is_err(), "despawned");
+    let indices: Vec<usize> = rig
+        .cameras
+        .iter()
+        .map(|e| rig.app.world().get::<IpCamera>(*e).unwrap().index)
+        .collect();
+    assert_eq!(indices, [0, 1], "the others moved up");
     rig.app.update();
     assert_eq!(rig.view().maximised, None, "no other camera took its place");
     let (a, b) = (rig.rect(0), rig.rect(1));

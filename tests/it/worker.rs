@@ -1,11 +1,15 @@
 //! A real worker (retina session + decode thread) against the simulated camera, no Bevy.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use opticlink::config::Transport;
+use opticlink::media::{AudioUnit, MediaSink, SessionInfo, VideoUnit};
 use opticlink::simcam::{SimConfig, SimServer, SimStats};
-use opticlink::stream::{CameraCommand, CameraEvent, StreamStats, WorkerConfig, spawn_camera};
+use opticlink::stream::{
+    CameraCommand, CameraEvent, CameraHandle, StreamStats, WorkerConfig, spawn_camera,
+};
 use retina::client::SessionGroup;
 
 use crate::common;
@@ -18,13 +22,38 @@ fn config(url: &str, transport: Transport) -> WorkerConfig {
         transport,
         grace: Duration::from_secs(10),
         stall: Duration::from_secs(5),
-        record: opticlink::record::RecordSettings {
-            dir: std::env::temp_dir().join("opticlink-worker-test"),
-            format: Default::default(),
-            segment_secs: 60,
-            active: false,
-        },
     }
+}
+
+/// A sink that counts what the worker hands it (the recorder's place).
+#[derive(Default)]
+pub struct CountingSink {
+    pub video: AtomicU64,
+    pub sessions_ended: AtomicU64,
+    pub last_session: AtomicU64,
+}
+
+impl MediaSink for CountingSink {
+    fn video(&self, session: &Arc<SessionInfo>, _: &VideoUnit) {
+        self.video.fetch_add(1, Ordering::Relaxed);
+        self.last_session.store(session.id, Ordering::Relaxed);
+    }
+    fn audio(&self, _: &Arc<SessionInfo>, _: &AudioUnit) {}
+    fn session_ended(&self, _: u64) {
+        self.sessions_ended.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn start(rt: &tokio::runtime::Runtime, cfg: WorkerConfig) -> (CameraHandle, Arc<CountingSink>) {
+    let sink = Arc::new(CountingSink::default());
+    let h = spawn_camera(
+        rt.handle(),
+        cfg,
+        Arc::new(SessionGroup::default()),
+        sink.clone(),
+    )
+    .unwrap();
+    (h, sink)
 }
 
 fn next_event(rx: &crossbeam_channel::Receiver<CameraEvent>) -> CameraEvent {
@@ -46,8 +75,7 @@ fn reaches_live_with_the_right_size_and_counts_frames() {
         }))
         .unwrap();
     for (n, transport) in [(1, Transport::Tcp), (2, Transport::Udp)] {
-        let group = Arc::new(SessionGroup::default());
-        let h = spawn_camera(rt.handle(), config(&sim.url(n), transport), group.clone()).unwrap();
+        let (h, sink) = start(&rt, config(&sim.url(n), transport));
         assert_eq!(
             next_event(&h.events),
             CameraEvent::Connecting { attempt: 1 }
@@ -59,7 +87,6 @@ fn reaches_live_with_the_right_size_and_counts_frames() {
             other => panic!("{transport:?}: expected live, got {other:?}"),
         }
         let first = StreamStats::get(&h.stats.frames);
-        let t0 = Instant::now();
         common::wait_for(Duration::from_secs(10), "frames to grow", || {
             (StreamStats::get(&h.stats.frames) >= first + 10
                 && StreamStats::get(&h.stats.decoded) >= 5)
@@ -73,7 +100,9 @@ fn reaches_live_with_the_right_size_and_counts_frames() {
         assert_eq!((frame.width, frame.height), (320, 180));
         assert_eq!((frame.planes[1].width, frame.planes[1].height), (160, 90));
         assert!(frame.planes[0].stride >= 320);
-        assert!(t0.elapsed() < Duration::from_secs(10));
+        // The sink (the recorder's place) got the same access units, tagged with session 1.
+        assert!(sink.video.load(Ordering::Relaxed) >= 10);
+        assert_eq!(sink.last_session.load(Ordering::Relaxed), 1);
         // Shutdown closes the session with TEARDOWN.
         let teardowns = SimStats::get(&sim.stats().teardowns);
         h.commands.try_send(CameraCommand::Shutdown).unwrap();
@@ -81,6 +110,7 @@ fn reaches_live_with_the_right_size_and_counts_frames() {
             .unwrap()
             .unwrap();
         assert_eq!(next_event(&h.events), CameraEvent::Stopped);
+        assert_eq!(sink.sessions_ended.load(Ordering::Relaxed), 1);
         common::wait_for(Duration::from_secs(5), "TEARDOWN at the camera", || {
             (SimStats::get(&sim.stats().teardowns) > teardowns).then_some(())
         });
@@ -141,7 +171,7 @@ fn dropped_and_frozen_sessions_are_reopened() {
             .unwrap();
         let mut cfg = config(&sim.url(1), Transport::Tcp);
         cfg.stall = Duration::from_secs(stall);
-        let h = spawn_camera(rt.handle(), cfg, Arc::new(SessionGroup::default())).unwrap();
+        let (h, sink) = start(&rt, cfg);
         until_live(&h.events);
         let after = until_live(&h.events);
         if stall == 1 {
@@ -167,6 +197,10 @@ fn dropped_and_frozen_sessions_are_reopened() {
             "{after:?}"
         );
         assert_eq!(SimStats::get(&sim.stats().sessions), 2);
+        assert!(sink.sessions_ended.load(Ordering::Relaxed) >= 1);
+        common::wait_for(Duration::from_secs(10), "session 2's frames", || {
+            (sink.last_session.load(Ordering::Relaxed) == 2).then_some(())
+        });
         h.commands.try_send(CameraCommand::Shutdown).unwrap();
     }
 }

@@ -1,5 +1,6 @@
-//! Annex B helpers shared by the recorder and the simulated camera: splitting an access unit
-//! into NAL units and picking out its parameter sets. Pure.
+//! Annex B helpers shared by the client, the recorder and the simulated camera: splitting an
+//! access unit into NAL units, NAL types, parameter sets, and avcC/hvcC records. Pure; any
+//! input (empty, truncated, garbage) gives an answer, never a panic.
 
 use super::VideoCodec;
 
@@ -29,11 +30,21 @@ pub fn split_annex_b(data: &[u8]) -> Vec<&[u8]> {
     nals
 }
 
+/// The NAL unit type from a NAL unit's header (`None` for an empty unit).
+pub fn nal_type(codec: VideoCodec, nal: &[u8]) -> Option<u8> {
+    let first = *nal.first()?;
+    Some(match codec {
+        VideoCodec::H264 => first & 0x1F,
+        VideoCodec::H265 => (first >> 1) & 0x3F,
+    })
+}
+
 /// Whether a NAL unit is a parameter set (H.264 SPS/PPS, H.265 VPS/SPS/PPS).
 pub fn is_parameter_set(codec: VideoCodec, nal: &[u8]) -> bool {
-    match codec {
-        VideoCodec::H264 => matches!(nal[0] & 0x1F, 7 | 8),
-        VideoCodec::H265 => matches!((nal[0] >> 1) & 0x3F, 32..=34),
+    match (codec, nal_type(codec, nal)) {
+        (VideoCodec::H264, Some(t)) => matches!(t, 7 | 8),
+        (VideoCodec::H265, Some(t)) => matches!(t, 32..=34),
+        (_, None) => false,
     }
 }
 
@@ -48,10 +59,13 @@ pub fn parameter_sets(codec: VideoCodec, access_unit: &[u8]) -> Vec<&[u8]> {
 /// Whether an access unit starts a picture a decoder can begin at: an H.264 IDR, or an H.265
 /// IRAP (IDR, CRA or BLA: cameras with open GOPs send CRA keyframes).
 pub fn is_random_access(codec: VideoCodec, access_unit: &[u8]) -> bool {
-    split_annex_b(access_unit).iter().any(|n| match codec {
-        VideoCodec::H264 => n[0] & 0x1F == 5,
-        VideoCodec::H265 => (16..=23).contains(&((n[0] >> 1) & 0x3F)),
-    })
+    split_annex_b(access_unit)
+        .iter()
+        .any(|n| match (codec, nal_type(codec, n)) {
+            (VideoCodec::H264, Some(t)) => t == 5,
+            (VideoCodec::H265, Some(t)) => (16..=23).contains(&t),
+            (_, None) => false,
+        })
 }
 
 /// The parameter sets of an avcC (H.264) or hvcC (H.265) record, as Annex B. Already Annex B
@@ -175,6 +189,18 @@ mod tests {
             "CRA"
         );
         assert!(!is_random_access(VideoCodec::H265, &[0, 0, 1, 1 << 1, 1]));
+    }
+
+    #[test]
+    fn empty_and_truncated_input_is_an_answer_not_a_panic() {
+        for codec in [VideoCodec::H264, VideoCodec::H265] {
+            assert!(!is_parameter_set(codec, &[]));
+            assert_eq!(nal_type(codec, &[]), None);
+            assert!(!is_random_access(codec, &[0, 0, 1]));
+            assert!(parameter_sets(codec, &[0, 0, 0, 1, 0, 0, 1]).is_empty());
+            assert_eq!(annex_b_from_config(codec, &[]), None);
+            assert_eq!(annex_b_from_config(codec, &[1, 2, 3]), None);
+        }
     }
 
     #[test]

@@ -1,0 +1,106 @@
+//! Requests from the API carried out in the ECS, where the truth is: recording on/off, cameras
+//! added (through the same `CameraSpawner` as start-up) and removed (the grid closes up).
+//! Answers go back on each request's oneshot.
+
+use bevy::prelude::*;
+
+use super::recording::{SetRecording, apply_set_recording};
+use super::{CameraSpawner, IpCamera, WorkerLink};
+use crate::WallSystems;
+use crate::serve::Ports;
+use crate::serve::api::{ApiCommand, Refusal};
+
+/// Control requests from the API, drained each frame.
+#[derive(Resource)]
+pub struct ApiInbox(pub crossbeam_channel::Receiver<ApiCommand>);
+
+/// Carries out [`ApiCommand`]s. Needs [`ApiInbox`] and what a [`CameraSpawner`] needs.
+pub fn control_plugin(app: &mut App) {
+    app.add_systems(
+        Update,
+        api_commands
+            .in_set(WallSystems::Ingest)
+            .before(apply_set_recording),
+    );
+}
+
+fn api_commands(
+    inbox: Res<ApiInbox>,
+    mut cameras: Query<(Entity, &mut IpCamera, Option<&WorkerLink>)>,
+    mut set: MessageWriter<SetRecording>,
+    mut spawner: CameraSpawner,
+) {
+    // Commands are deferred: cameras added or removed earlier in this pass are not in the
+    // query yet.
+    let mut added: Vec<String> = Vec::new();
+    let mut removed: Vec<Entity> = Vec::new();
+    for command in inbox.0.try_iter() {
+        match command {
+            ApiCommand::SetRecording { camera, active } => {
+                if let Some((entity, ..)) = cameras.iter().find(|(_, c, _)| c.name == camera) {
+                    set.write(SetRecording {
+                        camera: entity,
+                        active: Some(active),
+                    });
+                }
+            }
+            ApiCommand::AddCamera { camera, reply } => {
+                let present = |n: &str| {
+                    added.iter().any(|a| a == n)
+                        || cameras
+                            .iter()
+                            .any(|(e, c, _)| c.name == n && !removed.contains(&e))
+                };
+                if present(&camera.name) {
+                    let _ = reply.send(Err(Refusal::Conflict(format!(
+                        "a camera named {:?} exists already",
+                        camera.name
+                    ))));
+                    continue;
+                }
+                let index = cameras
+                    .iter()
+                    .filter(|(e, ..)| !removed.contains(e))
+                    .count()
+                    + added.len();
+                info!(camera = %camera.name, "added over the API");
+                let (_, ports) = spawner.spawn(&camera, index);
+                added.push(camera.name.clone());
+                let _ = reply.send(Ok(Ports {
+                    mjpeg: ports.mjpeg,
+                    audio: ports.audio,
+                }));
+            }
+            ApiCommand::RemoveCamera { camera, reply } => {
+                let found = cameras
+                    .iter()
+                    .find(|(e, c, _)| c.name == camera && !removed.contains(e));
+                match found {
+                    Some((entity, _, link)) => {
+                        spawner.remove(entity, &camera, link);
+                        removed.push(entity);
+                        let _ = reply.send(Ok(()));
+                    }
+                    None => {
+                        let _ = reply.send(Err(Refusal::NotFound(format!("no camera {camera:?}"))));
+                    }
+                }
+            }
+        }
+    }
+    if !removed.is_empty() {
+        // Close the gaps: grid positions stay 0..n in the order cameras had. Cameras added
+        // in this same pass come after them.
+        let mut left: Vec<_> = cameras
+            .iter_mut()
+            .filter(|(e, ..)| !removed.contains(e))
+            .map(|(_, c, _)| c)
+            .collect();
+        left.sort_by_key(|c| c.index);
+        for (i, mut c) in left.into_iter().enumerate() {
+            if c.index != i {
+                c.index = i;
+            }
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! Camera entities with everything a camera has: its worker (session, decode and audio
+//! threads), its recorder (fed by the worker through a `media::MediaSink`), its MJPEG and
+//! audio servers, its retention budget. One `CameraSpawner` serves start-up and the API
+//! (cameras added and removed at run time); on exit every worker is told to stop and waited for.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bevy::ecs::system::SystemParam;
+use bevy::prelude::*;
+
+use super::recording::RecorderLink;
+use super::state::{Grace, StreamMachine};
+use super::{
+    GraceTimer, IpCamera, PicturesWanted, PortBinding, StreamStatus, WallConfig, WorkerLink,
+};
+use crate::config::{CameraConfig, Config};
+use crate::record::retention::{self, SharedRetention};
+use crate::record::{RecordSettings, spawn_recorder};
+use crate::runtime::Runtime;
+use crate::serve::mjpeg::{self, MjpegSettings};
+use crate::serve::{CameraFeeds, FeedHub, Server, audio};
+use crate::stream::audio::{AudioFeed, AudioState};
+use crate::stream::{self, CameraCommand};
+use crate::{WallSystems, secret};
+
+/// Every camera's feeds, shared with the API port.
+#[derive(Resource, Clone, Default)]
+pub struct Hub(pub FeedHub);
+
+/// What the retention thread works from (policy and recorders), kept current by the ECS.
+#[derive(Resource, Clone, Default)]
+pub struct Retention(pub SharedRetention);
+
+pub(super) fn plugin(app: &mut App) {
+    app.init_resource::<Hub>()
+        .init_resource::<Retention>()
+        .add_systems(Startup, spawn_cameras)
+        .add_systems(Update, sync_ports.in_set(WallSystems::Update))
+        .add_systems(Last, shutdown_on_exit);
+}
+
+/// The camera list of a config: simulated ones (given their server's address) first.
+pub fn camera_list(config: &Config, sim_addr: Option<std::net::SocketAddr>) -> Vec<CameraConfig> {
+    let mut list = Vec::new();
+    if let (Some(sim), Some(addr)) = (&config.simulated, sim_addr) {
+        for i in 1..=sim.cameras {
+            list.push(CameraConfig {
+                name: format!("Sim {i}"),
+                url: format!("rtsp://{addr}/cam{i}"),
+                sub_url: None,
+                username: None,
+                password: None,
+                transport: Default::default(),
+                record: false,
+                enabled: true,
+                onvif: None,
+                mjpeg_port: None,
+                audio_port: None,
+                max_bytes: None,
+            });
+        }
+    }
+    list.extend(config.cameras.iter().cloned());
+    list
+}
+
+/// Worker settings for one camera; credentials from the fields win over ones in the URL.
+pub fn worker_config(cam: &CameraConfig, config: &Config) -> Result<stream::WorkerConfig, String> {
+    let url = url::Url::parse(&cam.url).map_err(|e| format!("bad URL: {e}"))?;
+    let (bare, in_url) = secret::split_credentials(&url);
+    let creds = match (&cam.username, &cam.password) {
+        (Some(u), p) => Some((u.clone(), p.clone().unwrap_or_default())),
+        (None, Some(p)) => Some((
+            in_url.as_ref().map(|c| c.0.clone()).unwrap_or_default(),
+            p.clone(),
+        )),
+        (None, None) => in_url,
+    };
+    Ok(stream::WorkerConfig {
+        name: cam.name.clone(),
+        url: bare,
+        creds,
+        transport: cam.transport,
+        grace: Duration::from_secs(config.grace_secs),
+        stall: Duration::from_secs(config.stall_secs),
+    })
+}
+
+/// Where and how camera `cam` records.
+fn record_settings(cam: &CameraConfig, config: &Config) -> RecordSettings {
+    RecordSettings {
+        dir: config.recording.dir.clone(),
+        format: config.recording.format,
+        segment_secs: config.recording.segment_secs,
+        active: cam.record,
+    }
+}
+
+/// Everything needed to start a camera, at start-up or when the API adds one.
+#[derive(SystemParam)]
+pub struct CameraSpawner<'w, 's> {
+    commands: Commands<'w, 's>,
+    config: Res<'w, WallConfig>,
+    runtime: Res<'w, Runtime>,
+    hub: Res<'w, Hub>,
+    retention: Res<'w, Retention>,
+    wanted: Option<Res<'w, PicturesWanted>>,
+    time: Res<'w, Time<Real>>,
+}
+
+impl CameraSpawner<'_, '_> {
+    /// Spawns camera `cam` at grid position `index` with its worker, recorder and servers.
+    /// Returns the entity and the ports its servers are bound to.
+    pub fn spawn(&mut self, cam: &CameraConfig, index: usize) -> (Entity, PortBinding) {
+        let camera = IpCamera {
+            name: cam.name.clone(),
+            index,
+            url: secret::redact_url(&cam.url),
+        };
+        let mut entity = self.commands.spawn(camera);
+        let id = entity.id();
+        if !cam.enabled {
+            info!(camera = %cam.name, "disabled: offline");
+            return (id, PortBinding::default());
+        }
+        let config = &self.config.0;
+        let started = worker_config(cam, config).and_then(|wc| {
+            let (sink, recorder, record_thread) =
+                spawn_recorder(&cam.name, record_settings(cam, config))
+                    .map_err(|e| format!("recorder: {e}"))?;
+            let h = stream::spawn_camera(
+                self.runtime.handle(),
+                wc,
+                self.runtime.group(),
+                Arc::new(sink),
+            )
+            .map_err(|e| e.to_string())?;
+            Ok((h, recorder, record_thread))
+        });
+        let (h, recorder, record_thread) = match started {
+            Ok(started) => started,
+            Err(e) => {
+                error!(camera = %cam.name, "cannot start: {e}");
+                return (id, PortBinding::default());
+            }
+        };
+        let wanted = self.wanted.as_ref().is_none_or(|w| w.0);
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        h.stats.pictures_wanted.store(wanted, relaxed);
+        h.stats
+            .decode_wanted
+            .store(wanted || config.headless_decode, relaxed);
+        // The recorder's sink lives in the worker: the thread ends after the worker does.
+        self.runtime.track(h.task, record_thread);
+        if let Ok(mut r) = self.retention.0.lock() {
+            r.recorders.insert(cam.name.clone(), recorder.clone());
+            if let Some(cap) = cam.max_bytes {
+                r.policy.camera_max_bytes.insert(cam.name.clone(), cap);
+            }
+        }
+        let servers = &config.servers;
+        let preferred = |port: Option<u16>, base: u16| {
+            let port =
+                port.unwrap_or_else(|| u16::try_from(usize::from(base) + index).unwrap_or(0));
+            std::net::SocketAddr::new(servers.bind, port)
+        };
+        let access = crate::serve::Access::new(servers.token.as_deref());
+        let settings = MjpegSettings {
+            fps: servers.mjpeg_fps,
+            quality: servers.mjpeg_quality,
+            access: access.clone(),
+        };
+        let mjpeg = mjpeg::start(
+            self.runtime.handle(),
+            preferred(cam.mjpeg_port, servers.mjpeg_base_port),
+            &cam.name,
+            h.mjpeg_frames,
+            h.stats.clone(),
+            settings,
+        );
+        let mjpeg = match mjpeg {
+            Ok((server, feed)) => {
+                if let Ok(mut hub) = self.hub.0.write() {
+                    let audio = h.audio.clone();
+                    hub.insert(cam.name.clone(), CameraFeeds { mjpeg: feed, audio });
+                }
+                Some(server)
+            }
+            Err(e) => {
+                error!(camera = %cam.name, "MJPEG server cannot start: {e}");
+                None
+            }
+        };
+        let audio = audio::start(
+            self.runtime.handle(),
+            preferred(cam.audio_port, servers.audio_base_port),
+            &cam.name,
+            h.audio.clone(),
+            access,
+        )
+        .inspect_err(|e| error!(camera = %cam.name, "audio server cannot start: {e}"))
+        .ok();
+        let servers = CameraServers {
+            mjpeg,
+            audio,
+            audio_feed: Some(h.audio),
+        };
+        let ports = servers.ports();
+        let grace = Duration::from_secs(config.grace_secs);
+        entity.insert((
+            ports.clone(),
+            servers,
+            RecorderLink(recorder),
+            StreamStatus {
+                machine: StreamMachine::connecting(),
+                ..default()
+            },
+            GraceTimer(Grace::starting(self.time.elapsed(), grace)),
+            WorkerLink {
+                commands: h.commands,
+                events: h.events,
+                frames: h.frames,
+                stats: h.stats,
+            },
+        ));
+        (id, ports)
+    }
+
+    /// Stops camera `name`'s worker (its recorder finishes the open segment) and servers,
+    /// and despawns it.
+    pub fn remove(&mut self, entity: Entity, name: &str, link: Option<&WorkerLink>) {
+        if let Some(link) = link {
+            let _ = link.commands.try_send(CameraCommand::Shutdown);
+        }
+        if let Ok(mut hub) = self.hub.0.write() {
+            hub.remove(name);
+        }
+        if let Ok(mut r) = self.retention.0.lock() {
+            r.recorders.remove(name);
+            r.policy.camera_max_bytes.remove(name);
+        }
+        self.commands.entity(entity).despawn();
+        info!(camera = %name, "removed");
+    }
+}
+
+fn spawn_cameras(mut spawner: CameraSpawner) {
+    let cameras = camera_list(&spawner.config, spawner.runtime.sim_addr());
+    if let Ok(mut r) = spawner.retention.0.lock() {
+        r.policy.retain_days = spawner.config.recording.retain_days;
+        r.policy.max_bytes = spawner.config.recording.max_bytes;
+    }
+    for (index, cam) in cameras.iter().enumerate() {
+        spawner.spawn(cam, index);
+    }
+    let dir = spawner.config.recording.dir.clone();
+    if let Err(e) = retention::spawn_retention(dir, spawner.retention.0.clone()) {
+        error!("retention cannot start: {e}");
+    }
+}
+
+/// A camera's local stream servers; dropping it (the camera is removed) stops them.
+#[derive(Component, Default)]
+pub struct CameraServers {
+    pub mjpeg: Option<Server>,
+    pub audio: Option<Server>,
+    /// What the audio server serves.
+    pub audio_feed: Option<Arc<AudioFeed>>,
+}
+
+impl CameraServers {
+    fn ports(&self) -> PortBinding {
+        PortBinding {
+            mjpeg: self.mjpeg.as_ref().map(Server::port),
+            audio: self.audio.as_ref().map(Server::port),
+        }
+    }
+}
+
+/// Follows servers that were bound again after failing, and what the audio port serves.
+pub(super) fn sync_ports(
+    mut cameras: Query<(&CameraServers, &mut PortBinding, &mut StreamStatus)>,
+) {
+    for (servers, mut ports, mut status) in &mut cameras {
+        let now = servers.ports();
+        if (now.mjpeg, now.audio) != (ports.mjpeg, ports.audio) {
+            *ports = now;
+        }
+        let audio = servers.audio_feed.as_ref().and_then(|f| match f.state() {
+            AudioState::Serving(what) => Some(what),
+            AudioState::Failed(why) => Some(format!("cannot be served: {why}")),
+            AudioState::Disconnected | AudioState::NoAudio(_) => None,
+        });
+        if status.audio != audio {
+            status.audio = audio;
+        }
+    }
+}
+
+fn shutdown_on_exit(
+    mut exits: MessageReader<AppExit>,
+    links: Query<&WorkerLink>,
+    runtime: Res<Runtime>,
+) {
+    if exits.read().next().is_none() {
+        return;
+    }
+    for link in &links {
+        let _ = link.commands.try_send(CameraCommand::Shutdown);
+    }
+    runtime.wait_for_workers(Duration::from_secs(3));
+}

@@ -1,0 +1,88 @@
+//! The status snapshot the API serves, built from the components each frame as plain values
+//! (the API never sees an ECS type), and the API server's handle.
+
+use bevy::prelude::*;
+
+use super::state::StreamState;
+use super::{CameraView, CameraViewItem};
+use crate::serve::{self, CameraStatus, Ports, RecordingStatus, Server, StatusBoard};
+use crate::stream::Percentiles;
+
+/// Snapshot for the API.
+#[derive(Resource, Clone, Deref)]
+pub struct Board(pub StatusBoard);
+
+/// The status API's server (it stops when this is dropped).
+#[derive(Resource, Debug)]
+pub struct ApiServer(pub Server);
+
+/// Milliseconds to one decimal.
+fn latency(p: Option<Percentiles>) -> Option<serve::Latency> {
+    let round = |v: f64| (v * 10.0).round() / 10.0;
+    p.map(|p| serve::Latency {
+        p50: round(p.p50),
+        p99: round(p.p99),
+    })
+}
+
+/// Builds the API snapshot from the components.
+pub fn publish_status(time: Res<Time<Real>>, board: Res<Board>, cameras: Query<CameraView>) {
+    let now = time.elapsed();
+    let mut list: Vec<_> = cameras.iter().collect();
+    list.sort_by_key(|v| v.camera.index);
+    let cameras = list
+        .into_iter()
+        .map(
+            |CameraViewItem {
+                 camera: cam,
+                 status,
+                 grace,
+                 rates,
+                 latency: lat,
+                 ports,
+                 recording: rec,
+             }| CameraStatus {
+                name: cam.name.clone(),
+                url: cam.url.clone(),
+                state: status.machine.state.as_str().to_owned(),
+                codec: status.codec.map(|c| c.as_str().to_owned()),
+                audio: status.audio.clone(),
+                width: status.width,
+                height: status.height,
+                fps: (rates.fps * 10.0).round() / 10.0,
+                bitrate_bps: rates.bitrate_bps.round(),
+                frames: rates.frames,
+                decoded: rates.decoded,
+                reconnects: status.machine.reconnects,
+                last_error: status.machine.last_error.clone(),
+                grace_secs_left: status
+                    .machine
+                    .grace_left(&grace.0, now)
+                    .map(|d| (d.as_secs_f64() * 10.0).round() / 10.0),
+                latency_ms: latency(lat.0.added),
+                glass_ms: latency(lat.0.glass),
+                ports: Ports {
+                    mjpeg: ports.mjpeg,
+                    audio: ports.audio,
+                },
+                recording: RecordingStatus {
+                    active: rec.active,
+                    segments: rec.segments,
+                    bytes: rec.bytes,
+                    current: rec.current.clone(),
+                    error: rec.error.clone(),
+                    audio: rec.audio.clone(),
+                },
+            },
+        )
+        .collect();
+    if let Ok(mut snapshot) = board.write() {
+        snapshot.cameras = cameras;
+        if snapshot.states.is_empty() {
+            snapshot.states = StreamState::ALL
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect();
+        }
+    }
+}
