@@ -168,7 +168,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(why) = no_display {
                 match opticlink::live_page_url(&app) {
                     Some(url) => tracing::warn!(
-                        "no display ({why}): running headless; every camera is live at {url}"
+                        "no display ({why}): running headless; watch every camera at {url}"
                     ),
                     None => tracing::warn!("no display ({why}): running headless"),
                 }
