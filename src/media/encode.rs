@@ -101,10 +101,6 @@ impl AacEncoder {
         &self.asc
     }
 
-    pub fn channels(&self) -> u16 {
-        self.channels
-    }
-
     /// Samples per AAC frame (1024).
     pub fn frame_size(&self) -> usize {
         (self.encoder.frame_size() as usize).max(1)

@@ -7,9 +7,8 @@
 pub mod policy;
 mod recorder;
 pub mod retention;
+mod sink;
 pub mod writer;
 
-pub use recorder::{
-    IDLE_CLOSE, RECORD_QUEUE, RecordSettings, RecordSink, RecorderHandle, RecorderStatus,
-    spawn_recorder,
-};
+pub use recorder::{RecordSettings, RecorderHandle, RecorderStatus, spawn_recorder};
+pub use sink::RecordSink;

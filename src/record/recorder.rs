@@ -3,44 +3,23 @@
 //! rotates at the first keyframe at or after each boundary, closes on session end, and keeps
 //! going (retrying every few seconds) when the disk fails.
 //!
-//! Two lanes feed it, both bounded: media (lossy: when full, the frame is dropped and the
-//! segment is closed at the gap) and control (session ends). Every unit carries its session,
-//! so a new session always starts a new segment even if a control message was lost, and a
-//! segment left open by a lost message is closed when media stops for [`IDLE_CLOSE`].
+//! It reads the two lanes of `sink`. Every unit carries its session, so a new session always
+//! starts a new segment even if a control message was lost, and a segment left open by a lost
+//! message is closed when media stops for [`IDLE_CLOSE`].
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, never, select};
+use crossbeam_channel::{never, select};
 
 use super::policy;
+use super::sink::{Control, Lanes, Media, RecordSink, lanes};
 use super::writer::{SegmentWriter, VideoTrack, audio_fits};
 use crate::config::RecordFormat;
-use crate::media::{AudioTrack, AudioUnit, MediaSink, SessionInfo, VideoUnit, nal};
-
-/// What the media lane carries.
-#[derive(Debug, Clone)]
-enum Media {
-    Video {
-        session: Arc<SessionInfo>,
-        unit: VideoUnit,
-        /// Frames were dropped before this one: the segment must not run across the gap.
-        after_gap: bool,
-    },
-    Audio {
-        session: Arc<SessionInfo>,
-        unit: AudioUnit,
-    },
-}
-
-/// What the control lane carries.
-#[derive(Debug, Clone, Copy)]
-enum Control {
-    SessionEnded(u64),
-}
+use crate::media::{AudioTrack, AudioUnit, SessionInfo, VideoUnit, nal};
 
 /// Where and how a camera records.
 #[derive(Debug, Clone)]
@@ -74,8 +53,6 @@ pub struct RecorderStatus {
 pub struct RecorderHandle {
     pub active: Arc<AtomicBool>,
     pub status: Arc<Mutex<RecorderStatus>>,
-    /// Video frames the worker could not queue (the recorder was behind).
-    pub dropped: Arc<AtomicU64>,
 }
 
 impl RecorderHandle {
@@ -92,59 +69,9 @@ impl RecorderHandle {
     }
 }
 
-/// Frames the recorder may lag behind before the worker drops (and restarts at a keyframe):
-/// about 20 s at 25 fps, so a slow disk moment loses nothing.
-pub const RECORD_QUEUE: usize = 512;
-
-/// Session ends waiting for the recorder. Two per reconnect at most; if even this fills up
-/// (a recorder stuck for minutes), the sessions' own ids still separate the segments.
-const CONTROL_QUEUE: usize = 16;
-
 /// With no media for this long the open segment is finished (a safety net: session ends
 /// normally close it at once).
-pub const IDLE_CLOSE: Duration = Duration::from_secs(15);
-
-/// The worker's end of a recorder: a [`MediaSink`] that never blocks.
-pub struct RecordSink {
-    media: Sender<Media>,
-    control: Sender<Control>,
-    /// Set when a video frame could not be queued; the next one queued carries the gap.
-    gap: AtomicBool,
-    dropped: Arc<AtomicU64>,
-}
-
-impl MediaSink for RecordSink {
-    fn video(&self, session: &Arc<SessionInfo>, unit: &VideoUnit) {
-        let item = Media::Video {
-            session: session.clone(),
-            unit: unit.clone(),
-            after_gap: self.gap.load(Ordering::Relaxed),
-        };
-        match self.media.try_send(item) {
-            Ok(()) => self.gap.store(false, Ordering::Relaxed),
-            Err(TrySendError::Full(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-                self.gap.store(true, Ordering::Relaxed);
-            }
-            Err(TrySendError::Disconnected(_)) => {}
-        }
-    }
-
-    fn audio(&self, session: &Arc<SessionInfo>, unit: &AudioUnit) {
-        let _ = self.media.try_send(Media::Audio {
-            session: session.clone(),
-            unit: unit.clone(),
-        });
-    }
-
-    fn session_ended(&self, id: u64) {
-        if let Err(TrySendError::Full(_)) = self.control.try_send(Control::SessionEnded(id)) {
-            tracing::warn!(
-                "recorder far behind: session {id}'s end is not queued (its next frames close the segment)"
-            );
-        }
-    }
-}
+const IDLE_CLOSE: Duration = Duration::from_secs(15);
 
 /// After a write failure, try again this much later (at the next keyframe).
 const RETRY_MS: i64 = 3000;
@@ -155,18 +82,10 @@ pub fn spawn_recorder(
     camera: &str,
     settings: RecordSettings,
 ) -> std::io::Result<(RecordSink, RecorderHandle, JoinHandle<()>)> {
-    let (media_tx, media) = bounded(RECORD_QUEUE);
-    let (control_tx, control) = bounded(CONTROL_QUEUE);
+    let (sink, lanes) = lanes();
     let handle = RecorderHandle {
         active: Arc::new(AtomicBool::new(settings.active)),
         status: Arc::new(Mutex::new(RecorderStatus::default())),
-        dropped: Arc::default(),
-    };
-    let sink = RecordSink {
-        media: media_tx,
-        control: control_tx,
-        gap: AtomicBool::new(false),
-        dropped: handle.dropped.clone(),
     };
     let mut rec = Recorder {
         camera: camera.to_owned(),
@@ -186,7 +105,7 @@ pub fn spawn_recorder(
         .spawn(move || {
             let span = tracing::info_span!("record", camera = %name);
             let _guard = span.enter();
-            rec.run(&media, &control);
+            rec.run(&lanes);
         })?;
     Ok((sink, handle, thread))
 }
@@ -219,8 +138,9 @@ struct Recorder {
 }
 
 impl Recorder {
-    fn run(&mut self, media: &Receiver<Media>, control: &Receiver<Control>) {
-        let mut control = control.clone();
+    fn run(&mut self, lanes: &Lanes) {
+        let media = &lanes.media;
+        let mut control = lanes.control.clone();
         loop {
             select! {
                 recv(media) -> item => match item {
@@ -294,10 +214,8 @@ impl Recorder {
                 }
             }
             Media::Audio { session, unit } => {
-                if self.session != Some(session.id) {
-                    // Audio of a session whose first video frame has not arrived yet.
-                    self.follow(&session);
-                }
+                // Audio may come before its session's first video frame.
+                self.follow(&session);
                 // Audio waits for the video frame that decides which segment it belongs to
                 // (video is held back one frame for its duration).
                 self.held_audio.push(unit);
@@ -499,114 +417,4 @@ fn track_of(f: &VideoUnit) -> Option<VideoTrack> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::media::VideoCodec;
-    use crate::simcam::scene::{Source, SourceSpec};
-    use ffmpeg_next as ffmpeg;
-
-    /// `n` real H.264 access units (keyframes every 10) from the simulated camera's encoder.
-    fn encoded(n: usize) -> Vec<(Vec<u8>, bool)> {
-        let source = Source::start(SourceSpec {
-            name: "t".into(),
-            index: 0,
-            width: 320,
-            height: 180,
-            fps: 10,
-            codec: VideoCodec::H264,
-            open_gop: false,
-        })
-        .unwrap();
-        let mut rx = source.frames.subscribe();
-        let mut out: Vec<(Vec<u8>, bool)> = Vec::new();
-        while out.len() < n {
-            let f = rx.blocking_recv().unwrap();
-            if out.is_empty() && !f.keyframe {
-                continue;
-            }
-            out.push((f.data.clone(), f.keyframe));
-        }
-        source.stop();
-        out
-    }
-
-    fn unit(data: &[u8], keyframe: bool, k: i64) -> VideoUnit {
-        VideoUnit {
-            codec: VideoCodec::H264,
-            width: 320,
-            height: 180,
-            data: data.into(),
-            pts: k * 9000,
-            wall_ms: 1_700_000_000_000 + k * 100,
-            keyframe,
-            arrival: std::time::Instant::now(),
-        }
-    }
-
-    /// Video packet timestamps (seconds) of each file.
-    fn packets(path: &std::path::Path) -> Vec<f64> {
-        crate::media::init_ffmpeg();
-        let mut input = ffmpeg::format::input(path).unwrap();
-        let tb = input.stream(0).unwrap().time_base();
-        input
-            .packets()
-            .filter(|(s, _)| s.index() == 0)
-            .map(|(_, p)| p.pts().unwrap_or(0) as f64 * f64::from(tb))
-            .collect()
-    }
-
-    /// A session's end that never reaches the recorder (its control message lost) still
-    /// cannot put the next session's frames, whose timestamps start at 0 again, into the old
-    /// segment: the session id on every unit starts a new one.
-    #[test]
-    fn a_new_session_starts_a_new_segment_even_without_its_predecessors_end() {
-        let dir = tempfile::tempdir().unwrap();
-        let (sink, handle, thread) = spawn_recorder(
-            "Cam",
-            RecordSettings {
-                dir: dir.path().to_owned(),
-                format: RecordFormat::Mkv,
-                segment_secs: 1_000_000_000,
-                active: true,
-            },
-        )
-        .unwrap();
-        let frames = encoded(40);
-        let one = Arc::new(SessionInfo { id: 1, audio: None });
-        let two = Arc::new(SessionInfo { id: 2, audio: None });
-        for (k, (data, key)) in frames[..20].iter().enumerate() {
-            sink.video(&one, &unit(data, *key, k as i64));
-        }
-        // No `session_ended(1)`: session 2 restarts its clock at 0, a little later.
-        for (k, (data, key)) in frames[20..].iter().enumerate() {
-            let mut u = unit(data, *key, k as i64);
-            u.wall_ms += 5_000;
-            sink.video(&two, &u);
-        }
-        sink.session_ended(2);
-        drop(sink);
-        thread.join().unwrap();
-        assert_eq!(handle.status().segments, 2);
-        let mut files: Vec<_> = walk(dir.path());
-        files.sort();
-        assert_eq!(files.len(), 2, "{files:?}");
-        for f in &files {
-            let pts = packets(f);
-            assert_eq!(pts.len(), 20, "{f:?}: {pts:?}");
-            assert!(pts.windows(2).all(|w| w[1] > w[0]), "{f:?}: {pts:?}");
-        }
-    }
-
-    fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        for e in std::fs::read_dir(dir).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-        out
-    }
-}
+mod tests;

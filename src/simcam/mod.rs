@@ -4,9 +4,12 @@
 //! the faults tests need: a late first frame, a dropped connection, refused connections,
 //! jittery delivery. It shares nothing with the client but the `media` layer.
 
+mod digest;
 pub mod rtp;
 mod rtsp;
 pub mod scene;
+mod sdp;
+mod send;
 pub mod sound;
 
 use std::net::{IpAddr, SocketAddr};

@@ -1,23 +1,21 @@
 //! The simulated camera's RTSP connection handling: message framing and parsing with
-//! `rtsp-types`, Digest auth, sessions, and the RTP sender of each playing session.
+//! `rtsp-types`, the requests (OPTIONS … TEARDOWN) and session state. Authentication is in
+//! `digest`, descriptions in `sdp`, the RTP senders a PLAY starts in `send`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use base64::Engine;
-use md5::{Digest, Md5};
 use rtsp_types::{Message, Method, Request, Response, StatusCode, Version, headers};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
+use super::digest::{REALM, digest_ok, random_hex};
 use super::rtp::RtpState;
+use super::sdp::{audio_sdp, sdp};
+use super::send::{Delivery, send_audio, send_rtp};
 use super::{Shared, SimStats};
-use crate::media::VideoCodec;
-use crate::media::nal::{is_parameter_set, nal_type, split_annex_b};
-
-const REALM: &str = "OpticLink simulated camera";
 
 pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     loop {
@@ -40,18 +38,6 @@ impl SimStats {
     fn bump(counter: &std::sync::atomic::AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
-}
-
-/// Where a track's RTP goes.
-#[derive(Clone)]
-enum Delivery {
-    Interleaved {
-        channel: u8,
-    },
-    Udp {
-        socket: Arc<UdpSocket>,
-        to: SocketAddr,
-    },
 }
 
 /// A camera's tracks: `trackID=0` is the picture, `trackID=1` the sound (when it has one).
@@ -409,210 +395,6 @@ async fn handle(
     }
 }
 
-/// Streams one camera's frames to one session until aborted.
-async fn send_rtp(
-    shared: Arc<Shared>,
-    camera: usize,
-    delivery: Delivery,
-    mut rtp: RtpState,
-    rtp_base: u32,
-    out: mpsc::Sender<Vec<u8>>,
-    close: mpsc::Sender<()>,
-) {
-    let faults = shared.faults.lock().expect("faults lock").clone();
-    let source = shared.sources[camera].clone();
-    let mut frames = source.frames.subscribe();
-    if !faults.first_frame_delay.is_zero() {
-        tokio::time::sleep(faults.first_frame_delay).await;
-        frames = frames.resubscribe();
-    }
-    source.force_keyframe.store(true, Ordering::Relaxed);
-    let ticks = 90_000 / u64::from(source.spec.fps.max(1));
-    let mut first_index: Option<u64> = None;
-    let mut sent = 0u64;
-    loop {
-        let frame = match frames.recv().await {
-            Ok(f) => f,
-            Err(broadcast::error::RecvError::Lagged(_)) => {
-                // Skipped frames: the picture is broken until the next keyframe.
-                if let Some(f) = wait_keyframe(&mut frames).await {
-                    f
-                } else {
-                    return;
-                }
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
-        };
-        if first_index.is_none() && !frame.keyframe {
-            continue;
-        }
-        let first = *first_index.get_or_insert(frame.index);
-        let ts = rtp_base.wrapping_add(((frame.index - first) * ticks) as u32);
-        let garbled;
-        let mut nals = split_annex_b(&frame.data);
-        if faults.garbage {
-            garbled = nals
-                .iter()
-                .map(|n| garble(source.spec.codec, n))
-                .collect::<Vec<_>>();
-            nals = garbled.iter().map(Vec::as_slice).collect();
-        }
-        if faults.jitter > 0.0 {
-            let late = 2.0 * faults.jitter.min(0.5) * rand::random::<f64>();
-            let period = 1.0 / f64::from(source.spec.fps.max(1));
-            tokio::time::sleep(std::time::Duration::from_secs_f64(late * period)).await;
-        }
-        for packet in rtp.packetize(source.spec.codec, &nals, ts) {
-            if !deliver(&delivery, &out, packet).await {
-                return;
-            }
-        }
-        sent += 1;
-        shared.stats.frames_sent.fetch_add(1, Ordering::Relaxed);
-        if faults.drop_after_frames.is_some_and(|n| sent >= n) {
-            let _ = close.send(()).await;
-            return;
-        }
-        if faults.freeze_after_frames.is_some_and(|n| sent >= n) {
-            return std::future::pending().await;
-        }
-    }
-}
-
-/// Sends one RTP packet; `false` once the connection is gone.
-async fn deliver(delivery: &Delivery, out: &mpsc::Sender<Vec<u8>>, packet: Vec<u8>) -> bool {
-    match delivery {
-        Delivery::Interleaved { channel } => {
-            let mut framed = Vec::with_capacity(4 + packet.len());
-            framed.push(b'$');
-            framed.push(*channel);
-            framed.extend_from_slice(&(packet.len() as u16).to_be_bytes());
-            framed.extend_from_slice(&packet);
-            out.send(framed).await.is_ok()
-        }
-        Delivery::Udp { socket, to } => {
-            let _ = socket.send_to(&packet, to).await;
-            true
-        }
-    }
-}
-
-/// Streams one camera's sound to one session until aborted. Faults leave it alone: a
-/// frozen camera that still sends sound is the case a watchdog must see through.
-async fn send_audio(
-    shared: Arc<Shared>,
-    camera: usize,
-    delivery: Delivery,
-    mut rtp: RtpState,
-    rtp_base: u32,
-    out: mpsc::Sender<Vec<u8>>,
-) {
-    let Some(sound) = shared.sounds.get(camera).cloned() else {
-        return;
-    };
-    let delay = shared.faults.lock().expect("faults lock").first_frame_delay;
-    tokio::time::sleep(delay).await;
-    let mut packets = sound.packets.subscribe();
-    let mut first = None;
-    loop {
-        let packet = match packets.recv().await {
-            Ok(p) => p,
-            Err(broadcast::error::RecvError::Lagged(_)) => continue,
-            Err(broadcast::error::RecvError::Closed) => return,
-        };
-        let first = *first.get_or_insert(packet.index);
-        let ticks = (packet.index - first) * sound.frame_size as u64;
-        let rtp_packet = rtp.aac(&packet.data, rtp_base.wrapping_add(ticks as u32));
-        if !deliver(&delivery, &out, rtp_packet).await {
-            return;
-        }
-    }
-}
-
-/// The SDP media section of the sound: AAC-hbr (RFC 3640), one frame per packet.
-fn audio_sdp(asc: &[u8]) -> String {
-    let config: String = asc.iter().map(|b| format!("{b:02x}")).collect();
-    let rate = super::sound::RATE;
-    let pt = super::rtp::AUDIO_PAYLOAD_TYPE;
-    format!(
-        "m=audio 0 RTP/AVP {pt}\r\na=rtpmap:{pt} MPEG4-GENERIC/{rate}/1\r\n\
-         a=fmtp:{pt} streamtype=5;profile-level-id=1;mode=AAC-hbr;sizelength=13;indexlength=3;\
-         indexdeltalength=3;config={config}\r\na=control:trackID=1\r\n"
-    )
-}
-
-/// A NAL unit with its header kept and everything after replaced by random bytes; parameter
-/// sets pass unchanged so the session itself stays valid.
-fn garble(codec: VideoCodec, nal: &[u8]) -> Vec<u8> {
-    let header = match codec {
-        VideoCodec::H264 => 1,
-        VideoCodec::H265 => 2,
-    };
-    if is_parameter_set(codec, nal) || nal.len() <= header {
-        return nal.to_vec();
-    }
-    let mut out = nal[..header].to_vec();
-    out.extend((header..nal.len()).map(|_| rand::random::<u8>()));
-    out
-}
-
-async fn wait_keyframe(
-    frames: &mut broadcast::Receiver<Arc<super::scene::EncodedFrame>>,
-) -> Option<Arc<super::scene::EncodedFrame>> {
-    loop {
-        match frames.recv().await {
-            Ok(f) if f.keyframe => return Some(f),
-            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-            Err(broadcast::error::RecvError::Closed) => return None,
-        }
-    }
-}
-
-fn sdp(codec: VideoCodec, sets: &[Vec<u8>], fps: u32, local: Option<SocketAddr>) -> String {
-    let b64 = |nal: &[u8]| base64::engine::general_purpose::STANDARD.encode(nal);
-    let ip = local.map_or_else(|| "127.0.0.1".to_owned(), |a| a.ip().to_string());
-    let (rtpmap, fmtp) = match codec {
-        VideoCodec::H264 => {
-            let sps = sets.iter().find(|n| nal_type(codec, n) == Some(7));
-            let profile = sps.filter(|s| s.len() >= 4).map_or_else(
-                || "42e01f".to_owned(),
-                |s| format!("{:02x}{:02x}{:02x}", s[1], s[2], s[3]),
-            );
-            let sprop: Vec<String> = sets.iter().map(|n| b64(n)).collect();
-            (
-                "H264/90000",
-                format!(
-                    "packetization-mode=1;profile-level-id={profile};sprop-parameter-sets={}",
-                    sprop.join(",")
-                ),
-            )
-        }
-        VideoCodec::H265 => {
-            let of = |t: u8| {
-                sets.iter()
-                    .find(|n| nal_type(codec, n) == Some(t))
-                    .map(|n| b64(n))
-                    .unwrap_or_default()
-            };
-            (
-                "H265/90000",
-                format!(
-                    "sprop-vps={};sprop-sps={};sprop-pps={}",
-                    of(32),
-                    of(33),
-                    of(34)
-                ),
-            )
-        }
-    };
-    format!(
-        "v=0\r\no=- {id} 1 IN IP4 {ip}\r\ns=OpticLink simulated camera\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n\
-         a=control:*\r\na=range:npt=0-\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 {rtpmap}\r\n\
-         a=fmtp:96 {fmtp}\r\na=framerate:{fps}\r\na=control:trackID=0\r\n",
-        id = rand::random::<u32>()
-    )
-}
-
 /// A `key=value` parameter of a Transport header.
 fn param<'t>(transport: &'t str, key: &str) -> Option<&'t str> {
     transport
@@ -641,42 +423,6 @@ fn port_of(s: &UdpSocket) -> u16 {
     s.local_addr().map_or(0, |a| a.port())
 }
 
-fn random_hex() -> String {
-    format!("{:032x}", rand::random::<u128>())
-}
-
-fn md5_hex(s: &str) -> String {
-    Md5::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Checks an RFC 2617 Digest `Authorization` header (no qop, as we offer none).
-fn digest_ok(auth: Option<&str>, method: &Method, user: &str, pass: &str, nonce: &str) -> bool {
-    let Some(rest) = auth.and_then(|a| a.trim().strip_prefix("Digest ")) else {
-        return false;
-    };
-    let field = |k: &str| {
-        rest.split(',').find_map(|kv| {
-            let (key, v) = kv.trim().split_once('=')?;
-            (key.trim() == k).then(|| v.trim().trim_matches('"').to_owned())
-        })
-    };
-    let (Some(u), Some(n), Some(uri), Some(resp)) = (
-        field("username"),
-        field("nonce"),
-        field("uri"),
-        field("response"),
-    ) else {
-        return false;
-    };
-    let method: &str = method.into();
-    let ha1 = md5_hex(&format!("{user}:{REALM}:{pass}"));
-    let ha2 = md5_hex(&format!("{method}:{uri}"));
-    u == user && n == nonce && resp == md5_hex(&format!("{ha1}:{nonce}:{ha2}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -690,40 +436,5 @@ mod tests {
             Some("2-3")
         );
         assert_eq!(param(t, "interleaved"), None);
-    }
-
-    #[test]
-    fn digest_accepts_only_the_right_password() {
-        let nonce = "abc";
-        let ha1 = md5_hex(&format!("u:{REALM}:pw"));
-        let ha2 = md5_hex("DESCRIBE:rtsp://h/cam1");
-        let good = md5_hex(&format!("{ha1}:{nonce}:{ha2}"));
-        let hdr = format!(
-            "Digest username=\"u\", realm=\"{REALM}\", nonce=\"abc\", uri=\"rtsp://h/cam1\", response=\"{good}\""
-        );
-        assert!(digest_ok(Some(&hdr), &Method::Describe, "u", "pw", nonce));
-        assert!(!digest_ok(
-            Some(&hdr),
-            &Method::Describe,
-            "u",
-            "other",
-            nonce
-        ));
-        assert!(!digest_ok(
-            Some(&hdr),
-            &Method::Describe,
-            "u",
-            "pw",
-            "stale"
-        ));
-        assert!(!digest_ok(None, &Method::Describe, "u", "pw", nonce));
-    }
-
-    #[test]
-    fn sdp_carries_sprop_parameter_sets() {
-        let sets = vec![vec![0x67, 0x64, 0x00, 0x1f, 1], vec![0x68, 2]];
-        let s = sdp(VideoCodec::H264, &sets, 25, None);
-        assert!(s.contains("profile-level-id=64001f"), "{s}");
-        assert!(s.contains("sprop-parameter-sets=Z2QAHwE=,aAI="), "{s}");
     }
 }

@@ -20,7 +20,7 @@ use crate::media::{Plane, VideoCodec, VideoFrame, VideoUnit, clock_code, init_ff
 /// the next keyframe rather than wait: a slow decoder must never stall the RTSP session.
 pub const PACKET_QUEUE: usize = 32;
 
-/// Where the decode thread's pictures go, and what it reads from them.
+/// Where the decode thread's pictures go.
 pub struct DecodeOutputs {
     /// The wall's latest-frame slot.
     pub slot: FrameSlot,
@@ -153,11 +153,14 @@ fn decode_loop(rx: &Receiver<VideoUnit>, stats: &StreamStats, out: &DecodeOutput
                 StreamStats::bump(&stats.decoded, 1);
                 continue;
             }
-            match to_frame(&picture, &mut a.scaler, seq) {
-                Some(mut frame) => {
+            let stamp = Stamp {
+                seq,
+                arrival,
+                capture_ms,
+            };
+            match to_frame(&picture, &mut a.scaler, stamp) {
+                Some(frame) => {
                     StreamStats::bump(&stats.decoded, 1);
-                    frame.arrival = arrival;
-                    frame.capture_ms = capture_ms;
                     let frame = Arc::new(frame);
                     if watched {
                         out.mjpeg.publish(frame.clone());
@@ -181,11 +184,19 @@ fn read_clock(picture: &ffmpeg::frame::Video) -> Option<u32> {
     clock_code::read(picture.data(0), picture.stride(0), w, h)
 }
 
+/// What a picture carries besides its planes.
+#[derive(Clone, Copy)]
+struct Stamp {
+    seq: u64,
+    arrival: Instant,
+    capture_ms: Option<u32>,
+}
+
 /// Copies the planes out of FFmpeg's buffer (converting to 4:2:0 only when the stream is not).
 fn to_frame(
     picture: &ffmpeg::frame::Video,
     scaler: &mut Option<(Pixel, u32, u32, ffmpeg::software::scaling::Context)>,
-    seq: u64,
+    stamp: Stamp,
 ) -> Option<VideoFrame> {
     let (w, h, format) = (picture.width(), picture.height(), picture.format());
     if w == 0 || h == 0 {
@@ -195,7 +206,7 @@ fn to_frame(
         Pixel::YUV420P | Pixel::YUVJ420P => copy_planes(
             picture,
             format == Pixel::YUVJ420P || picture.color_range() == ffmpeg::color::Range::JPEG,
-            seq,
+            stamp,
         ),
         other => {
             if scaler
@@ -217,13 +228,17 @@ fn to_frame(
             let (_, _, _, ctx) = scaler.as_mut()?;
             let mut out = ffmpeg::frame::Video::empty();
             ctx.run(picture, &mut out).ok()?;
-            copy_planes(&out, false, seq)
+            copy_planes(&out, false, stamp)
         }
     }
 }
 
 /// The picture's planes, copied out (`None` if FFmpeg's buffers are shorter than the size says).
-fn copy_planes(picture: &ffmpeg::frame::Video, full_range: bool, seq: u64) -> Option<VideoFrame> {
+fn copy_planes(
+    picture: &ffmpeg::frame::Video,
+    full_range: bool,
+    stamp: Stamp,
+) -> Option<VideoFrame> {
     let (w, h) = (picture.width(), picture.height());
     let plane = |i: usize| {
         let (pw, ph) = if i == 0 {
@@ -245,8 +260,8 @@ fn copy_planes(picture: &ffmpeg::frame::Video, full_range: bool, seq: u64) -> Op
         height: h,
         full_range,
         planes: [plane(0)?, plane(1)?, plane(2)?],
-        seq,
-        arrival: Instant::now(),
-        capture_ms: None,
+        seq: stamp.seq,
+        arrival: stamp.arrival,
+        capture_ms: stamp.capture_ms,
     })
 }

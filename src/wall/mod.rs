@@ -344,22 +344,15 @@ fn take_screenshot(
     }
     plan.taken = true;
     // What the picture shows, for whoever reads the log with it (a bug report, a test).
-    let ms = |p: Option<crate::stream::Percentiles>| {
-        p.map_or("-".to_owned(), |p| {
-            format!("{:.0} ms (p99 {:.0})", p.p50, p.p99)
-        })
-    };
     let mut shown: Vec<_> = cameras.iter().collect();
     shown.sort_by_key(|(cam, ..)| cam.index);
     for (cam, status, tex, latency) in shown {
+        let (w, h) = tex.map_or((0, 0), |t| t.size);
+        let latency = overlay::latency_line(latency).unwrap_or_else(|| "no latency yet".into());
         info!(
             camera = %cam.name,
-            "screenshot: {} {}x{}, latency {}, glass {}",
-            status.machine.state.as_str(),
-            tex.map_or(0, |t| t.size.0),
-            tex.map_or(0, |t| t.size.1),
-            ms(latency.0.added),
-            ms(latency.0.glass)
+            "screenshot: {} {w}x{h}, {latency}",
+            status.machine.state.as_str()
         );
     }
     commands

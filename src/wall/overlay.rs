@@ -26,7 +26,7 @@ fn to_egui(r: &super::layout::Rect) -> egui::Rect {
 
 /// "latency 31 ms (p99 48)  glass 84 ms (p99 120)": what we add, and capture to screen for
 /// cameras that burn their clock in.
-fn latency_line(latency: &Latency) -> Option<String> {
+pub(super) fn latency_line(latency: &Latency) -> Option<String> {
     let part = |what: &str, p: Option<crate::stream::Percentiles>| {
         p.map(|p| format!("{what} {:.0} ms (p99 {:.0})", p.p50, p.p99))
     };

@@ -7,6 +7,7 @@ mod common;
 mod config_errors;
 mod e2e;
 mod interop;
+mod mjpeg;
 mod plugin;
 mod record;
 mod screenshot;

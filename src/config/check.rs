@@ -1,0 +1,182 @@
+//! The checks serde cannot express: unique camera names, well-formed URLs, value ranges, a
+//! token for network-facing servers. Each problem comes with the path of the value it concerns
+//! (for `locate`) and a message with credentials redacted.
+
+use super::{CameraConfig, Config, PathSeg};
+
+impl Config {
+    /// Every problem serde cannot see, with the path of the value it concerns.
+    pub fn problems(&self) -> Vec<(Vec<PathSeg>, String)> {
+        use PathSeg::{Index, Key};
+        let mut out = Vec::new();
+        let mut seen: Vec<&str> = Vec::new();
+        for (i, cam) in self.cameras.iter().enumerate() {
+            for (field, message) in cam.problems() {
+                out.push((vec![Key("cameras"), Index(i), Key(field)], message));
+            }
+            if seen.contains(&cam.name.as_str()) {
+                out.push((
+                    vec![Key("cameras"), Index(i), Key("name")],
+                    format!("duplicate camera name {:?}: names must be unique", cam.name),
+                ));
+            }
+            seen.push(&cam.name);
+        }
+        if let Some(sim) = &self.simulated {
+            let at = |field| vec![Key("simulated"), Key(field)];
+            if sim.cameras == 0 || sim.cameras > 64 {
+                out.push((
+                    at("cameras"),
+                    "simulated.cameras must be between 1 and 64".into(),
+                ));
+            }
+            for (field, v) in [("width", sim.width), ("height", sim.height)] {
+                if v < 16 || v % 2 == 1 {
+                    out.push((
+                        at(field),
+                        format!("simulated.{field} {v} must be even and at least 16"),
+                    ));
+                }
+            }
+            if sim.fps == 0 || sim.fps > 120 {
+                out.push((at("fps"), "simulated.fps must be between 1 and 120".into()));
+            }
+        }
+        if !self.servers.bind.is_loopback()
+            && self.servers.token.as_deref().is_none_or(str::is_empty)
+        {
+            out.push((
+                vec![Key("servers"), Key("bind")],
+                format!(
+                    "servers.bind {} is reachable from the network: set servers.token (every request must then carry it)",
+                    self.servers.bind
+                ),
+            ));
+        }
+        for (field, v, what) in [
+            ("grace_secs", self.grace_secs, "grace_secs"),
+            ("stall_secs", self.stall_secs, "stall_secs"),
+        ] {
+            if v == 0 {
+                out.push((vec![Key(field)], format!("{what} must be at least 1")));
+            }
+        }
+        if self.recording.segment_secs == 0 {
+            out.push((
+                vec![Key("recording"), Key("segment_secs")],
+                "recording.segment_secs must be at least 1".into(),
+            ));
+        }
+        out
+    }
+}
+
+impl CameraConfig {
+    /// What is wrong with this camera on its own (not counting other cameras): each problem
+    /// with the field it concerns and the message (credentials redacted).
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        let quoted = format!("{:?}", self.name);
+        if self.name.trim().is_empty() {
+            out.push(("name", "camera name is empty".into()));
+        } else if self.name.contains(['/', '\\']) || self.name.starts_with('.') {
+            out.push((
+                "name",
+                format!(
+                    "camera name {quoted} cannot contain '/' or '\\' or start with '.' (it names a directory)"
+                ),
+            ));
+        }
+        for (field, url) in std::iter::once(("url", Some(&self.url)))
+            .chain(std::iter::once(("sub_url", self.sub_url.as_ref())))
+        {
+            let Some(url) = url else { continue };
+            if let Err(why) = check_rtsp_url(url) {
+                out.push((
+                    field,
+                    format!(
+                        "camera {quoted}: {field} {:?} is not a valid RTSP URL: {why}",
+                        crate::secret::redact_url(url)
+                    ),
+                ));
+            }
+        }
+        if let Some(onvif) = &self.onvif
+            && let Err(why) = check_url(&onvif.url, &["http", "https"])
+        {
+            out.push((
+                "onvif",
+                format!("camera {quoted}: onvif.url is not a valid http URL: {why}"),
+            ));
+        }
+        out
+    }
+}
+
+fn check_rtsp_url(url: &str) -> Result<(), String> {
+    check_url(url, &["rtsp", "rtsps"])
+}
+
+fn check_url(url: &str, schemes: &[&str]) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
+    if !schemes.contains(&parsed.scheme()) {
+        return Err(format!("scheme must be one of {schemes:?}"));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err("no host".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ConfigErrors};
+
+    fn err(text: &str) -> ConfigErrors {
+        Config::parse(text, "t.ron").expect_err("should be rejected")
+    }
+
+    #[test]
+    fn duplicate_names_point_at_the_second() {
+        let text = "(cameras: [\n (name: \"Gate\", url: \"rtsp://a/1\"),\n (name: \"Gate\", url: \"rtsp://b/1\"),\n])";
+        let e = err(text);
+        assert_eq!(e.0.len(), 1);
+        assert_eq!((e.0[0].line, e.0[0].col), (3, 9), "{e}");
+        assert!(e.0[0].message.contains("duplicate camera name \"Gate\""));
+    }
+
+    #[test]
+    fn malformed_url_is_located_and_redacted() {
+        let text = "(cameras: [\n (name: \"A\",\n  url: \"http://admin:hunter2@cam/1\"),\n])";
+        let e = err(text);
+        assert_eq!(e.0[0].line, 3, "{e}");
+        let s = e.to_string();
+        assert!(s.contains("scheme"), "{s}");
+        assert!(!s.contains("hunter2"), "{s}");
+        let e = err("(cameras: [(name: \"A\", url: \"rtsp://\")])");
+        assert!(e.to_string().contains("not a valid RTSP URL"), "{e}");
+    }
+
+    #[test]
+    fn positions_come_from_the_parser_not_a_text_search() {
+        // Generic names appear in comments, other fields and other cameras before the value
+        // that is wrong; the error must point at the value itself.
+        let text = "(\n  // fps, width, cameras and bind are explained below\n  cameras: [\n    (name: \"fps\", url: \"rtsp://h/width\"),\n    (name: \"B\", url: \"rtsp://h/b\", sub_url: Some(\"nope\")),\n  ],\n  simulated: Some((cameras: 2, /* fps */ width: 31, fps: 0)),\n  servers: (api_port: 1, bind: \"0.0.0.0\"),\n)";
+        let e = err(text);
+        let at: Vec<(usize, usize, &str)> =
+            e.0.iter()
+                .map(|e| (e.line, e.col, e.message.as_str()))
+                .collect();
+        let find = |what: &str| {
+            at.iter()
+                .find(|(_, _, m)| m.contains(what))
+                .map(|(l, c, _)| (*l, *c))
+                .unwrap_or_else(|| panic!("no {what:?} in {e}"))
+        };
+        assert_eq!(find("sub_url"), (5, 50), "{e}");
+        assert_eq!(find("simulated.width"), (7, 49), "{e}");
+        assert_eq!(find("simulated.fps"), (7, 58), "{e}");
+        assert_eq!(find("servers.bind"), (8, 32), "{e}");
+        assert_eq!(e.0.len(), 4, "{e}");
+    }
+}

@@ -1,0 +1,398 @@
+//! The wall's configuration: the RON schema with every default, and loading it with
+//! `file:line:col` errors. The checks serde cannot do live in `check` (each names the path of
+//! the value it objects to), and `locate` finds that value's position with RON's own parser.
+//! No I/O beyond reading the file.
+
+mod check;
+mod locate;
+
+pub use locate::PathSeg;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The demo configuration compiled into the binary; `config/wall.ron` is the same file.
+pub const DEMO_RON: &str = include_str!("../../config/wall.ron");
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Real cameras, shown in this order after the simulated ones.
+    #[serde(default)]
+    pub cameras: Vec<CameraConfig>,
+    /// Built-in simulated cameras started in this process (`None`: none).
+    #[serde(default)]
+    pub simulated: Option<SimulatedConfig>,
+    /// Startup grace: a feed that has not delivered its first frame yet is `connecting`,
+    /// never dropped, for this long. Default 10.
+    #[serde(default = "default_grace_secs")]
+    pub grace_secs: u64,
+    /// A live feed with no frame for this long is `stalled` and reconnected. Default 5.
+    #[serde(default = "default_stall_secs")]
+    pub stall_secs: u64,
+    /// In `--headless`, decode every stream anyway (proves each stream decodes, `decoded` in
+    /// the API). `false` makes a recording box remux only, at a fraction of the CPU. Default true.
+    #[serde(default = "yes")]
+    pub headless_decode: bool,
+    /// Where and how cameras record.
+    #[serde(default)]
+    pub recording: RecordingConfig,
+    /// Local HTTP servers (status API, per-camera streams).
+    #[serde(default)]
+    pub servers: ServersConfig,
+}
+
+/// One camera.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    /// Unique; used in paths, logs and the API.
+    pub name: String,
+    /// `rtsp://host[:port]/path`; credentials may be embedded but are better in the fields below.
+    pub url: String,
+    /// Optional low-resolution stream for small tiles.
+    #[serde(default)]
+    pub sub_url: Option<String>,
+    /// RTSP user (Basic or Digest, whichever the camera asks for).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// RTSP password. Never logged, never served.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// RTP transport. Default `Tcp` (interleaved); `Udp` for cameras that need it.
+    #[serde(default)]
+    pub transport: Transport,
+    /// Record continuously. Default false.
+    #[serde(default)]
+    pub record: bool,
+    /// `false` keeps the camera on the wall as `offline` without connecting. Default true.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// ONVIF device service, for PTZ and imaging.
+    #[serde(default)]
+    pub onvif: Option<OnvifConfig>,
+    /// Preferred MJPEG port (`None`: `servers.mjpeg_base_port` + index).
+    #[serde(default)]
+    pub mjpeg_port: Option<u16>,
+    /// Preferred audio port (`None`: `servers.audio_base_port` + index).
+    #[serde(default)]
+    pub audio_port: Option<u16>,
+    /// Keep this camera's recordings under this many bytes, oldest first. Default `None`.
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
+}
+
+/// RTP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Transport {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+/// ONVIF endpoint of a camera.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnvifConfig {
+    /// `http://host/onvif/device_service`.
+    pub url: String,
+}
+
+/// Video codec of the simulated cameras.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum SimCodec {
+    #[default]
+    H264,
+    H265,
+}
+
+/// Built-in simulated cameras (real RTSP on loopback).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatedConfig {
+    /// How many. Named "Sim 1" … "Sim N", served as `/cam1` … `/camN`.
+    pub cameras: u32,
+    /// Picture width. Default 960.
+    #[serde(default = "default_sim_width")]
+    pub width: u32,
+    /// Picture height. Default 540.
+    #[serde(default = "default_sim_height")]
+    pub height: u32,
+    /// Frames per second. Default 25.
+    #[serde(default = "default_sim_fps")]
+    pub fps: u32,
+    /// Default `H264`.
+    #[serde(default)]
+    pub codec: SimCodec,
+    /// RTSP port on 127.0.0.1; 0 (default) picks a free one.
+    #[serde(default)]
+    pub port: u16,
+    /// Cameras also send sound (AAC 16 kHz mono, a beep every second). Default false.
+    #[serde(default)]
+    pub audio: bool,
+}
+
+/// Container of recordings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum RecordFormat {
+    /// Fragmented MP4. Default.
+    #[default]
+    Mp4,
+    Mkv,
+}
+
+/// Recording store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingConfig {
+    /// Default `recordings` (relative to the working directory).
+    #[serde(default = "default_record_dir")]
+    pub dir: PathBuf,
+    /// Default `Mp4`.
+    #[serde(default)]
+    pub format: RecordFormat,
+    /// Segment length. Default 60.
+    #[serde(default = "default_segment_secs")]
+    pub segment_secs: u64,
+    /// Delete segments older than this many days. Default `None` (keep).
+    #[serde(default)]
+    pub retain_days: Option<u64>,
+    /// Keep the whole store under this many bytes, oldest segments first. Default `None`.
+    #[serde(default)]
+    pub max_bytes: Option<u64>,
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        Self {
+            dir: default_record_dir(),
+            format: RecordFormat::default(),
+            segment_secs: default_segment_secs(),
+            retain_days: None,
+            max_bytes: None,
+        }
+    }
+}
+
+/// Local HTTP servers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServersConfig {
+    /// Address every server binds. Default `127.0.0.1`.
+    #[serde(default = "default_bind")]
+    pub bind: IpAddr,
+    /// Status/control API; falls back to the next ports, then an ephemeral one. Default 8555.
+    #[serde(default = "default_api_port")]
+    pub api_port: u16,
+    /// MJPEG port of camera i is this + i. Default 555.
+    #[serde(default = "default_mjpeg_base_port")]
+    pub mjpeg_base_port: u16,
+    /// Audio port of camera i is this + i. Default 50545.
+    #[serde(default = "default_audio_base_port")]
+    pub audio_base_port: u16,
+    /// Most JPEG pictures per second on a camera's MJPEG stream. Default 15.
+    #[serde(default = "default_mjpeg_fps")]
+    pub mjpeg_fps: u32,
+    /// JPEG quality, 1 (smallest) to 100 (best). Default 80.
+    #[serde(default = "default_mjpeg_quality")]
+    pub mjpeg_quality: u8,
+    /// Access token every request must carry (`Authorization: Bearer …` or `?token=…`).
+    /// Required when `bind` is not a loopback address. Default `None`.
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+impl Default for ServersConfig {
+    fn default() -> Self {
+        Self {
+            bind: default_bind(),
+            api_port: default_api_port(),
+            mjpeg_base_port: default_mjpeg_base_port(),
+            audio_base_port: default_audio_base_port(),
+            mjpeg_fps: default_mjpeg_fps(),
+            mjpeg_quality: default_mjpeg_quality(),
+            token: None,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_grace_secs() -> u64 {
+    10
+}
+fn default_stall_secs() -> u64 {
+    5
+}
+fn default_sim_width() -> u32 {
+    960
+}
+fn default_sim_height() -> u32 {
+    540
+}
+fn default_sim_fps() -> u32 {
+    25
+}
+fn default_record_dir() -> PathBuf {
+    PathBuf::from("recordings")
+}
+fn default_segment_secs() -> u64 {
+    60
+}
+fn default_bind() -> IpAddr {
+    IpAddr::from([127, 0, 0, 1])
+}
+fn default_api_port() -> u16 {
+    8555
+}
+fn default_mjpeg_base_port() -> u16 {
+    555
+}
+fn default_audio_base_port() -> u16 {
+    50545
+}
+fn default_mjpeg_fps() -> u32 {
+    15
+}
+fn default_mjpeg_quality() -> u8 {
+    80
+}
+
+/// A configuration problem, located in its file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// The file (or `<built-in demo>`).
+    pub file: String,
+    /// 1-based line and column, when the problem has a place.
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.col, self.message
+        )
+    }
+}
+
+/// Several problems at once; `check-config` prints them all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// The embedded demo (4 simulated cameras).
+    pub fn demo() -> Self {
+        Self::parse(DEMO_RON, "<built-in demo>").expect("the embedded demo config is valid")
+    }
+
+    /// Reads and validates a file.
+    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: file.clone(),
+                line: 0,
+                col: 0,
+                message: format!("cannot read: {e}"),
+            }])
+        })?;
+        Self::parse(&text, &file)
+    }
+
+    /// Parses and validates RON text; `file` only names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Self, ConfigErrors> {
+        let config: Config = ron::from_str(text).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: file.to_owned(),
+                line: e.span.start.line,
+                col: e.span.start.col,
+                message: e.code.to_string(),
+            }])
+        })?;
+        let errors = config.validate(text, file);
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// Checks serde cannot express, each located at the value it concerns.
+    fn validate(&self, text: &str, file: &str) -> Vec<ConfigError> {
+        self.problems()
+            .into_iter()
+            .map(|(path, message)| {
+                let (line, col) = locate::locate(text, &path).unwrap_or((0, 0));
+                ConfigError {
+                    file: file.to_owned(),
+                    line,
+                    col,
+                    message,
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> ConfigErrors {
+        Config::parse(text, "t.ron").expect_err("should be rejected")
+    }
+
+    #[test]
+    fn demo_is_valid_and_simulated() {
+        let c = Config::demo();
+        assert_eq!(c.simulated.as_ref().map(|s| s.cameras), Some(4));
+        assert_eq!(c.grace_secs, 10);
+    }
+
+    #[test]
+    fn defaults_fill_everything() {
+        let c = Config::parse("(cameras: [(name: \"a\", url: \"rtsp://h/x\")])", "t").unwrap();
+        let cam = &c.cameras[0];
+        assert_eq!(cam.transport, Transport::Tcp);
+        assert!(cam.enabled && !cam.record);
+        assert_eq!(c.servers.api_port, 8555);
+        assert_eq!(c.servers.mjpeg_base_port, 555);
+        assert_eq!(c.stall_secs, 5);
+        assert_eq!(c.recording.format, RecordFormat::Mp4);
+    }
+
+    #[test]
+    fn unknown_field_has_line_and_col() {
+        let e = err("(\n  cameras: [],\n  grace_sec: 3,\n)");
+        assert_eq!((e.0[0].line, e.0[0].col), (3, 3), "{e}");
+        assert!(e.to_string().starts_with("t.ron:3:3:"), "{e}");
+        assert!(e.to_string().contains("grace_sec"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_has_line() {
+        let e = err("(\n  grace_secs: \"ten\",\n)");
+        assert_eq!(e.0[0].line, 2, "{e}");
+    }
+}

@@ -1,0 +1,112 @@
+//! The recorder thread against real H.264 from the simulated camera's encoder: how sessions
+//! map to segments when control messages go missing.
+
+use super::*;
+use crate::media::{MediaSink, VideoCodec};
+use crate::simcam::scene::{Source, SourceSpec};
+use ffmpeg_next as ffmpeg;
+
+/// `n` real H.264 access units (keyframes every 10) from the simulated camera's encoder.
+fn encoded(n: usize) -> Vec<(Vec<u8>, bool)> {
+    let source = Source::start(SourceSpec {
+        name: "t".into(),
+        index: 0,
+        width: 320,
+        height: 180,
+        fps: 10,
+        codec: VideoCodec::H264,
+        open_gop: false,
+    })
+    .unwrap();
+    let mut rx = source.frames.subscribe();
+    let mut out: Vec<(Vec<u8>, bool)> = Vec::new();
+    while out.len() < n {
+        let f = rx.blocking_recv().unwrap();
+        if out.is_empty() && !f.keyframe {
+            continue;
+        }
+        out.push((f.data.clone(), f.keyframe));
+    }
+    source.stop();
+    out
+}
+
+fn unit(data: &[u8], keyframe: bool, k: i64) -> VideoUnit {
+    VideoUnit {
+        codec: VideoCodec::H264,
+        width: 320,
+        height: 180,
+        data: data.into(),
+        pts: k * 9000,
+        wall_ms: 1_700_000_000_000 + k * 100,
+        keyframe,
+        arrival: std::time::Instant::now(),
+    }
+}
+
+/// Video packet timestamps (seconds) of each file.
+fn packets(path: &std::path::Path) -> Vec<f64> {
+    crate::media::init_ffmpeg();
+    let mut input = ffmpeg::format::input(path).unwrap();
+    let tb = input.stream(0).unwrap().time_base();
+    input
+        .packets()
+        .filter(|(s, _)| s.index() == 0)
+        .map(|(_, p)| p.pts().unwrap_or(0) as f64 * f64::from(tb))
+        .collect()
+}
+
+/// A session's end that never reaches the recorder (its control message lost) still
+/// cannot put the next session's frames, whose timestamps start at 0 again, into the old
+/// segment: the session id on every unit starts a new one.
+#[test]
+fn a_new_session_starts_a_new_segment_even_without_its_predecessors_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sink, handle, thread) = spawn_recorder(
+        "Cam",
+        RecordSettings {
+            dir: dir.path().to_owned(),
+            format: RecordFormat::Mkv,
+            segment_secs: 1_000_000_000,
+            active: true,
+        },
+    )
+    .unwrap();
+    let frames = encoded(40);
+    let one = Arc::new(SessionInfo { id: 1, audio: None });
+    let two = Arc::new(SessionInfo { id: 2, audio: None });
+    for (k, (data, key)) in frames[..20].iter().enumerate() {
+        sink.video(&one, &unit(data, *key, k as i64));
+    }
+    // No `session_ended(1)`: session 2 restarts its clock at 0, a little later.
+    for (k, (data, key)) in frames[20..].iter().enumerate() {
+        let mut u = unit(data, *key, k as i64);
+        u.wall_ms += 5_000;
+        sink.video(&two, &u);
+    }
+    sink.session_ended(2);
+    drop(sink);
+    thread.join().unwrap();
+    assert_eq!(handle.status().segments, 2);
+    let mut files: Vec<_> = walk(dir.path());
+    files.sort();
+    assert_eq!(files.len(), 2, "{files:?}");
+    for f in &files {
+        let pts = packets(f);
+        assert_eq!(pts.len(), 20, "{f:?}: {pts:?}");
+        assert!(pts.windows(2).all(|w| w[1] > w[0]), "{f:?}: {pts:?}");
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
