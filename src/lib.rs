@@ -4,6 +4,7 @@
 pub mod camera;
 pub mod config;
 pub mod media;
+pub mod onvif;
 pub mod record;
 pub mod runtime;
 pub mod secret;
@@ -126,6 +127,7 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
                 config::SimCodec::H265 => media::VideoCodec::H265,
             },
             audio: sim.audio,
+            onvif_port: sim.onvif.then_some(0),
             ..default()
         };
         if let Err(e) = runtime.start_sim(sim_config) {
@@ -137,7 +139,7 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
     // the API already lists every camera as connecting (or offline, when disabled).
     let board = serve::StatusBoard::default();
     if let Ok(mut snapshot) = board.write() {
-        snapshot.cameras = camera::camera_list(&config, runtime.sim_addr())
+        snapshot.cameras = camera::camera_list(&config, runtime.sim_addrs())
             .into_iter()
             .map(|c| serve::CameraStatus {
                 state: if c.enabled { "connecting" } else { "offline" }.into(),
@@ -164,6 +166,7 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
         Err(e) => error!("status API cannot start: {e}"),
     }
     app.insert_resource(runtime)
+        .insert_resource(wall::keys::Bindings::from_config(&config.controls))
         .insert_resource(camera::WallConfig(config))
         .insert_resource(camera::Board(board))
         .insert_resource(camera::ApiInbox(api_rx))

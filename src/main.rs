@@ -51,6 +51,27 @@ enum Command {
     CheckConfig { file: PathBuf },
     /// Serve simulated RTSP cameras on loopback (paths /cam1 … /camN).
     Simcam(SimArgs),
+    /// Ask an ONVIF device for its profiles and stream URIs; print a config with a ready
+    /// camera entry (main url, sub_url, onvif). The password is read from stdin.
+    Probe(ProbeArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ProbeArgs {
+    /// The device service, e.g. http://192.168.1.64/onvif/device_service (or just http://HOST).
+    url: String,
+    /// ONVIF user; the password is then read from stdin (one line).
+    #[arg(long)]
+    username: Option<String>,
+    /// Name of the camera entry (default: "Camera at HOST").
+    #[arg(long)]
+    name: Option<String>,
+    /// Put the password into the printed entry (by default it is left out of the output).
+    #[arg(long, requires = "username")]
+    with_password: bool,
+    /// Seconds each ONVIF call may take.
+    #[arg(long, default_value_t = 5.0)]
+    timeout: f64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -100,6 +121,17 @@ struct SimArgs {
     /// arrive ±FRACTION around their times; RTP timestamps stay regular).
     #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
     jitter: f64,
+    /// Also be ONVIF devices (PTZ, presets, brightness) on this port: http://…/onvif/camN/device_service.
+    #[arg(long, value_name = "PORT")]
+    onvif_port: Option<u16>,
+    /// Fault: the ONVIF device clock is this many seconds ahead (negative: behind).
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 0,
+        allow_hyphen_values = true
+    )]
+    clock_offset: i64,
 }
 
 fn main() -> ExitCode {
@@ -140,6 +172,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Some(Command::Simcam(args)) => simcam(args),
+        Some(Command::Probe(args)) => probe(args),
         None => {
             let config = load_config(cli.config.as_deref())?;
             // Detected before Bevy builds a window: winit panics without a display.
@@ -228,7 +261,10 @@ fn simcam(args: SimArgs) -> anyhow::Result<ExitCode> {
             refuse: args.refuse,
             garbage: args.garbage,
             jitter: args.jitter.clamp(0.0, 0.5),
+            clock_offset_secs: args.clock_offset,
+            onvif_hang: false,
         },
+        onvif_port: args.onvif_port,
     };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
@@ -236,7 +272,10 @@ fn simcam(args: SimArgs) -> anyhow::Result<ExitCode> {
             .await
             .context("cannot start the simulated cameras")?;
         for i in 1..=args.cameras {
-            println!("{}", server.url(i));
+            match server.onvif_url(i) {
+                Some(onvif) => println!("{} {onvif}", server.url(i)),
+                None => println!("{}", server.url(i)),
+            }
         }
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
@@ -246,4 +285,53 @@ fn simcam(args: SimArgs) -> anyhow::Result<ExitCode> {
         server.stop();
         Ok(ExitCode::SUCCESS)
     })
+}
+
+fn probe(args: ProbeArgs) -> anyhow::Result<ExitCode> {
+    let mut url = args.url.clone();
+    if url::Url::parse(&url).is_ok_and(|u| u.path() == "/" || u.path().is_empty()) {
+        url = format!("{}/onvif/device_service", url.trim_end_matches('/'));
+    }
+    let creds = match &args.username {
+        Some(user) => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("reading the password from stdin")?;
+            Some((
+                user.clone(),
+                password.trim_end_matches(['\r', '\n']).to_string(),
+            ))
+        }
+        None => None,
+    };
+    let timeout = Duration::from_secs_f64(args.timeout.clamp(0.1, 60.0));
+    let endpoint = opticlink::onvif::Endpoint::new("probe", &url, creds.clone(), timeout)?;
+    let host = endpoint.device.host_str().unwrap_or("camera").to_string();
+    let rt = tokio::runtime::Runtime::new()?;
+    let found = rt.block_on(async {
+        let device = endpoint.connect().await?;
+        let profiles = device.profiles().await?;
+        let mut out = Vec::new();
+        for p in profiles {
+            let uri = device.stream_uri(&p.token).await?;
+            out.push((p, uri));
+        }
+        Ok::<_, opticlink::onvif::OnvifError>((device.services.clone(), out))
+    });
+    let (services, profiles) = found.map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    if profiles.is_empty() {
+        bail!("{url}: the device has no media profiles");
+    }
+    let text = opticlink::onvif::probe_config(
+        &url,
+        args.name.as_deref().unwrap_or(&format!("Camera at {host}")),
+        &services,
+        &profiles,
+        creds
+            .as_ref()
+            .map(|(u, p)| (u.as_str(), args.with_password.then_some(p.as_str()))),
+    );
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
 }

@@ -12,12 +12,16 @@ use retina::client::SessionGroup;
 
 use crate::simcam::{SimConfig, SimServer};
 
+/// How long control agents get on exit (to stop a moving camera).
+const AGENT_EXIT: Duration = Duration::from_millis(1500);
+
 #[derive(Resource)]
 pub struct Runtime {
     rt: Option<tokio::runtime::Runtime>,
     group: Arc<SessionGroup>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    agents: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     sim: Option<SimServer>,
     exit_requested: Arc<AtomicBool>,
 }
@@ -50,6 +54,7 @@ impl Runtime {
             group: Arc::new(SessionGroup::default().named("opticlink".into())),
             tasks: Mutex::new(Vec::new()),
             threads: Mutex::new(Vec::new()),
+            agents: Mutex::new(Vec::new()),
             sim: None,
             exit_requested,
         })
@@ -83,6 +88,19 @@ impl Runtime {
 
     pub fn sim_addr(&self) -> Option<SocketAddr> {
         self.sim.as_ref().map(SimServer::addr)
+    }
+
+    /// The simulated cameras' RTSP address and, if they speak ONVIF, their ONVIF address.
+    pub fn sim_addrs(&self) -> Option<(SocketAddr, Option<SocketAddr>)> {
+        self.sim.as_ref().map(|s| (s.addr(), s.onvif_addr()))
+    }
+
+    /// Tracks a camera's control agent: on exit it gets a short while to stop a moving
+    /// camera, after the workers and recorders are done.
+    pub fn track_agent(&self, task: tokio::task::JoinHandle<()>) {
+        if let Ok(mut agents) = self.agents.lock() {
+            agents.push(task);
+        }
     }
 
     pub fn exit_requested(&self) -> bool {
@@ -120,6 +138,24 @@ impl Runtime {
             .unwrap_or_default();
         for t in threads {
             let _ = t.join();
+        }
+        // Control agents last, briefly: one stuck in a call to a hung camera must not hold
+        // up the exit.
+        let agents: Vec<_> = self
+            .agents
+            .lock()
+            .map(|mut t| t.drain(..).collect())
+            .unwrap_or_default();
+        let aborts: Vec<_> = agents.iter().map(|a| a.abort_handle()).collect();
+        // The timer must be made inside the runtime.
+        let ended = self.handle().block_on(async move {
+            tokio::time::timeout(AGENT_EXIT, futures::future::join_all(agents)).await
+        });
+        if ended.is_err() {
+            tracing::warn!("camera control did not end within {AGENT_EXIT:?}");
+            for a in aborts {
+                a.abort();
+            }
         }
     }
 }

@@ -5,7 +5,7 @@
 use bevy::prelude::*;
 
 use super::recording::{SetRecording, apply_set_recording};
-use super::{CameraSpawner, IpCamera, WorkerLink};
+use super::{CameraSpawner, IpCamera, Ptz, WorkerLink};
 use crate::WallSystems;
 use crate::serve::Ports;
 use crate::serve::api::{ApiCommand, Refusal};
@@ -26,7 +26,7 @@ pub fn control_plugin(app: &mut App) {
 
 fn api_commands(
     inbox: Res<ApiInbox>,
-    mut cameras: Query<(Entity, &mut IpCamera, Option<&WorkerLink>)>,
+    mut cameras: Query<(Entity, &mut IpCamera, Option<&WorkerLink>, Option<&Ptz>)>,
     mut set: MessageWriter<SetRecording>,
     mut spawner: CameraSpawner,
 ) {
@@ -37,7 +37,7 @@ fn api_commands(
     for command in inbox.0.try_iter() {
         match command {
             ApiCommand::SetRecording { camera, active } => {
-                if let Some((entity, ..)) = cameras.iter().find(|(_, c, _)| c.name == camera) {
+                if let Some((entity, ..)) = cameras.iter().find(|(_, c, ..)| c.name == camera) {
                     set.write(SetRecording {
                         camera: entity,
                         active: Some(active),
@@ -49,7 +49,7 @@ fn api_commands(
                     added.iter().any(|a| a == n)
                         || cameras
                             .iter()
-                            .any(|(e, c, _)| c.name == n && !removed.contains(&e))
+                            .any(|(e, c, ..)| c.name == n && !removed.contains(&e))
                 };
                 if present(&camera.name) {
                     let _ = reply.send(Err(Refusal::Conflict(format!(
@@ -74,10 +74,10 @@ fn api_commands(
             ApiCommand::RemoveCamera { camera, reply } => {
                 let found = cameras
                     .iter()
-                    .find(|(e, c, _)| c.name == camera && !removed.contains(e));
+                    .find(|(e, c, ..)| c.name == camera && !removed.contains(e));
                 match found {
-                    Some((entity, _, link)) => {
-                        spawner.remove(entity, &camera, link);
+                    Some((entity, _, link, ptz)) => {
+                        spawner.remove(entity, &camera, link, ptz);
                         removed.push(entity);
                         let _ = reply.send(Ok(()));
                     }
@@ -94,7 +94,7 @@ fn api_commands(
         let mut left: Vec<_> = cameras
             .iter_mut()
             .filter(|(e, ..)| !removed.contains(e))
-            .map(|(_, c, _)| c)
+            .map(|(_, c, ..)| c)
             .collect();
         left.sort_by_key(|c| c.index);
         for (i, mut c) in left.into_iter().enumerate() {

@@ -1,12 +1,14 @@
 //! Cameras as ECS entities: the components every camera entity carries and the plugins that
 //! keep them current. The jobs live one file each: `spawn` (entities with their workers,
 //! recorders and servers; shutdown), `ingest` (worker events, pictures, grace ticks, rates and
-//! latency), `recording` (turning recording on and off, mirroring the recorder), `control`
+//! latency), `recording` (turning recording on and off, mirroring the recorder), `ptz` (ONVIF
+//! control: steering one camera, throttled, with a guaranteed stop), `control`
 //! (requests from the API), `status` (the plain-value snapshot the API serves), and `state`
 //! (the pure stream state machine).
 
 mod control;
 mod ingest;
+pub mod ptz;
 mod recording;
 mod spawn;
 pub mod state;
@@ -26,8 +28,11 @@ use state::{Grace, StreamMachine};
 
 pub use control::{ApiInbox, control_plugin};
 pub use ingest::Rates;
+pub use ptz::{Ptz, Steer};
 pub use recording::{RecorderLink, Recording, SetRecording};
-pub use spawn::{CameraServers, CameraSpawner, Hub, Retention, camera_list, worker_config};
+pub use spawn::{
+    CameraServers, CameraSpawner, Hub, Retention, camera_list, onvif_endpoint, worker_config,
+};
 pub use status::{ApiServer, Board, publish_status};
 
 /// A camera on the wall (named so, not `Camera`, to stay clear of Bevy's render camera). Its
@@ -126,6 +131,7 @@ pub struct CameraView {
     pub latency: &'static Latency,
     pub ports: &'static PortBinding,
     pub recording: &'static Recording,
+    pub ptz: Option<&'static Ptz>,
 }
 
 /// Systems that turn worker output into component state. Needs nothing but `Time<Real>` (which
@@ -133,7 +139,7 @@ pub struct CameraView {
 /// spawn cameras with hand-made [`WorkerLink`]s and step the clock.
 pub fn state_plugin(app: &mut App) {
     app.add_message::<StateChanged>()
-        .add_plugins((recording::plugin, ingest::plugin));
+        .add_plugins((recording::plugin, ingest::plugin, ptz::plugin));
 }
 
 /// Spawns the configured cameras and their workers, carries out API requests, publishes the

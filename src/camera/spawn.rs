@@ -37,13 +37,18 @@ pub(super) fn plugin(app: &mut App) {
         .init_resource::<Retention>()
         .add_systems(Startup, spawn_cameras)
         .add_systems(Update, sync_ports.in_set(WallSystems::Update))
-        .add_systems(Last, shutdown_on_exit);
+        // The control agents are told to stop first, so the wait covers them too.
+        .add_systems(Last, shutdown_on_exit.after(super::ptz::stop_on_exit));
 }
 
-/// The camera list of a config: simulated ones (given their server's address) first.
-pub fn camera_list(config: &Config, sim_addr: Option<std::net::SocketAddr>) -> Vec<CameraConfig> {
+/// The camera list of a config: simulated ones (given their server's RTSP and ONVIF
+/// addresses) first.
+pub fn camera_list(
+    config: &Config,
+    sim_addr: Option<(std::net::SocketAddr, Option<std::net::SocketAddr>)>,
+) -> Vec<CameraConfig> {
     let mut list = Vec::new();
-    if let (Some(sim), Some(addr)) = (&config.simulated, sim_addr) {
+    if let (Some(sim), Some((addr, onvif))) = (&config.simulated, sim_addr) {
         for i in 1..=sim.cameras {
             list.push(CameraConfig {
                 name: format!("Sim {i}"),
@@ -54,7 +59,12 @@ pub fn camera_list(config: &Config, sim_addr: Option<std::net::SocketAddr>) -> V
                 transport: Default::default(),
                 record: false,
                 enabled: true,
-                onvif: None,
+                onvif: onvif.map(|at| crate::config::OnvifConfig {
+                    url: format!("http://{at}/onvif/cam{i}/device_service"),
+                    username: None,
+                    password: None,
+                    timeout_secs: 5.0,
+                }),
                 mjpeg_port: None,
                 audio_port: None,
                 max_bytes: None,
@@ -85,6 +95,24 @@ pub fn worker_config(cam: &CameraConfig, config: &Config) -> Result<stream::Work
         grace: Duration::from_secs(config.grace_secs),
         stall: Duration::from_secs(config.stall_secs),
     })
+}
+
+/// Camera `cam`'s ONVIF endpoint, if it has one: the `onvif` credentials if given, else the
+/// RTSP ones.
+pub fn onvif_endpoint(
+    cam: &CameraConfig,
+    config: &Config,
+) -> Option<Result<crate::onvif::Endpoint, String>> {
+    let onvif = cam.onvif.as_ref()?;
+    let creds = match (&onvif.username, &onvif.password) {
+        (Some(u), p) => Some((u.clone(), p.clone().unwrap_or_default())),
+        (None, _) => worker_config(cam, config).ok().and_then(|w| w.creds),
+    };
+    let timeout = Duration::from_secs_f64(onvif.timeout_secs.clamp(0.1, 60.0));
+    Some(
+        crate::onvif::Endpoint::new(&cam.name, &onvif.url, creds, timeout)
+            .map_err(|e| e.to_string()),
+    )
 }
 
 /// Where and how camera `cam` records.
@@ -145,6 +173,19 @@ impl CameraSpawner<'_, '_> {
                 return (id, PortBinding::default());
             }
         };
+        let control = match onvif_endpoint(cam, config) {
+            None => None,
+            Some(Err(e)) => {
+                error!(camera = %cam.name, "no PTZ or brightness control: {e}");
+                None
+            }
+            Some(Ok(endpoint)) => {
+                let (handle, task) = crate::onvif::agent::spawn(self.runtime.handle(), endpoint);
+                self.runtime.track_agent(task);
+                entity.insert(super::Ptz::new(handle.clone()));
+                Some(handle)
+            }
+        };
         let wanted = self.wanted.as_ref().is_none_or(|w| w.0);
         let relaxed = std::sync::atomic::Ordering::Relaxed;
         h.stats.pictures_wanted.store(wanted, relaxed);
@@ -183,7 +224,12 @@ impl CameraSpawner<'_, '_> {
             Ok((server, feed)) => {
                 if let Ok(mut hub) = self.hub.0.write() {
                     let audio = h.audio.clone();
-                    hub.insert(cam.name.clone(), CameraFeeds { mjpeg: feed, audio });
+                    let feeds = CameraFeeds {
+                        mjpeg: feed,
+                        audio,
+                        control: control.clone(),
+                    };
+                    hub.insert(cam.name.clone(), feeds);
                 }
                 Some(server)
             }
@@ -229,9 +275,18 @@ impl CameraSpawner<'_, '_> {
 
     /// Stops camera `name`'s worker (its recorder finishes the open segment) and servers,
     /// and despawns it.
-    pub fn remove(&mut self, entity: Entity, name: &str, link: Option<&WorkerLink>) {
+    pub fn remove(
+        &mut self,
+        entity: Entity,
+        name: &str,
+        link: Option<&WorkerLink>,
+        ptz: Option<&super::Ptz>,
+    ) {
         if let Some(link) = link {
             let _ = link.commands.try_send(CameraCommand::Shutdown);
+        }
+        if let Some(ptz) = ptz {
+            ptz.handle.shutdown();
         }
         if let Ok(mut hub) = self.hub.0.write() {
             hub.remove(name);
@@ -246,7 +301,7 @@ impl CameraSpawner<'_, '_> {
 }
 
 fn spawn_cameras(mut spawner: CameraSpawner) {
-    let cameras = camera_list(&spawner.config, spawner.runtime.sim_addr());
+    let cameras = camera_list(&spawner.config, spawner.runtime.sim_addrs());
     if let Ok(mut r) = spawner.retention.0.lock() {
         r.policy.retain_days = spawner.config.recording.retain_days;
         r.policy.max_bytes = spawner.config.recording.max_bytes;

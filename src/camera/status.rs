@@ -41,6 +41,7 @@ pub fn publish_status(time: Res<Time<Real>>, board: Res<Board>, cameras: Query<C
                  latency: lat,
                  ports,
                  recording: rec,
+                 ptz,
              }| CameraStatus {
                 name: cam.name.clone(),
                 url: cam.url.clone(),
@@ -65,6 +66,15 @@ pub fn publish_status(time: Res<Time<Real>>, board: Res<Board>, cameras: Query<C
                     mjpeg: ports.mjpeg,
                     audio: ports.audio,
                 },
+                ptz: ptz
+                    .map(|p| crate::serve::PtzStatus {
+                        available: p.status.ptz,
+                        imaging: p.status.imaging,
+                        moving: p.status.moving,
+                        brightness: p.status.brightness.map(|b| (b * 10.0).round() / 10.0),
+                        last_error: p.status.last_error.clone(),
+                    })
+                    .unwrap_or_default(),
                 recording: RecordingStatus {
                     active: rec.active,
                     segments: rec.segments,

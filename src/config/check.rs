@@ -67,6 +67,66 @@ impl Config {
                 "recording.segment_secs must be at least 1".into(),
             ));
         }
+        out.extend(self.controls.problems());
+        out
+    }
+}
+
+impl crate::config::ControlsConfig {
+    /// Unknown key or button names, speeds out of range.
+    fn problems(&self) -> Vec<(Vec<PathSeg>, String)> {
+        use PathSeg::{Index, Key};
+        let mut out = Vec::new();
+        let c = self;
+        for (field, keys) in [
+            ("pan_left", &c.pan_left),
+            ("pan_right", &c.pan_right),
+            ("tilt_up", &c.tilt_up),
+            ("tilt_down", &c.tilt_down),
+            ("zoom_in", &c.zoom_in),
+            ("zoom_out", &c.zoom_out),
+            ("brightness_down", &c.brightness_down),
+            ("brightness_up", &c.brightness_up),
+            ("home", &c.home),
+        ] {
+            for (i, name) in keys.iter().enumerate() {
+                if crate::wall::keys::key(name).is_none() {
+                    out.push((
+                        vec![Key("controls"), Key(field), Index(i)],
+                        format!(
+                            "controls.{field}: unknown key {name:?} (names as Bevy's KeyCode: ArrowLeft, KeyA, Digit1, Equal, BracketLeft, Home, F5 …)"
+                        ),
+                    ));
+                }
+            }
+        }
+        for (field, name) in [
+            ("pad_previous", &c.pad_previous),
+            ("pad_next", &c.pad_next),
+            ("pad_preset", &c.pad_preset),
+        ] {
+            if crate::wall::keys::pad_button(name).is_none() {
+                out.push((
+                    vec![Key("controls"), Key(field)],
+                    format!(
+                        "controls.{field}: unknown gamepad button {name:?} (South, East, North, West, LeftTrigger, RightTrigger, LeftTrigger2, RightTrigger2, Select, Start, DPadUp …)"
+                    ),
+                ));
+            }
+        }
+        for (field, v, lo, hi) in [
+            ("key_speed", c.key_speed, 0.01, 1.0),
+            ("dead_zone", c.dead_zone, 0.0, 0.9),
+            ("brightness_step", c.brightness_step, 0.5, 50.0),
+            ("drag_full_speed", c.drag_full_speed, 10.0, 4000.0),
+        ] {
+            if !(lo..=hi).contains(&v) {
+                out.push((
+                    vec![Key("controls"), Key(field)],
+                    format!("controls.{field} {v} must be between {lo} and {hi}"),
+                ));
+            }
+        }
         out
     }
 }
@@ -101,13 +161,21 @@ impl CameraConfig {
                 ));
             }
         }
-        if let Some(onvif) = &self.onvif
-            && let Err(why) = check_url(&onvif.url, &["http", "https"])
-        {
-            out.push((
-                "onvif",
-                format!("camera {quoted}: onvif.url is not a valid http URL: {why}"),
-            ));
+        if let Some(onvif) = &self.onvif {
+            if let Err(why) = check_url(&onvif.url, &["http"]) {
+                out.push((
+                    "onvif",
+                    format!(
+                        "camera {quoted}: onvif.url is not a valid http:// URL (https is not supported): {why}"
+                    ),
+                ));
+            }
+            if !(onvif.timeout_secs > 0.0 && onvif.timeout_secs <= 60.0) {
+                out.push((
+                    "onvif",
+                    format!("camera {quoted}: onvif.timeout_secs must be between 0 and 60"),
+                ));
+            }
         }
         out
     }
@@ -178,5 +246,23 @@ mod tests {
         assert_eq!(find("simulated.fps"), (7, 58), "{e}");
         assert_eq!(find("servers.bind"), (8, 32), "{e}");
         assert_eq!(e.0.len(), 4, "{e}");
+    }
+
+    #[test]
+    fn controls_and_onvif_are_checked_where_they_are_written() {
+        let text = "(\n  cameras: [(name: \"A\", url: \"rtsp://h/1\",\n    onvif: Some((url: \"https://h/onvif\")))],\n  controls: (pan_left: [\"ArrowLeft\", \"LeftArrow\"], dead_zone: 2.0,\n    pad_preset: \"Triangle\"),\n)";
+        let e = err(text);
+        let s = e.to_string();
+        let at = |what: &str| {
+            e.0.iter()
+                .find(|e| e.message.contains(what))
+                .map(|e| (e.line, e.col))
+                .unwrap_or_else(|| panic!("no {what:?} in {s}"))
+        };
+        assert_eq!(at("unknown key \"LeftArrow\""), (4, 38), "{s}");
+        assert_eq!(at("controls.dead_zone"), (4, 63), "{s}");
+        assert_eq!(at("unknown gamepad button \"Triangle\""), (5, 17), "{s}");
+        assert!(at("https is not supported").0 >= 2, "{s}");
+        assert_eq!(e.0.len(), 4, "{s}");
     }
 }

@@ -44,6 +44,9 @@ pub struct Config {
     /// Local HTTP servers (status API, per-camera streams).
     #[serde(default)]
     pub servers: ServersConfig,
+    /// Keyboard and gamepad bindings for PTZ and brightness.
+    #[serde(default)]
+    pub controls: ControlsConfig,
 }
 
 /// One camera.
@@ -100,6 +103,69 @@ pub enum Transport {
 pub struct OnvifConfig {
     /// `http://host/onvif/device_service`.
     pub url: String,
+    /// ONVIF user; default: the camera's RTSP user.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// ONVIF password; default: the camera's RTSP password. Never logged, never served.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Seconds one ONVIF call may take. Default 5.
+    #[serde(default = "default_onvif_timeout")]
+    pub timeout_secs: f64,
+}
+
+/// Keys and gamepad buttons that steer the selected camera. Key names are Bevy's `KeyCode`
+/// names (`ArrowLeft`, `KeyA`, `Equal`, `NumpadAdd`, `BracketLeft`, `Home` …); gamepad buttons
+/// are `GamepadButton` names (`South`, `East`, `LeftTrigger`, `RightTrigger` …).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlsConfig {
+    pub pan_left: Vec<String>,
+    pub pan_right: Vec<String>,
+    pub tilt_up: Vec<String>,
+    pub tilt_down: Vec<String>,
+    pub zoom_in: Vec<String>,
+    pub zoom_out: Vec<String>,
+    pub brightness_down: Vec<String>,
+    pub brightness_up: Vec<String>,
+    pub home: Vec<String>,
+    /// Pan/tilt/zoom speed of a held key, 0..1. Default 0.5.
+    pub key_speed: f32,
+    /// Brightness change per press, percent. Default 10.
+    pub brightness_step: f32,
+    /// Stick deflection ignored around the centre, 0..1. Default 0.15.
+    pub dead_zone: f32,
+    /// Mouse drag (logical pixels) that means full speed. Default 200.
+    pub drag_full_speed: f32,
+    /// Gamepad: previous and next tile.
+    pub pad_previous: String,
+    pub pad_next: String,
+    /// Gamepad: recall preset 1.
+    pub pad_preset: String,
+}
+
+impl Default for ControlsConfig {
+    fn default() -> Self {
+        let keys = |k: &[&str]| k.iter().map(|s| s.to_string()).collect();
+        Self {
+            pan_left: keys(&["ArrowLeft", "KeyA"]),
+            pan_right: keys(&["ArrowRight", "KeyD"]),
+            tilt_up: keys(&["ArrowUp", "KeyW"]),
+            tilt_down: keys(&["ArrowDown", "KeyS"]),
+            zoom_in: keys(&["Equal", "NumpadAdd"]),
+            zoom_out: keys(&["Minus", "NumpadSubtract"]),
+            brightness_down: keys(&["BracketLeft"]),
+            brightness_up: keys(&["BracketRight"]),
+            home: keys(&["Home"]),
+            key_speed: 0.5,
+            brightness_step: 10.0,
+            dead_zone: 0.15,
+            drag_full_speed: 200.0,
+            pad_previous: "LeftTrigger".into(),
+            pad_next: "RightTrigger".into(),
+            pad_preset: "South".into(),
+        }
+    }
 }
 
 /// Video codec of the simulated cameras.
@@ -134,6 +200,10 @@ pub struct SimulatedConfig {
     /// Cameras also send sound (AAC 16 kHz mono, a beep every second). Default false.
     #[serde(default)]
     pub audio: bool,
+    /// Each camera is also an ONVIF device (PTZ moves its view, brightness shifts its
+    /// picture), on a free port of 127.0.0.1. Default false.
+    #[serde(default)]
+    pub onvif: bool,
 }
 
 /// Container of recordings.
@@ -222,6 +292,9 @@ impl Default for ServersConfig {
 
 fn yes() -> bool {
     true
+}
+fn default_onvif_timeout() -> f64 {
+    5.0
 }
 fn default_grace_secs() -> u64 {
     10

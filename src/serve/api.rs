@@ -1,6 +1,7 @@
 //! The status/control API over hyper: `GET /api/status` (JSON), `GET /metrics` (Prometheus
 //! text), the live page, every camera's streams, and control (recording, adding and removing
-//! cameras) handed to the ECS. Errors map to status codes in one place (`error_response`).
+//! cameras) handed to the ECS; PTZ and imaging go to the camera's control agent (`ptz`).
+//! Errors map to status codes in one place (`error_response`).
 
 use std::convert::Infallible;
 use std::fmt::Write as _;
@@ -17,7 +18,7 @@ use tokio::sync::oneshot;
 use super::{Access, FeedHub, OnBound, Ports, Server, StatusBoard, StatusSnapshot};
 use crate::config::CameraConfig;
 
-type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+pub(super) type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
 /// A control request for the ECS, from `POST`/`DELETE /api/cameras…`.
 #[derive(Debug)]
@@ -219,6 +220,21 @@ async fn route(
                 ),
             }
         }
+        (
+            _,
+            [
+                "api",
+                "cameras",
+                name,
+                op @ ("ptz" | "imaging" | "preset" | "presets"),
+            ],
+        ) => {
+            let name = percent_decode(name);
+            let op = op.to_string();
+            super::ptz::route(req, &name, &op, hub)
+                .await
+                .unwrap_or_else(|| error_response(StatusCode::NOT_FOUND, "no route"))
+        }
         (_, ["api", "status"] | ["metrics"]) => {
             error_response(StatusCode::METHOD_NOT_ALLOWED, "use GET")
         }
@@ -252,7 +268,7 @@ async fn ask<T>(
     }
 }
 
-fn reply_json(status: StatusCode, json: &serde_json::Value) -> Response<Body> {
+pub(super) fn reply_json(status: StatusCode, json: &serde_json::Value) -> Response<Body> {
     reply(status, "application/json", json.to_string().into_bytes())
 }
 
@@ -263,7 +279,9 @@ const INDEX_HTML: &str = include_str!("index.html");
 const MAX_BODY: usize = 64 * 1024;
 
 /// Reads a JSON body; the error says what is wrong, with line and column.
-async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>) -> Result<T, String> {
+pub(super) async fn read_json<T: serde::de::DeserializeOwned>(
+    req: Request<Incoming>,
+) -> Result<T, String> {
     let limited = http_body_util::Limited::new(req.into_body(), MAX_BODY);
     let bytes = limited
         .collect()

@@ -5,6 +5,7 @@ pub mod api;
 pub mod audio;
 pub mod mjpeg;
 pub mod ports;
+mod ptz;
 
 use std::io;
 use std::net::SocketAddr;
@@ -60,6 +61,23 @@ pub struct CameraStatus {
     pub glass_ms: Option<Latency>,
     pub ports: Ports,
     pub recording: RecordingStatus,
+    /// PTZ and brightness over ONVIF (all false without an ONVIF endpoint).
+    pub ptz: PtzStatus,
+}
+
+/// A camera's ONVIF control in [`CameraStatus`].
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct PtzStatus {
+    /// The camera can pan/tilt/zoom.
+    pub available: bool,
+    /// It has brightness control.
+    pub imaging: bool,
+    /// It moves by a command of ours.
+    pub moving: bool,
+    /// Percent of the camera's range, once known.
+    pub brightness: Option<f32>,
+    /// The last control failure, cleared by the next success.
+    pub last_error: Option<String>,
 }
 
 /// Median and 99th percentile, milliseconds (rounded to 0.1).
@@ -350,6 +368,8 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 pub struct CameraFeeds {
     pub mjpeg: mjpeg::MjpegFeed,
     pub audio: Arc<crate::stream::audio::AudioFeed>,
+    /// The camera's ONVIF control, if it has an endpoint.
+    pub control: Option<crate::onvif::ControlHandle>,
 }
 
 /// Every camera's feeds by name; the ECS adds and removes cameras.

@@ -2,9 +2,12 @@
 //! DESCRIBE with sprop parameter sets, SETUP over TCP-interleaved or UDP, PLAY, GET_PARAMETER,
 //! TEARDOWN, Digest auth) serving one synthetic, encoded picture per path (`/cam1` …), plus
 //! the faults tests need: a late first frame, a dropped connection, refused connections,
-//! jittery delivery. It shares nothing with the client but the `media` layer.
+//! jittery delivery. With `onvif_port` each camera is also an ONVIF device whose PTZ head
+//! moves the picture (`onvif`, `ptz`). It shares nothing with the client but the `media` layer.
 
 mod digest;
+mod onvif;
+pub mod ptz;
 pub mod rtp;
 mod rtsp;
 pub mod scene;
@@ -44,6 +47,8 @@ pub struct SimConfig {
     pub password: Option<String>,
     /// Each camera also sends sound (AAC 16 kHz mono, a beep every second).
     pub audio: bool,
+    /// Serve ONVIF (device, media, PTZ, imaging) on this port (0 picks one); `None`: no ONVIF.
+    pub onvif_port: Option<u16>,
     pub faults: SimFaults,
 }
 
@@ -62,6 +67,7 @@ impl Default for SimConfig {
             user: None,
             password: None,
             audio: false,
+            onvif_port: None,
             faults: SimFaults::default(),
         }
     }
@@ -85,6 +91,10 @@ pub struct SimFaults {
     /// frames arrive ±this fraction around their (shifted) times, as over a jittery network.
     /// RTP timestamps stay regular. 0 = none.
     pub jitter: f64,
+    /// The ONVIF device's clock runs this far ahead of the real one (negative: behind).
+    pub clock_offset_secs: i64,
+    /// The ONVIF device takes connections and never answers.
+    pub onvif_hang: bool,
 }
 
 /// Counters tests read.
@@ -107,6 +117,7 @@ impl SimStats {
 
 struct Shared {
     config: SimConfig,
+    rtsp_addr: SocketAddr,
     sources: Vec<Arc<Source>>,
     /// One per camera when `audio` is on, else none.
     sounds: Vec<Arc<sound::Sound>>,
@@ -119,6 +130,7 @@ struct Shared {
 /// A running simulated camera server. Dropping it stops it.
 pub struct SimServer {
     addr: SocketAddr,
+    onvif_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
 }
 
@@ -164,6 +176,7 @@ impl SimServer {
         let shared = Arc::new(Shared {
             sounds,
             faults: Mutex::new(config.faults.clone()),
+            rtsp_addr: addr,
             config,
             sources,
             stats: SimStats::default(),
@@ -180,7 +193,49 @@ impl SimServer {
             "simulated cameras listening on rtsp://{addr}/cam1 … /cam{}",
             shared.sources.len()
         );
-        Ok(Self { addr, shared })
+        let onvif_addr = match shared.config.onvif_port {
+            None => None,
+            Some(port) => {
+                let listener =
+                    tokio::net::TcpListener::bind(SocketAddr::new(shared.config.bind, port))
+                        .await?;
+                let at = listener.local_addr()?;
+                let task = tokio::spawn(onvif::accept_loop(listener, shared.clone()));
+                shared
+                    .tasks
+                    .lock()
+                    .expect("tasks lock")
+                    .push(task.abort_handle());
+                tracing::info!(
+                    "simulated ONVIF devices listening on http://{at}/onvif/cam1/device_service …"
+                );
+                Some(at)
+            }
+        };
+        Ok(Self {
+            addr,
+            onvif_addr,
+            shared,
+        })
+    }
+
+    /// Where the ONVIF devices listen, if they do.
+    pub fn onvif_addr(&self) -> Option<SocketAddr> {
+        self.onvif_addr
+    }
+
+    /// Camera `n`'s ONVIF device service (1-based), if ONVIF is on.
+    pub fn onvif_url(&self, n: u32) -> Option<String> {
+        self.onvif_addr
+            .map(|a| format!("http://{a}/onvif/cam{n}/device_service"))
+    }
+
+    /// Camera `n`'s PTZ head (1-based).
+    pub fn head(&self, n: u32) -> Option<&Arc<ptz::Head>> {
+        self.shared
+            .sources
+            .get((n as usize).checked_sub(1)?)
+            .map(|s| &s.head)
     }
 
     pub fn addr(&self) -> SocketAddr {

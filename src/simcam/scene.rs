@@ -1,8 +1,9 @@
-//! The simulated camera's picture source: draws a synthetic scene (a moving box, the camera
-//! name, a frame counter, the wall-clock time and, along the top edge, the capture clock as
-//! a machine-readable code for glass-to-glass latency) into YUV 4:2:0 and encodes it with
-//! FFmpeg (libx264/libx265) on its own thread, at the configured rate, only while someone
-//! watches.
+//! The simulated camera's picture source: draws a synthetic scene (a textured landscape seen
+//! through the PTZ head's viewport, its luma shifted by the brightness; a moving box, the
+//! camera name, a frame counter, the wall-clock time and, along the top edge, the capture
+//! clock as a machine-readable code for glass-to-glass latency) into YUV 4:2:0 and encodes
+//! it with FFmpeg (libx264/libx265) on its own thread, at the configured rate, only while
+//! someone watches.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -15,6 +16,8 @@ use tokio::sync::{broadcast, watch};
 
 use crate::media::nal::parameter_sets;
 use crate::media::{VideoCodec, clock_code, init_ffmpeg, unix_ms};
+
+use super::ptz::{Head, View};
 
 /// One encoded access unit (Annex B, parameter sets before keyframes).
 #[derive(Debug)]
@@ -48,6 +51,8 @@ pub struct Source {
     /// Ask for an IDR at the next frame (a new viewer is waiting).
     pub force_keyframe: AtomicBool,
     pub encoded: AtomicU64,
+    /// Where the camera looks (moved over ONVIF).
+    pub head: Arc<Head>,
     stop: AtomicBool,
 }
 
@@ -62,6 +67,7 @@ impl Source {
             params,
             force_keyframe: AtomicBool::new(false),
             encoded: AtomicU64::new(0),
+            head: Arc::new(Head::default()),
             stop: AtomicBool::new(false),
         });
         let src = source.clone();
@@ -105,7 +111,8 @@ impl Source {
                 next = Instant::now();
                 self.force_keyframe.store(true, Ordering::Relaxed);
             }
-            draw(&mut picture, spec, index);
+            let (view, brightness) = self.head.sample(Instant::now());
+            draw(&mut picture, spec, index, view, brightness);
             picture.set_pts(Some(index as i64));
             let key = self.force_keyframe.swap(false, Ordering::Relaxed);
             picture.set_kind(if key {
@@ -178,23 +185,58 @@ fn open_encoder(spec: &SourceSpec) -> Result<ffmpeg::encoder::Video, ffmpeg::Err
     enc.open_with(opts)
 }
 
-/// Draws frame `index` of the scene.
-pub fn draw(picture: &mut ffmpeg::frame::Video, spec: &SourceSpec, index: u64) {
+/// Cells across the scene, each way.
+const CELLS: f64 = 32.0;
+
+/// The scene's luma at cell `(cx, cy)`: a fixed pseudo-random texture (so a moved view shows
+/// a shifted picture) over a gentle gradient.
+fn cell_luma(cx: i64, cy: i64) -> i32 {
+    let mut h = (cx as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ (cy as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    h ^= h >> 29;
+    h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    h ^= h >> 32;
+    40 + (h % 110) as i32 + (cy as i32) * 2
+}
+
+/// The scene through `view` into the luma plane, brightness 50 drawing it as it is.
+fn draw_scene(y: &mut [u8], stride: usize, w: usize, h: usize, view: View, brightness: f32) {
+    let size = view.size();
+    let (left, top) = (view.x - size / 2.0, view.y - size / 2.0);
+    let offset = ((brightness - 50.0) * 1.6) as i32;
+    let col_cell: Vec<(i64, bool)> = (0..w)
+        .map(|px| {
+            let sx = (left + (px as f64 + 0.5) / w as f64 * size) * CELLS;
+            (sx.floor() as i64, sx.fract() < 0.06)
+        })
+        .collect();
+    for row in 0..h {
+        let sy = (top + (row as f64 + 0.5) / h as f64 * size) * CELLS;
+        let (cy, line) = (sy.floor() as i64, sy.fract() < 0.06);
+        let out = &mut y[row * stride..row * stride + w];
+        for (px, &(cx, vline)) in out.iter_mut().zip(&col_cell) {
+            let base = if line || vline { 24 } else { cell_luma(cx, cy) };
+            *px = (base + offset).clamp(16, 235) as u8;
+        }
+    }
+}
+
+/// Draws frame `index` of the scene as seen through `view`.
+pub fn draw(
+    picture: &mut ffmpeg::frame::Video,
+    spec: &SourceSpec,
+    index: u64,
+    view: View,
+    brightness: f32,
+) {
     let (w, h) = (spec.width as usize, spec.height as usize);
     let hue = f64::from(spec.index) * 2.4;
     let (cu, cv) = (
         (128.0 + 70.0 * hue.cos()) as u8,
         (128.0 + 70.0 * hue.sin()) as u8,
     );
-    // Background: a vertical gradient in the camera's colour.
     let stride = picture.stride(0);
-    {
-        let y = picture.data_mut(0);
-        for row in 0..h {
-            let v = (40 + row * 120 / h) as u8;
-            y[row * stride..row * stride + w].fill(v);
-        }
-    }
+    draw_scene(picture.data_mut(0), stride, w, h, view, brightness);
     for plane in [1, 2] {
         let s = picture.stride(plane);
         let fill = if plane == 1 { cu } else { cv };

@@ -4,6 +4,8 @@
 //! view changes never reconnect, pause or restart a stream.
 
 pub mod display;
+mod input;
+pub mod keys;
 pub mod layout;
 mod overlay;
 pub mod video;
@@ -13,7 +15,7 @@ use std::time::Duration;
 
 use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
-use bevy::window::{MonitorSelection, PrimaryWindow, WindowMode};
+use bevy::window::PrimaryWindow;
 use bevy_egui::{EguiPlugin, EguiPrimaryContextPass};
 
 use crate::WallSystems;
@@ -70,8 +72,6 @@ pub struct Tile(Entity);
 
 /// Gap between tiles, logical pixels.
 const GAP: f32 = 4.0;
-/// Two clicks on the same tile within this are a double-click.
-const DOUBLE_CLICK: Duration = Duration::from_millis(400);
 
 #[derive(Resource)]
 struct ScreenshotPlan {
@@ -88,10 +88,13 @@ struct ScreenshotPlan {
 /// and the input resources, no renderer (tests run it with `MinimalPlugins`).
 pub fn view_plugin(app: &mut App) {
     app.init_resource::<WallView>()
+        .init_resource::<keys::Bindings>()
         .add_message::<SetRecording>()
+        .add_message::<crate::camera::Steer>()
+        .add_message::<bevy::input::mouse::MouseWheel>()
         .add_systems(
             Update,
-            (forget_removed, input, layout_tiles)
+            (forget_removed, input::select, input::steer, layout_tiles)
                 .chain()
                 .in_set(WallSystems::Present),
         );
@@ -119,7 +122,9 @@ pub fn plugin(options: WindowOptions) -> impl Fn(&mut App) {
             .add_systems(Startup, spawn_view)
             .add_systems(
                 Update,
-                spawn_tiles.in_set(WallSystems::Present).before(input),
+                spawn_tiles
+                    .in_set(WallSystems::Present)
+                    .before(input::select),
             )
             .add_systems(
                 Update,
@@ -223,86 +228,6 @@ fn dim_tiles(
             0.35
         };
         video::set_brightness(&mut materials, &tex.material, value);
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn input(
-    keys: Res<ButtonInput<KeyCode>>,
-    mouse: Res<ButtonInput<MouseButton>>,
-    time: Res<Time<Real>>,
-    mut windows: Query<&mut Window, With<PrimaryWindow>>,
-    mut view: ResMut<WallView>,
-    cameras: Query<(Entity, &IpCamera, &TileRect)>,
-    mut last_click: Local<Option<(usize, Duration)>>,
-    mut set_recording: MessageWriter<SetRecording>,
-) {
-    let n = cameras.iter().count();
-    if n == 0 {
-        return;
-    }
-    let Ok(mut window) = windows.single_mut() else {
-        return;
-    };
-    if keys.just_pressed(KeyCode::F11) {
-        window.mode = match window.mode {
-            WindowMode::Windowed => WindowMode::BorderlessFullscreen(MonitorSelection::Current),
-            _ => WindowMode::Windowed,
-        };
-    }
-    if keys.just_pressed(KeyCode::KeyO) {
-        view.overlays = !view.overlays;
-    }
-    if keys.just_pressed(KeyCode::Escape) {
-        view.maximised = None;
-    }
-    if keys.just_pressed(KeyCode::Enter) {
-        view.maximised = Some(view.selected);
-    }
-    if keys.just_pressed(KeyCode::KeyR)
-        && let Some((entity, ..)) = cameras.iter().find(|(_, c, _)| c.index == view.selected)
-    {
-        set_recording.write(SetRecording {
-            camera: entity,
-            active: None,
-        });
-    }
-    let (cols, _) = layout::grid(n);
-    let step: isize = if keys.just_pressed(KeyCode::ArrowRight) || keys.just_pressed(KeyCode::Tab) {
-        1
-    } else if keys.just_pressed(KeyCode::ArrowLeft) {
-        -1
-    } else if keys.just_pressed(KeyCode::ArrowDown) {
-        cols as isize
-    } else if keys.just_pressed(KeyCode::ArrowUp) {
-        -(cols as isize)
-    } else {
-        0
-    };
-    if step != 0 {
-        view.selected = (view.selected as isize + step).rem_euclid(n as isize) as usize;
-        if view.maximised.is_some() {
-            view.maximised = Some(view.selected);
-        }
-    }
-    if mouse.just_pressed(MouseButton::Left)
-        && let Some(pos) = window.cursor_position()
-        && let Some((_, cam, _)) = cameras
-            .iter()
-            .find(|(_, _, r)| r.visible && r.cell.contains(pos.x, pos.y))
-    {
-        let now = time.elapsed();
-        view.selected = cam.index;
-        if last_click.is_some_and(|(i, t)| i == cam.index && now - t <= DOUBLE_CLICK) {
-            view.maximised = if view.maximised.is_some() {
-                None
-            } else {
-                Some(cam.index)
-            };
-            *last_click = None;
-        } else {
-            *last_click = Some((cam.index, now));
-        }
     }
 }
 

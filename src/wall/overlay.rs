@@ -1,6 +1,7 @@
 //! Per-tile overlays drawn with egui: name, state, and what matters in that state (resolution,
 //! fps, bitrate and latency while live; grace left while connecting; reconnects and the last
-//! error after failures), REC and bound ports; the selection frame and a placeholder for
+//! error after failures), REC and bound ports, the PTZ badge (moving or not), the brightness
+//! while it changes and the last control error; the selection frame and a placeholder for
 //! tiles without a picture. Text only from components: URLs are already redacted.
 
 use bevy::prelude::*;
@@ -8,7 +9,7 @@ use bevy_egui::{EguiContexts, egui};
 
 use super::{TileRect, WallView};
 use crate::camera::state::StreamState;
-use crate::camera::{CameraView, Latency, Rates, Recording, SetRecording, StreamStatus};
+use crate::camera::{CameraView, Latency, Ptz, Rates, Recording, SetRecording, StreamStatus};
 
 fn state_color(state: StreamState) -> egui::Color32 {
     match state {
@@ -137,6 +138,64 @@ fn rec_control_ui(ui: &mut egui::Ui, rec: &Recording) -> egui::Response {
     response.on_hover_text("toggle recording (R)")
 }
 
+/// "PTZ" on cameras that can move (cyan; white on blue while moving), "ONVIF" on ones that
+/// only have imaging, nothing while the device has not answered.
+fn ptz_badge(ui: &mut egui::Ui, ptz: &Ptz) {
+    let st = &ptz.status;
+    let (text, fg, bg) = match (st.ptz, st.moving, st.imaging) {
+        (true, true, _) => (
+            "PTZ MOVING",
+            egui::Color32::WHITE,
+            egui::Color32::from_rgb(40, 110, 220),
+        ),
+        (true, false, _) => (
+            "PTZ",
+            egui::Color32::from_rgb(120, 220, 240),
+            egui::Color32::from_black_alpha(0),
+        ),
+        (false, _, true) => (
+            "ONVIF",
+            egui::Color32::from_gray(190),
+            egui::Color32::from_black_alpha(0),
+        ),
+        (false, _, false) => return,
+    };
+    egui::Frame::new()
+        .fill(bg)
+        .stroke(egui::Stroke::new(1.0, fg))
+        .inner_margin(egui::Margin::symmetric(4, 0))
+        .corner_radius(3)
+        .show(ui, |ui| {
+            ui.label(egui::RichText::new(text).size(12.0).strong().color(fg));
+        })
+        .response
+        .on_hover_text(
+            "arrows/WASD pan and tilt, +/- zoom, [ ] brightness, 1-9 presets (Ctrl stores), Home",
+        );
+}
+
+/// The brightness while it changes, and the last control error.
+fn ptz_lines(ptz: &Ptz, now: std::time::Duration) -> Vec<(String, egui::Color32)> {
+    let mut out = Vec::new();
+    if ptz.brightness_shown(now)
+        && let Some(b) = ptz.status.brightness
+    {
+        out.push((
+            format!("brightness {b:.0} %"),
+            egui::Color32::from_rgb(255, 230, 140),
+        ));
+    }
+    if let Some(e) = &ptz.status.last_error {
+        let short: String = e.chars().take(90).collect();
+        let ell = if short.len() < e.len() { "…" } else { "" };
+        out.push((
+            format!("control: {short}{ell}"),
+            egui::Color32::from_rgb(255, 150, 60),
+        ));
+    }
+    out
+}
+
 pub(super) fn overlays_ui(
     mut contexts: EguiContexts,
     view: Res<WallView>,
@@ -219,7 +278,13 @@ pub(super) fn overlays_ui(
                                     active: None,
                                 });
                             }
+                            if let Some(ptz) = v.ptz {
+                                ptz_badge(ui, ptz);
+                            }
                         });
+                        for (line, color) in v.ptz.map(|p| ptz_lines(p, now)).unwrap_or_default() {
+                            ui.label(egui::RichText::new(line).size(13.0).color(color));
+                        }
                         if let Some(line) = recording_line(v.recording) {
                             ui.label(
                                 egui::RichText::new(line)

@@ -271,3 +271,42 @@ pub fn test_file(rel: &str) -> PathBuf {
         .join("tests")
         .join(rel)
 }
+
+/// A 1600×900 primary window entity for a headless wall (no renderer behind it).
+pub fn spawn_window(app: &mut bevy::prelude::App) -> bevy::prelude::Entity {
+    use bevy::window::{PrimaryWindow, Window, WindowResolution};
+    app.world_mut()
+        .spawn((
+            Window {
+                resolution: WindowResolution::new(1600, 900),
+                ..Default::default()
+            },
+            PrimaryWindow,
+        ))
+        .id()
+}
+
+/// What a camera on a headless wall needs to have a tile: named `name` at grid `index`,
+/// connecting, with a 1920×1080 picture size.
+pub fn tile_camera(name: &str, index: usize) -> impl bevy::prelude::Bundle {
+    use opticlink::camera::state::StreamMachine;
+    (
+        opticlink::camera::IpCamera {
+            name: name.to_string(),
+            index,
+            url: "rtsp://t/".into(),
+        },
+        opticlink::camera::StreamStatus {
+            machine: StreamMachine::connecting(),
+            width: 1920,
+            height: 1080,
+            ..Default::default()
+        },
+        opticlink::wall::video::VideoTextures {
+            planes: Default::default(),
+            material: Default::default(),
+            size: (1920, 1080),
+        },
+        opticlink::wall::TileRect::default(),
+    )
+}

@@ -5,13 +5,12 @@
 use std::sync::Arc;
 
 use bevy::prelude::*;
-use bevy::window::{PrimaryWindow, WindowMode, WindowResolution};
+use bevy::window::WindowMode;
 use opticlink::camera::state::StreamMachine;
 use opticlink::camera::{ApiInbox, IpCamera, RecorderLink, StreamStatus, WallConfig, WorkerLink};
 use opticlink::record::RecorderHandle;
 use opticlink::serve::api::ApiCommand;
 use opticlink::stream::{CameraCommand, FrameSlot};
-use opticlink::wall::video::VideoTextures;
 use opticlink::wall::{TileRect, WallView};
 use std::sync::atomic::AtomicBool;
 
@@ -45,16 +44,7 @@ impl Rig {
                 opticlink::camera::control_plugin,
                 opticlink::wall::view_plugin,
             ));
-        let window = app
-            .world_mut()
-            .spawn((
-                Window {
-                    resolution: WindowResolution::new(1600, 900),
-                    ..default()
-                },
-                PrimaryWindow,
-            ))
-            .id();
+        let window = crate::common::spawn_window(&mut app);
         let mut commands = Vec::new();
         let mut cameras = Vec::new();
         for index in 0..n {
@@ -64,29 +54,13 @@ impl Rig {
             let e = app
                 .world_mut()
                 .spawn((
-                    IpCamera {
-                        name: format!("C{index}"),
-                        index,
-                        url: "rtsp://t/".into(),
-                    },
-                    StreamStatus {
-                        machine: StreamMachine::connecting(),
-                        width: 1920,
-                        height: 1080,
-                        ..Default::default()
-                    },
+                    crate::common::tile_camera(&format!("C{index}"), index),
                     WorkerLink {
                         commands: cmd_tx,
                         events,
                         frames,
                         stats: Arc::default(),
                     },
-                    VideoTextures {
-                        planes: default(),
-                        material: default(),
-                        size: (1920, 1080),
-                    },
-                    TileRect::default(),
                     RecorderLink(RecorderHandle {
                         active: Arc::new(AtomicBool::new(true)),
                         ..Default::default()

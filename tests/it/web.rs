@@ -119,3 +119,57 @@ fn pixels(px: &[u8], channels: usize, x: usize, y: usize, w: usize, h: usize) ->
         .flat_map(|yy| px[(yy * 1280 + x) * channels..(yy * 1280 + x + w) * channels].to_vec())
         .collect()
 }
+
+/// The page's DOM after `wait_ms` of page time, as headless Chromium sees it.
+fn dump_dom(url: &str, wait_ms: u32) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--timeout={wait_ms}"))
+        .arg(url)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .expect("chromium (Debian package chromium)");
+    assert!(out.status.success(), "chromium failed: {:?}", out.status);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn ptz_cameras_get_arrow_buttons_on_the_page() {
+    let _g = common::heavy();
+    let app = Proc::headless(
+        "(simulated: Some((cameras: 1, width: 320, height: 180, onvif: true)),\n\
+         cameras: [(name: \"Plain\", url: \"rtsp://127.0.0.1:9/none\")], servers: (api_port: 0))",
+    );
+    app.wait_state("Sim 1", "live", Duration::from_secs(30));
+    common::wait_for(Duration::from_secs(15), "PTZ in the status", || {
+        (app.camera("Sim 1")["ptz"]["available"] == true).then_some(())
+    });
+    let url = format!("http://127.0.0.1:{}/", app.api_port());
+    let dom = dump_dom(&url, 3000);
+    // One figure per camera, in order: the PTZ camera's pad is shown, the other's is not.
+    let figures: Vec<&str> = dom.split("<figure").skip(1).collect();
+    assert_eq!(figures.len(), 2, "{dom}");
+    assert!(
+        figures[0].contains("Sim 1")
+            && figures[0].contains("class=\"pad\" style=\"display: grid;\""),
+        "{}",
+        figures[0]
+    );
+    assert!(figures[0].contains(">▶</button>") && figures[0].contains("class=\"ptz\""));
+    assert!(
+        figures[1].contains("Plain")
+            && figures[1].contains("class=\"pad\" style=\"display: none;\""),
+        "{}",
+        figures[1]
+    );
+}

@@ -1,0 +1,327 @@
+//! The ONVIF client: SOAP 1.2 over HTTP (hyper, one connection per call), every call bounded
+//! by a timeout, the camera's clock offset applied to every WS-Security `Created`, and each
+//! failure turned into one [`OnvifError`] naming the camera and the operation.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use tokio::net::TcpStream;
+
+use super::responses::{self, Preset, Profile, Services};
+use super::soap::{self, Call, Token, Velocity};
+use super::xml::{self, Node};
+use super::{ErrorKind, OnvifError};
+
+/// How to reach one camera's device service.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// The camera's name, for errors and logs.
+    pub camera: String,
+    /// `http://host[:port]/onvif/device_service`, without credentials.
+    pub device: url::Url,
+    pub creds: Option<(String, String)>,
+    pub timeout: Duration,
+}
+
+/// The default time a call may take.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Endpoint {
+    /// Builds an endpoint from a configured URL (credentials in it are taken out and used
+    /// unless `creds` is given).
+    pub fn new(
+        camera: &str,
+        url: &str,
+        creds: Option<(String, String)>,
+        timeout: Duration,
+    ) -> Result<Self, OnvifError> {
+        let err = |kind| OnvifError::new(camera, "connect", kind);
+        let parsed = url::Url::parse(url)
+            .map_err(|e| err(ErrorKind::Unsupported(format!("bad ONVIF URL: {e}"))))?;
+        if parsed.scheme() != "http" {
+            return Err(err(ErrorKind::Unsupported(format!(
+                "{}:// ONVIF endpoints are not supported; use http://",
+                parsed.scheme()
+            ))));
+        }
+        let (device, in_url) = crate::secret::split_credentials(&parsed);
+        Ok(Self {
+            camera: camera.to_string(),
+            device,
+            creds: creds.or(in_url),
+            timeout,
+        })
+    }
+
+    fn fail(&self, op: &'static str, kind: ErrorKind) -> OnvifError {
+        OnvifError::new(&self.camera, op, kind)
+    }
+
+    /// Reads the camera's clock (unauthenticated, as the standard allows) and where its
+    /// services are.
+    pub async fn connect(&self) -> Result<Device, OnvifError> {
+        let call = soap::get_system_date_and_time();
+        let op = call.name;
+        let offset = match self.request(&self.device, call, None).await {
+            Ok(resp) => {
+                let theirs =
+                    responses::system_time(&resp).map_err(|e| self.fail(op, ErrorKind::Xml(e)))?;
+                theirs - chrono::Utc::now()
+            }
+            // Some cameras want credentials even for the clock: assume ours is right.
+            Err(e) if e.kind.is_refusal() => chrono::TimeDelta::zero(),
+            Err(e) => return Err(e),
+        };
+        let mut device = Device {
+            endpoint: self.clone(),
+            offset,
+            services: Services::default(),
+        };
+        let caps = soap::get_capabilities();
+        let op = caps.name;
+        device.services = match device.call(&self.device, caps).await {
+            Ok(resp) => {
+                responses::capabilities(&resp).map_err(|e| self.fail(op, ErrorKind::Xml(e)))?
+            }
+            // Not a refusal: the device may only know the newer GetServices.
+            Err(e) if matches!(e.kind, ErrorKind::Fault(_)) && !e.kind.is_refusal() => {
+                let svc = soap::get_services();
+                let op = svc.name;
+                let resp = device.call(&self.device, svc).await?;
+                responses::services(&resp).map_err(|e| self.fail(op, ErrorKind::Xml(e)))?
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(device)
+    }
+
+    /// One SOAP exchange: the operation's response element, or the error.
+    async fn request(
+        &self,
+        url: &url::Url,
+        call: Call,
+        token: Option<&Token<'_>>,
+    ) -> Result<Node, OnvifError> {
+        let op = call.name;
+        let envelope = soap::envelope(token, call.body);
+        let exchange = post(url, &call.action, envelope);
+        let (status, text) = match tokio::time::timeout(self.timeout, exchange).await {
+            Err(_) => return Err(self.fail(op, ErrorKind::Timeout(self.timeout))),
+            Ok(Err(kind)) => return Err(self.fail(op, kind)),
+            Ok(Ok(reply)) => reply,
+        };
+        let parsed = xml::parse(&text);
+        // A fault explains an HTTP error better than its status line does.
+        if let Ok(root) = &parsed
+            && let Ok(Err(fault)) = responses::body(root)
+        {
+            return Err(self.fail(op, ErrorKind::Fault(fault)));
+        }
+        if !(200..300).contains(&status) {
+            return Err(self.fail(op, ErrorKind::Http(status)));
+        }
+        let root = parsed.map_err(|e| self.fail(op, ErrorKind::Xml(e)))?;
+        match responses::body(&root) {
+            Ok(Ok(node)) => Ok(node.clone()),
+            Ok(Err(fault)) => Err(self.fail(op, ErrorKind::Fault(fault))),
+            Err(e) => Err(self.fail(op, ErrorKind::Xml(e))),
+        }
+    }
+}
+
+/// POSTs one SOAP envelope; the status and the body (at most [`xml::MAX_RESPONSE`] bytes).
+async fn post(url: &url::Url, action: &str, envelope: String) -> Result<(u16, String), ErrorKind> {
+    let host = url
+        .host_str()
+        .ok_or(ErrorKind::Unsupported("URL without a host".into()))?;
+    let port = url.port_or_known_default().unwrap_or(80);
+    let connect = |e: std::io::Error| ErrorKind::Connect(format!("{host}:{port}: {e}"));
+    let stream = TcpStream::connect((host, port)).await.map_err(connect)?;
+    let _ = stream.set_nodelay(true);
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(|e| ErrorKind::Connect(e.to_string()))?;
+    let driver = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let path = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    };
+    let authority = match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    };
+    let request = hyper::Request::post(path)
+        .header(hyper::header::HOST, authority)
+        .header(
+            hyper::header::CONTENT_TYPE,
+            format!("application/soap+xml; charset=utf-8; action=\"{action}\""),
+        )
+        .body(Full::new(Bytes::from(envelope)))
+        .map_err(|e| ErrorKind::Unsupported(e.to_string()))?;
+    let result = async {
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| ErrorKind::Connect(format!("{host}:{port}: {e}")))?;
+        let status = response.status().as_u16();
+        let body = Limited::new(response.into_body(), xml::MAX_RESPONSE)
+            .collect()
+            .await
+            .map_err(|e| ErrorKind::Xml(format!("reading the response: {e}")))?
+            .to_bytes();
+        let text = String::from_utf8(body.to_vec())
+            .map_err(|_| ErrorKind::Xml("the response is not UTF-8".into()))?;
+        Ok((status, text))
+    }
+    .await;
+    driver.abort();
+    result
+}
+
+/// A connected device: its clock offset and service addresses, read once.
+#[derive(Debug, Clone)]
+pub struct Device {
+    pub endpoint: Endpoint,
+    /// The camera's clock minus ours.
+    pub offset: chrono::TimeDelta,
+    pub services: Services,
+}
+
+impl Device {
+    /// A service address as the camera gave it, but on the host and port we reach the
+    /// device at (cameras behind NAT or port forwarding report their inside address).
+    fn service_url(&self, xaddr: &str) -> url::Url {
+        let mut url = self.endpoint.device.clone();
+        if let Ok(given) = url::Url::parse(xaddr) {
+            url.set_path(given.path());
+            url.set_query(given.query());
+        }
+        url
+    }
+
+    async fn call(&self, url: &url::Url, call: Call) -> Result<Node, OnvifError> {
+        let ep = &self.endpoint;
+        match &ep.creds {
+            None => ep.request(url, call, None).await,
+            Some((user, password)) => {
+                let token = Token {
+                    username: user,
+                    password,
+                    nonce: rand::random(),
+                    created: soap::created(chrono::Utc::now() + self.offset),
+                };
+                ep.request(url, call, Some(&token)).await
+            }
+        }
+    }
+
+    fn service(
+        &self,
+        which: Option<&String>,
+        op: &'static str,
+        what: &str,
+    ) -> Result<url::Url, OnvifError> {
+        which.map(|x| self.service_url(x)).ok_or_else(|| {
+            self.endpoint.fail(
+                op,
+                ErrorKind::Unsupported(format!("the camera has no {what} service")),
+            )
+        })
+    }
+
+    async fn media(&self, call: Call) -> Result<Node, OnvifError> {
+        let url = self.service(self.services.media.as_ref(), call.name, "media")?;
+        self.call(&url, call).await
+    }
+
+    async fn ptz(&self, call: Call) -> Result<Node, OnvifError> {
+        let url = self.service(self.services.ptz.as_ref(), call.name, "PTZ")?;
+        self.call(&url, call).await
+    }
+
+    async fn imaging(&self, call: Call) -> Result<Node, OnvifError> {
+        let url = self.service(self.services.imaging.as_ref(), call.name, "imaging")?;
+        self.call(&url, call).await
+    }
+
+    fn read<T>(&self, op: &'static str, r: Result<T, String>) -> Result<T, OnvifError> {
+        r.map_err(|e| self.endpoint.fail(op, ErrorKind::Xml(e)))
+    }
+
+    pub async fn profiles(&self) -> Result<Vec<Profile>, OnvifError> {
+        let resp = self.media(soap::get_profiles()).await?;
+        self.read("GetProfiles", responses::profiles(&resp))
+    }
+
+    pub async fn stream_uri(&self, profile: &str) -> Result<String, OnvifError> {
+        let resp = self.media(soap::get_stream_uri(profile)).await?;
+        self.read("GetStreamUri", responses::stream_uri(&resp))
+    }
+
+    pub async fn continuous_move(
+        &self,
+        profile: &str,
+        v: Velocity,
+        timeout_secs: u32,
+    ) -> Result<(), OnvifError> {
+        let resp = self
+            .ptz(soap::continuous_move(profile, v, timeout_secs))
+            .await?;
+        self.read("ContinuousMove", responses::empty(&resp, "ContinuousMove"))
+    }
+
+    pub async fn stop(&self, profile: &str) -> Result<(), OnvifError> {
+        let resp = self.ptz(soap::stop(profile)).await?;
+        self.read("Stop", responses::empty(&resp, "Stop"))
+    }
+
+    pub async fn presets(&self, profile: &str) -> Result<Vec<Preset>, OnvifError> {
+        let resp = self.ptz(soap::get_presets(profile)).await?;
+        self.read("GetPresets", responses::presets(&resp))
+    }
+
+    pub async fn goto_preset(&self, profile: &str, token: &str) -> Result<(), OnvifError> {
+        let resp = self.ptz(soap::goto_preset(profile, token)).await?;
+        self.read("GotoPreset", responses::empty(&resp, "GotoPreset"))
+    }
+
+    pub async fn set_preset(
+        &self,
+        profile: &str,
+        name: &str,
+        existing: Option<&str>,
+    ) -> Result<String, OnvifError> {
+        let resp = self.ptz(soap::set_preset(profile, name, existing)).await?;
+        self.read("SetPreset", responses::set_preset_token(&resp))
+    }
+
+    pub async fn goto_home(&self, profile: &str) -> Result<(), OnvifError> {
+        let resp = self.ptz(soap::goto_home_position(profile)).await?;
+        self.read(
+            "GotoHomePosition",
+            responses::empty(&resp, "GotoHomePosition"),
+        )
+    }
+
+    pub async fn brightness_range(&self, source: &str) -> Result<Option<(f32, f32)>, OnvifError> {
+        let resp = self.imaging(soap::get_options(source)).await?;
+        self.read("GetOptions", responses::brightness_range(&resp))
+    }
+
+    pub async fn brightness(&self, source: &str) -> Result<Option<f32>, OnvifError> {
+        let resp = self.imaging(soap::get_imaging_settings(source)).await?;
+        self.read("GetImagingSettings", responses::brightness(&resp))
+    }
+
+    pub async fn set_brightness(&self, source: &str, value: f32) -> Result<(), OnvifError> {
+        let resp = self.imaging(soap::set_brightness(source, value)).await?;
+        self.read(
+            "SetImagingSettings",
+            responses::empty(&resp, "SetImagingSettings"),
+        )
+    }
+}

@@ -1,0 +1,286 @@
+//! XML for SOAP, both ways, on quick-xml: a small element tree we build requests from (the
+//! writer escapes every value) and a small tree responses are read into (names without
+//! namespace prefixes, since every vendor picks its own; entity and character references
+//! resolved; size and depth bounded so a hostile camera cannot blow up memory or the stack).
+
+use quick_xml::Reader;
+use quick_xml::events::{BytesStart, BytesText, Event};
+
+/// Largest response read, bytes.
+pub const MAX_RESPONSE: usize = 1 << 20;
+/// Deepest nesting accepted.
+const MAX_DEPTH: usize = 64;
+
+/// An element to write: `prefix:name` with attributes, then text or children.
+#[derive(Debug, Clone, PartialEq)]
+pub struct El {
+    pub name: String,
+    pub attrs: Vec<(String, String)>,
+    pub text: Option<String>,
+    pub children: Vec<El>,
+}
+
+impl El {
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            attrs: Vec::new(),
+            text: None,
+            children: Vec::new(),
+        }
+    }
+
+    pub fn attr(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.attrs.push((name.to_string(), value.into()));
+        self
+    }
+
+    pub fn text(mut self, text: impl Into<String>) -> Self {
+        self.text = Some(text.into());
+        self
+    }
+
+    pub fn child(mut self, child: El) -> Self {
+        self.children.push(child);
+        self
+    }
+
+    /// `<name>text</name>`, the commonest shape.
+    pub fn leaf(name: &str, text: impl Into<String>) -> Self {
+        Self::new(name).text(text)
+    }
+
+    /// The element as XML text.
+    pub fn to_xml(&self) -> String {
+        let mut writer = quick_xml::Writer::new(Vec::new());
+        self.write(&mut writer)
+            .expect("writing XML into memory cannot fail");
+        String::from_utf8(writer.into_inner()).expect("quick-xml writes UTF-8")
+    }
+
+    fn write(&self, w: &mut quick_xml::Writer<Vec<u8>>) -> std::io::Result<()> {
+        let mut start = BytesStart::new(self.name.as_str());
+        for (k, v) in &self.attrs {
+            start.push_attribute((k.as_str(), v.as_str()));
+        }
+        if self.text.is_none() && self.children.is_empty() {
+            return w.write_event(Event::Empty(start));
+        }
+        w.write_event(Event::Start(start))?;
+        if let Some(text) = &self.text {
+            w.write_event(Event::Text(BytesText::new(text)))?;
+        }
+        for child in &self.children {
+            child.write(w)?;
+        }
+        w.write_event(Event::End(quick_xml::events::BytesEnd::new(
+            self.name.as_str(),
+        )))
+    }
+}
+
+/// A parsed element: local name (prefix dropped), attributes by local name, the text directly
+/// inside it (trimmed), children in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Node {
+    pub name: String,
+    pub attrs: Vec<(String, String)>,
+    pub text: String,
+    pub children: Vec<Node>,
+}
+
+fn local(qname: &str) -> String {
+    match qname.rsplit_once(':') {
+        Some((_, l)) => l.to_string(),
+        None => qname.to_string(),
+    }
+}
+
+/// Parses a whole document into its root element.
+pub fn parse(text: &str) -> Result<Node, String> {
+    if text.len() > MAX_RESPONSE {
+        return Err(format!("response larger than {MAX_RESPONSE} bytes"));
+    }
+    let mut reader = Reader::from_str(text);
+    let mut stack: Vec<Node> = Vec::new();
+    let mut root: Option<Node> = None;
+    let open = |e: &BytesStart| -> Result<Node, String> {
+        let mut attrs = Vec::new();
+        for a in e.attributes() {
+            let a = a.map_err(|e| e.to_string())?;
+            let value = a
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .map_err(|e| e.to_string())?;
+            attrs.push((local(a.key.as_ref()), value.into_owned()));
+        }
+        Ok(Node {
+            name: local(e.name().as_ref()),
+            attrs,
+            ..Node::default()
+        })
+    };
+    loop {
+        let at = reader.buffer_position();
+        let event = reader
+            .read_event()
+            .map_err(|e| format!("malformed XML at byte {at}: {e}"))?;
+        match event {
+            Event::Start(e) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(format!("XML nested deeper than {MAX_DEPTH}"));
+                }
+                stack.push(open(&e)?);
+            }
+            Event::Empty(e) => {
+                let node = open(&e)?;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(node),
+                    None if root.is_none() => root = Some(node),
+                    None => return Err("more than one root element".into()),
+                }
+            }
+            Event::End(_) => {
+                let mut node = stack.pop().ok_or("end tag without start")?;
+                node.text = node.text.trim().to_string();
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(node),
+                    None if root.is_none() => root = Some(node),
+                    None => return Err("more than one root element".into()),
+                }
+            }
+            Event::Text(t) => {
+                if let Some(node) = stack.last_mut() {
+                    node.text.push_str(&t.xml10_content());
+                } else if !t.xml10_content().trim().is_empty() {
+                    return Err("text outside the root element".into());
+                }
+            }
+            Event::CData(t) => {
+                if let Some(node) = stack.last_mut() {
+                    node.text.push_str(&t.xml10_content());
+                }
+            }
+            Event::GeneralRef(r) => {
+                let c = match r.resolve_char_ref().map_err(|e| e.to_string())? {
+                    Some(c) => c.to_string(),
+                    None => quick_xml::escape::resolve_predefined_entity(&r)
+                        .ok_or_else(|| format!("unknown entity &{};", &*r))?
+                        .to_string(),
+                };
+                if let Some(node) = stack.last_mut() {
+                    node.text.push_str(&c);
+                }
+            }
+            Event::Eof => break,
+            Event::Decl(_) | Event::PI(_) | Event::Comment(_) | Event::DocType(_) => {}
+        }
+    }
+    if !stack.is_empty() {
+        return Err(format!("XML ends inside <{}>", stack[stack.len() - 1].name));
+    }
+    root.ok_or_else(|| "no XML element in the response".into())
+}
+
+impl Node {
+    /// The first child named `name`.
+    pub fn child(&self, name: &str) -> Option<&Node> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    /// Children named `name`.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Node> + 'a {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+
+    /// Follows a path of child names.
+    pub fn path(&self, names: &[&str]) -> Option<&Node> {
+        names.iter().try_fold(self, |n, name| n.child(name))
+    }
+
+    /// The first element named `name` anywhere below (depth first).
+    pub fn find(&self, name: &str) -> Option<&Node> {
+        self.children.iter().find_map(|c| {
+            if c.name == name {
+                Some(c)
+            } else {
+                c.find(name)
+            }
+        })
+    }
+
+    /// Every element named `name` anywhere below, in document order (not below a match).
+    pub fn find_all<'a>(&'a self, name: &str, out: &mut Vec<&'a Node>) {
+        for c in &self.children {
+            if c.name == name {
+                out.push(c);
+            } else {
+                c.find_all(name, out);
+            }
+        }
+    }
+
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The text of the child at `names`, if present and not empty.
+    pub fn text_at(&self, names: &[&str]) -> Option<&str> {
+        self.path(names)
+            .map(|n| n.text.as_str())
+            .filter(|t| !t.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_and_escapes() {
+        let el = El::new("a:Op")
+            .attr("xmlns:a", "urn:x")
+            .child(El::leaf("a:Name", "<Tom & \"Jerry\">"))
+            .child(El::new("a:Empty"));
+        let xml = el.to_xml();
+        assert_eq!(
+            xml,
+            "<a:Op xmlns:a=\"urn:x\"><a:Name>&lt;Tom &amp; &quot;Jerry&quot;&gt;</a:Name><a:Empty/></a:Op>"
+        );
+        let back = parse(&xml).unwrap();
+        assert_eq!(back.name, "Op");
+        assert_eq!(back.text_at(&["Name"]), Some("<Tom & \"Jerry\">"));
+        assert!(back.child("Empty").is_some());
+    }
+
+    #[test]
+    fn reads_without_prefixes_and_resolves_references() {
+        let doc = r#"<?xml version="1.0"?>
+            <env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope">
+              <env:Body><x:R x:token="t&amp;1">caf&#233; &lt;ok&gt;<![CDATA[ & raw]]></x:R></env:Body>
+            </env:Envelope>"#;
+        let root = parse(doc).unwrap();
+        let r = root.path(&["Body", "R"]).unwrap();
+        assert_eq!(r.attr("token"), Some("t&1"));
+        assert_eq!(r.text, "café <ok> & raw");
+        assert!(root.find("R").is_some());
+    }
+
+    #[test]
+    fn rejects_broken_documents() {
+        for bad in [
+            "",
+            "<a><b></a>",
+            "<a>",
+            "<a/><b/>",
+            "not xml at all",
+            "<a>&bogus;</a>",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} parsed");
+        }
+        let deep = "<a>".repeat(100) + &"</a>".repeat(100);
+        assert!(parse(&deep).unwrap_err().contains("deeper"));
+    }
+}

@@ -1,0 +1,111 @@
+//! Key and gamepad button names as the config writes them (Bevy's own variant names), and
+//! the bindings resolved from `controls:`.
+
+use bevy::prelude::*;
+
+use crate::config::ControlsConfig;
+
+macro_rules! names {
+    ($ty:ident: $($v:ident),* $(,)?) => {
+        &[$((stringify!($v), $ty::$v)),*]
+    };
+}
+
+const KEYS: &[(&str, KeyCode)] = names!(KeyCode:
+    ArrowLeft, ArrowRight, ArrowUp, ArrowDown, Home, End, PageUp, PageDown, Insert, Delete,
+    KeyA, KeyB, KeyC, KeyD, KeyE, KeyF, KeyG, KeyH, KeyI, KeyJ, KeyK, KeyL, KeyM, KeyN, KeyO,
+    KeyP, KeyQ, KeyR, KeyS, KeyT, KeyU, KeyV, KeyW, KeyX, KeyY, KeyZ,
+    Digit0, Digit1, Digit2, Digit3, Digit4, Digit5, Digit6, Digit7, Digit8, Digit9,
+    F1, F2, F3, F4, F5, F6, F7, F8, F9, F10, F11, F12,
+    Numpad0, Numpad1, Numpad2, Numpad3, Numpad4, Numpad5, Numpad6, Numpad7, Numpad8, Numpad9,
+    NumpadAdd, NumpadSubtract, NumpadMultiply, NumpadDivide, NumpadEnter, NumpadDecimal,
+    Equal, Minus, BracketLeft, BracketRight, Comma, Period, Slash, Semicolon, Quote, Backquote,
+    Backslash, Space, Enter, Tab, Backspace,
+);
+
+const BUTTONS: &[(&str, GamepadButton)] = names!(GamepadButton:
+    South, East, North, West, C, Z, LeftTrigger, LeftTrigger2, RightTrigger, RightTrigger2,
+    Select, Start, Mode, LeftThumb, RightThumb, DPadUp, DPadDown, DPadLeft, DPadRight,
+);
+
+pub fn key(name: &str) -> Option<KeyCode> {
+    KEYS.iter().find(|(n, _)| *n == name).map(|(_, k)| *k)
+}
+
+pub fn pad_button(name: &str) -> Option<GamepadButton> {
+    BUTTONS.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+}
+
+/// `controls:` resolved (names the config check let through).
+#[derive(Resource, Debug, Clone)]
+pub struct Bindings {
+    pub pan_left: Vec<KeyCode>,
+    pub pan_right: Vec<KeyCode>,
+    pub tilt_up: Vec<KeyCode>,
+    pub tilt_down: Vec<KeyCode>,
+    pub zoom_in: Vec<KeyCode>,
+    pub zoom_out: Vec<KeyCode>,
+    pub brightness_down: Vec<KeyCode>,
+    pub brightness_up: Vec<KeyCode>,
+    pub home: Vec<KeyCode>,
+    pub key_speed: f32,
+    pub brightness_step: f32,
+    pub dead_zone: f32,
+    pub drag_full_speed: f32,
+    pub pad_previous: GamepadButton,
+    pub pad_next: GamepadButton,
+    pub pad_preset: GamepadButton,
+}
+
+impl Default for Bindings {
+    fn default() -> Self {
+        Self::from_config(&ControlsConfig::default())
+    }
+}
+
+impl Bindings {
+    pub fn from_config(c: &ControlsConfig) -> Self {
+        let keys = |names: &[String]| names.iter().filter_map(|n| key(n)).collect();
+        let pad = |name: &str, default| pad_button(name).unwrap_or(default);
+        Self {
+            pan_left: keys(&c.pan_left),
+            pan_right: keys(&c.pan_right),
+            tilt_up: keys(&c.tilt_up),
+            tilt_down: keys(&c.tilt_down),
+            zoom_in: keys(&c.zoom_in),
+            zoom_out: keys(&c.zoom_out),
+            brightness_down: keys(&c.brightness_down),
+            brightness_up: keys(&c.brightness_up),
+            home: keys(&c.home),
+            key_speed: c.key_speed,
+            brightness_step: c.brightness_step,
+            dead_zone: c.dead_zone,
+            drag_full_speed: c.drag_full_speed,
+            pad_previous: pad(&c.pad_previous, GamepadButton::LeftTrigger),
+            pad_next: pad(&c.pad_next, GamepadButton::RightTrigger),
+            pad_preset: pad(&c.pad_preset, GamepadButton::South),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_resolve_and_defaults_are_valid() {
+        assert_eq!(key("BracketLeft"), Some(KeyCode::BracketLeft));
+        assert_eq!(key("bracketleft"), None);
+        assert_eq!(
+            pad_button("RightTrigger2"),
+            Some(GamepadButton::RightTrigger2)
+        );
+        let d = ControlsConfig::default();
+        for name in d.pan_left.iter().chain(&d.zoom_in).chain(&d.home) {
+            assert!(key(name).is_some(), "{name}");
+        }
+        let b = Bindings::default();
+        assert_eq!(b.pan_left, vec![KeyCode::ArrowLeft, KeyCode::KeyA]);
+        assert_eq!(b.pad_preset, GamepadButton::South);
+    }
+}
