@@ -3,6 +3,8 @@
 
 pub mod camera;
 pub mod config;
+pub mod credentials;
+pub mod locks;
 pub mod media;
 pub mod onvif;
 pub mod record;
@@ -151,6 +153,10 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
     }
     let (api_tx, api_rx) = crossbeam_channel::bounded(serve::api::COMMAND_QUEUE);
     let hub = serve::FeedHub::default();
+    let locks = std::sync::Arc::new(locks::Locks::new(
+        locks::state_dir().map(|d| d.join("unlocks.json")),
+        std::time::Duration::from_secs(config.locks.remember_hours.saturating_mul(3600)),
+    ));
     match serve::api::start(
         runtime.handle(),
         config.servers.bind,
@@ -159,6 +165,7 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
         api_tx,
         hub.clone(),
         serve::Access::new(config.servers.token.as_deref()),
+        locks.clone(),
     ) {
         Ok(server) => {
             app.insert_resource(camera::ApiServer(server));
@@ -171,6 +178,7 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
         .insert_resource(camera::Board(board))
         .insert_resource(camera::ApiInbox(api_rx))
         .insert_resource(camera::Hub(hub))
+        .insert_resource(camera::ViewLocks(locks))
         .insert_resource(camera::PicturesWanted(matches!(mode, Mode::Window(_))))
         .add_systems(PreUpdate, runtime::exit_on_signal);
     // 3. Cameras: entities + workers, then events → states.

@@ -54,6 +54,21 @@ enum Command {
     /// Ask an ONVIF device for its profiles and stream URIs; print a config with a ready
     /// camera entry (main url, sub_url, onvif). The password is read from stdin.
     Probe(ProbeArgs),
+    /// Lock camera CAMERA behind a view password (read from stdin, no echo on a terminal);
+    /// only its argon2id hash is stored, in the secrets file beside the config.
+    SetViewPassword {
+        camera: String,
+        /// Take the lock off instead.
+        #[arg(long)]
+        remove: bool,
+    },
+    /// Store CAMERA's user and password (read from stdin) in the secrets file beside the
+    /// config (created 0600); the config then needs no password.
+    SetCredentials {
+        camera: String,
+        #[arg(long)]
+        username: String,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -145,19 +160,135 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+/// The config file in use: `--config`, else `config/wall.ron` if present, else none (the
+/// built-in demo).
+fn config_path(path: Option<&Path>) -> Option<PathBuf> {
     let default = Path::new("config/wall.ron");
     match path {
-        Some(p) => Ok(Config::load(p)?),
-        None if default.exists() => Ok(Config::load(default)?),
-        None => Ok(Config::demo()),
+        Some(p) => Some(p.to_path_buf()),
+        None if default.exists() => Some(default.to_path_buf()),
+        None => None,
     }
+}
+
+/// The config with the local secrets (credentials, view locks) filled in.
+fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    let path = config_path(path);
+    let mut config = match &path {
+        Some(p) => Config::load(p)?,
+        None => Config::demo(),
+    };
+    if let Some(secrets) = opticlink::credentials::secrets_path(path.as_deref()) {
+        let file =
+            opticlink::credentials::SecretsFile::load(&secrets).map_err(anyhow::Error::msg)?;
+        for problem in file.apply(&mut config) {
+            eprintln!("opticlink: {problem}");
+        }
+    }
+    Ok(config)
+}
+
+/// `set-view-password` and `set-credentials`: the secrets file of the config in use, checked
+/// to know camera `name`.
+fn secrets_for(cli_config: Option<&Path>, name: &str) -> anyhow::Result<PathBuf> {
+    let path = config_path(cli_config);
+    let config = match &path {
+        Some(p) => Config::load(p)?,
+        None => Config::demo(),
+    };
+    let sims = config.simulated.as_ref().map_or(0, |s| s.cameras);
+    let known = config.cameras.iter().any(|c| c.name == name)
+        || (1..=sims).any(|i| format!("Sim {i}") == name);
+    if !known {
+        bail!(
+            "no camera {name:?} in {}",
+            path.as_deref()
+                .map_or("the built-in demo".into(), |p| p.display().to_string())
+        );
+    }
+    opticlink::credentials::secrets_path(path.as_deref())
+        .context("no place for the secrets file (no data directory)")
+}
+
+fn set_view_password(
+    cli_config: Option<&Path>,
+    camera: &str,
+    remove: bool,
+) -> anyhow::Result<ExitCode> {
+    use opticlink::credentials::{SecretsFile, read_secret};
+    let path = secrets_for(cli_config, camera)?;
+    let mut file = SecretsFile::load(&path).map_err(anyhow::Error::msg)?;
+    let entry = file.cameras.entry(camera.to_string()).or_default();
+    if remove {
+        entry.view_password = None;
+    } else {
+        let password = read_secret(&format!("view password for {camera}: "))?;
+        if password.is_empty() {
+            bail!("empty password (use --remove to take the lock off)");
+        }
+        entry.view_password =
+            Some(opticlink::locks::hash::hash(&password).map_err(anyhow::Error::msg)?);
+    }
+    file.save(&path).map_err(anyhow::Error::msg)?;
+    println!(
+        "{camera}: view password {} ({})",
+        if remove { "removed" } else { "set" },
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn set_credentials(
+    cli_config: Option<&Path>,
+    camera: &str,
+    username: &str,
+) -> anyhow::Result<ExitCode> {
+    use opticlink::credentials::{SecretsFile, read_secret};
+    let path = secrets_for(cli_config, camera)?;
+    let password = read_secret(&format!("password of {username} on {camera}: "))?;
+    let mut file = SecretsFile::load(&path).map_err(anyhow::Error::msg)?;
+    let entry = file.cameras.entry(camera.to_string()).or_default();
+    entry.username = Some(username.to_string());
+    entry.password = Some(password);
+    file.save(&path).map_err(anyhow::Error::msg)?;
+    println!(
+        "{camera}: credentials of {username} stored ({})",
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A warning when a config file holding a password can be read by group or others.
+fn readable_secrets_warning(file: &Path, config: &Config) -> Option<String> {
+    if !config
+        .cameras
+        .iter()
+        .any(|c| c.password.is_some() || c.onvif.as_ref().is_some_and(|o| o.password.is_some()))
+    {
+        return None;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(file).ok()?.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Some(format!(
+                "warning: {} holds passwords and is readable by group or others (mode {:o}): chmod 600 it, or move them out with set-credentials",
+                file.display(),
+                mode & 0o777
+            ));
+        }
+    }
+    None
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::CheckConfig { file }) => match Config::load(&file) {
             Ok(c) => {
+                if let Some(w) = readable_secrets_warning(&file, &c) {
+                    eprintln!("{w}");
+                }
                 let sim = c.simulated.as_ref().map_or(0, |s| s.cameras);
                 println!(
                     "{}: ok ({} cameras, {sim} simulated)",
@@ -173,6 +304,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Some(Command::Simcam(args)) => simcam(args),
         Some(Command::Probe(args)) => probe(args),
+        Some(Command::SetViewPassword { camera, remove }) => {
+            set_view_password(cli.config.as_deref(), &camera, remove)
+        }
+        Some(Command::SetCredentials { camera, username }) => {
+            set_credentials(cli.config.as_deref(), &camera, &username)
+        }
         None => {
             let config = load_config(cli.config.as_deref())?;
             // Detected before Bevy builds a window: winit panics without a display.

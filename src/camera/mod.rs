@@ -15,6 +15,7 @@ pub mod state;
 mod status;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bevy::ecs::query::QueryData;
 use bevy::prelude::*;
@@ -45,7 +46,8 @@ pub use status::{ApiServer, Board, publish_status};
     Recording,
     Rates,
     Latency,
-    LatestFrame
+    LatestFrame,
+    ViewLocked
 )]
 pub struct IpCamera {
     pub name: String,
@@ -106,6 +108,35 @@ pub struct WorkerLink {
     pub stats: Arc<StreamStats>,
 }
 
+/// The camera has a view password and this machine has not unlocked it: the wall draws no
+/// picture of it (refreshed every frame from [`ViewLocks`]).
+#[derive(Component, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ViewLocked(pub bool);
+
+fn sync_view_locks(
+    locks: Option<Res<ViewLocks>>,
+    mut cameras: Query<(&IpCamera, &mut ViewLocked)>,
+) {
+    let Some(locks) = locks else { return };
+    for (cam, mut locked) in &mut cameras {
+        locked.set_if_neq(ViewLocked(!locks.0.wall_may_show(&cam.name)));
+    }
+}
+
+/// View locks and unlocks, shared with the servers.
+#[derive(Resource, Clone)]
+pub struct ViewLocks(pub Arc<crate::locks::Locks>);
+
+impl Default for ViewLocks {
+    /// Nothing locked, nothing remembered (tests that assemble parts).
+    fn default() -> Self {
+        Self(Arc::new(crate::locks::Locks::new(
+            None,
+            Duration::from_secs(3600),
+        )))
+    }
+}
+
 /// The loaded configuration.
 #[derive(Resource, Debug, Clone, Deref)]
 pub struct WallConfig(pub Config);
@@ -139,7 +170,8 @@ pub struct CameraView {
 /// spawn cameras with hand-made [`WorkerLink`]s and step the clock.
 pub fn state_plugin(app: &mut App) {
     app.add_message::<StateChanged>()
-        .add_plugins((recording::plugin, ingest::plugin, ptz::plugin));
+        .add_plugins((recording::plugin, ingest::plugin, ptz::plugin))
+        .add_systems(Update, sync_view_locks.in_set(WallSystems::Ingest));
 }
 
 /// Spawns the configured cameras and their workers, carries out API requests, publishes the

@@ -68,6 +68,12 @@ pub fn camera_list(
                 mjpeg_port: None,
                 audio_port: None,
                 max_bytes: None,
+                password_env: None,
+                view_lock: sim
+                    .view_locks
+                    .iter()
+                    .find(|(n, _)| *n == format!("Sim {i}"))
+                    .map(|(_, h)| h.clone()),
             });
         }
     }
@@ -134,6 +140,7 @@ pub struct CameraSpawner<'w, 's> {
     hub: Res<'w, Hub>,
     retention: Res<'w, Retention>,
     wanted: Option<Res<'w, PicturesWanted>>,
+    locks: Option<Res<'w, super::ViewLocks>>,
     time: Res<'w, Time<Real>>,
 }
 
@@ -146,6 +153,18 @@ impl CameraSpawner<'_, '_> {
             index,
             url: secret::redact_url(&cam.url),
         };
+        if let Some(locks) = &self.locks {
+            let lock = cam.view_lock.as_ref().map(|hash| {
+                if !crate::locks::hash::is_hash(hash) {
+                    error!(camera = %cam.name, "the stored view password is not an argon2id hash: the camera stays locked; set it again with set-view-password");
+                }
+                crate::locks::CameraLock {
+                    ip: crate::locks::camera_ip(&cam.url),
+                    hash: hash.clone(),
+                }
+            });
+            locks.0.set_camera(&cam.name, lock);
+        }
         let mut entity = self.commands.spawn(camera);
         let id = entity.id();
         if !cam.enabled {
@@ -207,6 +226,10 @@ impl CameraSpawner<'_, '_> {
             std::net::SocketAddr::new(servers.bind, port)
         };
         let access = crate::serve::Access::new(servers.token.as_deref());
+        let access = match &self.locks {
+            Some(l) => access.for_camera(l.0.clone(), &cam.name),
+            None => access,
+        };
         let settings = MjpegSettings {
             fps: servers.mjpeg_fps,
             quality: servers.mjpeg_quality,
@@ -287,6 +310,9 @@ impl CameraSpawner<'_, '_> {
         }
         if let Some(ptz) = ptz {
             ptz.handle.shutdown();
+        }
+        if let Some(locks) = &self.locks {
+            locks.0.set_camera(name, None);
         }
         if let Ok(mut hub) = self.hub.0.write() {
             hub.remove(name);

@@ -26,7 +26,12 @@ fn latency(p: Option<Percentiles>) -> Option<serve::Latency> {
 }
 
 /// Builds the API snapshot from the components.
-pub fn publish_status(time: Res<Time<Real>>, board: Res<Board>, cameras: Query<CameraView>) {
+pub fn publish_status(
+    time: Res<Time<Real>>,
+    board: Res<Board>,
+    locks: Option<Res<super::ViewLocks>>,
+    cameras: Query<CameraView>,
+) {
     let now = time.elapsed();
     let mut list: Vec<_> = cameras.iter().collect();
     list.sort_by_key(|v| v.camera.index);
@@ -75,6 +80,7 @@ pub fn publish_status(time: Res<Time<Real>>, board: Res<Board>, cameras: Query<C
                         last_error: p.status.last_error.clone(),
                     })
                     .unwrap_or_default(),
+                locked: locks.as_ref().is_some_and(|l| l.0.has_lock(&cam.name)),
                 recording: RecordingStatus {
                     active: rec.active,
                     segments: rec.segments,

@@ -47,6 +47,26 @@ pub struct Config {
     /// Keyboard and gamepad bindings for PTZ and brightness.
     #[serde(default)]
     pub controls: ControlsConfig,
+    /// View locks.
+    #[serde(default)]
+    pub locks: LocksConfig,
+}
+
+/// View locks (`opticlink set-view-password`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocksConfig {
+    /// An unlocked camera address stays unlocked on this machine this long. Default 12.
+    #[serde(default = "default_remember_hours")]
+    pub remember_hours: u64,
+}
+
+impl Default for LocksConfig {
+    fn default() -> Self {
+        Self {
+            remember_hours: default_remember_hours(),
+        }
+    }
 }
 
 /// One camera.
@@ -87,6 +107,12 @@ pub struct CameraConfig {
     /// Keep this camera's recordings under this many bytes, oldest first. Default `None`.
     #[serde(default)]
     pub max_bytes: Option<u64>,
+    /// Read the password from this environment variable (when `password` is not given).
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// The view password's argon2id hash, from the local secrets file (never in the config).
+    #[serde(skip)]
+    pub view_lock: Option<String>,
 }
 
 /// RTP transport.
@@ -204,6 +230,9 @@ pub struct SimulatedConfig {
     /// picture), on a free port of 127.0.0.1. Default false.
     #[serde(default)]
     pub onvif: bool,
+    /// `(camera name, view password hash)` from the local secrets file.
+    #[serde(skip)]
+    pub view_locks: Vec<(String, String)>,
 }
 
 /// Container of recordings.
@@ -292,6 +321,9 @@ impl Default for ServersConfig {
 
 fn yes() -> bool {
     true
+}
+fn default_remember_hours() -> u64 {
+    12
 }
 fn default_onvif_timeout() -> f64 {
     5.0

@@ -63,6 +63,7 @@ pub const COMMAND_QUEUE: usize = 64;
 
 /// Binds `ip:preferred` (or a fallback) and serves the API; logs its address on every bind
 /// and keeps `api_port` in the status current.
+#[allow(clippy::too_many_arguments)]
 pub fn start(
     runtime: &tokio::runtime::Handle,
     ip: IpAddr,
@@ -71,6 +72,7 @@ pub fn start(
     commands: crossbeam_channel::Sender<ApiCommand>,
     hub: FeedHub,
     access: Access,
+    locks: Arc<crate::locks::Locks>,
 ) -> std::io::Result<Server> {
     let status = board.clone();
     let on_bound: OnBound = Arc::new(move |addr: SocketAddr, refused| {
@@ -86,7 +88,8 @@ pub fn start(
     });
     let handle = move |req: Request<Incoming>| {
         let (board, commands, hub) = (board.clone(), commands.clone(), hub.clone());
-        async move { route(req, &board, &commands, &hub).await }
+        let locks = locks.clone();
+        async move { route(req, &board, &commands, &hub, &locks).await }
     };
     super::start_server(
         runtime,
@@ -103,6 +106,7 @@ async fn route(
     board: &StatusBoard,
     commands: &crossbeam_channel::Sender<ApiCommand>,
     hub: &FeedHub,
+    locks: &crate::locks::Locks,
 ) -> Response<Body> {
     let snapshot = match board.read() {
         Ok(s) => s.clone(),
@@ -110,7 +114,21 @@ async fn route(
     };
     let path = req.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    // A locked camera's own routes need its unlock key, whatever the wall shows.
+    if let ["api", "cameras", name, op] = segments.as_slice()
+        && *op != "unlock"
+    {
+        let name = percent_decode(name);
+        let key = super::unlock_key(req.headers(), req.uri().query());
+        if !locks.key_allows(&name, key.as_deref()) {
+            return locked(&name);
+        }
+    }
     match (req.method(), segments.as_slice()) {
+        (&Method::POST, ["api", "cameras", name, "unlock"]) => {
+            let name = percent_decode(name);
+            unlock(req, &name, locks).await
+        }
         (&Method::GET, [""]) => {
             // `</` cannot end the script early once escaped; JSON stays valid.
             let json = serde_json::to_string(&snapshot)
@@ -246,6 +264,42 @@ async fn route(
     }
 }
 
+/// `POST …/unlock {"password"}`: waits out the camera's delay after wrong passwords, then
+/// 200 `{"key"}`, 403 (wrong, with the next delay) or 409 (the camera has no lock).
+async fn unlock(req: Request<Incoming>, name: &str, locks: &crate::locks::Locks) -> Response<Body> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        password: String,
+    }
+    let body = match read_json::<Body>(req).await {
+        Ok(b) => b,
+        Err(_) => {
+            // Never echo the body: it holds a password.
+            return error_response(StatusCode::BAD_REQUEST, "expected {\"password\": \"…\"}");
+        }
+    };
+    let wait = locks.wait_before_attempt(name, std::time::Instant::now());
+    tokio::time::sleep(wait).await;
+    match locks.unlock(name, &body.password, false, std::time::Instant::now()) {
+        Ok(key) => reply_json(
+            StatusCode::OK,
+            &serde_json::json!({ "camera": name, "key": key }),
+        ),
+        Err(crate::locks::Refused::Wrong { retry_after }) => {
+            let json = serde_json::json!({
+                "error": format!("wrong view password for camera {name:?}"),
+                "retry_after_secs": retry_after.as_secs_f64(),
+            });
+            reply_json(StatusCode::FORBIDDEN, &json)
+        }
+        Err(crate::locks::Refused::NotLocked) => error_response(
+            StatusCode::CONFLICT,
+            &format!("camera {name:?} has no view password"),
+        ),
+    }
+}
+
 /// Sends `command` to the ECS and waits for its answer; the error is the response to give.
 async fn ask<T>(
     commands: &crossbeam_channel::Sender<ApiCommand>,
@@ -318,6 +372,16 @@ pub fn unauthorized() -> Response<Body> {
         hyper::header::HeaderValue::from_static("Bearer"),
     );
     r
+}
+
+/// 401 for a request to a locked camera without a valid unlock key.
+pub fn locked(camera: &str) -> Response<Body> {
+    error_response(
+        StatusCode::UNAUTHORIZED,
+        &format!(
+            "camera {camera:?} is locked: unlock it with POST /api/cameras/{{name}}/unlock and send the key (X-Unlock-Key or ?key=)"
+        ),
+    )
 }
 
 /// Every error answer: a status code and `{"error": "…"}`.

@@ -63,6 +63,8 @@ pub struct CameraStatus {
     pub recording: RecordingStatus,
     /// PTZ and brightness over ONVIF (all false without an ONVIF endpoint).
     pub ptz: PtzStatus,
+    /// The camera has a view password: its streams and routes need an unlock key.
+    pub locked: bool,
 }
 
 /// A camera's ONVIF control in [`CameraStatus`].
@@ -287,12 +289,13 @@ async fn serve_until_error(
             let service =
                 hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let allowed = access.allows(req.headers(), req.uri().query());
+                    let unlocked = access.view_lock(req.headers(), req.uri().query());
                     let handle = handle.clone();
                     async move {
-                        let response = if allowed {
-                            handle.call(req).await
-                        } else {
-                            api::unauthorized()
+                        let response = match (allowed, unlocked) {
+                            (false, _) => api::unauthorized(),
+                            (true, Some(locked)) => locked,
+                            (true, None) => handle.call(req).await,
                         };
                         Ok::<_, std::convert::Infallible>(response)
                     }
@@ -324,15 +327,57 @@ fn accept_error_is_transient(e: &io::Error) -> bool {
 
 /// Who may use the local servers: with a token set, every request must carry it, as
 /// `Authorization: Bearer TOKEN` or `?token=TOKEN` (for `<img>` tags).
+/// A camera's own servers also need its unlock key while it has a view lock.
 #[derive(Clone, Default)]
 pub struct Access {
     token: Option<std::sync::Arc<str>>,
+    view_lock: Option<(Arc<crate::locks::Locks>, Arc<str>)>,
+}
+
+/// The unlock key a request carries: `X-Unlock-Key` or `?key=`.
+pub fn unlock_key(headers: &hyper::HeaderMap, query: Option<&str>) -> Option<String> {
+    headers
+        .get("x-unlock-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| {
+            query.and_then(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k == "key")
+                    .map(|(_, v)| v.into_owned())
+            })
+        })
 }
 
 impl Access {
     pub fn new(token: Option<&str>) -> Self {
         Self {
             token: token.filter(|t| !t.is_empty()).map(std::sync::Arc::from),
+            view_lock: None,
+        }
+    }
+
+    /// The same access, and camera `name`'s unlock key on top while it is locked.
+    pub fn for_camera(&self, locks: Arc<crate::locks::Locks>, name: &str) -> Self {
+        Self {
+            token: self.token.clone(),
+            view_lock: Some((locks, Arc::from(name))),
+        }
+    }
+
+    /// The 401 for a request that does not pass the camera's view lock (if it has one).
+    pub fn view_lock(
+        &self,
+        headers: &hyper::HeaderMap,
+        query: Option<&str>,
+    ) -> Option<HttpResponse> {
+        match &self.view_lock {
+            Some((locks, name))
+                if !locks.key_allows(name, unlock_key(headers, query).as_deref()) =>
+            {
+                Some(api::locked(name))
+            }
+            _ => None,
         }
     }
 

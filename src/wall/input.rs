@@ -1,5 +1,6 @@
 //! Wall input: selection (click, double-click to maximise, Tab/Shift+Tab, digits, gamepad
-//! shoulders), view keys (F11, O, Enter, Esc, R), and steering the selected camera — and only
+//! shoulders), view keys (F11, O, Enter, Esc, R, L to lock every camera again; none while
+//! typing into a field), and steering the selected camera — and only
 //! it — from the keyboard, the mouse (drag on the maximised tile, wheel) and the gamepad
 //! (left stick with a dead zone, triggers or right stick to zoom). Steering goes out as
 //! [`Steer`] messages naming the selected camera's entity; a Stop goes to a camera whenever
@@ -14,7 +15,7 @@ use bevy::window::{MonitorSelection, PrimaryWindow, WindowMode};
 
 use super::keys::Bindings;
 use super::{TileRect, WallView, layout};
-use crate::camera::{IpCamera, Ptz, SetRecording, Steer};
+use crate::camera::{IpCamera, Ptz, SetRecording, Steer, ViewLocked};
 use crate::onvif::{Command, Velocity};
 
 /// Two clicks on the same tile within this are a double-click.
@@ -54,8 +55,21 @@ fn dead_zone_1(v: f32, zone: f32) -> f32 {
     dead_zone(Vec2::new(v, 0.0), zone).x
 }
 
-/// Whether the selected camera can be steered (has PTZ) and have its brightness set.
-fn capabilities(ptz: Option<&Ptz>) -> (bool, bool) {
+/// What input needs of each camera.
+type TileView = (
+    Entity,
+    &'static IpCamera,
+    &'static TileRect,
+    Option<&'static Ptz>,
+    Option<&'static ViewLocked>,
+);
+
+/// Whether the selected camera can be steered (has PTZ) and have its brightness set; a
+/// locked camera cannot until it is unlocked.
+fn capabilities(ptz: Option<&Ptz>, locked: Option<&ViewLocked>) -> (bool, bool) {
+    if locked.is_some_and(|l| l.0) {
+        return (false, false);
+    }
     ptz.map_or((false, false), |p| (p.status.ptz, p.status.imaging))
 }
 
@@ -70,12 +84,14 @@ pub(super) struct Clicks {
 #[allow(clippy::too_many_arguments)]
 pub(super) fn select(
     keys: Res<ButtonInput<KeyCode>>,
+    egui: Option<Res<bevy_egui::input::EguiWantsInput>>,
+    locks: Option<Res<crate::camera::ViewLocks>>,
     mouse: Res<ButtonInput<MouseButton>>,
     time: Res<Time<Real>>,
     bindings: Res<Bindings>,
     mut windows: Query<&mut Window, With<PrimaryWindow>>,
     mut view: ResMut<WallView>,
-    cameras: Query<(Entity, &IpCamera, &TileRect, Option<&Ptz>)>,
+    cameras: Query<TileView>,
     gamepads: Query<&Gamepad>,
     mut clicks: Local<Clicks>,
     mut set_recording: MessageWriter<SetRecording>,
@@ -87,6 +103,18 @@ pub(super) fn select(
     let Ok(mut window) = windows.single_mut() else {
         return;
     };
+    // Typing into a field (a view password) is not a command.
+    let none = ButtonInput::<KeyCode>::default();
+    let keys: &ButtonInput<KeyCode> = if egui.is_some_and(|e| e.wants_any_keyboard_input()) {
+        &none
+    } else {
+        &keys
+    };
+    if keys.just_pressed(KeyCode::KeyL)
+        && let Some(locks) = &locks
+    {
+        locks.0.lock_all();
+    }
     if keys.just_pressed(KeyCode::F11) {
         window.mode = match window.mode {
             WindowMode::Windowed => WindowMode::BorderlessFullscreen(MonitorSelection::Current),
@@ -103,7 +131,7 @@ pub(super) fn select(
         view.maximised = Some(view.selected);
     }
     let selected = cameras.iter().find(|(_, c, ..)| c.index == view.selected);
-    let (steerable, _) = capabilities(selected.and_then(|s| s.3));
+    let (steerable, _) = capabilities(selected.and_then(|s| s.3), selected.and_then(|s| s.4));
     if keys.just_pressed(KeyCode::KeyR)
         && let Some((entity, ..)) = selected
     {
@@ -146,7 +174,7 @@ pub(super) fn select(
     }
     // Digits pick a tile; with a PTZ camera selected they recall presets (Alt+digit still
     // picks a tile).
-    if let Some(d) = digit_pressed(&keys)
+    if let Some(d) = digit_pressed(keys)
         && (alt || !steerable)
         && !ctrl
         && d < n
@@ -157,7 +185,7 @@ pub(super) fn select(
         && let Some(pos) = window.cursor_position()
         && let Some((_, cam, ..)) = cameras
             .iter()
-            .find(|(_, _, r, _)| r.visible && r.cell.contains(pos.x, pos.y))
+            .find(|(_, _, r, ..)| r.visible && r.cell.contains(pos.x, pos.y))
     {
         let now = time.elapsed();
         target = Some(cam.index);
@@ -202,23 +230,30 @@ pub(super) struct SteerState {
 #[allow(clippy::too_many_arguments)]
 pub(super) fn steer(
     keys: Res<ButtonInput<KeyCode>>,
+    egui: Option<Res<bevy_egui::input::EguiWantsInput>>,
     mouse: Res<ButtonInput<MouseButton>>,
     mut wheel: MessageReader<MouseWheel>,
     time: Res<Time<Real>>,
     bindings: Res<Bindings>,
     windows: Query<&Window, With<PrimaryWindow>>,
     view: Res<WallView>,
-    cameras: Query<(Entity, &IpCamera, &TileRect, Option<&Ptz>)>,
+    cameras: Query<TileView>,
     gamepads: Query<&Gamepad>,
     mut clicks: Local<Clicks>,
     mut state: Local<SteerState>,
     mut out: MessageWriter<Steer>,
 ) {
     let now = time.elapsed();
+    let none = ButtonInput::<KeyCode>::default();
+    let keys: &ButtonInput<KeyCode> = if egui.is_some_and(|e| e.wants_any_keyboard_input()) {
+        &none
+    } else {
+        &keys
+    };
     let window = windows.single().ok();
     let focused = window.is_some_and(|w| w.focused);
     let selected = cameras.iter().find(|(_, c, ..)| c.index == view.selected);
-    let (steerable, imaging) = capabilities(selected.and_then(|s| s.3));
+    let (steerable, imaging) = capabilities(selected.and_then(|s| s.3), selected.and_then(|s| s.4));
     let target = selected.map(|s| s.0).filter(|_| steerable || imaging);
     let b = &*bindings;
     // An arrow that just moved the selection onto a PTZ camera does not also pan it.
@@ -252,7 +287,7 @@ pub(super) fn steer(
         // Drag on the maximised tile pans and tilts towards where the pointer went.
         let cursor = window.and_then(Window::cursor_position);
         let on_max = |p: Vec2| {
-            selected.is_some_and(|(_, c, r, _)| {
+            selected.is_some_and(|(_, c, r, ..)| {
                 view.maximised == Some(c.index) && r.cell.contains(p.x, p.y)
             })
         };
@@ -328,7 +363,7 @@ pub(super) fn steer(
         out.write(Steer { camera, command });
     };
     if steerable {
-        if let Some(d) = digit_pressed(&keys).filter(|_| !alt) {
+        if let Some(d) = digit_pressed(keys).filter(|_| !alt) {
             let n = d as u32 + 1;
             send(if ctrl {
                 Command::SetPreset(n)

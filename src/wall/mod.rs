@@ -20,7 +20,7 @@ use bevy_egui::{EguiPlugin, EguiPrimaryContextPass};
 
 use crate::WallSystems;
 use crate::camera::state::StreamState;
-use crate::camera::{IpCamera, SetRecording, StreamStatus};
+use crate::camera::{IpCamera, SetRecording, StreamStatus, ViewLocked};
 use layout::Rect;
 use video::{VideoTextures, YuvMaterial};
 
@@ -174,7 +174,7 @@ fn spawn_tiles(
 fn layout_tiles(
     windows: Query<&Window, With<PrimaryWindow>>,
     view: Res<WallView>,
-    mut cameras: Query<(&IpCamera, &VideoTextures, &mut TileRect)>,
+    mut cameras: Query<(&IpCamera, &VideoTextures, &mut TileRect, &ViewLocked)>,
     mut tiles: Query<(&TileOf, &mut Transform, &mut Visibility)>,
 ) {
     let Ok(window) = windows.single() else { return };
@@ -187,7 +187,7 @@ fn layout_tiles(
         w: ww,
         h: wh,
     };
-    for (cam, tex, mut rect) in &mut cameras {
+    for (cam, tex, mut rect, _) in &mut cameras {
         let (cell, visible) = match view.maximised {
             Some(m) if m == cam.index => (full, true),
             Some(_) => (Rect::default(), false),
@@ -201,10 +201,10 @@ fn layout_tiles(
         };
     }
     for (tile, mut transform, mut visibility) in &mut tiles {
-        let Ok((_, tex, rect)) = cameras.get(tile.0) else {
+        let Ok((_, tex, rect, locked)) = cameras.get(tile.0) else {
             continue;
         };
-        let show = rect.visible && tex.size != (0, 0);
+        let show = rect.visible && tex.size != (0, 0) && !locked.0;
         visibility.set_if_neq(if show {
             Visibility::Visible
         } else {
@@ -231,19 +231,20 @@ fn dim_tiles(
     }
 }
 
+/// What the screenshot checks and logs of each camera.
+type ShotView = (
+    &'static IpCamera,
+    &'static StreamStatus,
+    Option<&'static VideoTextures>,
+    &'static crate::camera::Latency,
+    &'static ViewLocked,
+);
+
 fn take_screenshot(
     mut commands: Commands,
     time: Res<Time<Real>>,
     mut plan: ResMut<ScreenshotPlan>,
-    cameras: Query<
-        (
-            &IpCamera,
-            &StreamStatus,
-            Option<&VideoTextures>,
-            &crate::camera::Latency,
-        ),
-        With<crate::camera::WorkerLink>,
-    >,
+    cameras: Query<ShotView, With<crate::camera::WorkerLink>>,
 ) {
     if plan.taken {
         return;
@@ -251,10 +252,11 @@ fn take_screenshot(
     // Live, with a picture uploaded (its latency measured means it reached the GPU). The
     // cameras exist from the first frame; their tiles a frame later.
     let all_live = !cameras.is_empty()
-        && cameras.iter().all(|(_, status, tex, latency)| {
+        && cameras.iter().all(|(_, status, tex, latency, locked)| {
+            // A locked tile shows its lock, never a picture.
             status.machine.state == StreamState::Live
-                && tex.is_some_and(|t| t.size != (0, 0))
-                && latency.0.added.is_some()
+                && (locked.0
+                    || (tex.is_some_and(|t| t.size != (0, 0)) && latency.0.added.is_some()))
         });
     plan.ready_frames = if all_live { plan.ready_frames + 1 } else { 0 };
     let ready = plan.when_live && plan.ready_frames >= 5;
@@ -271,9 +273,13 @@ fn take_screenshot(
     // What the picture shows, for whoever reads the log with it (a bug report, a test).
     let mut shown: Vec<_> = cameras.iter().collect();
     shown.sort_by_key(|(cam, ..)| cam.index);
-    for (cam, status, tex, latency) in shown {
+    for (cam, status, tex, latency, locked) in shown {
         let (w, h) = tex.map_or((0, 0), |t| t.size);
-        let latency = overlay::latency_line(latency).unwrap_or_else(|| "no latency yet".into());
+        let latency = if locked.0 {
+            "locked: no picture shown".into()
+        } else {
+            overlay::latency_line(latency).unwrap_or_else(|| "no latency yet".into())
+        };
         info!(
             camera = %cam.name,
             "screenshot: {} {w}x{h}, {latency}",

@@ -1,7 +1,8 @@
 //! Per-tile overlays drawn with egui: name, state, and what matters in that state (resolution,
 //! fps, bitrate and latency while live; grace left while connecting; reconnects and the last
 //! error after failures), REC and bound ports, the PTZ badge (moving or not), the brightness
-//! while it changes and the last control error; the selection frame and a placeholder for
+//! while it changes and the last control error; a locked tile's lock and password field
+//! (no picture); the selection frame and a placeholder for
 //! tiles without a picture. Text only from components: URLs are already redacted.
 
 use bevy::prelude::*;
@@ -9,7 +10,9 @@ use bevy_egui::{EguiContexts, egui};
 
 use super::{TileRect, WallView};
 use crate::camera::state::StreamState;
-use crate::camera::{CameraView, Latency, Ptz, Rates, Recording, SetRecording, StreamStatus};
+use crate::camera::{
+    CameraView, Latency, Ptz, Rates, Recording, SetRecording, StreamStatus, ViewLocked,
+};
 
 fn state_color(state: StreamState) -> egui::Color32 {
     match state {
@@ -196,11 +199,81 @@ fn ptz_lines(ptz: &Ptz, now: std::time::Duration) -> Vec<(String, egui::Color32)
     out
 }
 
+/// What a locked tile's password field holds, and the answer to the last attempt.
+#[derive(Default)]
+pub(super) struct LockFields(std::collections::HashMap<Entity, (String, Option<String>)>);
+
+/// A locked tile: no picture, a lock, the password field. A right password unlocks the
+/// camera's address for `locks.remember_hours`; a wrong one waits longer each time.
+fn lock_ui(
+    ctx: &egui::Context,
+    cell: egui::Rect,
+    entity: Entity,
+    name: &str,
+    locks: &crate::locks::Locks,
+    fields: &mut LockFields,
+) {
+    let (text, message) = fields.0.entry(entity).or_default();
+    egui::Area::new(egui::Id::new(("lock", entity)))
+        .pivot(egui::Align2::CENTER_CENTER)
+        .fixed_pos(cell.center())
+        .order(egui::Order::Foreground)
+        .show(ctx, |ui| {
+            ui.vertical_centered(|ui| {
+                ui.label(
+                    egui::RichText::new("LOCKED")
+                        .size(22.0)
+                        .strong()
+                        .color(egui::Color32::from_rgb(250, 200, 80)),
+                );
+                ui.label(
+                    egui::RichText::new(name)
+                        .size(15.0)
+                        .color(egui::Color32::WHITE),
+                );
+                let field = ui.add(
+                    egui::TextEdit::singleline(text)
+                        .password(true)
+                        .hint_text("view password")
+                        .desired_width(180.0),
+                );
+                let enter = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                if (ui.button("Unlock").clicked() || enter) && !text.is_empty() {
+                    let now = std::time::Instant::now();
+                    let wait = locks.wait_before_attempt(name, now);
+                    *message = if !wait.is_zero() {
+                        Some(format!("wait {:.0} s", wait.as_secs_f64().ceil()))
+                    } else {
+                        match locks.unlock(name, text, true, now) {
+                            Ok(_) => None,
+                            Err(crate::locks::Refused::Wrong { retry_after }) => Some(format!(
+                                "wrong password; next try in {:.0} s",
+                                retry_after.as_secs_f64().ceil()
+                            )),
+                            Err(crate::locks::Refused::NotLocked) => None,
+                        }
+                    };
+                    text.clear();
+                }
+                if let Some(m) = message {
+                    ui.label(
+                        egui::RichText::new(m.as_str())
+                            .size(13.0)
+                            .color(egui::Color32::from_rgb(255, 150, 60)),
+                    );
+                }
+            });
+        });
+}
+
+#[allow(clippy::too_many_arguments)]
 pub(super) fn overlays_ui(
     mut contexts: EguiContexts,
     view: Res<WallView>,
     time: Res<Time<Real>>,
-    cameras: Query<(Entity, CameraView, &TileRect)>,
+    cameras: Query<(Entity, CameraView, &TileRect, &ViewLocked)>,
+    locks: Option<Res<crate::camera::ViewLocks>>,
+    mut fields: Local<LockFields>,
     mut set_recording: MessageWriter<SetRecording>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
@@ -209,14 +282,19 @@ pub(super) fn overlays_ui(
         egui::Id::new("tiles"),
     ));
     let now = time.elapsed();
-    for (entity, v, rect) in &cameras {
+    for (entity, v, rect, locked) in &cameras {
         let (cam, status, rates) = (v.camera, v.status, v.rates);
         if !rect.visible {
             continue;
         }
         let cell = to_egui(&rect.cell);
         let state = status.machine.state;
-        if status.width == 0 || rates.decoded == 0 {
+        if locked.0 {
+            painter.rect_filled(cell, 0.0, egui::Color32::from_gray(18));
+            if let Some(locks) = &locks {
+                lock_ui(ctx, cell, entity, &cam.name, &locks.0, &mut fields);
+            }
+        } else if status.width == 0 || rates.decoded == 0 {
             painter.rect_filled(cell, 0.0, egui::Color32::from_gray(24));
             painter.text(
                 cell.center(),

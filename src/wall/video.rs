@@ -179,12 +179,21 @@ struct PendingUploads {
     written: HashMap<AssetId<Image>, u64>,
 }
 
-fn extract_uploads(
-    mut pending: ResMut<PendingUploads>,
-    cameras: Extract<Query<(&LatestFrame, &VideoTextures, Option<&WorkerLink>)>>,
-) {
+/// What the render world reads of each camera.
+type UploadSource = (
+    &'static LatestFrame,
+    &'static VideoTextures,
+    Option<&'static WorkerLink>,
+    &'static crate::camera::ViewLocked,
+);
+
+fn extract_uploads(mut pending: ResMut<PendingUploads>, cameras: Extract<Query<UploadSource>>) {
     pending.uploads.clear();
-    for (latest, tex, link) in &cameras {
+    for (latest, tex, link, locked) in &cameras {
+        // A locked camera's pictures never reach the GPU.
+        if locked.0 {
+            continue;
+        }
         if let Some(frame) = &latest.0
             && (frame.width, frame.height) == tex.size
         {

@@ -203,3 +203,65 @@ fn without_a_display_the_wall_runs_headless_and_names_its_page() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--screenshot needs a display"), "{err}");
 }
+
+#[test]
+fn a_locked_tile_is_the_lock_not_the_picture() {
+    let _g = common::heavy();
+    let x = xvfb();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("wall.ron");
+    std::fs::write(
+        &config,
+        "(simulated: Some((cameras: 2, width: 640, height: 360)), servers: (api_port: 0))",
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let cfg = config.to_str().unwrap();
+    let (ok, out) = crate::locks::run(
+        &["set-view-password", "Sim 2", "--config", cfg],
+        "pw\n",
+        &state,
+    );
+    assert!(ok, "{out}");
+    let state = state.to_str().unwrap().to_string();
+    let mut app = Proc::start(
+        &[
+            "--config",
+            cfg,
+            "--screenshot",
+            "wall.png",
+            "--after",
+            "120",
+            "--when-live",
+        ],
+        &[
+            ("DISPLAY", x.1.as_str()),
+            ("OPTICLINK_STATE_DIR", state.as_str()),
+        ],
+    );
+    let status = common::wait_for(Duration::from_secs(180), "the screenshot", || {
+        app.child.try_wait().unwrap()
+    });
+    let log = app.log();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("locked: no picture shown"), "{log}");
+    let png = app.dir.path().join("wall.png");
+    let mut reader = png::Decoder::new(BufReader::new(File::open(&png).unwrap()))
+        .read_info()
+        .unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let (w, h) = (info.width as usize, info.height as usize);
+    // Two cameras side by side: the left shows its textured picture, the right (locked)
+    // only its dark background and the lock (sampled away from the lock's text).
+    let (_, open_dev) = stats(&buf, w, w / 16, h / 2 - h / 8, w / 4, h / 4);
+    let (locked_mean, locked_dev) = stats(&buf, w, w / 2 + w / 32, h / 2 - h / 8, w / 10, h / 4);
+    assert!(
+        open_dev > 20.0,
+        "the open tile shows a picture ({open_dev})"
+    );
+    assert!(
+        locked_mean.iter().all(|m| *m < 30.0) && locked_dev < 5.0,
+        "the locked tile shows no picture: {locked_mean:?} ± {locked_dev}"
+    );
+}
