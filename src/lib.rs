@@ -85,8 +85,34 @@ pub fn live_page_url(app: &App) -> Option<String> {
 /// camera or server does wrong is logged and shown, never fatal.
 pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
     let mut app = App::new();
+    for cam in &config.cameras {
+        for s in [
+            cam.password.as_deref(),
+            cam.onvif.as_ref().and_then(|o| o.password.as_deref()),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            secret::remember(s);
+        }
+        if let Ok(u) = url::Url::parse(&cam.url)
+            && let Some(p) = u.password()
+        {
+            secret::remember(p);
+            let decoded = percent_encoding::percent_decode_str(p).decode_utf8_lossy();
+            secret::remember(&decoded);
+        }
+    }
+    if let Some(t) = &config.servers.token {
+        secret::remember(t);
+    }
     let log = LogPlugin {
         filter: LOG_FILTER.into(),
+        fmt_layer: |_| {
+            Some(Box::new(
+                tracing_subscriber::fmt::Layer::default().with_writer(secret::ScrubbedStderr),
+            ))
+        },
         ..default()
     };
     match &mode {

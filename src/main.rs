@@ -150,6 +150,7 @@ struct SimArgs {
 }
 
 fn main() -> ExitCode {
+    opticlink::secret::install_panic_hook();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

@@ -1,14 +1,15 @@
-//! Keeping credentials out of everything a person or a script can read: URL redaction and
-//! splitting credentials out of camera URLs. Every log line, error and API answer that shows a
+//! Keeping credentials out of everything a person or a script can read: URL redaction,
+//! splitting credentials out of camera URLs, and the last line of defence (every known secret
+//! masked in each log line and panic message). Every log line, error and API answer that shows a
 //! URL goes through here.
 
-/// The URL with any `user:password@` removed (`rtsp://***@host/…` keeps the hint that some
-/// were there). Unparseable input is returned with everything between `//` and `@` masked.
+/// The URL with its password masked: `rtsp://user:***@host/path` (the user stays, as a hint
+/// of which account). Unparseable input is returned with everything between `//` and `@`
+/// masked.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(mut parsed) if !parsed.username().is_empty() || parsed.password().is_some() => {
-            let _ = parsed.set_password(None);
-            let _ = parsed.set_username("***");
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
             parsed.to_string()
         }
         Ok(parsed) => parsed.to_string(),
@@ -53,6 +54,95 @@ pub fn scrub(text: &str, secrets: &[&str]) -> String {
     out
 }
 
+/// Secrets this process knows (camera and ONVIF passwords, the servers' token, unlock keys),
+/// scrubbed from every log line and panic message as a last line of defence.
+static KNOWN: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
+
+/// Adds `secret` to the ones scrubbed from logs and panics (shorter than 3 characters is too
+/// common a string to take out of every line).
+pub fn remember(secret: &str) {
+    if secret.chars().count() < 3 {
+        return;
+    }
+    if let Ok(mut known) = KNOWN.write()
+        && !known.iter().any(|k| k == secret)
+    {
+        known.push(secret.to_string());
+        // Longest first, so a secret containing another is taken out whole.
+        known.sort_by_key(|k| std::cmp::Reverse(k.len()));
+    }
+}
+
+/// `text` with every remembered secret (raw and percent-encoded, as URLs carry them) masked.
+pub fn scrub_known(text: &str) -> String {
+    let Ok(known) = KNOWN.read() else {
+        return text.to_string();
+    };
+    let mut out = text.to_string();
+    for k in known.iter() {
+        out = out.replace(k.as_str(), "***");
+        let encoded = percent_encoding::utf8_percent_encode(k, percent_encoding::NON_ALPHANUMERIC)
+            .to_string();
+        if encoded != *k {
+            out = out.replace(&encoded, "***");
+        }
+    }
+    out
+}
+
+/// A log writer that masks remembered secrets in each whole line before it reaches stderr.
+#[derive(Clone, Copy, Default)]
+pub struct ScrubbedStderr;
+
+/// One log event, written to stderr scrubbed when dropped.
+pub struct ScrubbedLine(Vec<u8>);
+
+impl std::io::Write for ScrubbedLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for ScrubbedLine {
+    fn drop(&mut self) {
+        let text = scrub_known(&String::from_utf8_lossy(&self.0));
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), text.as_bytes());
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ScrubbedStderr {
+    type Writer = ScrubbedLine;
+    fn make_writer(&'a self) -> Self::Writer {
+        ScrubbedLine(Vec::with_capacity(256))
+    }
+}
+
+/// Panics print their message and place with remembered secrets masked (a library error
+/// that echoes a URL cannot carry a password out through a crash).
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        let at = info
+            .location()
+            .map_or(String::new(), |l| format!(" at {}:{}", l.file(), l.line()));
+        let thread = std::thread::current();
+        eprintln!(
+            "thread '{}' panicked{at}:\n{}",
+            thread.name().unwrap_or("?"),
+            scrub_known(&message)
+        );
+    }));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,10 +151,22 @@ mod tests {
     fn redacts_userinfo() {
         assert_eq!(
             redact_url("rtsp://admin:secret@10.0.0.2:554/s"),
-            "rtsp://***@10.0.0.2:554/s"
+            "rtsp://admin:***@10.0.0.2:554/s"
         );
+        assert_eq!(redact_url("rtsp://viewer@h/s"), "rtsp://viewer@h/s");
         assert_eq!(redact_url("rtsp://10.0.0.2/s"), "rtsp://10.0.0.2/s");
         assert_eq!(redact_url("bogus//a:b@c"), "bogus//***@c");
+    }
+
+    #[test]
+    fn remembered_secrets_are_masked_raw_and_encoded() {
+        remember("Hunter-2-Pass");
+        remember("ab");
+        let line = "rtsp://u:Hunter%2D2%2DPass@h/x failed; tried Hunter-2-Pass; ab stays";
+        assert_eq!(
+            scrub_known(line),
+            "rtsp://u:***@h/x failed; tried ***; ab stays"
+        );
     }
 
     #[test]

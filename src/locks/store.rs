@@ -138,6 +138,7 @@ impl UnlockStore {
     pub fn add_key(&mut self, ip: &str, until: u64) -> String {
         let bytes: [u8; 24] = rand::random();
         let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        crate::secret::remember(&key);
         let e = self.entries.entry(entry_name(ip)).or_default();
         e.keys.push((key_hash(&key), until));
         if e.keys.len() > 64 {

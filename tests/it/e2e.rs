@@ -138,20 +138,27 @@ fn auth_failures_and_successes_never_leak_passwords() {
             (name: \"InUrl\", url: \"{with_creds}\"),
         ], servers: (api_port: 0))"
     );
-    let mut app = Proc::headless(&ron);
-    let wrong = app.wait_state("Wrong", "auth_failed", Duration::from_secs(20));
+    // Everything logged, at every level, from every crate (retina and hyper included).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("auth.ron");
+    std::fs::write(&path, &ron).unwrap();
+    let path = path.to_str().unwrap().to_string();
+    let mut app = Proc::start(&["--headless", "--config", &path], &[("RUST_LOG", "trace")]);
+    let wrong = app.wait_state("Wrong", "auth_failed", Duration::from_secs(30));
     app.wait_state("Right", "live", Duration::from_secs(20));
     let in_url = app.wait_state("InUrl", "live", Duration::from_secs(20));
     assert!(
         wrong["last_error"].as_str().unwrap().contains("401"),
         "{wrong}"
     );
-    assert!(
-        !in_url["url"].as_str().unwrap().contains("viewer:"),
-        "{in_url}"
+    assert_eq!(
+        in_url["url"].as_str().unwrap(),
+        url.replace("rtsp://", "rtsp://viewer:***@"),
+        "shown as user:***"
     );
     let status = http_get(app.api_port(), "/api/status").1;
     let metrics = http_get(app.api_port(), "/metrics").1;
+    let page = http_get(app.api_port(), "/").1;
     assert!(
         metrics.contains("opticlink_camera_state{camera=\"Wrong\",state=\"auth_failed\"} 1"),
         "{metrics}"
@@ -163,6 +170,7 @@ fn auth_failures_and_successes_never_leak_passwords() {
             ("log", &log),
             ("/api/status", &status),
             ("/metrics", &metrics),
+            ("/", &page),
         ] {
             assert!(
                 !text.contains(secret),

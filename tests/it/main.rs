@@ -16,6 +16,7 @@ mod screenshot;
 mod serve;
 mod simcam;
 mod steer;
+mod view_locks;
 mod wall_view;
 mod web;
 mod worker;

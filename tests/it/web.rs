@@ -173,3 +173,47 @@ fn ptz_cameras_get_arrow_buttons_on_the_page() {
         figures[1]
     );
 }
+
+#[test]
+fn a_locked_camera_asks_for_its_password_on_the_page() {
+    let _g = common::heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let config = dir.path().join("page.ron");
+    std::fs::write(
+        &config,
+        "(simulated: Some((cameras: 2, width: 320, height: 180)), servers: (api_port: 0))",
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+    let (ok, out) = crate::locks::run(
+        &["set-view-password", "Sim 2", "--config", cfg],
+        "pw\n",
+        &state,
+    );
+    assert!(ok, "{out}");
+    let state = state.to_str().unwrap().to_string();
+    let app = Proc::start(
+        &["--headless", "--config", cfg],
+        &[("OPTICLINK_STATE_DIR", state.as_str())],
+    );
+    app.wait_state("Sim 2", "live", Duration::from_secs(30));
+    let dom = dump_dom(&format!("http://127.0.0.1:{}/", app.api_port()), 3000);
+    let figures: Vec<&str> = dom
+        .split("<figure")
+        .skip(1)
+        .map(|f| f.split("</figure>").next().unwrap_or(f))
+        .collect();
+    assert_eq!(figures.len(), 2, "{dom}");
+    assert!(figures[0].contains("video.mjpeg") && !figures[0].contains("class=\"lock\""));
+    assert!(
+        figures[1].contains("class=\"lock\"") && figures[1].contains("type=\"password\""),
+        "{}",
+        figures[1]
+    );
+    assert!(
+        !figures[1].contains("video.mjpeg"),
+        "no stream for a locked camera: {}",
+        figures[1]
+    );
+}
