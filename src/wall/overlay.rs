@@ -359,6 +359,17 @@ pub(super) fn overlays_ui(
                             if let Some(ptz) = v.ptz {
                                 ptz_badge(ui, ptz);
                             }
+                            // An unlocked camera with a view password can be locked again.
+                            if let Some(locks) = &locks
+                                && !locked.0
+                                && locks.0.has_lock(&cam.name)
+                                && ui
+                                    .small_button("lock")
+                                    .on_hover_text("lock every camera again (L)")
+                                    .clicked()
+                            {
+                                locks.0.lock_all();
+                            }
                         });
                         for (line, color) in v.ptz.map(|p| ptz_lines(p, now)).unwrap_or_default() {
                             ui.label(egui::RichText::new(line).size(13.0).color(color));
