@@ -4,8 +4,10 @@
 //! No I/O beyond reading the file.
 
 mod check;
+mod controls;
 mod locate;
 
+pub use controls::{ControlsConfig, LocksConfig};
 pub use locate::PathSeg;
 
 use std::fmt;
@@ -50,23 +52,6 @@ pub struct Config {
     /// View locks.
     #[serde(default)]
     pub locks: LocksConfig,
-}
-
-/// View locks (`opticlink set-view-password`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LocksConfig {
-    /// An unlocked camera address stays unlocked on this machine this long. Default 12.
-    #[serde(default = "default_remember_hours")]
-    pub remember_hours: u64,
-}
-
-impl Default for LocksConfig {
-    fn default() -> Self {
-        Self {
-            remember_hours: default_remember_hours(),
-        }
-    }
 }
 
 /// One camera.
@@ -138,60 +123,6 @@ pub struct OnvifConfig {
     /// Seconds one ONVIF call may take. Default 5.
     #[serde(default = "default_onvif_timeout")]
     pub timeout_secs: f64,
-}
-
-/// Keys and gamepad buttons that steer the selected camera. Key names are Bevy's `KeyCode`
-/// names (`ArrowLeft`, `KeyA`, `Equal`, `NumpadAdd`, `BracketLeft`, `Home` …); gamepad buttons
-/// are `GamepadButton` names (`South`, `East`, `LeftTrigger`, `RightTrigger` …).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ControlsConfig {
-    pub pan_left: Vec<String>,
-    pub pan_right: Vec<String>,
-    pub tilt_up: Vec<String>,
-    pub tilt_down: Vec<String>,
-    pub zoom_in: Vec<String>,
-    pub zoom_out: Vec<String>,
-    pub brightness_down: Vec<String>,
-    pub brightness_up: Vec<String>,
-    pub home: Vec<String>,
-    /// Pan/tilt/zoom speed of a held key, 0..1. Default 0.5.
-    pub key_speed: f32,
-    /// Brightness change per press, percent. Default 10.
-    pub brightness_step: f32,
-    /// Stick deflection ignored around the centre, 0..1. Default 0.15.
-    pub dead_zone: f32,
-    /// Mouse drag (logical pixels) that means full speed. Default 200.
-    pub drag_full_speed: f32,
-    /// Gamepad: previous and next tile.
-    pub pad_previous: String,
-    pub pad_next: String,
-    /// Gamepad: recall preset 1.
-    pub pad_preset: String,
-}
-
-impl Default for ControlsConfig {
-    fn default() -> Self {
-        let keys = |k: &[&str]| k.iter().map(|s| s.to_string()).collect();
-        Self {
-            pan_left: keys(&["ArrowLeft", "KeyA"]),
-            pan_right: keys(&["ArrowRight", "KeyD"]),
-            tilt_up: keys(&["ArrowUp", "KeyW"]),
-            tilt_down: keys(&["ArrowDown", "KeyS"]),
-            zoom_in: keys(&["Equal", "NumpadAdd"]),
-            zoom_out: keys(&["Minus", "NumpadSubtract"]),
-            brightness_down: keys(&["BracketLeft"]),
-            brightness_up: keys(&["BracketRight"]),
-            home: keys(&["Home"]),
-            key_speed: 0.5,
-            brightness_step: 10.0,
-            dead_zone: 0.15,
-            drag_full_speed: 200.0,
-            pad_previous: "LeftTrigger".into(),
-            pad_next: "RightTrigger".into(),
-            pad_preset: "South".into(),
-        }
-    }
 }
 
 /// Video codec of the simulated cameras.
@@ -321,9 +252,6 @@ impl Default for ServersConfig {
 
 fn yes() -> bool {
     true
-}
-fn default_remember_hours() -> u64 {
-    12
 }
 fn default_onvif_timeout() -> f64 {
     5.0

@@ -34,6 +34,29 @@ pub fn run(args: &[&str], stdin: &str, state: &Path) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// A config with two simulated cameras of `size` (`"320, 180"`) in `dir`, "Sim 2" locked
+/// with the view password "pw"; the config's path and the state directory to run with.
+pub fn locked_sim_config(dir: &Path, size: (u32, u32)) -> (String, String) {
+    let config = dir.join("wall.ron");
+    std::fs::write(
+        &config,
+        format!(
+            "(simulated: Some((cameras: 2, width: {}, height: {})), servers: (api_port: 0))",
+            size.0, size.1
+        ),
+    )
+    .unwrap();
+    let state = dir.join("state");
+    let cfg = config.to_str().unwrap().to_string();
+    let (ok, out) = run(
+        &["set-view-password", "Sim 2", "--config", &cfg],
+        "pw\n",
+        &state,
+    );
+    assert!(ok, "{out}");
+    (cfg, state.to_str().unwrap().to_string())
+}
+
 /// The status line and the first bytes of a streaming GET (the stream never ends).
 fn stream_head(port: u16, path: &str) -> (u16, Vec<u8>) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();

@@ -209,21 +209,8 @@ fn a_locked_tile_is_the_lock_not_the_picture() {
     let _g = common::heavy();
     let x = xvfb();
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("wall.ron");
-    std::fs::write(
-        &config,
-        "(simulated: Some((cameras: 2, width: 640, height: 360)), servers: (api_port: 0))",
-    )
-    .unwrap();
-    let state = dir.path().join("state");
-    let cfg = config.to_str().unwrap();
-    let (ok, out) = crate::locks::run(
-        &["set-view-password", "Sim 2", "--config", cfg],
-        "pw\n",
-        &state,
-    );
-    assert!(ok, "{out}");
-    let state = state.to_str().unwrap().to_string();
+    let (cfg, state) = crate::locks::locked_sim_config(dir.path(), (640, 360));
+    let cfg = cfg.as_str();
     let mut app = Proc::start(
         &[
             "--config",

@@ -178,21 +178,8 @@ fn ptz_cameras_get_arrow_buttons_on_the_page() {
 fn a_locked_camera_asks_for_its_password_on_the_page() {
     let _g = common::heavy();
     let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let config = dir.path().join("page.ron");
-    std::fs::write(
-        &config,
-        "(simulated: Some((cameras: 2, width: 320, height: 180)), servers: (api_port: 0))",
-    )
-    .unwrap();
-    let cfg = config.to_str().unwrap();
-    let (ok, out) = crate::locks::run(
-        &["set-view-password", "Sim 2", "--config", cfg],
-        "pw\n",
-        &state,
-    );
-    assert!(ok, "{out}");
-    let state = state.to_str().unwrap().to_string();
+    let (cfg, state) = crate::locks::locked_sim_config(dir.path(), (320, 180));
+    let cfg = cfg.as_str();
     let app = Proc::start(
         &["--headless", "--config", cfg],
         &[("OPTICLINK_STATE_DIR", state.as_str())],
