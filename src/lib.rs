@@ -13,6 +13,7 @@ pub mod secret;
 pub mod serve;
 pub mod simcam;
 pub mod stream;
+pub mod talk;
 pub mod wall;
 
 use std::time::Duration;
@@ -156,6 +157,8 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
             },
             audio: sim.audio,
             onvif_port: sim.onvif.then_some(0),
+            backchannel: sim.backchannel,
+            talk_out: sim.talk_out.as_ref().map(std::path::PathBuf::from),
             ..default()
         };
         if let Err(e) = runtime.start_sim(sim_config) {
@@ -183,6 +186,8 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
         locks::state_dir().map(|d| d.join("unlocks.json")),
         std::time::Duration::from_secs(config.locks.remember_hours.saturating_mul(3600)),
     ));
+    // One talker at a time, for the API and (later) the wall alike.
+    let floor = talk::Floor::default();
     match serve::api::start(
         runtime.handle(),
         config.servers.bind,
@@ -192,6 +197,7 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
         hub.clone(),
         serve::Access::new(config.servers.token.as_deref()),
         locks.clone(),
+        floor.clone(),
     ) {
         Ok(server) => {
             app.insert_resource(camera::ApiServer(server));

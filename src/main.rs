@@ -8,6 +8,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use opticlink::config::Config;
+use opticlink::credentials::commands::{
+    load_config, readable_secrets_warning, set_credentials, set_view_password,
+};
 use opticlink::media::VideoCodec;
 use opticlink::simcam::{SimConfig, SimFaults, SimServer};
 use opticlink::{Mode, WindowOptions};
@@ -51,6 +54,8 @@ enum Command {
     CheckConfig { file: PathBuf },
     /// Serve simulated RTSP cameras on loopback (paths /cam1 … /camN).
     Simcam(SimArgs),
+    /// Play a WAV file through a camera's speaker (ONVIF backchannel), then exit.
+    Talk(TalkArgs),
     /// Ask an ONVIF device for its profiles and stream URIs; print a config with a ready
     /// camera entry (main url, sub_url, onvif). The password is read from stdin.
     Probe(ProbeArgs),
@@ -87,6 +92,17 @@ struct ProbeArgs {
     /// Seconds each ONVIF call may take.
     #[arg(long, default_value_t = 5.0)]
     timeout: f64,
+}
+
+#[derive(clap::Args, Debug)]
+struct TalkArgs {
+    /// The camera's name in the config.
+    camera: String,
+    /// A WAV file (any rate, mono or stereo, 16-bit or float).
+    file: PathBuf,
+    /// Force an encoding the camera offers: pcmu or pcma (default: the camera's first).
+    #[arg(long)]
+    codec: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -139,6 +155,12 @@ struct SimArgs {
     /// Also be ONVIF devices (PTZ, presets, brightness) on this port: http://…/onvif/camN/device_service.
     #[arg(long, value_name = "PORT")]
     onvif_port: Option<u16>,
+    /// Accept talk: offer an ONVIF backchannel (PCMU/PCMA) and log what is heard.
+    #[arg(long)]
+    backchannel: bool,
+    /// Write each talk session heard to DIR/camN-K.wav.
+    #[arg(long, value_name = "DIR", requires = "backchannel")]
+    talk_out: Option<PathBuf>,
     /// Fault: the ONVIF device clock is this many seconds ahead (negative: behind).
     #[arg(
         long,
@@ -159,128 +181,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// The config file in use: `--config`, else `config/wall.ron` if present, else none (the
-/// built-in demo).
-fn config_path(path: Option<&Path>) -> Option<PathBuf> {
-    let default = Path::new("config/wall.ron");
-    match path {
-        Some(p) => Some(p.to_path_buf()),
-        None if default.exists() => Some(default.to_path_buf()),
-        None => None,
-    }
-}
-
-/// The config with the local secrets (credentials, view locks) filled in.
-fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
-    let path = config_path(path);
-    let mut config = match &path {
-        Some(p) => Config::load(p)?,
-        None => Config::demo(),
-    };
-    if let Some(secrets) = opticlink::credentials::secrets_path(path.as_deref()) {
-        let file =
-            opticlink::credentials::SecretsFile::load(&secrets).map_err(anyhow::Error::msg)?;
-        for problem in file.apply(&mut config) {
-            eprintln!("opticlink: {problem}");
-        }
-    }
-    Ok(config)
-}
-
-/// `set-view-password` and `set-credentials`: the secrets file of the config in use, checked
-/// to know camera `name`.
-fn secrets_for(cli_config: Option<&Path>, name: &str) -> anyhow::Result<PathBuf> {
-    let path = config_path(cli_config);
-    let config = match &path {
-        Some(p) => Config::load(p)?,
-        None => Config::demo(),
-    };
-    let sims = config.simulated.as_ref().map_or(0, |s| s.cameras);
-    let known = config.cameras.iter().any(|c| c.name == name)
-        || (1..=sims).any(|i| format!("Sim {i}") == name);
-    if !known {
-        bail!(
-            "no camera {name:?} in {}",
-            path.as_deref()
-                .map_or("the built-in demo".into(), |p| p.display().to_string())
-        );
-    }
-    opticlink::credentials::secrets_path(path.as_deref())
-        .context("no place for the secrets file (no data directory)")
-}
-
-fn set_view_password(
-    cli_config: Option<&Path>,
-    camera: &str,
-    remove: bool,
-) -> anyhow::Result<ExitCode> {
-    use opticlink::credentials::{SecretsFile, read_secret};
-    let path = secrets_for(cli_config, camera)?;
-    let mut file = SecretsFile::load(&path).map_err(anyhow::Error::msg)?;
-    let entry = file.cameras.entry(camera.to_string()).or_default();
-    if remove {
-        entry.view_password = None;
-    } else {
-        let password = read_secret(&format!("view password for {camera}: "))?;
-        if password.is_empty() {
-            bail!("empty password (use --remove to take the lock off)");
-        }
-        entry.view_password =
-            Some(opticlink::locks::hash::hash(&password).map_err(anyhow::Error::msg)?);
-    }
-    file.save(&path).map_err(anyhow::Error::msg)?;
-    println!(
-        "{camera}: view password {} ({})",
-        if remove { "removed" } else { "set" },
-        path.display()
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-fn set_credentials(
-    cli_config: Option<&Path>,
-    camera: &str,
-    username: &str,
-) -> anyhow::Result<ExitCode> {
-    use opticlink::credentials::{SecretsFile, read_secret};
-    let path = secrets_for(cli_config, camera)?;
-    let password = read_secret(&format!("password of {username} on {camera}: "))?;
-    let mut file = SecretsFile::load(&path).map_err(anyhow::Error::msg)?;
-    let entry = file.cameras.entry(camera.to_string()).or_default();
-    entry.username = Some(username.to_string());
-    entry.password = Some(password);
-    file.save(&path).map_err(anyhow::Error::msg)?;
-    println!(
-        "{camera}: credentials of {username} stored ({})",
-        path.display()
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-/// A warning when a config file holding a password can be read by group or others.
-fn readable_secrets_warning(file: &Path, config: &Config) -> Option<String> {
-    if !config
-        .cameras
-        .iter()
-        .any(|c| c.password.is_some() || c.onvif.as_ref().is_some_and(|o| o.password.is_some()))
-    {
-        return None;
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(file).ok()?.permissions().mode();
-        if mode & 0o077 != 0 {
-            return Some(format!(
-                "warning: {} holds passwords and is readable by group or others (mode {:o}): chmod 600 it, or move them out with set-credentials",
-                file.display(),
-                mode & 0o777
-            ));
-        }
-    }
-    None
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -304,12 +204,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Some(Command::Simcam(args)) => simcam(args),
+        Some(Command::Talk(args)) => talk(cli.config.as_deref(), args),
         Some(Command::Probe(args)) => probe(args),
         Some(Command::SetViewPassword { camera, remove }) => {
-            set_view_password(cli.config.as_deref(), &camera, remove)
+            println!(
+                "{}",
+                set_view_password(cli.config.as_deref(), &camera, remove)?
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Some(Command::SetCredentials { camera, username }) => {
-            set_credentials(cli.config.as_deref(), &camera, &username)
+            println!(
+                "{}",
+                set_credentials(cli.config.as_deref(), &camera, &username)?
+            );
+            Ok(ExitCode::SUCCESS)
         }
         None => {
             let config = load_config(cli.config.as_deref())?;
@@ -403,6 +312,8 @@ fn simcam(args: SimArgs) -> anyhow::Result<ExitCode> {
             onvif_hang: false,
         },
         onvif_port: args.onvif_port,
+        backchannel: args.backchannel,
+        talk_out: args.talk_out,
     };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
@@ -423,6 +334,42 @@ fn simcam(args: SimArgs) -> anyhow::Result<ExitCode> {
         server.stop();
         Ok(ExitCode::SUCCESS)
     })
+}
+
+fn talk(cli_config: Option<&Path>, args: TalkArgs) -> anyhow::Result<ExitCode> {
+    use opticlink::talk;
+    let config = load_config(cli_config)?;
+    let Some(camera) = config.cameras.iter().find(|c| c.name == args.camera) else {
+        if opticlink::credentials::commands::camera_names(&config).contains(&args.camera) {
+            bail!(
+                "{:?} is a built-in simulated camera of a running wall: talk to it there (hold T) or through its API (POST /api/cameras/{{name}}/talk)",
+                args.camera
+            );
+        }
+        bail!("no camera {:?} in the config", args.camera);
+    };
+    let codec = match args.codec.as_deref() {
+        None => None,
+        Some(name) => Some(
+            talk::TalkCodec::from_name(name)
+                .with_context(|| format!("--codec {name:?}: expected pcmu or pcma"))?,
+        ),
+    };
+    let bytes = std::fs::read(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let clip = talk::pcm::read_wav(&bytes)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("{} is not a WAV file we can read", args.file.display()))?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let (used, frames) = rt.block_on(talk::play(&talk::Floor::default(), camera, &clip, codec))?;
+    println!(
+        "{}: played {:.2} s of {} as {}",
+        camera.name,
+        frames as f64 * 0.02,
+        args.file.display(),
+        used.as_str()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn probe(args: ProbeArgs) -> anyhow::Result<ExitCode> {

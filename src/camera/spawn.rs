@@ -69,6 +69,7 @@ pub fn camera_list(
                 audio_port: None,
                 max_bytes: None,
                 password_env: None,
+                talk: Default::default(),
                 view_lock: sim
                     .view_locks
                     .iter()
@@ -251,6 +252,8 @@ impl CameraSpawner<'_, '_> {
                         mjpeg: feed,
                         audio,
                         control: control.clone(),
+                        talk: (cam.talk != crate::config::TalkMode::Off)
+                            .then(|| std::sync::Arc::new(cam.clone())),
                     };
                     hub.insert(cam.name.clone(), feeds);
                 }

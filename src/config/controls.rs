@@ -1,5 +1,6 @@
 //! The config's operator-side sections: `controls:` (keys and gamepad buttons that steer the
-//! selected camera, with their documented defaults) and `locks:` (view-lock settings).
+//! selected camera, with their documented defaults), `locks:` (view-lock settings) and
+//! `secrets:` (where `set-credentials` and `set-view-password` keep what they store).
 
 use serde::{Deserialize, Serialize};
 
@@ -76,4 +77,14 @@ impl Default for LocksConfig {
 
 fn default_remember_hours() -> u64 {
     12
+}
+
+/// Where stored credentials and view-password hashes live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SecretsBackend {
+    /// `NAME.secrets.ron` beside the config `NAME.ron`, mode 0600 (the default).
+    #[default]
+    File,
+    /// The OS credential store: Windows Credential Manager, macOS Keychain, Secret Service.
+    Os,
 }

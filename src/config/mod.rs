@@ -7,7 +7,7 @@ mod check;
 mod controls;
 mod locate;
 
-pub use controls::{ControlsConfig, LocksConfig};
+pub use controls::{ControlsConfig, LocksConfig, SecretsBackend};
 pub use locate::PathSeg;
 
 use std::fmt;
@@ -52,6 +52,9 @@ pub struct Config {
     /// View locks.
     #[serde(default)]
     pub locks: LocksConfig,
+    /// Where `set-credentials` and `set-view-password` store: `File` (default) or `Os`.
+    #[serde(default)]
+    pub secrets: SecretsBackend,
 }
 
 /// One camera.
@@ -83,6 +86,9 @@ pub struct CameraConfig {
     /// ONVIF device service, for PTZ and imaging.
     #[serde(default)]
     pub onvif: Option<OnvifConfig>,
+    /// How to talk to the camera: `Auto` (default: its ONVIF backchannel), `Onvif`, `Off`.
+    #[serde(default)]
+    pub talk: TalkMode,
     /// Preferred MJPEG port (`None`: `servers.mjpeg_base_port` + index).
     #[serde(default)]
     pub mjpeg_port: Option<u16>,
@@ -106,6 +112,18 @@ pub enum Transport {
     #[default]
     Tcp,
     Udp,
+}
+
+/// How OpticLink talks to a camera (two-way audio).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum TalkMode {
+    /// Whatever the camera has: its ONVIF backchannel.
+    #[default]
+    Auto,
+    /// The ONVIF backchannel (Profile T, RTSP `Require: www.onvif.org/ver20/backchannel`).
+    Onvif,
+    /// Never.
+    Off,
 }
 
 /// ONVIF endpoint of a camera.
@@ -161,6 +179,12 @@ pub struct SimulatedConfig {
     /// picture), on a free port of 127.0.0.1. Default false.
     #[serde(default)]
     pub onvif: bool,
+    /// Cameras accept talk: an ONVIF backchannel track (PCMU/PCMA) on request. Default false.
+    #[serde(default)]
+    pub backchannel: bool,
+    /// Where the simulated cameras write what they hear (`camN-K.wav`); none: only logged.
+    #[serde(default)]
+    pub talk_out: Option<String>,
     /// `(camera name, view password hash)` from the local secrets file.
     #[serde(skip)]
     pub view_locks: Vec<(String, String)>,

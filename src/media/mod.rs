@@ -9,6 +9,7 @@
 pub mod aac;
 pub mod clock_code;
 pub mod encode;
+pub mod g711;
 pub mod nal;
 
 use std::sync::Arc;

@@ -72,6 +72,7 @@ pub fn start(
     hub: FeedHub,
     access: Access,
     locks: Arc<crate::locks::Locks>,
+    floor: crate::talk::Floor,
 ) -> std::io::Result<Server> {
     let status = board.clone();
     let on_bound: OnBound = Arc::new(move |addr: SocketAddr, refused| {
@@ -87,8 +88,8 @@ pub fn start(
     });
     let handle = move |req: Request<Incoming>| {
         let (board, commands, hub) = (board.clone(), commands.clone(), hub.clone());
-        let locks = locks.clone();
-        async move { route(req, &board, &commands, &hub, &locks).await }
+        let (locks, floor) = (locks.clone(), floor.clone());
+        async move { route(req, &board, &commands, &hub, &locks, &floor).await }
     };
     super::start_server(
         runtime,
@@ -106,6 +107,7 @@ async fn route(
     commands: &crossbeam_channel::Sender<ApiCommand>,
     hub: &FeedHub,
     locks: &crate::locks::Locks,
+    floor: &crate::talk::Floor,
 ) -> Response<Body> {
     let snapshot = match board.read() {
         Ok(s) => s.clone(),
@@ -236,6 +238,13 @@ async fn route(
                     "too many requests; try again",
                 ),
             }
+        }
+        (&Method::POST, ["api", "cameras", name, "talk"]) => {
+            let name = percent_decode(name);
+            super::talk::route(req, &name, hub, floor).await
+        }
+        (_, ["api", "cameras", _, "talk"]) => {
+            error_response(StatusCode::METHOD_NOT_ALLOWED, "use POST")
         }
         (
             _,

@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod mjpeg;
 pub mod ports;
 mod ptz;
+mod talk;
 
 use std::io;
 use std::net::SocketAddr;
@@ -337,6 +338,8 @@ pub struct CameraFeeds {
     pub audio: Arc<crate::stream::audio::AudioFeed>,
     /// The camera's ONVIF control, if it has an endpoint.
     pub control: Option<crate::onvif::ControlHandle>,
+    /// The camera's settings (credentials included, never served) when it may be talked to.
+    pub talk: Option<Arc<crate::config::CameraConfig>>,
 }
 
 /// Every camera's feeds by name; the ECS adds and removes cameras.

@@ -14,6 +14,7 @@ pub mod scene;
 mod sdp;
 mod send;
 pub mod sound;
+mod talk;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,6 +50,10 @@ pub struct SimConfig {
     pub audio: bool,
     /// Serve ONVIF (device, media, PTZ, imaging) on this port (0 picks one); `None`: no ONVIF.
     pub onvif_port: Option<u16>,
+    /// Accept talk: offer an ONVIF backchannel track (PCMU/PCMA) to clients that ask for one.
+    pub backchannel: bool,
+    /// Write what each talk session carried to `DIR/camN-K.wav`.
+    pub talk_out: Option<std::path::PathBuf>,
     pub faults: SimFaults,
 }
 
@@ -68,6 +73,8 @@ impl Default for SimConfig {
             password: None,
             audio: false,
             onvif_port: None,
+            backchannel: false,
+            talk_out: None,
             faults: SimFaults::default(),
         }
     }
@@ -125,6 +132,10 @@ struct Shared {
     faults: Mutex<SimFaults>,
     tasks: Mutex<Vec<AbortHandle>>,
     next_session: AtomicU64,
+    /// Cameras someone is talking to now.
+    talking: Mutex<std::collections::HashSet<usize>>,
+    /// Talk sessions heard, for file names.
+    talk_count: AtomicU64,
 }
 
 /// A running simulated camera server. Dropping it stops it.
@@ -182,6 +193,8 @@ impl SimServer {
             stats: SimStats::default(),
             tasks: Mutex::new(Vec::new()),
             next_session: AtomicU64::new(1),
+            talking: Mutex::new(Default::default()),
+            talk_count: AtomicU64::new(0),
         });
         let accept = tokio::spawn(rtsp::accept_loop(listener, shared.clone()));
         shared

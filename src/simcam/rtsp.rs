@@ -15,7 +15,11 @@ use super::digest::{REALM, digest_ok, random_hex};
 use super::rtp::RtpState;
 use super::sdp::{audio_sdp, sdp};
 use super::send::{Delivery, send_audio, send_rtp};
+use super::talk::{TalkIn, backchannel_sdp};
 use super::{Shared, SimStats};
+
+/// The ONVIF backchannel's option tag.
+const BACKCHANNEL: &str = crate::talk::backchannel::REQUIRE;
 
 pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     loop {
@@ -40,11 +44,13 @@ impl SimStats {
     }
 }
 
-/// A camera's tracks: `trackID=0` is the picture, `trackID=1` the sound (when it has one).
+/// A camera's tracks: `trackID=0` is the picture, `trackID=1` the sound (when it has one),
+/// `trackID=2` the ONVIF backchannel (when asked for and on).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Media {
     Video,
     Audio,
+    Backchannel,
 }
 
 impl Media {
@@ -52,6 +58,7 @@ impl Media {
         match self {
             Self::Video => 0,
             Self::Audio => 1,
+            Self::Backchannel => 2,
         }
     }
 }
@@ -69,6 +76,8 @@ struct SessionState {
     camera: usize,
     tracks: Vec<TrackState>,
     senders: Vec<tokio::task::JoinHandle<()>>,
+    /// The backchannel's receiver, once set up.
+    talk: Option<TalkIn>,
 }
 
 impl Drop for SessionState {
@@ -116,7 +125,18 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Share
                 }
             };
             buf.drain(..used);
-            let Message::Request(req) = msg else { continue }; // RTCP from the client etc.
+            let req = match msg {
+                Message::Request(req) => req,
+                Message::Data(d) => {
+                    if let Some(t) = session.as_mut().and_then(|s| s.talk.as_mut())
+                        && t.channel == d.channel_id()
+                    {
+                        t.packet(d.as_slice());
+                    }
+                    continue; // RTCP from the client etc.
+                }
+                Message::Response(_) => continue,
+            };
             let ctx = Ctx {
                 shared: &shared,
                 peer,
@@ -213,6 +233,15 @@ async fn handle(
         .and_then(|n| n.parse::<usize>().ok())
         .filter(|n| (1..=ctx.shared.sources.len()).contains(n))
         .map(|n| n - 1);
+    let wants_backchannel = header(req, &headers::REQUIRE)
+        .is_some_and(|r| r.split(',').any(|t| t.trim() == BACKCHANNEL));
+    if wants_backchannel && !config.backchannel {
+        return reply(
+            StatusCode::OptionNotSupported,
+            &[(headers::UNSUPPORTED, BACKCHANNEL.into())],
+            b"",
+        );
+    }
     match method {
         Method::Describe => {
             let Some(camera) = camera else {
@@ -233,6 +262,9 @@ async fn handle(
             if let Some(sound) = ctx.shared.sounds.get(camera) {
                 sdp.push_str(&audio_sdp(&sound.asc));
             }
+            if wants_backchannel {
+                sdp.push_str(backchannel_sdp());
+            }
             let base = format!("{}/", uri.as_str().trim_end_matches('/'));
             reply(
                 StatusCode::Ok,
@@ -247,11 +279,17 @@ async fn handle(
             let Some(camera) = camera else {
                 return reply(StatusCode::NotFound, &[], b"");
             };
-            let media = if uri.path().trim_end_matches('/').ends_with("trackID=1") {
+            let path = uri.path().trim_end_matches('/');
+            let media = if path.ends_with("trackID=1") {
                 Media::Audio
+            } else if path.ends_with("trackID=2") {
+                Media::Backchannel
             } else {
                 Media::Video
             };
+            if media == Media::Backchannel && !wants_backchannel {
+                return reply(StatusCode::NotFound, &[], b"");
+            }
             if media == Media::Audio && ctx.shared.sounds.get(camera).is_none() {
                 return reply(StatusCode::NotFound, &[], b"");
             }
@@ -310,8 +348,20 @@ async fn handle(
                     camera,
                     tracks: Vec::new(),
                     senders: Vec::new(),
+                    talk: None,
                 }
             });
+            if media == Media::Backchannel {
+                let Delivery::Interleaved { channel } = delivery else {
+                    // The backchannel comes over the RTSP connection only.
+                    return reply(StatusCode::UnsupportedTransport, &[], b"");
+                };
+                let Some(talk) = TalkIn::claim(ctx.shared, camera, channel) else {
+                    // One talk session per camera, as many cameras allow.
+                    return reply(StatusCode::NotEnoughBandwidth, &[], b"");
+                };
+                state.talk = Some(talk);
+            }
             let id = state.id.clone();
             state.tracks.push(TrackState {
                 media,
@@ -367,6 +417,8 @@ async fn handle(
                         Media::Audio => tokio::spawn(send_audio(
                             shared, s.camera, delivery, rtp, t.rtp_base, out,
                         )),
+                        // The client sends on this one.
+                        Media::Backchannel => continue,
                     });
                 }
             }

@@ -195,6 +195,18 @@ pub fn http_post(port: u16, path: &str, json: &str) -> (u16, String) {
     )
 }
 
+/// Minimal HTTP/1.1 POST of a binary body on loopback: (status code, body).
+pub fn http_post_bytes(port: u16, path: &str, content_type: &str, body: &[u8]) -> (u16, String) {
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    http_bytes(port, &req)
+}
+
 /// Minimal HTTP/1.1 DELETE on loopback: (status code, body).
 pub fn http_delete(port: u16, path: &str) -> (u16, String) {
     http(
@@ -205,9 +217,13 @@ pub fn http_delete(port: u16, path: &str) -> (u16, String) {
 
 /// Sends a raw request; returns (status code, body).
 fn http(port: u16, request: &str) -> (u16, String) {
+    http_bytes(port, request.as_bytes())
+}
+
+fn http_bytes(port: u16, request: &[u8]) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(request.as_bytes()).unwrap();
+    s.write_all(request).unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).expect("read");
     let code = raw

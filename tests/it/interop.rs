@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::common::{self, Proc};
 
-pub(crate) struct Gst(Child);
+pub(crate) struct Gst(pub(crate) Child);
 
 impl Drop for Gst {
     fn drop(&mut self) {

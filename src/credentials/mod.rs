@@ -1,8 +1,11 @@
-//! The local credential store: a file beside the config (`NAME.secrets.ron` next to
-//! `NAME.ron`; for the built-in demo, `demo.secrets.ron` in the state directory), created with
-//! mode 0600, holding per camera the RTSP/ONVIF user and password (`set-credentials`) and the
-//! argon2id hash of its view password (`set-view-password`). Filled into the loaded config:
-//! a password in the config wins, then `password_env`, then the store.
+//! The local credential store's contents: per camera the RTSP/ONVIF user and password
+//! (`set-credentials`) and the argon2id hash of its view password (`set-view-password`), kept
+//! in a 0600 file beside the config (`NAME.secrets.ron` next to `NAME.ron`; for the built-in
+//! demo, `demo.secrets.ron` in the state directory) or in the OS store ([`store`]). Filled
+//! into the loaded config: a password in the config wins, then `password_env`, then the store.
+
+pub mod commands;
+pub mod store;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,541 @@
+//! The ONVIF backchannel (ONVIF Streaming Specification, "Back channel connection"): a small
+//! RTSP client of our own on `rtsp-types`, opened only while talking. Every request carries
+//! `Require: www.onvif.org/ver20/backchannel`; the SDP's `sendonly` audio track is set up as
+//! interleaved RTP over the same TCP connection (the channel the camera's SETUP reply names),
+//! G.711 packets of 20 ms go out on it, and TEARDOWN ends it. Digest or Basic auth through
+//! `http-auth`. A camera answering `551 Option not supported` has no backchannel.
+
+use std::time::{Duration, Instant};
+
+use rtsp_types::{Message, Method, Request, Response, StatusCode, Version, headers};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, watch};
+
+use super::{TalkCodec, TalkError};
+use crate::config::CameraConfig;
+use crate::secret;
+
+/// The option tag of the ONVIF backchannel.
+pub const REQUIRE: &str = "www.onvif.org/ver20/backchannel";
+
+/// Where and as whom to talk.
+#[derive(Clone)]
+pub struct Target {
+    pub camera: String,
+    /// Without credentials.
+    pub url: url::Url,
+    pub creds: Option<(String, String)>,
+}
+
+impl Target {
+    /// The camera's main RTSP URL, with the credentials of its fields (or its URL).
+    pub fn of(cam: &CameraConfig) -> Result<Self, TalkError> {
+        let url = url::Url::parse(&cam.url).map_err(|e| TalkError::Failed {
+            camera: cam.name.clone(),
+            what: format!("bad URL {}: {e}", secret::redact_url(&cam.url)),
+        })?;
+        let (bare, in_url) = secret::split_credentials(&url);
+        let creds = match &cam.username {
+            Some(u) => Some((u.clone(), cam.password.clone().unwrap_or_default())),
+            None => in_url,
+        };
+        Ok(Self {
+            camera: cam.name.clone(),
+            url: bare,
+            creds,
+        })
+    }
+
+    fn failed(&self, what: impl Into<String>) -> TalkError {
+        TalkError::Failed {
+            camera: self.camera.clone(),
+            what: what.into(),
+        }
+    }
+}
+
+/// The request side of the connection, with authentication.
+struct Requester {
+    wr: OwnedWriteHalf,
+    cseq: u32,
+    creds: Option<(String, String)>,
+    auth: Option<http_auth::PasswordClient>,
+    session: Option<String>,
+}
+
+impl Requester {
+    fn build(
+        &mut self,
+        method: Method,
+        url: &url::Url,
+        extra: &[(headers::HeaderName, String)],
+    ) -> Vec<u8> {
+        self.cseq += 1;
+        let mut b = Request::builder(method.clone(), Version::V1_0)
+            .request_uri(url.clone())
+            .header(headers::CSEQ, self.cseq.to_string())
+            .header(
+                headers::USER_AGENT,
+                concat!("OpticLink/", env!("CARGO_PKG_VERSION")),
+            )
+            .header(headers::REQUIRE, REQUIRE);
+        if let Some(s) = &self.session {
+            b = b.header(headers::SESSION, s.as_str());
+        }
+        if let (Some(client), Some((user, pass))) = (&mut self.auth, &self.creds) {
+            let m: &str = (&method).into();
+            if let Ok(v) = client.respond(&http_auth::PasswordParams {
+                username: user,
+                password: pass,
+                uri: url.as_str(),
+                method: m,
+                body: None,
+            }) {
+                b = b.header(headers::AUTHORIZATION, v);
+            }
+        }
+        for (name, value) in extra {
+            b = b.header(name.clone(), value.as_str());
+        }
+        let mut out = Vec::new();
+        b.empty().write(&mut out).expect("writing to a Vec");
+        out
+    }
+}
+
+/// Reads RTSP messages off the connection.
+struct Reader {
+    rd: OwnedReadHalf,
+    buf: Vec<u8>,
+}
+
+impl Reader {
+    /// The next message (responses and interleaved data alike); `None` at EOF.
+    async fn next(&mut self) -> std::io::Result<Option<Message<Vec<u8>>>> {
+        loop {
+            match Message::<Vec<u8>>::parse(&self.buf) {
+                Ok((msg, used)) => {
+                    self.buf.drain(..used);
+                    return Ok(Some(msg));
+                }
+                Err(rtsp_types::ParseError::Incomplete(_)) => {}
+                Err(rtsp_types::ParseError::Error) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "not RTSP",
+                    ));
+                }
+            }
+            if self.buf.len() > 1 << 20 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "an RTSP message over 1 MiB",
+                ));
+            }
+            let mut chunk = [0u8; 4096];
+            let n = self.rd.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// The next response, skipping interleaved data and requests from the server.
+    async fn response(&mut self) -> std::io::Result<Response<Vec<u8>>> {
+        loop {
+            match self.next().await? {
+                Some(Message::Response(r)) => return Ok(r),
+                Some(_) => continue,
+                None => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the camera closed the connection",
+                    ));
+                }
+            }
+        }
+    }
+}
+
+fn header(r: &Response<Vec<u8>>, name: &headers::HeaderName) -> Option<String> {
+    r.header(name).map(|v| v.as_str().to_owned())
+}
+
+/// One request and its answer, answering one authentication challenge.
+async fn exchange(
+    target: &Target,
+    req: &mut Requester,
+    rd: &mut Reader,
+    method: Method,
+    url: &str,
+    extra: &[(headers::HeaderName, String)],
+) -> Result<Response<Vec<u8>>, TalkError> {
+    let name: &str = (&method).into();
+    let name = name.to_owned();
+    let url = url::Url::parse(url)
+        .map_err(|e| target.failed(format!("{name}: bad URL {}: {e}", secret::redact_url(url))))?;
+    let url = &url;
+    for attempt in 0..2 {
+        let bytes = req.build(method.clone(), url, extra);
+        req.wr
+            .write_all(&bytes)
+            .await
+            .map_err(|e| target.failed(format!("{name}: {e}")))?;
+        let resp = rd
+            .response()
+            .await
+            .map_err(|e| target.failed(format!("{name}: {e}")))?;
+        if resp.status() != StatusCode::Unauthorized {
+            return Ok(resp);
+        }
+        let challenge = header(&resp, &headers::WWW_AUTHENTICATE);
+        if attempt == 1 || req.creds.is_none() || challenge.is_none() {
+            return Err(TalkError::Auth {
+                camera: target.camera.clone(),
+                url: secret::redact_url(target.url.as_str()),
+            });
+        }
+        let client = http_auth::PasswordClient::try_from(challenge.as_deref().unwrap_or(""))
+            .map_err(|e| target.failed(format!("{name}: unusable challenge: {e}")))?;
+        req.auth = Some(client);
+    }
+    unreachable!("two attempts return")
+}
+
+/// What the SDP offers for talk: the control URL and the codecs, in the camera's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offer {
+    pub control: String,
+    pub codecs: Vec<(TalkCodec, u8)>,
+    /// Encodings offered that we cannot send (AAC …), for the error message.
+    pub other: Vec<String>,
+}
+
+/// Finds the `sendonly` audio track of `sdp`. `base` resolves a relative control URL.
+pub fn parse_offer(sdp: &[u8], base: &str) -> Result<Option<Offer>, String> {
+    let session = sdp_types::Session::parse(sdp).map_err(|e| format!("bad SDP: {e}"))?;
+    let Some(media) = session
+        .medias
+        .iter()
+        .find(|m| m.media == "audio" && m.has_attribute("sendonly"))
+    else {
+        return Ok(None);
+    };
+    let control = media
+        .get_first_attribute_value("control")
+        .ok()
+        .flatten()
+        .unwrap_or("");
+    let control = if control.starts_with("rtsp://") || control.starts_with("rtsps://") {
+        control.to_owned()
+    } else if control.is_empty() || control == "*" {
+        base.to_owned()
+    } else {
+        format!("{}/{}", base.trim_end_matches('/'), control)
+    };
+    let mut codecs = Vec::new();
+    let mut other = Vec::new();
+    for pt in media
+        .fmt
+        .split_whitespace()
+        .filter_map(|p| p.parse::<u8>().ok())
+    {
+        let rtpmap = media.attributes.iter().find_map(|a| {
+            let v = a.value.as_deref()?;
+            (a.attribute == "rtpmap")
+                .then(|| v.split_once(' '))
+                .flatten()
+                .filter(|(p, _)| p.trim().parse::<u8>().ok() == Some(pt))
+                .map(|(_, enc)| enc.trim().to_owned())
+        });
+        let name = match (&rtpmap, pt) {
+            (Some(enc), _) => enc.split('/').next().unwrap_or("").to_owned(),
+            (None, 0) => "PCMU".into(),
+            (None, 8) => "PCMA".into(),
+            (None, _) => format!("payload type {pt}"),
+        };
+        let rate_ok = rtpmap
+            .as_deref()
+            .and_then(|e| e.split('/').nth(1))
+            .is_none_or(|r| r == "8000");
+        match TalkCodec::from_name(&name) {
+            Some(c) if rate_ok => codecs.push((c, pt)),
+            _ => other.push(rtpmap.unwrap_or(name)),
+        }
+    }
+    Ok(Some(Offer {
+        control,
+        codecs,
+        other,
+    }))
+}
+
+/// An open backchannel session.
+pub struct Backchannel {
+    target: Target,
+    req: Requester,
+    codec: TalkCodec,
+    pt: u8,
+    channel: u8,
+    ssrc: u32,
+    seq: u16,
+    timestamp: u32,
+    sent: u64,
+    aggregate: url::Url,
+    keepalive: Duration,
+    last_request: Instant,
+    dropped: watch::Receiver<bool>,
+    responses: mpsc::Receiver<Response<Vec<u8>>>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Backchannel {
+    /// DESCRIBE, SETUP and PLAY of the camera's backchannel. `prefer` picks an offered codec.
+    pub async fn open(target: &Target, prefer: Option<TalkCodec>) -> Result<Self, TalkError> {
+        let host = target
+            .url
+            .host_str()
+            .ok_or_else(|| target.failed("the URL has no host"))?;
+        let port = target.url.port().unwrap_or(554);
+        let stream = TcpStream::connect((host.trim_matches(['[', ']']), port))
+            .await
+            .map_err(|e| target.failed(format!("cannot connect to {host}:{port}: {e}")))?;
+        let _ = stream.set_nodelay(true);
+        let (rd, wr) = stream.into_split();
+        let mut rd = Reader {
+            rd,
+            buf: Vec::new(),
+        };
+        let mut req = Requester {
+            wr,
+            cseq: 0,
+            creds: target.creds.clone(),
+            auth: None,
+            session: None,
+        };
+        let url = target.url.as_str().to_owned();
+        let describe = exchange(
+            target,
+            &mut req,
+            &mut rd,
+            Method::Describe,
+            &url,
+            &[(headers::ACCEPT, "application/sdp".into())],
+        )
+        .await?;
+        let cannot = |why: String| TalkError::CannotTalk {
+            camera: target.camera.clone(),
+            why,
+        };
+        match describe.status() {
+            StatusCode::Ok => {}
+            StatusCode::OptionNotSupported => {
+                return Err(cannot("no ONVIF backchannel".into()));
+            }
+            s => return Err(target.failed(format!("DESCRIBE answered {}", u16::from(s)))),
+        }
+        let base = header(&describe, &headers::CONTENT_BASE)
+            .or_else(|| header(&describe, &headers::CONTENT_LOCATION))
+            .unwrap_or_else(|| url.clone());
+        let offer = parse_offer(describe.body(), &base)
+            .map_err(|e| target.failed(e))?
+            .ok_or_else(|| cannot("no ONVIF backchannel: no sendonly audio track".into()))?;
+        let (codec, pt) = match prefer {
+            Some(want) => offer
+                .codecs
+                .iter()
+                .copied()
+                .find(|(c, _)| *c == want)
+                .ok_or_else(|| {
+                    cannot(format!(
+                        "it does not take {}; it offers {}",
+                        want.as_str(),
+                        offered(&offer)
+                    ))
+                })?,
+            None => offer
+                .codecs
+                .first()
+                .copied()
+                .ok_or_else(|| cannot(format!("it offers only {}", offered(&offer))))?,
+        };
+        let setup = exchange(
+            target,
+            &mut req,
+            &mut rd,
+            Method::Setup,
+            &offer.control,
+            &[(
+                headers::TRANSPORT,
+                "RTP/AVP/TCP;unicast;interleaved=0-1".into(),
+            )],
+        )
+        .await?;
+        if setup.status() != StatusCode::Ok {
+            return Err(target.failed(format!("SETUP answered {}", u16::from(setup.status()))));
+        }
+        let transport = header(&setup, &headers::TRANSPORT).unwrap_or_default();
+        let channel = transport
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix("interleaved="))
+            .and_then(|v| v.split('-').next()?.trim().parse::<u8>().ok())
+            .unwrap_or(0);
+        let session_header = header(&setup, &headers::SESSION)
+            .ok_or_else(|| target.failed("SETUP answered without a Session"))?;
+        let mut parts = session_header.split(';');
+        let session = parts.next().unwrap_or("").trim().to_owned();
+        let keepalive = parts
+            .find_map(|p| p.trim().strip_prefix("timeout=")?.parse::<u64>().ok())
+            .map_or(Duration::from_secs(30), |t| {
+                Duration::from_secs((t / 2).max(5))
+            });
+        req.session = Some(session);
+        let aggregate =
+            url::Url::parse(&base).map_err(|e| target.failed(format!("bad Content-Base: {e}")))?;
+        let play = exchange(
+            target,
+            &mut req,
+            &mut rd,
+            Method::Play,
+            aggregate.as_str(),
+            &[(headers::RANGE, "npt=0.000-".into())],
+        )
+        .await?;
+        if play.status() != StatusCode::Ok {
+            return Err(target.failed(format!("PLAY answered {}", u16::from(play.status()))));
+        }
+        // From here the camera's messages (RTCP, keep-alive answers, TEARDOWN's answer) are
+        // read by a task; the end of the connection means the camera dropped the session.
+        let (dropped_tx, dropped) = watch::channel(false);
+        let (resp_tx, responses) = mpsc::channel(8);
+        let reader = tokio::spawn(async move {
+            while let Ok(Some(msg)) = rd.next().await {
+                if let Message::Response(r) = msg {
+                    let _ = resp_tx.try_send(r);
+                }
+            }
+            let _ = dropped_tx.send(true);
+        });
+        tracing::info!(
+            camera = %target.camera,
+            "talk: ONVIF backchannel open ({}, interleaved channel {channel})",
+            codec.as_str()
+        );
+        Ok(Self {
+            target: target.clone(),
+            req,
+            codec,
+            pt,
+            channel,
+            ssrc: rand::random(),
+            seq: rand::random(),
+            timestamp: rand::random(),
+            sent: 0,
+            aggregate,
+            keepalive,
+            last_request: Instant::now(),
+            dropped,
+            responses,
+            reader,
+        })
+    }
+
+    pub fn codec(&self) -> TalkCodec {
+        self.codec
+    }
+
+    /// Sends one frame (any length; 20 ms at [`pcm::RATE`] is one packet).
+    pub async fn send(&mut self, frame: &[f32]) -> Result<(), TalkError> {
+        if *self.dropped.borrow() {
+            return Err(TalkError::Dropped {
+                camera: self.target.camera.clone(),
+            });
+        }
+        let payload = self.codec.encode(frame);
+        let len = 12 + payload.len();
+        let mut out = Vec::with_capacity(4 + len);
+        out.push(b'$');
+        out.push(self.channel);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+        let first = self.sent == 0;
+        self.sent += 1;
+        out.push(0x80);
+        out.push(self.pt | if first { 0x80 } else { 0 });
+        out.extend_from_slice(&self.seq.to_be_bytes());
+        out.extend_from_slice(&self.timestamp.to_be_bytes());
+        out.extend_from_slice(&self.ssrc.to_be_bytes());
+        out.extend_from_slice(&payload);
+        self.seq = self.seq.wrapping_add(1);
+        self.timestamp = self.timestamp.wrapping_add(frame.len() as u32);
+        if self.last_request.elapsed() >= self.keepalive {
+            self.last_request = Instant::now();
+            let url = self.aggregate.clone();
+            out.extend(self.req.build(Method::GetParameter, &url, &[]));
+        }
+        self.req
+            .wr
+            .write_all(&out)
+            .await
+            .map_err(|_| TalkError::Dropped {
+                camera: self.target.camera.clone(),
+            })
+    }
+
+    /// TEARDOWN, waiting up to a second for its answer, then closes the connection.
+    pub async fn close(mut self) {
+        let url = self.aggregate.clone();
+        let bytes = self.req.build(Method::Teardown, &url, &[]);
+        if !*self.dropped.borrow() && self.req.wr.write_all(&bytes).await.is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), self.responses.recv()).await;
+        }
+        let _ = self.req.wr.shutdown().await;
+        self.reader.abort();
+        tracing::info!(camera = %self.target.camera, "talk: backchannel closed");
+    }
+}
+
+fn offered(offer: &Offer) -> String {
+    let all: Vec<String> = offer
+        .codecs
+        .iter()
+        .map(|(c, _)| c.as_str().to_owned())
+        .chain(offer.other.iter().cloned())
+        .collect();
+    if all.is_empty() {
+        "nothing".into()
+    } else {
+        all.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sendonly_audio_track_is_the_offer() {
+        let sdp = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\n\
+            m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:trackID=0\r\n\
+            m=audio 0 RTP/AVP 97\r\na=rtpmap:97 MPEG4-GENERIC/16000/1\r\na=control:trackID=1\r\na=recvonly\r\n\
+            m=audio 0 RTP/AVP 8 0 97\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:97 MPEG4-GENERIC/16000/1\r\n\
+            a=control:trackID=2\r\na=sendonly\r\n";
+        let offer = parse_offer(sdp, "rtsp://h/cam1/").unwrap().unwrap();
+        assert_eq!(offer.control, "rtsp://h/cam1/trackID=2");
+        assert_eq!(
+            offer.codecs,
+            vec![(TalkCodec::Pcma, 8), (TalkCodec::Pcmu, 0)]
+        );
+        assert_eq!(offer.other, vec!["MPEG4-GENERIC/16000/1".to_string()]);
+        let absolute = b"v=0\r\no=- 1 1 IN IP4 h\r\ns=x\r\nt=0 0\r\n\
+            m=audio 0 RTP/AVP 0\r\na=control:rtsp://h/back\r\na=sendonly\r\n";
+        let offer = parse_offer(absolute, "rtsp://h/x/").unwrap().unwrap();
+        assert_eq!(offer.control, "rtsp://h/back");
+        assert_eq!(offer.codecs, vec![(TalkCodec::Pcmu, 0)]);
+        let none = b"v=0\r\no=- 1 1 IN IP4 h\r\ns=x\r\nt=0 0\r\nm=audio 0 RTP/AVP 0\r\n";
+        assert_eq!(parse_offer(none, "rtsp://h/").unwrap(), None);
+        assert!(parse_offer(b"garbage", "rtsp://h/").is_err());
+    }
+}

@@ -1,0 +1,169 @@
+//! Talking to a camera: what the operator says (a file, a request body, later the microphone)
+//! goes to exactly one camera over its ONVIF backchannel (`backchannel`: our own small RTSP
+//! client, since retina has none) or Hikvision's ISAPI two-way audio, encoded as the camera
+//! accepts. No Bevy here; the wall and the servers call in. Every failure is a [`TalkError`]
+//! naming the camera, never a panic, and never touches the camera's video session.
+
+pub mod backchannel;
+mod floor;
+pub mod pcm;
+
+pub use floor::{Floor, Turn};
+
+use std::time::Duration;
+
+use crate::config::{CameraConfig, TalkMode};
+use crate::media::g711;
+
+/// What the camera's talk track is encoded as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TalkCodec {
+    Pcmu,
+    Pcma,
+}
+
+impl TalkCodec {
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "pcmu" | "g711u" | "ulaw" | "g.711ulaw" => Some(Self::Pcmu),
+            "pcma" | "g711a" | "alaw" | "g.711alaw" => Some(Self::Pcma),
+            _ => None,
+        }
+    }
+
+    /// The static RTP payload type (RFC 3551).
+    pub fn payload_type(self) -> u8 {
+        match self {
+            Self::Pcmu => 0,
+            Self::Pcma => 8,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pcmu => "PCMU",
+            Self::Pcma => "PCMA",
+        }
+    }
+
+    /// One frame of samples as G.711 bytes.
+    pub fn encode(self, samples: &[f32]) -> Vec<u8> {
+        let f = match self {
+            Self::Pcmu => g711::ulaw_encode,
+            Self::Pcma => g711::alaw_encode,
+        };
+        pcm::to_i16(samples).map(f).collect()
+    }
+}
+
+/// Why talk did not happen or stopped. Messages name the camera; URLs are redacted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TalkError {
+    #[error("camera {camera:?} cannot talk ({why})")]
+    CannotTalk { camera: String, why: String },
+    #[error("camera {camera:?} refused the credentials for talk ({url})")]
+    Auth { camera: String, url: String },
+    #[error("camera {camera:?}: talk: {what}")]
+    Failed { camera: String, what: String },
+    #[error("camera {camera:?} ended the talk session")]
+    Dropped { camera: String },
+    #[error("talk to camera {camera:?} ended: talking to {by:?} now")]
+    Superseded { camera: String, by: String },
+    #[error("no camera {0:?}")]
+    NoCamera(String),
+}
+
+/// How long setting up a talk session may take before it is given up.
+pub const SETUP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An open talk session to one camera.
+pub struct Talk {
+    camera: String,
+    inner: backchannel::Backchannel,
+}
+
+impl Talk {
+    /// Opens a talk session to `camera` by its `talk:` setting (`Auto`: ONVIF backchannel;
+    /// ISAPI is tried next where the camera has it). `codec` forces an encoding the camera
+    /// offers.
+    pub async fn open(camera: &CameraConfig, codec: Option<TalkCodec>) -> Result<Self, TalkError> {
+        match camera.talk {
+            TalkMode::Off => Err(TalkError::CannotTalk {
+                camera: camera.name.clone(),
+                why: "talk: Off in the config".into(),
+            }),
+            TalkMode::Auto | TalkMode::Onvif => {
+                let target = backchannel::Target::of(camera)?;
+                let inner = tokio::time::timeout(
+                    SETUP_TIMEOUT,
+                    backchannel::Backchannel::open(&target, codec),
+                )
+                .await
+                .map_err(|_| TalkError::Failed {
+                    camera: camera.name.clone(),
+                    what: format!("no answer within {} s", SETUP_TIMEOUT.as_secs()),
+                })??;
+                Ok(Self {
+                    camera: camera.name.clone(),
+                    inner,
+                })
+            }
+        }
+    }
+
+    pub fn camera(&self) -> &str {
+        &self.camera
+    }
+
+    pub fn codec(&self) -> TalkCodec {
+        self.inner.codec()
+    }
+
+    /// Sends one 20 ms frame at [`pcm::RATE`].
+    pub async fn send(&mut self, frame: &[f32]) -> Result<(), TalkError> {
+        self.inner.send(frame).await
+    }
+
+    /// Ends the session (TEARDOWN).
+    pub async fn close(self) {
+        self.inner.close().await;
+    }
+}
+
+/// Plays `clip` through `camera`, paced in real time, and closes the session; holds `floor`
+/// meanwhile (another talk taking it ends this one). Returns the codec used and how many
+/// frames went out.
+pub async fn play(
+    floor: &Floor,
+    camera: &CameraConfig,
+    clip: &pcm::Clip,
+    codec: Option<TalkCodec>,
+) -> Result<(TalkCodec, usize), TalkError> {
+    let frames = pcm::frames_of(clip).map_err(|what| TalkError::Failed {
+        camera: camera.name.clone(),
+        what,
+    })?;
+    let mut turn = floor.take(&camera.name);
+    let mut talk = Talk::open(camera, codec).await?;
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut sent = 0;
+    let mut result = Ok(());
+    for frame in &frames {
+        tokio::select! {
+            _ = tick.tick() => {}
+            by = turn.taken() => {
+                result = Err(TalkError::Superseded { camera: camera.name.clone(), by });
+                break;
+            }
+        }
+        if let Err(e) = talk.send(frame).await {
+            result = Err(e);
+            break;
+        }
+        sent += 1;
+    }
+    let used = talk.codec();
+    talk.close().await;
+    result.map(|()| (used, sent))
+}

@@ -1,0 +1,324 @@
+//! Talk end to end: `opticlink talk` plays a 1 kHz tone through GStreamer's ONVIF RTSP server
+//! (an independent backchannel peer, Digest auth) and through the simulated camera (Digest
+//! auth), in PCMU and PCMA; what arrives is checked by its dominant frequency and duration.
+//! Talk reaches only the camera it is for; a camera without a backchannel says so and its
+//! video goes on.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use opticlink::media::g711;
+use opticlink::talk::pcm;
+
+use crate::common::{self, Proc};
+use crate::interop::Gst;
+
+/// A 16 kHz WAV file of a 1 kHz tone, `secs` long.
+fn tone_wav(dir: &Path, secs: f32) -> PathBuf {
+    let clip = pcm::tone(1000.0, 16_000, secs, 0.4);
+    let path = dir.join(format!("tone-{secs}.wav"));
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&path, spec).unwrap();
+    for s in pcm::to_i16(&clip.samples) {
+        w.write_sample(s).unwrap();
+    }
+    w.finalize().unwrap();
+    path
+}
+
+/// `opticlink talk CAMERA FILE --config CONFIG [extra]`: success and its output.
+fn talk(config: &Path, camera: &str, file: &Path, extra: &[&str]) -> (bool, String) {
+    let out = Command::new(common::BIN)
+        .args(["talk", camera])
+        .arg(file)
+        .arg("--config")
+        .arg(config)
+        .args(extra)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// Checks received 8 kHz samples: a 1 kHz tone (±2 %) about `secs` long.
+fn assert_tone(samples: &[f32], secs: f32, what: &str) {
+    let got = samples.len() as f32 / 8000.0;
+    assert!(
+        (got - secs).abs() <= 0.15,
+        "{what}: {got:.3} s received, {secs} s sent"
+    );
+    let body = &samples[samples.len() / 8..samples.len() * 7 / 8];
+    let f = pcm::dominant_frequency(body, 8000, 500, 2000);
+    assert!((f - 1000.0).abs() <= 20.0, "{what}: dominant {f} Hz");
+    let level = pcm::level_dbfs(body);
+    assert!(level > -15.0, "{what}: level {level} dBFS");
+}
+
+fn gst_backchannel(codec: &str, out: &Path) -> (Gst, u16) {
+    let mut child = Command::new("/usr/bin/python3")
+        .arg(common::test_file("peers/gst_onvif_backchannel.py"))
+        .arg(codec)
+        .arg(out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("/usr/bin/python3 (Debian python3-gi, gir1.2-gst-rtsp-server-1.0)");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("GStreamer ONVIF server did not start: {line:?}"));
+    (Gst(child), port)
+}
+
+#[test]
+fn talk_reaches_gstreamers_onvif_backchannel_as_pcmu_and_pcma() {
+    let _g = common::heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let wav = tone_wav(dir.path(), 2.0);
+    for (codec, decode) in [
+        ("pcmu", g711::ulaw_decode as fn(u8) -> i16),
+        ("pcma", g711::alaw_decode),
+    ] {
+        let raw = dir.path().join(format!("heard-{codec}.raw"));
+        let (_gst, port) = gst_backchannel(codec, &raw);
+        let config = dir.path().join(format!("{codec}.ron"));
+        std::fs::write(
+            &config,
+            format!(
+                "(cameras: [(name: \"Door\", url: \"rtsp://127.0.0.1:{port}/talk\", \
+                 username: Some(\"talker\"), password: Some(\"gst-talk\"))])"
+            ),
+        )
+        .unwrap();
+        let (ok, out) = talk(&config, "Door", &wav, &[]);
+        assert!(ok, "{codec}: {out}");
+        assert!(
+            out.contains(&format!("as {}", codec.to_uppercase())),
+            "{out}"
+        );
+        let bytes = common::wait_for(Duration::from_secs(10), "the received audio", || {
+            let b = std::fs::read(&raw).ok()?;
+            (b.len() as f32 >= 8000.0 * 1.8).then_some(b)
+        });
+        let samples: Vec<f32> = bytes
+            .iter()
+            .map(|&c| f32::from(decode(c)) / 32768.0)
+            .collect();
+        assert_tone(&samples, 2.0, &format!("GStreamer {codec}"));
+        // The wrong password is refused with the camera named, never the password shown.
+        std::fs::write(
+            &config,
+            format!(
+                "(cameras: [(name: \"Door\", url: \"rtsp://127.0.0.1:{port}/talk\", \
+                 username: Some(\"talker\"), password: Some(\"nope-secret\"))])"
+            ),
+        )
+        .unwrap();
+        let (ok, out) = talk(&config, "Door", &wav, &[]);
+        assert!(!ok && out.contains("refused the credentials"), "{out}");
+        assert!(!out.contains("nope-secret"), "{out}");
+    }
+}
+
+/// Starts a simulated camera server with `cameras` cameras, Digest auth (`u`/`p`) and talk
+/// written to `talk_out`; returns it with a config naming its cameras "A", "B" ….
+fn sim_with_talk(
+    rt: &tokio::runtime::Runtime,
+    cameras: u32,
+    backchannel: bool,
+    talk_out: &Path,
+    config: &Path,
+) -> opticlink::simcam::SimServer {
+    let server = common::sim(
+        rt,
+        opticlink::simcam::SimConfig {
+            cameras,
+            user: Some("u".into()),
+            password: Some("p".into()),
+            backchannel,
+            talk_out: Some(talk_out.to_path_buf()),
+            ..common::small(0)
+        },
+    );
+    let entries: Vec<String> = (1..=cameras)
+        .map(|i| {
+            format!(
+                "(name: \"{}\", url: \"{}\", username: Some(\"u\"), password: Some(\"p\"))",
+                char::from(b'A' + i as u8 - 1),
+                server.url(i)
+            )
+        })
+        .collect();
+    std::fs::write(
+        config,
+        format!(
+            "(cameras: [{}], servers: (api_port: 0))",
+            entries.join(", ")
+        ),
+    )
+    .unwrap();
+    server
+}
+
+fn read_wav(path: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(path).unwrap();
+    pcm::read_wav(&bytes).unwrap().samples
+}
+
+#[test]
+fn talk_reaches_only_the_simulated_camera_it_is_for_in_both_codecs() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let heard = dir.path().join("heard");
+    let config = dir.path().join("wall.ron");
+    let _server = sim_with_talk(&rt, 2, true, &heard, &config);
+    let wav = tone_wav(dir.path(), 1.5);
+    for (k, codec) in ["pcmu", "pcma"].iter().enumerate() {
+        let (ok, out) = talk(&config, "A", &wav, &["--codec", codec]);
+        assert!(ok, "{out}");
+        let file = heard.join(format!("cam1-{}.wav", k + 1));
+        common::wait_for(Duration::from_secs(5), "A's talk file", || {
+            file.exists().then_some(())
+        });
+        assert_tone(&read_wav(&file), 1.5, &format!("simulated camera {codec}"));
+    }
+    let names: Vec<String> = std::fs::read_dir(&heard)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| n.starts_with("cam1-")),
+        "nothing may reach B: {names:?}"
+    );
+}
+
+#[test]
+fn a_camera_without_backchannel_cannot_talk_and_its_video_goes_on() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let heard = dir.path().join("heard");
+    let config = dir.path().join("wall.ron");
+    let server = sim_with_talk(&rt, 1, false, &heard, &config);
+    let ron = std::fs::read_to_string(&config).unwrap();
+    let app = Proc::headless(&ron);
+    app.wait_state("A", "live", Duration::from_secs(30));
+    let before = common::wait_for(Duration::from_secs(15), "decoded pictures", || {
+        app.camera("A")["decoded"].as_u64().filter(|n| *n > 5)
+    });
+    let sessions = server
+        .stats()
+        .sessions
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let wav = tone_wav(dir.path(), 0.5);
+    let (ok, out) = talk(&config, "A", &wav, &[]);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("camera \"A\" cannot talk (no ONVIF backchannel)"),
+        "{out}"
+    );
+    common::wait_for(Duration::from_secs(10), "more decoded pictures", || {
+        (app.camera("A")["decoded"].as_u64()? > before + 25).then_some(())
+    });
+    assert_eq!(app.camera("A")["state"], "live");
+    assert_eq!(
+        server
+            .stats()
+            .sessions
+            .load(std::sync::atomic::Ordering::Relaxed),
+        sessions,
+        "the refused talk set up no session"
+    );
+    assert!(!heard.exists());
+}
+
+#[test]
+fn the_api_plays_a_body_through_one_camera_and_a_new_talk_ends_the_old_one() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let heard = dir.path().join("heard");
+    let config = dir.path().join("wall.ron");
+    let _server = sim_with_talk(&rt, 2, true, &heard, &config);
+    let app = Proc::headless(&std::fs::read_to_string(&config).unwrap());
+    let port = app.api_port();
+    app.camera("A");
+    // Raw PCM at 16 kHz, one second.
+    let clip = pcm::tone(1000.0, 16_000, 1.0, 0.4);
+    let raw: Vec<u8> = pcm::to_i16(&clip.samples)
+        .flat_map(i16::to_le_bytes)
+        .collect();
+    let (code, body) = common::http_post_bytes(
+        port,
+        "/api/cameras/A/talk?rate=16000",
+        "application/octet-stream",
+        &raw,
+    );
+    assert_eq!(code, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["codec"], "PCMU", "{answer}");
+    let first = heard.join("cam1-1.wav");
+    common::wait_for(Duration::from_secs(5), "A's talk file", || {
+        first.exists().then_some(())
+    });
+    assert_tone(&read_wav(&first), 1.0, "API raw PCM");
+    // A long message to A, then one to B: B takes the floor, A's talk ends early.
+    let long = std::fs::read(tone_wav(dir.path(), 4.0)).unwrap();
+    let to_a = std::thread::spawn(move || {
+        common::http_post_bytes(port, "/api/cameras/A/talk", "audio/wav", &long)
+    });
+    common::wait_for(Duration::from_secs(10), "talk to A under way", || {
+        app.log()
+            .contains("talk: ONVIF backchannel open")
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500)); // A has been heard for a while
+    let short = std::fs::read(tone_wav(dir.path(), 0.5)).unwrap();
+    let (code, body) = common::http_post_bytes(port, "/api/cameras/B/talk", "audio/wav", &short);
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = to_a.join().unwrap();
+    assert_eq!(code, 409, "{body}");
+    let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        error["error"]
+            .as_str()
+            .is_some_and(|e| e.ends_with("talking to \"B\" now")),
+        "{body}"
+    );
+    let a2 = common::wait_for(Duration::from_secs(5), "A's second file", || {
+        std::fs::read_dir(&heard).ok()?.find_map(|e| {
+            let p = e.ok()?.path();
+            let n = p.file_name()?.to_str()?.to_owned();
+            (n.starts_with("cam1-") && n != "cam1-1.wav" && n.ends_with(".wav")).then_some(p)
+        })
+    });
+    let a_secs = read_wav(&a2).len() as f32 / 8000.0;
+    assert!(a_secs < 3.0, "A's talk was cut short: {a_secs} s");
+    let b = common::wait_for(Duration::from_secs(5), "B's file", || {
+        std::fs::read_dir(&heard).ok()?.find_map(|e| {
+            let p = e.ok()?.path();
+            let n = p.file_name()?.to_str()?;
+            (n.starts_with("cam2-") && n.ends_with(".wav")).then_some(p)
+        })
+    });
+    assert_tone(&read_wav(&b), 0.5, "B after A");
+    // Bad bodies name the problem.
+    let (code, body) = common::http_post_bytes(port, "/api/cameras/A/talk", "audio/wav", b"RIFF");
+    assert_eq!(code, 400, "{body}");
+    let (code, _) = common::http_post_bytes(port, "/api/cameras/Nope/talk", "audio/wav", &raw);
+    assert_eq!(code, 404);
+}
