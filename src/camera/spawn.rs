@@ -70,6 +70,7 @@ pub fn camera_list(
                 max_bytes: None,
                 password_env: None,
                 talk: Default::default(),
+                isapi_url: None,
                 view_lock: sim
                     .view_locks
                     .iter()

@@ -86,9 +86,13 @@ pub struct CameraConfig {
     /// ONVIF device service, for PTZ and imaging.
     #[serde(default)]
     pub onvif: Option<OnvifConfig>,
-    /// How to talk to the camera: `Auto` (default: its ONVIF backchannel), `Onvif`, `Off`.
+    /// How to talk to the camera: `Auto` (default: ONVIF backchannel, then Hikvision
+    /// ISAPI), `Onvif`, `Isapi`, `Off`.
     #[serde(default)]
     pub talk: TalkMode,
+    /// Hikvision ISAPI base for talk (default `http://HOST` of `url`).
+    #[serde(default)]
+    pub isapi_url: Option<String>,
     /// Preferred MJPEG port (`None`: `servers.mjpeg_base_port` + index).
     #[serde(default)]
     pub mjpeg_port: Option<u16>,
@@ -117,11 +121,14 @@ pub enum Transport {
 /// How OpticLink talks to a camera (two-way audio).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum TalkMode {
-    /// Whatever the camera has: its ONVIF backchannel.
+    /// Whatever the camera has: its ONVIF backchannel, else Hikvision ISAPI; what worked is
+    /// remembered.
     #[default]
     Auto,
     /// The ONVIF backchannel (Profile T, RTSP `Require: www.onvif.org/ver20/backchannel`).
     Onvif,
+    /// Hikvision ISAPI two-way audio (`/ISAPI/System/TwoWayAudio/channels`).
+    Isapi,
     /// Never.
     Off,
 }

@@ -1,15 +1,20 @@
 //! One talker at a time: the floor. Whoever starts talking takes it, and the talk that held
 //! it (to any camera) is told to end, so starting to talk to B always stops talk to A. The wall
-//! and the API share one floor per process.
+//! and the API share one floor per process, and it remembers which protocol worked for each
+//! camera (`talk: Auto`).
 
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
+use crate::config::TalkMode;
+
 #[derive(Default)]
 struct Holder {
     next: u64,
     current: Option<(u64, String, watch::Sender<Option<String>>)>,
+    /// What worked per camera (`talk: Auto`).
+    learned: std::collections::HashMap<String, TalkMode>,
 }
 
 /// The process's talk floor; clones share it.
@@ -32,6 +37,17 @@ impl Floor {
             id,
             ended: rx,
         }
+    }
+
+    /// The protocol that worked for `camera` last time.
+    pub fn learned(&self, camera: &str) -> Option<TalkMode> {
+        let h = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        h.learned.get(camera).copied()
+    }
+
+    pub fn learn(&self, camera: &str, mode: TalkMode) {
+        let mut h = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        h.learned.insert(camera.to_string(), mode);
     }
 
     /// The camera being talked to now, if any.

@@ -1,11 +1,12 @@
 //! Talking to a camera: what the operator says (a file, a request body, later the microphone)
 //! goes to exactly one camera over its ONVIF backchannel (`backchannel`: our own small RTSP
-//! client, since retina has none) or Hikvision's ISAPI two-way audio, encoded as the camera
+//! client, since retina has none) or Hikvision's ISAPI two-way audio (`isapi`), encoded as the camera
 //! accepts. No Bevy here; the wall and the servers call in. Every failure is a [`TalkError`]
 //! naming the camera, never a panic, and never touches the camera's video session.
 
 pub mod backchannel;
 mod floor;
+pub mod isapi;
 pub mod pcm;
 
 pub use floor::{Floor, Turn};
@@ -76,39 +77,90 @@ pub enum TalkError {
 /// How long setting up a talk session may take before it is given up.
 pub const SETUP_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The protocol a session runs on.
+enum Inner {
+    Onvif(Box<backchannel::Backchannel>),
+    Isapi(Box<isapi::Isapi>),
+}
+
 /// An open talk session to one camera.
 pub struct Talk {
     camera: String,
-    inner: backchannel::Backchannel,
+    inner: Inner,
+}
+
+/// Bounds a setup step by [`SETUP_TIMEOUT`].
+async fn in_time<T>(
+    camera: &str,
+    f: impl std::future::Future<Output = Result<T, TalkError>>,
+) -> Result<T, TalkError> {
+    tokio::time::timeout(SETUP_TIMEOUT, f)
+        .await
+        .map_err(|_| TalkError::Failed {
+            camera: camera.to_string(),
+            what: format!("no answer within {} s", SETUP_TIMEOUT.as_secs()),
+        })?
 }
 
 impl Talk {
-    /// Opens a talk session to `camera` by its `talk:` setting (`Auto`: ONVIF backchannel;
-    /// ISAPI is tried next where the camera has it). `codec` forces an encoding the camera
-    /// offers.
-    pub async fn open(camera: &CameraConfig, codec: Option<TalkCodec>) -> Result<Self, TalkError> {
-        match camera.talk {
-            TalkMode::Off => Err(TalkError::CannotTalk {
-                camera: camera.name.clone(),
-                why: "talk: Off in the config".into(),
-            }),
-            TalkMode::Auto | TalkMode::Onvif => {
-                let target = backchannel::Target::of(camera)?;
-                let inner = tokio::time::timeout(
-                    SETUP_TIMEOUT,
-                    backchannel::Backchannel::open(&target, codec),
-                )
+    /// Opens a talk session to `camera` by its `talk:` setting. `Auto` tries the ONVIF
+    /// backchannel, then Hikvision ISAPI, and `floor` remembers which worked. `codec` forces an
+    /// encoding the camera offers (ONVIF).
+    pub async fn open(
+        floor: &Floor,
+        camera: &CameraConfig,
+        codec: Option<TalkCodec>,
+    ) -> Result<Self, TalkError> {
+        let name = camera.name.clone();
+        let onvif = || async {
+            let target = backchannel::Target::of(camera)?;
+            in_time(&name, backchannel::Backchannel::open(&target, codec))
                 .await
-                .map_err(|_| TalkError::Failed {
-                    camera: camera.name.clone(),
-                    what: format!("no answer within {} s", SETUP_TIMEOUT.as_secs()),
-                })??;
-                Ok(Self {
-                    camera: camera.name.clone(),
-                    inner,
-                })
+                .map(|b| Inner::Onvif(Box::new(b)))
+        };
+        let isapi = || async {
+            in_time(&name, isapi::Isapi::open(camera))
+                .await
+                .map(|i| Inner::Isapi(Box::new(i)))
+        };
+        let inner = match (camera.talk, floor.learned(&name)) {
+            (TalkMode::Off, _) => {
+                return Err(TalkError::CannotTalk {
+                    camera: name,
+                    why: "talk: Off in the config".into(),
+                });
             }
-        }
+            (TalkMode::Onvif, _) => onvif().await?,
+            (TalkMode::Isapi, _) | (TalkMode::Auto, Some(TalkMode::Isapi)) => isapi().await?,
+            (TalkMode::Auto, _) => match onvif().await {
+                Ok(i) => i,
+                Err(TalkError::CannotTalk { why, .. }) => match isapi().await {
+                    Ok(i) => i,
+                    Err(e) => {
+                        let isapi_why = match e {
+                            TalkError::CannotTalk { why, .. } => why,
+                            other => other.to_string(),
+                        };
+                        return Err(TalkError::CannotTalk {
+                            camera: name,
+                            why: format!("{why}; ISAPI: {isapi_why}"),
+                        });
+                    }
+                },
+                Err(e) => return Err(e),
+            },
+        };
+        floor.learn(
+            &name,
+            match inner {
+                Inner::Onvif(_) => TalkMode::Onvif,
+                Inner::Isapi(_) => TalkMode::Isapi,
+            },
+        );
+        Ok(Self {
+            camera: name,
+            inner,
+        })
     }
 
     pub fn camera(&self) -> &str {
@@ -116,17 +168,26 @@ impl Talk {
     }
 
     pub fn codec(&self) -> TalkCodec {
-        self.inner.codec()
+        match &self.inner {
+            Inner::Onvif(b) => b.codec(),
+            Inner::Isapi(i) => i.codec(),
+        }
     }
 
     /// Sends one 20 ms frame at [`pcm::RATE`].
     pub async fn send(&mut self, frame: &[f32]) -> Result<(), TalkError> {
-        self.inner.send(frame).await
+        match &mut self.inner {
+            Inner::Onvif(b) => b.send(frame).await,
+            Inner::Isapi(i) => i.send(frame).await,
+        }
     }
 
-    /// Ends the session (TEARDOWN).
+    /// Ends the session (TEARDOWN, or ISAPI close).
     pub async fn close(self) {
-        self.inner.close().await;
+        match self.inner {
+            Inner::Onvif(b) => b.close().await,
+            Inner::Isapi(i) => i.close().await,
+        }
     }
 }
 
@@ -144,7 +205,7 @@ pub async fn play(
         what,
     })?;
     let mut turn = floor.take(&camera.name);
-    let mut talk = Talk::open(camera, codec).await?;
+    let mut talk = Talk::open(floor, camera, codec).await?;
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut sent = 0;

@@ -7,6 +7,7 @@ mod common;
 mod config_errors;
 mod e2e;
 mod interop;
+mod isapi;
 mod locks;
 mod mjpeg;
 mod onvif;
