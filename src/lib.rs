@@ -12,6 +12,7 @@ pub mod runtime;
 pub mod secret;
 pub mod serve;
 pub mod simcam;
+pub mod sound;
 pub mod stream;
 pub mod talk;
 pub mod wall;
@@ -213,6 +214,12 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
         .insert_resource(camera::ViewLocks(locks))
         .insert_resource(camera::PicturesWanted(matches!(mode, Mode::Window(_))))
         .add_systems(PreUpdate, runtime::exit_on_signal);
+    // The speaker (window mode): the audible camera's sound through the default output.
+    if matches!(mode, Mode::Window(_)) {
+        let speaker = std::sync::Arc::new(sound::Speaker::default());
+        app.insert_resource(camera::SpeakerOutput(sound::device::open(speaker.clone())))
+            .insert_resource(camera::Sound(speaker));
+    }
     // 3. Cameras: entities + workers, then events → states.
     app.add_plugins((camera::spawn_plugin, camera::state_plugin));
     // 4. The wall (window mode only).

@@ -141,6 +141,14 @@ impl Default for ViewLocks {
 #[derive(Resource, Debug, Clone, Deref)]
 pub struct WallConfig(pub Config);
 
+/// The wall's speaker (window mode): the audible camera's audio thread decodes for it.
+#[derive(Resource, Clone)]
+pub struct Sound(pub Arc<crate::sound::Speaker>);
+
+/// Keeps the speaker's output device open.
+#[derive(Resource)]
+pub struct SpeakerOutput(pub crate::sound::device::Output);
+
 /// Whether decoded pictures are displayed (window mode). Headless leaves them in FFmpeg.
 #[derive(Resource, Debug, Clone, Copy)]
 pub struct PicturesWanted(pub bool);

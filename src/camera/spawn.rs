@@ -102,6 +102,7 @@ pub fn worker_config(cam: &CameraConfig, config: &Config) -> Result<stream::Work
         transport: cam.transport,
         grace: Duration::from_secs(config.grace_secs),
         stall: Duration::from_secs(config.stall_secs),
+        speaker: None,
     })
 }
 
@@ -143,6 +144,7 @@ pub struct CameraSpawner<'w, 's> {
     retention: Res<'w, Retention>,
     wanted: Option<Res<'w, PicturesWanted>>,
     locks: Option<Res<'w, super::ViewLocks>>,
+    sound: Option<Res<'w, super::Sound>>,
     time: Res<'w, Time<Real>>,
 }
 
@@ -174,7 +176,9 @@ impl CameraSpawner<'_, '_> {
             return (id, PortBinding::default());
         }
         let config = &self.config.0;
-        let started = worker_config(cam, config).and_then(|wc| {
+        let speaker = self.sound.as_ref().map(|s| s.0.clone());
+        let started = worker_config(cam, config).and_then(|mut wc| {
+            wc.speaker = speaker;
             let (sink, recorder, record_thread) =
                 spawn_recorder(&cam.name, record_settings(cam, config))
                     .map_err(|e| format!("recorder: {e}"))?;

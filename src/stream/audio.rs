@@ -6,13 +6,16 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use tokio::sync::{broadcast, watch};
 
-use super::transcode::{ConvertError, Converter};
+use super::transcode::{ConvertError, Converter, Decoder};
 use crate::media::AudioTrack;
+use crate::sound::Speaker;
+use crate::talk::pcm::Resample;
 
 /// What a camera's audio endpoint can give right now.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,17 +108,20 @@ impl Drop for Listener {
 pub enum AudioInput {
     /// A session went live with this audio track (or none).
     Session(Option<AudioTrack>),
-    /// One audio frame of the current session, as the camera sent it.
-    Frame(Bytes),
+    /// One audio frame of the current session, as the camera sent it, and when it came.
+    Frame(Bytes, Instant),
     /// The session ended.
     Ended,
 }
 
-/// The worker's end: cheap, never blocks, sends frames only while someone listens.
+/// The worker's end: cheap, never blocks, sends frames only while someone listens (a
+/// client of the audio server, or the wall's speaker with this camera audible).
 #[derive(Clone)]
 pub struct AudioTap {
     input: Sender<AudioInput>,
     feed: Arc<AudioFeed>,
+    camera: String,
+    speaker: Option<Arc<Speaker>>,
 }
 
 impl AudioTap {
@@ -128,8 +134,15 @@ impl AudioTap {
     }
 
     pub fn frame(&self, data: &[u8]) {
-        if self.feed.listeners() > 0 {
-            self.send(AudioInput::Frame(Bytes::copy_from_slice(data)));
+        let audible = self
+            .speaker
+            .as_ref()
+            .is_some_and(|s| s.is_audible(&self.camera));
+        if self.feed.listeners() > 0 || audible {
+            self.send(AudioInput::Frame(
+                Bytes::copy_from_slice(data),
+                Instant::now(),
+            ));
         }
     }
 
@@ -144,14 +157,19 @@ impl AudioTap {
 /// How a session's audio track becomes a converter (a seam for tests).
 type MakeConverter = fn(&AudioTrack) -> Result<Converter, String>;
 
-/// Starts camera `name`'s audio thread. It ends when the returned tap is dropped.
-pub fn spawn_audio(name: &str) -> std::io::Result<(AudioTap, Arc<AudioFeed>)> {
-    spawn_audio_with(name, Converter::new)
+/// Starts camera `name`'s audio thread, which also decodes for `speaker` while this camera is
+/// the audible one. It ends when the returned tap is dropped.
+pub fn spawn_audio(
+    name: &str,
+    speaker: Option<Arc<Speaker>>,
+) -> std::io::Result<(AudioTap, Arc<AudioFeed>)> {
+    spawn_audio_with(name, Converter::new, speaker)
 }
 
 fn spawn_audio_with(
     name: &str,
     make: MakeConverter,
+    speaker: Option<Arc<Speaker>>,
 ) -> std::io::Result<(AudioTap, Arc<AudioFeed>)> {
     let feed = Arc::new(AudioFeed {
         state: watch::Sender::new(AudioState::Disconnected),
@@ -161,28 +179,118 @@ fn spawn_audio_with(
     let (tx, rx) = crossbeam_channel::bounded(64);
     let thread_feed = feed.clone();
     let camera = name.to_owned();
+    let thread_speaker = speaker.clone();
     std::thread::Builder::new()
         .name(format!("audio {name}"))
         .spawn(move || {
             let span = tracing::info_span!("audio", camera = %camera);
             let _span = span.enter();
             let guard = ThreadGuard(thread_feed);
-            audio_loop(&rx, &guard.0, make);
+            let mut ear = thread_speaker.map(|s| Ear::new(&camera, s));
+            audio_loop(&rx, &guard.0, make, ear.as_mut());
         })?;
     Ok((
         AudioTap {
             input: tx,
             feed: feed.clone(),
+            camera: name.to_owned(),
+            speaker,
         },
         feed,
     ))
 }
 
-fn audio_loop(input: &Receiver<AudioInput>, feed: &AudioFeed, make: MakeConverter) {
+/// The speaker's side of a camera's audio thread: decodes (FFmpeg), mixes down to mono and
+/// resamples to the speaker's rate while this camera is the audible one.
+struct Ear {
+    camera: String,
+    speaker: Arc<Speaker>,
+    track: Option<AudioTrack>,
+    /// The decoder and resampler of this session, at the speaker rate they were made for.
+    pipe: Option<(Decoder, Resample, u32)>,
+    failed: bool,
+}
+
+impl Ear {
+    fn new(camera: &str, speaker: Arc<Speaker>) -> Self {
+        Self {
+            camera: camera.to_owned(),
+            speaker,
+            track: None,
+            pipe: None,
+            failed: false,
+        }
+    }
+
+    fn session(&mut self, track: Option<AudioTrack>) {
+        self.track = track;
+        self.pipe = None;
+        self.failed = false;
+    }
+
+    fn frame(&mut self, data: &[u8], arrival: Instant) {
+        if !self.speaker.is_audible(&self.camera) || self.failed {
+            return;
+        }
+        let Some(track) = &self.track else { return };
+        let rate = self.speaker.rate();
+        if self.pipe.as_ref().is_none_or(|p| p.2 != rate) {
+            match Decoder::new(track)
+                .and_then(|d| Ok((d, Resample::new(track.sample_rate, rate)?, rate)))
+            {
+                Ok(p) => self.pipe = Some(p),
+                Err(e) => {
+                    tracing::warn!("this camera's sound cannot be played: {e}");
+                    self.failed = true;
+                    return;
+                }
+            }
+        }
+        let Some((decoder, resample, _)) = &mut self.pipe else {
+            return;
+        };
+        let frames = match decoder.decode(data) {
+            Ok(f) => f,
+            Err(ConvertError::Frame(e)) => {
+                tracing::debug!("audio frame not played: {e}");
+                return;
+            }
+            Err(ConvertError::Fatal(e)) => {
+                tracing::warn!("this camera's sound cannot be played: {e}");
+                self.failed = true;
+                return;
+            }
+        };
+        let mut out = Vec::new();
+        for channels in frames {
+            let n = channels.first().map_or(0, Vec::len);
+            let k = channels.len().max(1) as f32;
+            let mono: Vec<f32> = (0..n)
+                .map(|i| channels.iter().map(|c| c[i]).sum::<f32>() / k)
+                .collect();
+            if resample.push(&mono, &mut out).is_err() {
+                return;
+            }
+        }
+        if !out.is_empty() {
+            self.speaker.push(&self.camera, &out, arrival);
+        }
+    }
+}
+
+fn audio_loop(
+    input: &Receiver<AudioInput>,
+    feed: &AudioFeed,
+    make: MakeConverter,
+    mut ear: Option<&mut Ear>,
+) {
     let mut converter: Option<Converter> = None;
     for msg in input.iter() {
         match msg {
             AudioInput::Session(track) => {
+                if let Some(e) = ear.as_deref_mut() {
+                    e.session(track.clone());
+                }
                 let (next, state) = match track {
                     None => (
                         None,
@@ -204,9 +312,18 @@ fn audio_loop(input: &Receiver<AudioInput>, feed: &AudioFeed, make: MakeConverte
             }
             AudioInput::Ended => {
                 converter = None;
+                if let Some(e) = ear.as_deref_mut() {
+                    e.session(None);
+                }
                 feed.state.send_replace(AudioState::Disconnected);
             }
-            AudioInput::Frame(data) => {
+            AudioInput::Frame(data, arrival) => {
+                if let Some(e) = ear.as_deref_mut() {
+                    e.frame(&data, arrival);
+                }
+                if feed.listeners() == 0 {
+                    continue;
+                }
                 let Some(c) = converter.as_mut() else {
                     continue;
                 };
@@ -248,7 +365,7 @@ mod tests {
     /// the feed says so, and a listener's stream ends instead of hanging.
     #[test]
     fn unusable_audio_ends_every_listener() {
-        let (tap, feed) = spawn_audio_with("test", Converter::transcoding).unwrap();
+        let (tap, feed) = spawn_audio_with("test", Converter::transcoding, None).unwrap();
         tap.session(Some(AudioTrack {
             codec: AudioCodec::Aac,
             sample_rate: 16_000,

@@ -67,14 +67,47 @@ impl Converter {
 
 /// FFmpeg decoder (G.711 or AAC) → float planar samples → [`AacEncoder`] → ADTS.
 pub struct Transcoder {
-    decoder: ffmpeg::decoder::Audio,
+    decoder: Decoder,
     encoder: AacEncoder,
     adts: Adts,
-    /// The channel count the camera declared (and the encoder was opened with).
-    channels: usize,
 }
 
 impl Transcoder {
+    pub fn new(track: &AudioTrack) -> Result<Self, String> {
+        let decoder = Decoder::new(track)?;
+        let encoder = AacEncoder::new(track.sample_rate, track.channels)?;
+        let adts = Asc::parse(encoder.asc()).and_then(|a| a.adts())?;
+        Ok(Self {
+            decoder,
+            encoder,
+            adts,
+        })
+    }
+
+    fn convert(&mut self, data: &[u8]) -> Result<Vec<Bytes>, ConvertError> {
+        let mut out = Vec::new();
+        for samples in self.decoder.decode(data)? {
+            let slices: Vec<&[f32]> = samples.iter().map(Vec::as_slice).collect();
+            let frames = self.encoder.encode(&slices).map_err(ConvertError::Fatal)?;
+            out.extend(
+                frames
+                    .iter()
+                    .filter_map(|payload| self.adts.frame(payload).ok()),
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// FFmpeg's decoder of a camera's audio track (G.711 or AAC): packets in, float samples per
+/// channel out. The wall's speaker and the transcoder both use it.
+pub struct Decoder {
+    decoder: ffmpeg::decoder::Audio,
+    /// The channel count the camera declared.
+    channels: usize,
+}
+
+impl Decoder {
     pub fn new(track: &AudioTrack) -> Result<Self, String> {
         init_ffmpeg();
         let rate = i32::try_from(track.sample_rate).map_err(|_| "bad sample rate")?;
@@ -111,31 +144,21 @@ impl Transcoder {
             }
         }
         let decoder = ctx.decoder().audio().map_err(|e| e.to_string())?;
-        let encoder = AacEncoder::new(track.sample_rate, track.channels)?;
-        let adts = Asc::parse(encoder.asc()).and_then(|a| a.adts())?;
         Ok(Self {
             decoder,
-            encoder,
-            adts,
             channels: usize::from(track.channels),
         })
     }
 
-    fn convert(&mut self, data: &[u8]) -> Result<Vec<Bytes>, ConvertError> {
+    /// One packet's decoded frames, each as samples per channel.
+    pub fn decode(&mut self, data: &[u8]) -> Result<Vec<Vec<Vec<f32>>>, ConvertError> {
         self.decoder
             .send_packet(&ffmpeg::Packet::copy(data))
             .map_err(|e| ConvertError::Frame(format!("audio decoder: {e}")))?;
         let mut decoded = ffmpeg::frame::Audio::empty();
         let mut out = Vec::new();
         while self.decoder.receive_frame(&mut decoded).is_ok() {
-            let samples = samples_of(&decoded, self.channels)?;
-            let slices: Vec<&[f32]> = samples.iter().map(Vec::as_slice).collect();
-            let frames = self.encoder.encode(&slices).map_err(ConvertError::Fatal)?;
-            out.extend(
-                frames
-                    .iter()
-                    .filter_map(|payload| self.adts.frame(payload).ok()),
-            );
+            out.push(samples_of(&decoded, self.channels)?);
         }
         Ok(out)
     }

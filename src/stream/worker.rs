@@ -40,6 +40,8 @@ pub struct WorkerConfig {
     pub grace: Duration,
     /// Longest gap between frames of a live session.
     pub stall: Duration,
+    /// The wall's speaker, which plays this camera while it is the audible one.
+    pub speaker: Option<Arc<crate::sound::Speaker>>,
 }
 
 impl std::fmt::Debug for WorkerConfig {
@@ -82,7 +84,7 @@ pub fn spawn_camera(
     let (mjpeg, mjpeg_frames) = FrameSlot::new();
     let outputs = DecodeOutputs { slot, mjpeg };
     let packets = spawn_decoder(&config.name, stats.clone(), outputs)?;
-    let (audio_tap, audio) = spawn_audio(&config.name)?;
+    let (audio_tap, audio) = spawn_audio(&config.name, config.speaker.clone())?;
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
     let (ev_tx, ev_rx) = crossbeam_channel::bounded(EVENT_QUEUE);
     let span = tracing::info_span!("camera", name = %config.name);

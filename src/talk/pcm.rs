@@ -1,6 +1,6 @@
-//! Talk audio before it is encoded: WAV files and request bodies read into mono samples,
-//! any rate resampled to the 8 kHz G.711 rate (rubato's sinc resampler, streaming), 20 ms
-//! frames, and the level a meter shows. Pure: no sockets, no devices.
+//! Mono audio samples, pure (no sockets, no devices): WAV files and request bodies read into
+//! mono samples, streaming resampling (rubato's sinc resampler: talk goes to the 8 kHz G.711
+//! rate, camera sound to the speaker's rate), 20 ms talk frames, and the level a meter shows.
 
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{
@@ -76,31 +76,31 @@ pub fn read_body(bytes: &[u8], raw_rate: u32) -> Result<Clip, String> {
     })
 }
 
-/// Streaming conversion of mono samples at any rate to [`RATE`], cut into [`FRAME`]s.
-pub struct Framer {
+/// Streaming conversion of mono samples from one rate to another (rubato's sinc resampler;
+/// nothing to do when the rates agree). The resampler's delay is dropped from the output.
+pub struct Resample {
     resampler: Option<Async<f32>>,
     input: Vec<f32>,
-    ready: Vec<f32>,
-    /// Leading output samples that are the resampler's delay, still to drop.
+    scratch: Vec<f32>,
     delay: usize,
 }
 
-impl Framer {
-    pub fn new(rate: u32) -> Result<Self, String> {
-        if rate == 0 {
+impl Resample {
+    pub fn new(from: u32, to: u32) -> Result<Self, String> {
+        if from == 0 || to == 0 {
             return Err("sample rate 0".into());
         }
-        let (resampler, delay) = if rate == RATE {
+        let (resampler, delay) = if from == to {
             (None, 0)
         } else {
             let params = SincInterpolationParameters::new(64, WindowFunction::BlackmanHarris2)
                 .oversampling_factor(128)
                 .interpolation(SincInterpolationType::Linear);
             let r = Async::<f32>::new_sinc(
-                f64::from(RATE) / f64::from(rate),
+                f64::from(to) / f64::from(from),
                 1.0,
                 &params,
-                (rate as usize / 50).max(16),
+                (from as usize / 50).max(16),
                 1,
                 FixedAsync::Input,
             )
@@ -108,22 +108,22 @@ impl Framer {
             let delay = r.output_delay();
             (Some(r), delay)
         };
+        let scratch = vec![0.0; resampler.as_ref().map_or(0, |r| r.output_frames_max())];
         Ok(Self {
             resampler,
             input: Vec::new(),
-            ready: Vec::new(),
+            scratch,
             delay,
         })
     }
 
-    /// Queues samples at the input rate.
-    pub fn push(&mut self, samples: &[f32]) -> Result<(), String> {
+    /// Converts what it can of `samples` (and what was queued) onto the end of `out`.
+    pub fn push(&mut self, samples: &[f32], out: &mut Vec<f32>) -> Result<(), String> {
         let Some(r) = &mut self.resampler else {
-            self.ready.extend_from_slice(samples);
+            out.extend_from_slice(samples);
             return Ok(());
         };
         self.input.extend_from_slice(samples);
-        let mut out = vec![0.0f32; r.output_frames_max()];
         loop {
             let need = r.input_frames_next();
             if self.input.len() < need {
@@ -131,25 +131,51 @@ impl Framer {
             }
             let inp =
                 InterleavedSlice::new(&self.input[..need], 1, need).map_err(|e| e.to_string())?;
-            let frames = out.len();
-            let mut outp =
-                InterleavedSlice::new_mut(&mut out[..], 1, frames).map_err(|e| e.to_string())?;
+            let frames = self.scratch.len();
+            let mut outp = InterleavedSlice::new_mut(&mut self.scratch[..], 1, frames)
+                .map_err(|e| e.to_string())?;
             let (used, made) = r
                 .process_into_buffer(&inp, &mut outp, None)
                 .map_err(|e| e.to_string())?;
             self.input.drain(..used);
             let skip = self.delay.min(made);
             self.delay -= skip;
-            self.ready.extend_from_slice(&out[skip..made]);
+            out.extend_from_slice(&self.scratch[skip..made]);
         }
+    }
+
+    /// Pushes silence through so everything queued comes out.
+    pub fn flush(&mut self, out: &mut Vec<f32>) -> Result<(), String> {
+        if let Some(r) = &self.resampler {
+            let tail = r.input_frames_next() + r.output_delay() * 8;
+            self.push(&vec![0.0; tail], out)?;
+        }
+        Ok(())
+    }
+}
+
+/// Mono samples at any rate to [`RATE`], cut into [`FRAME`]s.
+pub struct Framer {
+    resample: Resample,
+    ready: Vec<f32>,
+}
+
+impl Framer {
+    pub fn new(rate: u32) -> Result<Self, String> {
+        Ok(Self {
+            resample: Resample::new(rate, RATE)?,
+            ready: Vec::new(),
+        })
+    }
+
+    /// Queues samples at the input rate.
+    pub fn push(&mut self, samples: &[f32]) -> Result<(), String> {
+        self.resample.push(samples, &mut self.ready)
     }
 
     /// Pushes silence through so everything queued comes out, then pads to a whole frame.
     pub fn finish(&mut self) -> Result<(), String> {
-        if let Some(r) = &self.resampler {
-            let tail = r.input_frames_next() + r.output_delay() * 8;
-            self.push(&vec![0.0; tail])?;
-        }
+        self.resample.flush(&mut self.ready)?;
         let rem = self.ready.len() % FRAME;
         if rem != 0 {
             self.ready.extend(std::iter::repeat_n(0.0, FRAME - rem));

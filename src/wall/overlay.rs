@@ -1,7 +1,8 @@
 //! Per-tile overlays drawn with egui: name, state, and what matters in that state (resolution,
 //! fps, bitrate and latency while live; grace left while connecting; reconnects and the last
 //! error after failures), REC and bound ports, the PTZ badge (moving or not), the brightness
-//! while it changes and the last control error; a locked tile's lock and password field
+//! while it changes and the last control error; the audible camera's speaker, meter and
+//! volume (`sound`); a locked tile's lock and password field
 //! (no picture); the selection frame and a placeholder for
 //! tiles without a picture. Text only from components: URLs are already redacted.
 
@@ -273,6 +274,7 @@ pub(super) fn overlays_ui(
     time: Res<Time<Real>>,
     cameras: Query<(Entity, CameraView, &TileRect, &ViewLocked)>,
     locks: Option<Res<crate::camera::ViewLocks>>,
+    sound: Option<Res<crate::camera::Sound>>,
     mut fields: Local<LockFields>,
     mut set_recording: MessageWriter<SetRecording>,
 ) -> Result {
@@ -371,6 +373,11 @@ pub(super) fn overlays_ui(
                                 locks.0.lock_all();
                             }
                         });
+                        if let Some(sound) = &sound
+                            && sound.0.is_audible(&cam.name)
+                        {
+                            super::sound::badge(ui, &sound.0, &cam.name);
+                        }
                         for (line, color) in v.ptz.map(|p| ptz_lines(p, now)).unwrap_or_default() {
                             ui.label(egui::RichText::new(line).size(13.0).color(color));
                         }

@@ -51,6 +51,7 @@ fn watch(rt: &tokio::runtime::Runtime, sim: &SimServer, n: u32, auth: bool) -> C
         transport: Transport::Tcp,
         grace: Duration::from_secs(10),
         stall: Duration::from_secs(5),
+        speaker: None,
     };
     let sink = Arc::new(CountingSink::default());
     spawn_camera(rt.handle(), cfg, Arc::new(SessionGroup::default()), sink).unwrap()

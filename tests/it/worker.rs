@@ -22,6 +22,7 @@ fn config(url: &str, transport: Transport) -> WorkerConfig {
         transport,
         grace: Duration::from_secs(10),
         stall: Duration::from_secs(5),
+        speaker: None,
     }
 }
 

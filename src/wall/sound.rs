@@ -1,0 +1,96 @@
+//! Sound on the wall: the audible camera follows the selection and the maximised tile (a
+//! view-locked camera is never heard), `M` mutes and unmutes,
+//! and the audible tile's overlay shows a speaker with a level meter and a volume slider, or
+//! why there is no sound.
+
+use bevy::prelude::*;
+use bevy_egui::egui;
+
+use super::WallView;
+use crate::camera::{IpCamera, Sound, ViewLocked};
+use crate::sound::{Speaker, SpeakerStatus};
+
+pub fn plugin(app: &mut App) {
+    app.add_systems(
+        Update,
+        (mute_key, follow_selection)
+            .chain()
+            .after(super::input::select)
+            .in_set(crate::WallSystems::Present),
+    );
+}
+
+/// The camera that should be heard: the maximised one, else the selected one; never a locked
+/// one.
+fn follow_selection(
+    view: Res<WallView>,
+    sound: Option<Res<Sound>>,
+    cameras: Query<(&IpCamera, &ViewLocked)>,
+) {
+    let Some(sound) = sound else { return };
+    let index = view.maximised.unwrap_or(view.selected);
+    let audible = cameras
+        .iter()
+        .find(|(c, locked)| c.index == index && !locked.0)
+        .map(|(c, _)| c.name.as_str());
+    sound.0.set_audible(audible);
+}
+
+fn mute_key(
+    keys: Res<ButtonInput<KeyCode>>,
+    egui: Option<Res<bevy_egui::input::EguiWantsInput>>,
+    sound: Option<Res<Sound>>,
+) {
+    let Some(sound) = sound else { return };
+    if egui.is_some_and(|e| e.wants_any_keyboard_input()) {
+        return;
+    }
+    if keys.just_pressed(KeyCode::KeyM) {
+        let muted = !sound.0.muted();
+        sound.0.set_muted(muted);
+        info!("sound {}", if muted { "muted" } else { "on" });
+    }
+}
+
+/// The audible tile's speaker line: icon, meter, volume; or why there is no sound.
+pub(super) fn badge(ui: &mut egui::Ui, speaker: &Speaker, camera: &str) {
+    ui.horizontal(|ui| {
+        let status = speaker.status();
+        if let SpeakerStatus::NoSound(why) = &status {
+            ui.label(
+                egui::RichText::new(format!("no sound: {why}"))
+                    .size(13.0)
+                    .color(egui::Color32::from_rgb(250, 170, 40)),
+            );
+            return;
+        }
+        let muted = speaker.muted();
+        let (icon, color) = if muted {
+            ("🔇 muted (M)", egui::Color32::from_gray(170))
+        } else {
+            ("🔊", egui::Color32::from_rgb(120, 220, 240))
+        };
+        ui.label(egui::RichText::new(icon).size(14.0).color(color))
+            .on_hover_text("this camera is heard; M mutes");
+        // Level: −60 … 0 dBFS over 60 px.
+        let level = ((speaker.level_dbfs() + 60.0) / 60.0).clamp(0.0, 1.0);
+        let (rect, _) = ui.allocate_exact_size(egui::vec2(60.0, 8.0), egui::Sense::hover());
+        ui.painter()
+            .rect_filled(rect, 2.0, egui::Color32::from_gray(50));
+        let mut lit = rect;
+        lit.set_width(rect.width() * level);
+        ui.painter()
+            .rect_filled(lit, 2.0, egui::Color32::from_rgb(60, 200, 90));
+        let mut volume = speaker.volume(camera) * 100.0;
+        let slider = egui::Slider::new(&mut volume, 0.0..=100.0)
+            .show_value(false)
+            .trailing_fill(true);
+        if ui
+            .add_sized([70.0, 12.0], slider)
+            .on_hover_text("volume")
+            .changed()
+        {
+            speaker.set_volume(camera, volume / 100.0);
+        }
+    });
+}
