@@ -8,6 +8,7 @@ pub mod backchannel;
 mod floor;
 pub mod isapi;
 pub mod pcm;
+mod rtsp;
 
 pub use floor::{Floor, Turn};
 
