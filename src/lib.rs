@@ -159,7 +159,7 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
             audio: sim.audio,
             onvif_port: sim.onvif.then_some(0),
             backchannel: sim.backchannel,
-            talk_out: sim.talk_out.as_ref().map(std::path::PathBuf::from),
+            talk_out: sim.talk_out.clone(),
             ..default()
         };
         if let Err(e) = runtime.start_sim(sim_config) {

@@ -191,7 +191,7 @@ pub struct SimulatedConfig {
     pub backchannel: bool,
     /// Where the simulated cameras write what they hear (`camN-K.wav`); none: only logged.
     #[serde(default)]
-    pub talk_out: Option<String>,
+    pub talk_out: Option<std::path::PathBuf>,
     /// `(camera name, view password hash)` from the local secrets file.
     #[serde(skip)]
     pub view_locks: Vec<(String, String)>,

@@ -25,9 +25,10 @@ impl Store {
             SecretsBackend::File => secrets_path(config)
                 .map(Store::File)
                 .ok_or_else(|| "no place for the secrets file (no data directory)".into()),
-            SecretsBackend::Os => Ok(Store::Os(OsStore::new(&scope_of(config), |s, u| {
-                keyring::Entry::new(s, u)
-            }))),
+            SecretsBackend::Os => Ok(Store::Os(OsStore::new(
+                &scope_of(config),
+                keyring::Entry::new,
+            ))),
         }
     }
 

@@ -30,9 +30,7 @@ pub(super) async fn route(
         Some(None) => {
             return error_response(
                 StatusCode::CONFLICT,
-                &format!(
-                    "camera {name:?} cannot talk (talk: Off, or a simulated camera without backchannel)"
-                ),
+                &format!("camera {name:?} cannot talk (talk: Off in the config)"),
             );
         }
         Some(Some(c)) => c,
@@ -81,7 +79,6 @@ pub(super) async fn route(
         Err(e) => {
             let status = match e {
                 TalkError::CannotTalk { .. } | TalkError::Superseded { .. } => StatusCode::CONFLICT,
-                TalkError::NoCamera(_) => StatusCode::NOT_FOUND,
                 _ => StatusCode::BAD_GATEWAY,
             };
             error_response(status, &e.to_string())

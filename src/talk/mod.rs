@@ -71,8 +71,6 @@ pub enum TalkError {
     Dropped { camera: String },
     #[error("talk to camera {camera:?} ended: talking to {by:?} now")]
     Superseded { camera: String, by: String },
-    #[error("no camera {0:?}")]
-    NoCamera(String),
 }
 
 /// How long setting up a talk session may take before it is given up.
@@ -86,7 +84,6 @@ enum Inner {
 
 /// An open talk session to one camera.
 pub struct Talk {
-    camera: String,
     inner: Inner,
 }
 
@@ -158,14 +155,7 @@ impl Talk {
                 Inner::Isapi(_) => TalkMode::Isapi,
             },
         );
-        Ok(Self {
-            camera: name,
-            inner,
-        })
-    }
-
-    pub fn camera(&self) -> &str {
-        &self.camera
+        Ok(Self { inner })
     }
 
     pub fn codec(&self) -> TalkCodec {

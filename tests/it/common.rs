@@ -326,3 +326,56 @@ pub fn tile_camera(name: &str, index: usize) -> impl bevy::prelude::Bundle {
         opticlink::wall::TileRect::default(),
     )
 }
+
+/// A child process (a test peer, a bus, a daemon) ended by its PID on drop.
+pub struct Owned(pub Child);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `tests/peers/SCRIPT ARGS` with Debian's python3 (the one that can import `gi`);
+/// the peer prints its bound port on its first line.
+pub fn python_peer(script: &str, args: &[&str]) -> (Owned, u16) {
+    let mut child = Command::new("/usr/bin/python3")
+        .arg(test_file(script))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("/usr/bin/python3 (Debian python3-gi, gir1.2-gst-rtsp-server-1.0)");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{script} did not start: {line:?}"));
+    (Owned(child), port)
+}
+
+/// Runs `opticlink ARGS` with `stdin` written to it and `envs` set; (success, stdout + stderr).
+pub fn run_cli(args: &[&str], stdin: &str, envs: &[(&str, &str)]) -> (bool, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}

@@ -1,38 +1,13 @@
 //! Interop with an independent RTSP server: GStreamer's rtsp-server (Debian
 //! `gir1.2-gst-rtsp-server-1.0`), H.264 and H.265, RTSP Basic auth.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::common::{self, Proc};
 
-pub(crate) struct Gst(pub(crate) Child);
-
-impl Drop for Gst {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-pub(crate) fn gst_server() -> (Gst, u16) {
-    // Debian's python3: the one that can import `gi`.
-    let mut child = Command::new("/usr/bin/python3")
-        .arg(common::test_file("peers/gst_rtsp_server.py"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("/usr/bin/python3 (Debian python3-gi, gir1.2-gst-rtsp-server-1.0)");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("GStreamer RTSP server did not start: {line:?}"));
-    (Gst(child), port)
+/// GStreamer's RTSP server (`tests/peers/gst_rtsp_server.py`) and its port.
+pub(crate) fn gst_server() -> (common::Owned, u16) {
+    common::python_peer("peers/gst_rtsp_server.py", &[])
 }
 
 #[test]

@@ -153,29 +153,9 @@ fn isapi_gets_the_tone_as_g711_and_auto_falls_back_to_it() {
         ),
     )
     .unwrap();
-    let wav = dir.path().join("tone.wav");
-    let clip = opticlink::talk::pcm::tone(1000.0, 8000, 1.5, 0.4);
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 8000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&wav, spec).unwrap();
-    for s in opticlink::talk::pcm::to_i16(&clip.samples) {
-        w.write_sample(s).unwrap();
-    }
-    w.finalize().unwrap();
-    let out = std::process::Command::new(common::BIN)
-        .args(["talk", "Hik"])
-        .arg(&wav)
-        .arg("--config")
-        .arg(&config)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}");
+    let wav = crate::talk::tone_wav_at(dir.path(), 8000, 1.5);
+    let (ok, text) = crate::talk::talk(&config, "Hik", &wav, &[]);
+    assert!(ok, "{text}");
     assert!(text.contains("as PCMU"), "{text}");
     let s = common::wait_for(Duration::from_secs(5), "the close request", || {
         let s = seen.lock().unwrap();

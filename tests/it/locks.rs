@@ -7,31 +7,17 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::{self, Proc, http_post, sim, small};
 
 /// Runs `opticlink ARGS` with `stdin` and the state dir; (success, stdout + stderr).
 pub fn run(args: &[&str], stdin: &str, state: &Path) -> (bool, String) {
-    let mut child = Command::new(common::BIN)
-        .args(args)
-        .env("OPTICLINK_STATE_DIR", state)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
+    common::run_cli(
+        args,
+        stdin,
+        &[("OPTICLINK_STATE_DIR", state.to_str().unwrap())],
+    )
 }
 
 /// A config with two simulated cameras of `size` (`"320, 180"`) in `dir`, "Sim 2" locked

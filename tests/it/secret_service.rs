@@ -4,20 +4,10 @@
 //! reads it back: the simulated camera, which demands Digest auth, goes live.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::common::{self, Proc};
-
-/// A child process ended by its PID on drop.
-struct Owned(Child);
-
-impl Drop for Owned {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::common::{self, Owned, Proc};
 
 /// A session bus and an unlocked GNOME Keyring in `home`; the environment that reaches them.
 fn secret_service(home: &std::path::Path) -> (Owned, Owned, Vec<(String, String)>) {
@@ -85,37 +75,26 @@ fn set_credentials_into_the_secret_service_then_the_camera_goes_live() {
     )
     .unwrap();
     let cfg = config.to_str().unwrap();
+    let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     // The keyring daemon takes a moment to own its bus name: retry until it answers.
     let out = common::wait_for(Duration::from_secs(15), "the Secret Service", || {
-        let mut child = Command::new(common::BIN)
-            .args([
+        let (ok, text) = common::run_cli(
+            &[
                 "set-credentials",
                 "Door",
                 "--username",
                 "viewer",
                 "--config",
                 cfg,
-            ])
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"k3yring-pass\n")
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        if !out.status.success() {
+            ],
+            "k3yring-pass\n",
+            &envs,
+        );
+        if !ok {
             assert!(text.contains("secrets: Os"), "{text}");
             std::thread::sleep(Duration::from_millis(200));
         }
-        out.status.success().then_some(text)
+        ok.then_some(text)
     });
     assert!(out.contains("the OS credential store"), "{out}");
     assert!(!out.contains("k3yring-pass"), "{out}");
@@ -123,7 +102,6 @@ fn set_credentials_into_the_secret_service_then_the_camera_goes_live() {
         !dir.path().join("box.secrets.ron").exists(),
         "secrets: Os writes no secrets file"
     );
-    let envs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let app = Proc::start(&["--headless", "--config", cfg], &envs);
     let c = app.wait_state("Door", "live", Duration::from_secs(30));
     assert!(!c.to_string().contains("k3yring-pass"), "{c}");

@@ -4,24 +4,26 @@
 //! Talk reaches only the camera it is for; a camera without a backchannel says so and its
 //! video goes on.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use opticlink::media::g711;
 use opticlink::talk::pcm;
 
 use crate::common::{self, Proc};
-use crate::interop::Gst;
 
 /// A 16 kHz WAV file of a 1 kHz tone, `secs` long.
 fn tone_wav(dir: &Path, secs: f32) -> PathBuf {
-    let clip = pcm::tone(1000.0, 16_000, secs, 0.4);
-    let path = dir.join(format!("tone-{secs}.wav"));
+    tone_wav_at(dir, 16_000, secs)
+}
+
+/// A WAV file of a 1 kHz tone at `rate`, `secs` long.
+pub(crate) fn tone_wav_at(dir: &Path, rate: u32, secs: f32) -> PathBuf {
+    let clip = pcm::tone(1000.0, rate, secs, 0.4);
+    let path = dir.join(format!("tone-{rate}-{secs}.wav"));
     let spec = hound::WavSpec {
         channels: 1,
-        sample_rate: 16_000,
+        sample_rate: rate,
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     };
@@ -34,19 +36,11 @@ fn tone_wav(dir: &Path, secs: f32) -> PathBuf {
 }
 
 /// `opticlink talk CAMERA FILE --config CONFIG [extra]`: success and its output.
-fn talk(config: &Path, camera: &str, file: &Path, extra: &[&str]) -> (bool, String) {
-    let out = Command::new(common::BIN)
-        .args(["talk", camera])
-        .arg(file)
-        .arg("--config")
-        .arg(config)
-        .args(extra)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
+pub(crate) fn talk(config: &Path, camera: &str, file: &Path, extra: &[&str]) -> (bool, String) {
+    let (file, config) = (file.to_str().unwrap(), config.to_str().unwrap());
+    let mut args = vec!["talk", camera, file, "--config", config];
+    args.extend_from_slice(extra);
+    common::run_cli(&args, "", &[])
 }
 
 /// Checks received 8 kHz samples: a 1 kHz tone (±2 %) about `secs` long.
@@ -63,26 +57,6 @@ fn assert_tone(samples: &[f32], secs: f32, what: &str) {
     assert!(level > -15.0, "{what}: level {level} dBFS");
 }
 
-fn gst_backchannel(codec: &str, out: &Path) -> (Gst, u16) {
-    let mut child = Command::new("/usr/bin/python3")
-        .arg(common::test_file("peers/gst_onvif_backchannel.py"))
-        .arg(codec)
-        .arg(out)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("/usr/bin/python3 (Debian python3-gi, gir1.2-gst-rtsp-server-1.0)");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("GStreamer ONVIF server did not start: {line:?}"));
-    (Gst(child), port)
-}
-
 #[test]
 fn talk_reaches_gstreamers_onvif_backchannel_as_pcmu_and_pcma() {
     let _g = common::heavy();
@@ -93,16 +67,22 @@ fn talk_reaches_gstreamers_onvif_backchannel_as_pcmu_and_pcma() {
         ("pcma", g711::alaw_decode),
     ] {
         let raw = dir.path().join(format!("heard-{codec}.raw"));
-        let (_gst, port) = gst_backchannel(codec, &raw);
+        let (_gst, port) = common::python_peer(
+            "peers/gst_onvif_backchannel.py",
+            &[codec, raw.to_str().unwrap()],
+        );
         let config = dir.path().join(format!("{codec}.ron"));
-        std::fs::write(
-            &config,
-            format!(
-                "(cameras: [(name: \"Door\", url: \"rtsp://127.0.0.1:{port}/talk\", \
-                 username: Some(\"talker\"), password: Some(\"gst-talk\"))])"
-            ),
-        )
-        .unwrap();
+        let with_password = |password: &str| {
+            std::fs::write(
+                &config,
+                format!(
+                    "(cameras: [(name: \"Door\", url: \"rtsp://127.0.0.1:{port}/talk\", \
+                     username: Some(\"talker\"), password: Some(\"{password}\"))])"
+                ),
+            )
+            .unwrap();
+        };
+        with_password("gst-talk");
         let (ok, out) = talk(&config, "Door", &wav, &[]);
         assert!(ok, "{codec}: {out}");
         assert!(
@@ -119,14 +99,7 @@ fn talk_reaches_gstreamers_onvif_backchannel_as_pcmu_and_pcma() {
             .collect();
         assert_tone(&samples, 2.0, &format!("GStreamer {codec}"));
         // The wrong password is refused with the camera named, never the password shown.
-        std::fs::write(
-            &config,
-            format!(
-                "(cameras: [(name: \"Door\", url: \"rtsp://127.0.0.1:{port}/talk\", \
-                 username: Some(\"talker\"), password: Some(\"nope-secret\"))])"
-            ),
-        )
-        .unwrap();
+        with_password("nope-secret");
         let (ok, out) = talk(&config, "Door", &wav, &[]);
         assert!(!ok && out.contains("refused the credentials"), "{out}");
         assert!(!out.contains("nope-secret"), "{out}");
