@@ -1,6 +1,7 @@
 //! OpticLink: a GPU-drawn monitoring wall and recorder for IP cameras. `app()` assembles the
 //! Bevy app; the plugin list below is the table of contents, in data-flow order.
 
+pub mod bench;
 pub mod camera;
 pub mod config;
 pub mod credentials;
@@ -187,7 +188,7 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
         locks::state_dir().map(|d| d.join("unlocks.json")),
         std::time::Duration::from_secs(config.locks.remember_hours.saturating_mul(3600)),
     ));
-    // One talker at a time, for the API and (later) the wall alike.
+    // One talker at a time, for the API and the wall alike.
     let floor = talk::Floor::default();
     match serve::api::start(
         runtime.handle(),
@@ -205,6 +206,7 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
         }
         Err(e) => error!("status API cannot start: {e}"),
     }
+    let start_muted = config.sound.muted;
     app.insert_resource(runtime)
         .insert_resource(wall::keys::Bindings::from_config(&config.controls))
         .insert_resource(camera::WallConfig(config))
@@ -217,8 +219,14 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
     // The speaker (window mode): the audible camera's sound through the default output.
     if matches!(mode, Mode::Window(_)) {
         let speaker = std::sync::Arc::new(sound::Speaker::default());
+        speaker.set_muted(start_muted);
         app.insert_resource(camera::SpeakerOutput(sound::device::open(speaker.clone())))
-            .insert_resource(camera::Sound(speaker));
+            .insert_resource(camera::Sound(speaker))
+            // Talk from the wall, through the default microphone (opened only while talking).
+            .insert_resource(wall::talk::Talker::new(
+                floor.clone(),
+                std::sync::Arc::new(sound::mic::DefaultInput),
+            ));
     }
     // 3. Cameras: entities + workers, then events → states.
     app.add_plugins((camera::spawn_plugin, camera::state_plugin));

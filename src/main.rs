@@ -74,6 +74,13 @@ enum Command {
         #[arg(long)]
         username: String,
     },
+    /// Measure the audio delays (listening and talk) against simulated cameras, each beside a
+    /// baseline run at the same time (`.ci/bench-audio`).
+    #[command(hide = true)]
+    BenchAudio {
+        #[arg(long, default_value_t = 60)]
+        secs: u64,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -100,7 +107,7 @@ struct TalkArgs {
     camera: String,
     /// A WAV file (any rate, mono or stereo, 16-bit or float).
     file: PathBuf,
-    /// Force an encoding the camera offers: pcmu or pcma (default: the camera's first).
+    /// Force an encoding the camera offers: pcmu, pcma or aac (default: the camera's first).
     #[arg(long)]
     codec: Option<String>,
 }
@@ -206,6 +213,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Simcam(args)) => simcam(args),
         Some(Command::Talk(args)) => talk(cli.config.as_deref(), args),
         Some(Command::Probe(args)) => probe(args),
+        Some(Command::BenchAudio { secs }) => {
+            print!(
+                "{}",
+                opticlink::bench::audio(secs).map_err(anyhow::Error::msg)?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::SetViewPassword { camera, remove }) => {
             println!(
                 "{}",
@@ -352,7 +366,7 @@ fn talk(cli_config: Option<&Path>, args: TalkArgs) -> anyhow::Result<ExitCode> {
         None => None,
         Some(name) => Some(
             talk::TalkCodec::from_name(name)
-                .with_context(|| format!("--codec {name:?}: expected pcmu or pcma"))?,
+                .with_context(|| format!("--codec {name:?}: expected pcmu, pcma or aac"))?,
         ),
     };
     let bytes = std::fs::read(&args.file)

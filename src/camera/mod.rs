@@ -32,7 +32,8 @@ pub use ingest::Rates;
 pub use ptz::{Ptz, Steer};
 pub use recording::{RecorderLink, Recording, SetRecording};
 pub use spawn::{
-    CameraServers, CameraSpawner, Hub, Retention, camera_list, onvif_endpoint, worker_config,
+    CameraServers, CameraSpawner, Hub, Retention, camera_list, onvif_endpoint, shutdown_on_exit,
+    worker_config,
 };
 pub use status::{ApiServer, Board, publish_status};
 
@@ -145,6 +146,11 @@ pub struct WallConfig(pub Config);
 #[derive(Resource, Clone)]
 pub struct Sound(pub Arc<crate::sound::Speaker>);
 
+/// A camera that may be talked to (`talk:` not `Off`): its settings, credentials included
+/// (never shown).
+#[derive(Component, Clone)]
+pub struct Talkable(pub Arc<crate::config::CameraConfig>);
+
 /// Keeps the speaker's output device open.
 #[derive(Resource)]
 pub struct SpeakerOutput(pub crate::sound::device::Output);
@@ -171,6 +177,8 @@ pub struct CameraView {
     pub ports: &'static PortBinding,
     pub recording: &'static Recording,
     pub ptz: Option<&'static Ptz>,
+    /// Whether the camera may be talked to (`talk:` not `Off`).
+    pub talkable: Has<Talkable>,
 }
 
 /// Systems that turn worker output into component state. Needs nothing but `Time<Real>` (which

@@ -171,6 +171,9 @@ impl CameraSpawner<'_, '_> {
         }
         let mut entity = self.commands.spawn(camera);
         let id = entity.id();
+        if cam.talk != crate::config::TalkMode::Off {
+            entity.insert(super::Talkable(Arc::new(cam.clone())));
+        }
         if !cam.enabled {
             info!(camera = %cam.name, "disabled: offline");
             return (id, PortBinding::default());
@@ -387,7 +390,9 @@ pub(super) fn sync_ports(
     }
 }
 
-fn shutdown_on_exit(
+/// On exit: workers told to shut down, then waited for (their TEARDOWNs, the recorders'
+/// last segments, the control agents and talk sessions).
+pub fn shutdown_on_exit(
     mut exits: MessageReader<AppExit>,
     links: Query<&WorkerLink>,
     runtime: Res<Runtime>,

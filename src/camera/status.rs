@@ -47,6 +47,7 @@ pub fn publish_status(
                  ports,
                  recording: rec,
                  ptz,
+                 talkable,
              }| CameraStatus {
                 name: cam.name.clone(),
                 url: cam.url.clone(),
@@ -81,6 +82,7 @@ pub fn publish_status(
                     })
                     .unwrap_or_default(),
                 locked: locks.as_ref().is_some_and(|l| l.0.has_lock(&cam.name)),
+                talk: talkable,
                 recording: RecordingStatus {
                     active: rec.active,
                     segments: rec.segments,

@@ -88,6 +88,7 @@ impl crate::config::ControlsConfig {
             ("brightness_down", &c.brightness_down),
             ("brightness_up", &c.brightness_up),
             ("home", &c.home),
+            ("talk", &c.talk),
         ] {
             for (i, name) in keys.iter().enumerate() {
                 if crate::wall::keys::key(name).is_none() {
@@ -104,6 +105,7 @@ impl crate::config::ControlsConfig {
             ("pad_previous", &c.pad_previous),
             ("pad_next", &c.pad_next),
             ("pad_preset", &c.pad_preset),
+            ("pad_talk", &c.pad_talk),
         ] {
             if crate::wall::keys::pad_button(name).is_none() {
                 out.push((

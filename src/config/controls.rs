@@ -1,6 +1,7 @@
 //! The config's operator-side sections: `controls:` (keys and gamepad buttons that steer the
-//! selected camera, with their documented defaults), `locks:` (view-lock settings) and
-//! `secrets:` (where `set-credentials` and `set-view-password` keep what they store).
+//! selected camera, with their documented defaults), `sound:` (which camera the wall's speaker
+//! plays), `locks:` (view-lock settings) and `secrets:` (where `set-credentials` and
+//! `set-view-password` keep what they store).
 
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +33,13 @@ pub struct ControlsConfig {
     pub pad_next: String,
     /// Gamepad: recall preset 1.
     pub pad_preset: String,
+    /// Talk to the selected camera while held. Default `KeyT`.
+    pub talk: Vec<String>,
+    /// Gamepad: talk while held. Default `North`.
+    pub pad_talk: String,
+    /// A press starts talk and the next press ends it (hands-free), instead of talking only
+    /// while held. Default false.
+    pub talk_toggle: bool,
 }
 
 impl Default for ControlsConfig {
@@ -54,8 +62,23 @@ impl Default for ControlsConfig {
             pad_previous: "LeftTrigger".into(),
             pad_next: "RightTrigger".into(),
             pad_preset: "South".into(),
+            talk: keys(&["KeyT"]),
+            pad_talk: "North".into(),
+            talk_toggle: false,
         }
     }
+}
+
+/// The wall's speaker: one camera is heard at a time, the maximised one, else the selected one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SoundConfig {
+    /// The camera last maximised keeps the sound after the view returns to the grid, while the
+    /// selection moves on (listen to the door while steering another camera); maximising
+    /// another camera moves it. Default false: the sound follows the selection.
+    pub keep_maximised: bool,
+    /// Start with the sound muted (`M` unmutes). Default false.
+    pub muted: bool,
 }
 
 /// View locks (`opticlink set-view-password`).

@@ -7,7 +7,7 @@ mod check;
 mod controls;
 mod locate;
 
-pub use controls::{ControlsConfig, LocksConfig, SecretsBackend};
+pub use controls::{ControlsConfig, LocksConfig, SecretsBackend, SoundConfig};
 pub use locate::PathSeg;
 
 use std::fmt;
@@ -49,6 +49,9 @@ pub struct Config {
     /// Keyboard and gamepad bindings for PTZ and brightness.
     #[serde(default)]
     pub controls: ControlsConfig,
+    /// Which camera the wall's speaker plays.
+    #[serde(default)]
+    pub sound: SoundConfig,
     /// View locks.
     #[serde(default)]
     pub locks: LocksConfig,

@@ -243,9 +243,14 @@ async fn route(
             let name = percent_decode(name);
             super::talk::route(req, &name, hub, floor).await
         }
-        (_, ["api", "cameras", _, "talk"]) => {
-            error_response(StatusCode::METHOD_NOT_ALLOWED, "use POST")
+        (&Method::GET, ["api", "cameras", name, "talk"]) if super::talk::is_websocket(&req) => {
+            let name = percent_decode(name);
+            super::talk::websocket(req, &name, hub, floor)
         }
+        (_, ["api", "cameras", _, "talk"]) => error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "use POST (a message), or GET with Upgrade: websocket (live)",
+        ),
         (
             _,
             [

@@ -70,6 +70,8 @@ pub struct CameraStatus {
     pub ptz: PtzStatus,
     /// The camera has a view password: its streams and routes need an unlock key.
     pub locked: bool,
+    /// The camera may be talked to (`talk:` not `Off`; whether it can is known on trying).
+    pub talk: bool,
 }
 
 /// A camera's ONVIF control in [`CameraStatus`].
@@ -306,7 +308,8 @@ async fn serve_until_error(
                     }
                 });
             let connection = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .with_upgrades();
             tokio::select! {
                 _ = connection => {}
                 _ = stop.changed() => {}

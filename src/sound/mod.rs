@@ -7,6 +7,7 @@
 //! the device) live here too. No Bevy.
 
 pub mod device;
+pub mod mic;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;

@@ -12,6 +12,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
+use super::rtp::{Offered, Packetizer};
 use super::rtsp::{Reader, Requester, exchange, header};
 use super::{TalkCodec, TalkError};
 use crate::config::CameraConfig;
@@ -56,12 +57,12 @@ impl Target {
     }
 }
 
-/// What the SDP offers for talk: the control URL and the codecs, in the camera's order.
+/// What the SDP offers for talk: the control URL and the encodings, in the camera's order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offer {
     pub control: String,
-    pub codecs: Vec<(TalkCodec, u8)>,
-    /// Encodings offered that we cannot send (AAC …), for the error message.
+    pub codecs: Vec<Offered>,
+    /// Encodings offered that we cannot send (G.726 …), for the error message.
     pub other: Vec<String>,
 }
 
@@ -87,6 +88,17 @@ pub fn parse_offer(sdp: &[u8], base: &str) -> Result<Option<Offer>, String> {
     } else {
         format!("{}/{}", base.trim_end_matches('/'), control)
     };
+    // `a=rtpmap:PT …` and `a=fmtp:PT …` of one payload type.
+    let of = |attribute: &str, pt: u8| {
+        media.attributes.iter().find_map(|a| {
+            let v = a.value.as_deref()?;
+            (a.attribute == attribute)
+                .then(|| v.split_once(' '))
+                .flatten()
+                .filter(|(p, _)| p.trim().parse::<u8>().ok() == Some(pt))
+                .map(|(_, rest)| rest.trim())
+        })
+    };
     let mut codecs = Vec::new();
     let mut other = Vec::new();
     for pt in media
@@ -94,27 +106,10 @@ pub fn parse_offer(sdp: &[u8], base: &str) -> Result<Option<Offer>, String> {
         .split_whitespace()
         .filter_map(|p| p.parse::<u8>().ok())
     {
-        let rtpmap = media.attributes.iter().find_map(|a| {
-            let v = a.value.as_deref()?;
-            (a.attribute == "rtpmap")
-                .then(|| v.split_once(' '))
-                .flatten()
-                .filter(|(p, _)| p.trim().parse::<u8>().ok() == Some(pt))
-                .map(|(_, enc)| enc.trim().to_owned())
-        });
-        let name = match (&rtpmap, pt) {
-            (Some(enc), _) => enc.split('/').next().unwrap_or("").to_owned(),
-            (None, 0) => "PCMU".into(),
-            (None, 8) => "PCMA".into(),
-            (None, _) => format!("payload type {pt}"),
-        };
-        let rate_ok = rtpmap
-            .as_deref()
-            .and_then(|e| e.split('/').nth(1))
-            .is_none_or(|r| r == "8000");
-        match TalkCodec::from_name(&name) {
-            Some(c) if rate_ok => codecs.push((c, pt)),
-            _ => other.push(rtpmap.unwrap_or(name)),
+        let rtpmap = of("rtpmap", pt);
+        match Offered::parse(pt, rtpmap, of("fmtp", pt)) {
+            Some(c) => codecs.push(c),
+            None => other.push(rtpmap.map_or(format!("payload type {pt}"), str::to_owned)),
         }
     }
     Ok(Some(Offer {
@@ -128,13 +123,8 @@ pub fn parse_offer(sdp: &[u8], base: &str) -> Result<Option<Offer>, String> {
 pub struct Backchannel {
     target: Target,
     req: Requester,
-    codec: TalkCodec,
-    pt: u8,
+    packets: Packetizer,
     channel: u8,
-    ssrc: u32,
-    seq: u16,
-    timestamp: u32,
-    sent: u64,
     aggregate: url::Url,
     keepalive: Duration,
     last_request: Instant,
@@ -194,25 +184,26 @@ impl Backchannel {
         let offer = parse_offer(describe.body(), &base)
             .map_err(|e| target.failed(e))?
             .ok_or_else(|| cannot("no ONVIF backchannel: no sendonly audio track".into()))?;
-        let (codec, pt) = match prefer {
+        let offered = match prefer {
             Some(want) => offer
                 .codecs
                 .iter()
                 .copied()
-                .find(|(c, _)| *c == want)
+                .find(|c| c.codec == want)
                 .ok_or_else(|| {
                     cannot(format!(
                         "it does not take {}; it offers {}",
                         want.as_str(),
-                        offered(&offer)
+                        offer_text(&offer)
                     ))
                 })?,
             None => offer
                 .codecs
                 .first()
                 .copied()
-                .ok_or_else(|| cannot(format!("it offers only {}", offered(&offer))))?,
+                .ok_or_else(|| cannot(format!("it offers only {}", offer_text(&offer))))?,
         };
+        let packets = Packetizer::new(offered).map_err(|e| target.failed(e))?;
         let setup = exchange(
             target,
             &mut req,
@@ -273,18 +264,13 @@ impl Backchannel {
         tracing::info!(
             camera = %target.camera,
             "talk: ONVIF backchannel open ({}, interleaved channel {channel})",
-            codec.as_str()
+            offered.describe()
         );
         Ok(Self {
             target: target.clone(),
             req,
-            codec,
-            pt,
+            packets,
             channel,
-            ssrc: rand::random(),
-            seq: rand::random(),
-            timestamp: rand::random(),
-            sent: 0,
             aggregate,
             keepalive,
             last_request: Instant::now(),
@@ -295,32 +281,22 @@ impl Backchannel {
     }
 
     pub fn codec(&self) -> TalkCodec {
-        self.codec
+        self.packets.offered().codec
     }
 
-    /// Sends one frame (any length; 20 ms at [`pcm::RATE`] is one packet).
+    /// Sends one 20 ms frame at [`super::pcm::RATE`] (G.711: one packet; AAC: a packet per
+    /// access unit it completes).
     pub async fn send(&mut self, frame: &[f32]) -> Result<(), TalkError> {
         if *self.dropped.borrow() {
             return Err(TalkError::Dropped {
                 camera: self.target.camera.clone(),
             });
         }
-        let payload = self.codec.encode(frame);
-        let len = 12 + payload.len();
-        let mut out = Vec::with_capacity(4 + len);
-        out.push(b'$');
-        out.push(self.channel);
-        out.extend_from_slice(&(len as u16).to_be_bytes());
-        let first = self.sent == 0;
-        self.sent += 1;
-        out.push(0x80);
-        out.push(self.pt | if first { 0x80 } else { 0 });
-        out.extend_from_slice(&self.seq.to_be_bytes());
-        out.extend_from_slice(&self.timestamp.to_be_bytes());
-        out.extend_from_slice(&self.ssrc.to_be_bytes());
-        out.extend_from_slice(&payload);
-        self.seq = self.seq.wrapping_add(1);
-        self.timestamp = self.timestamp.wrapping_add(frame.len() as u32);
+        let packets = self
+            .packets
+            .push(frame)
+            .map_err(|e| self.target.failed(e))?;
+        let mut out = interleaved(self.channel, packets);
         if self.last_request.elapsed() >= self.keepalive {
             self.last_request = Instant::now();
             let url = self.aggregate.clone();
@@ -338,7 +314,9 @@ impl Backchannel {
     /// TEARDOWN, waiting up to a second for its answer, then closes the connection.
     pub async fn close(mut self) {
         let url = self.aggregate.clone();
-        let bytes = self.req.build(Method::Teardown, &url, &[]);
+        // What the encoder still holds goes out before the TEARDOWN.
+        let mut bytes = interleaved(self.channel, self.packets.flush().unwrap_or_default());
+        bytes.extend(self.req.build(Method::Teardown, &url, &[]));
         if !*self.dropped.borrow() && self.req.wr.write_all(&bytes).await.is_ok() {
             let _ = tokio::time::timeout(Duration::from_secs(1), self.responses.recv()).await;
         }
@@ -348,11 +326,22 @@ impl Backchannel {
     }
 }
 
-fn offered(offer: &Offer) -> String {
+/// RTP packets framed for `channel` of the RTSP connection (RFC 2326 10.12).
+fn interleaved(channel: u8, packets: Vec<Vec<u8>>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for packet in packets {
+        out.extend([b'$', channel]);
+        out.extend_from_slice(&(packet.len() as u16).to_be_bytes());
+        out.extend_from_slice(&packet);
+    }
+    out
+}
+
+fn offer_text(offer: &Offer) -> String {
     let all: Vec<String> = offer
         .codecs
         .iter()
-        .map(|(c, _)| c.as_str().to_owned())
+        .map(Offered::describe)
         .chain(offer.other.iter().cloned())
         .collect();
     if all.is_empty() {
@@ -377,14 +366,26 @@ mod tests {
         assert_eq!(offer.control, "rtsp://h/cam1/trackID=2");
         assert_eq!(
             offer.codecs,
-            vec![(TalkCodec::Pcma, 8), (TalkCodec::Pcmu, 0)]
+            vec![
+                Offered::g711(TalkCodec::Pcma, 8),
+                Offered::g711(TalkCodec::Pcmu, 0)
+            ]
         );
+        // AAC without its fmtp (sizelength) cannot be packetized.
         assert_eq!(offer.other, vec!["MPEG4-GENERIC/16000/1".to_string()]);
         let absolute = b"v=0\r\no=- 1 1 IN IP4 h\r\ns=x\r\nt=0 0\r\n\
             m=audio 0 RTP/AVP 0\r\na=control:rtsp://h/back\r\na=sendonly\r\n";
         let offer = parse_offer(absolute, "rtsp://h/x/").unwrap().unwrap();
         assert_eq!(offer.control, "rtsp://h/back");
-        assert_eq!(offer.codecs, vec![(TalkCodec::Pcmu, 0)]);
+        assert_eq!(offer.codecs, vec![Offered::g711(TalkCodec::Pcmu, 0)]);
+        let aac = b"v=0\r\no=- 1 1 IN IP4 h\r\ns=x\r\nt=0 0\r\n\
+            m=audio 0 RTP/AVP 96 97\r\na=rtpmap:96 MPEG4-GENERIC/16000/1\r\n\
+            a=fmtp:96 streamtype=5;mode=AAC-hbr;config=1408;sizelength=13;indexlength=3\r\n\
+            a=rtpmap:97 G726-32/8000\r\na=sendonly\r\n";
+        let offer = parse_offer(aac, "rtsp://h/x/").unwrap().unwrap();
+        assert_eq!(offer.codecs.len(), 1);
+        assert_eq!(offer.codecs[0].describe(), "AAC 16 kHz");
+        assert_eq!(offer.other, vec!["G726-32/8000".to_string()]);
         let none = b"v=0\r\no=- 1 1 IN IP4 h\r\ns=x\r\nt=0 0\r\nm=audio 0 RTP/AVP 0\r\n";
         assert_eq!(parse_offer(none, "rtsp://h/").unwrap(), None);
         assert!(parse_offer(b"garbage", "rtsp://h/").is_err());

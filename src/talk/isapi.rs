@@ -48,7 +48,8 @@ pub fn parse_channels(text: &str) -> Result<Option<(String, Option<TalkCodec>, S
             .unwrap_or("")
             .trim()
             .to_string();
-        (id, TalkCodec::from_name(&kind), kind)
+        let g711 = TalkCodec::from_name(&kind).filter(|c| c.g711().is_some());
+        (id, g711, kind)
     }))
 }
 
@@ -173,6 +174,7 @@ pub struct Isapi {
     http: Http,
     channel: String,
     codec: TalkCodec,
+    law: fn(i16) -> u8,
     audio: Option<mpsc::Sender<Bytes>>,
     upload: tokio::task::JoinHandle<Result<u16, String>>,
 }
@@ -201,7 +203,8 @@ impl Isapi {
         let (channel, codec, kind) = parse_channels(&text)
             .map_err(|e| http.failed(format!("ISAPI channel list: {e}")))?
             .ok_or_else(|| cannot("no ISAPI two-way audio channel".into()))?;
-        let codec = codec
+        let (codec, law) = codec
+            .and_then(|c| Some((c, c.g711()?)))
             .ok_or_else(|| cannot(format!("its ISAPI two-way audio is {kind:?}, not G.711")))?;
         let (status, _) = http
             .call("PUT", &format!("{CHANNELS}/{channel}/open"))
@@ -228,6 +231,7 @@ impl Isapi {
             http,
             channel,
             codec,
+            law,
             audio: Some(tx),
             upload,
         })
@@ -248,9 +252,8 @@ impl Isapi {
         if self.upload.is_finished() {
             return Err(dropped());
         }
-        tx.send(Bytes::from(self.codec.encode(frame)))
-            .await
-            .map_err(|_| dropped())
+        let g711: Vec<u8> = super::pcm::to_i16(frame).map(self.law).collect();
+        tx.send(Bytes::from(g711)).await.map_err(|_| dropped())
     }
 
     /// Ends the upload and closes the channel.

@@ -1,4 +1,4 @@
-//! Talking to a camera: what the operator says (a file, a request body, later the microphone)
+//! Talking to a camera: what the operator says (a file, a request body, the microphone)
 //! goes to exactly one camera over its ONVIF backchannel (`backchannel`: our own small RTSP
 //! client, since retina has none) or Hikvision's ISAPI two-way audio (`isapi`), encoded as the camera
 //! accepts. No Bevy here; the wall and the servers call in. Every failure is a [`TalkError`]
@@ -7,7 +7,9 @@
 pub mod backchannel;
 mod floor;
 pub mod isapi;
+pub mod live;
 pub mod pcm;
+pub mod rtp;
 mod rtsp;
 
 pub use floor::{Floor, Turn};
@@ -22,6 +24,8 @@ use crate::media::g711;
 pub enum TalkCodec {
     Pcmu,
     Pcma,
+    /// AAC-LC (`mpeg4-generic`), ONVIF backchannel only.
+    Aac,
 }
 
 impl TalkCodec {
@@ -29,15 +33,8 @@ impl TalkCodec {
         match name.to_ascii_lowercase().as_str() {
             "pcmu" | "g711u" | "ulaw" | "g.711ulaw" => Some(Self::Pcmu),
             "pcma" | "g711a" | "alaw" | "g.711alaw" => Some(Self::Pcma),
+            "aac" | "mpeg4-generic" => Some(Self::Aac),
             _ => None,
-        }
-    }
-
-    /// The static RTP payload type (RFC 3551).
-    pub fn payload_type(self) -> u8 {
-        match self {
-            Self::Pcmu => 0,
-            Self::Pcma => 8,
         }
     }
 
@@ -45,16 +42,17 @@ impl TalkCodec {
         match self {
             Self::Pcmu => "PCMU",
             Self::Pcma => "PCMA",
+            Self::Aac => "AAC",
         }
     }
 
-    /// One frame of samples as G.711 bytes.
-    pub fn encode(self, samples: &[f32]) -> Vec<u8> {
-        let f = match self {
-            Self::Pcmu => g711::ulaw_encode,
-            Self::Pcma => g711::alaw_encode,
-        };
-        pcm::to_i16(samples).map(f).collect()
+    /// The G.711 encoding of one sample, for the G.711 codecs.
+    pub fn g711(self) -> Option<fn(i16) -> u8> {
+        match self {
+            Self::Pcmu => Some(g711::ulaw_encode),
+            Self::Pcma => Some(g711::alaw_encode),
+            Self::Aac => None,
+        }
     }
 }
 

@@ -55,6 +55,9 @@ pub struct Bindings {
     pub pad_previous: GamepadButton,
     pub pad_next: GamepadButton,
     pub pad_preset: GamepadButton,
+    pub talk: Vec<KeyCode>,
+    pub pad_talk: GamepadButton,
+    pub talk_toggle: bool,
 }
 
 impl Default for Bindings {
@@ -84,6 +87,9 @@ impl Bindings {
             pad_previous: pad(&c.pad_previous, GamepadButton::LeftTrigger),
             pad_next: pad(&c.pad_next, GamepadButton::RightTrigger),
             pad_preset: pad(&c.pad_preset, GamepadButton::South),
+            talk: keys(&c.talk),
+            pad_talk: pad(&c.pad_talk, GamepadButton::North),
+            talk_toggle: c.talk_toggle,
         }
     }
 }

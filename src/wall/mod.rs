@@ -9,6 +9,7 @@ pub mod keys;
 pub mod layout;
 mod overlay;
 pub mod sound;
+pub mod talk;
 pub mod video;
 
 use std::path::PathBuf;
@@ -119,7 +120,7 @@ fn forget_removed(
 pub fn plugin(options: WindowOptions) -> impl Fn(&mut App) {
     move |app: &mut App| {
         app.add_plugins(EguiPlugin::default())
-            .add_plugins((video::plugin, view_plugin, sound::plugin))
+            .add_plugins((video::plugin, view_plugin, sound::plugin, talk::plugin))
             .add_systems(Startup, spawn_view)
             .add_systems(
                 Update,

@@ -2,7 +2,8 @@
 //! fps, bitrate and latency while live; grace left while connecting; reconnects and the last
 //! error after failures), REC and bound ports, the PTZ badge (moving or not), the brightness
 //! while it changes and the last control error; the audible camera's speaker, meter and
-//! volume (`sound`); a locked tile's lock and password field
+//! volume (`sound`); the talk button and microphone level of the camera on screen (`talk`);
+//! a locked tile's lock and password field
 //! (no picture); the selection frame and a placeholder for
 //! tiles without a picture. Text only from components: URLs are already redacted.
 
@@ -275,9 +276,18 @@ pub(super) fn overlays_ui(
     cameras: Query<(Entity, CameraView, &TileRect, &ViewLocked)>,
     locks: Option<Res<crate::camera::ViewLocks>>,
     sound: Option<Res<crate::camera::Sound>>,
+    talk: (
+        Option<Res<super::talk::Talker>>,
+        Option<ResMut<super::talk::TalkButton>>,
+        Res<super::keys::Bindings>,
+    ),
     mut fields: Local<LockFields>,
     mut set_recording: MessageWriter<SetRecording>,
 ) -> Result {
+    let (talker, mut button, bindings) = talk;
+    if let Some(b) = &mut button {
+        b.held = false;
+    }
     let ctx = contexts.ctx_mut()?;
     let painter = ctx.layer_painter(egui::LayerId::new(
         egui::Order::Background,
@@ -377,6 +387,14 @@ pub(super) fn overlays_ui(
                             && sound.0.is_audible(&cam.name)
                         {
                             super::sound::badge(ui, &sound.0, &cam.name);
+                        }
+                        if let (Some(talker), Some(button)) = (&talker, &mut button)
+                            && !locked.0
+                            && view.maximised.unwrap_or(view.selected) == cam.index
+                        {
+                            super::talk::badge(
+                                ui, talker, &bindings, button, &cam.name, v.talkable,
+                            );
                         }
                         for (line, color) in v.ptz.map(|p| ptz_lines(p, now)).unwrap_or_default() {
                             ui.label(egui::RichText::new(line).size(13.0).color(color));

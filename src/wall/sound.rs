@@ -20,18 +20,33 @@ pub fn plugin(app: &mut App) {
     );
 }
 
-/// The camera that should be heard: the maximised one, else the selected one; never a locked
-/// one.
+/// The camera that should be heard: the maximised one, else the selected one; with
+/// `sound.keep_maximised`, the camera last maximised until another is; never a locked one.
 fn follow_selection(
     view: Res<WallView>,
     sound: Option<Res<Sound>>,
+    config: Option<Res<crate::camera::WallConfig>>,
     cameras: Query<(&IpCamera, &ViewLocked)>,
+    mut kept: Local<Option<String>>,
 ) {
     let Some(sound) = sound else { return };
-    let index = view.maximised.unwrap_or(view.selected);
-    let audible = cameras
-        .iter()
-        .find(|(c, locked)| c.index == index && !locked.0)
+    let keep = config.is_some_and(|c| c.0.sound.keep_maximised);
+    let at = |index: usize| cameras.iter().find(|(c, _)| c.index == index);
+    let chosen = match view.maximised.and_then(at) {
+        Some(maximised) => {
+            if keep {
+                *kept = Some(maximised.0.name.clone());
+            }
+            Some(maximised)
+        }
+        None => kept
+            .as_deref()
+            .filter(|_| keep)
+            .and_then(|name| cameras.iter().find(|(c, _)| c.name == name))
+            .or_else(|| at(view.selected)),
+    };
+    let audible = chosen
+        .filter(|(_, locked)| !locked.0)
         .map(|(c, _)| c.name.as_str());
     sound.0.set_audible(audible);
 }
@@ -72,15 +87,11 @@ pub(super) fn badge(ui: &mut egui::Ui, speaker: &Speaker, camera: &str) {
         };
         ui.label(egui::RichText::new(icon).size(14.0).color(color))
             .on_hover_text("this camera is heard; M mutes");
-        // Level: −60 … 0 dBFS over 60 px.
-        let level = ((speaker.level_dbfs() + 60.0) / 60.0).clamp(0.0, 1.0);
-        let (rect, _) = ui.allocate_exact_size(egui::vec2(60.0, 8.0), egui::Sense::hover());
-        ui.painter()
-            .rect_filled(rect, 2.0, egui::Color32::from_gray(50));
-        let mut lit = rect;
-        lit.set_width(rect.width() * level);
-        ui.painter()
-            .rect_filled(lit, 2.0, egui::Color32::from_rgb(60, 200, 90));
+        meter(
+            ui,
+            speaker.level_dbfs(),
+            egui::Color32::from_rgb(60, 200, 90),
+        );
         let mut volume = speaker.volume(camera) * 100.0;
         let slider = egui::Slider::new(&mut volume, 0.0..=100.0)
             .show_value(false)
@@ -93,4 +104,15 @@ pub(super) fn badge(ui: &mut egui::Ui, speaker: &Speaker, camera: &str) {
             speaker.set_volume(camera, volume / 100.0);
         }
     });
+}
+
+/// A level meter: −60 … 0 dBFS over 60 px.
+pub(super) fn meter(ui: &mut egui::Ui, dbfs: f32, color: egui::Color32) {
+    let level = ((dbfs + 60.0) / 60.0).clamp(0.0, 1.0);
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(60.0, 8.0), egui::Sense::hover());
+    ui.painter()
+        .rect_filled(rect, 2.0, egui::Color32::from_gray(50));
+    let mut lit = rect;
+    lit.set_width(rect.width() * level);
+    ui.painter().rect_filled(lit, 2.0, color);
 }

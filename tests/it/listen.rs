@@ -170,3 +170,37 @@ fn the_audible_camera_follows_the_selection_and_m_mutes() {
     wall.tap(KeyCode::KeyM);
     assert!(!speaker.muted());
 }
+
+#[test]
+fn with_keep_maximised_the_camera_last_maximised_keeps_the_sound() {
+    let handles = ["A", "B", "C"]
+        .map(|n| opticlink::onvif::detached(n).0)
+        .to_vec();
+    let mut wall = crate::steer::Wall::new(handles);
+    let speaker = Arc::new(Speaker::new(48_000));
+    let mut config = opticlink::config::Config::parse("()", "test.ron").unwrap();
+    config.sound.keep_maximised = true;
+    wall.app
+        .insert_resource(Sound(speaker.clone()))
+        .insert_resource(opticlink::camera::WallConfig(config));
+    wall.app.add_plugins(opticlink::wall::sound::plugin);
+    wall.frames(1);
+    // Nothing maximised yet: the selection is heard.
+    assert_eq!(speaker.audible().as_deref(), Some("A"));
+    wall.tap(KeyCode::Tab);
+    assert_eq!(speaker.audible().as_deref(), Some("B"));
+    // B maximised, then back to the grid: B keeps the sound while the selection moves on.
+    wall.tap(KeyCode::Enter);
+    assert_eq!(speaker.audible().as_deref(), Some("B"));
+    wall.tap(KeyCode::Escape);
+    wall.tap(KeyCode::Tab);
+    assert_eq!(wall.selected(), 2);
+    assert_eq!(speaker.audible().as_deref(), Some("B"));
+    // Maximising another camera moves the sound to it, and it keeps it in turn.
+    wall.tap(KeyCode::Enter);
+    assert_eq!(speaker.audible().as_deref(), Some("C"));
+    wall.tap(KeyCode::Escape);
+    wall.tap(KeyCode::Tab);
+    assert_eq!(wall.selected(), 0);
+    assert_eq!(speaker.audible().as_deref(), Some("C"));
+}

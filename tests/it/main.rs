@@ -21,6 +21,8 @@ mod simcam;
 mod steer;
 mod talk;
 mod view_locks;
+mod wall_talk;
 mod wall_view;
 mod web;
+mod web_talk;
 mod worker;

@@ -1,6 +1,7 @@
 //! Talk end to end: `opticlink talk` plays a 1 kHz tone through GStreamer's ONVIF RTSP server
 //! (an independent backchannel peer, Digest auth) and through the simulated camera (Digest
-//! auth), in PCMU and PCMA; what arrives is checked by its dominant frequency and duration.
+//! auth), in PCMU and PCMA (and AAC to GStreamer); what arrives is checked by its dominant
+//! frequency and duration.
 //! Talk reaches only the camera it is for; a camera without a backchannel says so and its
 //! video goes on.
 
@@ -43,8 +44,14 @@ pub(crate) fn talk(config: &Path, camera: &str, file: &Path, extra: &[&str]) -> 
     common::run_cli(&args, "", &[])
 }
 
-/// Checks received 8 kHz samples: a 1 kHz tone (±2 %) about `secs` long.
-fn assert_tone(samples: &[f32], secs: f32, what: &str) {
+/// Checks received 8 kHz samples: a 1 kHz tone (±2 %) about `secs` long, counted from the
+/// first to the last 10 ms that is not silence (an AAC encoder's priming and flush are).
+pub(crate) fn assert_tone(samples: &[f32], secs: f32, what: &str) {
+    let loud = |c: &[f32]| pcm::level_dbfs(c) > -40.0;
+    let chunks: Vec<&[f32]> = samples.chunks(80).collect();
+    let first = chunks.iter().position(|c| loud(c)).unwrap_or(0);
+    let last = chunks.iter().rposition(|c| loud(c)).unwrap_or(0);
+    let samples = &samples[first * 80..((last + 1) * 80).min(samples.len())];
     let got = samples.len() as f32 / 8000.0;
     assert!(
         (got - secs).abs() <= 0.15,
@@ -58,14 +65,11 @@ fn assert_tone(samples: &[f32], secs: f32, what: &str) {
 }
 
 #[test]
-fn talk_reaches_gstreamers_onvif_backchannel_as_pcmu_and_pcma() {
+fn talk_reaches_gstreamers_onvif_backchannel_as_pcmu_pcma_and_aac() {
     let _g = common::heavy();
     let dir = tempfile::tempdir().unwrap();
     let wav = tone_wav(dir.path(), 2.0);
-    for (codec, decode) in [
-        ("pcmu", g711::ulaw_decode as fn(u8) -> i16),
-        ("pcma", g711::alaw_decode),
-    ] {
+    for codec in ["pcmu", "pcma", "aac"] {
         let raw = dir.path().join(format!("heard-{codec}.raw"));
         let (_gst, port) = common::python_peer(
             "peers/gst_onvif_backchannel.py",
@@ -89,14 +93,26 @@ fn talk_reaches_gstreamers_onvif_backchannel_as_pcmu_and_pcma() {
             out.contains(&format!("as {}", codec.to_uppercase())),
             "{out}"
         );
+        // G.711 arrives as its bytes; AAC decoded by GStreamer as 8 kHz S16LE.
+        let bytes_per_sample = if codec == "aac" { 2 } else { 1 };
         let bytes = common::wait_for(Duration::from_secs(10), "the received audio", || {
             let b = std::fs::read(&raw).ok()?;
-            (b.len() as f32 >= 8000.0 * 1.8).then_some(b)
+            (b.len() as f32 >= 8000.0 * 1.8 * bytes_per_sample as f32).then_some(b)
         });
-        let samples: Vec<f32> = bytes
-            .iter()
-            .map(|&c| f32::from(decode(c)) / 32768.0)
-            .collect();
+        let samples: Vec<f32> = match codec {
+            "pcmu" => bytes
+                .iter()
+                .map(|&c| g711::ulaw_decode(c))
+                .collect::<Vec<_>>(),
+            "pcma" => bytes.iter().map(|&c| g711::alaw_decode(c)).collect(),
+            _ => bytes
+                .chunks_exact(2)
+                .map(|b| i16::from_le_bytes([b[0], b[1]]))
+                .collect(),
+        }
+        .into_iter()
+        .map(|s| f32::from(s) / 32768.0)
+        .collect();
         assert_tone(&samples, 2.0, &format!("GStreamer {codec}"));
         // The wrong password is refused with the camera named, never the password shown.
         with_password("nope-secret");
@@ -108,7 +124,7 @@ fn talk_reaches_gstreamers_onvif_backchannel_as_pcmu_and_pcma() {
 
 /// Starts a simulated camera server with `cameras` cameras, Digest auth (`u`/`p`) and talk
 /// written to `talk_out`; returns it with a config naming its cameras "A", "B" ….
-fn sim_with_talk(
+pub(crate) fn sim_with_talk(
     rt: &tokio::runtime::Runtime,
     cameras: u32,
     backchannel: bool,
@@ -146,7 +162,7 @@ fn sim_with_talk(
     server
 }
 
-fn read_wav(path: &Path) -> Vec<f32> {
+pub(crate) fn read_wav(path: &Path) -> Vec<f32> {
     let bytes = std::fs::read(path).unwrap();
     pcm::read_wav(&bytes).unwrap().samples
 }

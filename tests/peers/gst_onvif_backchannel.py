@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 # GStreamer's ONVIF RTSP server (RTSPOnvifServer, RTSPOnvifMediaFactory) as an independent
-# talk peer: /talk offers a G.711 sound and a backchannel that accepts CODEC (pcmu or pcma)
-# and writes the received G.711 bytes, depayloaded, to OUT. RTSP Digest auth (talker/gst-talk).
+# talk peer: /talk offers a G.711 sound and a backchannel that accepts CODEC (pcmu, pcma, or
+# aac: AAC-LC 16 kHz mono as RFC 3640 AAC-hbr) and writes what it receives to OUT: the G.711
+# bytes, depayloaded, or for AAC the decoded sound as 8 kHz mono S16LE. RTSP Digest auth
+# (talker/gst-talk).
 # Usage: gst_onvif_backchannel.py CODEC OUT. Prints the bound port, then runs until killed.
 import sys
 
@@ -13,9 +15,18 @@ gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 codec, out = sys.argv[1], sys.argv[2]
-PT, NAME, DEPAY, ENC, PAY = {
-    "pcmu": (0, "PCMU", "rtppcmudepay", "mulawenc", "rtppcmupay"),
-    "pcma": (8, "PCMA", "rtppcmadepay", "alawenc", "rtppcmapay"),
+ENC, PAY = {"pcma": ("alawenc", "rtppcmapay")}.get(codec, ("mulawenc", "rtppcmupay"))
+BACK_CAPS, BACK_CHAIN = {
+    "pcmu": ("payload=0, clock-rate=8000, encoding-name=PCMU", "rtppcmudepay"),
+    "pcma": ("payload=8, clock-rate=8000, encoding-name=PCMA", "rtppcmadepay"),
+    "aac": (
+        "payload=96, clock-rate=16000, encoding-name=MPEG4-GENERIC, "
+        "encoding-params=(string)1, streamtype=(string)5, profile-level-id=(string)15, "
+        "mode=(string)AAC-hbr, config=(string)1408, sizelength=(string)13, "
+        "indexlength=(string)3, indexdeltalength=(string)3",
+        "rtpmp4gdepay ! avdec_aac ! audioconvert ! audioresample "
+        "! audio/x-raw,format=S16LE,rate=8000,channels=1",
+    ),
 }[codec]
 
 Gst.init(None)
@@ -46,9 +57,8 @@ factory.set_launch(
     f"! {PAY} name=pay0 )"
 )
 factory.set_backchannel_launch(
-    f'( capsfilter caps="application/x-rtp, media=audio, payload={PT}, clock-rate=8000, '
-    f'encoding-name={NAME}" name=depay_backchannel ! {DEPAY} '
-    f"! filesink location={out} buffer-mode=unbuffered sync=false async=false )"
+    f'( capsfilter caps="application/x-rtp, media=audio, {BACK_CAPS}" name=depay_backchannel '
+    f"! {BACK_CHAIN} ! filesink location={out} buffer-mode=unbuffered sync=false async=false )"
 )
 factory.set_shared(False)
 factory.set_media_gtype(GstRtspServer.RTSPOnvifMedia)
