@@ -84,6 +84,20 @@ pub fn live_page_url(app: &App) -> Option<String> {
     Some(format!("http://{addr}/{token}"))
 }
 
+/// The primary window as `windows:` first names it (its monitor is chosen once the monitors
+/// are known: `wall::monitors`).
+fn first_window(config: &Config) -> Window {
+    let want = config.windows.first();
+    Window {
+        title: want.map_or("OpticLink".into(), |w| format!("OpticLink — {}", w.name)),
+        resolution: (1600, 900).into(),
+        mode: want.map_or(bevy::window::WindowMode::Windowed, |w| {
+            wall::monitors::window_mode(w.mode, bevy::window::MonitorSelection::Primary)
+        }),
+        ..default()
+    }
+}
+
 /// Builds the app for `config`. Fails only if the tokio runtime cannot start; anything a
 /// camera or server does wrong is logged and shown, never fatal.
 pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
@@ -132,11 +146,7 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
                     .disable::<bevy::app::TerminalCtrlCHandlerPlugin>()
                     .set(log)
                     .set(WindowPlugin {
-                        primary_window: Some(Window {
-                            title: "OpticLink".into(),
-                            resolution: (1600, 900).into(),
-                            ..default()
-                        }),
+                        primary_window: Some(first_window(&config)),
                         ..default()
                     }),
             );
@@ -207,6 +217,12 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
         Err(e) => error!("status API cannot start: {e}"),
     }
     let start_muted = config.sound.muted;
+    // The layout each window shows is kept for the next start.
+    if matches!(mode, Mode::Window(_))
+        && let Some(dir) = locks::state_dir()
+    {
+        app.insert_resource(wall::view::ViewStateFile(dir.join("views.json")));
+    }
     app.insert_resource(runtime)
         .insert_resource(wall::keys::Bindings::from_config(&config.controls))
         .insert_resource(camera::WallConfig(config))

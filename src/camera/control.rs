@@ -1,6 +1,6 @@
 //! Requests from the API carried out in the ECS, where the truth is: recording on/off, cameras
-//! added (through the same `CameraSpawner` as start-up) and removed (the grid closes up).
-//! Answers go back on each request's oneshot.
+//! added (through the same `CameraSpawner` as start-up) and removed (the grid closes up);
+//! window changes are handed to the wall. Answers go back on each request's oneshot.
 
 use bevy::prelude::*;
 
@@ -28,6 +28,7 @@ fn api_commands(
     inbox: Res<ApiInbox>,
     mut cameras: Query<(Entity, &mut IpCamera, Option<&WorkerLink>, Option<&Ptz>)>,
     mut set: MessageWriter<SetRecording>,
+    mut windows: Option<ResMut<Messages<crate::wall::view::WindowRequest>>>,
     mut spawner: CameraSpawner,
 ) {
     // Commands are deferred: cameras added or removed earlier in this pass are not in the
@@ -86,6 +87,23 @@ fn api_commands(
                     }
                 }
             }
+            ApiCommand::SetWindow {
+                window,
+                change,
+                reply,
+            } => match windows.as_mut() {
+                // The wall carries it out (and answers).
+                Some(w) => {
+                    w.write(crate::wall::view::WindowRequest {
+                        window,
+                        change,
+                        reply,
+                    });
+                }
+                None => {
+                    let _ = reply.send(Err(Refusal::NotFound("no windows: headless".into())));
+                }
+            },
         }
     }
     if !removed.is_empty() {

@@ -51,7 +51,7 @@ pub fn camera_list(
     if let (Some(sim), Some((addr, onvif))) = (&config.simulated, sim_addr) {
         for i in 1..=sim.cameras {
             list.push(CameraConfig {
-                name: format!("Sim {i}"),
+                name: crate::config::sim_name(i),
                 url: format!("rtsp://{addr}/cam{i}"),
                 sub_url: None,
                 username: None,
@@ -74,7 +74,7 @@ pub fn camera_list(
                 view_lock: sim
                     .view_locks
                     .iter()
-                    .find(|(n, _)| *n == format!("Sim {i}"))
+                    .find(|(n, _)| *n == crate::config::sim_name(i))
                     .map(|(_, h)| h.clone()),
             });
         }

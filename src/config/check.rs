@@ -68,6 +68,11 @@ impl Config {
             ));
         }
         out.extend(self.controls.problems());
+        out.extend(super::layouts::problems(
+            &self.layouts,
+            &self.windows,
+            &self.camera_names(),
+        ));
         out
     }
 }

@@ -5,9 +5,14 @@
 
 mod check;
 mod controls;
+mod layouts;
 mod locate;
 
 pub use controls::{ControlsConfig, LocksConfig, SecretsBackend, SoundConfig};
+pub use layouts::{
+    GridSpec, LayoutConfig, MonitorConfig, Span, TourConfig, WindowConfig, WindowModeConfig,
+    builtin_layouts,
+};
 pub use locate::PathSeg;
 
 use std::fmt;
@@ -52,6 +57,13 @@ pub struct Config {
     /// Which camera the wall's speaker plays.
     #[serde(default)]
     pub sound: SoundConfig,
+    /// Named arrangements of tiles (`F1`…`F12`, `PageUp`/`PageDown` switch). Default: one
+    /// automatic grid of every camera, `All`.
+    #[serde(default)]
+    pub layouts: Vec<LayoutConfig>,
+    /// One window per monitor. Default: one window with the first layout.
+    #[serde(default)]
+    pub windows: Vec<WindowConfig>,
     /// View locks.
     #[serde(default)]
     pub locks: LocksConfig,
@@ -367,7 +379,30 @@ impl fmt::Display for ConfigErrors {
     }
 }
 
+/// The name of built-in simulated camera `i` (1-based).
+pub fn sim_name(i: u32) -> String {
+    format!("Sim {i}")
+}
+
 impl Config {
+    /// Every camera name the config defines: the simulated ones (`Sim 1` …) first.
+    pub fn camera_names(&self) -> Vec<String> {
+        let sims = self.simulated.as_ref().map_or(0, |s| s.cameras);
+        (1..=sims)
+            .map(sim_name)
+            .chain(self.cameras.iter().map(|c| c.name.clone()))
+            .collect()
+    }
+
+    /// The layouts windows choose from: the config's, or the built-in `All`.
+    pub fn layouts(&self) -> Vec<LayoutConfig> {
+        if self.layouts.is_empty() {
+            layouts::builtin_layouts()
+        } else {
+            self.layouts.clone()
+        }
+    }
+
     /// The embedded demo (4 simulated cameras).
     pub fn demo() -> Self {
         Self::parse(DEMO_RON, "<built-in demo>").expect("the embedded demo config is valid")

@@ -36,6 +36,24 @@ pub enum ApiCommand {
         camera: String,
         reply: oneshot::Sender<Result<(), Refusal>>,
     },
+    /// Change what a window shows; the answer is the window afterwards.
+    SetWindow {
+        window: String,
+        change: WindowChange,
+        reply: oneshot::Sender<Result<super::WindowStatus, Refusal>>,
+    },
+}
+
+/// A change to a window, from `POST /api/windows/{name}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowChange {
+    /// Show this layout (pauses a tour).
+    #[serde(default)]
+    pub layout: Option<String>,
+    /// Pause (`false`) or resume (`true`) the window's tour.
+    #[serde(default)]
+    pub tour: Option<bool>,
 }
 
 /// Why the ECS refused a request.
@@ -146,6 +164,11 @@ async fn route(
             Ok(json) => reply(StatusCode::OK, "application/json", json),
             Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         },
+        (&Method::GET, ["api", "windows"]) => super::windows::list(&snapshot),
+        (&Method::POST, ["api", "windows", name]) => {
+            let name = percent_decode(name);
+            super::windows::change(req, &name, &snapshot, commands).await
+        }
         (&Method::GET, ["metrics"]) => reply(
             StatusCode::OK,
             "text/plain; version=0.0.4",
@@ -314,7 +337,7 @@ async fn unlock(req: Request<Incoming>, name: &str, locks: &crate::locks::Locks)
 }
 
 /// Sends `command` to the ECS and waits for its answer; the error is the response to give.
-async fn ask<T>(
+pub(super) async fn ask<T>(
     commands: &crossbeam_channel::Sender<ApiCommand>,
     command: ApiCommand,
     answer: oneshot::Receiver<Result<T, Refusal>>,

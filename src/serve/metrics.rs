@@ -99,6 +99,7 @@ mod tests {
             }],
             api_port: 1,
             states: vec!["live".into(), "stalled".into()],
+            ..Default::default()
         };
         let m = metrics(&s);
         assert!(

@@ -9,6 +9,7 @@ pub mod mjpeg;
 pub mod ports;
 mod ptz;
 mod talk;
+mod windows;
 
 use std::io;
 use std::net::SocketAddr;
@@ -28,9 +29,48 @@ pub use access::{Access, unlock_key};
 pub struct StatusSnapshot {
     pub cameras: Vec<CameraStatus>,
     pub api_port: u16,
+    /// The wall's windows (none headless), for `/api/windows`.
+    #[serde(skip)]
+    pub windows: Vec<WindowStatus>,
+    /// The layouts windows choose from, for `/api/windows`.
+    #[serde(skip)]
+    pub layouts: Vec<LayoutStatus>,
     /// Every state a camera can be in (for the metrics' 0/1 gauges).
     #[serde(skip)]
     pub states: Vec<String>,
+}
+
+/// One window of the wall in [`StatusSnapshot`].
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct WindowStatus {
+    pub name: String,
+    /// The layout shown.
+    pub layout: String,
+    /// The camera shown full window, if one is.
+    pub maximised: Option<String>,
+    /// The window's size in physical pixels.
+    pub width: u32,
+    pub height: u32,
+    pub tour: Option<TourStatus>,
+}
+
+/// A window's tour in [`WindowStatus`].
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct TourStatus {
+    pub paused: bool,
+    pub secs: u64,
+    /// Layout or camera names, in turn.
+    pub steps: Vec<String>,
+}
+
+/// One layout in [`StatusSnapshot`].
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct LayoutStatus {
+    pub name: String,
+    /// `Auto`, or columns×rows.
+    pub grid: String,
+    /// The camera of each cell (`null`: empty), for the cameras there are now.
+    pub cells: Vec<Option<String>>,
 }
 
 /// One camera in [`StatusSnapshot`].

@@ -1,6 +1,8 @@
-//! Wall input: selection (click, double-click to maximise, Tab/Shift+Tab, digits, gamepad
-//! shoulders), view keys (F11, O, Enter, Esc, R, L to lock every camera again; none while
-//! typing into a field), and steering the selected camera — and only
+//! Wall input: selection over the cells the layout shows (click, double-click to maximise,
+//! Tab/Shift+Tab, digits, arrows to the neighbouring cell, gamepad shoulders), view keys
+//! (F1…F12 and PageUp/PageDown pick the layout, P pauses the tour, Alt+Enter fullscreen, O,
+//! Enter, Esc, R, L to lock every camera again; none while typing into a field), and steering
+//! the selected camera — and only
 //! it — from the keyboard, the mouse (drag on the maximised tile, wheel) and the gamepad
 //! (left stick with a dead zone, triggers or right stick to zoom). Steering goes out as
 //! [`Steer`] messages naming the selected camera's entity; a Stop goes to a camera whenever
@@ -14,7 +16,9 @@ use bevy::prelude::*;
 use bevy::window::{MonitorSelection, PrimaryWindow, WindowMode};
 
 use super::keys::Bindings;
-use super::{TileRect, WallView, layout};
+use super::layout::{self, Direction};
+use super::view::{self, Layouts, Shown};
+use super::{TileRect, WallView};
 use crate::camera::{IpCamera, Ptz, SetRecording, Steer, ViewLocked};
 use crate::onvif::{Command, Velocity};
 
@@ -33,6 +37,21 @@ const DIGITS: [(KeyCode, KeyCode); 9] = [
     (KeyCode::Digit7, KeyCode::Numpad7),
     (KeyCode::Digit8, KeyCode::Numpad8),
     (KeyCode::Digit9, KeyCode::Numpad9),
+];
+
+const LAYOUT_KEYS: [KeyCode; 12] = [
+    KeyCode::F1,
+    KeyCode::F2,
+    KeyCode::F3,
+    KeyCode::F4,
+    KeyCode::F5,
+    KeyCode::F6,
+    KeyCode::F7,
+    KeyCode::F8,
+    KeyCode::F9,
+    KeyCode::F10,
+    KeyCode::F11,
+    KeyCode::F12,
 ];
 
 fn digit_pressed(keys: &ButtonInput<KeyCode>) -> Option<usize> {
@@ -87,10 +106,10 @@ pub(super) fn select(
     egui: Option<Res<bevy_egui::input::EguiWantsInput>>,
     locks: Option<Res<crate::camera::ViewLocks>>,
     mouse: Res<ButtonInput<MouseButton>>,
-    time: Res<Time<Real>>,
+    (real, time): (Res<Time<Real>>, Res<Time>),
     bindings: Res<Bindings>,
     mut windows: Query<&mut Window, With<PrimaryWindow>>,
-    mut view: ResMut<WallView>,
+    (mut view, shown, layouts): (ResMut<WallView>, Res<Shown>, Res<Layouts>),
     cameras: Query<TileView>,
     gamepads: Query<&Gamepad>,
     mut clicks: Local<Clicks>,
@@ -110,12 +129,15 @@ pub(super) fn select(
     } else {
         &keys
     };
+    let shift = keys.any_pressed([KeyCode::ShiftLeft, KeyCode::ShiftRight]);
+    let alt = keys.any_pressed([KeyCode::AltLeft, KeyCode::AltRight]);
+    let ctrl = keys.any_pressed([KeyCode::ControlLeft, KeyCode::ControlRight]);
     if keys.just_pressed(KeyCode::KeyL)
         && let Some(locks) = &locks
     {
         locks.0.lock_all();
     }
-    if keys.just_pressed(KeyCode::F11) {
+    if alt && keys.just_pressed(KeyCode::Enter) {
         window.mode = match window.mode {
             WindowMode::Windowed => WindowMode::BorderlessFullscreen(MonitorSelection::Current),
             _ => WindowMode::Windowed,
@@ -124,10 +146,33 @@ pub(super) fn select(
     if keys.just_pressed(KeyCode::KeyO) {
         view.overlays = !view.overlays;
     }
+    // Layouts: F1…F12 pick one, PageUp/PageDown step through them; a tour pauses.
+    let count = layouts.0.len();
+    let pick = LAYOUT_KEYS
+        .iter()
+        .position(|k| keys.just_pressed(*k))
+        .filter(|&i| i < count)
+        .or_else(|| {
+            let step = isize::from(keys.just_pressed(KeyCode::PageDown))
+                - isize::from(keys.just_pressed(KeyCode::PageUp));
+            (step != 0 && count > 0)
+                .then(|| (view.layout as isize + step).rem_euclid(count as isize) as usize)
+        });
+    if let Some(i) = pick {
+        view::switch_layout(&mut view, i, time.elapsed());
+    }
+    if keys.just_pressed(KeyCode::KeyP) && view.tour.is_some() {
+        let running = view.tour.as_ref().is_some_and(|t| t.paused);
+        view::set_tour(&mut view, running, time.elapsed());
+        info!("tour {}", if running { "resumed" } else { "paused" });
+    }
     if keys.just_pressed(KeyCode::Escape) {
         view.maximised = None;
+        if view.tour_camera.take().is_some() {
+            view::set_tour(&mut view, false, time.elapsed());
+        }
     }
-    if keys.just_pressed(KeyCode::Enter) {
+    if keys.just_pressed(KeyCode::Enter) && !alt {
         view.maximised = Some(view.selected);
     }
     let selected = cameras.iter().find(|(_, c, ..)| c.index == view.selected);
@@ -140,24 +185,21 @@ pub(super) fn select(
             active: None,
         });
     }
-    let shift = keys.any_pressed([KeyCode::ShiftLeft, KeyCode::ShiftRight]);
-    let alt = keys.any_pressed([KeyCode::AltLeft, KeyCode::AltRight]);
-    let ctrl = keys.any_pressed([KeyCode::ControlLeft, KeyCode::ControlRight]);
+    let order = shown.order();
+    let step_in_order = |step: isize| -> Option<usize> {
+        if order.is_empty() || step == 0 {
+            return None;
+        }
+        let at = order.iter().position(|&c| c == view.selected);
+        let next = match at {
+            Some(i) => (i as isize + step).rem_euclid(order.len() as isize) as usize,
+            None => 0,
+        };
+        order.get(next).copied()
+    };
     let mut target: Option<usize> = None;
-    let (cols, _) = layout::grid(n);
-    let step: isize = if keys.just_pressed(KeyCode::Tab) {
+    let tab: isize = if keys.just_pressed(KeyCode::Tab) {
         if shift { -1 } else { 1 }
-    } else if steerable {
-        // Arrows steer the camera.
-        0
-    } else if keys.just_pressed(KeyCode::ArrowRight) {
-        1
-    } else if keys.just_pressed(KeyCode::ArrowLeft) {
-        -1
-    } else if keys.just_pressed(KeyCode::ArrowDown) {
-        cols as isize
-    } else if keys.just_pressed(KeyCode::ArrowUp) {
-        -(cols as isize)
     } else {
         0
     };
@@ -168,18 +210,46 @@ pub(super) fn select(
                 - isize::from(g.just_pressed(bindings.pad_previous))
         })
         .sum::<isize>();
-    let step = step + pad_step;
-    if step != 0 {
-        target = Some((view.selected as isize + step).rem_euclid(n as isize) as usize);
+    if let Some(t) = step_in_order(tab + pad_step) {
+        target = Some(t);
     }
-    // Digits pick a tile; with a PTZ camera selected they recall presets (Alt+digit still
-    // picks a tile).
+    // Arrows move to the neighbouring cell (to the previous/next camera when maximised),
+    // unless they steer the selected camera.
+    let arrow = [
+        (KeyCode::ArrowLeft, Direction::Left),
+        (KeyCode::ArrowRight, Direction::Right),
+        (KeyCode::ArrowUp, Direction::Up),
+        (KeyCode::ArrowDown, Direction::Down),
+    ]
+    .into_iter()
+    .find(|(k, _)| keys.just_pressed(*k))
+    .map(|(_, d)| d)
+    .filter(|_| !steerable);
+    if let Some(direction) = arrow {
+        let back = matches!(direction, Direction::Left | Direction::Up);
+        let solved = shown.solved.as_ref();
+        let beside = solved
+            .filter(|_| view.maximised.is_none())
+            .and_then(|s| s.cell_of(view.selected))
+            .and_then(|from| layout::neighbour(&shown.rects, from, direction))
+            .and_then(|cell| solved?.cells.get(cell)?.1);
+        // Maximised, or at the edge of the grid: the previous or next camera.
+        target = beside
+            .or_else(|| step_in_order(if back { -1 } else { 1 }))
+            .or(target);
+    }
+    // Digits pick the camera of that cell; with a PTZ camera selected they recall presets
+    // (Alt+digit still picks a tile).
     if let Some(d) = digit_pressed(keys)
         && (alt || !steerable)
         && !ctrl
-        && d < n
+        && let Some(cam) = shown
+            .solved
+            .as_ref()
+            .and_then(|s| s.cells.get(d))
+            .and_then(|(_, c)| *c)
     {
-        target = Some(d);
+        target = Some(cam);
     }
     if mouse.just_pressed(MouseButton::Left)
         && let Some(pos) = window.cursor_position()
@@ -187,7 +257,7 @@ pub(super) fn select(
             .iter()
             .find(|(_, _, r, ..)| r.visible && r.cell.contains(pos.x, pos.y))
     {
-        let now = time.elapsed();
+        let now = real.elapsed();
         target = Some(cam.index);
         if clicks
             .last

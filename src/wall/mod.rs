@@ -7,17 +7,18 @@ pub mod display;
 mod input;
 pub mod keys;
 pub mod layout;
+pub mod monitors;
 mod overlay;
 pub mod sound;
 pub mod talk;
 pub mod video;
+pub mod view;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use bevy::prelude::*;
 use bevy::render::view::screenshot::{Screenshot, ScreenshotCaptured, save_to_disk};
-use bevy::window::PrimaryWindow;
 use bevy_egui::{EguiPlugin, EguiPrimaryContextPass};
 
 use crate::WallSystems;
@@ -36,20 +37,33 @@ pub struct WindowOptions {
     pub screenshot_when_live: bool,
 }
 
-/// What the wall shows: selection, maximised tile, overlays on/off.
+/// What the wall's window shows: its layout, selection, maximised tile, overlays on/off and
+/// its tour.
 #[derive(Resource, Debug, Clone, PartialEq)]
 pub struct WallView {
+    /// The window's name (`windows:`; `Main` without).
+    pub window: String,
+    /// The layout shown: an index into [`view::Layouts`].
+    pub layout: usize,
+    /// The selected camera (its index).
     pub selected: usize,
     pub maximised: Option<usize>,
     pub overlays: bool,
+    pub tour: Option<view::Tour>,
+    /// The camera a tour shows full window now.
+    pub tour_camera: Option<String>,
 }
 
 impl Default for WallView {
     fn default() -> Self {
         Self {
+            window: "Main".into(),
+            layout: 0,
             selected: 0,
             maximised: None,
             overlays: true,
+            tour: None,
+            tour_camera: None,
         }
     }
 }
@@ -73,7 +87,7 @@ pub struct TileOf(pub Entity);
 pub struct Tile(Entity);
 
 /// Gap between tiles, logical pixels.
-const GAP: f32 = 4.0;
+pub(crate) const GAP: f32 = 4.0;
 
 #[derive(Resource)]
 struct ScreenshotPlan {
@@ -91,12 +105,26 @@ struct ScreenshotPlan {
 pub fn view_plugin(app: &mut App) {
     app.init_resource::<WallView>()
         .init_resource::<keys::Bindings>()
+        .init_resource::<view::Layouts>()
+        .init_resource::<view::Shown>()
         .add_message::<SetRecording>()
         .add_message::<crate::camera::Steer>()
+        .add_message::<view::WindowRequest>()
         .add_message::<bevy::input::mouse::MouseWheel>()
+        .add_systems(Startup, view::init_view)
+        .add_systems(Update, monitors::place_window.in_set(WallSystems::Present))
         .add_systems(
             Update,
-            (forget_removed, input::select, input::steer, layout_tiles)
+            (
+                forget_removed,
+                view::window_requests,
+                input::select,
+                input::steer,
+                view::advance_tour,
+                view::layout_tiles,
+                view::save_layout,
+                view::publish_windows,
+            )
                 .chain()
                 .in_set(WallSystems::Present),
         );
@@ -133,7 +161,7 @@ pub fn plugin(options: WindowOptions) -> impl Fn(&mut App) {
                 (video::resize_textures, dim_tiles)
                     .chain()
                     .in_set(WallSystems::Present)
-                    .after(layout_tiles),
+                    .after(view::layout_tiles),
             )
             .add_systems(EguiPrimaryContextPass, overlay::overlays_ui);
         if let Some((path, after)) = options.screenshot.clone() {
@@ -173,51 +201,6 @@ fn spawn_tiles(
     }
 }
 
-fn layout_tiles(
-    windows: Query<&Window, With<PrimaryWindow>>,
-    view: Res<WallView>,
-    mut cameras: Query<(&IpCamera, &VideoTextures, &mut TileRect, &ViewLocked)>,
-    mut tiles: Query<(&TileOf, &mut Transform, &mut Visibility)>,
-) {
-    let Ok(window) = windows.single() else { return };
-    let (ww, wh) = (window.width(), window.height());
-    let n = cameras.iter().count();
-    let cells = layout::cells(n, ww, wh, GAP);
-    let full = Rect {
-        x: 0.0,
-        y: 0.0,
-        w: ww,
-        h: wh,
-    };
-    for (cam, tex, mut rect, _) in &mut cameras {
-        let (cell, visible) = match view.maximised {
-            Some(m) if m == cam.index => (full, true),
-            Some(_) => (Rect::default(), false),
-            None => (cells.get(cam.index).copied().unwrap_or_default(), true),
-        };
-        let picture = layout::fit(cell, tex.size.0, tex.size.1);
-        *rect = TileRect {
-            cell,
-            picture,
-            visible,
-        };
-    }
-    for (tile, mut transform, mut visibility) in &mut tiles {
-        let Ok((_, tex, rect, locked)) = cameras.get(tile.0) else {
-            continue;
-        };
-        let show = rect.visible && tex.size != (0, 0) && !locked.0;
-        visibility.set_if_neq(if show {
-            Visibility::Visible
-        } else {
-            Visibility::Hidden
-        });
-        let (cx, cy) = rect.picture.center();
-        transform.translation = Vec3::new(cx - ww / 2.0, wh / 2.0 - cy, 0.0);
-        transform.scale = Vec3::new(rect.picture.w, rect.picture.h, 1.0);
-    }
-}
-
 /// Tiles of cameras that are not live show their last picture dimmed.
 fn dim_tiles(
     cameras: Query<(&StreamStatus, &VideoTextures)>,
@@ -240,6 +223,7 @@ type ShotView = (
     Option<&'static VideoTextures>,
     &'static crate::camera::Latency,
     &'static ViewLocked,
+    Option<&'static TileRect>,
 );
 
 fn take_screenshot(
@@ -251,15 +235,19 @@ fn take_screenshot(
     if plan.taken {
         return;
     }
-    // Live, with a picture uploaded (its latency measured means it reached the GPU). The
-    // cameras exist from the first frame; their tiles a frame later.
+    // Live, with a picture uploaded when its tile is shown (its latency measured means it
+    // reached the GPU). The cameras exist from the first frame; their tiles a frame later.
     let all_live = !cameras.is_empty()
-        && cameras.iter().all(|(_, status, tex, latency, locked)| {
-            // A locked tile shows its lock, never a picture.
-            status.machine.state == StreamState::Live
-                && (locked.0
-                    || (tex.is_some_and(|t| t.size != (0, 0)) && latency.0.added.is_some()))
-        });
+        && cameras
+            .iter()
+            .all(|(_, status, tex, latency, locked, rect)| {
+                // A locked tile shows its lock, never a picture; a camera the layout leaves
+                // out shows nothing.
+                let drawn = rect.is_some_and(|r| r.visible) && !locked.0;
+                status.machine.state == StreamState::Live
+                    && (!drawn
+                        || (tex.is_some_and(|t| t.size != (0, 0)) && latency.0.added.is_some()))
+            });
     plan.ready_frames = if all_live { plan.ready_frames + 1 } else { 0 };
     let ready = plan.when_live && plan.ready_frames >= 5;
     if !ready && time.elapsed() < plan.after {
@@ -275,10 +263,12 @@ fn take_screenshot(
     // What the picture shows, for whoever reads the log with it (a bug report, a test).
     let mut shown: Vec<_> = cameras.iter().collect();
     shown.sort_by_key(|(cam, ..)| cam.index);
-    for (cam, status, tex, latency, locked) in shown {
+    for (cam, status, tex, latency, locked, rect) in shown {
         let (w, h) = tex.map_or((0, 0), |t| t.size);
         let latency = if locked.0 {
             "locked: no picture shown".into()
+        } else if !rect.is_some_and(|r| r.visible) {
+            "not in the layout shown".into()
         } else {
             overlay::latency_line(latency).unwrap_or_else(|| "no latency yet".into())
         };

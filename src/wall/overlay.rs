@@ -271,7 +271,7 @@ fn lock_ui(
 #[allow(clippy::too_many_arguments)]
 pub(super) fn overlays_ui(
     mut contexts: EguiContexts,
-    view: Res<WallView>,
+    (view, shown): (Res<WallView>, Res<super::view::Shown>),
     time: Res<Time<Real>>,
     cameras: Query<(Entity, CameraView, &TileRect, &ViewLocked)>,
     locks: Option<Res<crate::camera::ViewLocks>>,
@@ -294,6 +294,33 @@ pub(super) fn overlays_ui(
         egui::Id::new("tiles"),
     ));
     let now = time.elapsed();
+    // Empty cells of the layout: a dim frame, so the layout reads as the operator set it up.
+    if view.maximised.is_none()
+        && let Some(solved) = &shown.solved
+    {
+        for (r, _) in shown
+            .rects
+            .iter()
+            .zip(&solved.cells)
+            .filter(|(_, (_, cam))| cam.is_none())
+        {
+            let cell = to_egui(r);
+            painter.rect_filled(cell, 0.0, egui::Color32::from_gray(16));
+            painter.rect_stroke(
+                cell,
+                0.0,
+                egui::Stroke::new(1.0, egui::Color32::from_gray(40)),
+                egui::StrokeKind::Inside,
+            );
+            painter.text(
+                cell.center(),
+                egui::Align2::CENTER_CENTER,
+                "empty",
+                egui::FontId::proportional(14.0),
+                egui::Color32::from_gray(70),
+            );
+        }
+    }
     for (entity, v, rect, locked) in &cameras {
         let (cam, status, rates) = (v.camera, v.status, v.rates);
         if !rect.visible {

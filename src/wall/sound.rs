@@ -69,16 +69,19 @@ fn mute_key(
 
 /// The audible tile's speaker line: icon, meter, volume; or why there is no sound.
 pub(super) fn badge(ui: &mut egui::Ui, speaker: &Speaker, camera: &str) {
-    ui.horizontal(|ui| {
-        let status = speaker.status();
-        if let SpeakerStatus::NoSound(why) = &status {
-            ui.label(
+    if let SpeakerStatus::NoSound(why) = speaker.status() {
+        // The device's own words can be long: wrapped within the tile.
+        ui.add(
+            egui::Label::new(
                 egui::RichText::new(format!("no sound: {why}"))
                     .size(13.0)
                     .color(egui::Color32::from_rgb(250, 170, 40)),
-            );
-            return;
-        }
+            )
+            .wrap(),
+        );
+        return;
+    }
+    ui.horizontal(|ui| {
         let muted = speaker.muted();
         let (icon, color) = if muted {
             ("🔇 muted (M)", egui::Color32::from_gray(170))

@@ -49,9 +49,11 @@ impl Proc {
         removed: &[&str],
     ) -> Self {
         let mut cmd = Command::new(BIN);
+        // State (unlocks, window layouts) stays in the test's directory unless `envs` says.
         cmd.args(args)
             .current_dir(dir.path())
             .env("NO_COLOR", "1")
+            .env("OPTICLINK_STATE_DIR", dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .stdin(Stdio::null());

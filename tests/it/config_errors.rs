@@ -57,6 +57,24 @@ fn bad_configs_name_file_line_col() {
         ),
         ("syntax", "(cameras: [", "bad.ron:1:", ""),
         (
+            "layout naming an unknown camera",
+            "(simulated: Some((cameras: 2)),\n layouts: [\n  (name: \"Pair\", grid: Grid(2, 1),\n   cameras: [\"Sim 2\", \"Sim 9\"]),\n ])",
+            "bad.ron:4:23:",
+            "layout \"Pair\": no camera named \"Sim 9\"",
+        ),
+        (
+            "big cell outside its grid",
+            "(layouts: [(name: \"X\",\n  grid: Spans(cols: 2, rows: 2, big: [(1, 1, 2, 1)]))])",
+            "bad.ron:2:14:",
+            "does not fit the 2×2 grid",
+        ),
+        (
+            "window naming an unknown layout",
+            "(layouts: [(name: \"A\")],\n windows: [(name: \"Left\", layout: Some(\"B\"))])",
+            "bad.ron:2:",
+            "window \"Left\": no layout named \"B\"",
+        ),
+        (
             "network bind without token",
             "(\n  servers: (bind: \"0.0.0.0\"),\n)",
             "bad.ron:2:19:",

@@ -8,6 +8,7 @@ mod config_errors;
 mod e2e;
 mod interop;
 mod isapi;
+mod layouts;
 mod listen;
 mod locks;
 mod mjpeg;

@@ -252,3 +252,65 @@ fn a_locked_tile_is_the_lock_not_the_picture() {
         "the locked tile shows no picture: {locked_mean:?} ± {locked_dev}"
     );
 }
+
+#[test]
+fn a_named_layout_shows_its_cameras_in_its_cells() {
+    let _g = common::heavy();
+    let x = xvfb();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("pair.ron");
+    // Four simulated cameras (1 blue, 2 orange, 3 green, 4 magenta); the window shows only
+    // Sim 3 on the left and Sim 2 on the right.
+    std::fs::write(
+        &cfg,
+        "(simulated: Some((cameras: 4, width: 320, height: 180)),\n\
+         layouts: [(name: \"All\"), (name: \"Pair\", grid: Grid(2, 1), cameras: [\"Sim 3\", \"Sim 2\"])],\n\
+         windows: [(name: \"Wall\", layout: Some(\"Pair\"))],\n\
+         servers: (api_port: 0))",
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let mut app = Proc::start(
+        &[
+            "--config",
+            cfg,
+            "--screenshot",
+            "wall.png",
+            "--after",
+            "120",
+            "--when-live",
+        ],
+        &[("DISPLAY", x.1.as_str())],
+    );
+    let status = common::wait_for(Duration::from_secs(180), "the screenshot", || {
+        app.child.try_wait().unwrap()
+    });
+    let log = app.log();
+    assert!(status.success(), "{log}");
+    for hidden in ["Sim 1", "Sim 4"] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains(&format!("camera={hidden}")) && l.contains("not in the layout")),
+            "{hidden}\n{log}"
+        );
+    }
+    let png = app.dir.path().join("wall.png");
+    let mut reader = png::Decoder::new(BufReader::new(File::open(&png).unwrap()))
+        .read_info()
+        .unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let (w, h) = (info.width as usize, info.height as usize);
+    let (left, _) = stats(&buf, w, w / 8, h / 3, w / 4, h / 3);
+    let (right, _) = stats(&buf, w, w / 2 + w / 8, h / 3, w / 4, h / 3);
+    let [r, g, b] = left;
+    assert!(
+        g > r + 20.0 && g > b,
+        "the left cell shows Sim 3 (green): {left:?}"
+    );
+    let [r, g, b] = right;
+    assert!(
+        r > g + 20.0 && g > b,
+        "the right cell shows Sim 2 (orange): {right:?}"
+    );
+}

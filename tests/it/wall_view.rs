@@ -14,26 +14,37 @@ use opticlink::stream::{CameraCommand, FrameSlot};
 use opticlink::wall::{TileRect, WallView};
 use std::sync::atomic::AtomicBool;
 
-struct Rig {
-    app: App,
-    commands: Vec<tokio::sync::mpsc::Receiver<CameraCommand>>,
-    cameras: Vec<Entity>,
-    window: Entity,
+/// A headless wall of cameras `C0`, `C1` … with stand-in workers (their command queues are
+/// kept to prove nothing was sent), the API's command path, a 1600×900 window, and virtual
+/// time stepped 100 ms per frame.
+pub(crate) struct Rig {
+    pub app: App,
+    pub commands: Vec<tokio::sync::mpsc::Receiver<CameraCommand>>,
+    pub cameras: Vec<Entity>,
+    pub window: Entity,
     /// The API's side of the ECS command channel.
-    api: crossbeam_channel::Sender<ApiCommand>,
+    pub api: crossbeam_channel::Sender<ApiCommand>,
 }
 
 impl Rig {
     fn new(n: usize) -> Self {
+        Self::with(n, "()", |_| {})
+    }
+
+    /// `n` cameras and the config `ron`; `setup` adds resources before the first frame.
+    pub fn with(n: usize, ron: &str, setup: impl FnOnce(&mut App)) -> Self {
         let mut app = App::new();
         let (api, inbox) = crossbeam_channel::bounded(8);
         app.add_plugins(MinimalPlugins)
+            .insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(
+                std::time::Duration::from_millis(100),
+            ))
             .init_resource::<ButtonInput<KeyCode>>()
             .init_resource::<ButtonInput<MouseButton>>()
             // What the API's requests need: the runtime and config a camera spawner uses.
             .insert_resource(opticlink::runtime::Runtime::new().unwrap())
             .insert_resource(WallConfig(
-                opticlink::config::Config::parse("()", "t").unwrap(),
+                opticlink::config::Config::parse(ron, "t.ron").unwrap(),
             ))
             .init_resource::<opticlink::camera::Hub>()
             .init_resource::<opticlink::camera::Retention>()
@@ -44,6 +55,7 @@ impl Rig {
                 opticlink::camera::control_plugin,
                 opticlink::wall::view_plugin,
             ));
+        setup(&mut app);
         let window = crate::common::spawn_window(&mut app);
         let mut commands = Vec::new();
         let mut cameras = Vec::new();
@@ -80,22 +92,29 @@ impl Rig {
         }
     }
 
-    fn press(&mut self, key: KeyCode) {
-        self.app
-            .world_mut()
-            .resource_mut::<ButtonInput<KeyCode>>()
-            .press(key);
-        self.app.update();
-        let mut keys = self.app.world_mut().resource_mut::<ButtonInput<KeyCode>>();
-        keys.release(key);
-        keys.clear();
+    pub fn press(&mut self, key: KeyCode) {
+        self.chord(&[key]);
     }
 
-    fn view(&self) -> WallView {
+    /// Presses `keys` together for one frame, then lets them go.
+    pub fn chord(&mut self, keys: &[KeyCode]) {
+        let mut input = self.app.world_mut().resource_mut::<ButtonInput<KeyCode>>();
+        for k in keys {
+            input.press(*k);
+        }
+        self.app.update();
+        let mut input = self.app.world_mut().resource_mut::<ButtonInput<KeyCode>>();
+        for k in keys {
+            input.release(*k);
+        }
+        input.clear();
+    }
+
+    pub fn view(&self) -> WallView {
         self.app.world().resource::<WallView>().clone()
     }
 
-    fn rect(&self, i: usize) -> TileRect {
+    pub fn rect(&self, i: usize) -> TileRect {
         self.app
             .world()
             .get::<TileRect>(self.cameras[i])
@@ -135,13 +154,14 @@ fn maximise_restore_fullscreen_and_resize_never_touch_workers() {
     rig.press(KeyCode::KeyO);
     assert!(!rig.view().overlays);
 
-    rig.press(KeyCode::F11);
+    rig.chord(&[KeyCode::AltLeft, KeyCode::Enter]);
     let mode = rig.app.world().get::<Window>(rig.window).unwrap().mode;
     assert!(
         matches!(mode, WindowMode::BorderlessFullscreen(_)),
         "{mode:?}"
     );
-    rig.press(KeyCode::F11);
+    assert_eq!(rig.view().maximised, None, "Alt+Enter is not Enter");
+    rig.chord(&[KeyCode::AltRight, KeyCode::Enter]);
     assert_eq!(
         rig.app.world().get::<Window>(rig.window).unwrap().mode,
         WindowMode::Windowed

@@ -1,0 +1,430 @@
+//! What a window shows: its layout (chosen by key, by the API or by its tour, restored from the
+//! state file at start), the layout solved for the cameras there are and laid over the window
+//! (each camera's [`TileRect`]; cameras the layout leaves out are not visible), the tour's
+//! clock, and the windows and layouts published for `/api/windows`. Switching layouts changes
+//! only what is drawn: no camera's session or recording is touched.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bevy::prelude::*;
+use bevy::window::PrimaryWindow;
+
+use super::layout::{self, Rect, Solved};
+use super::video::VideoTextures;
+use super::{GAP, TileOf, TileRect, WallView};
+use crate::camera::{IpCamera, ViewLocked};
+use crate::config::{GridSpec, LayoutConfig};
+use crate::serve::api::{Refusal, WindowChange};
+use crate::serve::{LayoutStatus, TourStatus, WindowStatus};
+
+/// The layouts windows choose from (the config's, or the built-in `All`).
+#[derive(Resource, Debug, Clone)]
+pub struct Layouts(pub Vec<LayoutConfig>);
+
+impl Default for Layouts {
+    fn default() -> Self {
+        Self(crate::config::builtin_layouts())
+    }
+}
+
+/// The layout shown this frame, solved for the cameras there are, and each cell's rectangle.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct Shown {
+    pub solved: Option<Solved>,
+    pub rects: Vec<Rect>,
+}
+
+impl Shown {
+    /// Camera indices in cell order (empty cells skipped).
+    pub fn order(&self) -> Vec<usize> {
+        self.solved
+            .iter()
+            .flat_map(|s| s.cells.iter().filter_map(|(_, c)| *c))
+            .collect()
+    }
+}
+
+/// One step of a tour.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TourStep {
+    /// Show this layout (an index into [`Layouts`]).
+    Layout(usize),
+    /// Show this camera full window.
+    Camera(String),
+}
+
+/// A window's tour: each step for `every`, in turn, unless paused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tour {
+    pub steps: Vec<TourStep>,
+    pub every: Duration,
+    pub at: usize,
+    pub paused: bool,
+    /// When (virtual time) the current step began.
+    pub since: Duration,
+}
+
+impl Tour {
+    fn names(&self, layouts: &[LayoutConfig]) -> Vec<String> {
+        self.steps
+            .iter()
+            .map(|s| match s {
+                TourStep::Layout(i) => layouts.get(*i).map(|l| l.name.clone()).unwrap_or_default(),
+                TourStep::Camera(c) => c.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Where the wall keeps the layout each window showed last (`views.json` in the state
+/// directory); without it nothing is kept (tests).
+#[derive(Resource, Debug, Clone)]
+pub struct ViewStateFile(pub PathBuf);
+
+/// Layout name per window name.
+fn read_state(path: &std::path::Path) -> BTreeMap<String, String> {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+/// Writes `state` beside `path` and renames it over, on a thread of its own: a slow disk never
+/// holds up a frame.
+fn write_state(path: PathBuf, state: BTreeMap<String, String>) {
+    let spawned = std::thread::Builder::new()
+        .name("view-state".into())
+        .spawn(move || {
+            let tmp = path.with_extension("json.tmp");
+            let result = path
+                .parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|()| std::fs::write(&tmp, serde_json::to_vec(&state).unwrap_or_default()))
+                .and_then(|()| std::fs::rename(&tmp, &path));
+            if let Err(e) = result {
+                warn!("cannot keep the window layouts in {}: {e}", path.display());
+            }
+        });
+    if let Err(e) = spawned {
+        warn!("cannot keep the window layouts: {e}");
+    }
+}
+
+/// At start: the layouts, the window's name, the layout it starts with (the one it showed
+/// last, else its configured one, else the first) and its tour.
+pub(super) fn init_view(
+    config: Option<Res<crate::camera::WallConfig>>,
+    state_file: Option<Res<ViewStateFile>>,
+    mut layouts: ResMut<Layouts>,
+    mut view: ResMut<WallView>,
+    time: Res<Time>,
+) {
+    let Some(config) = config else { return };
+    layouts.0 = config.0.layouts();
+    let window = config.0.windows.first();
+    if let Some(w) = window {
+        view.window = w.name.clone();
+    }
+    let index_of = |name: &str| layouts.0.iter().position(|l| l.name == name);
+    let saved = state_file
+        .as_ref()
+        .and_then(|f| read_state(&f.0).remove(&view.window));
+    view.layout = saved
+        .as_deref()
+        .and_then(index_of)
+        .or_else(|| window.and_then(|w| w.layout.as_deref()).and_then(index_of))
+        .unwrap_or(0);
+    view.tour = window.and_then(|w| w.tour.as_ref()).map(|t| {
+        let mut steps: Vec<TourStep> = t
+            .layouts
+            .iter()
+            .filter_map(|l| index_of(l).map(TourStep::Layout))
+            .collect();
+        steps.extend(t.cameras.iter().cloned().map(TourStep::Camera));
+        Tour {
+            steps,
+            every: Duration::from_secs(t.secs.max(1)),
+            at: 0,
+            paused: false,
+            since: time.elapsed(),
+        }
+    });
+    if let Some(tour) = &view.tour {
+        let first = tour.steps.first().cloned();
+        show_step(&mut view, first);
+    }
+}
+
+/// Shows a tour step: a layout, or a camera full window (by name; its index is found when
+/// laid out).
+fn show_step(view: &mut WallView, step: Option<TourStep>) {
+    match step {
+        Some(TourStep::Layout(i)) => {
+            view.layout = i;
+            view.maximised = None;
+            view.tour_camera = None;
+        }
+        Some(TourStep::Camera(name)) => view.tour_camera = Some(name),
+        None => {}
+    }
+}
+
+/// Moves the tour on when its step has been shown long enough (the view is only written
+/// then: steering watches it for selection changes).
+pub(super) fn advance_tour(time: Res<Time>, mut view: ResMut<WallView>) {
+    let now = time.elapsed();
+    let due = view
+        .tour
+        .as_ref()
+        .is_some_and(|t| !t.paused && !t.steps.is_empty() && now >= t.since + t.every);
+    if !due {
+        return;
+    }
+    let Some(tour) = view.tour.as_mut() else {
+        return;
+    };
+    tour.at = (tour.at + 1) % tour.steps.len();
+    tour.since = now;
+    let step = tour.steps.get(tour.at).cloned();
+    show_step(&mut view, step);
+}
+
+/// Shows layout `index` on the window (by hand: a tour pauses).
+pub(super) fn switch_layout(view: &mut WallView, index: usize, now: Duration) {
+    view.layout = index;
+    view.maximised = None;
+    view.tour_camera = None;
+    if let Some(t) = &mut view.tour {
+        t.paused = true;
+        t.since = now;
+    }
+}
+
+/// Pauses or resumes the tour.
+pub(super) fn set_tour(view: &mut WallView, running: bool, now: Duration) {
+    if let Some(t) = &mut view.tour {
+        t.paused = !running;
+        t.since = now;
+    }
+}
+
+/// Lays the window out: the layout solved for the cameras (in their order), each camera's
+/// cell and letterboxed picture, the maximised camera over the whole window, and the tile
+/// meshes placed to match. The selection moves to a shown camera when the layout leaves it
+/// out.
+#[allow(clippy::type_complexity)]
+pub(super) fn layout_tiles(
+    windows: Query<&Window, With<PrimaryWindow>>,
+    layouts: Res<Layouts>,
+    mut view: ResMut<WallView>,
+    mut shown: ResMut<Shown>,
+    mut cameras: Query<(&IpCamera, &VideoTextures, &mut TileRect, &ViewLocked)>,
+    mut tiles: Query<(&TileOf, &mut Transform, &mut Visibility)>,
+) {
+    let Ok(window) = windows.single() else { return };
+    let (ww, wh) = (window.width(), window.height());
+    let mut order: Vec<(usize, &str)> = cameras
+        .iter()
+        .map(|(c, ..)| (c.index, c.name.as_str()))
+        .collect();
+    order.sort_unstable();
+    let names: Vec<&str> = order.iter().map(|(_, n)| *n).collect();
+    let fallback = LayoutConfig {
+        name: String::new(),
+        grid: GridSpec::Auto,
+        cameras: Vec::new(),
+    };
+    let spec = layouts.0.get(view.layout).unwrap_or(&fallback);
+    let solved = layout::solve(spec, &names);
+    let rects = solved.rects(ww, wh, GAP);
+    // A tour's camera step shows that camera full window.
+    if let Some(name) = &view.tour_camera {
+        let m = order.iter().find(|(_, n)| n == name).map(|(i, _)| *i);
+        if view.maximised != m {
+            view.maximised = m;
+        }
+    }
+    let shown_indices: Vec<usize> = solved.cells.iter().filter_map(|(_, c)| *c).collect();
+    let selected_shown = view.maximised.is_some() || shown_indices.contains(&view.selected);
+    if !selected_shown && let Some(&first) = shown_indices.first() {
+        view.selected = first;
+    }
+    let full = Rect {
+        x: 0.0,
+        y: 0.0,
+        w: ww,
+        h: wh,
+    };
+    for (cam, tex, mut rect, _) in &mut cameras {
+        let (cell, visible) = match view.maximised {
+            Some(m) if m == cam.index => (full, true),
+            Some(_) => (Rect::default(), false),
+            None => match solved.cell_of(cam.index) {
+                Some(i) => (rects[i], true),
+                None => (Rect::default(), false),
+            },
+        };
+        let picture = layout::fit(cell, tex.size.0, tex.size.1);
+        *rect = TileRect {
+            cell,
+            picture,
+            visible,
+        };
+    }
+    for (tile, mut transform, mut visibility) in &mut tiles {
+        let Ok((_, tex, rect, locked)) = cameras.get(tile.0) else {
+            continue;
+        };
+        let show = rect.visible && tex.size != (0, 0) && !locked.0;
+        visibility.set_if_neq(if show {
+            Visibility::Visible
+        } else {
+            Visibility::Hidden
+        });
+        let (cx, cy) = rect.picture.center();
+        transform.translation = Vec3::new(cx - ww / 2.0, wh / 2.0 - cy, 0.0);
+        transform.scale = Vec3::new(rect.picture.w, rect.picture.h, 1.0);
+    }
+    shown.rects = rects;
+    shown.solved = Some(solved);
+}
+
+/// Keeps the layout each window shows in the state file when it changes.
+pub(super) fn save_layout(
+    view: Res<WallView>,
+    layouts: Res<Layouts>,
+    file: Option<Res<ViewStateFile>>,
+    mut last: Local<Option<String>>,
+) {
+    let Some(file) = file else { return };
+    let Some(name) = layouts.0.get(view.layout).map(|l| l.name.clone()) else {
+        return;
+    };
+    if last.as_ref() == Some(&name) {
+        return;
+    }
+    let first = last.is_none();
+    *last = Some(name.clone());
+    if first {
+        // What it started with is what the file says (or the config): nothing to keep.
+        return;
+    }
+    let mut state = read_state(&file.0);
+    state.insert(view.window.clone(), name);
+    write_state(file.0.clone(), state);
+}
+
+/// Window changes asked for over the API, answered with the window afterwards.
+#[derive(Message)]
+pub struct WindowRequest {
+    pub window: String,
+    pub change: WindowChange,
+    pub reply: tokio::sync::oneshot::Sender<Result<WindowStatus, Refusal>>,
+}
+
+pub(super) fn window_requests(
+    mut requests: ResMut<Messages<WindowRequest>>,
+    layouts: Res<Layouts>,
+    windows: Query<&Window, With<PrimaryWindow>>,
+    cameras: Query<&IpCamera>,
+    mut view: ResMut<WallView>,
+    time: Res<Time>,
+) {
+    for request in requests.drain() {
+        if request.window != view.window {
+            let _ = request.reply.send(Err(Refusal::NotFound(format!(
+                "no window {:?}",
+                request.window
+            ))));
+            continue;
+        }
+        if let Some(name) = &request.change.layout {
+            match layouts.0.iter().position(|l| &l.name == name) {
+                Some(i) => switch_layout(&mut view, i, time.elapsed()),
+                None => {
+                    let _ = request
+                        .reply
+                        .send(Err(Refusal::NotFound(format!("no layout {name:?}"))));
+                    continue;
+                }
+            }
+        }
+        if let Some(running) = request.change.tour {
+            set_tour(&mut view, running, time.elapsed());
+        }
+        let status = window_status(&view, &layouts.0, windows.single().ok(), &cameras);
+        let _ = request.reply.send(Ok(status));
+    }
+}
+
+fn window_status(
+    view: &WallView,
+    layouts: &[LayoutConfig],
+    window: Option<&Window>,
+    cameras: &Query<&IpCamera>,
+) -> WindowStatus {
+    WindowStatus {
+        name: view.window.clone(),
+        layout: layouts
+            .get(view.layout)
+            .map(|l| l.name.clone())
+            .unwrap_or_default(),
+        maximised: view
+            .maximised
+            .and_then(|m| cameras.iter().find(|c| c.index == m))
+            .map(|c| c.name.clone()),
+        width: window.map_or(0, |w| w.physical_width()),
+        height: window.map_or(0, |w| w.physical_height()),
+        tour: view.tour.as_ref().map(|t| TourStatus {
+            paused: t.paused,
+            secs: t.every.as_secs(),
+            steps: t.names(layouts),
+        }),
+    }
+}
+
+/// Publishes the window and the layouts for `/api/windows` (the layouts' cells are solved
+/// again only when the cameras change).
+pub(super) fn publish_windows(
+    board: Option<Res<crate::camera::Board>>,
+    view: Res<WallView>,
+    layouts: Res<Layouts>,
+    windows: Query<&Window, With<PrimaryWindow>>,
+    cameras: Query<&IpCamera>,
+    mut cache: Local<(Vec<String>, Vec<LayoutStatus>)>,
+) {
+    let Some(board) = board else { return };
+    let mut order: Vec<(usize, &str)> =
+        cameras.iter().map(|c| (c.index, c.name.as_str())).collect();
+    order.sort_unstable();
+    let names: Vec<&str> = order.iter().map(|(_, n)| *n).collect();
+    if cache.0 != names || cache.1.len() != layouts.0.len() {
+        cache.0 = names.iter().map(|n| n.to_string()).collect();
+        cache.1 = layout_statuses(&layouts.0, &names);
+    }
+    let status = window_status(&view, &layouts.0, windows.single().ok(), &cameras);
+    if let Ok(mut snapshot) = board.write() {
+        snapshot.windows = vec![status];
+        snapshot.layouts.clone_from(&cache.1);
+    }
+}
+
+fn layout_statuses(layouts: &[LayoutConfig], names: &[&str]) -> Vec<LayoutStatus> {
+    layouts
+        .iter()
+        .map(|l| LayoutStatus {
+            name: l.name.clone(),
+            grid: match l.grid.fixed() {
+                None => "Auto".into(),
+                Some((c, r, _)) => format!("{c}x{r}"),
+            },
+            cells: layout::solve(l, names)
+                .cells
+                .iter()
+                .map(|(_, c)| c.map(|i| names[i].to_owned()))
+                .collect(),
+        })
+        .collect()
+}
