@@ -48,6 +48,10 @@ pub struct Config {
     /// Where and how cameras record.
     #[serde(default)]
     pub recording: RecordingConfig,
+    /// Where `S` on the wall saves the selected camera's picture (`DIR/CAMERA/…jpg`). Default
+    /// `snapshots`.
+    #[serde(default = "default_snapshot_dir")]
+    pub snapshot_dir: PathBuf,
     /// Local HTTP servers (status API, per-camera streams).
     #[serde(default)]
     pub servers: ServersConfig,
@@ -319,6 +323,9 @@ fn default_sim_fps() -> u32 {
 }
 fn default_record_dir() -> PathBuf {
     PathBuf::from("recordings")
+}
+fn default_snapshot_dir() -> PathBuf {
+    PathBuf::from("snapshots")
 }
 fn default_segment_secs() -> u64 {
     60

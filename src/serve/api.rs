@@ -174,6 +174,20 @@ async fn route(
             "text/plain; version=0.0.4",
             super::metrics::metrics(&snapshot).into_bytes(),
         ),
+        (&Method::GET, ["api", "cameras", name, "snapshot.jpg"]) => {
+            let name = percent_decode(name);
+            let feed = hub
+                .read()
+                .ok()
+                .and_then(|h| h.get(&name).map(|f| f.mjpeg.clone()));
+            match feed {
+                Some(f) => super::mjpeg::snapshot_response(&name, &f).await,
+                None => error_response(
+                    StatusCode::NOT_FOUND,
+                    &format!("no camera {name:?} is streaming"),
+                ),
+            }
+        }
         (
             &Method::GET,
             [

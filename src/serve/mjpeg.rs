@@ -80,11 +80,12 @@ pub fn start(
     Ok((server, feed))
 }
 
-/// Counts a watching client for as long as its response body lives.
-struct Watcher(Arc<StreamStats>);
+/// Counts a watching client (or a snapshot waiting for its picture) for as long as it lives:
+/// while any is counted, the camera decodes and JPEG is encoded.
+pub(super) struct Watcher(Arc<StreamStats>);
 
 impl Watcher {
-    fn new(stats: Arc<StreamStats>) -> Self {
+    pub(super) fn new(stats: Arc<StreamStats>) -> Self {
         stats.mjpeg_clients.fetch_add(1, Ordering::Relaxed);
         Self(stats)
     }
@@ -107,6 +108,59 @@ fn route(
         return r;
     }
     stream_response(feed)
+}
+
+/// How long a snapshot waits for a picture (a camera that is not decoding starts at its next
+/// keyframe: within a GOP).
+pub const SNAPSHOT_WAIT: Duration = Duration::from_secs(5);
+
+/// `GET …/snapshot.jpg`: the camera's next picture as one JPEG (a fresh one, never the one a
+/// past client left behind), or 503 with `Retry-After` if none comes within
+/// [`SNAPSHOT_WAIT`].
+pub async fn snapshot_response(
+    camera: &str,
+    feed: &MjpegFeed,
+) -> Response<BoxBody<Bytes, Infallible>> {
+    let mut rx = feed.jpegs.clone();
+    rx.borrow_and_update();
+    let _watching = Watcher::new(feed.stats.clone());
+    let next = async {
+        loop {
+            rx.changed().await.ok()?;
+            if let Some(jpeg) = rx.borrow_and_update().clone() {
+                return Some(jpeg);
+            }
+        }
+    };
+    let (status, body, content_type) = match tokio::time::timeout(SNAPSHOT_WAIT, next).await {
+        Ok(Some(jpeg)) => (StatusCode::OK, jpeg, "image/jpeg"),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Bytes::from(format!(
+                "{{\"error\":\"no picture from camera {camera:?} within {} s\"}}",
+                SNAPSHOT_WAIT.as_secs()
+            )),
+            "application/json",
+        ),
+    };
+    let mut r = Response::new(Full::new(body).boxed());
+    *r.status_mut() = status;
+    let headers = r.headers_mut();
+    headers.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    headers.insert(
+        hyper::header::CACHE_CONTROL,
+        hyper::header::HeaderValue::from_static("no-store"),
+    );
+    if status != StatusCode::OK {
+        headers.insert(
+            hyper::header::RETRY_AFTER,
+            hyper::header::HeaderValue::from_static("5"),
+        );
+    }
+    r
 }
 
 /// A multipart JPEG response that follows `feed` for as long as the client stays.

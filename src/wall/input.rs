@@ -85,7 +85,7 @@ type TileView = (
 
 /// Whether the selected camera can be steered (has PTZ) and have its brightness set; a
 /// locked camera cannot until it is unlocked.
-fn capabilities(ptz: Option<&Ptz>, locked: Option<&ViewLocked>) -> (bool, bool) {
+pub(super) fn capabilities(ptz: Option<&Ptz>, locked: Option<&ViewLocked>) -> (bool, bool) {
     if locked.is_some_and(|l| l.0) {
         return (false, false);
     }
@@ -326,8 +326,10 @@ pub(super) fn steer(
     let (steerable, imaging) = capabilities(selected.and_then(|s| s.3), selected.and_then(|s| s.4));
     let target = selected.map(|s| s.0).filter(|_| steerable || imaging);
     let b = &*bindings;
-    // An arrow that just moved the selection onto a PTZ camera does not also pan it.
-    if view.is_changed() {
+    // An arrow that just moved the selection onto a PTZ camera does not also pan it; a key
+    // pressed with Ctrl (Ctrl+S snapshot, Ctrl+digit store preset) never steers.
+    let ctrl_down = keys.any_pressed([KeyCode::ControlLeft, KeyCode::ControlRight]);
+    if view.is_changed() || ctrl_down {
         state.consumed.extend(keys.get_just_pressed().copied());
     }
     state.consumed.retain(|k| keys.pressed(*k));

@@ -9,6 +9,7 @@ pub mod keys;
 pub mod layout;
 pub mod monitors;
 mod overlay;
+pub mod snapshot;
 pub mod sound;
 pub mod talk;
 pub mod video;
@@ -122,6 +123,7 @@ pub fn view_plugin(app: &mut App) {
                 input::steer,
                 view::advance_tour,
                 view::layout_tiles,
+                view::decode_what_is_seen,
                 view::save_layout,
                 view::publish_windows,
             )
@@ -148,7 +150,13 @@ fn forget_removed(
 pub fn plugin(options: WindowOptions) -> impl Fn(&mut App) {
     move |app: &mut App| {
         app.add_plugins(EguiPlugin::default())
-            .add_plugins((video::plugin, view_plugin, sound::plugin, talk::plugin))
+            .add_plugins((
+                video::plugin,
+                view_plugin,
+                sound::plugin,
+                talk::plugin,
+                snapshot::plugin,
+            ))
             .add_systems(Startup, spawn_view)
             .add_systems(
                 Update,

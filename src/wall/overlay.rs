@@ -3,6 +3,7 @@
 //! error after failures), REC and bound ports, the PTZ badge (moving or not), the brightness
 //! while it changes and the last control error; the audible camera's speaker, meter and
 //! volume (`sound`); the talk button and microphone level of the camera on screen (`talk`);
+//! where the last snapshot went (`snapshot`);
 //! a locked tile's lock and password field
 //! (no picture); the selection frame and a placeholder for
 //! tiles without a picture. Text only from components: URLs are already redacted.
@@ -281,6 +282,7 @@ pub(super) fn overlays_ui(
         Option<ResMut<super::talk::TalkButton>>,
         Res<super::keys::Bindings>,
     ),
+    snapshots: Option<Res<super::snapshot::Snapshots>>,
     mut fields: Local<LockFields>,
     mut set_recording: MessageWriter<SetRecording>,
 ) -> Result {
@@ -421,6 +423,24 @@ pub(super) fn overlays_ui(
                         {
                             super::talk::badge(
                                 ui, talker, &bindings, button, &cam.name, v.talkable,
+                            );
+                        }
+                        if let Some(outcome) =
+                            snapshots.as_ref().and_then(|s| s.notice(&cam.name, now))
+                        {
+                            let (text, color) = match outcome {
+                                Ok(path) => (
+                                    format!("snapshot saved: {}", path.display()),
+                                    egui::Color32::from_rgb(140, 220, 140),
+                                ),
+                                Err(e) => (
+                                    format!("no snapshot: {e}"),
+                                    egui::Color32::from_rgb(250, 170, 40),
+                                ),
+                            };
+                            ui.add(
+                                egui::Label::new(egui::RichText::new(text).size(13.0).color(color))
+                                    .wrap(),
                             );
                         }
                         for (line, color) in v.ptz.map(|p| ptz_lines(p, now)).unwrap_or_default() {

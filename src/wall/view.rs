@@ -291,6 +291,28 @@ pub(super) fn layout_tiles(
     shown.solved = Some(solved);
 }
 
+/// Decode only what is seen: a camera decodes while its tile is shown and not locked (its
+/// MJPEG clients and snapshots still make it decode: the worker checks those itself). A camera
+/// coming back into view keeps its last picture on screen until its next keyframe decodes.
+pub(super) fn decode_what_is_seen(
+    cameras: Query<(
+        &IpCamera,
+        &TileRect,
+        &ViewLocked,
+        &crate::camera::WorkerLink,
+    )>,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    for (cam, rect, locked, link) in &cameras {
+        let seen = rect.visible && !locked.0;
+        let was = link.stats.decode_wanted.swap(seen, Relaxed);
+        link.stats.pictures_wanted.store(seen, Relaxed);
+        if was != seen {
+            debug!(camera = %cam.name, "{}", if seen { "shown: decoding" } else { "not shown: decoding stops" });
+        }
+    }
+}
+
 /// Keeps the layout each window shows in the state file when it changes.
 pub(super) fn save_layout(
     view: Res<WallView>,

@@ -185,6 +185,29 @@ pub fn http_get(port: u16, path: &str) -> (u16, String) {
     )
 }
 
+/// Minimal HTTP/1.1 GET of a binary body on loopback: (status code, head, body).
+pub fn http_get_raw(port: u16, path: &str) -> (u16, String, Vec<u8>) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(raw.len(), |p| p + 4);
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let code = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, head, raw[split..].to_vec())
+}
+
 /// Minimal HTTP/1.1 POST of a JSON body on loopback: (status code, body).
 pub fn http_post(port: u16, path: &str, json: &str) -> (u16, String) {
     http(

@@ -5,6 +5,7 @@
 mod audio;
 mod common;
 mod config_errors;
+mod control_room;
 mod e2e;
 mod interop;
 mod isapi;

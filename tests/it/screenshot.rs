@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::common::{self, Proc};
 
-struct Xvfb(Child, String);
+pub(crate) struct Xvfb(Child, pub String);
 
 impl Drop for Xvfb {
     fn drop(&mut self) {
@@ -21,7 +21,7 @@ impl Drop for Xvfb {
     }
 }
 
-fn xvfb() -> Xvfb {
+pub(crate) fn xvfb() -> Xvfb {
     let n = (90..200)
         .find(|n| {
             !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
