@@ -1,5 +1,6 @@
 //! Requests from the API carried out in the ECS, where the truth is: recording on/off, cameras
-//! added (through the same `CameraSpawner` as start-up) and removed (the grid closes up);
+//! added (through the same `CameraSpawner` as start-up), edited (`edit`) and removed (the grid
+//! closes up);
 //! window changes are handed to the wall. Answers go back on each request's oneshot.
 
 use bevy::prelude::*;
@@ -29,6 +30,7 @@ fn api_commands(
     mut cameras: Query<(Entity, &mut IpCamera, Option<&WorkerLink>, Option<&Ptz>)>,
     mut set: MessageWriter<SetRecording>,
     mut windows: Option<ResMut<Messages<crate::wall::view::WindowRequest>>>,
+    ports: Query<&super::PortBinding>,
     mut spawner: CameraSpawner,
 ) {
     // Commands are deferred: cameras added or removed earlier in this pass are not in the
@@ -86,6 +88,33 @@ fn api_commands(
                         let _ = reply.send(Err(Refusal::NotFound(format!("no camera {camera:?}"))));
                     }
                 }
+            }
+            ApiCommand::ReplaceCamera { camera, reply } => {
+                let found = cameras
+                    .iter()
+                    .find(|(e, c, ..)| c.name == camera.name && !removed.contains(e));
+                let Some((entity, current, link, ptz)) = found else {
+                    let _ = reply.send(Err(Refusal::NotFound(format!(
+                        "no camera {:?}",
+                        camera.name
+                    ))));
+                    continue;
+                };
+                let now = super::edit::Current {
+                    entity,
+                    camera: current,
+                    link,
+                    ptz,
+                    ports: ports.get(entity).ok(),
+                };
+                let answer = spawner
+                    .reconfigure(now, &camera, &mut set)
+                    .map(|p| Ports {
+                        mjpeg: p.mjpeg,
+                        audio: p.audio,
+                    })
+                    .map_err(Refusal::Conflict);
+                let _ = reply.send(answer);
             }
             ApiCommand::SetWindow {
                 window,

@@ -7,6 +7,7 @@
 //! (the pure stream state machine).
 
 mod control;
+mod edit;
 mod ingest;
 pub mod ptz;
 mod recording;

@@ -124,6 +124,11 @@ pub fn onvif_endpoint(
     )
 }
 
+/// What talk to camera `cam` needs (its settings, credentials included), unless `talk: Off`.
+pub(super) fn talk_settings(cam: &CameraConfig) -> Option<Arc<CameraConfig>> {
+    (cam.talk != crate::config::TalkMode::Off).then(|| Arc::new(cam.clone()))
+}
+
 /// Where and how camera `cam` records.
 fn record_settings(cam: &CameraConfig, config: &Config) -> RecordSettings {
     RecordSettings {
@@ -137,14 +142,14 @@ fn record_settings(cam: &CameraConfig, config: &Config) -> RecordSettings {
 /// Everything needed to start a camera, at start-up or when the API adds one.
 #[derive(SystemParam)]
 pub struct CameraSpawner<'w, 's> {
-    commands: Commands<'w, 's>,
-    config: Res<'w, WallConfig>,
+    pub(super) commands: Commands<'w, 's>,
+    pub(super) config: Res<'w, WallConfig>,
     runtime: Res<'w, Runtime>,
-    hub: Res<'w, Hub>,
-    retention: Res<'w, Retention>,
+    pub(super) hub: Res<'w, Hub>,
+    pub(super) retention: Res<'w, Retention>,
     wanted: Option<Res<'w, PicturesWanted>>,
     locks: Option<Res<'w, super::ViewLocks>>,
-    sound: Option<Res<'w, super::Sound>>,
+    pub(super) sound: Option<Res<'w, super::Sound>>,
     time: Res<'w, Time<Real>>,
 }
 
@@ -157,22 +162,11 @@ impl CameraSpawner<'_, '_> {
             index,
             url: secret::redact_url(&cam.url),
         };
-        if let Some(locks) = &self.locks {
-            let lock = cam.view_lock.as_ref().map(|hash| {
-                if !crate::locks::hash::is_hash(hash) {
-                    error!(camera = %cam.name, "the stored view password is not an argon2id hash: the camera stays locked; set it again with set-view-password");
-                }
-                crate::locks::CameraLock {
-                    ip: crate::locks::camera_ip(&cam.url),
-                    hash: hash.clone(),
-                }
-            });
-            locks.0.set_camera(&cam.name, lock);
-        }
+        self.set_lock(cam);
         let mut entity = self.commands.spawn(camera);
         let id = entity.id();
-        if cam.talk != crate::config::TalkMode::Off {
-            entity.insert(super::Talkable(Arc::new(cam.clone())));
+        if let Some(talk) = talk_settings(cam) {
+            entity.insert(super::Talkable(talk));
         }
         if !cam.enabled {
             info!(camera = %cam.name, "disabled: offline");
@@ -201,19 +195,12 @@ impl CameraSpawner<'_, '_> {
                 return (id, PortBinding::default());
             }
         };
-        let control = match onvif_endpoint(cam, config) {
-            None => None,
-            Some(Err(e)) => {
-                error!(camera = %cam.name, "no PTZ or brightness control: {e}");
-                None
-            }
-            Some(Ok(endpoint)) => {
-                let (handle, task) = crate::onvif::agent::spawn(self.runtime.handle(), endpoint);
-                self.runtime.track_agent(task);
-                entity.insert(super::Ptz::new(handle.clone()));
-                Some(handle)
-            }
-        };
+        let control = self.start_control(cam);
+        if let Some(handle) = &control {
+            self.commands
+                .entity(id)
+                .insert(super::Ptz::new(handle.clone()));
+        }
         let wanted = self.wanted.as_ref().is_none_or(|w| w.0);
         let relaxed = std::sync::atomic::Ordering::Relaxed;
         h.stats.pictures_wanted.store(wanted, relaxed);
@@ -260,8 +247,7 @@ impl CameraSpawner<'_, '_> {
                         mjpeg: feed,
                         audio,
                         control: control.clone(),
-                        talk: (cam.talk != crate::config::TalkMode::Off)
-                            .then(|| std::sync::Arc::new(cam.clone())),
+                        talk: talk_settings(cam),
                     };
                     hub.insert(cam.name.clone(), feeds);
                 }
@@ -288,7 +274,7 @@ impl CameraSpawner<'_, '_> {
         };
         let ports = servers.ports();
         let grace = Duration::from_secs(config.grace_secs);
-        entity.insert((
+        self.commands.entity(id).insert((
             ports.clone(),
             servers,
             RecorderLink(recorder),
@@ -305,6 +291,36 @@ impl CameraSpawner<'_, '_> {
             },
         ));
         (id, ports)
+    }
+
+    /// Keeps camera `cam`'s view lock (or none) where the wall and the servers look.
+    pub(super) fn set_lock(&self, cam: &CameraConfig) {
+        let Some(locks) = &self.locks else { return };
+        let lock = cam.view_lock.as_ref().map(|hash| {
+            if !crate::locks::hash::is_hash(hash) {
+                error!(camera = %cam.name, "the stored view password is not an argon2id hash: the camera stays locked; set it again with set-view-password");
+            }
+            crate::locks::CameraLock {
+                ip: crate::locks::camera_ip(&cam.url),
+                hash: hash.clone(),
+            }
+        });
+        locks.0.set_camera(&cam.name, lock);
+    }
+
+    /// Starts camera `cam`'s ONVIF control agent, if it has an endpoint.
+    pub(super) fn start_control(&self, cam: &CameraConfig) -> Option<crate::onvif::ControlHandle> {
+        match onvif_endpoint(cam, &self.config.0)? {
+            Err(e) => {
+                error!(camera = %cam.name, "no PTZ or brightness control: {e}");
+                None
+            }
+            Ok(endpoint) => {
+                let (handle, task) = crate::onvif::agent::spawn(self.runtime.handle(), endpoint);
+                self.runtime.track_agent(task);
+                Some(handle)
+            }
+        }
     }
 
     /// Stops camera `name`'s worker (its recorder finishes the open segment) and servers,

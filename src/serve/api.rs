@@ -36,6 +36,11 @@ pub enum ApiCommand {
         camera: String,
         reply: oneshot::Sender<Result<(), Refusal>>,
     },
+    /// Replace a camera's settings (same name); the answer carries its ports (kept).
+    ReplaceCamera {
+        camera: Box<CameraConfig>,
+        reply: oneshot::Sender<Result<Ports, Refusal>>,
+    },
     /// Change what a window shows; the answer is the window afterwards.
     SetWindow {
         window: String,
@@ -228,6 +233,38 @@ async fn route(
                     let json = serde_json::json!({ "camera": name, "ports": ports });
                     reply_json(StatusCode::CREATED, &json)
                 }
+                Err(r) => r,
+            }
+        }
+        (&Method::PUT, ["api", "cameras", name]) => {
+            let name = percent_decode(name);
+            let camera = match read_json::<CameraConfig>(req).await {
+                Ok(c) => c,
+                Err(e) => return error_response(StatusCode::BAD_REQUEST, &e),
+            };
+            if camera.name != name {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    &format!(
+                        "name: {:?} in the body, {name:?} in the path: a camera cannot be renamed (DELETE it and POST the new one)",
+                        camera.name
+                    ),
+                );
+            }
+            let problems: Vec<String> = camera.problems().into_iter().map(|(_, m)| m).collect();
+            if !problems.is_empty() {
+                return error_response(StatusCode::BAD_REQUEST, &problems.join("; "));
+            }
+            let (reply, answer) = oneshot::channel();
+            let command = ApiCommand::ReplaceCamera {
+                camera: Box::new(camera),
+                reply,
+            };
+            match ask(commands, command, answer).await {
+                Ok(ports) => reply_json(
+                    StatusCode::OK,
+                    &serde_json::json!({ "camera": name, "ports": ports }),
+                ),
                 Err(r) => r,
             }
         }

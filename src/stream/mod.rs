@@ -20,10 +20,25 @@ pub use slot::{FrameReceiver, FrameSlot};
 pub use worker::{CameraHandle, WorkerConfig, spawn_camera};
 
 /// Commands from the ECS to one camera's worker (bounded channel).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum CameraCommand {
     /// Close the session (sending TEARDOWN) and end the worker.
     Shutdown,
+    /// Close the session and go on at once with these settings (URL, credentials,
+    /// transport): the recorder sees a new session, so a new segment; decode thread, servers
+    /// and counters stay.
+    Reconfigure(Box<worker::WorkerConfig>),
+}
+
+/// Commands are equal when they would do the same: a reconfiguration by its camera and URL.
+impl PartialEq for CameraCommand {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Shutdown, Self::Shutdown) => true,
+            (Self::Reconfigure(a), Self::Reconfigure(b)) => a.name == b.name && a.url == b.url,
+            _ => false,
+        }
+    }
 }
 
 /// What a worker reports about its session. State changes only: counters live in

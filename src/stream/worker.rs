@@ -123,6 +123,8 @@ struct Worker {
 #[derive(Debug)]
 enum Ended {
     Shutdown,
+    /// New settings: go on with them at once.
+    Reconfigured(Box<WorkerConfig>),
     Failed {
         auth: bool,
         error: String,
@@ -138,7 +140,7 @@ impl Worker {
         }
     }
 
-    async fn run(self, mut commands: mpsc::Receiver<CameraCommand>) {
+    async fn run(mut self, mut commands: mpsc::Receiver<CameraCommand>) {
         let mut backoff = Backoff::default();
         let mut attempt = 0u32;
         loop {
@@ -149,6 +151,11 @@ impl Worker {
             self.audio.ended();
             let (delay, event) = match ended {
                 Ended::Shutdown => break,
+                Ended::Reconfigured(config) => {
+                    self.reconfigure(*config);
+                    backoff = Backoff::default();
+                    continue;
+                }
                 Ended::Failed {
                     auth: true,
                     error,
@@ -173,11 +180,35 @@ impl Worker {
             self.emit(event);
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
-                _ = commands.recv() => break,
+                command = commands.recv() => match command {
+                    Some(CameraCommand::Reconfigure(config)) => {
+                        self.reconfigure(*config);
+                        backoff = Backoff::default();
+                    }
+                    Some(CameraCommand::Shutdown) | None => break,
+                },
             }
         }
         self.emit(CameraEvent::Stopped);
         tracing::info!("worker stopped");
+    }
+
+    /// Takes new settings (the speaker stays: it is the wall's, not the camera's).
+    fn reconfigure(&mut self, mut config: WorkerConfig) {
+        config.speaker = self.config.speaker.take();
+        tracing::info!(
+            "settings changed: connecting to {}",
+            secret::redact_url(config.url.as_str())
+        );
+        self.config = config;
+    }
+
+    /// What a command means for the session in progress.
+    fn ended_by(command: Option<CameraCommand>) -> Ended {
+        match command {
+            Some(CameraCommand::Reconfigure(config)) => Ended::Reconfigured(config),
+            Some(CameraCommand::Shutdown) | None => Ended::Shutdown,
+        }
     }
 
     fn failure(
@@ -215,7 +246,7 @@ impl Worker {
         let deadline = Instant::now() + self.config.grace;
         let opened = tokio::select! {
             r = tokio::time::timeout_at(deadline, self.open()) => r,
-            _ = commands.recv() => return Ended::Shutdown,
+            command = commands.recv() => return Self::ended_by(command),
         };
         let (mut demuxed, stream_i, codec, audio) = match opened {
             Err(_) => {
@@ -252,7 +283,7 @@ impl Worker {
             let live_for = live_since.map(|t| t.elapsed());
             let item = tokio::select! {
                 item = tokio::time::timeout_at(until, demuxed.next()) => item,
-                _ = commands.recv() => return Ended::Shutdown,
+                command = commands.recv() => return Self::ended_by(command),
             };
             let frame = match item {
                 Err(_) if live_since.is_none() => {

@@ -210,10 +210,15 @@ pub fn http_get_raw(port: u16, path: &str) -> (u16, String, Vec<u8>) {
 
 /// Minimal HTTP/1.1 POST of a JSON body on loopback: (status code, body).
 pub fn http_post(port: u16, path: &str, json: &str) -> (u16, String) {
+    http_json("POST", port, path, json)
+}
+
+/// `method` with a JSON body on loopback: (status code, body).
+fn http_json(method: &str, port: u16, path: &str, json: &str) -> (u16, String) {
     http(
         port,
         &format!(
-            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
              Content-Length: {}\r\nConnection: close\r\n\r\n{json}",
             json.len()
         ),
@@ -230,6 +235,11 @@ pub fn http_post_bytes(port: u16, path: &str, content_type: &str, body: &[u8]) -
     .into_bytes();
     req.extend_from_slice(body);
     http_bytes(port, &req)
+}
+
+/// Minimal HTTP/1.1 PUT of a JSON body on loopback: (status code, body).
+pub fn http_put(port: u16, path: &str, json: &str) -> (u16, String) {
+    http_json("PUT", port, path, json)
 }
 
 /// Minimal HTTP/1.1 DELETE on loopback: (status code, body).

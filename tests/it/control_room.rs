@@ -294,3 +294,120 @@ fn s_saves_the_selected_cameras_picture_and_ctrl_s_when_s_steers() {
     );
     assert_eq!(files("Door").len(), 1);
 }
+
+#[test]
+fn put_moves_one_camera_to_another_stream_and_nothing_else_restarts() {
+    use opticlink::simcam::{SimConfig, SimStats};
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let first = common::sim(
+        &rt,
+        SimConfig {
+            cameras: 2,
+            ..common::small(0)
+        },
+    );
+    let second = common::sim(
+        &rt,
+        SimConfig {
+            cameras: 1,
+            names: vec!["Other".into()],
+            ..common::small(0)
+        },
+    );
+    let rec = tempfile::tempdir().unwrap();
+    let camera = |name: &str, url: &str| {
+        format!("{{\"name\": \"{name}\", \"url\": \"{url}\", \"record\": true}}")
+    };
+    let app = Proc::headless(&format!(
+        "(cameras: [(name: \"A\", url: \"{}\", record: true), (name: \"B\", url: \"{}\", record: true)],\n \
+         recording: (dir: \"{}\", segment_secs: {}), servers: (api_port: 0))",
+        first.url(1),
+        first.url(2),
+        rec.path().display(),
+        crate::record::NO_ROTATION,
+    ));
+    let port = app.api_port();
+    let recording = |name: &str| crate::record::segments(&rec.path().join(name));
+    common::wait_for(Duration::from_secs(30), "A and B recording", || {
+        let s = app.status();
+        (count(&s, "A", "bytes") > 0 && count(&s, "B", "bytes") > 0).then_some(())
+    });
+    let before = app.status();
+    let ports_of = |s: &Value, n: &str| {
+        s["cameras"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["name"] == n))
+            .map(|c| c["ports"].clone())
+            .unwrap()
+    };
+    assert_eq!(SimStats::get(&first.stats().sessions), 2);
+
+    let (code, body) = common::http_put(port, "/api/cameras/A", &camera("A", &second.url(1)));
+    assert_eq!(code, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        answer["ports"],
+        ports_of(&before, "A"),
+        "its servers keep their ports"
+    );
+    // A goes live on the other server's stream; the first server saw its TEARDOWN.
+    common::wait_for(Duration::from_secs(30), "A on the new stream", || {
+        let s = app.status();
+        (SimStats::get(&second.stats().plays) >= 1
+            && count(&s, "A", "frames") > count(&before, "A", "frames") + 25
+            && recording("A").len() == 2)
+            .then_some(())
+    });
+    assert_eq!(
+        SimStats::get(&first.stats().teardowns),
+        1,
+        "A's old session closed"
+    );
+    let after = app.status();
+    let cam = |s: &Value, n: &str| {
+        s["cameras"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["name"] == n))
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(cam(&after, "A")["state"], "live");
+    assert!(
+        cam(&after, "A")["url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&second.url(1))
+    );
+    assert_eq!(ports_of(&after, "A"), ports_of(&before, "A"));
+    // B never noticed: same session, no reconnect, one segment, frames going on.
+    assert_eq!(
+        SimStats::get(&first.stats().sessions),
+        2,
+        "no new session for B"
+    );
+    assert_eq!(cam(&after, "B")["reconnects"], 0);
+    assert_eq!(cam(&after, "B")["state"], "live");
+    assert!(count(&after, "B", "frames") > count(&before, "B", "frames"));
+    assert_eq!(recording("B").len(), 1);
+    // Refusals name what is wrong.
+    let (code, body) = common::http_put(port, "/api/cameras/A", &camera("Z", &second.url(1)));
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("cannot be renamed"), "{body}");
+    let (code, _) = common::http_put(port, "/api/cameras/Nope", &camera("Nope", &second.url(1)));
+    assert_eq!(code, 404);
+    let (code, body) = common::http_put(port, "/api/cameras/A", &camera("A", "http//x"));
+    assert_eq!(code, 400, "{body}");
+    // A's segments, the one closed at the switch and the new one (closed at exit), both play.
+    let mut app = app;
+    assert!(app.stop().success());
+    for file in recording("A") {
+        let probe = common::ffprobe(&["-show_entries", "format=duration", file.to_str().unwrap()]);
+        let secs: f64 = probe["format"]["duration"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(secs > 0.0, "{}: {probe}", file.display());
+    }
+}

@@ -12,7 +12,7 @@ use opticlink::simcam::{SimConfig, SimFaults, SimStats};
 use crate::common::{self, Proc, ffprobe, sim, small};
 
 /// Every segment under `dir`, oldest first (names sort by time).
-fn segments(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn segments(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(d) = stack.pop() {
@@ -85,7 +85,7 @@ fn probe(path: &Path) -> Segment {
 /// A segment length whose wall-clock boundaries (multiples since the epoch, about 31.7 years
 /// apart) never fall inside a test, so a test that expects one segment per session never sees
 /// a rotation on the hour.
-const NO_ROTATION: u64 = 1_000_000_000;
+pub(crate) const NO_ROTATION: u64 = 1_000_000_000;
 
 fn record_config(url: &str, dir: &Path, format: &str, segment_secs: u64) -> String {
     format!(
