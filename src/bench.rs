@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::media::{AudioUnit, MediaSink, SessionInfo, VideoUnit};
 use crate::sound::Speaker;
 use crate::sound::mic::{Microphone, ToneMic};
 use crate::talk::live::{Live, LiveState};
@@ -86,14 +85,6 @@ impl std::fmt::Display for AudioReport {
     }
 }
 
-struct NoRecording;
-
-impl MediaSink for NoRecording {
-    fn video(&self, _: &Arc<SessionInfo>, _: &VideoUnit) {}
-    fn audio(&self, _: &Arc<SessionInfo>, _: &AudioUnit) {}
-    fn session_ended(&self, _: u64) {}
-}
-
 /// Pulls 10 ms at a time from `speaker` in real time until `stop`.
 fn pull(speaker: Arc<Speaker>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
@@ -142,7 +133,7 @@ pub fn audio(secs: u64) -> Result<AudioReport, String> {
             speaker: Some(speaker.clone()),
         },
         Arc::new(retina::client::SessionGroup::default()),
-        Arc::new(NoRecording),
+        Arc::new(crate::media::NoSink),
     )
     .map_err(|e| e.to_string())?;
     let base_speaker = Arc::new(Speaker::new(48_000));

@@ -90,7 +90,7 @@ fn first_window(config: &Config) -> Window {
     let want = config.windows.first();
     Window {
         title: want.map_or("OpticLink".into(), |w| format!("OpticLink — {}", w.name)),
-        resolution: (1600, 900).into(),
+        resolution: want.map_or((1600, 900), |w| w.size).into(),
         mode: want.map_or(bevy::window::WindowMode::Windowed, |w| {
             wall::monitors::window_mode(w.mode, bevy::window::MonitorSelection::Primary)
         }),
@@ -171,6 +171,8 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
             onvif_port: sim.onvif.then_some(0),
             backchannel: sim.backchannel,
             talk_out: sim.talk_out.clone(),
+            sub_size: sim.sub,
+            max_sessions: sim.max_sessions,
             ..default()
         };
         if let Err(e) = runtime.start_sim(sim_config) {

@@ -124,6 +124,12 @@ struct SimArgs {
     /// Picture size, WIDTHxHEIGHT.
     #[arg(long, default_value = "1280x720")]
     size: String,
+    /// Also serve a sub stream of this size, WIDTHxHEIGHT, at /camN/sub.
+    #[arg(long)]
+    sub_size: Option<String>,
+    /// At most this many sessions per camera (main and sub together); one more gets 453.
+    #[arg(long)]
+    max_sessions: Option<u32>,
     #[arg(long, default_value_t = 25)]
     fps: u32,
     /// h264 or h265.
@@ -283,17 +289,18 @@ fn simcam(args: SimArgs) -> anyhow::Result<ExitCode> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let (w, h) = args
-        .size
-        .split_once('x')
-        .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
-        .filter(|(w, h)| *w >= 16 && *h >= 16 && w % 2 == 0 && h % 2 == 0)
-        .with_context(|| {
-            format!(
-                "--size {:?}: expected WIDTHxHEIGHT, even, at least 16x16",
-                args.size
-            )
-        })?;
+    let size = |flag: &str, v: &str| {
+        v.split_once('x')
+            .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
+            .filter(|(w, h)| *w >= 16 && *h >= 16 && w % 2 == 0 && h % 2 == 0)
+            .with_context(|| format!("--{flag} {v:?}: expected WIDTHxHEIGHT, even, at least 16x16"))
+    };
+    let (w, h) = size("size", &args.size)?;
+    let sub_size = args
+        .sub_size
+        .as_deref()
+        .map(|v| size("sub-size", v))
+        .transpose()?;
     let codec = match args.codec.to_ascii_lowercase().as_str() {
         "h264" => VideoCodec::H264,
         "h265" | "hevc" => VideoCodec::H265,
@@ -328,6 +335,8 @@ fn simcam(args: SimArgs) -> anyhow::Result<ExitCode> {
         onvif_port: args.onvif_port,
         backchannel: args.backchannel,
         talk_out: args.talk_out,
+        sub_size,
+        max_sessions: args.max_sessions,
     };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {

@@ -78,6 +78,13 @@ impl Runtime {
         }
     }
 
+    /// A worker with no recorder thread (a sub stream), waited for at exit like the others.
+    pub fn track_task(&self, task: tokio::task::JoinHandle<()>) {
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.push(task);
+        }
+    }
+
     /// Starts the in-process simulated cameras.
     pub fn start_sim(&mut self, config: SimConfig) -> std::io::Result<SocketAddr> {
         let server = self.handle().block_on(SimServer::start(config))?;

@@ -25,9 +25,16 @@ pub fn control_plugin(app: &mut App) {
     );
 }
 
+#[allow(clippy::type_complexity)]
 fn api_commands(
     inbox: Res<ApiInbox>,
-    mut cameras: Query<(Entity, &mut IpCamera, Option<&WorkerLink>, Option<&Ptz>)>,
+    mut cameras: Query<(
+        Entity,
+        &mut IpCamera,
+        Option<&WorkerLink>,
+        Option<&Ptz>,
+        Option<&super::sub::SubStream>,
+    )>,
     mut set: MessageWriter<SetRecording>,
     mut windows: Option<ResMut<Messages<crate::wall::view::WindowRequest>>>,
     ports: Query<&super::PortBinding>,
@@ -79,8 +86,8 @@ fn api_commands(
                     .iter()
                     .find(|(e, c, ..)| c.name == camera && !removed.contains(e));
                 match found {
-                    Some((entity, _, link, ptz)) => {
-                        spawner.remove(entity, &camera, link, ptz);
+                    Some((entity, _, link, ptz, sub)) => {
+                        spawner.remove(entity, &camera, link, ptz, sub);
                         removed.push(entity);
                         let _ = reply.send(Ok(()));
                     }
@@ -93,7 +100,7 @@ fn api_commands(
                 let found = cameras
                     .iter()
                     .find(|(e, c, ..)| c.name == camera.name && !removed.contains(e));
-                let Some((entity, current, link, ptz)) = found else {
+                let Some((entity, current, link, ptz, sub)) = found else {
                     let _ = reply.send(Err(Refusal::NotFound(format!(
                         "no camera {:?}",
                         camera.name
@@ -105,6 +112,7 @@ fn api_commands(
                     camera: current,
                     link,
                     ptz,
+                    sub,
                     ports: ports.get(entity).ok(),
                 };
                 let answer = spawner

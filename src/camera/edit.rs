@@ -19,6 +19,7 @@ pub struct Current<'a> {
     pub camera: &'a IpCamera,
     pub link: Option<&'a WorkerLink>,
     pub ptz: Option<&'a Ptz>,
+    pub sub: Option<&'a super::sub::SubStream>,
     pub ports: Option<&'a PortBinding>,
 }
 
@@ -35,12 +36,13 @@ impl CameraSpawner<'_, '_> {
             camera,
             link,
             ptz,
+            sub,
             ports,
         } = now;
         let (Some(link), true) = (link, cam.enabled) else {
             // Nothing running to keep (or to keep running): start over at the same place.
             let index = camera.index;
-            self.remove(entity, &cam.name, link, ptz);
+            self.remove(entity, &cam.name, link, ptz, sub);
             let (_, ports) = self.spawn(cam, index);
             return Ok(ports);
         };
@@ -49,6 +51,7 @@ impl CameraSpawner<'_, '_> {
         link.commands
             .try_send(CameraCommand::Reconfigure(Box::new(wc)))
             .map_err(|_| format!("camera {:?} is busy; try again", cam.name))?;
+        self.reconfigure_sub(entity, sub, cam)?;
         self.set_lock(cam);
         // A new control agent for the new endpoint (the old one stops its camera first).
         if let Some(ptz) = ptz {
@@ -87,5 +90,42 @@ impl CameraSpawner<'_, '_> {
         });
         info!(camera = %cam.name, "settings replaced over the API");
         Ok(ports.cloned().unwrap_or_default())
+    }
+
+    /// The sub stream follows `sub_url`: new settings for its worker, or started, or stopped.
+    fn reconfigure_sub(
+        &mut self,
+        entity: Entity,
+        sub: Option<&super::sub::SubStream>,
+        cam: &CameraConfig,
+    ) -> Result<(), String> {
+        match (sub, &cam.sub_url) {
+            (Some(sub), Some(url)) => {
+                let sub_cam = CameraConfig {
+                    name: format!("{} (sub)", cam.name),
+                    url: url.clone(),
+                    ..cam.clone()
+                };
+                let wc = worker_config(&sub_cam, &self.config.0)?;
+                sub.link
+                    .commands
+                    .try_send(CameraCommand::Reconfigure(Box::new(wc)))
+                    .map_err(|_| format!("camera {:?} is busy; try again", cam.name))
+            }
+            (Some(sub), None) => {
+                super::sub::stop_sub(sub);
+                self.commands
+                    .entity(entity)
+                    .remove::<(super::sub::SubStream, super::sub::Display)>();
+                // The main stream is the camera again.
+                Ok(())
+            }
+            (None, Some(_)) => {
+                let window = self.wanted.as_ref().is_none_or(|w| w.0);
+                self.start_sub(entity, cam, window);
+                Ok(())
+            }
+            (None, None) => Ok(()),
+        }
     }
 }

@@ -40,10 +40,10 @@ pub(super) fn plugin(app: &mut App) {
 
 /// One line per transition. The reason was logged where it was handled (the worker), so it
 /// is not repeated here.
-fn log_transition(name: &str, t: &Transition) {
+pub(super) fn log_transition(name: &str, t: &Transition) {
     let (from, to) = (t.from.as_str(), t.to.as_str());
     match t.to {
-        state::StreamState::Live | state::StreamState::Connecting => {
+        state::StreamState::Live | state::StreamState::Connecting | state::StreamState::Standby => {
             info!(camera = %name, "{from} → {to}")
         }
         _ => warn!(camera = %name, "{from} → {to}"),
@@ -85,15 +85,53 @@ fn ingest_events(
     }
 }
 
-fn take_frames(mut cameras: Query<(&WorkerLink, &mut LatestFrame, &mut StreamStatus)>) {
-    for (link, mut latest, mut status) in &mut cameras {
-        latest.0 = link.frames.try_iter().last();
-        if let Some(f) = &latest.0
-            && (f.width, f.height) != (status.width, status.height)
-        {
-            status.width = f.width;
-            status.height = f.height;
+/// The newest picture of the stream the tile shows. A camera switching streams keeps showing
+/// the old one until the new one has decoded a picture (from a keyframe: decoding starts at
+/// one), then shows only the new one.
+#[allow(clippy::type_complexity)]
+fn take_frames(
+    mut cameras: Query<(
+        &WorkerLink,
+        &mut LatestFrame,
+        &mut StreamStatus,
+        Option<&mut super::sub::SubStream>,
+        Option<&mut super::sub::Display>,
+    )>,
+) {
+    use super::sub::StreamKind;
+    for (link, mut latest, mut status, sub, display) in &mut cameras {
+        let main = link.frames.try_iter().last();
+        let (Some(mut sub), Some(mut display)) = (sub, display) else {
+            latest.0 = main;
+            follow_size(&latest, &mut status);
+            continue;
+        };
+        let sub_picture = sub.link.frames.try_iter().last();
+        let arrived = match display.want {
+            StreamKind::Main => main.is_some(),
+            StreamKind::Sub => sub_picture.is_some(),
+        };
+        if display.current != display.want && arrived {
+            display.current = display.want;
         }
+        latest.0 = match display.current {
+            StreamKind::Main => main,
+            StreamKind::Sub => sub_picture,
+        };
+        match display.current {
+            StreamKind::Main => follow_size(&latest, &mut status),
+            StreamKind::Sub => follow_size(&latest, &mut sub.status),
+        }
+    }
+}
+
+/// A stream's size follows its pictures (a camera may change resolution mid-stream).
+fn follow_size(latest: &LatestFrame, status: &mut StreamStatus) {
+    if let Some(f) = &latest.0
+        && (f.width, f.height) != (status.width, status.height)
+    {
+        status.width = f.width;
+        status.height = f.height;
     }
 }
 
@@ -123,40 +161,52 @@ pub(super) fn sample_rates(
 ) {
     let now = time.elapsed();
     for (link, mut rates, mut latency) in &mut cameras {
-        let frames = StreamStats::get(&link.stats.frames);
-        let bytes = StreamStats::get(&link.stats.bytes);
-        rates.frames = frames;
-        rates.decoded = StreamStats::get(&link.stats.decoded);
-        if rates
-            .samples
-            .back()
-            .is_some_and(|(t, _, _)| now.saturating_sub(*t) < SAMPLE_EVERY)
-        {
-            continue;
-        }
-        // Latency samples carry real instants (the render world and decode threads stamp
-        // them), so the window is read against the real clock.
+        sample(link, &mut rates, Some(&mut latency), now);
+    }
+}
+
+/// Counters of one stream into its rates (and latency) a few times a second.
+pub(super) fn sample(
+    link: &WorkerLink,
+    rates: &mut Rates,
+    latency: Option<&mut Mut<Latency>>,
+    now: Duration,
+) {
+    let frames = StreamStats::get(&link.stats.frames);
+    let bytes = StreamStats::get(&link.stats.bytes);
+    rates.frames = frames;
+    rates.decoded = StreamStats::get(&link.stats.decoded);
+    if rates
+        .samples
+        .back()
+        .is_some_and(|(t, _, _)| now.saturating_sub(*t) < SAMPLE_EVERY)
+    {
+        return;
+    }
+    // Latency samples carry real instants (the render world and decode threads stamp
+    // them), so the window is read against the real clock.
+    if let Some(latency) = latency {
         let summary = link.stats.latency.summary(std::time::Instant::now());
         if latency.0 != summary {
             latency.0 = summary;
         }
-        rates.samples.push_back((now, frames, bytes));
-        while rates.samples.len() > 2
-            && rates
-                .samples
-                .front()
-                .is_some_and(|(t, _, _)| now - *t > RATE_WINDOW)
-        {
-            rates.samples.pop_front();
-        }
-        if let (Some(&(t0, f0, b0)), Some(&(t1, f1, b1))) =
-            (rates.samples.front(), rates.samples.back())
-        {
-            let dt = (t1 - t0).as_secs_f64();
-            if dt > 0.0 {
-                rates.fps = (f1 - f0) as f64 / dt;
-                rates.bitrate_bps = (b1 - b0) as f64 * 8.0 / dt;
-            }
+    }
+    rates.samples.push_back((now, frames, bytes));
+    while rates.samples.len() > 2
+        && rates
+            .samples
+            .front()
+            .is_some_and(|(t, _, _)| now - *t > RATE_WINDOW)
+    {
+        rates.samples.pop_front();
+    }
+    if let (Some(&(t0, f0, b0)), Some(&(t1, f1, b1))) =
+        (rates.samples.front(), rates.samples.back())
+    {
+        let dt = (t1 - t0).as_secs_f64();
+        if dt > 0.0 {
+            rates.fps = (f1 - f0) as f64 / dt;
+            rates.bitrate_bps = (b1 - b0) as f64 * 8.0 / dt;
         }
     }
 }

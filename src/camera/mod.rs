@@ -14,6 +14,7 @@ mod recording;
 mod spawn;
 pub mod state;
 mod status;
+pub mod sub;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,7 +50,8 @@ pub use status::{ApiServer, Board, publish_status};
     Rates,
     Latency,
     LatestFrame,
-    ViewLocked
+    ViewLocked,
+    sub::Display
 )]
 pub struct IpCamera {
     pub name: String,
@@ -180,6 +182,20 @@ pub struct CameraView {
     pub ptz: Option<&'static Ptz>,
     /// Whether the camera may be talked to (`talk:` not `Off`).
     pub talkable: Has<Talkable>,
+    pub sub: Option<&'static sub::SubStream>,
+    pub display: &'static sub::Display,
+}
+
+impl CameraViewItem<'_, '_> {
+    /// The status and rates that describe the camera: its sub stream's while that is shown or
+    /// the main stream stands by, else the main stream's.
+    pub fn shown(&self) -> (&StreamStatus, &Rates) {
+        let status = sub::camera_status(self.status, self.sub, Some(self.display));
+        match self.sub {
+            Some(s) if std::ptr::eq(status, &s.status) => (status, &s.rates),
+            _ => (status, self.rates),
+        }
+    }
 }
 
 /// Systems that turn worker output into component state. Needs nothing but `Time<Real>` (which
@@ -187,7 +203,7 @@ pub struct CameraView {
 /// spawn cameras with hand-made [`WorkerLink`]s and step the clock.
 pub fn state_plugin(app: &mut App) {
     app.add_message::<StateChanged>()
-        .add_plugins((recording::plugin, ingest::plugin, ptz::plugin))
+        .add_plugins((recording::plugin, ingest::plugin, ptz::plugin, sub::plugin))
         .add_systems(Update, sync_view_locks.in_set(WallSystems::Ingest));
 }
 

@@ -53,7 +53,7 @@ pub fn camera_list(
             list.push(CameraConfig {
                 name: crate::config::sim_name(i),
                 url: format!("rtsp://{addr}/cam{i}"),
-                sub_url: None,
+                sub_url: sim.sub.map(|_| format!("rtsp://{addr}/cam{i}/sub")),
                 username: None,
                 password: None,
                 transport: Default::default(),
@@ -144,13 +144,13 @@ fn record_settings(cam: &CameraConfig, config: &Config) -> RecordSettings {
 pub struct CameraSpawner<'w, 's> {
     pub(super) commands: Commands<'w, 's>,
     pub(super) config: Res<'w, WallConfig>,
-    runtime: Res<'w, Runtime>,
+    pub(super) runtime: Res<'w, Runtime>,
     pub(super) hub: Res<'w, Hub>,
     pub(super) retention: Res<'w, Retention>,
-    wanted: Option<Res<'w, PicturesWanted>>,
+    pub(super) wanted: Option<Res<'w, PicturesWanted>>,
     locks: Option<Res<'w, super::ViewLocks>>,
     pub(super) sound: Option<Res<'w, super::Sound>>,
-    time: Res<'w, Time<Real>>,
+    pub(super) time: Res<'w, Time<Real>>,
 }
 
 impl CameraSpawner<'_, '_> {
@@ -174,16 +174,23 @@ impl CameraSpawner<'_, '_> {
         }
         let config = &self.config.0;
         let speaker = self.sound.as_ref().map(|s| s.0.clone());
+        let wanted = self.wanted.as_ref().is_none_or(|w| w.0);
+        // In a window a camera with a sub stream starts on it: its main session is needed
+        // only to record, until its tile is big enough to want the main stream.
+        let session = !(wanted && cam.sub_url.is_some()) || cam.record;
+        let switches =
+            stream::StreamStats::switched(session, wanted || config.headless_decode, wanted);
         let started = worker_config(cam, config).and_then(|mut wc| {
             wc.speaker = speaker;
             let (sink, recorder, record_thread) =
                 spawn_recorder(&cam.name, record_settings(cam, config))
                     .map_err(|e| format!("recorder: {e}"))?;
-            let h = stream::spawn_camera(
+            let h = stream::spawn_camera_with(
                 self.runtime.handle(),
                 wc,
                 self.runtime.group(),
                 Arc::new(sink),
+                switches,
             )
             .map_err(|e| e.to_string())?;
             Ok((h, recorder, record_thread))
@@ -201,12 +208,6 @@ impl CameraSpawner<'_, '_> {
                 .entity(id)
                 .insert(super::Ptz::new(handle.clone()));
         }
-        let wanted = self.wanted.as_ref().is_none_or(|w| w.0);
-        let relaxed = std::sync::atomic::Ordering::Relaxed;
-        h.stats.pictures_wanted.store(wanted, relaxed);
-        h.stats
-            .decode_wanted
-            .store(wanted || config.headless_decode, relaxed);
         // The recorder's sink lives in the worker: the thread ends after the worker does.
         self.runtime.track(h.task, record_thread);
         if let Ok(mut r) = self.retention.0.lock() {
@@ -273,6 +274,8 @@ impl CameraSpawner<'_, '_> {
             audio_feed: Some(h.audio),
         };
         let ports = servers.ports();
+        self.start_sub(id, cam, wanted);
+        let config = &self.config.0;
         let grace = Duration::from_secs(config.grace_secs);
         self.commands.entity(id).insert((
             ports.clone(),
@@ -331,9 +334,13 @@ impl CameraSpawner<'_, '_> {
         name: &str,
         link: Option<&WorkerLink>,
         ptz: Option<&super::Ptz>,
+        sub: Option<&super::sub::SubStream>,
     ) {
         if let Some(link) = link {
             let _ = link.commands.try_send(CameraCommand::Shutdown);
+        }
+        if let Some(sub) = sub {
+            super::sub::stop_sub(sub);
         }
         if let Some(ptz) = ptz {
             ptz.handle.shutdown();
@@ -411,6 +418,7 @@ pub(super) fn sync_ports(
 pub fn shutdown_on_exit(
     mut exits: MessageReader<AppExit>,
     links: Query<&WorkerLink>,
+    subs: Query<&super::sub::SubStream>,
     runtime: Res<Runtime>,
 ) {
     if exits.read().next().is_none() {
@@ -418,6 +426,9 @@ pub fn shutdown_on_exit(
     }
     for link in &links {
         let _ = link.commands.try_send(CameraCommand::Shutdown);
+    }
+    for sub in &subs {
+        super::sub::stop_sub(sub);
     }
     runtime.wait_for_workers(Duration::from_secs(3));
 }

@@ -15,6 +15,9 @@ pub enum StreamState {
     Reconnecting,
     AuthFailed,
     Offline,
+    /// The stream holds no session because nobody needs it now (another stream of the
+    /// camera is shown); not a failure.
+    Standby,
 }
 
 impl StreamState {
@@ -27,16 +30,18 @@ impl StreamState {
             Self::Reconnecting => "reconnecting",
             Self::AuthFailed => "auth_failed",
             Self::Offline => "offline",
+            Self::Standby => "standby",
         }
     }
 
-    pub const ALL: [StreamState; 6] = [
+    pub const ALL: [StreamState; 7] = [
         Self::Connecting,
         Self::Live,
         Self::Stalled,
         Self::Reconnecting,
         Self::AuthFailed,
         Self::Offline,
+        Self::Standby,
     ];
 }
 
@@ -122,7 +127,9 @@ impl StreamMachine {
         match event {
             CameraEvent::Connecting { .. } => None,
             CameraEvent::Live { .. } => {
-                if self.ever_live && self.state != StreamState::Live {
+                // Back from standby is a session wanted again, not a reconnect.
+                if self.ever_live && !matches!(self.state, StreamState::Live | StreamState::Standby)
+                {
                     self.reconnects += 1;
                 }
                 self.ever_live = true;
@@ -151,6 +158,10 @@ impl StreamMachine {
                 self.last_error = Some(error.clone());
                 *grace = Grace::default();
                 self.go(StreamState::AuthFailed)
+            }
+            CameraEvent::Standby => {
+                *grace = Grace::default();
+                self.go(StreamState::Standby)
             }
             CameraEvent::Stopped => {
                 *grace = Grace::default();
@@ -284,6 +295,33 @@ mod tests {
                 "stopped is offline",
                 vec![Ev(1.0, live()), Ev(2.0, CameraEvent::Stopped)],
                 vec![Live, Offline],
+                0,
+            ),
+            (
+                "standby and back is no reconnect",
+                vec![
+                    Ev(1.0, live()),
+                    Ev(5.0, CameraEvent::Standby),
+                    Ev(9.0, live()),
+                ],
+                vec![Live, Standby, Live],
+                0,
+            ),
+            (
+                "a failure after standby counts when live again",
+                vec![
+                    Ev(1.0, live()),
+                    Ev(5.0, CameraEvent::Standby),
+                    Ev(9.0, failed()),
+                    Ev(12.0, live()),
+                ],
+                vec![Live, Standby, Reconnecting, Live],
+                1,
+            ),
+            (
+                "a stream that starts on standby",
+                vec![Ev(0.1, CameraEvent::Standby), Tick(12.0)],
+                vec![Standby, Standby],
                 0,
             ),
         ];

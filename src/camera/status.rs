@@ -5,7 +5,9 @@ use bevy::prelude::*;
 
 use super::state::StreamState;
 use super::{CameraView, CameraViewItem};
-use crate::serve::{self, CameraStatus, Ports, RecordingStatus, Server, StatusBoard};
+use crate::serve::{
+    self, CameraStatus, Ports, RecordingStatus, Server, StatusBoard, StreamDetail, Streams,
+};
 use crate::stream::Percentiles;
 
 /// Snapshot for the API.
@@ -25,6 +27,21 @@ fn latency(p: Option<Percentiles>) -> Option<serve::Latency> {
     })
 }
 
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+fn detail(status: &super::StreamStatus, rates: &super::Rates) -> StreamDetail {
+    StreamDetail {
+        state: status.machine.state.as_str().to_owned(),
+        width: status.width,
+        height: status.height,
+        fps: round1(rates.fps),
+        frames: rates.frames,
+        decoded: rates.decoded,
+    }
+}
+
 /// Builds the API snapshot from the components.
 pub fn publish_status(
     time: Res<Time<Real>>,
@@ -37,26 +54,33 @@ pub fn publish_status(
     list.sort_by_key(|v| v.camera.index);
     let cameras = list
         .into_iter()
-        .map(
-            |CameraViewItem {
-                 camera: cam,
-                 status,
-                 grace,
-                 rates,
-                 latency: lat,
-                 ports,
-                 recording: rec,
-                 ptz,
-                 talkable,
-             }| CameraStatus {
+        .map(|view| {
+            let (status, rates) = view.shown();
+            let CameraViewItem {
+                camera: cam,
+                grace,
+                latency: lat,
+                ports,
+                recording: rec,
+                ptz,
+                talkable,
+                sub,
+                display,
+                ..
+            } = view;
+            let grace = match sub {
+                Some(s) if std::ptr::eq(status, &s.status) => &s.grace,
+                _ => grace,
+            };
+            CameraStatus {
                 name: cam.name.clone(),
                 url: cam.url.clone(),
                 state: status.machine.state.as_str().to_owned(),
                 codec: status.codec.map(|c| c.as_str().to_owned()),
-                audio: status.audio.clone(),
+                audio: view.status.audio.clone(),
                 width: status.width,
                 height: status.height,
-                fps: (rates.fps * 10.0).round() / 10.0,
+                fps: round1(rates.fps),
                 bitrate_bps: rates.bitrate_bps.round(),
                 frames: rates.frames,
                 decoded: rates.decoded,
@@ -65,7 +89,7 @@ pub fn publish_status(
                 grace_secs_left: status
                     .machine
                     .grace_left(&grace.0, now)
-                    .map(|d| (d.as_secs_f64() * 10.0).round() / 10.0),
+                    .map(|d| round1(d.as_secs_f64())),
                 latency_ms: latency(lat.0.added),
                 glass_ms: latency(lat.0.glass),
                 ports: Ports {
@@ -91,8 +115,13 @@ pub fn publish_status(
                     error: rec.error.clone(),
                     audio: rec.audio.clone(),
                 },
-            },
-        )
+                display_stream: display.shown().map(|k| k.as_str().to_owned()),
+                streams: sub.map(|s| Streams {
+                    main: detail(view.status, view.rates),
+                    sub: detail(&s.status, &s.rates),
+                }),
+            }
+        })
         .collect();
     if let Ok(mut snapshot) = board.write() {
         snapshot.cameras = cameras;

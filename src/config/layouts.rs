@@ -100,6 +100,9 @@ pub struct WindowConfig {
     pub monitor: MonitorConfig,
     #[serde(default)]
     pub mode: WindowModeConfig,
+    /// The size of a `Windowed` window in logical pixels. Default `(1600, 900)`.
+    #[serde(default = "default_window_size")]
+    pub size: (u32, u32),
     /// The layout it starts with (the last one shown is restored at the next start). Default:
     /// the first of `layouts:`.
     #[serde(default)]
@@ -121,6 +124,10 @@ pub struct TourConfig {
     pub layouts: Vec<String>,
     #[serde(default)]
     pub cameras: Vec<String>,
+}
+
+fn default_window_size() -> (u32, u32) {
+    (1600, 900)
 }
 
 fn default_tour_secs() -> u64 {
@@ -212,6 +219,15 @@ pub(super) fn problems(
             out.push((
                 at(&[Key("name")]),
                 format!("duplicate window name {:?}: names must be unique", w.name),
+            ));
+        }
+        if !(160..=16384).contains(&w.size.0) || !(90..=16384).contains(&w.size.1) {
+            out.push((
+                at(&[Key("size")]),
+                format!(
+                    "window {:?}: size {}×{} is not a window size",
+                    w.name, w.size.0, w.size.1
+                ),
             ));
         }
         if let Some(l) = &w.layout
@@ -378,6 +394,7 @@ mod tests {
             name: "W".into(),
             monitor: MonitorConfig::Primary,
             mode: WindowModeConfig::Windowed,
+            size: (1600, 900),
             layout: layout.map(String::from),
             tour,
         };

@@ -211,6 +211,13 @@ pub struct SimulatedConfig {
     /// Where the simulated cameras write what they hear (`camN-K.wav`); none: only logged.
     #[serde(default)]
     pub talk_out: Option<std::path::PathBuf>,
+    /// Each camera also has a sub stream of `(width, height)` (its `sub_url`). Default `None`.
+    #[serde(default)]
+    pub sub: Option<(u32, u32)>,
+    /// At most this many sessions per camera, main and sub together, as cheap cameras allow;
+    /// one more is refused. Default `None` (no limit).
+    #[serde(default)]
+    pub max_sessions: Option<u32>,
     /// `(camera name, view password hash)` from the local secrets file.
     #[serde(skip)]
     pub view_locks: Vec<(String, String)>,

@@ -138,6 +138,15 @@ pub trait MediaSink: Send + Sync {
     fn session_ended(&self, id: u64);
 }
 
+/// A sink that keeps nothing: for streams that are only shown (a sub stream, a bench).
+pub struct NoSink;
+
+impl MediaSink for NoSink {
+    fn video(&self, _: &Arc<SessionInfo>, _: &VideoUnit) {}
+    fn audio(&self, _: &Arc<SessionInfo>, _: &AudioUnit) {}
+    fn session_ended(&self, _: u64) {}
+}
+
 /// One decoded picture in planar YUV 4:2:0, as FFmpeg laid it out (rows may be padded:
 /// `stride >= width`). Shared by `Arc` from the decode thread to the GPU upload.
 #[derive(Debug, Clone)]

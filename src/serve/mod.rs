@@ -112,6 +112,31 @@ pub struct CameraStatus {
     pub locked: bool,
     /// The camera may be talked to (`talk:` not `Off`; whether it can is known on trying).
     pub talk: bool,
+    /// The stream the wall shows: `"main"` or `"sub"`; `null` while no window shows it.
+    pub display_stream: Option<String>,
+    /// Each stream on its own, for cameras with a sub stream (the fields above describe the
+    /// stream that holds the camera: the one shown, else the main one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub streams: Option<Streams>,
+}
+
+/// A camera's main and sub streams in [`CameraStatus`].
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Streams {
+    pub main: StreamDetail,
+    pub sub: StreamDetail,
+}
+
+/// One stream of a camera.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct StreamDetail {
+    /// As the camera's `state`, plus `standby`: no session because nobody needs one.
+    pub state: String,
+    pub width: u32,
+    pub height: u32,
+    pub fps: f64,
+    pub frames: u64,
+    pub decoded: u64,
 }
 
 /// A camera's ONVIF control in [`CameraStatus`].

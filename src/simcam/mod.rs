@@ -54,6 +54,12 @@ pub struct SimConfig {
     pub backchannel: bool,
     /// Write what each talk session carried to `DIR/camN-K.wav`.
     pub talk_out: Option<std::path::PathBuf>,
+    /// Each camera also serves a sub stream of this size at `/camN/sub` (the same scene,
+    /// the same PTZ head).
+    pub sub_size: Option<(u32, u32)>,
+    /// At most this many sessions at once per camera, main and sub together (cheap cameras
+    /// allow 2); one more is refused with `453 Not Enough Bandwidth`.
+    pub max_sessions: Option<u32>,
     pub faults: SimFaults,
 }
 
@@ -73,6 +79,8 @@ impl Default for SimConfig {
             password: None,
             audio: false,
             onvif_port: None,
+            sub_size: None,
+            max_sessions: None,
             backchannel: false,
             talk_out: None,
             faults: SimFaults::default(),
@@ -114,6 +122,10 @@ pub struct SimStats {
     pub teardowns: AtomicU64,
     /// Video frames sent, all sessions together.
     pub frames_sent: AtomicU64,
+    /// Sessions refused for the camera's session limit.
+    pub refused_sessions: AtomicU64,
+    /// Sub-stream sessions created.
+    pub sub_sessions: AtomicU64,
 }
 
 impl SimStats {
@@ -126,6 +138,10 @@ struct Shared {
     config: SimConfig,
     rtsp_addr: SocketAddr,
     sources: Vec<Arc<Source>>,
+    /// Sub streams, one per camera when `sub_size` is set, else none.
+    subs: Vec<Arc<Source>>,
+    /// Open sessions per camera (for `max_sessions`).
+    open_sessions: Mutex<Vec<u32>>,
     /// One per camera when `audio` is on, else none.
     sounds: Vec<Arc<sound::Sound>>,
     stats: SimStats,
@@ -159,23 +175,35 @@ impl SimServer {
         socket.bind(addr)?;
         let listener = socket.listen(64)?;
         let addr = listener.local_addr()?;
+        let spec = |i: u32, (width, height): (u32, u32)| SourceSpec {
+            name: config
+                .names
+                .get(i as usize)
+                .cloned()
+                .unwrap_or_else(|| format!("Sim {}", i + 1)),
+            index: i,
+            width,
+            height,
+            fps: config.fps,
+            codec: config.codec,
+            open_gop: config.open_gop,
+        };
         let sources = (0..config.cameras)
             .map(|i| {
-                Source::start(SourceSpec {
-                    name: config
-                        .names
-                        .get(i as usize)
-                        .cloned()
-                        .unwrap_or_else(|| format!("Sim {}", i + 1)),
-                    index: i,
-                    width: config.width,
-                    height: config.height,
-                    fps: config.fps,
-                    codec: config.codec,
-                    open_gop: config.open_gop,
-                })
+                Source::start(
+                    spec(i, (config.width, config.height)),
+                    Arc::new(ptz::Head::default()),
+                )
             })
             .collect::<std::io::Result<Vec<_>>>()?;
+        // A sub stream looks through the same head as its main stream.
+        let subs = match config.sub_size {
+            None => Vec::new(),
+            Some(size) => sources
+                .iter()
+                .map(|main| Source::start(spec(main.spec.index, size), main.head.clone()))
+                .collect::<std::io::Result<Vec<_>>>()?,
+        };
         let sounds = if config.audio {
             sources
                 .iter()
@@ -188,8 +216,10 @@ impl SimServer {
             sounds,
             faults: Mutex::new(config.faults.clone()),
             rtsp_addr: addr,
+            open_sessions: Mutex::new(vec![0; sources.len()]),
             config,
             sources,
+            subs,
             stats: SimStats::default(),
             tasks: Mutex::new(Vec::new()),
             next_session: AtomicU64::new(1),
@@ -260,6 +290,11 @@ impl SimServer {
         format!("rtsp://{}/cam{n}", self.addr)
     }
 
+    /// `rtsp://ADDR/camN/sub`: camera `n`'s sub stream (with `sub_size`).
+    pub fn sub_url(&self, n: u32) -> String {
+        format!("rtsp://{}/cam{n}/sub", self.addr)
+    }
+
     pub fn stats(&self) -> &SimStats {
         &self.shared.stats
     }
@@ -273,7 +308,7 @@ impl SimServer {
         for task in self.shared.tasks.lock().expect("tasks lock").drain(..) {
             task.abort();
         }
-        for s in &self.shared.sources {
+        for s in self.shared.sources.iter().chain(&self.shared.subs) {
             s.stop();
         }
         for s in &self.shared.sounds {

@@ -74,6 +74,10 @@ struct TrackState {
 struct SessionState {
     id: String,
     camera: usize,
+    /// The camera's sub stream (`/camN/sub`), not its main one.
+    sub: bool,
+    /// Counts the session against the camera's limit while it lives.
+    _slot: SessionSlot,
     tracks: Vec<TrackState>,
     senders: Vec<tokio::task::JoinHandle<()>>,
     /// The backchannel's receiver, once set up.
@@ -84,6 +88,42 @@ impl Drop for SessionState {
     fn drop(&mut self) {
         for s in self.senders.drain(..) {
             s.abort();
+        }
+    }
+}
+
+/// One open session of a camera, counted until dropped (TEARDOWN or the connection ends).
+struct SessionSlot {
+    shared: Arc<Shared>,
+    camera: usize,
+}
+
+impl SessionSlot {
+    /// A place for one more session of `camera`, unless it has `max_sessions` already.
+    fn claim(shared: &Arc<Shared>, camera: usize) -> Option<Self> {
+        let mut open = shared.open_sessions.lock().expect("sessions lock");
+        let n = open.get_mut(camera)?;
+        if shared.config.max_sessions.is_some_and(|max| *n >= max) {
+            return None;
+        }
+        *n += 1;
+        Some(Self {
+            shared: shared.clone(),
+            camera,
+        })
+    }
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        if let Some(n) = self
+            .shared
+            .open_sessions
+            .lock()
+            .expect("sessions lock")
+            .get_mut(self.camera)
+        {
+            *n = n.saturating_sub(1);
         }
     }
 }
@@ -226,13 +266,23 @@ async fn handle(
     let Some(uri) = req.request_uri() else {
         return reply(StatusCode::BadRequest, &[], b"");
     };
-    let camera = uri
-        .path_segments()
-        .and_then(|mut s| s.next())
+    let mut segments = uri.path_segments().into_iter().flatten();
+    let camera = segments
+        .next()
         .and_then(|first| first.strip_prefix("cam"))
         .and_then(|n| n.parse::<usize>().ok())
         .filter(|n| (1..=ctx.shared.sources.len()).contains(n))
         .map(|n| n - 1);
+    // `/camN/sub…`: the sub stream, when the cameras have one.
+    let sub = segments.next() == Some("sub");
+    let camera = camera.filter(|_| !sub || !ctx.shared.subs.is_empty());
+    let source = |camera: usize| {
+        if sub {
+            &ctx.shared.subs[camera]
+        } else {
+            &ctx.shared.sources[camera]
+        }
+    };
     let wants_backchannel = header(req, &headers::REQUIRE)
         .is_some_and(|r| r.split(',').any(|t| t.trim() == BACKCHANNEL));
     if wants_backchannel && !config.backchannel {
@@ -247,7 +297,7 @@ async fn handle(
             let Some(camera) = camera else {
                 return reply(StatusCode::NotFound, &[], b"");
             };
-            let source = &ctx.shared.sources[camera];
+            let source = source(camera);
             let mut params = source.params.clone();
             let sets = match tokio::time::timeout(
                 std::time::Duration::from_secs(10),
@@ -294,11 +344,27 @@ async fn handle(
                 return reply(StatusCode::NotFound, &[], b"");
             }
             if let Some(s) = session.as_ref()
-                && (s.camera != camera || s.tracks.iter().any(|t| t.media == media))
+                && (s.camera != camera || s.sub != sub || s.tracks.iter().any(|t| t.media == media))
             {
-                // Each track once, all of one camera.
+                // Each track once, all of one stream of one camera.
                 return reply(StatusCode::AggregateOperationNotAllowed, &[], b"");
             }
+            let slot = match session {
+                Some(_) => None,
+                None => match SessionSlot::claim(ctx.shared, camera) {
+                    Some(slot) => Some(slot),
+                    None => {
+                        // As a camera at its session limit answers.
+                        SimStats::bump(&ctx.shared.stats.refused_sessions);
+                        tracing::warn!(
+                            "simulated camera {}: session refused (limit {:?})",
+                            camera + 1,
+                            ctx.shared.config.max_sessions
+                        );
+                        return reply(StatusCode::NotEnoughBandwidth, &[], b"");
+                    }
+                },
+            };
             let transport = header(req, &headers::TRANSPORT).unwrap_or("").to_owned();
             let ssrc: u32 = rand::random();
             let (delivery, answer) = if transport.contains("TCP")
@@ -337,20 +403,28 @@ async fn handle(
                     ),
                 )
             };
-            let state = session.get_or_insert_with(|| {
+            if let Some(slot) = slot {
                 SimStats::bump(&ctx.shared.stats.sessions);
-                SessionState {
+                if sub {
+                    SimStats::bump(&ctx.shared.stats.sub_sessions);
+                }
+                *session = Some(SessionState {
                     id: format!(
                         "{:016X}",
                         ctx.shared.next_session.fetch_add(1, Ordering::Relaxed)
                             ^ rand::random::<u64>()
                     ),
                     camera,
+                    sub,
+                    _slot: slot,
                     tracks: Vec::new(),
                     senders: Vec::new(),
                     talk: None,
-                }
-            });
+                });
+            }
+            let Some(state) = session.as_mut() else {
+                return reply(StatusCode::InternalServerError, &[], b"");
+            };
             if media == Media::Backchannel {
                 let Delivery::Interleaved { channel } = delivery else {
                     // The backchannel comes over the RTSP connection only.
@@ -406,8 +480,12 @@ async fn handle(
                     let (delivery, rtp) = (t.delivery.clone(), t.rtp.clone());
                     s.senders.push(match t.media {
                         Media::Video => tokio::spawn(send_rtp(
-                            shared,
-                            s.camera,
+                            shared.clone(),
+                            if s.sub {
+                                shared.subs[s.camera].clone()
+                            } else {
+                                shared.sources[s.camera].clone()
+                            },
                             delivery,
                             rtp,
                             t.rtp_base,

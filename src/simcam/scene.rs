@@ -58,7 +58,8 @@ pub struct Source {
 
 impl Source {
     /// Starts the encoder thread; the first frame is encoded at once to learn the parameter sets.
-    pub fn start(spec: SourceSpec) -> std::io::Result<Arc<Self>> {
+    /// `head` is where it looks (a sub stream shares its main stream's).
+    pub fn start(spec: SourceSpec, head: Arc<Head>) -> std::io::Result<Arc<Self>> {
         let (frames, _) = broadcast::channel(64);
         let (params_tx, params) = watch::channel(None);
         let source = Arc::new(Self {
@@ -67,7 +68,7 @@ impl Source {
             params,
             force_keyframe: AtomicBool::new(false),
             encoded: AtomicU64::new(0),
-            head: Arc::new(Head::default()),
+            head,
             stop: AtomicBool::new(false),
         });
         let src = source.clone();

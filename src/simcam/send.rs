@@ -30,7 +30,7 @@ pub(super) enum Delivery {
 /// Streams one camera's frames to one session until aborted.
 pub(super) async fn send_rtp(
     shared: Arc<Shared>,
-    camera: usize,
+    source: Arc<super::scene::Source>,
     delivery: Delivery,
     mut rtp: RtpState,
     rtp_base: u32,
@@ -38,7 +38,6 @@ pub(super) async fn send_rtp(
     close: mpsc::Sender<()>,
 ) {
     let faults = shared.faults.lock().expect("faults lock").clone();
-    let source = shared.sources[camera].clone();
     let mut frames = source.frames.subscribe();
     if !faults.first_frame_delay.is_zero() {
         tokio::time::sleep(faults.first_frame_delay).await;

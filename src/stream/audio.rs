@@ -133,12 +133,18 @@ impl AudioTap {
         self.send(AudioInput::Ended);
     }
 
+    /// Whether anyone hears this camera: a client of its audio server, or the wall's
+    /// speaker.
+    pub fn wanted(&self) -> bool {
+        self.feed.listeners() > 0
+            || self
+                .speaker
+                .as_ref()
+                .is_some_and(|s| s.is_audible(&self.camera))
+    }
+
     pub fn frame(&self, data: &[u8]) {
-        let audible = self
-            .speaker
-            .as_ref()
-            .is_some_and(|s| s.is_audible(&self.camera));
-        if self.feed.listeners() > 0 || audible {
+        if self.wanted() {
             self.send(AudioInput::Frame(
                 Bytes::copy_from_slice(data),
                 Instant::now(),

@@ -17,7 +17,7 @@ use crate::media::VideoCodec;
 
 pub use latency::{LatencyMeter, Percentiles};
 pub use slot::{FrameReceiver, FrameSlot};
-pub use worker::{CameraHandle, WorkerConfig, spawn_camera};
+pub use worker::{CameraHandle, WorkerConfig, spawn_camera, spawn_camera_with};
 
 /// Commands from the ECS to one camera's worker (bounded channel).
 #[derive(Debug, Clone)]
@@ -59,6 +59,9 @@ pub enum CameraEvent {
     Reconnecting { delay: Duration, error: String },
     /// The camera refused the credentials (401/403); the next try starts after `retry_in`.
     AuthFailed { retry_in: Duration, error: String },
+    /// The session was closed (or not opened) because nobody needs it: another stream of the
+    /// camera is shown and nothing records or listens. Not a failure.
+    Standby,
     /// The worker ended (shutdown).
     Stopped,
 }
@@ -72,6 +75,9 @@ pub struct StreamStats {
     pub pictures_wanted: std::sync::atomic::AtomicBool,
     /// Send access units to the decoder at all (off: a headless recording box only remuxes).
     pub decode_wanted: std::sync::atomic::AtomicBool,
+    /// Hold a session at all (off: a camera shown through its sub stream and not recording
+    /// lets its main session go). MJPEG clients and audio listeners keep it wanted.
+    pub session_wanted: std::sync::atomic::AtomicBool,
     /// Clients watching this camera's MJPEG stream: while above zero, pictures are decoded
     /// and handed to the JPEG encoder whatever the two switches above say.
     pub mjpeg_clients: std::sync::atomic::AtomicUsize,
@@ -94,6 +100,7 @@ impl Default for StreamStats {
         Self {
             pictures_wanted: std::sync::atomic::AtomicBool::new(true),
             decode_wanted: std::sync::atomic::AtomicBool::new(true),
+            session_wanted: std::sync::atomic::AtomicBool::new(true),
             mjpeg_clients: std::sync::atomic::AtomicUsize::new(0),
             frames: AtomicU64::default(),
             bytes: AtomicU64::default(),
@@ -106,6 +113,15 @@ impl Default for StreamStats {
 }
 
 impl StreamStats {
+    /// Counters at zero with these switches.
+    pub fn switched(session: bool, decode: bool, pictures: bool) -> Self {
+        let s = Self::default();
+        s.session_wanted.store(session, Ordering::Relaxed);
+        s.decode_wanted.store(decode, Ordering::Relaxed);
+        s.pictures_wanted.store(pictures, Ordering::Relaxed);
+        s
+    }
+
     /// Whether anyone watches this camera's MJPEG stream.
     pub fn mjpeg_watched(&self) -> bool {
         self.mjpeg_clients.load(Ordering::Relaxed) > 0

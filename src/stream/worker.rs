@@ -67,6 +67,9 @@ pub struct CameraHandle {
     pub audio: Arc<AudioFeed>,
 }
 
+/// How often a worker on standby looks whether its session is wanted again.
+const STANDBY_POLL: Duration = Duration::from_millis(50);
+
 /// Capacity of the event channel. Events are state changes (a few per minute at worst); a
 /// full channel means the ECS is not draining, and the worker logs rather than blocks.
 const EVENT_QUEUE: usize = 256;
@@ -79,7 +82,19 @@ pub fn spawn_camera(
     group: Arc<SessionGroup>,
     sink: Arc<dyn MediaSink>,
 ) -> std::io::Result<CameraHandle> {
-    let stats = Arc::new(StreamStats::default());
+    spawn_camera_with(runtime, config, group, sink, StreamStats::default())
+}
+
+/// [`spawn_camera`] with its switches (session, decode, pictures) set before the worker
+/// starts, so it never acts on the defaults.
+pub fn spawn_camera_with(
+    runtime: &tokio::runtime::Handle,
+    config: WorkerConfig,
+    group: Arc<SessionGroup>,
+    sink: Arc<dyn MediaSink>,
+    stats: StreamStats,
+) -> std::io::Result<CameraHandle> {
+    let stats = Arc::new(stats);
     let (slot, frames) = FrameSlot::new();
     let (mjpeg, mjpeg_frames) = FrameSlot::new();
     let outputs = DecodeOutputs { slot, mjpeg };
@@ -125,6 +140,8 @@ enum Ended {
     Shutdown,
     /// New settings: go on with them at once.
     Reconfigured(Box<WorkerConfig>),
+    /// Nobody needs the session: wait until someone does.
+    Standby,
     Failed {
         auth: bool,
         error: String,
@@ -144,6 +161,16 @@ impl Worker {
         let mut backoff = Backoff::default();
         let mut attempt = 0u32;
         loop {
+            if !self.wanted() {
+                self.emit(CameraEvent::Standby);
+                tracing::debug!("standby: nobody needs the session");
+                match self.stand_by(&mut commands).await {
+                    Some(Ended::Reconfigured(config)) => self.reconfigure(*config),
+                    Some(_) => break,
+                    None => {}
+                }
+                backoff = Backoff::default();
+            }
             attempt += 1;
             self.emit(CameraEvent::Connecting { attempt });
             let ended = self.run_once(u64::from(attempt), &mut commands).await;
@@ -156,6 +183,7 @@ impl Worker {
                     backoff = Backoff::default();
                     continue;
                 }
+                Ended::Standby => continue,
                 Ended::Failed {
                     auth: true,
                     error,
@@ -191,6 +219,26 @@ impl Worker {
         }
         self.emit(CameraEvent::Stopped);
         tracing::info!("worker stopped");
+    }
+
+    /// Whether anyone needs a session: the ECS (display, recording), MJPEG clients, listeners.
+    fn wanted(&self) -> bool {
+        self.stats
+            .session_wanted
+            .load(std::sync::atomic::Ordering::Relaxed)
+            || self.stats.mjpeg_watched()
+            || self.audio.wanted()
+    }
+
+    /// Waits without a session until one is wanted (`None`) or a command ends the wait.
+    async fn stand_by(&self, commands: &mut mpsc::Receiver<CameraCommand>) -> Option<Ended> {
+        let mut tick = tokio::time::interval(STANDBY_POLL);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => if self.wanted() { return None },
+                command = commands.recv() => return Some(Self::ended_by(command)),
+            }
+        }
     }
 
     /// Takes new settings (the speaker stays: it is the wall's, not the camera's).
@@ -285,6 +333,9 @@ impl Worker {
                 item = tokio::time::timeout_at(until, demuxed.next()) => item,
                 command = commands.recv() => return Self::ended_by(command),
             };
+            if !self.wanted() {
+                return Ended::Standby;
+            }
             let frame = match item {
                 Err(_) if live_since.is_none() => {
                     return self.failure(

@@ -3,6 +3,7 @@
 //! neighbouring cell in a direction, and the letterboxed picture inside a cell. Screen
 //! coordinates: origin top-left, y down, logical pixels.
 
+use crate::camera::sub::StreamKind;
 use crate::config::LayoutConfig;
 
 /// An axis-aligned rectangle in screen coordinates.
@@ -179,6 +180,26 @@ pub fn neighbour(rects: &[Rect], from: usize, direction: Direction) -> Option<us
         .map(|(i, _)| i)
 }
 
+/// A tile this much larger than the sub stream (either way) shows the main stream.
+pub const MAIN_ABOVE: f32 = 1.15;
+/// A tile no larger than the sub stream (both ways) shows the sub stream again. Between the
+/// two the stream stays as it is, so a resize around the boundary does not flap.
+pub const SUB_AT_MOST: f32 = 1.0;
+
+/// The stream a tile of `tile` pixels (physical) should show, given the one it shows now
+/// and the sub stream's size: the sub stream while the tile is no larger than its pictures
+/// (Milestone's rule), the main stream when it is clearly larger.
+pub fn stream_for(now: StreamKind, tile: (f32, f32), sub: (u32, u32)) -> StreamKind {
+    let (sw, sh) = (sub.0 as f32, sub.1 as f32);
+    match now {
+        StreamKind::Sub if tile.0 > sw * MAIN_ABOVE || tile.1 > sh * MAIN_ABOVE => StreamKind::Main,
+        StreamKind::Main if tile.0 <= sw * SUB_AT_MOST && tile.1 <= sh * SUB_AT_MOST => {
+            StreamKind::Sub
+        }
+        same => same,
+    }
+}
+
 /// The largest rectangle of aspect `pic_w : pic_h` centred in `cell` (letterbox/pillarbox).
 pub fn fit(cell: Rect, pic_w: u32, pic_h: u32) -> Rect {
     if pic_w == 0 || pic_h == 0 {
@@ -303,6 +324,30 @@ mod tests {
         assert_eq!(neighbour(&r, 5, Direction::Up), Some(2));
         assert_eq!(neighbour(&r, 3, Direction::Right), Some(4));
         assert_eq!(neighbour(&r, 3, Direction::Up), Some(0));
+    }
+
+    #[test]
+    fn the_stream_follows_the_tiles_pixels_with_hysteresis() {
+        use StreamKind::{Main, Sub};
+        let sub = (320, 180);
+        let table = [
+            // 4×4 on 1280×720: smaller than the sub stream.
+            (Sub, (311.0, 175.0), Sub),
+            (Main, (311.0, 175.0), Sub),
+            // Exactly the sub stream's size: sub.
+            (Main, (320.0, 180.0), Sub),
+            // A little larger: whichever it shows now (no flapping on a resize).
+            (Sub, (360.0, 202.5), Sub),
+            (Main, (360.0, 202.5), Main),
+            // Clearly larger (maximised): main.
+            (Sub, (1280.0, 720.0), Main),
+            (Main, (1280.0, 720.0), Main),
+            // Tall and narrow: larger one way is enough.
+            (Sub, (300.0, 400.0), Main),
+        ];
+        for (now, tile, want) in table {
+            assert_eq!(stream_for(now, tile, sub), want, "{now:?} at {tile:?}");
+        }
     }
 
     #[test]

@@ -24,6 +24,7 @@ use bevy_egui::{EguiPlugin, EguiPrimaryContextPass};
 
 use crate::WallSystems;
 use crate::camera::state::StreamState;
+use crate::camera::sub::{Display, SubStream, camera_status};
 use crate::camera::{IpCamera, SetRecording, StreamStatus, ViewLocked};
 use layout::Rect;
 use video::{VideoTextures, YuvMaterial};
@@ -123,7 +124,7 @@ pub fn view_plugin(app: &mut App) {
                 input::steer,
                 view::advance_tour,
                 view::layout_tiles,
-                view::decode_what_is_seen,
+                view::choose_streams,
                 view::save_layout,
                 view::publish_windows,
             )
@@ -211,10 +212,11 @@ fn spawn_tiles(
 
 /// Tiles of cameras that are not live show their last picture dimmed.
 fn dim_tiles(
-    cameras: Query<(&StreamStatus, &VideoTextures)>,
+    cameras: Query<(&StreamStatus, Option<&SubStream>, &Display, &VideoTextures)>,
     mut materials: ResMut<Assets<YuvMaterial>>,
 ) {
-    for (status, tex) in &cameras {
+    for (main, sub, display, tex) in &cameras {
+        let status = camera_status(main, sub, Some(display));
         let value = if status.machine.state == StreamState::Live {
             1.0
         } else {
@@ -226,10 +228,8 @@ fn dim_tiles(
 
 /// What the screenshot checks and logs of each camera.
 type ShotView = (
-    &'static IpCamera,
-    &'static StreamStatus,
+    crate::camera::CameraView,
     Option<&'static VideoTextures>,
-    &'static crate::camera::Latency,
     &'static ViewLocked,
     Option<&'static TileRect>,
 );
@@ -246,16 +246,14 @@ fn take_screenshot(
     // Live, with a picture uploaded when its tile is shown (its latency measured means it
     // reached the GPU). The cameras exist from the first frame; their tiles a frame later.
     let all_live = !cameras.is_empty()
-        && cameras
-            .iter()
-            .all(|(_, status, tex, latency, locked, rect)| {
-                // A locked tile shows its lock, never a picture; a camera the layout leaves
-                // out shows nothing.
-                let drawn = rect.is_some_and(|r| r.visible) && !locked.0;
-                status.machine.state == StreamState::Live
-                    && (!drawn
-                        || (tex.is_some_and(|t| t.size != (0, 0)) && latency.0.added.is_some()))
-            });
+        && cameras.iter().all(|(view, tex, locked, rect)| {
+            // A locked tile shows its lock, never a picture; a camera the layout leaves
+            // out shows nothing.
+            let drawn = rect.is_some_and(|r| r.visible) && !locked.0;
+            view.shown().0.machine.state == StreamState::Live
+                && (!drawn
+                    || (tex.is_some_and(|t| t.size != (0, 0)) && view.latency.0.added.is_some()))
+        });
     plan.ready_frames = if all_live { plan.ready_frames + 1 } else { 0 };
     let ready = plan.when_live && plan.ready_frames >= 5;
     if !ready && time.elapsed() < plan.after {
@@ -270,19 +268,25 @@ fn take_screenshot(
     plan.taken = true;
     // What the picture shows, for whoever reads the log with it (a bug report, a test).
     let mut shown: Vec<_> = cameras.iter().collect();
-    shown.sort_by_key(|(cam, ..)| cam.index);
-    for (cam, status, tex, latency, locked, rect) in shown {
+    shown.sort_by_key(|(view, ..)| view.camera.index);
+    for (view, tex, locked, rect) in shown {
+        let (cam, status) = (view.camera, view.shown().0);
         let (w, h) = tex.map_or((0, 0), |t| t.size);
         let latency = if locked.0 {
             "locked: no picture shown".into()
         } else if !rect.is_some_and(|r| r.visible) {
             "not in the layout shown".into()
         } else {
-            overlay::latency_line(latency).unwrap_or_else(|| "no latency yet".into())
+            overlay::latency_line(view.latency).unwrap_or_else(|| "no latency yet".into())
+        };
+        let stream = if view.sub.is_some() {
+            format!(" ({} stream)", view.display.current.as_str())
+        } else {
+            String::new()
         };
         info!(
             camera = %cam.name,
-            "screenshot: {} {w}x{h}, {latency}",
+            "screenshot: {} {w}x{h}{stream}, {latency}",
             status.machine.state.as_str()
         );
     }

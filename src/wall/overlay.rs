@@ -23,9 +23,12 @@ fn state_color(state: StreamState) -> egui::Color32 {
         StreamState::Connecting => egui::Color32::from_rgb(90, 160, 255),
         StreamState::Stalled | StreamState::Reconnecting => egui::Color32::from_rgb(250, 170, 40),
         StreamState::AuthFailed => egui::Color32::from_rgb(240, 70, 70),
-        StreamState::Offline => egui::Color32::GRAY,
+        StreamState::Offline | StreamState::Standby => egui::Color32::GRAY,
     }
 }
+
+/// Tiles lower than this (logical pixels) get the compact overlay.
+const COMPACT_BELOW: f32 = 260.0;
 
 fn to_egui(r: &super::layout::Rect) -> egui::Rect {
     egui::Rect::from_min_size(egui::pos2(r.x, r.y), egui::vec2(r.w, r.h))
@@ -324,7 +327,7 @@ pub(super) fn overlays_ui(
         }
     }
     for (entity, v, rect, locked) in &cameras {
-        let (cam, status, rates) = (v.camera, v.status, v.rates);
+        let ((status, rates), cam) = (v.shown(), v.camera);
         if !rect.visible {
             continue;
         }
@@ -364,7 +367,13 @@ pub(super) fn overlays_ui(
             .machine
             .grace_left(v.grace, now)
             .map(|d| d.as_secs_f64());
-        let lines = detail(status, grace_left, rates, v.latency);
+        // Small tiles (a 4×4 wall on one monitor) keep their picture: name, state and
+        // stream, and the detail only when something is wrong.
+        let compact = cell.height() < COMPACT_BELOW;
+        let mut lines = detail(status, grace_left, rates, v.latency);
+        if compact && state == StreamState::Live {
+            lines.clear();
+        }
         egui::Area::new(egui::Id::new(("tile", cam.index)))
             // Bottom-left: cameras burn their own OSD (name, clock) into the top-left.
             .pivot(egui::Align2::LEFT_BOTTOM)
@@ -391,6 +400,15 @@ pub(super) fn overlays_ui(
                                     .color(state_color(state))
                                     .strong(),
                             );
+                            // Which stream the tile shows, for cameras that have two.
+                            if v.sub.is_some() {
+                                ui.label(
+                                    egui::RichText::new(v.display.current.as_str().to_uppercase())
+                                        .size(12.0)
+                                        .color(egui::Color32::from_rgb(150, 190, 230)),
+                                )
+                                .on_hover_text("the stream this tile shows (sub on small tiles)");
+                            }
                             if rec_control_ui(ui, v.recording).clicked() {
                                 set_recording.write(SetRecording {
                                     camera: entity,
@@ -460,7 +478,7 @@ pub(super) fn overlays_ui(
                                     .color(egui::Color32::from_gray(225)),
                             );
                         }
-                        if v.ports.mjpeg.is_some() || v.ports.audio.is_some() {
+                        if !compact && (v.ports.mjpeg.is_some() || v.ports.audio.is_some()) {
                             let p = |v: Option<u16>| v.map_or("-".to_owned(), |p| p.to_string());
                             // "AAC" or "G.711 A-law …": the codec the camera sends.
                             let sound = v

@@ -96,13 +96,24 @@ impl Proc {
 
     /// The status API port, from the `listening on` log line.
     pub fn api_port(&self) -> u16 {
-        wait_for(Duration::from_secs(30), "the status API log line", || {
-            let log = self.log();
+        let port = |log: &str| -> Option<u16> {
             let at = log.find("status API listening on http://")?;
             let rest = &log[at + "status API listening on http://".len()..];
             let addr = rest.split('/').next()?;
             addr.rsplit(':').next()?.parse().ok()
-        })
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let log = self.log();
+            if let Some(p) = port(&log) {
+                return p;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no status API log line within 30 s; the log so far:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     pub fn status(&self) -> serde_json::Value {

@@ -21,6 +21,7 @@ mod secret_service;
 mod serve;
 mod simcam;
 mod steer;
+mod substream;
 mod talk;
 mod view_locks;
 mod wall_talk;

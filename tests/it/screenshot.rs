@@ -6,7 +6,6 @@
 
 use std::fs::File;
 use std::io::BufReader;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -21,31 +20,34 @@ impl Drop for Xvfb {
     }
 }
 
+/// A virtual display of 1600×900. Xvfb picks a free display number itself and reports it
+/// (`-displayfd`) only once it accepts clients, so no test races another for a number or
+/// talks to a server still starting.
 pub(crate) fn xvfb() -> Xvfb {
-    let n = (90..200)
-        .find(|n| {
-            !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-                && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
-        })
-        .expect("a free X display");
-    let child = Command::new("Xvfb")
+    let mut child = Command::new("Xvfb")
         .args([
-            &format!(":{n}"),
+            "-displayfd",
+            "1",
             "-screen",
             "0",
             "1600x900x24",
             "-nolisten",
             "tcp",
         ])
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("Xvfb (Debian package xvfb)");
-    common::wait_for(Duration::from_secs(10), "Xvfb", || {
-        Path::new(&format!("/tmp/.X11-unix/X{n}"))
-            .exists()
-            .then_some(())
-    });
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let n: u32 = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("Xvfb did not start: {line:?}"));
     Xvfb(child, format!(":{n}"))
 }
 

@@ -8,15 +8,18 @@ use ffmpeg_next as ffmpeg;
 
 /// `n` real H.264 access units (keyframes every 10) from the simulated camera's encoder.
 fn encoded(n: usize) -> Vec<(Vec<u8>, bool)> {
-    let source = Source::start(SourceSpec {
-        name: "t".into(),
-        index: 0,
-        width: 320,
-        height: 180,
-        fps: 10,
-        codec: VideoCodec::H264,
-        open_gop: false,
-    })
+    let source = Source::start(
+        SourceSpec {
+            name: "t".into(),
+            index: 0,
+            width: 320,
+            height: 180,
+            fps: 10,
+            codec: VideoCodec::H264,
+            open_gop: false,
+        },
+        Default::default(),
+    )
     .unwrap();
     let mut rx = source.frames.subscribe();
     let mut out: Vec<(Vec<u8>, bool)> = Vec::new();

@@ -1,0 +1,288 @@
+//! Sub and main streams by tile pixels, with real workers against simulated cameras that
+//! have a 1280×720 main and a 320×180 sub stream and allow two sessions each (like Tapo): the
+//! camera plugins and the wall's view logic in a headless App with a 1280×720 window entity,
+//! stepped by hand so every picture a tile gets is seen. In a 4×4 grid every camera decodes
+//! only its sub stream and holds only that session; a layout that shows one camera full
+//! window switches it to the main stream within a GOP, its tile showing sub pictures until
+//! the first main picture and only main pictures after, never a dark one; back to the grid,
+//! the sub stream again. The recording camera's recording never restarts, and no camera is
+//! ever refused a session.
+
+use std::time::{Duration, Instant};
+
+use bevy::prelude::*;
+use opticlink::camera::sub::{Display, StreamKind, SubStream};
+use opticlink::camera::{IpCamera, LatestFrame, Recording};
+use opticlink::simcam::{SimConfig, SimStats};
+use opticlink::stream::StreamStats;
+
+use crate::common;
+
+/// The camera plugins and the view logic over a 1280×720 window, cameras from `ron`.
+fn wall(ron: &str) -> App {
+    let mut app = App::new();
+    let (_api, inbox) = crossbeam_channel::bounded(8);
+    app.add_plugins(MinimalPlugins)
+        .init_resource::<ButtonInput<KeyCode>>()
+        .init_resource::<ButtonInput<MouseButton>>()
+        .insert_resource(opticlink::runtime::Runtime::new().unwrap())
+        .insert_resource(opticlink::camera::WallConfig(
+            opticlink::config::Config::parse(ron, "t.ron").unwrap(),
+        ))
+        .insert_resource(opticlink::camera::PicturesWanted(true))
+        .insert_resource(opticlink::camera::Board(Default::default()))
+        .insert_resource(opticlink::camera::ApiInbox(inbox))
+        .add_plugins(opticlink::schedule_plugin)
+        .add_plugins((
+            opticlink::camera::spawn_plugin,
+            opticlink::camera::state_plugin,
+            opticlink::wall::view_plugin,
+        ));
+    let window = crate::common::spawn_window(&mut app);
+    app.world_mut()
+        .get_mut::<Window>(window)
+        .unwrap()
+        .resolution
+        .set(1280.0, 720.0);
+    app.update();
+    // What the wall's renderer gives each camera: its tile and (16:9) textures.
+    let world = app.world_mut();
+    let cameras: Vec<Entity> = world
+        .query_filtered::<Entity, With<IpCamera>>()
+        .iter(world)
+        .collect();
+    for e in cameras {
+        world.entity_mut(e).insert((
+            opticlink::wall::TileRect::default(),
+            opticlink::wall::video::VideoTextures {
+                planes: Default::default(),
+                material: Default::default(),
+                size: (1280, 720),
+            },
+        ));
+    }
+    app
+}
+
+fn camera(app: &mut App, name: &str) -> Entity {
+    let world = app.world_mut();
+    world
+        .query::<(Entity, &IpCamera)>()
+        .iter(world)
+        .find(|(_, c)| c.name == name)
+        .map(|(e, _)| e)
+        .unwrap()
+}
+
+fn decoded(link: &opticlink::camera::WorkerLink) -> u64 {
+    StreamStats::get(&link.stats.decoded)
+}
+
+/// (main decoded, sub decoded) of a camera.
+fn counts(app: &App, e: Entity) -> (u64, u64) {
+    let main = app.world().get::<opticlink::camera::WorkerLink>(e).unwrap();
+    let sub = app.world().get::<SubStream>(e).unwrap();
+    (decoded(main), decoded(&sub.link))
+}
+
+/// Steps the app in real time until `f` holds.
+fn until(app: &mut App, limit: Duration, what: &str, mut f: impl FnMut(&mut App) -> bool) {
+    let start = Instant::now();
+    while !f(app) {
+        assert!(start.elapsed() < limit, "waited {limit:?} for {what}");
+        app.update();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The mean luma of a picture (the simulated scenes are bright; a black frame is ~16).
+fn luma(f: &opticlink::media::VideoFrame) -> f64 {
+    let y = &f.planes[0];
+    let mut sum = 0u64;
+    for row in 0..y.height as usize {
+        let start = row * y.stride as usize;
+        sum += y.data[start..start + y.width as usize]
+            .iter()
+            .map(|&v| u64::from(v))
+            .sum::<u64>();
+    }
+    sum as f64 / f64::from(y.width * y.height)
+}
+
+#[test]
+fn tiles_show_the_sub_stream_small_and_the_main_stream_big_without_a_black_frame() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let sim = common::sim(
+        &rt,
+        SimConfig {
+            cameras: 16,
+            width: 1280,
+            height: 720,
+            sub_size: Some((320, 180)),
+            max_sessions: Some(2),
+            ..common::small(0)
+        },
+    );
+    let rec = tempfile::tempdir().unwrap();
+    let cams: Vec<String> = (1..=16)
+        .map(|i| {
+            format!(
+                "(name: \"C{i}\", url: \"{}\", sub_url: Some(\"{}\"), record: {})",
+                sim.url(i),
+                sim.sub_url(i),
+                i == 1
+            )
+        })
+        .collect();
+    let ron = format!(
+        "(cameras: [{}],\n layouts: [(name: \"Grid\"), (name: \"C1\", grid: Grid(1, 1), cameras: [\"C1\"]),\n \
+         (name: \"C2\", grid: Grid(1, 1), cameras: [\"C2\"])],\n \
+         recording: (dir: \"{}\", segment_secs: {}))",
+        cams.join(",\n "),
+        rec.path().display(),
+        crate::record::NO_ROTATION
+    );
+    let mut app = wall(&ron);
+    let all: Vec<Entity> = (1..=16)
+        .map(|i| camera(&mut app, &format!("C{i}")))
+        .collect();
+    // 4×4 in 1280×720: every tile is smaller than 320×180, so only sub streams decode.
+    until(
+        &mut app,
+        Duration::from_secs(90),
+        "16 sub streams decoding",
+        |app| all.iter().all(|&e| counts(app, e).1 > 10),
+    );
+    let steps = |app: &mut App, n: usize| {
+        for _ in 0..n {
+            app.update();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    // What a decoder had queued when its stream stopped being wanted is done by now.
+    steps(&mut app, 100);
+    let grid = all.iter().map(|&e| counts(&app, e)).collect::<Vec<_>>();
+    {
+        let d = app.world().get::<Display>(all[0]).unwrap();
+        let l = app
+            .world()
+            .get::<opticlink::camera::WorkerLink>(all[0])
+            .unwrap();
+        eprintln!(
+            "C1 {d:?} decode_wanted {:?} session {:?}",
+            l.stats.decode_wanted, l.stats.session_wanted
+        );
+    }
+    steps(&mut app, 50);
+    for (i, &e) in all.iter().enumerate() {
+        let (main, sub) = counts(&app, e);
+        assert_eq!(
+            main,
+            grid[i].0,
+            "C{} decoded its main stream in the grid",
+            i + 1
+        );
+        assert!(sub > grid[i].1, "C{} sub stream goes on", i + 1);
+        let d = app.world().get::<Display>(e).unwrap();
+        assert_eq!((d.visible, d.current), (true, StreamKind::Sub));
+    }
+    // Only C1 (recording) holds a main session besides the sixteen sub sessions.
+    assert_eq!(SimStats::get(&sim.stats().sessions), 17);
+    assert_eq!(SimStats::get(&sim.stats().sub_sessions), 16);
+
+    // C2 alone, full window: its main stream, in one GOP (1 s) plus the session's set-up.
+    let c2 = all[1];
+    app.world_mut()
+        .resource_mut::<Messages<opticlink::wall::view::WindowRequest>>()
+        .write(opticlink::wall::view::WindowRequest {
+            window: "Main".into(),
+            change: opticlink::serve::api::WindowChange {
+                layout: Some("C2".into()),
+                tour: None,
+            },
+            reply: tokio::sync::oneshot::channel().0,
+        });
+    let asked = Instant::now();
+    let mut pictures: Vec<(u32, f64)> = Vec::new();
+    until(
+        &mut app,
+        Duration::from_secs(10),
+        "C2's main stream on its tile",
+        |app| {
+            if let Some(f) = &app.world().get::<LatestFrame>(c2).unwrap().0 {
+                pictures.push((f.width, luma(f)));
+            }
+            pictures.iter().filter(|(w, _)| *w == 1280).count() >= 10
+        },
+    );
+    let first_main = pictures.iter().position(|(w, _)| *w == 1280).unwrap();
+    assert!(
+        pictures[..first_main].iter().all(|(w, _)| *w == 320),
+        "sub pictures until the first main one: {pictures:?}"
+    );
+    assert!(
+        pictures[first_main..].iter().all(|(w, _)| *w == 1280),
+        "only main pictures after it: {pictures:?}"
+    );
+    assert!(
+        pictures.iter().all(|(_, y)| *y > 40.0),
+        "no dark picture: {pictures:?}"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(
+        app.world().get::<Display>(c2).unwrap().current,
+        StreamKind::Main
+    );
+    // Its sub session went; the hidden cameras stopped decoding.
+    steps(&mut app, 100);
+    let hidden = counts(&app, all[5]);
+    steps(&mut app, 50);
+    assert_eq!(
+        counts(&app, all[5]),
+        hidden,
+        "a hidden camera decodes nothing"
+    );
+
+    // C1 (recording) full window and back: the recording never restarts.
+    for layout in ["C1", "Grid"] {
+        app.world_mut()
+            .resource_mut::<Messages<opticlink::wall::view::WindowRequest>>()
+            .write(opticlink::wall::view::WindowRequest {
+                window: "Main".into(),
+                change: opticlink::serve::api::WindowChange {
+                    layout: Some(layout.into()),
+                    tour: None,
+                },
+                reply: tokio::sync::oneshot::channel().0,
+            });
+        let want = if layout == "C1" {
+            StreamKind::Main
+        } else {
+            StreamKind::Sub
+        };
+        until(&mut app, Duration::from_secs(20), "C1 to switch", |app| {
+            app.world().get::<Display>(all[0]).unwrap().current == want
+        });
+    }
+    until(
+        &mut app,
+        Duration::from_secs(20),
+        "C2 back on its sub stream",
+        |app| app.world().get::<Display>(c2).unwrap().current == StreamKind::Sub,
+    );
+    let rec_status = app.world().get::<Recording>(all[0]).unwrap();
+    assert!(
+        rec_status.active && rec_status.segments == 1,
+        "{rec_status:?}"
+    );
+    assert_eq!(
+        SimStats::get(&sim.stats().refused_sessions),
+        0,
+        "no camera was asked for a third session"
+    );
+}
