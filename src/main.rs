@@ -130,6 +130,9 @@ struct SimArgs {
     /// At most this many sessions per camera (main and sub together); one more gets 453.
     #[arg(long)]
     max_sessions: Option<u32>,
+    /// Every camera serves camera 1's pictures from one encoder (for benches).
+    #[arg(long)]
+    one_encoder: bool,
     #[arg(long, default_value_t = 25)]
     fps: u32,
     /// h264 or h265.
@@ -337,6 +340,7 @@ fn simcam(args: SimArgs) -> anyhow::Result<ExitCode> {
         talk_out: args.talk_out,
         sub_size,
         max_sessions: args.max_sessions,
+        one_encoder: args.one_encoder,
     };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {

@@ -60,6 +60,9 @@ pub struct SimConfig {
     /// At most this many sessions at once per camera, main and sub together (cheap cameras
     /// allow 2); one more is refused with `453 Not Enough Bandwidth`.
     pub max_sessions: Option<u32>,
+    /// Every camera serves camera 1's pictures from one encoder (benches that measure the
+    /// receiving side need many cameras without encoding each).
+    pub one_encoder: bool,
     pub faults: SimFaults,
 }
 
@@ -81,6 +84,7 @@ impl Default for SimConfig {
             onvif_port: None,
             sub_size: None,
             max_sessions: None,
+            one_encoder: false,
             backchannel: false,
             talk_out: None,
             faults: SimFaults::default(),
@@ -188,7 +192,8 @@ impl SimServer {
             codec: config.codec,
             open_gop: config.open_gop,
         };
-        let sources = (0..config.cameras)
+        let encoders = if config.one_encoder { 1 } else { config.cameras };
+        let mut sources = (0..encoders)
             .map(|i| {
                 Source::start(
                     spec(i, (config.width, config.height)),
@@ -196,13 +201,23 @@ impl SimServer {
                 )
             })
             .collect::<std::io::Result<Vec<_>>>()?;
+        // One encoder: every camera is camera 1.
+        while sources.len() < config.cameras as usize {
+            sources.push(sources[0].clone());
+        }
         // A sub stream looks through the same head as its main stream.
         let subs = match config.sub_size {
             None => Vec::new(),
-            Some(size) => sources
-                .iter()
-                .map(|main| Source::start(spec(main.spec.index, size), main.head.clone()))
-                .collect::<std::io::Result<Vec<_>>>()?,
+            Some(size) => {
+                let mut subs = sources[..encoders as usize]
+                    .iter()
+                    .map(|main| Source::start(spec(main.spec.index, size), main.head.clone()))
+                    .collect::<std::io::Result<Vec<_>>>()?;
+                while subs.len() < sources.len() {
+                    subs.push(subs[0].clone());
+                }
+                subs
+            }
         };
         let sounds = if config.audio {
             sources
