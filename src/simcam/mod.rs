@@ -192,7 +192,11 @@ impl SimServer {
             codec: config.codec,
             open_gop: config.open_gop,
         };
-        let encoders = if config.one_encoder { 1 } else { config.cameras };
+        let encoders = if config.one_encoder {
+            1
+        } else {
+            config.cameras
+        };
         let mut sources = (0..encoders)
             .map(|i| {
                 Source::start(
