@@ -15,10 +15,10 @@ use bevy::input::mouse::{MouseScrollUnit, MouseWheel};
 use bevy::prelude::*;
 use bevy::window::{MonitorSelection, PrimaryWindow, WindowMode};
 
+use super::WallView;
 use super::keys::Bindings;
 use super::layout::{self, Direction};
 use super::view::{self, Layouts, Shown};
-use super::{TileRect, WallView};
 use crate::camera::{IpCamera, Ptz, SetRecording, Steer, ViewLocked};
 use crate::onvif::{Command, Velocity};
 
@@ -78,10 +78,22 @@ fn dead_zone_1(v: f32, zone: f32) -> f32 {
 type TileView = (
     Entity,
     &'static IpCamera,
-    &'static TileRect,
     Option<&'static Ptz>,
     Option<&'static ViewLocked>,
 );
+
+/// The wall windows, for input: it acts in the operator's window ([`super::operator_window`]).
+type InputWindows<'w, 's, V> = Query<
+    'w,
+    's,
+    (
+        Entity,
+        &'static mut Window,
+        V,
+        &'static Shown,
+        Has<PrimaryWindow>,
+    ),
+>;
 
 /// Whether the selected camera can be steered (has PTZ) and have its brightness set; a
 /// locked camera cannot until it is unlocked.
@@ -108,8 +120,8 @@ pub(super) fn select(
     mouse: Res<ButtonInput<MouseButton>>,
     (real, time): (Res<Time<Real>>, Res<Time>),
     bindings: Res<Bindings>,
-    mut windows: Query<&mut Window, With<PrimaryWindow>>,
-    (mut view, shown, layouts): (ResMut<WallView>, Res<Shown>, Res<Layouts>),
+    mut windows: InputWindows<&mut WallView>,
+    layouts: Res<Layouts>,
     cameras: Query<TileView>,
     gamepads: Query<&Gamepad>,
     mut clicks: Local<Clicks>,
@@ -119,7 +131,11 @@ pub(super) fn select(
     if n == 0 {
         return;
     }
-    let Ok(mut window) = windows.single_mut() else {
+    let Some(at) = super::operator_window(windows.iter().map(|(e, w, _, _, p)| (e, w.focused, p)))
+    else {
+        return;
+    };
+    let Ok((_, mut window, mut view, shown, _)) = windows.get_mut(at) else {
         return;
     };
     // Typing into a field (a view password) is not a command.
@@ -176,7 +192,7 @@ pub(super) fn select(
         view.maximised = Some(view.selected);
     }
     let selected = cameras.iter().find(|(_, c, ..)| c.index == view.selected);
-    let (steerable, _) = capabilities(selected.and_then(|s| s.3), selected.and_then(|s| s.4));
+    let (steerable, _) = capabilities(selected.and_then(|s| s.2), selected.and_then(|s| s.3));
     if keys.just_pressed(KeyCode::KeyR)
         && let Some((entity, ..)) = selected
     {
@@ -253,9 +269,11 @@ pub(super) fn select(
     }
     if mouse.just_pressed(MouseButton::Left)
         && let Some(pos) = window.cursor_position()
-        && let Some((_, cam, ..)) = cameras
-            .iter()
-            .find(|(_, _, r, ..)| r.visible && r.cell.contains(pos.x, pos.y))
+        && let Some((_, cam, ..)) = cameras.iter().find(|(e, ..)| {
+            shown
+                .tile(*e)
+                .is_some_and(|r| r.visible && r.cell.contains(pos.x, pos.y))
+        })
     {
         let now = real.elapsed();
         target = Some(cam.index);
@@ -305,8 +323,7 @@ pub(super) fn steer(
     mut wheel: MessageReader<MouseWheel>,
     time: Res<Time<Real>>,
     bindings: Res<Bindings>,
-    windows: Query<&Window, With<PrimaryWindow>>,
-    view: Res<WallView>,
+    windows: InputWindows<Ref<WallView>>,
     cameras: Query<TileView>,
     gamepads: Query<&Gamepad>,
     mut clicks: Local<Clicks>,
@@ -320,10 +337,16 @@ pub(super) fn steer(
     } else {
         &keys
     };
-    let window = windows.single().ok();
-    let focused = window.is_some_and(|w| w.focused);
+    let Some(at) = super::operator_window(windows.iter().map(|(e, w, _, _, p)| (e, w.focused, p)))
+    else {
+        return;
+    };
+    let Ok((_, window, view, shown, _)) = windows.get(at) else {
+        return;
+    };
+    let focused = window.focused;
     let selected = cameras.iter().find(|(_, c, ..)| c.index == view.selected);
-    let (steerable, imaging) = capabilities(selected.and_then(|s| s.3), selected.and_then(|s| s.4));
+    let (steerable, imaging) = capabilities(selected.and_then(|s| s.2), selected.and_then(|s| s.3));
     let target = selected.map(|s| s.0).filter(|_| steerable || imaging);
     let b = &*bindings;
     // An arrow that just moved the selection onto a PTZ camera does not also pan it; a key
@@ -357,10 +380,11 @@ pub(super) fn steer(
             v += Vec3::new(stick.x, stick.y, zoom);
         }
         // Drag on the maximised tile pans and tilts towards where the pointer went.
-        let cursor = window.and_then(Window::cursor_position);
+        let cursor = window.cursor_position();
         let on_max = |p: Vec2| {
-            selected.is_some_and(|(_, c, r, ..)| {
-                view.maximised == Some(c.index) && r.cell.contains(p.x, p.y)
+            selected.is_some_and(|(e, c, ..)| {
+                view.maximised == Some(c.index)
+                    && shown.tile(e).is_some_and(|r| r.cell.contains(p.x, p.y))
             })
         };
         if mouse.just_pressed(MouseButton::Left) {
@@ -460,7 +484,7 @@ pub(super) fn steer(
         };
         if delta != 0.0 {
             let known = selected
-                .and_then(|s| s.3)
+                .and_then(|s| s.2)
                 .and_then(|p| p.status.brightness)
                 .unwrap_or(50.0);
             let base = match state.brightness {

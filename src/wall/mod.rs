@@ -1,7 +1,8 @@
-//! The present side of the wall (window mode only): one tile per camera in a grid that follows
-//! the window, letterboxed pictures drawn by the GPU, overlays, selection/maximise/fullscreen
-//! input, and the `--screenshot` capture. Nothing here touches a camera's worker: layout and
-//! view changes never reconnect, pause or restart a stream.
+//! The present side of the wall (window mode only): one window per entry of `windows:`, each
+//! with its own layout, 2D camera (its render layer), tile per camera it shows, letterboxed
+//! pictures drawn by the GPU and overlays; input acts in the focused window; the
+//! `--screenshot` capture writes one PNG per window. Nothing here touches a camera's worker:
+//! layout and view changes never reconnect, pause or restart a stream.
 
 pub mod display;
 mod input;
@@ -39,9 +40,9 @@ pub struct WindowOptions {
     pub screenshot_when_live: bool,
 }
 
-/// What the wall's window shows: its layout, selection, maximised tile, overlays on/off and
-/// its tour.
-#[derive(Resource, Debug, Clone, PartialEq)]
+/// What a wall window shows: its layout, selection, maximised tile, overlays on/off and its
+/// tour (a component of each wall window, with its [`view::Shown`]).
+#[derive(Component, Debug, Clone, PartialEq)]
 pub struct WallView {
     /// The window's name (`windows:`; `Main` without).
     pub window: String,
@@ -70,6 +71,57 @@ impl Default for WallView {
     }
 }
 
+/// The window the operator works in: the focused wall window, else the primary one, else
+/// any. Input, sound, talk and snapshots act on its view.
+pub fn operator_window(windows: impl Iterator<Item = (Entity, bool, bool)>) -> Option<Entity> {
+    let (mut focused, mut primary, mut any) = (None, None, None);
+    for (entity, is_focused, is_primary) in windows {
+        // New windows start out focused until the system says otherwise: the primary wins.
+        if is_focused && (is_primary || focused.is_none()) {
+            focused = Some(entity);
+        }
+        if is_primary {
+            primary = Some(entity);
+        }
+        any.get_or_insert(entity);
+    }
+    focused.or(primary).or(any)
+}
+
+/// The wall windows for [`operator_window`].
+pub type ViewWindows<'w, 's> = Query<
+    'w,
+    's,
+    (
+        Entity,
+        &'static Window,
+        &'static WallView,
+        Has<bevy::window::PrimaryWindow>,
+    ),
+>;
+
+/// The view of the window the operator works in.
+pub fn operator_view<'a>(windows: &'a ViewWindows) -> Option<&'a WallView> {
+    let at = operator_window(windows.iter().map(|(e, w, _, p)| (e, w.focused, p)))?;
+    windows.get(at).ok().map(|(_, _, v, _)| v)
+}
+
+/// The 2D camera drawing one wall window (render layer = the window's index).
+#[derive(Component, Debug, Clone, Copy)]
+pub struct WallCamera(pub Entity);
+
+/// The window a tile mesh is drawn in.
+#[derive(Component, Debug, Clone, Copy)]
+pub struct TileIn(pub Entity);
+
+/// The egui pass of window `n` (the first window uses bevy_egui's primary pass).
+#[derive(bevy::ecs::schedule::ScheduleLabel, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct WindowPass(pub usize);
+
+/// Which window's overlays the egui pass now running draws.
+#[derive(Resource, Debug, Default)]
+pub struct OverlayPass(pub usize);
+
 /// Where a camera's tile is this frame (screen coordinates, logical pixels).
 #[derive(Component, Debug, Clone, Default)]
 pub struct TileRect {
@@ -80,13 +132,13 @@ pub struct TileRect {
 
 /// The mesh entity drawing a camera's picture; despawned with its camera.
 #[derive(Component, Debug)]
-#[relationship(relationship_target = Tile)]
+#[relationship(relationship_target = Tiles)]
 pub struct TileOf(pub Entity);
 
-/// A camera's tile mesh (the other side of [`TileOf`]).
+/// A camera's tile meshes, one per window (the other side of [`TileOf`]).
 #[derive(Component, Debug)]
 #[relationship_target(relationship = TileOf, linked_spawn)]
-pub struct Tile(Entity);
+pub struct Tiles(Vec<Entity>);
 
 /// Gap between tiles, logical pixels.
 pub(crate) const GAP: f32 = 4.0;
@@ -100,21 +152,21 @@ struct ScreenshotPlan {
     /// pictures are uploaded and drawn).
     ready_frames: u32,
     taken: bool,
+    /// Windows whose picture is still being written.
+    pending: usize,
 }
 
 /// Selection, maximise, fullscreen, overlays toggle and grid layout: needs a `Window` entity
 /// and the input resources, no renderer (tests run it with `MinimalPlugins`).
 pub fn view_plugin(app: &mut App) {
-    app.init_resource::<WallView>()
-        .init_resource::<keys::Bindings>()
+    app.init_resource::<keys::Bindings>()
         .init_resource::<view::Layouts>()
-        .init_resource::<view::Shown>()
         .add_message::<SetRecording>()
         .add_message::<crate::camera::Steer>()
         .add_message::<view::WindowRequest>()
         .add_message::<bevy::input::mouse::MouseWheel>()
         .add_systems(Startup, view::init_view)
-        .add_systems(Update, monitors::place_window.in_set(WallSystems::Present))
+        .add_systems(Update, monitors::place_windows.in_set(WallSystems::Present))
         .add_systems(
             Update,
             (
@@ -124,6 +176,7 @@ pub fn view_plugin(app: &mut App) {
                 input::steer,
                 view::advance_tour,
                 view::layout_tiles,
+                view::place_tiles,
                 view::choose_streams,
                 view::save_layout,
                 view::publish_windows,
@@ -137,14 +190,17 @@ pub fn view_plugin(app: &mut App) {
 /// now name another camera) and the selection stays on the grid.
 fn forget_removed(
     mut removed: RemovedComponents<IpCamera>,
-    mut view: ResMut<WallView>,
+    mut views: Query<&mut WallView>,
     cameras: Query<&IpCamera>,
 ) {
     if removed.read().count() == 0 {
         return;
     }
-    view.maximised = None;
-    view.selected = view.selected.min(cameras.iter().count().saturating_sub(1));
+    let n = cameras.iter().count();
+    for mut view in &mut views {
+        view.maximised = None;
+        view.selected = view.selected.min(n.saturating_sub(1));
+    }
 }
 
 /// The whole wall: view logic, GPU pictures, overlays, screenshot.
@@ -158,10 +214,10 @@ pub fn plugin(options: WindowOptions) -> impl Fn(&mut App) {
                 talk::plugin,
                 snapshot::plugin,
             ))
-            .add_systems(Startup, spawn_view)
+            .init_resource::<OverlayPass>()
             .add_systems(
                 Update,
-                spawn_tiles
+                (spawn_window_cameras, spawn_tiles)
                     .in_set(WallSystems::Present)
                     .before(input::select),
             )
@@ -172,7 +228,24 @@ pub fn plugin(options: WindowOptions) -> impl Fn(&mut App) {
                     .in_set(WallSystems::Present)
                     .after(view::layout_tiles),
             )
-            .add_systems(EguiPrimaryContextPass, overlay::overlays_ui);
+            .add_systems(
+                EguiPrimaryContextPass,
+                (overlay_pass(0), overlay::overlays_ui).chain(),
+            );
+        // Each further window draws its overlays in an egui pass of its own.
+        app.world_mut()
+            .resource_mut::<bevy_egui::EguiGlobalSettings>()
+            .auto_create_primary_context = false;
+        let windows = app
+            .world()
+            .get_resource::<crate::camera::WallConfig>()
+            .map_or(1, |c| c.0.windows.len().max(1));
+        for n in 1..windows {
+            app.add_systems(
+                WindowPass(n),
+                (overlay_pass(n), overlay::overlays_ui).chain(),
+            );
+        }
         if let Some((path, after)) = options.screenshot.clone() {
             app.insert_resource(ScreenshotPlan {
                 path,
@@ -180,33 +253,86 @@ pub fn plugin(options: WindowOptions) -> impl Fn(&mut App) {
                 when_live: options.screenshot_when_live,
                 ready_frames: 0,
                 taken: false,
+                pending: 0,
             })
             .add_systems(Update, take_screenshot.after(WallSystems::Present));
         }
     }
 }
 
-fn spawn_view(mut commands: Commands) {
-    commands.spawn((Camera2d, Msaa::Off));
+/// Marks which window the egui pass about to run draws.
+fn overlay_pass(n: usize) -> impl FnMut(ResMut<OverlayPass>) {
+    move |mut pass: ResMut<OverlayPass>| pass.0 = n
 }
 
+/// A 2D camera for each new wall window, drawing only that window's render layer; the first
+/// carries the primary egui context, the others an egui pass of their own.
+fn spawn_window_cameras(
+    mut commands: Commands,
+    windows: Query<(Entity, &view::WindowIndex), Added<WallView>>,
+) {
+    use bevy::camera::RenderTarget;
+    use bevy::camera::visibility::RenderLayers;
+    use bevy::window::WindowRef;
+    for (window, index) in &windows {
+        let mut camera = commands.spawn((
+            Camera2d,
+            Msaa::Off,
+            RenderTarget::Window(WindowRef::Entity(window)),
+            RenderLayers::layer(index.0),
+            WallCamera(window),
+        ));
+        if index.0 == 0 {
+            camera.insert(bevy_egui::PrimaryEguiContext);
+        } else {
+            camera.insert(bevy_egui::EguiSchedule::new(WindowPass(index.0)));
+        }
+    }
+}
+
+/// Each camera's textures (once) and a tile mesh for it in every window, on the window's
+/// render layer; a window opened later gets tiles for the cameras there are.
+#[allow(clippy::too_many_arguments)]
 fn spawn_tiles(
     mut commands: Commands,
-    cameras: Query<Entity, Added<IpCamera>>,
+    new_cameras: Query<Entity, Added<IpCamera>>,
+    cameras: Query<(Entity, &VideoTextures)>,
+    new_windows: Query<Entity, Added<WallView>>,
+    windows: Query<(Entity, &view::WindowIndex), With<WallView>>,
     mut meshes: ResMut<Assets<Mesh>>,
     mut images: ResMut<Assets<Image>>,
     mut materials: ResMut<Assets<YuvMaterial>>,
+    mut quad: Local<Option<Handle<Mesh>>>,
 ) {
-    for entity in &cameras {
-        let tex = video::new_textures(&mut images, &mut materials);
+    let quad = quad
+        .get_or_insert_with(|| meshes.add(Rectangle::default()))
+        .clone();
+    let tile = |commands: &mut Commands, camera, material: &Handle<YuvMaterial>, window| {
+        let Ok((_, index)) = windows.get(window) else {
+            return;
+        };
         commands.spawn((
-            Mesh2d(meshes.add(Rectangle::default())),
-            MeshMaterial2d(tex.material.clone()),
+            Mesh2d(quad.clone()),
+            MeshMaterial2d(material.clone()),
             Transform::default(),
             Visibility::Hidden,
-            TileOf(entity),
+            bevy::camera::visibility::RenderLayers::layer(index.0),
+            TileOf(camera),
+            TileIn(window),
         ));
-        commands.entity(entity).insert((tex, TileRect::default()));
+    };
+    for camera in &new_cameras {
+        let tex = video::new_textures(&mut images, &mut materials);
+        for (window, _) in &windows {
+            tile(&mut commands, camera, &tex.material, window);
+        }
+        commands.entity(camera).insert((tex, TileRect::default()));
+    }
+    // Cameras that had their textures before the window opened.
+    for window in &new_windows {
+        for (camera, tex) in &cameras {
+            tile(&mut commands, camera, &tex.material, window);
+        }
     }
 }
 
@@ -239,6 +365,7 @@ fn take_screenshot(
     time: Res<Time<Real>>,
     mut plan: ResMut<ScreenshotPlan>,
     cameras: Query<ShotView, With<crate::camera::WorkerLink>>,
+    windows: Query<(Entity, (&WallView, &view::WindowIndex))>,
 ) {
     if plan.taken {
         return;
@@ -290,12 +417,53 @@ fn take_screenshot(
             status.machine.state.as_str()
         );
     }
-    commands
-        .spawn(Screenshot::primary_window())
-        .observe(save_to_disk(plan.path.clone()))
-        .observe(
-            |_: On<ScreenshotCaptured>, mut exit: MessageWriter<AppExit>| {
-                exit.write(AppExit::Success);
-            },
+    // One picture per window: the first to PATH, the others to PATH-NAME (wall-Right.png).
+    for (entity, window) in &windows {
+        let path = if window.1.0 == 0 {
+            plan.path.clone()
+        } else {
+            let stem = plan
+                .path
+                .file_stem()
+                .map_or("wall".into(), |s| s.to_string_lossy().into_owned());
+            let ext = plan
+                .path
+                .extension()
+                .map_or("png".into(), |s| s.to_string_lossy().into_owned());
+            plan.path
+                .with_file_name(format!("{stem}-{}.{ext}", file_safe(&window.0.window)))
+        };
+        info!(
+            "screenshot of window {:?}: {}",
+            window.0.window,
+            path.display()
         );
+        plan.pending += 1;
+        commands
+            .spawn(Screenshot::window(entity))
+            .observe(save_to_disk(path))
+            .observe(
+                |_: On<ScreenshotCaptured>,
+                 mut plan: ResMut<ScreenshotPlan>,
+                 mut exit: MessageWriter<AppExit>| {
+                    plan.pending = plan.pending.saturating_sub(1);
+                    if plan.pending == 0 {
+                        exit.write(AppExit::Success);
+                    }
+                },
+            );
+    }
+}
+
+/// A window name as part of a file name.
+fn file_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }

@@ -1,13 +1,12 @@
-//! Which monitor a window goes on: matching a window's `monitor:` against the monitors the
+//! Which monitor each window goes on: matching a window's `monitor:` against the monitors the
 //! system reports (pure: by name first, then by position in the list, numbered left to right
 //! then top to bottom; a missing monitor means the primary one, with a warning), and placing
-//! the window there in its mode when monitors appear — and again when its monitor is unplugged,
-//! so the window moves rather than being lost.
+//! each window there in its mode when monitors appear — and again when its monitor is
+//! unplugged, so the window moves rather than being lost.
 
 use bevy::prelude::*;
 use bevy::window::{
-    Monitor, MonitorSelection, PrimaryMonitor, PrimaryWindow, VideoModeSelection, WindowMode,
-    WindowPosition,
+    Monitor, MonitorSelection, PrimaryMonitor, VideoModeSelection, WindowMode, WindowPosition,
 };
 
 use crate::config::{MonitorConfig, WindowModeConfig};
@@ -71,32 +70,34 @@ pub fn window_mode(mode: WindowModeConfig, monitor: MonitorSelection) -> WindowM
     }
 }
 
-/// Where the window was put: the monitor entity, so its unplugging can be noticed.
+/// Where each window was put: the monitor entity, so its unplugging can be noticed.
 #[derive(Default)]
-pub(super) struct Placed(Option<Entity>);
+pub(super) struct Placed(std::collections::HashMap<Entity, Entity>);
 
-/// Places the primary window on its configured monitor when the monitors change (winit
-/// reports them after its first loop; they come and go with hot-plugging).
-pub(super) fn place_window(
+/// Places each wall window on its configured monitor when the monitors change (winit
+/// reports them after its first loop; they come and go with hot-plugging), and again when a
+/// window's monitor is unplugged.
+pub(super) fn place_windows(
     config: Option<Res<crate::camera::WallConfig>>,
     added: Query<(), Added<Monitor>>,
+    new_windows: Query<(), Added<super::view::WindowIndex>>,
     mut removed: RemovedComponents<Monitor>,
     monitors: Query<(Entity, &Monitor, Has<PrimaryMonitor>)>,
-    mut windows: Query<&mut Window, With<PrimaryWindow>>,
+    mut windows: Query<(Entity, &mut Window, &super::view::WindowIndex)>,
     mut placed: Local<Placed>,
 ) {
     let gone: Vec<Entity> = removed.read().collect();
-    let unplugged = placed.0.is_some_and(|e| gone.contains(&e));
-    if added.is_empty() && !unplugged {
+    let unplugged: Vec<Entity> = placed
+        .0
+        .iter()
+        .filter(|(_, m)| gone.contains(m))
+        .map(|(w, _)| *w)
+        .collect();
+    let all = !added.is_empty() || !new_windows.is_empty();
+    if !all && unplugged.is_empty() {
         return;
     }
     let Some(config) = config else { return };
-    let Some(want) = config.0.windows.first() else {
-        return;
-    };
-    let Ok(mut window) = windows.single_mut() else {
-        return;
-    };
     // Left to right, then top to bottom: how people number their monitors.
     let mut list: Vec<(Entity, &Monitor, bool)> = monitors.iter().collect();
     list.sort_by_key(|(_, m, _)| (m.physical_position.x, m.physical_position.y));
@@ -107,33 +108,42 @@ pub(super) fn place_window(
             primary: *primary,
         })
         .collect();
-    let (at, warning) = pick(&want.monitor, &infos);
-    let Some((entity, monitor, _)) = at.and_then(|i| list.get(i)) else {
-        return;
-    };
-    if let Some(w) = warning {
-        warn!("window {:?}: {w}", want.name);
-    }
-    if unplugged {
-        warn!(
-            "window {:?}: its monitor was unplugged; moved to {}",
+    for (entity, mut window, index) in &mut windows {
+        let was_unplugged = unplugged.contains(&entity);
+        if !all && !was_unplugged {
+            continue;
+        }
+        let Some(want) = config.0.windows.get(index.0) else {
+            continue;
+        };
+        let (at, warning) = pick(&want.monitor, &infos);
+        let Some((monitor_entity, monitor, _)) = at.and_then(|i| list.get(i)) else {
+            continue;
+        };
+        if let Some(w) = warning {
+            warn!("window {:?}: {w}", want.name);
+        }
+        if was_unplugged {
+            warn!(
+                "window {:?}: its monitor was unplugged; moved to {}",
+                want.name,
+                monitor.name.as_deref().unwrap_or("another monitor")
+            );
+        }
+        let selection = MonitorSelection::Entity(*monitor_entity);
+        window.mode = window_mode(want.mode, selection);
+        if want.mode == WindowModeConfig::Windowed {
+            window.position = WindowPosition::Centered(selection);
+        }
+        placed.0.insert(entity, *monitor_entity);
+        info!(
+            "window {:?} on monitor {} ({}×{})",
             want.name,
-            monitor.name.as_deref().unwrap_or("another monitor")
+            monitor.name.as_deref().unwrap_or("?"),
+            monitor.physical_width,
+            monitor.physical_height
         );
     }
-    let selection = MonitorSelection::Entity(*entity);
-    window.mode = window_mode(want.mode, selection);
-    if want.mode == WindowModeConfig::Windowed {
-        window.position = WindowPosition::Centered(selection);
-    }
-    placed.0 = Some(*entity);
-    info!(
-        "window {:?} on monitor {} ({}×{})",
-        want.name,
-        monitor.name.as_deref().unwrap_or("?"),
-        monitor.physical_width,
-        monitor.physical_height
-    );
 }
 
 #[cfg(test)]

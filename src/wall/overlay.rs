@@ -11,7 +11,7 @@
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
 
-use super::{TileRect, WallView};
+use super::WallView;
 use crate::camera::state::StreamState;
 use crate::camera::{
     CameraView, Latency, Ptz, Rates, Recording, SetRecording, StreamStatus, ViewLocked,
@@ -272,12 +272,26 @@ fn lock_ui(
         });
 }
 
+/// What an overlay pass needs of each window.
+type OverlayWindow = (
+    Entity,
+    &'static Window,
+    &'static WallView,
+    &'static super::view::Shown,
+    &'static super::view::WindowIndex,
+    Has<bevy::window::PrimaryWindow>,
+);
+
 #[allow(clippy::too_many_arguments)]
 pub(super) fn overlays_ui(
     mut contexts: EguiContexts,
-    (view, shown): (Res<WallView>, Res<super::view::Shown>),
+    (pass, windows, wall_cameras): (
+        Res<super::OverlayPass>,
+        Query<OverlayWindow>,
+        Query<(Entity, &super::WallCamera)>,
+    ),
     time: Res<Time<Real>>,
-    cameras: Query<(Entity, CameraView, &TileRect, &ViewLocked)>,
+    cameras: Query<(Entity, CameraView, &ViewLocked)>,
     locks: Option<Res<crate::camera::ViewLocks>>,
     sound: Option<Res<crate::camera::Sound>>,
     talk: (
@@ -289,11 +303,21 @@ pub(super) fn overlays_ui(
     mut fields: Local<LockFields>,
     mut set_recording: MessageWriter<SetRecording>,
 ) -> Result {
+    // The window this pass draws, and whether it is the one the operator works in (only
+    // there are the talk button and its state).
+    let Some((window, _, view, shown, _, _)) = windows.iter().find(|w| w.4.0 == pass.0) else {
+        return Ok(());
+    };
+    let operator = super::operator_window(windows.iter().map(|(e, w, .., p)| (e, w.focused, p)))
+        == Some(window);
     let (talker, mut button, bindings) = talk;
-    if let Some(b) = &mut button {
+    if operator && let Some(b) = &mut button {
         b.held = false;
     }
-    let ctx = contexts.ctx_mut()?;
+    let Some((camera, _)) = wall_cameras.iter().find(|(_, c)| c.0 == window) else {
+        return Ok(());
+    };
+    let ctx = contexts.ctx_for_entity_mut(camera)?;
     let painter = ctx.layer_painter(egui::LayerId::new(
         egui::Order::Background,
         egui::Id::new("tiles"),
@@ -326,7 +350,10 @@ pub(super) fn overlays_ui(
             );
         }
     }
-    for (entity, v, rect, locked) in &cameras {
+    for (entity, v, locked) in &cameras {
+        let Some(rect) = shown.tile(entity) else {
+            continue;
+        };
         let ((status, rates), cam) = (v.shown(), v.camera);
         if !rect.visible {
             continue;
@@ -436,6 +463,7 @@ pub(super) fn overlays_ui(
                             super::sound::badge(ui, &sound.0, &cam.name);
                         }
                         if let (Some(talker), Some(button)) = (&talker, &mut button)
+                            && operator
                             && !locked.0
                             && view.maximised.unwrap_or(view.selected) == cam.index
                         {

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use bevy::prelude::*;
 
-use super::WallView;
 use crate::camera::{IpCamera, LatestFrame, ViewLocked, WallConfig};
 use crate::media::encode::JpegEncoder;
 
@@ -65,7 +64,7 @@ pub fn snapshot_path(
 fn snapshot_key(
     keys: Res<ButtonInput<KeyCode>>,
     egui: Option<Res<bevy_egui::input::EguiWantsInput>>,
-    view: Res<WallView>,
+    windows: super::ViewWindows,
     time: Res<Time<Real>>,
     config: Option<Res<WallConfig>>,
     cameras: Query<(
@@ -79,6 +78,9 @@ fn snapshot_key(
     if egui.is_some_and(|e| e.wants_any_keyboard_input()) || !keys.just_pressed(KeyCode::KeyS) {
         return;
     }
+    let Some(view) = super::operator_view(&windows) else {
+        return;
+    };
     let index = view.maximised.unwrap_or(view.selected);
     let Some((cam, frame, locked, ptz)) = cameras.iter().find(|(c, ..)| c.index == index) else {
         return;

@@ -6,7 +6,6 @@
 use bevy::prelude::*;
 use bevy_egui::egui;
 
-use super::WallView;
 use crate::camera::{IpCamera, Sound, ViewLocked};
 use crate::sound::{Speaker, SpeakerStatus};
 
@@ -23,13 +22,16 @@ pub fn plugin(app: &mut App) {
 /// The camera that should be heard: the maximised one, else the selected one; with
 /// `sound.keep_maximised`, the camera last maximised until another is; never a locked one.
 fn follow_selection(
-    view: Res<WallView>,
+    windows: super::ViewWindows,
     sound: Option<Res<Sound>>,
     config: Option<Res<crate::camera::WallConfig>>,
     cameras: Query<(&IpCamera, &ViewLocked)>,
     mut kept: Local<Option<String>>,
 ) {
     let Some(sound) = sound else { return };
+    let Some(view) = super::operator_view(&windows) else {
+        return;
+    };
     let keep = config.is_some_and(|c| c.0.sound.keep_maximised);
     let at = |index: usize| cameras.iter().find(|(c, _)| c.index == index);
     let chosen = match view.maximised.and_then(at) {

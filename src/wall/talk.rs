@@ -9,10 +9,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bevy::prelude::*;
-use bevy::window::PrimaryWindow;
 use bevy_egui::egui;
 
-use super::WallView;
 use super::keys::Bindings;
 use crate::camera::{IpCamera, Talkable, ViewLocked};
 use crate::runtime::Runtime;
@@ -120,8 +118,7 @@ fn talk_input(
     bindings: Res<Bindings>,
     egui: Option<Res<bevy_egui::input::EguiWantsInput>>,
     mut button: ResMut<TalkButton>,
-    view: Res<WallView>,
-    windows: Query<&Window, With<PrimaryWindow>>,
+    windows: super::ViewWindows,
     cameras: Query<(&IpCamera, &ViewLocked, Option<&Talkable>)>,
     runtime: Option<Res<Runtime>>,
     talker: Option<ResMut<Talker>>,
@@ -141,7 +138,11 @@ fn talk_input(
         || (button.held && !button.was_held)
         || std::mem::take(&mut button.clicked);
     button.was_held = button.held;
-    let focused = windows.iter().next().is_none_or(|w| w.focused);
+    // Focus moving between the wall's windows is not a loss of focus; leaving the wall is.
+    let focused = windows.is_empty() || windows.iter().any(|(_, w, ..)| w.focused);
+    let Some(view) = super::operator_view(&windows) else {
+        return;
+    };
     let index = view.maximised.unwrap_or(view.selected);
     let target = cameras
         .iter()

@@ -13,7 +13,7 @@ use bevy::window::PrimaryWindow;
 
 use super::layout::{self, Rect, Solved};
 use super::video::VideoTextures;
-use super::{GAP, TileOf, TileRect, WallView};
+use super::{GAP, TileIn, TileOf, TileRect, WallView};
 use crate::camera::sub::{Display, StreamKind, SubStream};
 use crate::camera::{IpCamera, ViewLocked};
 use crate::config::{GridSpec, LayoutConfig};
@@ -30,11 +30,14 @@ impl Default for Layouts {
     }
 }
 
-/// The layout shown this frame, solved for the cameras there are, and each cell's rectangle.
-#[derive(Resource, Debug, Clone, Default)]
+/// The layout a window shows this frame, solved for the cameras there are: each cell's
+/// rectangle and, per camera it shows, its tile (a component of each wall window).
+#[derive(Component, Debug, Clone, Default)]
 pub struct Shown {
     pub solved: Option<Solved>,
     pub rects: Vec<Rect>,
+    /// Camera entity → its tile in this window (cameras the window leaves out are absent).
+    pub tiles: Vec<(Entity, TileRect)>,
 }
 
 impl Shown {
@@ -45,7 +48,20 @@ impl Shown {
             .flat_map(|s| s.cells.iter().filter_map(|(_, c)| *c))
             .collect()
     }
+
+    /// Camera `camera`'s tile in this window, if the window shows it.
+    pub fn tile(&self, camera: Entity) -> Option<&TileRect> {
+        self.tiles
+            .iter()
+            .find(|(e, _)| *e == camera)
+            .map(|(_, t)| t)
+    }
 }
+
+/// Which of `windows:` a wall window is (0: the first, the primary window); also its render
+/// layer, so each window's camera draws only its own tiles.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowIndex(pub usize);
 
 /// One step of a tour.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,31 +129,77 @@ fn write_state(path: PathBuf, state: BTreeMap<String, String>) {
     }
 }
 
-/// At start: the layouts, the window's name, the layout it starts with (the one it showed
+/// At start: the layouts, and each window of `windows:` (the first is the primary window;
+/// the others are opened here) with its name, the layout it starts with (the one it showed
 /// last, else its configured one, else the first) and its tour.
 pub(super) fn init_view(
+    mut commands: Commands,
     config: Option<Res<crate::camera::WallConfig>>,
     state_file: Option<Res<ViewStateFile>>,
     mut layouts: ResMut<Layouts>,
-    mut view: ResMut<WallView>,
+    primary: Query<Entity, With<PrimaryWindow>>,
     time: Res<Time>,
 ) {
-    let Some(config) = config else { return };
-    layouts.0 = config.0.layouts();
-    let window = config.0.windows.first();
-    if let Some(w) = window {
-        view.window = w.name.clone();
+    let configured = config
+        .as_ref()
+        .map(|c| c.0.windows.clone())
+        .unwrap_or_default();
+    if let Some(config) = &config {
+        layouts.0 = config.0.layouts();
     }
-    let index_of = |name: &str| layouts.0.iter().position(|l| l.name == name);
     let saved = state_file
         .as_ref()
-        .and_then(|f| read_state(&f.0).remove(&view.window));
+        .map(|f| read_state(&f.0))
+        .unwrap_or_default();
+    let windows: Vec<Option<&crate::config::WindowConfig>> = if configured.is_empty() {
+        vec![None]
+    } else {
+        configured.iter().map(Some).collect()
+    };
+    for (i, want) in windows.into_iter().enumerate() {
+        let view = initial_view(want, &layouts.0, &saved, time.elapsed());
+        let entity = match (i, primary.single()) {
+            (0, Ok(e)) => e,
+            (0, Err(_)) => continue,
+            (_, _) => {
+                let w = want.expect("windows beyond the first come from the config");
+                commands
+                    .spawn(Window {
+                        title: format!("OpticLink — {}", w.name),
+                        resolution: w.size.into(),
+                        mode: super::monitors::window_mode(
+                            w.mode,
+                            bevy::window::MonitorSelection::Primary,
+                        ),
+                        ..default()
+                    })
+                    .id()
+            }
+        };
+        commands
+            .entity(entity)
+            .insert((view, Shown::default(), WindowIndex(i)));
+    }
+}
+
+/// A window's view at start.
+fn initial_view(
+    want: Option<&crate::config::WindowConfig>,
+    layouts: &[LayoutConfig],
+    saved: &BTreeMap<String, String>,
+    now: Duration,
+) -> WallView {
+    let mut view = WallView::default();
+    if let Some(w) = want {
+        view.window = w.name.clone();
+    }
+    let index_of = |name: &str| layouts.iter().position(|l| l.name == name);
     view.layout = saved
-        .as_deref()
-        .and_then(index_of)
-        .or_else(|| window.and_then(|w| w.layout.as_deref()).and_then(index_of))
+        .get(&view.window)
+        .and_then(|l| index_of(l))
+        .or_else(|| want.and_then(|w| w.layout.as_deref()).and_then(index_of))
         .unwrap_or(0);
-    view.tour = window.and_then(|w| w.tour.as_ref()).map(|t| {
+    view.tour = want.and_then(|w| w.tour.as_ref()).map(|t| {
         let mut steps: Vec<TourStep> = t
             .layouts
             .iter()
@@ -149,13 +211,14 @@ pub(super) fn init_view(
             every: Duration::from_secs(t.secs.max(1)),
             at: 0,
             paused: false,
-            since: time.elapsed(),
+            since: now,
         }
     });
     if let Some(tour) = &view.tour {
         let first = tour.steps.first().cloned();
         show_step(&mut view, first);
     }
+    view
 }
 
 /// Shows a tour step: a layout, or a camera full window (by name; its index is found when
@@ -172,24 +235,26 @@ fn show_step(view: &mut WallView, step: Option<TourStep>) {
     }
 }
 
-/// Moves the tour on when its step has been shown long enough (the view is only written
-/// then: steering watches it for selection changes).
-pub(super) fn advance_tour(time: Res<Time>, mut view: ResMut<WallView>) {
+/// Moves each window's tour on when its step has been shown long enough (a view is only
+/// written then: steering watches it for selection changes).
+pub(super) fn advance_tour(time: Res<Time>, mut views: Query<&mut WallView>) {
     let now = time.elapsed();
-    let due = view
-        .tour
-        .as_ref()
-        .is_some_and(|t| !t.paused && !t.steps.is_empty() && now >= t.since + t.every);
-    if !due {
-        return;
+    for mut view in &mut views {
+        let due = view
+            .tour
+            .as_ref()
+            .is_some_and(|t| !t.paused && !t.steps.is_empty() && now >= t.since + t.every);
+        if !due {
+            continue;
+        }
+        let Some(tour) = view.tour.as_mut() else {
+            continue;
+        };
+        tour.at = (tour.at + 1) % tour.steps.len();
+        tour.since = now;
+        let step = tour.steps.get(tour.at).cloned();
+        show_step(&mut view, step);
     }
-    let Some(tour) = view.tour.as_mut() else {
-        return;
-    };
-    tour.at = (tour.at + 1) % tour.steps.len();
-    tour.since = now;
-    let step = tour.steps.get(tour.at).cloned();
-    show_step(&mut view, step);
 }
 
 /// Shows layout `index` on the window (by hand: a tour pauses).
@@ -211,85 +276,104 @@ pub(super) fn set_tour(view: &mut WallView, running: bool, now: Duration) {
     }
 }
 
-/// Lays the window out: the layout solved for the cameras (in their order), each camera's
-/// cell and letterboxed picture, the maximised camera over the whole window, and the tile
-/// meshes placed to match. The selection moves to a shown camera when the layout leaves it
-/// out.
+/// Lays every window out: its layout solved for the cameras (in their order), each camera's
+/// cell and letterboxed picture, the maximised camera over the whole window; the selection
+/// moves to a shown camera when the layout leaves it out. Each camera's own [`TileRect`] is
+/// its largest tile in any window (what decoding and the choice of stream go by).
 #[allow(clippy::type_complexity)]
 pub(super) fn layout_tiles(
-    windows: Query<&Window, With<PrimaryWindow>>,
     layouts: Res<Layouts>,
-    mut view: ResMut<WallView>,
-    mut shown: ResMut<Shown>,
-    mut cameras: Query<(&IpCamera, &VideoTextures, &mut TileRect, &ViewLocked)>,
-    mut tiles: Query<(&TileOf, &mut Transform, &mut Visibility)>,
+    mut windows: Query<(&Window, &mut WallView, &mut Shown)>,
+    mut cameras: Query<(Entity, &IpCamera, &VideoTextures, &mut TileRect)>,
 ) {
-    let Ok(window) = windows.single() else { return };
-    let (ww, wh) = (window.width(), window.height());
-    let mut order: Vec<(usize, &str)> = cameras
+    let mut order: Vec<(usize, String, Entity, (u32, u32))> = cameras
         .iter()
-        .map(|(c, ..)| (c.index, c.name.as_str()))
+        .map(|(e, c, tex, _)| (c.index, c.name.clone(), e, tex.size))
         .collect();
-    order.sort_unstable();
-    let names: Vec<&str> = order.iter().map(|(_, n)| *n).collect();
+    order.sort_unstable_by_key(|(i, ..)| *i);
+    let names: Vec<&str> = order.iter().map(|(_, n, ..)| n.as_str()).collect();
     let fallback = LayoutConfig {
         name: String::new(),
         grid: GridSpec::Auto,
         cameras: Vec::new(),
     };
-    let spec = layouts.0.get(view.layout).unwrap_or(&fallback);
-    let solved = layout::solve(spec, &names);
-    let rects = solved.rects(ww, wh, GAP);
-    // A tour's camera step shows that camera full window.
-    if let Some(name) = &view.tour_camera {
-        let m = order.iter().find(|(_, n)| n == name).map(|(i, _)| *i);
-        if view.maximised != m {
-            view.maximised = m;
+    let mut largest: Vec<Option<TileRect>> = vec![None; order.len()];
+    for (window, mut view, mut shown) in &mut windows {
+        let (ww, wh) = (window.width(), window.height());
+        let spec = layouts.0.get(view.layout).unwrap_or(&fallback);
+        let solved = layout::solve(spec, &names);
+        let rects = solved.rects(ww, wh, GAP);
+        // A tour's camera step shows that camera full window.
+        if let Some(name) = &view.tour_camera {
+            let m = order.iter().find(|(_, n, ..)| n == name).map(|(i, ..)| *i);
+            if view.maximised != m {
+                view.maximised = m;
+            }
+        }
+        let shown_indices: Vec<usize> = solved.cells.iter().filter_map(|(_, c)| *c).collect();
+        let selected_shown = view.maximised.is_some() || shown_indices.contains(&view.selected);
+        if !selected_shown && let Some(&first) = shown_indices.first() {
+            view.selected = first;
+        }
+        let full = Rect {
+            x: 0.0,
+            y: 0.0,
+            w: ww,
+            h: wh,
+        };
+        let mut tiles = Vec::new();
+        for (slot, &(index, _, entity, size)) in order.iter().enumerate() {
+            let cell = match view.maximised {
+                Some(m) if m == index => Some(full),
+                Some(_) => None,
+                None => solved.cell_of(index).map(|i| rects[i]),
+            };
+            let Some(cell) = cell else { continue };
+            let tile = TileRect {
+                cell,
+                picture: layout::fit(cell, size.0, size.1),
+                visible: true,
+            };
+            let area = |t: &TileRect| t.picture.w * t.picture.h;
+            if largest[slot].as_ref().is_none_or(|l| area(&tile) > area(l)) {
+                largest[slot] = Some(tile.clone());
+            }
+            tiles.push((entity, tile));
+        }
+        shown.tiles = tiles;
+        shown.rects = rects;
+        shown.solved = Some(solved);
+    }
+    for (slot, &(_, _, entity, _)) in order.iter().enumerate() {
+        if let Ok((.., mut rect)) = cameras.get_mut(entity) {
+            *rect = largest[slot].take().unwrap_or_default();
         }
     }
-    let shown_indices: Vec<usize> = solved.cells.iter().filter_map(|(_, c)| *c).collect();
-    let selected_shown = view.maximised.is_some() || shown_indices.contains(&view.selected);
-    if !selected_shown && let Some(&first) = shown_indices.first() {
-        view.selected = first;
-    }
-    let full = Rect {
-        x: 0.0,
-        y: 0.0,
-        w: ww,
-        h: wh,
-    };
-    for (cam, tex, mut rect, _) in &mut cameras {
-        let (cell, visible) = match view.maximised {
-            Some(m) if m == cam.index => (full, true),
-            Some(_) => (Rect::default(), false),
-            None => match solved.cell_of(cam.index) {
-                Some(i) => (rects[i], true),
-                None => (Rect::default(), false),
-            },
-        };
-        let picture = layout::fit(cell, tex.size.0, tex.size.1);
-        *rect = TileRect {
-            cell,
-            picture,
-            visible,
-        };
-    }
-    for (tile, mut transform, mut visibility) in &mut tiles {
-        let Ok((_, tex, rect, locked)) = cameras.get(tile.0) else {
+}
+
+/// Each tile mesh where its window's layout puts its camera (hidden where it shows none, and
+/// for locked cameras and cameras without a picture yet).
+pub(super) fn place_tiles(
+    windows: Query<(&Window, &Shown)>,
+    cameras: Query<(&VideoTextures, &ViewLocked)>,
+    mut tiles: Query<(&TileOf, &TileIn, &mut Transform, &mut Visibility)>,
+) {
+    for (of, inside, mut transform, mut visibility) in &mut tiles {
+        let placed = windows.get(inside.0).ok().and_then(|(window, shown)| {
+            let rect = shown.tile(of.0)?;
+            let (tex, locked) = cameras.get(of.0).ok()?;
+            (tex.size != (0, 0) && !locked.0).then_some((window, rect))
+        });
+        let Some((window, rect)) = placed else {
+            visibility.set_if_neq(Visibility::Hidden);
             continue;
         };
-        let show = rect.visible && tex.size != (0, 0) && !locked.0;
-        visibility.set_if_neq(if show {
-            Visibility::Visible
-        } else {
-            Visibility::Hidden
-        });
+        visibility.set_if_neq(Visibility::Visible);
+        let (ww, wh) = (window.width(), window.height());
         let (cx, cy) = rect.picture.center();
         transform.translation = Vec3::new(cx - ww / 2.0, wh / 2.0 - cy, 0.0);
         transform.scale = Vec3::new(rect.picture.w, rect.picture.h, 1.0);
     }
-    shown.rects = rects;
-    shown.solved = Some(solved);
 }
 
 /// The sub stream's size assumed before it has been seen (typical of cameras' sub streams).
@@ -367,27 +451,28 @@ pub(super) fn choose_streams(
 
 /// Keeps the layout each window shows in the state file when it changes.
 pub(super) fn save_layout(
-    view: Res<WallView>,
+    views: Query<&WallView>,
     layouts: Res<Layouts>,
     file: Option<Res<ViewStateFile>>,
-    mut last: Local<Option<String>>,
+    mut last: Local<BTreeMap<String, String>>,
 ) {
     let Some(file) = file else { return };
-    let Some(name) = layouts.0.get(view.layout).map(|l| l.name.clone()) else {
-        return;
-    };
-    if last.as_ref() == Some(&name) {
-        return;
+    let mut changed = false;
+    for view in &views {
+        let Some(name) = layouts.0.get(view.layout).map(|l| l.name.clone()) else {
+            continue;
+        };
+        match last.insert(view.window.clone(), name.clone()) {
+            // What a window started with is what the file says (or the config).
+            None => {}
+            Some(before) => changed |= before != name,
+        }
     }
-    let first = last.is_none();
-    *last = Some(name.clone());
-    if first {
-        // What it started with is what the file says (or the config): nothing to keep.
-        return;
+    if changed {
+        let mut state = read_state(&file.0);
+        state.extend(last.iter().map(|(w, l)| (w.clone(), l.clone())));
+        write_state(file.0.clone(), state);
     }
-    let mut state = read_state(&file.0);
-    state.insert(view.window.clone(), name);
-    write_state(file.0.clone(), state);
 }
 
 /// Window changes asked for over the API, answered with the window afterwards.
@@ -401,19 +486,19 @@ pub struct WindowRequest {
 pub(super) fn window_requests(
     mut requests: ResMut<Messages<WindowRequest>>,
     layouts: Res<Layouts>,
-    windows: Query<&Window, With<PrimaryWindow>>,
+    mut windows: Query<(&Window, &mut WallView)>,
     cameras: Query<&IpCamera>,
-    mut view: ResMut<WallView>,
     time: Res<Time>,
 ) {
     for request in requests.drain() {
-        if request.window != view.window {
+        let Some((window, mut view)) = windows.iter_mut().find(|(_, v)| v.window == request.window)
+        else {
             let _ = request.reply.send(Err(Refusal::NotFound(format!(
                 "no window {:?}",
                 request.window
             ))));
             continue;
-        }
+        };
         if let Some(name) = &request.change.layout {
             match layouts.0.iter().position(|l| &l.name == name) {
                 Some(i) => switch_layout(&mut view, i, time.elapsed()),
@@ -428,7 +513,7 @@ pub(super) fn window_requests(
         if let Some(running) = request.change.tour {
             set_tour(&mut view, running, time.elapsed());
         }
-        let status = window_status(&view, &layouts.0, windows.single().ok(), &cameras);
+        let status = window_status(&view, &layouts.0, Some(window), &cameras);
         let _ = request.reply.send(Ok(status));
     }
 }
@@ -463,9 +548,8 @@ fn window_status(
 /// again only when the cameras change).
 pub(super) fn publish_windows(
     board: Option<Res<crate::camera::Board>>,
-    view: Res<WallView>,
     layouts: Res<Layouts>,
-    windows: Query<&Window, With<PrimaryWindow>>,
+    windows: Query<(&Window, &WallView, &WindowIndex)>,
     cameras: Query<&IpCamera>,
     mut cache: Local<(Vec<String>, Vec<LayoutStatus>)>,
 ) {
@@ -478,9 +562,13 @@ pub(super) fn publish_windows(
         cache.0 = names.iter().map(|n| n.to_string()).collect();
         cache.1 = layout_statuses(&layouts.0, &names);
     }
-    let status = window_status(&view, &layouts.0, windows.single().ok(), &cameras);
+    let mut list: Vec<(usize, WindowStatus)> = windows
+        .iter()
+        .map(|(w, v, i)| (i.0, window_status(v, &layouts.0, Some(w), &cameras)))
+        .collect();
+    list.sort_unstable_by_key(|(i, _)| *i);
     if let Ok(mut snapshot) = board.write() {
-        snapshot.windows = vec![status];
+        snapshot.windows = list.into_iter().map(|(_, s)| s).collect();
         snapshot.layouts.clone_from(&cache.1);
     }
 }

@@ -298,3 +298,97 @@ fn the_window_goes_to_its_monitor_by_name_and_moves_when_it_is_unplugged() {
         mode(&rig)
     );
 }
+
+/// The view of the window named `name`.
+fn view_of(rig: &mut Rig, name: &str) -> (Entity, opticlink::wall::WallView) {
+    let world = rig.app.world_mut();
+    world
+        .query::<(Entity, &opticlink::wall::WallView)>()
+        .iter(world)
+        .find(|(_, v)| v.window == name)
+        .map(|(e, v)| (e, v.clone()))
+        .unwrap()
+}
+
+fn focus(rig: &mut Rig, window: Entity, focused: bool) {
+    rig.app
+        .world_mut()
+        .get_mut::<Window>(window)
+        .unwrap()
+        .focused = focused;
+}
+
+#[test]
+fn each_window_has_its_layout_keys_act_in_the_focused_one_and_a_camera_shown_anywhere_decodes() {
+    let state = tempfile::tempdir().unwrap();
+    let file = state.path().join("views.json");
+    let ron = config(&format!(
+        "{LAYOUTS}, windows: [(name: \"Left\", layout: Some(\"Big\")), \
+         (name: \"Right\", layout: Some(\"Pair\"), size: (800, 450))]"
+    ));
+    let with_state = |app: &mut App| {
+        app.insert_resource(ViewStateFile(file.clone()));
+    };
+    let mut rig = Rig::with(4, &ron, with_state);
+    rig.app.update();
+    let (left, lv) = view_of(&mut rig, "Left");
+    let (right, rv) = view_of(&mut rig, "Right");
+    assert_eq!(left, rig.window, "the first window is the primary one");
+    assert_ne!(left, right, "the second window was opened");
+    let layouts = rig
+        .app
+        .world()
+        .resource::<opticlink::wall::view::Layouts>()
+        .0
+        .clone();
+    assert_eq!(
+        (
+            layouts[lv.layout].name.as_str(),
+            layouts[rv.layout].name.as_str()
+        ),
+        ("Big", "Pair")
+    );
+    let size = rig
+        .app
+        .world()
+        .get::<Window>(right)
+        .unwrap()
+        .resolution
+        .size();
+    assert_eq!(size, Vec2::new(800.0, 450.0));
+    // Big shows C3 and C0, Pair C1 and C2: every camera is on screen somewhere. A camera's
+    // own tile is its largest: C1 in the Right window (400 px wide).
+    assert!((0..4).all(|i| rig.rect(i).visible));
+    assert!(rig.rect(1).cell.w < 400.0 && rig.rect(1).cell.w > 380.0);
+    // Keys act in the focused window only.
+    focus(&mut rig, left, false);
+    focus(&mut rig, right, true);
+    rig.press(KeyCode::F1);
+    assert_eq!(layouts[view_of(&mut rig, "Right").1.layout].name, "All");
+    assert_eq!(layouts[view_of(&mut rig, "Left").1.layout].name, "Big");
+    // The API names the window; the status lists both.
+    let w = ask(
+        &mut rig,
+        "Left",
+        WindowChange {
+            layout: Some("Pair".into()),
+            tour: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(w["layout"], "Pair");
+    assert_eq!(layouts[view_of(&mut rig, "Right").1.layout].name, "All");
+    // Now Left shows C1 and C2, Right all four.
+    rig.app.update();
+    assert!((0..4).all(|i| rig.rect(i).visible));
+    // Right shows only the pair too: C0 and C3 are nowhere, so they are not visible.
+    rig.press(KeyCode::F3);
+    assert!(!rig.rect(0).visible && !rig.rect(3).visible);
+    assert!(rig.rect(1).visible && rig.rect(2).visible);
+    // Both windows' layouts are kept.
+    common::wait_for(Duration::from_secs(5), "the state file", || {
+        let text = std::fs::read_to_string(&file).ok()?;
+        (text.contains(r#""Left":"Pair""#) && text.contains(r#""Right":"Pair""#)).then_some(())
+    });
+    no_worker_heard_anything(&mut rig);
+}

@@ -15,7 +15,6 @@ use opticlink::config::Transport;
 use opticlink::simcam::SimConfig;
 use opticlink::sound::Speaker;
 use opticlink::stream::{WorkerConfig, spawn_camera};
-use opticlink::wall::WallView;
 use retina::client::SessionGroup;
 
 use crate::common;
@@ -149,9 +148,9 @@ fn the_audible_camera_follows_the_selection_and_m_mutes() {
     wall.tap(KeyCode::Tab);
     assert_eq!(speaker.audible().as_deref(), Some("B"));
     // Maximised, Tab moves the maximised tile and the sound with it.
-    wall.app.world_mut().resource_mut::<WallView>().maximised = Some(1);
+    wall.view_mut().maximised = Some(1);
     wall.tap(KeyCode::Tab);
-    assert_eq!(wall.app.world().resource::<WallView>().maximised, Some(2));
+    assert_eq!(wall.view().maximised, Some(2));
     assert_eq!(speaker.audible().as_deref(), Some("C"));
     // A locked camera is never heard.
     let c = wall

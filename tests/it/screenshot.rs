@@ -316,3 +316,78 @@ fn a_named_layout_shows_its_cameras_in_its_cells() {
         "the right cell shows Sim 2 (orange): {right:?}"
     );
 }
+
+/// The mean colour of the middle of a PNG's left and right halves.
+fn halves(path: &std::path::Path) -> ([f64; 3], [f64; 3]) {
+    let mut reader = png::Decoder::new(BufReader::new(File::open(path).unwrap()))
+        .read_info()
+        .unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let (w, h) = (info.width as usize, info.height as usize);
+    (
+        stats(&buf, w, w / 8, h / 3, w / 4, h / 3).0,
+        stats(&buf, w, w / 2 + w / 8, h / 3, w / 4, h / 3).0,
+    )
+}
+
+#[test]
+fn two_windows_each_show_their_own_layout() {
+    let _g = common::heavy();
+    let x = xvfb();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("two.ron");
+    // Sim 1 blue, 2 orange, 3 green, 4 magenta. Plain Xvfb has one monitor (one RandR CRTC),
+    // so both windows share it; the monitor matching is tested on its own.
+    std::fs::write(
+        &cfg,
+        "(simulated: Some((cameras: 4, width: 320, height: 180)),\n\
+         layouts: [(name: \"Green, orange\", grid: Grid(2, 1), cameras: [\"Sim 3\", \"Sim 2\"]),\n\
+                   (name: \"Blue, magenta\", grid: Grid(2, 1), cameras: [\"Sim 1\", \"Sim 4\"])],\n\
+         windows: [(name: \"Desk\", layout: Some(\"Green, orange\"), size: (800, 450)),\n\
+                   (name: \"Wall 2\", monitor: Index(1), layout: Some(\"Blue, magenta\"), size: (640, 360))],\n\
+         servers: (api_port: 0))",
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let mut app = Proc::start(
+        &[
+            "--config",
+            cfg,
+            "--screenshot",
+            "wall.png",
+            "--after",
+            "120",
+            "--when-live",
+        ],
+        &[("DISPLAY", x.1.as_str())],
+    );
+    let status = common::wait_for(Duration::from_secs(180), "the screenshots", || {
+        app.child.try_wait().unwrap()
+    });
+    let log = app.log();
+    assert!(status.success(), "{log}");
+    assert!(
+        log.contains("monitor 1 not found"),
+        "the missing monitor is named\n{log}"
+    );
+    let (left, right) = halves(&app.dir.path().join("wall.png"));
+    assert!(
+        left[1] > left[0] + 20.0 && left[1] > left[2],
+        "Desk, left: Sim 3 (green) {left:?}"
+    );
+    assert!(
+        right[0] > right[1] + 20.0 && right[1] > right[2],
+        "Desk, right: Sim 2 (orange) {right:?}"
+    );
+    // The second window's picture, under its own name.
+    let (left, right) = halves(&app.dir.path().join("wall-Wall_2.png"));
+    assert!(
+        left[2] > left[0] && left[2] > left[1],
+        "Wall 2, left: Sim 1 (blue) {left:?}"
+    );
+    assert!(
+        right[0] > right[1] + 20.0 && right[2] > right[1] + 20.0,
+        "Wall 2, right: Sim 4 (magenta) {right:?}"
+    );
+}

@@ -111,8 +111,28 @@ impl Wall {
         self.frames(1);
     }
 
+    pub fn window(&self) -> Entity {
+        self.window
+    }
+
     pub fn selected(&self) -> usize {
-        self.app.world().resource::<WallView>().selected
+        self.view().selected
+    }
+
+    /// The window's view.
+    pub fn view(&self) -> WallView {
+        self.app
+            .world()
+            .get::<WallView>(self.window)
+            .unwrap()
+            .clone()
+    }
+
+    pub fn view_mut(&mut self) -> Mut<'_, WallView> {
+        self.app
+            .world_mut()
+            .get_mut::<WallView>(self.window)
+            .unwrap()
     }
 
     fn set_focus(&mut self, focused: bool) {

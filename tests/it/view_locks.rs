@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bevy::prelude::*;
 use opticlink::camera::{ViewLocked, ViewLocks};
 use opticlink::locks::{CameraLock, Locks, hash};
-use opticlink::wall::TileOf;
+use opticlink::wall::{TileIn, TileOf};
 
 use crate::steer::Wall;
 
@@ -37,6 +37,7 @@ fn rig(state: &std::path::Path, password_hash: &str) -> (Rig, Arc<Locks>) {
     wall.app.insert_resource(ViewLocks(locks.clone()));
     let mut meshes = Vec::new();
     let mut cameras = Vec::new();
+    let window = wall.window();
     for (index, name) in ["Door", "Hall", "Yard"].iter().enumerate() {
         let cam = wall
             .app
@@ -46,7 +47,12 @@ fn rig(state: &std::path::Path, password_hash: &str) -> (Rig, Arc<Locks>) {
         let mesh = wall
             .app
             .world_mut()
-            .spawn((Transform::default(), Visibility::Hidden, TileOf(cam)))
+            .spawn((
+                Transform::default(),
+                Visibility::Hidden,
+                TileOf(cam),
+                TileIn(window),
+            ))
             .id();
         cameras.push(cam);
         meshes.push(mesh);

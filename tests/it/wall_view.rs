@@ -111,7 +111,11 @@ impl Rig {
     }
 
     pub fn view(&self) -> WallView {
-        self.app.world().resource::<WallView>().clone()
+        self.app
+            .world()
+            .get::<WallView>(self.window)
+            .unwrap()
+            .clone()
     }
 
     pub fn rect(&self, i: usize) -> TileRect {
