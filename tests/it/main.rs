@@ -13,6 +13,7 @@ mod layouts;
 mod listen;
 mod locks;
 mod mjpeg;
+mod monitors;
 mod onvif;
 mod plugin;
 mod record;

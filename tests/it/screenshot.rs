@@ -318,7 +318,7 @@ fn a_named_layout_shows_its_cameras_in_its_cells() {
 }
 
 /// The mean colour of the middle of a PNG's left and right halves.
-fn halves(path: &std::path::Path) -> ([f64; 3], [f64; 3]) {
+pub(crate) fn halves(path: &std::path::Path) -> ([f64; 3], [f64; 3]) {
     let mut reader = png::Decoder::new(BufReader::new(File::open(path).unwrap()))
         .read_info()
         .unwrap();
