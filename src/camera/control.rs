@@ -36,7 +36,7 @@ fn api_commands(
         Option<&super::sub::SubStream>,
     )>,
     mut set: MessageWriter<SetRecording>,
-    mut windows: Option<ResMut<Messages<crate::wall::view::WindowRequest>>>,
+    mut windows: Option<ResMut<Messages<crate::wall::windows::WindowRequest>>>,
     ports: Query<&super::PortBinding>,
     mut spawner: CameraSpawner,
 ) {
@@ -131,7 +131,7 @@ fn api_commands(
             } => match windows.as_mut() {
                 // The wall carries it out (and answers).
                 Some(w) => {
-                    w.write(crate::wall::view::WindowRequest {
+                    w.write(crate::wall::windows::WindowRequest {
                         window,
                         change,
                         reply,

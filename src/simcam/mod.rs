@@ -13,6 +13,7 @@ mod rtsp;
 pub mod scene;
 mod sdp;
 mod send;
+mod session;
 pub mod sound;
 mod talk;
 

@@ -1,6 +1,7 @@
 //! The simulated camera's RTSP connection handling: message framing and parsing with
-//! `rtsp-types`, the requests (OPTIONS … TEARDOWN) and session state. Authentication is in
-//! `digest`, descriptions in `sdp`, the RTP senders a PLAY starts in `send`.
+//! `rtsp-types` and the requests (OPTIONS … TEARDOWN). Session state and the per-camera
+//! session limit are in `session`, authentication in `digest`, descriptions in `sdp`, the RTP
+//! senders a PLAY starts in `send`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use super::digest::{REALM, digest_ok, random_hex};
 use super::rtp::RtpState;
 use super::sdp::{audio_sdp, sdp};
 use super::send::{Delivery, send_audio, send_rtp};
+use super::session::{Media, SessionSlot, SessionState, TrackState};
 use super::talk::{TalkIn, backchannel_sdp};
 use super::{Shared, SimStats};
 
@@ -41,90 +43,6 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 impl SimStats {
     fn bump(counter: &std::sync::atomic::AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// A camera's tracks: `trackID=0` is the picture, `trackID=1` the sound (when it has one),
-/// `trackID=2` the ONVIF backchannel (when asked for and on).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Media {
-    Video,
-    Audio,
-    Backchannel,
-}
-
-impl Media {
-    fn track_id(self) -> u8 {
-        match self {
-            Self::Video => 0,
-            Self::Audio => 1,
-            Self::Backchannel => 2,
-        }
-    }
-}
-
-/// One set-up track of a session.
-struct TrackState {
-    media: Media,
-    delivery: Delivery,
-    rtp: RtpState,
-    rtp_base: u32,
-}
-
-struct SessionState {
-    id: String,
-    camera: usize,
-    /// The camera's sub stream (`/camN/sub`), not its main one.
-    sub: bool,
-    /// Counts the session against the camera's limit while it lives.
-    _slot: SessionSlot,
-    tracks: Vec<TrackState>,
-    senders: Vec<tokio::task::JoinHandle<()>>,
-    /// The backchannel's receiver, once set up.
-    talk: Option<TalkIn>,
-}
-
-impl Drop for SessionState {
-    fn drop(&mut self) {
-        for s in self.senders.drain(..) {
-            s.abort();
-        }
-    }
-}
-
-/// One open session of a camera, counted until dropped (TEARDOWN or the connection ends).
-struct SessionSlot {
-    shared: Arc<Shared>,
-    camera: usize,
-}
-
-impl SessionSlot {
-    /// A place for one more session of `camera`, unless it has `max_sessions` already.
-    fn claim(shared: &Arc<Shared>, camera: usize) -> Option<Self> {
-        let mut open = shared.open_sessions.lock().expect("sessions lock");
-        let n = open.get_mut(camera)?;
-        if shared.config.max_sessions.is_some_and(|max| *n >= max) {
-            return None;
-        }
-        *n += 1;
-        Some(Self {
-            shared: shared.clone(),
-            camera,
-        })
-    }
-}
-
-impl Drop for SessionSlot {
-    fn drop(&mut self) {
-        if let Some(n) = self
-            .shared
-            .open_sessions
-            .lock()
-            .expect("sessions lock")
-            .get_mut(self.camera)
-        {
-            *n = n.saturating_sub(1);
-        }
     }
 }
 

@@ -7,6 +7,7 @@ pub mod backoff;
 pub mod decode;
 pub mod latency;
 pub mod slot;
+mod spawn;
 mod transcode;
 pub mod worker;
 
@@ -17,7 +18,7 @@ use crate::media::VideoCodec;
 
 pub use latency::{LatencyMeter, Percentiles};
 pub use slot::{FrameReceiver, FrameSlot};
-pub use worker::{CameraHandle, WorkerConfig, spawn_camera, spawn_camera_with};
+pub use spawn::{CameraHandle, WorkerConfig, spawn_camera, spawn_camera_with};
 
 /// Commands from the ECS to one camera's worker (bounded channel).
 #[derive(Debug, Clone)]
@@ -27,7 +28,7 @@ pub enum CameraCommand {
     /// Close the session and go on at once with these settings (URL, credentials,
     /// transport): the recorder sees a new session, so a new segment; decode thread, servers
     /// and counters stay.
-    Reconfigure(Box<worker::WorkerConfig>),
+    Reconfigure(Box<WorkerConfig>),
 }
 
 /// Commands are equal when they would do the same: a reconfiguration by its camera and URL.

@@ -2,8 +2,10 @@
 //! frames) with a startup grace, a frame-gap watchdog and the reconnect backoff, feeds the
 //! decode thread, the audio thread and a [`MediaSink`] (the recorder), and reports state
 //! changes. Sessions live and die inside this task so retina's TEARDOWN runs on the runtime.
-//! Loops run → run_once → backoff until `Shutdown`. Failures are logged here, once, where
-//! they are handled (the ECS shows them but does not log them again).
+//! Loops run → run_once → backoff until `Shutdown`; stands by without a session while nobody
+//! needs one; takes new settings on `Reconfigure`. Failures are logged here, once, where
+//! they are handled (the ECS shows them but does not log them again). Starting one is
+//! `spawn`'s.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,122 +18,28 @@ use retina::client::{
 use retina::codec::{CodecItem, FrameFormat, ParametersRef};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tracing::Instrument;
 
-use super::audio::{AudioFeed, AudioTap, spawn_audio};
+use super::audio::AudioTap;
 use super::backoff::Backoff;
-use super::decode::{DecodeOutputs, spawn_decoder};
-use super::{CameraCommand, CameraEvent, FrameReceiver, FrameSlot, StreamStats};
+use super::spawn::WorkerConfig;
+use super::{CameraCommand, CameraEvent, StreamStats};
 use crate::config::Transport;
 use crate::media::{
     AudioCodec, AudioTrack, AudioUnit, MediaSink, SessionInfo, VideoCodec, VideoUnit, nal, unix_ms,
 };
 use crate::secret;
 
-/// What a worker needs to know about its camera.
-#[derive(Clone)]
-pub struct WorkerConfig {
-    pub name: String,
-    /// The RTSP URL without credentials.
-    pub url: url::Url,
-    pub creds: Option<(String, String)>,
-    pub transport: Transport,
-    /// Time from opening a session to its first frame before it counts as failed.
-    pub grace: Duration,
-    /// Longest gap between frames of a live session.
-    pub stall: Duration,
-    /// The wall's speaker, which plays this camera while it is the audible one.
-    pub speaker: Option<Arc<crate::sound::Speaker>>,
-}
-
-impl std::fmt::Debug for WorkerConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorkerConfig")
-            .field("name", &self.name)
-            .field("url", &self.url.as_str())
-            .field("creds", &self.creds.as_ref().map(|_| "***"))
-            .finish_non_exhaustive()
-    }
-}
-
-/// The ECS's end of one camera: commands in, events and pictures out, counters.
-pub struct CameraHandle {
-    pub commands: mpsc::Sender<CameraCommand>,
-    pub events: crossbeam_channel::Receiver<CameraEvent>,
-    pub frames: FrameReceiver,
-    pub stats: Arc<StreamStats>,
-    pub task: tokio::task::JoinHandle<()>,
-    /// Pictures for the JPEG encoder, while MJPEG clients watch.
-    pub mjpeg_frames: FrameReceiver,
-    /// The camera's audio as ADTS AAC, while listeners listen.
-    pub audio: Arc<AudioFeed>,
-}
-
 /// How often a worker on standby looks whether its session is wanted again.
 const STANDBY_POLL: Duration = Duration::from_millis(50);
 
-/// Capacity of the event channel. Events are state changes (a few per minute at worst); a
-/// full channel means the ECS is not draining, and the worker logs rather than blocks.
-const EVENT_QUEUE: usize = 256;
-
-/// Starts the decode and audio threads and the session task of one camera on `runtime`;
-/// the session's media also goes to `sink` (the recorder).
-pub fn spawn_camera(
-    runtime: &tokio::runtime::Handle,
-    config: WorkerConfig,
-    group: Arc<SessionGroup>,
-    sink: Arc<dyn MediaSink>,
-) -> std::io::Result<CameraHandle> {
-    spawn_camera_with(runtime, config, group, sink, StreamStats::default())
-}
-
-/// [`spawn_camera`] with its switches (session, decode, pictures) set before the worker
-/// starts, so it never acts on the defaults.
-pub fn spawn_camera_with(
-    runtime: &tokio::runtime::Handle,
-    config: WorkerConfig,
-    group: Arc<SessionGroup>,
-    sink: Arc<dyn MediaSink>,
-    stats: StreamStats,
-) -> std::io::Result<CameraHandle> {
-    let stats = Arc::new(stats);
-    let (slot, frames) = FrameSlot::new();
-    let (mjpeg, mjpeg_frames) = FrameSlot::new();
-    let outputs = DecodeOutputs { slot, mjpeg };
-    let packets = spawn_decoder(&config.name, stats.clone(), outputs)?;
-    let (audio_tap, audio) = spawn_audio(&config.name, config.speaker.clone())?;
-    let (cmd_tx, cmd_rx) = mpsc::channel(16);
-    let (ev_tx, ev_rx) = crossbeam_channel::bounded(EVENT_QUEUE);
-    let span = tracing::info_span!("camera", name = %config.name);
-    let worker = Worker {
-        config,
-        group,
-        events: ev_tx,
-        packets,
-        sink,
-        audio: audio_tap,
-        stats: stats.clone(),
-    };
-    let task = runtime.spawn(worker.run(cmd_rx).instrument(span));
-    Ok(CameraHandle {
-        commands: cmd_tx,
-        events: ev_rx,
-        frames,
-        stats,
-        task,
-        mjpeg_frames,
-        audio,
-    })
-}
-
-struct Worker {
-    config: WorkerConfig,
-    group: Arc<SessionGroup>,
-    events: Sender<CameraEvent>,
-    packets: Sender<VideoUnit>,
-    sink: Arc<dyn MediaSink>,
-    audio: AudioTap,
-    stats: Arc<StreamStats>,
+pub(super) struct Worker {
+    pub(super) config: WorkerConfig,
+    pub(super) group: Arc<SessionGroup>,
+    pub(super) events: Sender<CameraEvent>,
+    pub(super) packets: Sender<VideoUnit>,
+    pub(super) sink: Arc<dyn MediaSink>,
+    pub(super) audio: AudioTap,
+    pub(super) stats: Arc<StreamStats>,
 }
 
 /// Why a session ended.
@@ -157,7 +65,7 @@ impl Worker {
         }
     }
 
-    async fn run(mut self, mut commands: mpsc::Receiver<CameraCommand>) {
+    pub(super) async fn run(mut self, mut commands: mpsc::Receiver<CameraCommand>) {
         let mut backoff = Backoff::default();
         let mut attempt = 0u32;
         loop {

@@ -8,13 +8,17 @@ pub mod display;
 mod input;
 pub mod keys;
 pub mod layout;
+mod lock_form;
 pub mod monitors;
 mod overlay;
 pub mod snapshot;
 pub mod sound;
+mod steer;
+mod streams;
 pub mod talk;
 pub mod video;
 pub mod view;
+pub mod windows;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -163,7 +167,7 @@ pub fn view_plugin(app: &mut App) {
         .init_resource::<view::Layouts>()
         .add_message::<SetRecording>()
         .add_message::<crate::camera::Steer>()
-        .add_message::<view::WindowRequest>()
+        .add_message::<windows::WindowRequest>()
         .add_message::<bevy::input::mouse::MouseWheel>()
         .add_systems(Startup, view::init_view)
         .add_systems(Update, monitors::place_windows.in_set(WallSystems::Present))
@@ -171,15 +175,15 @@ pub fn view_plugin(app: &mut App) {
             Update,
             (
                 forget_removed,
-                view::window_requests,
+                windows::window_requests,
                 input::select,
-                input::steer,
+                steer::steer,
                 view::advance_tour,
                 view::layout_tiles,
                 view::place_tiles,
-                view::choose_streams,
+                streams::choose_streams,
                 view::save_layout,
-                view::publish_windows,
+                windows::publish_windows,
             )
                 .chain()
                 .in_set(WallSystems::Present),

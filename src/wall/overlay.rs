@@ -3,10 +3,10 @@
 //! error after failures), REC and bound ports, the PTZ badge (moving or not), the brightness
 //! while it changes and the last control error; the audible camera's speaker, meter and
 //! volume (`sound`); the talk button and microphone level of the camera on screen (`talk`);
-//! where the last snapshot went (`snapshot`);
-//! a locked tile's lock and password field
-//! (no picture); the selection frame and a placeholder for
-//! tiles without a picture. Text only from components: URLs are already redacted.
+//! where the last snapshot went (`snapshot`); a locked tile's lock and password field
+//! (`lock_form`, no picture); empty cells, the selection frame and a placeholder for tiles
+//! without a picture; one pass per window. Text only from components: URLs are already
+//! redacted.
 
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
@@ -205,73 +205,6 @@ fn ptz_lines(ptz: &Ptz, now: std::time::Duration) -> Vec<(String, egui::Color32)
     out
 }
 
-/// What a locked tile's password field holds, and the answer to the last attempt.
-#[derive(Default)]
-pub(super) struct LockFields(std::collections::HashMap<Entity, (String, Option<String>)>);
-
-/// A locked tile: no picture, a lock, the password field. A right password unlocks the
-/// camera's address for `locks.remember_hours`; a wrong one waits longer each time.
-fn lock_ui(
-    ctx: &egui::Context,
-    cell: egui::Rect,
-    entity: Entity,
-    name: &str,
-    locks: &crate::locks::Locks,
-    fields: &mut LockFields,
-) {
-    let (text, message) = fields.0.entry(entity).or_default();
-    egui::Area::new(egui::Id::new(("lock", entity)))
-        .pivot(egui::Align2::CENTER_CENTER)
-        .fixed_pos(cell.center())
-        .order(egui::Order::Foreground)
-        .show(ctx, |ui| {
-            ui.vertical_centered(|ui| {
-                ui.label(
-                    egui::RichText::new("LOCKED")
-                        .size(22.0)
-                        .strong()
-                        .color(egui::Color32::from_rgb(250, 200, 80)),
-                );
-                ui.label(
-                    egui::RichText::new(name)
-                        .size(15.0)
-                        .color(egui::Color32::WHITE),
-                );
-                let field = ui.add(
-                    egui::TextEdit::singleline(text)
-                        .password(true)
-                        .hint_text("view password")
-                        .desired_width(180.0),
-                );
-                let enter = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-                if (ui.button("Unlock").clicked() || enter) && !text.is_empty() {
-                    let now = std::time::Instant::now();
-                    let wait = locks.wait_before_attempt(name, now);
-                    *message = if !wait.is_zero() {
-                        Some(format!("wait {:.0} s", wait.as_secs_f64().ceil()))
-                    } else {
-                        match locks.unlock(name, text, true, now) {
-                            Ok(_) => None,
-                            Err(crate::locks::Refused::Wrong { retry_after }) => Some(format!(
-                                "wrong password; next try in {:.0} s",
-                                retry_after.as_secs_f64().ceil()
-                            )),
-                            Err(crate::locks::Refused::NotLocked) => None,
-                        }
-                    };
-                    text.clear();
-                }
-                if let Some(m) = message {
-                    ui.label(
-                        egui::RichText::new(m.as_str())
-                            .size(13.0)
-                            .color(egui::Color32::from_rgb(255, 150, 60)),
-                    );
-                }
-            });
-        });
-}
-
 /// What an overlay pass needs of each window.
 type OverlayWindow = (
     Entity,
@@ -300,7 +233,7 @@ pub(super) fn overlays_ui(
         Res<super::keys::Bindings>,
     ),
     snapshots: Option<Res<super::snapshot::Snapshots>>,
-    mut fields: Local<LockFields>,
+    mut fields: Local<super::lock_form::LockFields>,
     mut set_recording: MessageWriter<SetRecording>,
 ) -> Result {
     // The window this pass draws, and whether it is the one the operator works in (only
@@ -363,7 +296,7 @@ pub(super) fn overlays_ui(
         if locked.0 {
             painter.rect_filled(cell, 0.0, egui::Color32::from_gray(18));
             if let Some(locks) = &locks {
-                lock_ui(ctx, cell, entity, &cam.name, &locks.0, &mut fields);
+                super::lock_form::lock_ui(ctx, cell, entity, &cam.name, &locks.0, &mut fields);
             }
         } else if status.width == 0 || rates.decoded == 0 {
             painter.rect_filled(cell, 0.0, egui::Color32::from_gray(24));

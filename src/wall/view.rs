@@ -1,8 +1,8 @@
-//! What a window shows: its layout (chosen by key, by the API or by its tour, restored from the
-//! state file at start), the layout solved for the cameras there are and laid over the window
-//! (each camera's [`TileRect`]; cameras the layout leaves out are not visible), the tour's
-//! clock, and the windows and layouts published for `/api/windows`. Switching layouts changes
-//! only what is drawn: no camera's session or recording is touched.
+//! What each window shows: its layout (chosen by key, by the API or by its tour, restored
+//! from the state file at start), the layout solved for the cameras there are and laid over
+//! the window (its [`Shown`] tiles; each camera's own [`TileRect`] is its largest tile in any
+//! window), the tile meshes placed to match, and the tour's clock. Switching layouts changes
+//! only what is drawn and decoded (`streams`); the API's side is in `windows`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -14,11 +14,8 @@ use bevy::window::PrimaryWindow;
 use super::layout::{self, Rect, Solved};
 use super::video::VideoTextures;
 use super::{GAP, TileIn, TileOf, TileRect, WallView};
-use crate::camera::sub::{Display, StreamKind, SubStream};
 use crate::camera::{IpCamera, ViewLocked};
 use crate::config::{GridSpec, LayoutConfig};
-use crate::serve::api::{Refusal, WindowChange};
-use crate::serve::{LayoutStatus, TourStatus, WindowStatus};
 
 /// The layouts windows choose from (the config's, or the built-in `All`).
 #[derive(Resource, Debug, Clone)]
@@ -84,7 +81,7 @@ pub struct Tour {
 }
 
 impl Tour {
-    fn names(&self, layouts: &[LayoutConfig]) -> Vec<String> {
+    pub(super) fn names(&self, layouts: &[LayoutConfig]) -> Vec<String> {
         self.steps
             .iter()
             .map(|s| match s {
@@ -376,79 +373,6 @@ pub(super) fn place_tiles(
     }
 }
 
-/// The sub stream's size assumed before it has been seen (typical of cameras' sub streams).
-const SUB_GUESS: (u32, u32) = (640, 360);
-
-/// Decode only what is seen, from the stream that fits the tile. A camera without a sub stream
-/// decodes while its tile is shown and not locked. With one, the tile's pixels pick the stream
-/// (`layout::stream_for`) and only that stream decodes (both while the tile switches: the
-/// old one shows until the new one has a picture); the main session is held only while it is
-/// shown or records, the sub session while it is shown, or as the camera's only session when
-/// nothing shows or records it. MJPEG clients, listeners and snapshots keep the main stream
-/// going on their own (the worker checks them). A camera coming back into view keeps its
-/// last picture until its next keyframe decodes.
-#[allow(clippy::type_complexity)]
-pub(super) fn choose_streams(
-    windows: Query<&Window, With<PrimaryWindow>>,
-    mut cameras: Query<(
-        &IpCamera,
-        &TileRect,
-        &ViewLocked,
-        &crate::camera::WorkerLink,
-        &crate::camera::Recording,
-        Option<&SubStream>,
-        &mut Display,
-    )>,
-) {
-    use std::sync::atomic::Ordering::Relaxed;
-    let scale = windows.single().map_or(1.0, |w| w.scale_factor());
-    for (cam, rect, locked, link, recording, sub, mut display) in &mut cameras {
-        let seen = rect.visible && !locked.0;
-        let main = &link.stats;
-        let Some(sub) = sub else {
-            if display.visible != seen {
-                display.visible = seen;
-            }
-            main.session_wanted.store(true, Relaxed);
-            main.pictures_wanted.store(seen, Relaxed);
-            if main.decode_wanted.swap(seen, Relaxed) != seen {
-                debug!(camera = %cam.name, "{}", if seen { "shown: decoding" } else { "not shown: decoding stops" });
-            }
-            continue;
-        };
-        let sub_size = match (sub.status.width, sub.status.height) {
-            (0, _) | (_, 0) => SUB_GUESS,
-            size => size,
-        };
-        let tile = (rect.picture.w * scale, rect.picture.h * scale);
-        let want = if seen {
-            layout::stream_for(display.want, tile, sub_size)
-        } else {
-            display.want
-        };
-        if (display.visible, display.want) != (seen, want) {
-            if want != display.want {
-                info!(camera = %cam.name, "tile {:.0}×{:.0}: {} stream", tile.0, tile.1, want.as_str());
-            }
-            display.visible = seen;
-            display.want = want;
-        }
-        let showing = |k: StreamKind| seen && (display.want == k || display.current == k);
-        let main_session = recording.active || showing(StreamKind::Main);
-        main.session_wanted.store(main_session, Relaxed);
-        main.decode_wanted.store(showing(StreamKind::Main), Relaxed);
-        main.pictures_wanted
-            .store(showing(StreamKind::Main), Relaxed);
-        let s = &sub.link.stats;
-        s.session_wanted.store(
-            showing(StreamKind::Sub) || (!seen && !main_session),
-            Relaxed,
-        );
-        s.decode_wanted.store(showing(StreamKind::Sub), Relaxed);
-        s.pictures_wanted.store(showing(StreamKind::Sub), Relaxed);
-    }
-}
-
 /// Keeps the layout each window shows in the state file when it changes.
 pub(super) fn save_layout(
     views: Query<&WallView>,
@@ -473,120 +397,4 @@ pub(super) fn save_layout(
         state.extend(last.iter().map(|(w, l)| (w.clone(), l.clone())));
         write_state(file.0.clone(), state);
     }
-}
-
-/// Window changes asked for over the API, answered with the window afterwards.
-#[derive(Message)]
-pub struct WindowRequest {
-    pub window: String,
-    pub change: WindowChange,
-    pub reply: tokio::sync::oneshot::Sender<Result<WindowStatus, Refusal>>,
-}
-
-pub(super) fn window_requests(
-    mut requests: ResMut<Messages<WindowRequest>>,
-    layouts: Res<Layouts>,
-    mut windows: Query<(&Window, &mut WallView)>,
-    cameras: Query<&IpCamera>,
-    time: Res<Time>,
-) {
-    for request in requests.drain() {
-        let Some((window, mut view)) = windows.iter_mut().find(|(_, v)| v.window == request.window)
-        else {
-            let _ = request.reply.send(Err(Refusal::NotFound(format!(
-                "no window {:?}",
-                request.window
-            ))));
-            continue;
-        };
-        if let Some(name) = &request.change.layout {
-            match layouts.0.iter().position(|l| &l.name == name) {
-                Some(i) => switch_layout(&mut view, i, time.elapsed()),
-                None => {
-                    let _ = request
-                        .reply
-                        .send(Err(Refusal::NotFound(format!("no layout {name:?}"))));
-                    continue;
-                }
-            }
-        }
-        if let Some(running) = request.change.tour {
-            set_tour(&mut view, running, time.elapsed());
-        }
-        let status = window_status(&view, &layouts.0, Some(window), &cameras);
-        let _ = request.reply.send(Ok(status));
-    }
-}
-
-fn window_status(
-    view: &WallView,
-    layouts: &[LayoutConfig],
-    window: Option<&Window>,
-    cameras: &Query<&IpCamera>,
-) -> WindowStatus {
-    WindowStatus {
-        name: view.window.clone(),
-        layout: layouts
-            .get(view.layout)
-            .map(|l| l.name.clone())
-            .unwrap_or_default(),
-        maximised: view
-            .maximised
-            .and_then(|m| cameras.iter().find(|c| c.index == m))
-            .map(|c| c.name.clone()),
-        width: window.map_or(0, |w| w.physical_width()),
-        height: window.map_or(0, |w| w.physical_height()),
-        tour: view.tour.as_ref().map(|t| TourStatus {
-            paused: t.paused,
-            secs: t.every.as_secs(),
-            steps: t.names(layouts),
-        }),
-    }
-}
-
-/// Publishes the window and the layouts for `/api/windows` (the layouts' cells are solved
-/// again only when the cameras change).
-pub(super) fn publish_windows(
-    board: Option<Res<crate::camera::Board>>,
-    layouts: Res<Layouts>,
-    windows: Query<(&Window, &WallView, &WindowIndex)>,
-    cameras: Query<&IpCamera>,
-    mut cache: Local<(Vec<String>, Vec<LayoutStatus>)>,
-) {
-    let Some(board) = board else { return };
-    let mut order: Vec<(usize, &str)> =
-        cameras.iter().map(|c| (c.index, c.name.as_str())).collect();
-    order.sort_unstable();
-    let names: Vec<&str> = order.iter().map(|(_, n)| *n).collect();
-    if cache.0 != names || cache.1.len() != layouts.0.len() {
-        cache.0 = names.iter().map(|n| n.to_string()).collect();
-        cache.1 = layout_statuses(&layouts.0, &names);
-    }
-    let mut list: Vec<(usize, WindowStatus)> = windows
-        .iter()
-        .map(|(w, v, i)| (i.0, window_status(v, &layouts.0, Some(w), &cameras)))
-        .collect();
-    list.sort_unstable_by_key(|(i, _)| *i);
-    if let Ok(mut snapshot) = board.write() {
-        snapshot.windows = list.into_iter().map(|(_, s)| s).collect();
-        snapshot.layouts.clone_from(&cache.1);
-    }
-}
-
-fn layout_statuses(layouts: &[LayoutConfig], names: &[&str]) -> Vec<LayoutStatus> {
-    layouts
-        .iter()
-        .map(|l| LayoutStatus {
-            name: l.name.clone(),
-            grid: match l.grid.fixed() {
-                None => "Auto".into(),
-                Some((c, r, _)) => format!("{c}x{r}"),
-            },
-            cells: layout::solve(l, names)
-                .cells
-                .iter()
-                .map(|(_, c)| c.map(|i| names[i].to_owned()))
-                .collect(),
-        })
-        .collect()
 }

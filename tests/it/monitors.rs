@@ -183,23 +183,7 @@ fn each_window_goes_to_its_monitor_and_shows_its_layout() {
     drop(app);
 
     // Each window's picture shows its own layout.
-    let mut app = Proc::start(
-        &[
-            "--config",
-            cfg,
-            "--screenshot",
-            "wall.png",
-            "--after",
-            "120",
-            "--when-live",
-        ],
-        &[("DISPLAY", display)],
-    );
-    let status = common::wait_for(Duration::from_secs(180), "the screenshots", || {
-        app.child.try_wait().unwrap()
-    });
-    let log = app.log();
-    assert!(status.success(), "{log}");
+    let (app, log) = crate::screenshot::shoot(&["--config", cfg], &[("DISPLAY", display)]);
     assert!(log.contains("window \"Desk\" on monitor DUMMY1"), "{log}");
     let (left, right) = crate::screenshot::halves(&app.dir.path().join("wall.png"));
     assert!(

@@ -51,6 +51,26 @@ pub(crate) fn xvfb() -> Xvfb {
     Xvfb(child, format!(":{n}"))
 }
 
+/// `opticlink --screenshot wall.png --after 120 --when-live` with `args` before it and
+/// `envs`; waits for it to exit, checks it succeeded, and returns it (its directory holds the
+/// PNGs) with its log.
+pub(crate) fn shoot(args: &[&str], envs: &[(&str, &str)]) -> (Proc, String) {
+    let all: Vec<&str> = args
+        .iter()
+        .copied()
+        .chain(["--screenshot", "wall.png", "--after", "120", "--when-live"])
+        .collect();
+    let mut app = Proc::start(&all, envs);
+    let status = common::wait_for(
+        Duration::from_secs(180),
+        "the screenshot run to end",
+        || app.child.try_wait().unwrap(),
+    );
+    let log = app.log();
+    assert!(status.success(), "exit {status:?}\n{log}");
+    (app, log)
+}
+
 /// Mean and standard deviation of each channel over a rectangle.
 fn stats(px: &[u8], width: usize, x0: usize, y0: usize, w: usize, h: usize) -> ([f64; 3], f64) {
     let mut sum = [0f64; 3];
@@ -76,17 +96,7 @@ fn demo_screenshot_shows_four_distinct_live_tiles() {
     let _g = common::heavy();
     let x = xvfb();
     // As soon as every camera is live with its picture on screen (at most 120 s).
-    let mut app = Proc::start(
-        &["--screenshot", "wall.png", "--after", "120", "--when-live"],
-        &[("DISPLAY", x.1.as_str())],
-    );
-    let status = common::wait_for(
-        Duration::from_secs(180),
-        "the screenshot run to end",
-        || app.child.try_wait().unwrap(),
-    );
-    let log = app.log();
-    assert!(status.success(), "exit {status:?}\n{log}");
+    let (app, log) = shoot(&[], &[("DISPLAY", x.1.as_str())]);
     let png = app.dir.path().join("wall.png");
     let decoder = png::Decoder::new(BufReader::new(File::open(&png).expect("wall.png written")));
     let mut reader = decoder.read_info().unwrap();
@@ -213,26 +223,13 @@ fn a_locked_tile_is_the_lock_not_the_picture() {
     let dir = tempfile::tempdir().unwrap();
     let (cfg, state) = crate::locks::locked_sim_config(dir.path(), (640, 360));
     let cfg = cfg.as_str();
-    let mut app = Proc::start(
-        &[
-            "--config",
-            cfg,
-            "--screenshot",
-            "wall.png",
-            "--after",
-            "120",
-            "--when-live",
-        ],
+    let (app, log) = shoot(
+        &["--config", cfg],
         &[
             ("DISPLAY", x.1.as_str()),
             ("OPTICLINK_STATE_DIR", state.as_str()),
         ],
     );
-    let status = common::wait_for(Duration::from_secs(180), "the screenshot", || {
-        app.child.try_wait().unwrap()
-    });
-    let log = app.log();
-    assert!(status.success(), "{log}");
     assert!(log.contains("locked: no picture shown"), "{log}");
     let png = app.dir.path().join("wall.png");
     let mut reader = png::Decoder::new(BufReader::new(File::open(&png).unwrap()))
@@ -272,23 +269,7 @@ fn a_named_layout_shows_its_cameras_in_its_cells() {
     )
     .unwrap();
     let cfg = cfg.to_str().unwrap();
-    let mut app = Proc::start(
-        &[
-            "--config",
-            cfg,
-            "--screenshot",
-            "wall.png",
-            "--after",
-            "120",
-            "--when-live",
-        ],
-        &[("DISPLAY", x.1.as_str())],
-    );
-    let status = common::wait_for(Duration::from_secs(180), "the screenshot", || {
-        app.child.try_wait().unwrap()
-    });
-    let log = app.log();
-    assert!(status.success(), "{log}");
+    let (app, log) = shoot(&["--config", cfg], &[("DISPLAY", x.1.as_str())]);
     for hidden in ["Sim 1", "Sim 4"] {
         assert!(
             log.lines()
@@ -350,23 +331,7 @@ fn two_windows_each_show_their_own_layout() {
     )
     .unwrap();
     let cfg = cfg.to_str().unwrap();
-    let mut app = Proc::start(
-        &[
-            "--config",
-            cfg,
-            "--screenshot",
-            "wall.png",
-            "--after",
-            "120",
-            "--when-live",
-        ],
-        &[("DISPLAY", x.1.as_str())],
-    );
-    let status = common::wait_for(Duration::from_secs(180), "the screenshots", || {
-        app.child.try_wait().unwrap()
-    });
-    let log = app.log();
-    assert!(status.success(), "{log}");
+    let (app, log) = shoot(&["--config", cfg], &[("DISPLAY", x.1.as_str())]);
     assert!(
         log.contains("monitor 1 not found"),
         "the missing monitor is named\n{log}"

@@ -194,8 +194,8 @@ fn tiles_show_the_sub_stream_small_and_the_main_stream_big_without_a_black_frame
     // C2 alone, full window: its main stream, in one GOP (1 s) plus the session's set-up.
     let c2 = all[1];
     app.world_mut()
-        .resource_mut::<Messages<opticlink::wall::view::WindowRequest>>()
-        .write(opticlink::wall::view::WindowRequest {
+        .resource_mut::<Messages<opticlink::wall::windows::WindowRequest>>()
+        .write(opticlink::wall::windows::WindowRequest {
             window: "Main".into(),
             change: opticlink::serve::api::WindowChange {
                 layout: Some("C2".into()),
@@ -251,8 +251,8 @@ fn tiles_show_the_sub_stream_small_and_the_main_stream_big_without_a_black_frame
     // C1 (recording) full window and back: the recording never restarts.
     for layout in ["C1", "Grid"] {
         app.world_mut()
-            .resource_mut::<Messages<opticlink::wall::view::WindowRequest>>()
-            .write(opticlink::wall::view::WindowRequest {
+            .resource_mut::<Messages<opticlink::wall::windows::WindowRequest>>()
+            .write(opticlink::wall::windows::WindowRequest {
                 window: "Main".into(),
                 change: opticlink::serve::api::WindowChange {
                     layout: Some(layout.into()),

@@ -9,23 +9,30 @@ use std::time::Duration;
 
 use crate::common::{self, Proc, sim, small};
 
+/// Debian's Chromium, headless, quiet (no background networking: this machine's network is
+/// closed), 1280×720, with a fresh profile in `profile`.
+pub(crate) fn chromium(profile: &Path) -> Command {
+    let mut cmd = Command::new("chromium");
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,720",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()));
+    cmd
+}
+
 /// A headless Chromium screenshot (1280×720) of `url`, taken after `wait_ms`.
 fn screenshot(url: &str, out: &Path, wait_ms: u32) -> (Vec<u8>, usize) {
     let profile = tempfile::tempdir().unwrap();
-    let status = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--window-size=1280,720",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
+    let status = chromium(profile.path())
+        .arg("--hide-scrollbars")
         .arg(format!("--timeout={wait_ms}"))
         .arg(format!("--screenshot={}", out.display()))
         .arg(url)
@@ -123,17 +130,8 @@ fn pixels(px: &[u8], channels: usize, x: usize, y: usize, w: usize, h: usize) ->
 /// The page's DOM after `wait_ms` of page time, as headless Chromium sees it.
 fn dump_dom(url: &str, wait_ms: u32) -> String {
     let profile = tempfile::tempdir().unwrap();
-    let out = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
+    let out = chromium(profile.path())
+        .arg("--dump-dom")
         .arg(format!("--timeout={wait_ms}"))
         .arg(url)
         .stderr(std::process::Stdio::null())

@@ -7,7 +7,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use opticlink::talk::pcm;
@@ -138,17 +138,8 @@ fn the_websocket_talks_live_to_one_camera_and_refuses_what_cannot_talk() {
 /// a DevTools connection to the page (Chromium's DevTools HTTP endpoint keeps connections
 /// open, so the page is found over the browser's own WebSocket).
 fn chromium_with_microphone(url: &str, wav: &Path, profile: &Path) -> (Owned, Cdp) {
-    let mut child = Command::new("chromium")
+    let mut child = crate::web::chromium(profile)
         .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--window-size=1280,720",
             "--remote-debugging-port=0",
             "--use-fake-ui-for-media-stream",
             "--use-fake-device-for-media-stream",

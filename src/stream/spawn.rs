@@ -1,0 +1,110 @@
+//! Starting a camera's worker: what it needs to know ([`WorkerConfig`]), its decode and audio
+//! threads, the channels of the per-camera boundary, and the ECS's end of it all
+//! ([`CameraHandle`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use retina::client::SessionGroup;
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+use super::audio::{AudioFeed, spawn_audio};
+use super::decode::{DecodeOutputs, spawn_decoder};
+use super::worker::Worker;
+use super::{CameraCommand, CameraEvent, FrameReceiver, FrameSlot, StreamStats};
+use crate::config::Transport;
+use crate::media::MediaSink;
+
+/// What a worker needs to know about its camera.
+#[derive(Clone)]
+pub struct WorkerConfig {
+    pub name: String,
+    /// The RTSP URL without credentials.
+    pub url: url::Url,
+    pub creds: Option<(String, String)>,
+    pub transport: Transport,
+    /// Time from opening a session to its first frame before it counts as failed.
+    pub grace: Duration,
+    /// Longest gap between frames of a live session.
+    pub stall: Duration,
+    /// The wall's speaker, which plays this camera while it is the audible one.
+    pub speaker: Option<Arc<crate::sound::Speaker>>,
+}
+
+impl std::fmt::Debug for WorkerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerConfig")
+            .field("name", &self.name)
+            .field("url", &self.url.as_str())
+            .field("creds", &self.creds.as_ref().map(|_| "***"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The ECS's end of one camera: commands in, events and pictures out, counters.
+pub struct CameraHandle {
+    pub commands: mpsc::Sender<CameraCommand>,
+    pub events: crossbeam_channel::Receiver<CameraEvent>,
+    pub frames: FrameReceiver,
+    pub stats: Arc<StreamStats>,
+    pub task: tokio::task::JoinHandle<()>,
+    /// Pictures for the JPEG encoder, while MJPEG clients watch.
+    pub mjpeg_frames: FrameReceiver,
+    /// The camera's audio as ADTS AAC, while listeners listen.
+    pub audio: Arc<AudioFeed>,
+}
+
+/// Capacity of the event channel. Events are state changes (a few per minute at worst); a
+/// full channel means the ECS is not draining, and the worker logs rather than blocks.
+const EVENT_QUEUE: usize = 256;
+
+/// Starts the decode and audio threads and the session task of one camera on `runtime`;
+/// the session's media also goes to `sink` (the recorder).
+pub fn spawn_camera(
+    runtime: &tokio::runtime::Handle,
+    config: WorkerConfig,
+    group: Arc<SessionGroup>,
+    sink: Arc<dyn MediaSink>,
+) -> std::io::Result<CameraHandle> {
+    spawn_camera_with(runtime, config, group, sink, StreamStats::default())
+}
+
+/// [`spawn_camera`] with its switches (session, decode, pictures) set before the worker
+/// starts, so it never acts on the defaults.
+pub fn spawn_camera_with(
+    runtime: &tokio::runtime::Handle,
+    config: WorkerConfig,
+    group: Arc<SessionGroup>,
+    sink: Arc<dyn MediaSink>,
+    stats: StreamStats,
+) -> std::io::Result<CameraHandle> {
+    let stats = Arc::new(stats);
+    let (slot, frames) = FrameSlot::new();
+    let (mjpeg, mjpeg_frames) = FrameSlot::new();
+    let outputs = DecodeOutputs { slot, mjpeg };
+    let packets = spawn_decoder(&config.name, stats.clone(), outputs)?;
+    let (audio_tap, audio) = spawn_audio(&config.name, config.speaker.clone())?;
+    let (cmd_tx, cmd_rx) = mpsc::channel(16);
+    let (ev_tx, ev_rx) = crossbeam_channel::bounded(EVENT_QUEUE);
+    let span = tracing::info_span!("camera", name = %config.name);
+    let worker = Worker {
+        config,
+        group,
+        events: ev_tx,
+        packets,
+        sink,
+        audio: audio_tap,
+        stats: stats.clone(),
+    };
+    let task = runtime.spawn(worker.run(cmd_rx).instrument(span));
+    Ok(CameraHandle {
+        commands: cmd_tx,
+        events: ev_rx,
+        frames,
+        stats,
+        task,
+        mjpeg_frames,
+        audio,
+    })
+}

@@ -1,0 +1,247 @@
+//! Steering the selected camera — and only it — from the keyboard, the mouse (drag on the
+//! maximised tile, wheel) and the gamepad (left stick with a dead zone, triggers or right stick
+//! to zoom), presets and brightness, in the operator's window. Steering goes out as [`Steer`]
+//! messages naming the selected camera's entity; a Stop goes to a camera whenever its input
+//! comes to rest, the selection moves away from it, or the window loses focus (a gamepad that
+//! disconnects brings its input to rest).
+
+use std::time::Duration;
+
+use bevy::input::mouse::{MouseScrollUnit, MouseWheel};
+use bevy::prelude::*;
+
+use super::WallView;
+use super::input::{InputWindows, TileView, capabilities, digit_pressed};
+use super::keys::Bindings;
+use crate::camera::Steer;
+use crate::onvif::{Command, Velocity};
+
+/// One wheel notch zooms for this long.
+const WHEEL_ZOOM: Duration = Duration::from_millis(300);
+
+/// A stick's deflection with the dead zone taken out and the rest rescaled to `0..=1`.
+pub fn dead_zone(v: Vec2, zone: f32) -> Vec2 {
+    let len = v.length();
+    if !len.is_finite() || len <= zone {
+        return Vec2::ZERO;
+    }
+    v / len * ((len - zone) / (1.0 - zone)).min(1.0)
+}
+
+/// One trigger or axis with the dead zone taken out.
+fn dead_zone_1(v: f32, zone: f32) -> f32 {
+    dead_zone(Vec2::new(v, 0.0), zone).x
+}
+
+/// What the steering input was last frame.
+#[derive(Default)]
+pub(super) struct SteerState {
+    /// Where a drag on the maximised tile started.
+    drag_from: Option<Vec2>,
+    /// The camera steered and the velocity last asked of it.
+    current: Option<(Entity, Velocity)>,
+    /// Wheel zoom direction and until when.
+    wheel: Option<(f32, Duration)>,
+    /// The brightness last asked of a camera (presses faster than its answers add up).
+    brightness: Option<(Entity, f32)>,
+    /// Keys that moved the selection: they steer nothing until released.
+    consumed: Vec<KeyCode>,
+}
+
+/// Steering the selected camera.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn steer(
+    keys: Res<ButtonInput<KeyCode>>,
+    egui: Option<Res<bevy_egui::input::EguiWantsInput>>,
+    mouse: Res<ButtonInput<MouseButton>>,
+    mut wheel: MessageReader<MouseWheel>,
+    time: Res<Time<Real>>,
+    bindings: Res<Bindings>,
+    windows: InputWindows<Ref<WallView>>,
+    cameras: Query<TileView>,
+    gamepads: Query<&Gamepad>,
+    mut state: Local<SteerState>,
+    mut out: MessageWriter<Steer>,
+) {
+    let now = time.elapsed();
+    let none = ButtonInput::<KeyCode>::default();
+    let keys: &ButtonInput<KeyCode> = if egui.is_some_and(|e| e.wants_any_keyboard_input()) {
+        &none
+    } else {
+        &keys
+    };
+    let Some(at) = super::operator_window(windows.iter().map(|(e, w, _, _, p)| (e, w.focused, p)))
+    else {
+        return;
+    };
+    let Ok((_, window, view, shown, _)) = windows.get(at) else {
+        return;
+    };
+    let focused = window.focused;
+    let selected = cameras.iter().find(|(_, c, ..)| c.index == view.selected);
+    let (steerable, imaging) = capabilities(selected.and_then(|s| s.2), selected.and_then(|s| s.3));
+    let target = selected.map(|s| s.0).filter(|_| steerable || imaging);
+    let b = &*bindings;
+    // An arrow that just moved the selection onto a PTZ camera does not also pan it; a key
+    // pressed with Ctrl (Ctrl+S snapshot, Ctrl+digit store preset) never steers.
+    let ctrl_down = keys.any_pressed([KeyCode::ControlLeft, KeyCode::ControlRight]);
+    if view.is_changed() || ctrl_down {
+        state.consumed.extend(keys.get_just_pressed().copied());
+    }
+    state.consumed.retain(|k| keys.pressed(*k));
+    let mut v = Vec3::ZERO; // pan, tilt, zoom
+    if focused && steerable {
+        let held = |list: &[KeyCode]| {
+            list.iter()
+                .any(|k| keys.pressed(*k) && !state.consumed.contains(k))
+        };
+        let axis = |plus: &[KeyCode], minus: &[KeyCode]| {
+            f32::from(u8::from(held(plus))) - f32::from(u8::from(held(minus)))
+        };
+        v += Vec3::new(
+            axis(&b.pan_right, &b.pan_left),
+            axis(&b.tilt_up, &b.tilt_down),
+            axis(&b.zoom_in, &b.zoom_out),
+        ) * b.key_speed;
+        for pad in &gamepads {
+            let stick = dead_zone(pad.left_stick(), b.dead_zone);
+            let trig = |button| pad.get(button).unwrap_or(0.0);
+            let zoom = dead_zone_1(
+                trig(GamepadButton::RightTrigger2) - trig(GamepadButton::LeftTrigger2),
+                b.dead_zone,
+            ) + dead_zone_1(pad.right_stick().y, b.dead_zone);
+            v += Vec3::new(stick.x, stick.y, zoom);
+        }
+        // Drag on the maximised tile pans and tilts towards where the pointer went.
+        let cursor = window.cursor_position();
+        let on_max = |p: Vec2| {
+            selected.is_some_and(|(e, c, ..)| {
+                view.maximised == Some(c.index)
+                    && shown.tile(e).is_some_and(|r| r.cell.contains(p.x, p.y))
+            })
+        };
+        if mouse.just_pressed(MouseButton::Left) {
+            state.drag_from = cursor.filter(|p| on_max(*p));
+        }
+        if !mouse.pressed(MouseButton::Left) {
+            state.drag_from = None;
+        }
+        if let (Some(from), Some(at)) = (state.drag_from, cursor) {
+            let d = (at - from) / b.drag_full_speed;
+            v += Vec3::new(d.x, -d.y, 0.0);
+        }
+        for w in wheel.read() {
+            let notches = match w.unit {
+                MouseScrollUnit::Line => w.y,
+                MouseScrollUnit::Pixel => w.y / 40.0,
+            };
+            if notches != 0.0 && cursor.is_some_and(on_max) {
+                state.wheel = Some((notches.signum(), now + WHEEL_ZOOM));
+            }
+        }
+        if let Some((dir, until)) = state.wheel {
+            if now < until {
+                v.z += dir * b.key_speed;
+            } else {
+                state.wheel = None;
+            }
+        }
+    } else {
+        wheel.clear();
+        state.drag_from = None;
+        state.wheel = None;
+    }
+    let round = |x: f32| (x.clamp(-1.0, 1.0) * 100.0).round() / 100.0;
+    let velocity = Velocity {
+        pan: round(v.x),
+        tilt: round(v.y),
+        zoom: round(v.z),
+    };
+    // A camera no longer steered gets its Stop.
+    if let Some((old, last)) = state.current
+        && Some(old) != target
+    {
+        if !last.is_zero() {
+            out.write(Steer {
+                camera: old,
+                command: Command::Stop,
+            });
+        }
+        state.current = None;
+    }
+    let Some(camera) = target else { return };
+    let last = state.current.map_or(Velocity::default(), |(_, v)| v);
+    if velocity != last {
+        out.write(Steer {
+            camera,
+            command: if velocity.is_zero() {
+                Command::Stop
+            } else {
+                Command::Move(velocity)
+            },
+        });
+    }
+    state.current = Some((camera, velocity));
+    // A digit that just selected this camera is not also a preset for it.
+    if !focused || view.is_changed() {
+        return;
+    }
+    let ctrl = keys.any_pressed([KeyCode::ControlLeft, KeyCode::ControlRight]);
+    let alt = keys.any_pressed([KeyCode::AltLeft, KeyCode::AltRight]);
+    let mut send = |command| {
+        out.write(Steer { camera, command });
+    };
+    if steerable {
+        if let Some(d) = digit_pressed(keys).filter(|_| !alt) {
+            let n = d as u32 + 1;
+            send(if ctrl {
+                Command::SetPreset(n)
+            } else {
+                Command::GotoPreset(n)
+            });
+        }
+        if keys.any_just_pressed(b.home.iter().copied()) {
+            send(Command::Home);
+        }
+        if gamepads.iter().any(|g| g.just_pressed(b.pad_preset)) {
+            send(Command::GotoPreset(1));
+        }
+    }
+    if imaging {
+        let delta = if keys.any_just_pressed(b.brightness_up.iter().copied()) {
+            b.brightness_step
+        } else if keys.any_just_pressed(b.brightness_down.iter().copied()) {
+            -b.brightness_step
+        } else {
+            0.0
+        };
+        if delta != 0.0 {
+            let known = selected
+                .and_then(|s| s.2)
+                .and_then(|p| p.status.brightness)
+                .unwrap_or(50.0);
+            let base = match state.brightness {
+                Some((e, value)) if e == camera => value,
+                _ => known,
+            };
+            let value = (base + delta).clamp(0.0, 100.0);
+            state.brightness = Some((camera, value));
+            send(Command::Brightness(value));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dead_zone_rescales_the_rest() {
+        assert_eq!(dead_zone(Vec2::new(0.1, 0.05), 0.15), Vec2::ZERO);
+        let half = dead_zone(Vec2::new(0.575, 0.0), 0.15);
+        assert!((half.x - 0.5).abs() < 1e-5, "{half}");
+        assert_eq!(dead_zone(Vec2::new(0.0, -1.0), 0.15), Vec2::new(0.0, -1.0));
+        assert_eq!(dead_zone(Vec2::new(f32::NAN, 0.0), 0.15), Vec2::ZERO);
+        assert_eq!(dead_zone_1(-0.1, 0.15), 0.0);
+    }
+}

@@ -1,0 +1,84 @@
+//! Which stream each camera decodes and which sessions it holds, from what the windows show:
+//! decode only what is seen, and on a camera with a sub stream, the stream that fits its
+//! largest tile. The worker obeys the switches set here; the sub stream's pictures replace the
+//! main ones (or back) in `camera::sub` once the new stream has one.
+
+use bevy::prelude::*;
+use bevy::window::PrimaryWindow;
+
+use super::{TileRect, layout};
+use crate::camera::sub::{Display, StreamKind, SubStream};
+use crate::camera::{IpCamera, ViewLocked};
+
+/// The sub stream's size assumed before it has been seen (typical of cameras' sub streams).
+const SUB_GUESS: (u32, u32) = (640, 360);
+
+/// Decode only what is seen, from the stream that fits the tile. A camera without a sub stream
+/// decodes while its tile is shown and not locked. With one, the tile's pixels pick the stream
+/// (`layout::stream_for`) and only that stream decodes (both while the tile switches: the
+/// old one shows until the new one has a picture); the main session is held only while it is
+/// shown or records, the sub session while it is shown, or as the camera's only session when
+/// nothing shows or records it. MJPEG clients, listeners and snapshots keep the main stream
+/// going on their own (the worker checks them). A camera coming back into view keeps its
+/// last picture until its next keyframe decodes.
+#[allow(clippy::type_complexity)]
+pub(super) fn choose_streams(
+    windows: Query<&Window, With<PrimaryWindow>>,
+    mut cameras: Query<(
+        &IpCamera,
+        &TileRect,
+        &ViewLocked,
+        &crate::camera::WorkerLink,
+        &crate::camera::Recording,
+        Option<&SubStream>,
+        &mut Display,
+    )>,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let scale = windows.single().map_or(1.0, |w| w.scale_factor());
+    for (cam, rect, locked, link, recording, sub, mut display) in &mut cameras {
+        let seen = rect.visible && !locked.0;
+        let main = &link.stats;
+        let Some(sub) = sub else {
+            if display.visible != seen {
+                display.visible = seen;
+            }
+            main.session_wanted.store(true, Relaxed);
+            main.pictures_wanted.store(seen, Relaxed);
+            if main.decode_wanted.swap(seen, Relaxed) != seen {
+                debug!(camera = %cam.name, "{}", if seen { "shown: decoding" } else { "not shown: decoding stops" });
+            }
+            continue;
+        };
+        let sub_size = match (sub.status.width, sub.status.height) {
+            (0, _) | (_, 0) => SUB_GUESS,
+            size => size,
+        };
+        let tile = (rect.picture.w * scale, rect.picture.h * scale);
+        let want = if seen {
+            layout::stream_for(display.want, tile, sub_size)
+        } else {
+            display.want
+        };
+        if (display.visible, display.want) != (seen, want) {
+            if want != display.want {
+                info!(camera = %cam.name, "tile {:.0}×{:.0}: {} stream", tile.0, tile.1, want.as_str());
+            }
+            display.visible = seen;
+            display.want = want;
+        }
+        let showing = |k: StreamKind| seen && (display.want == k || display.current == k);
+        let main_session = recording.active || showing(StreamKind::Main);
+        main.session_wanted.store(main_session, Relaxed);
+        main.decode_wanted.store(showing(StreamKind::Main), Relaxed);
+        main.pictures_wanted
+            .store(showing(StreamKind::Main), Relaxed);
+        let s = &sub.link.stats;
+        s.session_wanted.store(
+            showing(StreamKind::Sub) || (!seen && !main_session),
+            Relaxed,
+        );
+        s.decode_wanted.store(showing(StreamKind::Sub), Relaxed);
+        s.pictures_wanted.store(showing(StreamKind::Sub), Relaxed);
+    }
+}
