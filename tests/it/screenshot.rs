@@ -277,15 +277,7 @@ fn a_named_layout_shows_its_cameras_in_its_cells() {
             "{hidden}\n{log}"
         );
     }
-    let png = app.dir.path().join("wall.png");
-    let mut reader = png::Decoder::new(BufReader::new(File::open(&png).unwrap()))
-        .read_info()
-        .unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    let (w, h) = (info.width as usize, info.height as usize);
-    let (left, _) = stats(&buf, w, w / 8, h / 3, w / 4, h / 3);
-    let (right, _) = stats(&buf, w, w / 2 + w / 8, h / 3, w / 4, h / 3);
+    let (left, right) = halves(&app.dir.path().join("wall.png"));
     let [r, g, b] = left;
     assert!(
         g > r + 20.0 && g > b,
