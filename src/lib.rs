@@ -84,20 +84,6 @@ pub fn live_page_url(app: &App) -> Option<String> {
     Some(format!("http://{addr}/{token}"))
 }
 
-/// The primary window as `windows:` first names it (its monitor is chosen once the monitors
-/// are known: `wall::monitors`).
-fn first_window(config: &Config) -> Window {
-    let want = config.windows.first();
-    Window {
-        title: want.map_or("OpticLink".into(), |w| format!("OpticLink — {}", w.name)),
-        resolution: want.map_or((1600, 900), |w| w.size).into(),
-        mode: want.map_or(bevy::window::WindowMode::Windowed, |w| {
-            wall::monitors::window_mode(w.mode, bevy::window::MonitorSelection::Primary)
-        }),
-        ..default()
-    }
-}
-
 /// Builds the app for `config`. Fails only if the tokio runtime cannot start; anything a
 /// camera or server does wrong is logged and shown, never fatal.
 pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
@@ -146,7 +132,7 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
                     .disable::<bevy::app::TerminalCtrlCHandlerPlugin>()
                     .set(log)
                     .set(WindowPlugin {
-                        primary_window: Some(first_window(&config)),
+                        primary_window: Some(wall::monitors::os_window(config.windows.first())),
                         ..default()
                     }),
             );

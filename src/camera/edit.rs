@@ -99,13 +99,8 @@ impl CameraSpawner<'_, '_> {
         sub: Option<&super::sub::SubStream>,
         cam: &CameraConfig,
     ) -> Result<(), String> {
-        match (sub, &cam.sub_url) {
-            (Some(sub), Some(url)) => {
-                let sub_cam = CameraConfig {
-                    name: format!("{} (sub)", cam.name),
-                    url: url.clone(),
-                    ..cam.clone()
-                };
+        match (sub, super::sub::sub_camera(cam)) {
+            (Some(sub), Some(sub_cam)) => {
                 let wc = worker_config(&sub_cam, &self.config.0)?;
                 sub.link
                     .commands

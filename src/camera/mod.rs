@@ -187,13 +187,15 @@ pub struct CameraView {
 }
 
 impl CameraViewItem<'_, '_> {
-    /// The status and rates that describe the camera: its sub stream's while that is shown or
-    /// the main stream stands by, else the main stream's.
-    pub fn shown(&self) -> (&StreamStatus, &Rates) {
-        let status = sub::camera_status(self.status, self.sub, Some(self.display));
-        match self.sub {
-            Some(s) if std::ptr::eq(status, &s.status) => (status, &s.rates),
-            _ => (status, self.rates),
+    /// The status, rates and grace that describe the camera: its sub stream's while that is
+    /// shown or the main stream stands by, else the main stream's ([`sub::describing`]).
+    pub fn shown(&self) -> (&StreamStatus, &Rates, &GraceTimer) {
+        match (
+            sub::describing(self.status, self.sub, Some(self.display)),
+            self.sub,
+        ) {
+            (sub::StreamKind::Sub, Some(s)) => (&s.status, &s.rates, &s.grace),
+            _ => (self.status, self.rates, self.grace),
         }
     }
 }

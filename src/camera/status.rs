@@ -55,10 +55,9 @@ pub fn publish_status(
     let cameras = list
         .into_iter()
         .map(|view| {
-            let (status, rates) = view.shown();
+            let (status, rates, grace) = view.shown();
             let CameraViewItem {
                 camera: cam,
-                grace,
                 latency: lat,
                 ports,
                 recording: rec,
@@ -68,10 +67,6 @@ pub fn publish_status(
                 display,
                 ..
             } = view;
-            let grace = match sub {
-                Some(s) if std::ptr::eq(status, &s.status) => &s.grace,
-                _ => grace,
-            };
             CameraStatus {
                 name: cam.name.clone(),
                 url: cam.url.clone(),

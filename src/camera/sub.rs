@@ -63,22 +63,42 @@ impl Display {
     }
 }
 
-/// The status that describes the camera as a whole: its sub stream's while the tile shows
-/// the sub stream or the main stream stands by, else the main stream's.
+/// The stream that describes the camera as a whole: the sub stream while the tile shows it or
+/// the main stream stands by, else the main stream.
+pub fn describing(
+    main: &StreamStatus,
+    sub: Option<&SubStream>,
+    display: Option<&Display>,
+) -> StreamKind {
+    let shows_sub = display.is_some_and(|d| d.current == StreamKind::Sub)
+        || main.machine.state == StreamState::Standby;
+    if sub.is_some() && shows_sub {
+        StreamKind::Sub
+    } else {
+        StreamKind::Main
+    }
+}
+
+/// The status of the [`describing`] stream.
 pub fn camera_status<'a>(
     main: &'a StreamStatus,
     sub: Option<&'a SubStream>,
     display: Option<&Display>,
 ) -> &'a StreamStatus {
-    match sub {
-        Some(sub)
-            if display.is_some_and(|d| d.current == StreamKind::Sub)
-                || main.machine.state == StreamState::Standby =>
-        {
-            &sub.status
-        }
+    match (describing(main, sub, display), sub) {
+        (StreamKind::Sub, Some(sub)) => &sub.status,
         _ => main,
     }
+}
+
+/// A camera with a `sub_url` as its sub stream's worker sees it: the same credentials and
+/// settings, the sub URL, and `(sub)` after its name in logs and thread names.
+pub(super) fn sub_camera(cam: &CameraConfig) -> Option<CameraConfig> {
+    Some(CameraConfig {
+        name: format!("{} (sub)", cam.name),
+        url: cam.sub_url.clone()?,
+        ..cam.clone()
+    })
 }
 
 pub(super) fn plugin(app: &mut App) {
@@ -90,11 +110,8 @@ impl CameraSpawner<'_, '_> {
     /// Starts camera `cam`'s sub stream worker, if it has a `sub_url`: on standby until the
     /// wall wants it (headless: always).
     pub(super) fn start_sub(&mut self, entity: Entity, cam: &CameraConfig, window: bool) {
-        let Some(sub_url) = &cam.sub_url else { return };
-        let sub_cam = CameraConfig {
-            name: format!("{} (sub)", cam.name),
-            url: sub_url.clone(),
-            ..cam.clone()
+        let Some(sub_cam) = sub_camera(cam) else {
+            return;
         };
         // In a window the sub stream shows the camera until the wall wants the main one;
         // headless it stands by.

@@ -132,34 +132,34 @@ pub async fn snapshot_response(
             }
         }
     };
-    let (status, body, content_type) = match tokio::time::timeout(SNAPSHOT_WAIT, next).await {
-        Ok(Some(jpeg)) => (StatusCode::OK, jpeg, "image/jpeg"),
-        _ => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Bytes::from(format!(
-                "{{\"error\":\"no picture from camera {camera:?} within {} s\"}}",
-                SNAPSHOT_WAIT.as_secs()
-            )),
-            "application/json",
-        ),
+    let mut r = match tokio::time::timeout(SNAPSHOT_WAIT, next).await {
+        Ok(Some(jpeg)) => {
+            let mut r = Response::new(Full::new(jpeg).boxed());
+            r.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("image/jpeg"),
+            );
+            r
+        }
+        _ => {
+            let mut r = super::api::error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!(
+                    "no picture from camera {camera:?} within {} s",
+                    SNAPSHOT_WAIT.as_secs()
+                ),
+            );
+            r.headers_mut().insert(
+                hyper::header::RETRY_AFTER,
+                hyper::header::HeaderValue::from_static("5"),
+            );
+            r
+        }
     };
-    let mut r = Response::new(Full::new(body).boxed());
-    *r.status_mut() = status;
-    let headers = r.headers_mut();
-    headers.insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static(content_type),
-    );
-    headers.insert(
+    r.headers_mut().insert(
         hyper::header::CACHE_CONTROL,
         hyper::header::HeaderValue::from_static("no-store"),
     );
-    if status != StatusCode::OK {
-        headers.insert(
-            hyper::header::RETRY_AFTER,
-            hyper::header::HeaderValue::from_static("5"),
-        );
-    }
     r
 }
 

@@ -59,6 +59,19 @@ pub fn pick(want: &MonitorConfig, monitors: &[MonitorInfo]) -> (Option<usize>, O
     }
 }
 
+/// The OS window for a `windows:` entry (`None`: the default window), on the primary
+/// monitor until the monitors are known and [`place_windows`] moves it.
+pub fn os_window(want: Option<&crate::config::WindowConfig>) -> Window {
+    Window {
+        title: want.map_or("OpticLink".into(), |w| format!("OpticLink — {}", w.name)),
+        resolution: want.map_or((1600, 900), |w| w.size).into(),
+        mode: want.map_or(WindowMode::Windowed, |w| {
+            window_mode(w.mode, MonitorSelection::Primary)
+        }),
+        ..default()
+    }
+}
+
 /// The window mode for `mode` on `monitor`.
 pub fn window_mode(mode: WindowModeConfig, monitor: MonitorSelection) -> WindowMode {
     match mode {

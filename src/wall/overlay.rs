@@ -287,7 +287,7 @@ pub(super) fn overlays_ui(
         let Some(rect) = shown.tile(entity) else {
             continue;
         };
-        let ((status, rates), cam) = (v.shown(), v.camera);
+        let ((status, rates, grace), cam) = (v.shown(), v.camera);
         if !rect.visible {
             continue;
         }
@@ -325,7 +325,7 @@ pub(super) fn overlays_ui(
         }
         let grace_left = status
             .machine
-            .grace_left(v.grace, now)
+            .grace_left(grace, now)
             .map(|d| d.as_secs_f64());
         // Small tiles (a 4×4 wall on one monitor) keep their picture: name, state and
         // stream, and the detail only when something is wrong.

@@ -158,20 +158,7 @@ pub(super) fn init_view(
         let entity = match (i, primary.single()) {
             (0, Ok(e)) => e,
             (0, Err(_)) => continue,
-            (_, _) => {
-                let w = want.expect("windows beyond the first come from the config");
-                commands
-                    .spawn(Window {
-                        title: format!("OpticLink — {}", w.name),
-                        resolution: w.size.into(),
-                        mode: super::monitors::window_mode(
-                            w.mode,
-                            bevy::window::MonitorSelection::Primary,
-                        ),
-                        ..default()
-                    })
-                    .id()
-            }
+            (_, _) => commands.spawn(super::monitors::os_window(want)).id(),
         };
         commands
             .entity(entity)

@@ -187,7 +187,13 @@ fn a_snapshot_waits_for_a_keyframe_and_a_camera_without_pictures_answers_503() {
         head.to_ascii_lowercase().contains("retry-after: 5"),
         "{head}"
     );
-    assert!(String::from_utf8_lossy(&body).contains("no picture from camera \"Dead\""));
+    let error: serde_json::Value = serde_json::from_slice(&body).expect("a JSON error");
+    assert!(
+        error["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no picture from camera \"Dead\"")),
+        "{error}"
+    );
     let (code, _, _) = common::http_get_raw(port, "/api/cameras/Nobody/snapshot.jpg");
     assert_eq!(code, 404);
 }

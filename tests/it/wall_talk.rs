@@ -97,7 +97,8 @@ fn talk_for(wall: &mut Wall, secs: f32) {
     });
 }
 
-fn heard(dir: &std::path::Path) -> Vec<String> {
+/// The WAV files the simulated cameras wrote of what they heard, sorted.
+pub(crate) fn heard(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|d| {
             d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -109,8 +110,9 @@ fn heard(dir: &std::path::Path) -> Vec<String> {
     names
 }
 
-fn wait_heard(dir: &std::path::Path, n: usize) -> Vec<String> {
-    common::wait_for(Duration::from_secs(5), "talk files", || {
+/// [`heard`], once there are at least `n` files.
+pub(crate) fn wait_heard(dir: &std::path::Path, n: usize) -> Vec<String> {
+    common::wait_for(Duration::from_secs(10), "talk files", || {
         let h = heard(dir);
         (h.len() >= n).then_some(h)
     })

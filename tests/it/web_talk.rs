@@ -17,6 +17,7 @@ use tokio_tungstenite::tungstenite::{self, Message, WebSocket};
 
 use crate::common::{self, Owned, Proc};
 use crate::talk::{assert_tone, read_wav, sim_with_talk, tone_wav_at};
+use crate::wall_talk::{heard, wait_heard};
 
 type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
 
@@ -38,19 +39,6 @@ fn next_json(ws: &mut Socket) -> Option<Value> {
             Ok(_) => {}
         }
     }
-}
-
-/// Files the simulated cameras wrote, sorted.
-fn heard(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| {
-            d.filter_map(|e| Some(e.ok()?.file_name().to_str()?.to_owned()))
-                .filter(|n| n.ends_with(".wav"))
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
 }
 
 #[test]
@@ -93,10 +81,7 @@ fn the_websocket_talks_live_to_one_camera_and_refuses_what_cannot_talk() {
         "{states:?}"
     );
     assert!(states.iter().all(|m| m["error"].is_null()), "{states:?}");
-    let files = common::wait_for(Duration::from_secs(5), "A's talk file", || {
-        let h = heard(&out);
-        (!h.is_empty()).then_some(h)
-    });
+    let files = wait_heard(&out, 1);
     assert_eq!(files, ["cam1-1.wav"], "only A was talked to");
     assert_tone(&read_wav(&out.join("cam1-1.wav")), 1.2, "WebSocket talk");
 
@@ -270,10 +255,7 @@ fn the_pages_talk_button_streams_the_browsers_microphone_to_its_camera() {
     // Held for 1.5 s of speech, then released: the talk ends and B has heard the tone.
     std::thread::sleep(Duration::from_millis(1500));
     cdp.mouse("mouseReleased", centre);
-    let files = common::wait_for(Duration::from_secs(10), "B's talk file", || {
-        let h = heard(&out);
-        (!h.is_empty()).then_some(h)
-    });
+    let files = wait_heard(&out, 1);
     assert_eq!(files, ["cam2-1.wav"], "only B was talked to");
     let samples = read_wav(&out.join("cam2-1.wav"));
     let secs = samples.len() as f32 / 8000.0;
