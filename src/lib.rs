@@ -8,10 +8,12 @@ pub mod credentials;
 pub mod locks;
 pub mod media;
 pub mod onvif;
+pub mod paths;
 pub mod record;
 pub mod runtime;
 pub mod secret;
 pub mod serve;
+pub mod shutdown;
 pub mod simcam;
 pub mod sound;
 pub mod stream;
@@ -183,7 +185,7 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
     let (api_tx, api_rx) = crossbeam_channel::bounded(serve::api::COMMAND_QUEUE);
     let hub = serve::FeedHub::default();
     let locks = std::sync::Arc::new(locks::Locks::new(
-        locks::state_dir().map(|d| d.join("unlocks.json")),
+        paths::state_dir().map(|d| d.join("unlocks.json")),
         std::time::Duration::from_secs(config.locks.remember_hours.saturating_mul(3600)),
     ));
     // One talker at a time, for the API and the wall alike.
@@ -207,7 +209,7 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
     let start_muted = config.sound.muted;
     // The layout each window shows is kept for the next start.
     if matches!(mode, Mode::Window(_))
-        && let Some(dir) = locks::state_dir()
+        && let Some(dir) = paths::state_dir()
     {
         app.insert_resource(wall::view::ViewStateFile(dir.join("views.json")));
     }

@@ -22,7 +22,8 @@ use opticlink::{Mode, WindowOptions};
     about = "GPU-drawn monitoring wall and recorder for IP cameras"
 )]
 struct Cli {
-    /// Configuration file (default: config/wall.ron if present, else the built-in demo).
+    /// Configuration file (default: config/wall.ron here, else wall.ron in the platform config
+    /// folder, else the built-in demo).
     #[arg(long, global = true)]
     config: Option<PathBuf>,
     /// Run without a window (recording boxes, tests); serves the status API and the live page.
@@ -353,11 +354,8 @@ fn simcam(args: SimArgs) -> anyhow::Result<ExitCode> {
                 None => println!("{}", server.url(i)),
             }
         }
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
+        opticlink::shutdown::install(&tokio::runtime::Handle::current());
+        opticlink::shutdown::wait().await;
         server.stop();
         Ok(ExitCode::SUCCESS)
     })

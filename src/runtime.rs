@@ -1,9 +1,9 @@
 //! The one tokio runtime every camera worker, server and simulated camera shares, held as a
 //! Bevy resource: spawning, tracking worker tasks, waiting for them (and their TEARDOWNs) on
-//! exit, the in-process simulated cameras, and Ctrl-C/SIGTERM turned into a clean exit.
+//! exit, the in-process simulated cameras, and stop requests ([`crate::shutdown`]) turned into a
+//! clean exit.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,7 +23,6 @@ pub struct Runtime {
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
     agents: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     sim: Option<SimServer>,
-    exit_requested: Arc<AtomicBool>,
 }
 
 impl Runtime {
@@ -32,23 +31,7 @@ impl Runtime {
             .thread_name("opticlink-io")
             .enable_all()
             .build()?;
-        let exit_requested = Arc::new(AtomicBool::new(false));
-        let flag = exit_requested.clone();
-        rt.spawn(async move {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!("cannot watch SIGTERM: {e}");
-                        return;
-                    }
-                };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C: shutting down"),
-                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-            }
-            flag.store(true, Ordering::Relaxed);
-        });
+        crate::shutdown::install(rt.handle());
         Ok(Self {
             rt: Some(rt),
             group: Arc::new(SessionGroup::default().named("opticlink".into())),
@@ -56,7 +39,6 @@ impl Runtime {
             threads: Mutex::new(Vec::new()),
             agents: Mutex::new(Vec::new()),
             sim: None,
-            exit_requested,
         })
     }
 
@@ -108,10 +90,6 @@ impl Runtime {
         if let Ok(mut agents) = self.agents.lock() {
             agents.push(task);
         }
-    }
-
-    pub fn exit_requested(&self) -> bool {
-        self.exit_requested.load(Ordering::Relaxed)
     }
 
     /// Waits (at most `limit`) for every tracked worker to end and for the sessions they
@@ -178,9 +156,10 @@ impl Drop for Runtime {
     }
 }
 
-/// Ctrl-C or SIGTERM → `AppExit`, so shutdown runs the same path as closing the window.
-pub fn exit_on_signal(runtime: Res<Runtime>, mut exit: MessageWriter<AppExit>) {
-    if runtime.exit_requested() {
+/// A stop asked from outside ([`crate::shutdown`]: Ctrl-C, SIGTERM, a closed console…) →
+/// `AppExit`, so shutdown runs the same path as closing the window.
+pub fn exit_on_signal(mut exit: MessageWriter<AppExit>) {
+    if crate::shutdown::requested() {
         exit.write(AppExit::Success);
     }
 }

@@ -10,6 +10,7 @@ use bevy::prelude::*;
 use super::spawn::{talk_settings, worker_config};
 use super::{CameraSpawner, IpCamera, PortBinding, Ptz, SetRecording, Talkable, WorkerLink};
 use crate::config::CameraConfig;
+use crate::record::names::folder_name;
 use crate::secret;
 use crate::stream::CameraCommand;
 
@@ -79,9 +80,10 @@ impl CameraSpawner<'_, '_> {
             feeds.talk = talk;
         }
         if let Ok(mut r) = self.retention.0.lock() {
+            let folder = folder_name(&cam.name);
             match cam.max_bytes {
-                Some(cap) => r.policy.camera_max_bytes.insert(cam.name.clone(), cap),
-                None => r.policy.camera_max_bytes.remove(&cam.name),
+                Some(cap) => r.policy.camera_max_bytes.insert(folder, cap),
+                None => r.policy.camera_max_bytes.remove(&folder),
             };
         }
         set_recording.write(SetRecording {

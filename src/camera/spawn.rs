@@ -15,6 +15,7 @@ use super::{
     GraceTimer, IpCamera, PicturesWanted, PortBinding, StreamStatus, WallConfig, WorkerLink,
 };
 use crate::config::{CameraConfig, Config};
+use crate::record::names::folder_name;
 use crate::record::retention::{self, SharedRetention};
 use crate::record::{RecordSettings, spawn_recorder};
 use crate::runtime::Runtime;
@@ -213,7 +214,9 @@ impl CameraSpawner<'_, '_> {
         if let Ok(mut r) = self.retention.0.lock() {
             r.recorders.insert(cam.name.clone(), recorder.clone());
             if let Some(cap) = cam.max_bytes {
-                r.policy.camera_max_bytes.insert(cam.name.clone(), cap);
+                r.policy
+                    .camera_max_bytes
+                    .insert(folder_name(&cam.name), cap);
             }
         }
         let servers = &config.servers;
@@ -353,7 +356,7 @@ impl CameraSpawner<'_, '_> {
         }
         if let Ok(mut r) = self.retention.0.lock() {
             r.recorders.remove(name);
-            r.policy.camera_max_bytes.remove(name);
+            r.policy.camera_max_bytes.remove(&folder_name(name));
         }
         self.commands.entity(entity).despawn();
         info!(camera = %name, "removed");

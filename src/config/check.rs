@@ -3,6 +3,7 @@
 //! (for `locate`) and a message with credentials redacted.
 
 use super::{CameraConfig, Config, PathSeg};
+use crate::record::names::{folder_name, same_folder};
 
 impl Config {
     /// Every problem serde cannot see, with the path of the value it concerns.
@@ -14,10 +15,21 @@ impl Config {
             for (field, message) in cam.problems() {
                 out.push((vec![Key("cameras"), Index(i), Key(field)], message));
             }
+            let at = vec![Key("cameras"), Index(i), Key("name")];
             if seen.contains(&cam.name.as_str()) {
                 out.push((
-                    vec![Key("cameras"), Index(i), Key("name")],
+                    at,
                     format!("duplicate camera name {:?}: names must be unique", cam.name),
+                ));
+            } else if let Some(other) = seen.iter().find(|s| same_folder(s, &cam.name)) {
+                out.push((
+                    at,
+                    format!(
+                        "camera name {:?} would record into the same folder {:?} as {other:?} \
+                         (folder names are made valid on Windows and compared without case)",
+                        cam.name,
+                        folder_name(&cam.name)
+                    ),
                 ));
             }
             seen.push(&cam.name);
@@ -218,6 +230,20 @@ mod tests {
         assert_eq!(e.0.len(), 1);
         assert_eq!((e.0[0].line, e.0[0].col), (3, 9), "{e}");
         assert!(e.0[0].message.contains("duplicate camera name \"Gate\""));
+    }
+
+    #[test]
+    fn names_that_share_a_folder_are_refused() {
+        let text = "(cameras: [\n (name: \"Gate\", url: \"rtsp://a/1\"),\n (name: \"GATE\", url: \"rtsp://b/1\"),\n (name: \"Hall:1\", url: \"rtsp://c/1\"),\n (name: \"hall|1\", url: \"rtsp://d/1\"),\n])";
+        let e = err(text);
+        assert_eq!(e.0.len(), 2, "{e}");
+        assert_eq!((e.0[0].line, e.0[0].col), (3, 9), "{e}");
+        assert!(
+            e.0[0].message.contains("same folder \"GATE\" as \"Gate\""),
+            "{e}"
+        );
+        assert_eq!(e.0[1].line, 5, "{e}");
+        assert!(e.0[1].message.contains("\"hall_1\" as \"Hall:1\""), "{e}");
     }
 
     #[test]

@@ -10,15 +10,19 @@ use super::read_secret;
 use super::store::Store;
 use crate::config::Config;
 
-/// The config file in use: `--config`, else `config/wall.ron` if present, else none (the
+/// The config file in use: `--config`, else `config/wall.ron` in the working folder, else
+/// `wall.ron` in the platform's config folder ([`crate::paths::config_dir`]), else none (the
 /// built-in demo).
 pub fn config_path(path: Option<&Path>) -> Option<PathBuf> {
-    let default = Path::new("config/wall.ron");
-    match path {
-        Some(p) => Some(p.to_path_buf()),
-        None if default.exists() => Some(default.to_path_buf()),
-        None => None,
+    if let Some(p) = path {
+        return Some(p.to_path_buf());
     }
+    let here = PathBuf::from("config").join("wall.ron");
+    let platform = crate::paths::config_dir().map(|d| d.join("wall.ron"));
+    [Some(here), platform]
+        .into_iter()
+        .flatten()
+        .find(|p| p.exists())
 }
 
 /// Every camera name of `config`, simulated ones included.
@@ -135,5 +139,8 @@ pub fn readable_secrets_warning(file: &Path, config: &Config) -> Option<String> 
             ));
         }
     }
+    // On Windows a file's readers are its folder's ACL (a user's %APPDATA% is their own).
+    #[cfg(not(unix))]
+    let _ = file;
     None
 }

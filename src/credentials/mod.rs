@@ -42,7 +42,7 @@ pub fn secrets_path(config: Option<&Path>) -> Option<PathBuf> {
             let stem = p.file_stem()?.to_string_lossy().into_owned();
             Some(p.with_file_name(format!("{stem}.secrets.ron")))
         }
-        None => crate::locks::state_dir().map(|d| d.join("demo.secrets.ron")),
+        None => crate::paths::state_dir().map(|d| d.join("demo.secrets.ron")),
     }
 }
 
@@ -107,6 +107,35 @@ impl SecretsFile {
     }
 }
 
+/// Turning the Windows console's echo off and back on, for [`read_secret`].
+#[cfg(windows)]
+mod console_echo {
+    use windows_sys::Win32::System::Console::{
+        ENABLE_ECHO_INPUT, GetConsoleMode, GetStdHandle, STD_INPUT_HANDLE, SetConsoleMode,
+    };
+
+    /// Echo off; the mode to restore, if stdin is a console.
+    pub fn off() -> Option<u32> {
+        let mut mode = 0;
+        // SAFETY: the process's own stdin handle, and a u32 we own.
+        unsafe {
+            let input = GetStdHandle(STD_INPUT_HANDLE);
+            if GetConsoleMode(input, &mut mode) == 0 {
+                return None;
+            }
+            SetConsoleMode(input, mode & !ENABLE_ECHO_INPUT);
+        }
+        Some(mode)
+    }
+
+    pub fn restore(mode: u32) {
+        // SAFETY: as above; restores the mode read by `off`.
+        unsafe {
+            SetConsoleMode(GetStdHandle(STD_INPUT_HANDLE), mode);
+        }
+    }
+}
+
 /// Reads a secret from stdin: without echo on a terminal (with a prompt on stderr), else one
 /// line. The trailing newline is dropped.
 pub fn read_secret(prompt: &str) -> std::io::Result<String> {
@@ -127,6 +156,8 @@ pub fn read_secret(prompt: &str) -> std::io::Result<String> {
             Some(old)
         }
     });
+    #[cfg(windows)]
+    let saved = tty.then(console_echo::off).flatten();
     if tty {
         eprint!("{prompt}");
         let _ = std::io::stderr().flush();
@@ -139,6 +170,11 @@ pub fn read_secret(prompt: &str) -> std::io::Result<String> {
         unsafe {
             libc::tcsetattr(0, libc::TCSANOW, &old);
         }
+        eprintln!();
+    }
+    #[cfg(windows)]
+    if let Some(old) = saved {
+        console_echo::restore(old);
         eprintln!();
     }
     read?;

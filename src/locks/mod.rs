@@ -15,21 +15,6 @@ use std::time::Duration;
 pub use attempts::Attempts;
 pub use store::UnlockStore;
 
-/// The platform's data directory for OpticLink: `$OPTICLINK_STATE_DIR` if set (tests), else
-/// `$XDG_DATA_HOME/opticlink` (Linux), `%APPDATA%\OpticLink` (Windows), the macOS equivalent.
-pub fn state_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("OPTICLINK_STATE_DIR").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(dir));
-    }
-    let base = directories::BaseDirs::new()?;
-    let name = if cfg!(windows) {
-        "OpticLink"
-    } else {
-        "opticlink"
-    };
-    Some(base.data_dir().join(name))
-}
-
 /// The address a camera is reached at (its URL's host), which unlocks are kept under.
 pub fn camera_ip(url: &str) -> String {
     url::Url::parse(url)

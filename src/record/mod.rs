@@ -4,6 +4,7 @@
 //! (`policy` decides, `writer` writes). Status is shared with the ECS through atomics and a
 //! mutex; control is a flag the ECS flips.
 
+pub mod names;
 pub mod policy;
 mod recorder;
 pub mod retention;

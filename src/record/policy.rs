@@ -27,7 +27,8 @@ pub fn extension(format: RecordFormat) -> &'static str {
     }
 }
 
-/// `<dir>/<camera>/<YYYY-MM-DD>/<HH-MM-SS>.<ext>` in local time. `taken` says whether a path
+/// `<dir>/<camera folder>/<YYYY-MM-DD>/<HH-MM-SS>.<ext>` in local time (the camera's name as
+/// [`folder_name`](super::names::folder_name) makes it acceptable on every OS). `taken` says whether a path
 /// exists already (two segments in one second after a reconnect): then `-1`, `-2` … is added.
 pub fn segment_path(
     dir: &Path,
@@ -36,7 +37,9 @@ pub fn segment_path(
     format: RecordFormat,
     taken: impl Fn(&Path) -> bool,
 ) -> PathBuf {
-    let day = dir.join(camera).join(start.format("%Y-%m-%d").to_string());
+    let day = dir
+        .join(super::names::folder_name(camera))
+        .join(start.format("%Y-%m-%d").to_string());
     let stem = start.format("%H-%M-%S").to_string();
     let ext = extension(format);
     let mut path = day.join(format!("{stem}.{ext}"));

@@ -14,7 +14,7 @@ pub struct RetentionPolicy {
     pub retain_days: Option<u64>,
     /// Whole store.
     pub max_bytes: Option<u64>,
-    /// Per camera (directory name).
+    /// Per camera, by its folder's name ([`folder_name`](super::names::folder_name)).
     pub camera_max_bytes: HashMap<String, u64>,
 }
 

@@ -100,7 +100,10 @@ pub fn start(
     let status = board.clone();
     let on_bound: OnBound = Arc::new(move |addr: SocketAddr, refused| {
         for (port, why) in refused {
-            tracing::warn!("API port {port} unavailable ({why}); trying the next");
+            tracing::warn!(
+                "API port {port} unavailable ({}); trying the next",
+                super::ports::refusal_text(*why)
+            );
         }
         if let Ok(mut snapshot) = status.write() {
             snapshot.api_port = addr.port();

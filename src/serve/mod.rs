@@ -189,7 +189,7 @@ pub(crate) fn camera_server_log(camera: &str, kind: &'static str, path: &'static
     let camera = camera.to_owned();
     Arc::new(move |addr, refused| {
         if let Some((port, why)) = refused.first() {
-            tracing::warn!(camera = %camera, "{kind} port {port} unavailable ({why}); using {}", addr.port());
+            tracing::warn!(camera = %camera, "{kind} port {port} unavailable ({}); using {}", ports::refusal_text(*why), addr.port());
         }
         tracing::info!(camera = %camera, "{kind} listening on http://{addr}{path}");
     })
@@ -395,8 +395,12 @@ fn accept_error_is_transient(e: &io::Error) -> bool {
     ) || matches!(
         e.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
+    ) || matches!(e.raw_os_error(), Some(WSAEMFILE | WSAENOBUFS))
 }
+
+/// Winsock's "too many sockets" and "no buffer space" (Windows reports those, not errno's).
+const WSAEMFILE: i32 = 10024;
+const WSAENOBUFS: i32 = 10055;
 
 /// What one camera serves, for the API port too (browsers refuse some ports, e.g. 556 and
 /// 563 right after the default base 555, and one origin is simpler for a page).
@@ -431,6 +435,7 @@ mod tests {
         Ok(out.lines().next().unwrap_or_default().to_owned())
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_server_whose_socket_fails_is_bound_again_on_its_port() {
         use std::os::fd::AsRawFd;

@@ -1,6 +1,7 @@
 //! Self-healing port allocation: the preferred port, then the next 16, then an ephemeral one.
-//! The policy is pure (`candidates`, `falls_back`); `bind_with_fallback` applies it to any bind
-//! function, so tests inject bind results and the servers pass a real `TcpListener::bind`.
+//! The policy is pure (`candidates`, `refusal`); `bind_with_fallback` applies it to any bind
+//! function, so tests inject bind results and the servers pass `bind_exclusive`, a listening
+//! socket no other program can share (`SO_EXCLUSIVEADDRUSE` on Windows).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -19,14 +20,40 @@ pub fn candidates(preferred: u16) -> Vec<u16> {
     ports
 }
 
-/// Errors that mean "this port, not this server": try the next one.
-pub fn falls_back(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::AddrInUse
-            | io::ErrorKind::PermissionDenied
-            | io::ErrorKind::AddrNotAvailable
-    )
+/// Winsock's codes, by number, so the mapping is the same (and tested) on every OS.
+mod wsa {
+    /// A port in one of Windows' excluded ranges (Hyper-V, WinNAT, WSL reserve blocks of ports,
+    /// often 50000 and up and sometimes the 500s), or a socket held with `SO_EXCLUSIVEADDRUSE`.
+    pub const EACCES: i32 = 10013;
+    pub const EADDRINUSE: i32 = 10048;
+    pub const EADDRNOTAVAIL: i32 = 10049;
+}
+
+/// Whether a bind error means "this port, not this server" (try the next one), and which kind
+/// of refusal it is: in use, forbidden (a privileged port, or on Windows an excluded port range:
+/// `WSAEACCES`), or an address this host does not have. Other errors stop the server.
+pub fn refusal(e: &io::Error) -> Option<io::ErrorKind> {
+    use io::ErrorKind::*;
+    match e.raw_os_error() {
+        Some(wsa::EACCES) => return Some(PermissionDenied),
+        Some(wsa::EADDRINUSE) => return Some(AddrInUse),
+        Some(wsa::EADDRNOTAVAIL) => return Some(AddrNotAvailable),
+        _ => {}
+    }
+    matches!(e.kind(), AddrInUse | PermissionDenied | AddrNotAvailable).then(|| e.kind())
+}
+
+/// Why a port was passed over, for the log line.
+pub fn refusal_text(kind: io::ErrorKind) -> &'static str {
+    match kind {
+        io::ErrorKind::AddrInUse => "in use",
+        io::ErrorKind::PermissionDenied if cfg!(windows) => {
+            "reserved: in an excluded port range, see `netsh interface ipv4 show excludedportrange protocol=tcp`"
+        }
+        io::ErrorKind::PermissionDenied => "not permitted: a privileged port",
+        io::ErrorKind::AddrNotAvailable => "address not available",
+        _ => "refused",
+    }
 }
 
 /// Binds the first candidate that works. Returns the value and every port that was refused
@@ -41,11 +68,13 @@ pub fn bind_with_fallback<T>(
     for port in candidates(preferred) {
         match bind(SocketAddr::new(ip, port)) {
             Ok(v) => return Ok((v, refused)),
-            Err(e) if falls_back(&e) => {
-                refused.push((port, e.kind()));
-                last = Some(e);
-            }
-            Err(e) => return Err(e),
+            Err(e) => match refusal(&e) {
+                Some(kind) => {
+                    refused.push((port, kind));
+                    last = Some(e);
+                }
+                None => return Err(e),
+            },
         }
     }
     Err(last.unwrap_or_else(|| io::Error::other("no port to try")))
@@ -57,11 +86,49 @@ pub fn bind_tcp(
     ip: IpAddr,
     preferred: u16,
 ) -> io::Result<(std::net::TcpListener, Vec<(u16, io::ErrorKind)>)> {
-    bind_with_fallback(ip, preferred, |addr| {
-        let l = std::net::TcpListener::bind(addr)?;
-        l.set_nonblocking(true)?;
-        Ok(l)
-    })
+    bind_with_fallback(ip, preferred, bind_exclusive)
+}
+
+/// A non-blocking listening socket on `addr` that no other socket can share. On Windows a plain
+/// bind lets another program bind the same port with `SO_REUSEADDR` (or a more specific
+/// address) and take connections meant for us: `SO_EXCLUSIVEADDRUSE` forbids that. On Unix,
+/// `SO_REUSEADDR` only allows a restart over connections in TIME_WAIT (as std does), never two
+/// listeners.
+pub fn bind_exclusive(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    #[cfg(windows)]
+    exclusive_address_use(&socket)?;
+    #[cfg(not(windows))]
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+#[cfg(windows)]
+fn exclusive_address_use(socket: &socket2::Socket) -> io::Result<()> {
+    use std::os::windows::io::AsRawSocket;
+    use windows_sys::Win32::Networking::WinSock::{
+        SO_EXCLUSIVEADDRUSE, SOCKET, SOCKET_ERROR, SOL_SOCKET, WSAGetLastError, setsockopt,
+    };
+    let on: i32 = 1;
+    // SAFETY: a valid socket, and a 4-byte BOOL that outlives the call.
+    let rc = unsafe {
+        setsockopt(
+            socket.as_raw_socket() as SOCKET,
+            SOL_SOCKET,
+            SO_EXCLUSIVEADDRUSE,
+            (&on as *const i32).cast(),
+            std::mem::size_of::<i32>() as i32,
+        )
+    };
+    if rc == SOCKET_ERROR {
+        // SAFETY: no arguments; reads this thread's last Winsock error.
+        return Err(io::Error::from_raw_os_error(unsafe { WSAGetLastError() }));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -79,6 +146,67 @@ mod tests {
                 None => Ok(if a.port() == 0 { 40000 } else { a.port() }),
             }
         })
+    }
+
+    #[test]
+    fn bind_errors_are_mapped_by_kind_and_by_winsock_code() {
+        let raw = io::Error::from_raw_os_error;
+        for (what, e, want) in [
+            ("in use", io::Error::from(AddrInUse), Some(AddrInUse)),
+            (
+                "EACCES",
+                io::Error::from(PermissionDenied),
+                Some(PermissionDenied),
+            ),
+            (
+                "not here",
+                io::Error::from(AddrNotAvailable),
+                Some(AddrNotAvailable),
+            ),
+            ("WSAEACCES", raw(10013), Some(PermissionDenied)),
+            ("WSAEADDRINUSE", raw(10048), Some(AddrInUse)),
+            ("WSAEADDRNOTAVAIL", raw(10049), Some(AddrNotAvailable)),
+            ("WSAEMFILE", raw(10024), None),
+            ("WSAEINVAL", raw(10022), None),
+            ("out of memory", io::Error::from(OutOfMemory), None),
+            ("other", io::Error::other("x"), None),
+        ] {
+            assert_eq!(refusal(&e), want, "{what}");
+        }
+        #[cfg(unix)]
+        for (code, want) in [
+            (libc::EADDRINUSE, Some(AddrInUse)),
+            (libc::EACCES, Some(PermissionDenied)),
+            (libc::EADDRNOTAVAIL, Some(AddrNotAvailable)),
+            (libc::EMFILE, None),
+        ] {
+            assert_eq!(refusal(&raw(code)), want, "errno {code}");
+        }
+    }
+
+    #[test]
+    fn an_excluded_port_range_on_windows_falls_back() {
+        let got = bind_with_fallback(IpAddr::from([127, 0, 0, 1]), 555, |a| match a.port() {
+            555 | 556 => Err(io::Error::from_raw_os_error(10013)),
+            p => Ok(p),
+        });
+        let (port, refused) = got.unwrap();
+        assert_eq!(port, 557);
+        assert_eq!(
+            refused,
+            vec![(555, PermissionDenied), (556, PermissionDenied)]
+        );
+    }
+
+    #[test]
+    fn a_bound_port_is_never_shared() {
+        let first = bind_exclusive("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = first.local_addr().unwrap();
+        let again = bind_exclusive(addr).unwrap_err();
+        assert_eq!(refusal(&again), Some(AddrInUse), "{again}");
+        // Nor by a plain bind on the wildcard address (allowed on Windows without exclusivity).
+        let wildcard = SocketAddr::new(IpAddr::from([0, 0, 0, 0]), addr.port());
+        assert!(std::net::TcpListener::bind(wildcard).is_err());
     }
 
     #[test]

@@ -51,13 +51,14 @@ impl Snapshots {
     }
 }
 
-/// The file a snapshot of `camera` taken at `when` goes to.
+/// The file a snapshot of `camera` taken at `when` goes to (in the camera's folder, named as
+/// the recordings' is).
 pub fn snapshot_path(
     dir: &std::path::Path,
     camera: &str,
     when: chrono::DateTime<chrono::Local>,
 ) -> PathBuf {
-    dir.join(camera)
+    dir.join(crate::record::names::folder_name(camera))
         .join(format!("{}.jpg", when.format("%Y-%m-%d_%H-%M-%S%.3f")))
 }
 

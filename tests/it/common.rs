@@ -54,6 +54,7 @@ impl Proc {
             .current_dir(dir.path())
             .env("NO_COLOR", "1")
             .env("OPTICLINK_STATE_DIR", dir.path())
+            .env("OPTICLINK_CONFIG_DIR", dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .stdin(Stdio::null());
@@ -147,8 +148,13 @@ impl Proc {
 
     /// Sends SIGTERM and waits for a clean exit.
     pub fn stop(&mut self) -> std::process::ExitStatus {
+        self.stop_with("TERM")
+    }
+
+    /// Sends `SIG` (`TERM`, `HUP`, `INT`) and waits for the process to exit.
+    pub fn stop_with(&mut self, signal: &str) -> std::process::ExitStatus {
         let _ = Command::new("kill")
-            .arg("-TERM")
+            .arg(format!("-{signal}"))
             .arg(self.child.id().to_string())
             .status();
         let deadline = Instant::now() + Duration::from_secs(15);
@@ -158,7 +164,7 @@ impl Proc {
             }
             assert!(
                 Instant::now() < deadline,
-                "opticlink did not exit on SIGTERM\n{}",
+                "opticlink did not exit on SIG{signal}\n{}",
                 self.log()
             );
             std::thread::sleep(Duration::from_millis(50));

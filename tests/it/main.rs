@@ -15,6 +15,7 @@ mod locks;
 mod mjpeg;
 mod monitors;
 mod onvif;
+mod platform;
 mod plugin;
 mod record;
 mod screenshot;

@@ -275,7 +275,7 @@ fn forbidden_ports_fall_back_for_an_unprivileged_user() {
     );
     assert!(
         text.contains(&format!(
-            "MJPEG port {forbidden} unavailable (permission denied)"
+            "MJPEG port {forbidden} unavailable (not permitted: a privileged port)"
         )),
         "{text}"
     );
