@@ -100,6 +100,7 @@ mod tests {
         assert_eq!(parse_display(":x"), None);
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_socket_nobody_listens_on_is_no_display() {
         let dir = tempfile::tempdir().unwrap();

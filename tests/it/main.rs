@@ -1,6 +1,9 @@
 //! Integration tests, one binary (it links Bevy once): simulated camera against ffprobe,
 //! workers against real RTSP servers (ours and GStreamer's), the headless app end to end,
-//! stepped-time plugin tests, config errors, and a real screenshot under Xvfb.
+//! stepped-time plugin tests, config errors, and a real screenshot under Xvfb. Linux only (X
+//! servers, GStreamer, signals, file modes): on Windows the unit tests and the Wine smoke test
+//! (`.ci/windows/smoke`) stand for them.
+#![cfg(unix)]
 
 mod audio;
 mod common;
