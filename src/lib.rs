@@ -9,6 +9,7 @@ pub mod locks;
 pub mod media;
 pub mod onvif;
 pub mod paths;
+pub mod playback;
 pub mod record;
 pub mod runtime;
 pub mod secret;
@@ -200,6 +201,7 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
         serve::Access::new(config.servers.token.as_deref()),
         locks.clone(),
         floor.clone(),
+        config.recording.dir.clone(),
     ) {
         Ok(server) => {
             app.insert_resource(camera::ApiServer(server));

@@ -57,6 +57,9 @@ enum Command {
     Simcam(SimArgs),
     /// Play a WAV file through a camera's speaker (ONVIF backchannel), then exit.
     Talk(TalkArgs),
+    /// Export recorded footage as MP4, remuxed across segments (no re-encoding): one camera to
+    /// a file, several to one file each in a folder.
+    Export(ExportArgs),
     /// Ask an ONVIF device for its profiles and stream URIs; print a config with a ready
     /// camera entry (main url, sub_url, onvif). The password is read from stdin.
     Probe(ProbeArgs),
@@ -100,6 +103,23 @@ struct ProbeArgs {
     /// Seconds each ONVIF call may take.
     #[arg(long, default_value_t = 5.0)]
     timeout: f64,
+}
+
+#[derive(clap::Args, Debug)]
+struct ExportArgs {
+    /// The cameras' names in the config.
+    #[arg(required = true)]
+    cameras: Vec<String>,
+    /// Start: RFC 3339 (2026-11-26T02:14:00+01:00) or local "YYYY-MM-DD HH:MM:SS"; the clip
+    /// starts at the keyframe at or before it.
+    #[arg(long)]
+    from: String,
+    /// End, the same way; the clip ends at the first picture at or after it.
+    #[arg(long)]
+    to: String,
+    /// The MP4 file (one camera) or the folder (several; one file each).
+    #[arg(short, long)]
+    output: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -222,6 +242,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Some(Command::Simcam(args)) => simcam(args),
         Some(Command::Talk(args)) => talk(cli.config.as_deref(), args),
+        Some(Command::Export(args)) => export(cli.config.as_deref(), args),
         Some(Command::Probe(args)) => probe(args),
         Some(Command::BenchAudio { secs }) => {
             print!(
@@ -358,6 +379,63 @@ fn simcam(args: SimArgs) -> anyhow::Result<ExitCode> {
         opticlink::shutdown::wait().await;
         server.stop();
         Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn export(cli_config: Option<&Path>, args: ExportArgs) -> anyhow::Result<ExitCode> {
+    use opticlink::playback::{self, export::export as export_clip, index};
+    let config = load_config(cli_config)?;
+    let known = opticlink::credentials::commands::camera_names(&config);
+    for camera in &args.cameras {
+        anyhow::ensure!(
+            known.contains(camera),
+            "no camera {camera:?} in the config (cameras: {})",
+            known.join(", ")
+        );
+    }
+    let from = index::parse_time(&args.from).map_err(|e| anyhow::anyhow!("--from: {e}"))?;
+    let to = index::parse_time(&args.to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
+    let several = args.cameras.len() > 1 || args.output.is_dir();
+    if several {
+        std::fs::create_dir_all(&args.output)
+            .with_context(|| format!("cannot create the folder {}", args.output.display()))?;
+    }
+    let mut failed = false;
+    for camera in &args.cameras {
+        let folder = playback::camera_folder(&config.recording.dir, camera);
+        let index = playback::Index::load(&folder);
+        let out = if several {
+            let stamp = playback::index::rfc3339(from).replace(':', "-");
+            let name = opticlink::record::names::folder_name(camera);
+            args.output.join(format!("{name}_{stamp}.mp4"))
+        } else {
+            args.output.clone()
+        };
+        match export_clip(&folder, &index, camera, from, to, &out) {
+            Ok(clip) => {
+                println!(
+                    "{camera}: {} ({} to {}, {} pictures, {} sound frames, from {} files)",
+                    out.display(),
+                    index::rfc3339(clip.start_ms),
+                    index::rfc3339(clip.end_ms),
+                    clip.video_packets,
+                    clip.audio_packets,
+                    clip.files
+                );
+                for note in clip.notes {
+                    println!("{camera}: {note}");
+                }
+            }
+            Err(e) => {
+                eprintln!("opticlink: {camera}: {e}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     })
 }
 

@@ -96,6 +96,7 @@ pub fn start(
     access: Access,
     locks: Arc<crate::locks::Locks>,
     floor: crate::talk::Floor,
+    record_dir: std::path::PathBuf,
 ) -> std::io::Result<Server> {
     let status = board.clone();
     let on_bound: OnBound = Arc::new(move |addr: SocketAddr, refused| {
@@ -114,8 +115,8 @@ pub fn start(
     });
     let handle = move |req: Request<Incoming>| {
         let (board, commands, hub) = (board.clone(), commands.clone(), hub.clone());
-        let (locks, floor) = (locks.clone(), floor.clone());
-        async move { route(req, &board, &commands, &hub, &locks, &floor).await }
+        let (locks, floor, dir) = (locks.clone(), floor.clone(), record_dir.clone());
+        async move { route(req, &board, &commands, &hub, &locks, &floor, dir).await }
     };
     super::start_server(
         runtime,
@@ -134,6 +135,7 @@ async fn route(
     hub: &FeedHub,
     locks: &crate::locks::Locks,
     floor: &crate::talk::Floor,
+    record_dir: std::path::PathBuf,
 ) -> Response<Body> {
     let snapshot = match board.read() {
         Ok(s) => s.clone(),
@@ -315,6 +317,13 @@ async fn route(
                     "too many requests; try again",
                 ),
             }
+        }
+        (&Method::GET, ["api", "cameras", name, "recordings"]) => {
+            let name = percent_decode(name);
+            if !snapshot.cameras.iter().any(|c| c.name == name) {
+                return error_response(StatusCode::NOT_FOUND, &format!("no camera {name:?}"));
+            }
+            super::recordings::list(&name, req.uri().query(), record_dir).await
         }
         (&Method::POST, ["api", "cameras", name, "talk"]) => {
             let name = percent_decode(name);

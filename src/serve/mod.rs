@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod mjpeg;
 pub mod ports;
 mod ptz;
+mod recordings;
 mod talk;
 mod windows;
 

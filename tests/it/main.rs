@@ -19,6 +19,7 @@ mod mjpeg;
 mod monitors;
 mod onvif;
 mod platform;
+mod playback;
 mod plugin;
 mod record;
 mod screenshot;

@@ -87,7 +87,7 @@ fn probe(path: &Path) -> Segment {
 /// a rotation on the hour.
 pub(crate) const NO_ROTATION: u64 = 1_000_000_000;
 
-fn record_config(url: &str, dir: &Path, format: &str, segment_secs: u64) -> String {
+pub(crate) fn record_config(url: &str, dir: &Path, format: &str, segment_secs: u64) -> String {
     format!(
         "(cameras: [(name: \"Rec\", url: \"{url}\", record: true)],
           recording: (dir: \"{}\", format: {format}, segment_secs: {segment_secs}),

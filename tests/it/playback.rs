@@ -1,0 +1,208 @@
+//! Recorded footage from real segments: the index (spans, gaps, against ffprobe; a deleted, a
+//! truncated and a corrupt file), `GET /api/cameras/{name}/recordings`, and `opticlink export`
+//! of a clip across three segments (keyframe start, no gap or duplicate at the joins, clean
+//! decode, metadata).
+
+use std::path::Path;
+use std::time::Duration;
+
+use opticlink::playback::{Index, index::rfc3339};
+
+use crate::common::{self, Proc, ffprobe, sim, small};
+use crate::record::{record_config, segments};
+
+/// Packet times (s) and key flags of a file's video.
+fn video_packets(path: &Path) -> Vec<(f64, bool)> {
+    let v = ffprobe(&[
+        "-select_streams",
+        "v",
+        "-show_entries",
+        "packet=pts_time,flags",
+        path.to_str().unwrap(),
+    ]);
+    v["packets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["pts_time"].as_str().unwrap().parse().unwrap(),
+                p["flags"].as_str().unwrap().contains('K'),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn index_api_and_export_from_real_segments() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let sim = sim(&rt, small(0));
+    let out = tempfile::tempdir().unwrap();
+    let config = record_config(&sim.url(1), out.path(), "Mp4", 2);
+    let mut app = Proc::headless(&config);
+    app.wait_state("Rec", "live", Duration::from_secs(30));
+    common::wait_for(Duration::from_secs(60), "five finished segments", || {
+        (app.camera("Rec")["recording"]["segments"].as_u64()? >= 6).then_some(())
+    });
+
+    // The API lists what the files hold: one span (one session), every file.
+    let port = app.api_port();
+    let (code, body) = common::http_get(port, "/api/cameras/Rec/recordings");
+    assert_eq!(code, 200, "{body}");
+    let listing: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(listing["spans"].as_array().unwrap().len(), 1, "{listing}");
+    assert!(
+        listing["spans"][0]["files"].as_array().unwrap().len() >= 5,
+        "{listing}"
+    );
+    let start = listing["spans"][0]["start"].as_str().unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(start).is_ok(),
+        "{start}"
+    );
+    let (code, body) = common::http_get(port, "/api/cameras/Rec/recordings?from=noon");
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("from: "), "{body}");
+    let (code, _) = common::http_get(port, "/api/cameras/Nobody/recordings");
+    assert_eq!(code, 404);
+    assert!(app.stop().success());
+
+    // The index against ffprobe: each segment's length within a frame.
+    let folder = out.path().join("Rec");
+    let index = Index::load(&folder);
+    let files: Vec<_> = segments(&folder)
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "mp4"))
+        .collect();
+    assert_eq!(index.segments.len(), files.len(), "{index:?}");
+    for (seg, file) in index.segments.iter().zip(&files) {
+        let packets = video_packets(file);
+        let probed = packets.len() as f64 * 0.04;
+        let indexed = (seg.end_ms - seg.start_ms) as f64 / 1000.0;
+        assert!(
+            (probed - indexed).abs() <= 0.041,
+            "{}: ffprobe {probed} s, index {indexed} s",
+            seg.file
+        );
+    }
+    let spans = index.spans(i64::MIN, i64::MAX);
+    assert_eq!(spans.len(), 1, "{spans:?}");
+    assert!(folder.join("index.json").is_file());
+
+    // Export across three segments, from inside the first to inside the third.
+    let (s1, s3) = (&index.segments[1], &index.segments[3]);
+    let (from, to) = (s1.start_ms + 500, s3.start_ms + 1000);
+    let clip = out.path().join("clip.mp4");
+    let cfg = out.path().join("export.ron");
+    std::fs::write(&cfg, &config).unwrap();
+    let (ok, said) = common::run_cli(
+        &[
+            "export",
+            "Rec",
+            "--from",
+            &rfc3339(from),
+            "--to",
+            &rfc3339(to),
+            "-o",
+            clip.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+        "",
+        &[],
+    );
+    assert!(ok, "{said}");
+    assert!(said.contains("from 3 files"), "{said}");
+    let packets = video_packets(&clip);
+    assert!(packets[0].1, "the clip starts on a keyframe");
+    for w in packets.windows(2) {
+        let step = w[1].0 - w[0].0;
+        assert!(step > 0.02 && step < 0.06, "a gap or duplicate at {:?}", w);
+    }
+    let format = ffprobe(&[
+        "-show_entries",
+        "format=duration:format_tags",
+        clip.to_str().unwrap(),
+    ]);
+    let created = format["format"]["tags"]["creation_time"].as_str().unwrap();
+    let start_ms = chrono::DateTime::parse_from_rfc3339(created)
+        .unwrap()
+        .timestamp_millis();
+    assert!(
+        start_ms <= from && start_ms >= from - 1100,
+        "starts at {created}, asked {}",
+        rfc3339(from)
+    );
+    let end_ms = start_ms as f64 + (packets.last().unwrap().0 + 0.04) * 1000.0;
+    assert!(end_ms >= to as f64, "ends at {end_ms}, asked {to}");
+    assert!(end_ms <= to as f64 + 100.0, "ends at {end_ms}, asked {to}");
+    assert_eq!(format["format"]["tags"]["title"], "Rec", "{format}");
+    let decode = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&clip)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        decode.status.success() && decode.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&decode.stderr)
+    );
+
+    // A deleted file is a gap; a corrupt one is a gap with its reason; a truncated one is
+    // shorter, never a crash.
+    std::fs::remove_file(folder.join(&index.segments[2].file)).unwrap();
+    let day = Path::new(&index.segments[0].file)
+        .parent()
+        .unwrap()
+        .to_owned();
+    let corrupt = folder.join(&day).join("23-59-59.mp4");
+    std::fs::write(&corrupt, b"not a video").unwrap();
+    let last = folder.join(&index.segments.last().unwrap().file);
+    let len = std::fs::metadata(&last).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&last)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let again = Index::load(&folder);
+    assert_eq!(again.segments.len(), index.segments.len() - 1, "{again:?}");
+    assert_eq!(again.spans(i64::MIN, i64::MAX).len(), 2, "{again:?}");
+    let cut = again.segments.last().unwrap();
+    let before = index.segments.last().unwrap();
+    assert!(
+        cut.end_ms < before.end_ms && cut.start_ms == before.start_ms,
+        "{cut:?} vs {before:?}"
+    );
+    assert_eq!(again.unreadable.len(), 1, "{again:?}");
+    assert!(
+        again.unreadable[0].reason.contains("unreadable"),
+        "{again:?}"
+    );
+    let gaps = again.gaps(index.segments[0].start_ms, i64::MAX / 2);
+    assert!(gaps.iter().any(|g| g.reason.is_some()), "{gaps:?}");
+    // Asking outside the footage names the nearest.
+    let (ok, said) = common::run_cli(
+        &[
+            "export",
+            "Rec",
+            "--from",
+            "2001-01-01 00:00:00",
+            "--to",
+            "2001-01-01 00:01:00",
+            "-o",
+            clip.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+        ],
+        "",
+        &[],
+    );
+    assert!(!ok);
+    assert!(
+        said.contains("nothing recorded between") && said.contains("nearest: from"),
+        "{said}"
+    );
+}
