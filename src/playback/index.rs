@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 /// Two segments whose end and start are at most this far apart (ms) are one span.
 pub const JOIN_MS: i64 = 1000;
 
+/// A file changed this recently (ms) that cannot be read yet is a segment being opened.
+const OPENING_MS: i64 = 5000;
+
 /// The cache file in each camera's folder.
 pub const CACHE_FILE: &str = "index.json";
 
@@ -83,6 +86,7 @@ impl Index {
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
         let mut new = BTreeMap::new();
+        let now_ms = chrono::Utc::now().timestamp_millis();
         for (file, path) in segment_files(folder) {
             let Ok(meta) = std::fs::metadata(&path) else {
                 continue;
@@ -101,6 +105,11 @@ impl Index {
                     entry: probe(&path, &file),
                 },
             };
+            // A segment just opened has no fragment yet: it is being written, not broken.
+            if matches!(cached.entry, Entry::Unreadable { .. }) && now_ms - modified_ms < OPENING_MS
+            {
+                continue;
+            }
             new.insert(file, cached);
         }
         if !same_files(&old, &new)

@@ -144,7 +144,7 @@ async fn route(
     let path = req.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     // A locked camera's own routes need its unlock key, whatever the wall shows.
-    if let ["api", "cameras", name, op] = segments.as_slice()
+    if let ["api", "cameras", name, op, ..] = segments.as_slice()
         && *op != "unlock"
     {
         let name = percent_decode(name);
@@ -325,6 +325,17 @@ async fn route(
             }
             super::recordings::list(&name, req.uri().query(), record_dir).await
         }
+        (&Method::GET, ["api", "cameras", name, "recordings", day, file]) => {
+            let name = percent_decode(name);
+            if !snapshot.cameras.iter().any(|c| c.name == name) {
+                return error_response(StatusCode::NOT_FOUND, &format!("no camera {name:?}"));
+            }
+            let range = req
+                .headers()
+                .get(hyper::header::RANGE)
+                .and_then(|v| v.to_str().ok());
+            super::recordings::segment(&name, day, file, range, record_dir).await
+        }
         (&Method::POST, ["api", "cameras", name, "talk"]) => {
             let name = percent_decode(name);
             super::talk::route(req, &name, hub, floor).await
@@ -451,7 +462,7 @@ fn percent_decode(s: &str) -> String {
         .into_owned()
 }
 
-fn reply(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Body> {
+pub(super) fn reply(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::from(body)).boxed());
     *r.status_mut() = status;
     if let Ok(v) = content_type.parse() {

@@ -1,5 +1,7 @@
 //! The recordings routes: `GET /api/cameras/{name}/recordings?from=&to=`, a camera's footage
-//! as spans and gaps (RFC 3339 times) from the recording index, read off the request's task.
+//! as spans and gaps (RFC 3339 times) from the recording index, read off the request's task;
+//! and `GET /api/cameras/{name}/recordings/{day}/{file}`, one segment with HTTP range requests,
+//! so a browser's `<video>` plays and seeks the fragmented MP4 directly.
 
 use std::path::PathBuf;
 
@@ -51,10 +53,24 @@ pub(super) async fn list(camera: &str, query: Option<&str>, record_dir: PathBuf)
         .spans(from, to)
         .into_iter()
         .map(|s| {
+            // Each file's own times too: a player seeks to a time by the file that holds it.
+            let segments: Vec<_> = index
+                .segments
+                .iter()
+                .filter(|seg| s.files.contains(&seg.file))
+                .map(|seg| {
+                    serde_json::json!({
+                        "file": seg.file,
+                        "start": index::rfc3339(seg.start_ms),
+                        "end": index::rfc3339(seg.end_ms),
+                    })
+                })
+                .collect();
             serde_json::json!({
                 "start": index::rfc3339(s.start_ms),
                 "end": index::rfc3339(s.end_ms),
                 "files": s.files,
+                "segments": segments,
             })
         })
         .collect();
@@ -84,8 +100,124 @@ pub(super) async fn list(camera: &str, query: Option<&str>, record_dir: PathBuf)
     )
 }
 
+/// The largest part of a segment sent for an open-ended range (`bytes=N-`): the browser asks
+/// for the rest as it plays.
+const MAX_PART: u64 = 4 << 20;
+
+/// Whether a request's `{day}/{file}` is a segment's name (`2026-12-03/22-15-00[-1].mp4`):
+/// nothing else (no `..`, no other file) is ever served.
+fn segment_name(day: &str, file: &str) -> bool {
+    let digits_and_dashes =
+        |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || c == '-');
+    let (stem, ext) = file.rsplit_once('.').unwrap_or((file, ""));
+    day.len() == 10
+        && digits_and_dashes(day)
+        && digits_and_dashes(stem)
+        && matches!(ext, "mp4" | "mkv")
+}
+
+/// One segment of `camera`, whole or the part the `Range` header asks for.
+pub(super) async fn segment(
+    camera: &str,
+    day: &str,
+    file: &str,
+    range: Option<&str>,
+    record_dir: PathBuf,
+) -> Response<Body> {
+    if !segment_name(day, file) {
+        return error_response(
+            StatusCode::NOT_FOUND,
+            &format!("{day}/{file}: not a recording's name (YYYY-MM-DD/HH-MM-SS.mp4)"),
+        );
+    }
+    let path = playback::camera_folder(&record_dir, camera)
+        .join(day)
+        .join(file);
+    let Ok(meta) = std::fs::metadata(&path) else {
+        return error_response(
+            StatusCode::NOT_FOUND,
+            &format!("{camera:?} has no recording {day}/{file}"),
+        );
+    };
+    let size = meta.len();
+    let (status, start, end) = match range.map(http_range_header::parse_range_header) {
+        None => (StatusCode::OK, 0, size.saturating_sub(1)),
+        Some(parsed) => match parsed.and_then(|p| p.validate(size)).ok().as_deref() {
+            Some([one]) if size > 0 => {
+                let open_ended = range.is_some_and(|r| r.trim_end().ends_with('-'));
+                let end = if open_ended {
+                    (*one.end()).min(one.start() + MAX_PART - 1)
+                } else {
+                    *one.end()
+                };
+                (StatusCode::PARTIAL_CONTENT, *one.start(), end)
+            }
+            _ => {
+                let mut r = error_response(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    &format!("{day}/{file} has {size} bytes; one range within them, please"),
+                );
+                if let Ok(v) = format!("bytes */{size}").parse() {
+                    r.headers_mut().insert(hyper::header::CONTENT_RANGE, v);
+                }
+                return r;
+            }
+        },
+    };
+    let part = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Seek};
+        let mut f = std::fs::File::open(&path)?;
+        f.seek(std::io::SeekFrom::Start(start))?;
+        let mut buf = vec![0; (end + 1 - start.min(end + 1)) as usize];
+        f.read_exact(&mut buf)?;
+        std::io::Result::Ok(buf)
+    });
+    let bytes = match part.await.map_err(std::io::Error::other).and_then(|r| r) {
+        Ok(b) => b,
+        Err(e) => {
+            return error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("{day}/{file}: {e}"),
+            );
+        }
+    };
+    let kind = if file.ends_with(".mkv") {
+        "video/x-matroska"
+    } else {
+        "video/mp4"
+    };
+    let mut r = super::api::reply(status, kind, bytes);
+    let headers = r.headers_mut();
+    headers.insert(
+        hyper::header::ACCEPT_RANGES,
+        hyper::header::HeaderValue::from_static("bytes"),
+    );
+    if status == StatusCode::PARTIAL_CONTENT
+        && let Ok(v) = format!("bytes {start}-{end}/{size}").parse()
+    {
+        headers.insert(hyper::header::CONTENT_RANGE, v);
+    }
+    r
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_segment_names_are_served() {
+        for (day, file, ok) in [
+            ("2026-12-03", "22-15-00.mp4", true),
+            ("2026-12-03", "22-15-00-1.mkv", true),
+            ("2026-12-03", "index.json", false),
+            ("..", "22-15-00.mp4", false),
+            ("2026-12-03", "..", false),
+            ("2026-12-03", "22-15-00.mp4.tmp", false),
+            ("2026-12-0x", "22-15-00.mp4", false),
+            ("2026-12-03", ".mp4", false),
+        ] {
+            assert_eq!(super::segment_name(day, file), ok, "{day}/{file}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -204,10 +204,16 @@ pub fn http_get(port: u16, path: &str) -> (u16, String) {
 
 /// Minimal HTTP/1.1 GET of a binary body on loopback: (status code, head, body).
 pub fn http_get_raw(port: u16, path: &str) -> (u16, String, Vec<u8>) {
+    http_get_with(port, path, "")
+}
+
+/// [`http_get_raw`] with more header lines (each ending in `\r\n`).
+pub fn http_get_with(port: u16, path: &str, headers: &str) -> (u16, String, Vec<u8>) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").as_bytes(),
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Connection: close\r\n\r\n")
+            .as_bytes(),
     )
     .unwrap();
     let mut raw = Vec::new();

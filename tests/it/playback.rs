@@ -159,6 +159,13 @@ fn index_api_and_export_from_real_segments() {
         .to_owned();
     let corrupt = folder.join(&day).join("23-59-59.mp4");
     std::fs::write(&corrupt, b"not a video").unwrap();
+    // Written a minute ago: a file that new would be a segment still being opened.
+    std::fs::File::options()
+        .write(true)
+        .open(&corrupt)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(60))
+        .unwrap();
     let last = folder.join(&index.segments.last().unwrap().file);
     let len = std::fs::metadata(&last).unwrap().len();
     std::fs::OpenOptions::new()
@@ -205,4 +212,105 @@ fn index_api_and_export_from_real_segments() {
         said.contains("nothing recorded between") && said.contains("nearest: from"),
         "{said}"
     );
+}
+
+#[test]
+fn the_page_plays_recorded_footage_through_range_requests() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let sim = sim(&rt, small(0));
+    let out = tempfile::tempdir().unwrap();
+    let app = Proc::headless(&record_config(&sim.url(1), out.path(), "Mp4", 4));
+    app.wait_state("Rec", "live", Duration::from_secs(30));
+    common::wait_for(Duration::from_secs(60), "two finished segments", || {
+        (app.camera("Rec")["recording"]["segments"].as_u64()? >= 3).then_some(())
+    });
+    let port = app.api_port();
+    let (_, body) = common::http_get(port, "/api/cameras/Rec/recordings");
+    let listing: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let first = &listing["spans"][0]["segments"][0];
+    let file = first["file"].as_str().unwrap();
+    let route = format!("/api/cameras/Rec/recordings/{file}");
+
+    // Range requests: a part with its Content-Range, the whole file, a range past the end.
+    let whole = std::fs::read(out.path().join("Rec").join(file)).unwrap();
+    let (code, head, part) = common::http_get_with(port, &route, "Range: bytes=100-199\r\n");
+    assert_eq!(code, 206, "{head}");
+    assert!(
+        head.contains(&format!("content-range: bytes 100-199/{}", whole.len())),
+        "{head}"
+    );
+    assert_eq!(part, whole[100..200]);
+    let (code, head, all) = common::http_get_raw(port, &route);
+    assert_eq!((code, all.len()), (200, whole.len()), "{head}");
+    assert!(
+        head.contains("accept-ranges: bytes") && head.contains("video/mp4"),
+        "{head}"
+    );
+    let (code, head, _) = common::http_get_with(
+        port,
+        &route,
+        &format!("Range: bytes={}-\r\n", whole.len() + 10),
+    );
+    assert_eq!(code, 416, "{head}");
+    let (code, _, _) =
+        common::http_get_raw(port, "/api/cameras/Rec/recordings/..%2F..%2Fetc/passwd");
+    assert_eq!(code, 404);
+
+    // The page: a timeline with the span; playing from 1 s into the first segment moves the
+    // video's clock and its wall-clock time.
+    let profile = tempfile::tempdir().unwrap();
+    let page = format!("http://127.0.0.1:{port}/");
+    let (_chromium, mut cdp) = crate::web_talk::chromium_devtools(&page, &[], profile.path());
+    common::wait_for(Duration::from_secs(20), "the timeline's span", || {
+        (cdp.eval("document.querySelectorAll('.timeline .span').length")
+            .as_u64()?
+            >= 1)
+            .then_some(())
+    });
+    let start = chrono::DateTime::parse_from_rfc3339(first["start"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+    cdp.eval(&format!("playAt(tiles.get('Rec'), {})", start + 1000));
+    let video = "tiles.get('Rec').video";
+    let t0 = common::wait_for(Duration::from_secs(20), "the recording to play", || {
+        let t = cdp.eval(&format!(
+            "{video}.readyState >= 2 && !{video}.paused ? {video}.currentTime : null"
+        ));
+        t.as_f64().filter(|t| *t >= 1.0)
+    });
+    common::wait_for(
+        Duration::from_secs(20),
+        "the video's clock to advance",
+        || (cdp.eval(&format!("{video}.currentTime")).as_f64()? > t0 + 0.5).then_some(()),
+    );
+    let error = cdp.eval(&format!("{video}.error && {video}.error.message"));
+    assert!(error.is_null() || error == false, "{error}");
+    let shot = cdp.call(
+        "Page.captureScreenshot",
+        serde_json::json!({ "format": "png" }),
+    );
+    let png = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        shot["data"].as_str().unwrap(),
+    )
+    .unwrap();
+    let path = out.path().join("page.png");
+    std::fs::write(&path, &png).unwrap();
+    let mut reader = png::Decoder::new(std::io::Cursor::new(png))
+        .read_info()
+        .unwrap();
+    let mut px = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut px).unwrap();
+    let channels = px.len() / (info.width as usize * info.height as usize);
+    // The span's green (#3c8c5a) is on screen.
+    let green = px.chunks(channels).any(|p| {
+        (i32::from(p[0]) - 0x3c).abs() < 12
+            && (i32::from(p[1]) - 0x8c).abs() < 12
+            && (i32::from(p[2]) - 0x5a).abs() < 12
+    });
+    if std::env::var_os("OPTICLINK_KEEP_PNG").is_some() {
+        std::fs::copy(&path, "/tmp/web-playback.png").unwrap();
+    }
+    assert!(green, "no timeline span in the screenshot");
 }

@@ -119,21 +119,29 @@ fn the_websocket_talks_live_to_one_camera_and_refuses_what_cannot_talk() {
     );
 }
 
-/// Headless Chromium with a fake microphone playing `wav`, on `url`; returns the process and
-/// a DevTools connection to the page (Chromium's DevTools HTTP endpoint keeps connections
-/// open, so the page is found over the browser's own WebSocket).
+/// Headless Chromium with a fake microphone playing `wav`, on `url`.
 fn chromium_with_microphone(url: &str, wav: &Path, profile: &Path) -> (Owned, Cdp) {
+    chromium_devtools(
+        url,
+        &[
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            &format!("--use-file-for-fake-audio-capture={}", wav.display()),
+        ],
+        profile,
+    )
+}
+
+/// Headless Chromium on `url` with `args`; returns the process and a DevTools connection to
+/// the page (Chromium's DevTools HTTP endpoint keeps connections open, so the page is found
+/// over the browser's own WebSocket).
+pub(crate) fn chromium_devtools(url: &str, args: &[&str], profile: &Path) -> (Owned, Cdp) {
     let mut child = crate::web::chromium(profile)
         .args([
             "--remote-debugging-port=0",
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
             "--autoplay-policy=no-user-gesture-required",
         ])
-        .arg(format!(
-            "--use-file-for-fake-audio-capture={}",
-            wav.display()
-        ))
+        .args(args)
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(url)
         .stdout(Stdio::null())
@@ -178,14 +186,14 @@ fn chromium_with_microphone(url: &str, wav: &Path, profile: &Path) -> (Owned, Cd
 }
 
 /// The Chrome DevTools protocol over the browser's WebSocket, attached to one page.
-struct Cdp {
+pub(crate) struct Cdp {
     ws: Socket,
     id: u64,
     session: Option<String>,
 }
 
 impl Cdp {
-    fn call(&mut self, method: &str, params: Value) -> Value {
+    pub(crate) fn call(&mut self, method: &str, params: Value) -> Value {
         self.id += 1;
         let id = self.id;
         let mut msg = json!({ "id": id, "method": method, "params": params });
@@ -203,7 +211,7 @@ impl Cdp {
     }
 
     /// The value of a JavaScript expression.
-    fn eval(&mut self, expression: &str) -> Value {
+    pub(crate) fn eval(&mut self, expression: &str) -> Value {
         let r = self.call(
             "Runtime.evaluate",
             json!({ "expression": expression, "returnByValue": true }),
