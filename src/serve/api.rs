@@ -325,6 +325,16 @@ async fn route(
             }
             super::recordings::list(&name, req.uri().query(), record_dir).await
         }
+        (&Method::POST, ["api", "cameras", name, "export"]) => {
+            let name = percent_decode(name);
+            if !snapshot.cameras.iter().any(|c| c.name == name) {
+                return error_response(StatusCode::NOT_FOUND, &format!("no camera {name:?}"));
+            }
+            match read_json::<super::recordings::ExportBody>(req).await {
+                Ok(body) => super::recordings::export(&name, body, record_dir).await,
+                Err(e) => error_response(StatusCode::BAD_REQUEST, &e),
+            }
+        }
         (&Method::GET, ["api", "cameras", name, "recordings", day, file]) => {
             let name = percent_decode(name);
             if !snapshot.cameras.iter().any(|c| c.name == name) {

@@ -1,7 +1,8 @@
 //! The recordings routes: `GET /api/cameras/{name}/recordings?from=&to=`, a camera's footage
 //! as spans and gaps (RFC 3339 times) from the recording index, read off the request's task;
-//! and `GET /api/cameras/{name}/recordings/{day}/{file}`, one segment with HTTP range requests,
-//! so a browser's `<video>` plays and seeks the fragmented MP4 directly.
+//! `GET /api/cameras/{name}/recordings/{day}/{file}`, one segment with HTTP range requests,
+//! so a browser's `<video>` plays and seeks the fragmented MP4 directly; and
+//! `POST /api/cameras/{name}/export`, a clip remuxed across segments, as a download.
 
 use std::path::PathBuf;
 
@@ -198,6 +199,82 @@ pub(super) async fn segment(
         headers.insert(hyper::header::CONTENT_RANGE, v);
     }
     r
+}
+
+/// The longest clip the API exports in one request (the CLI has no limit).
+const MAX_CLIP_MS: i64 = 3_600_000;
+
+/// `{"from", "to"}` → the clip as an MP4 download; 404 with the nearest footage when there is
+/// none in the range.
+pub(super) async fn export(camera: &str, body: ExportBody, record_dir: PathBuf) -> Response<Body> {
+    use playback::export::ExportError;
+    let parse = |key: &str, text: &str| index::parse_time(text).map_err(|e| format!("{key}: {e}"));
+    let (from, to) = match (parse("from", &body.from), parse("to", &body.to)) {
+        (Ok(f), Ok(t)) => (f, t),
+        (Err(e), _) | (_, Err(e)) => return error_response(StatusCode::BAD_REQUEST, &e),
+    };
+    if to - from > MAX_CLIP_MS {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "to: at most one hour per clip here (opticlink export has no limit)",
+        );
+    }
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = std::env::temp_dir().join(format!("opticlink-export-{}-{n}.mp4", std::process::id()));
+    let name = camera.to_owned();
+    let out = tmp.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let folder = playback::camera_folder(&record_dir, &name);
+        let index = playback::Index::load(&folder);
+        let clip = playback::export::export(&folder, &index, &name, from, to, &out)?;
+        let bytes = std::fs::read(&out).map_err(|e| ExportError::Media {
+            file: out.display().to_string(),
+            what: e.to_string(),
+        });
+        let _ = std::fs::remove_file(&out);
+        Ok::<_, ExportError>((clip, bytes?))
+    })
+    .await;
+    let _ = std::fs::remove_file(&tmp);
+    match done {
+        Ok(Ok((clip, bytes))) => {
+            let mut r = super::api::reply(StatusCode::OK, "video/mp4", bytes);
+            let file = format!(
+                "{}_{}.mp4",
+                crate::record::names::folder_name(camera),
+                index::rfc3339(clip.start_ms).replace(':', "-")
+            );
+            if let Ok(v) = format!("attachment; filename=\"{file}\"").parse() {
+                r.headers_mut()
+                    .insert(hyper::header::CONTENT_DISPOSITION, v);
+            }
+            r
+        }
+        Ok(Err(e @ ExportError::NoFootage { before, after, .. })) => reply_json(
+            StatusCode::NOT_FOUND,
+            &serde_json::json!({
+                "error": e.to_string(),
+                "nearest": {
+                    "before": before.map(index::rfc3339),
+                    "after": after.map(index::rfc3339),
+                },
+            }),
+        ),
+        Ok(Err(e @ ExportError::BadRange(_))) => {
+            error_response(StatusCode::BAD_REQUEST, &e.to_string())
+        }
+        Ok(Err(e)) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+/// The body of `POST /api/cameras/{name}/export`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ExportBody {
+    from: String,
+    to: String,
 }
 
 #[cfg(test)]

@@ -214,6 +214,29 @@ fn index_api_and_export_from_real_segments() {
     );
 }
 
+/// A POST with a JSON body: the response's head and body bytes.
+fn post_raw(port: u16, path: &str, json: &str) -> (String, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+        json.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(raw.len(), |p| p + 4);
+    (
+        String::from_utf8_lossy(&raw[..split]).into_owned(),
+        raw[split..].to_vec(),
+    )
+}
+
 #[test]
 fn the_page_plays_recorded_footage_through_range_requests() {
     let _g = common::heavy();
@@ -257,6 +280,41 @@ fn the_page_plays_recorded_footage_through_range_requests() {
         common::http_get_raw(port, "/api/cameras/Rec/recordings/..%2F..%2Fetc/passwd");
     assert_eq!(code, 404);
 
+    // A clip as a download; a range with no footage names the nearest.
+    let start = chrono::DateTime::parse_from_rfc3339(first["start"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+    let from = rfc3339(start + 500);
+    let to = rfc3339(start + 2500);
+    let (head, clip) = post_raw(
+        port,
+        "/api/cameras/Rec/export",
+        &format!("{{\"from\":\"{from}\",\"to\":\"{to}\"}}"),
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.contains("content-disposition: attachment; filename=\"Rec_"),
+        "{head}"
+    );
+    let saved = out.path().join("download.mp4");
+    std::fs::write(&saved, &clip).unwrap();
+    let packets = video_packets(&saved);
+    assert!(
+        packets[0].1 && packets.len() >= 50,
+        "{} pictures",
+        packets.len()
+    );
+    let (head, body) = post_raw(
+        port,
+        "/api/cameras/Rec/export",
+        "{\"from\":\"2001-01-01T00:00:00Z\",\"to\":\"2001-01-01T00:01:00Z\"}",
+    );
+    let body = String::from_utf8_lossy(&body);
+    assert!(
+        head.starts_with("HTTP/1.1 404") && body.contains("\"after\":\"20"),
+        "{head}{body}"
+    );
+
     // The page: a timeline with the span; playing from 1 s into the first segment moves the
     // video's clock and its wall-clock time.
     let profile = tempfile::tempdir().unwrap();
@@ -268,9 +326,6 @@ fn the_page_plays_recorded_footage_through_range_requests() {
             >= 1)
             .then_some(())
     });
-    let start = chrono::DateTime::parse_from_rfc3339(first["start"].as_str().unwrap())
-        .unwrap()
-        .timestamp_millis();
     cdp.eval(&format!("playAt(tiles.get('Rec'), {})", start + 1000));
     let video = "tiles.get('Rec').video";
     let t0 = common::wait_for(Duration::from_secs(20), "the recording to play", || {
