@@ -437,3 +437,17 @@ pub fn run_cli(args: &[&str], stdin: &str, envs: &[(&str, &str)]) -> (bool, Stri
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
+
+/// The display number an X server started with `-displayfd 1` reports on its stdout, once it
+/// accepts clients. The rest of its stdout is drained for as long as it runs: a closed pipe
+/// would kill it (or the `xkbcomp` it runs when the first client connects) on the next write,
+/// and the first client would find no server.
+pub fn display_number(child: &mut Child, what: &str) -> u32 {
+    let mut out = BufReader::new(child.stdout.take().expect("stdout piped"));
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    line.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{what} did not start: {line:?}"))
+}

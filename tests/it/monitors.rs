@@ -7,7 +7,6 @@
 //! the window's move is tested by removing the Monitor entity (`layouts`).
 //! Xorg needs root: as another user the test says why and passes (CI runs as root).
 
-use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -82,14 +81,7 @@ fn two_monitors() -> Option<Xorg> {
         .stderr(Stdio::null())
         .spawn()
         .expect("Xorg (Debian packages xserver-xorg-core, xserver-xorg-video-dummy)");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let n: u32 = line
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("Xorg did not start: {line:?}"));
+    let n = common::display_number(&mut child, "Xorg");
     let x = Xorg {
         child,
         display: format!(":{n}"),

@@ -33,6 +33,15 @@ fn video_packets(path: &Path) -> Vec<(f64, bool)> {
         .collect()
 }
 
+/// `opticlink export Rec --from FROM --to TO -o CLIP --config CFG`: (success, what it said).
+fn export_cli(from: &str, to: &str, clip: &Path, cfg: &Path) -> (bool, String) {
+    let (clip, cfg) = (clip.to_str().unwrap(), cfg.to_str().unwrap());
+    let args = [
+        "export", "Rec", "--from", from, "--to", to, "-o", clip, "--config", cfg,
+    ];
+    common::run_cli(&args, "", &[])
+}
+
 #[test]
 fn index_api_and_export_from_real_segments() {
     let _g = common::heavy();
@@ -96,22 +105,7 @@ fn index_api_and_export_from_real_segments() {
     let clip = out.path().join("clip.mp4");
     let cfg = out.path().join("export.ron");
     std::fs::write(&cfg, &config).unwrap();
-    let (ok, said) = common::run_cli(
-        &[
-            "export",
-            "Rec",
-            "--from",
-            &rfc3339(from),
-            "--to",
-            &rfc3339(to),
-            "-o",
-            clip.to_str().unwrap(),
-            "--config",
-            cfg.to_str().unwrap(),
-        ],
-        "",
-        &[],
-    );
+    let (ok, said) = export_cli(&rfc3339(from), &rfc3339(to), &clip, &cfg);
     assert!(ok, "{said}");
     assert!(said.contains("from 3 files"), "{said}");
     let packets = video_packets(&clip);
@@ -138,17 +132,7 @@ fn index_api_and_export_from_real_segments() {
     assert!(end_ms >= to as f64, "ends at {end_ms}, asked {to}");
     assert!(end_ms <= to as f64 + 100.0, "ends at {end_ms}, asked {to}");
     assert_eq!(format["format"]["tags"]["title"], "Rec", "{format}");
-    let decode = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(&clip)
-        .args(["-f", "null", "-"])
-        .output()
-        .unwrap();
-    assert!(
-        decode.status.success() && decode.stderr.is_empty(),
-        "{}",
-        String::from_utf8_lossy(&decode.stderr)
-    );
+    crate::record::decodes(&clip);
 
     // A deleted file is a gap; a corrupt one is a gap with its reason; a truncated one is
     // shorter, never a crash.
@@ -191,22 +175,7 @@ fn index_api_and_export_from_real_segments() {
     let gaps = again.gaps(index.segments[0].start_ms, i64::MAX / 2);
     assert!(gaps.iter().any(|g| g.reason.is_some()), "{gaps:?}");
     // Asking outside the footage names the nearest.
-    let (ok, said) = common::run_cli(
-        &[
-            "export",
-            "Rec",
-            "--from",
-            "2001-01-01 00:00:00",
-            "--to",
-            "2001-01-01 00:01:00",
-            "-o",
-            clip.to_str().unwrap(),
-            "--config",
-            cfg.to_str().unwrap(),
-        ],
-        "",
-        &[],
-    );
+    let (ok, said) = export_cli("2001-01-01 00:00:00", "2001-01-01 00:01:00", &clip, &cfg);
     assert!(!ok);
     assert!(
         said.contains("nothing recorded between") && said.contains("nearest: from"),

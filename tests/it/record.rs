@@ -488,7 +488,7 @@ fn streams(path: &Path) -> Vec<String> {
         .collect()
 }
 
-fn decodes(path: &Path) {
+pub(crate) fn decodes(path: &Path) {
     let out = std::process::Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(path)

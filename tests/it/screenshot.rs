@@ -38,16 +38,7 @@ pub(crate) fn xvfb() -> Xvfb {
         .stderr(Stdio::null())
         .spawn()
         .expect("Xvfb (Debian package xvfb)");
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let n: u32 = line
-        .trim()
-        .parse()
-        .unwrap_or_else(|_| panic!("Xvfb did not start: {line:?}"));
+    let n = common::display_number(&mut child, "Xvfb");
     Xvfb(child, format!(":{n}"))
 }
 
