@@ -24,6 +24,7 @@ impl Drop for Xvfb {
 /// (`-displayfd`) only once it accepts clients, so no test races another for a number or
 /// talks to a server still starting.
 pub(crate) fn xvfb() -> Xvfb {
+    let log = tempfile::NamedTempFile::new().unwrap();
     let mut child = Command::new("Xvfb")
         .args([
             "-displayfd",
@@ -35,11 +36,29 @@ pub(crate) fn xvfb() -> Xvfb {
             "tcp",
         ])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log.reopen().unwrap())
         .spawn()
         .expect("Xvfb (Debian package xvfb)");
     let n = common::display_number(&mut child, "Xvfb");
-    Xvfb(child, format!(":{n}"))
+    let display = format!(":{n}");
+    // A real client answered by the server, before any test relies on it (its log if not).
+    common::wait_for(Duration::from_secs(20), "Xvfb to answer a client", || {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "Xvfb {display} exited ({status}): {}",
+                std::fs::read_to_string(log.path()).unwrap_or_default()
+            );
+        }
+        Command::new("xwininfo")
+            .args(["-root", "-display", &display])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .ok()?
+            .success()
+            .then_some(())
+    });
+    Xvfb(child, display)
 }
 
 /// `opticlink --screenshot wall.png --after 120 --when-live` with `args` before it and
