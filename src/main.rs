@@ -383,59 +383,18 @@ fn simcam(args: SimArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn export(cli_config: Option<&Path>, args: ExportArgs) -> anyhow::Result<ExitCode> {
-    use opticlink::playback::{self, export::export as export_clip, index};
     let config = load_config(cli_config)?;
-    let known = opticlink::credentials::commands::camera_names(&config);
-    for camera in &args.cameras {
-        anyhow::ensure!(
-            known.contains(camera),
-            "no camera {camera:?} in the config (cameras: {})",
-            known.join(", ")
-        );
-    }
-    let from = index::parse_time(&args.from).map_err(|e| anyhow::anyhow!("--from: {e}"))?;
-    let to = index::parse_time(&args.to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
-    let several = args.cameras.len() > 1 || args.output.is_dir();
-    if several {
-        std::fs::create_dir_all(&args.output)
-            .with_context(|| format!("cannot create the folder {}", args.output.display()))?;
-    }
-    let mut failed = false;
-    for camera in &args.cameras {
-        let folder = playback::camera_folder(&config.recording.dir, camera);
-        let index = playback::Index::load(&folder);
-        let out = if several {
-            let stamp = playback::index::rfc3339(from).replace(':', "-");
-            let name = opticlink::record::names::folder_name(camera);
-            args.output.join(format!("{name}_{stamp}.mp4"))
-        } else {
-            args.output.clone()
-        };
-        match export_clip(&folder, &index, camera, from, to, &out) {
-            Ok(clip) => {
-                println!(
-                    "{camera}: {} ({} to {}, {} pictures, {} sound frames, from {} files)",
-                    out.display(),
-                    index::rfc3339(clip.start_ms),
-                    index::rfc3339(clip.end_ms),
-                    clip.video_packets,
-                    clip.audio_packets,
-                    clip.files
-                );
-                for note in clip.notes {
-                    println!("{camera}: {note}");
-                }
-            }
-            Err(e) => {
-                eprintln!("opticlink: {camera}: {e}");
-                failed = true;
-            }
-        }
-    }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
+    let all_written = opticlink::playback::commands::export(
+        &config,
+        &args.cameras,
+        &args.from,
+        &args.to,
+        &args.output,
+    )?;
+    Ok(if all_written {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     })
 }
 

@@ -101,20 +101,9 @@ pub fn export(
     };
     let first = &segs[0];
     let first_path = folder.join(&first.file);
-    let start_us = keyframe_at_or_before(&first_path, first.start_ms, from_ms)
-        .map_err(|e| media(&first.file, e))?;
-
-    let input =
-        ffmpeg::format::input(&first_path).map_err(|e| media(&first.file, e.to_string()))?;
-    let video_in = input
-        .streams()
-        .best(ffmpeg::media::Type::Video)
-        .ok_or_else(|| media(&first.file, "no video track".into()))?;
-    let video_params = video_in.parameters();
-    let audio_params = input
-        .streams()
-        .best(ffmpeg::media::Type::Audio)
-        .map(|s| s.parameters());
+    // One read of the first segment: its tracks, and where the clip starts.
+    let (start_us, video_params, audio_params) =
+        first_keyframe(&first_path, first.start_ms, from_ms).map_err(|e| media(&first.file, e))?;
     let mut notes = Vec::new();
     let audio_params = match audio_params {
         Some(p) if p.id() == ffmpeg::codec::Id::AAC => Some(p),
@@ -127,7 +116,6 @@ pub fn export(
         }
         None => None,
     };
-    drop(input);
 
     let out_name = out.display().to_string();
     let mut octx =
@@ -268,14 +256,30 @@ fn rescale(v: i64, from: ffmpeg::Rational, to: ffmpeg::Rational) -> i64 {
 }
 
 /// The wall-clock time (µs) of the last keyframe at or before `at_ms` in the segment that
-/// starts at `start_ms` (its first keyframe when `at_ms` is before it).
-fn keyframe_at_or_before(path: &Path, start_ms: i64, at_ms: i64) -> Result<i64, String> {
+/// starts at `start_ms` (its first keyframe when `at_ms` is before it), with the segment's
+/// video and audio track parameters.
+fn first_keyframe(
+    path: &Path,
+    start_ms: i64,
+    at_ms: i64,
+) -> Result<
+    (
+        i64,
+        ffmpeg::codec::Parameters,
+        Option<ffmpeg::codec::Parameters>,
+    ),
+    String,
+> {
     let mut input = ffmpeg::format::input(path).map_err(|e| e.to_string())?;
     let v = input
         .streams()
         .best(ffmpeg::media::Type::Video)
         .ok_or("no video track")?;
-    let (index, tb) = (v.index(), v.time_base());
+    let (index, tb, video) = (v.index(), v.time_base(), v.parameters());
+    let audio = input
+        .streams()
+        .best(ffmpeg::media::Type::Audio)
+        .map(|s| s.parameters());
     let mut found: Option<i64> = None;
     for (stream, packet) in input.packets() {
         if stream.index() != index || !packet.is_key() {
@@ -285,15 +289,18 @@ fn keyframe_at_or_before(path: &Path, start_ms: i64, at_ms: i64) -> Result<i64, 
             continue;
         };
         let wall_us = start_ms * 1000 + rescale(pts, tb, US);
-        if wall_us > at_ms * 1000 && found.is_some() {
-            break;
+        // The first keyframe after `at_ms` ends the search (and starts the clip if none came
+        // before it).
+        let after = wall_us > at_ms * 1000;
+        if !(after && found.is_some()) {
+            found = Some(wall_us);
         }
-        found = Some(wall_us);
-        if wall_us > at_ms * 1000 {
+        if after {
             break;
         }
     }
-    found.ok_or_else(|| "no keyframe".into())
+    let start = found.ok_or("no keyframe")?;
+    Ok((start, video, audio))
 }
 
 #[cfg(test)]

@@ -9,9 +9,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use chrono::{DateTime, Local, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Local, NaiveDateTime, TimeZone};
 use ffmpeg_next as ffmpeg;
 use serde::{Deserialize, Serialize};
+
+// Times as RFC 3339 (UTC, ms), the same text as a segment's `creation_time` tag; a segment's
+// start from its name, the inverse of the name the recorder gives it.
+pub use crate::record::policy::{creation_time as rfc3339, start_from_name as time_from_name};
 
 /// Two segments whose end and start are at most this far apart (ms) are one span.
 pub const JOIN_MS: i64 = 1000;
@@ -241,18 +245,6 @@ fn segment_files(folder: &Path) -> Vec<(String, PathBuf)> {
     out
 }
 
-/// The local time a segment's name says it started (`2026-12-03/22-01-00-1.mp4`), in Unix ms.
-pub fn time_from_name(file: &str) -> Option<i64> {
-    let (day, name) = file.split_once('/')?;
-    let clock = name.get(..8)?;
-    let naive =
-        NaiveDateTime::parse_from_str(&format!("{day} {clock}"), "%Y-%m-%d %H-%M-%S").ok()?;
-    Local
-        .from_local_datetime(&naive)
-        .earliest()
-        .map(|t| t.timestamp_millis())
-}
-
 /// Start and end of one segment by FFmpeg: `creation_time` (else the file name) and the end of
 /// its last video packet (read to the end, so a file cut short by a crash is measured by what
 /// it holds).
@@ -304,14 +296,6 @@ fn probe(path: &Path, file: &str) -> Entry {
         }
         _ => unreadable("no pictures (empty or cut before its first fragment)".into()),
     }
-}
-
-/// Unix ms as RFC 3339 in UTC with milliseconds.
-pub fn rfc3339(ms: i64) -> String {
-    Utc.timestamp_millis_opt(ms)
-        .single()
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
 }
 
 /// A time given by a user: RFC 3339 (`2026-11-26T02:14:00+01:00`) or local `YYYY-MM-DD

@@ -1,6 +1,8 @@
 //! Recorded footage, with no Bevy: the index of a camera's segments with its spans and gaps
-//! (`index`), and clip export by remuxing across segment boundaries (`export`).
+//! (`index`), clip export by remuxing across segment boundaries (`export`), and the command
+//! line's `export` (`commands`).
 
+pub mod commands;
 pub mod export;
 pub mod index;
 

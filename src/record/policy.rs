@@ -39,8 +39,8 @@ pub fn segment_path(
 ) -> PathBuf {
     let day = dir
         .join(super::names::folder_name(camera))
-        .join(start.format("%Y-%m-%d").to_string());
-    let stem = start.format("%H-%M-%S").to_string();
+        .join(start.format(DAY).to_string());
+    let stem = start.format(CLOCK).to_string();
     let ext = extension(format);
     let mut path = day.join(format!("{stem}.{ext}"));
     let mut n = 1;
@@ -49,6 +49,25 @@ pub fn segment_path(
         n += 1;
     }
     path
+}
+
+/// A segment's folder and file name formats (local time).
+const DAY: &str = "%Y-%m-%d";
+const CLOCK: &str = "%H-%M-%S";
+
+/// When a segment started by its name under the camera's folder (`2026-12-03/22-01-00-1.mp4`):
+/// the inverse of [`segment_path`], in Unix ms.
+pub fn start_from_name(file: &str) -> Option<i64> {
+    let (day, name) = file.split_once('/')?;
+    let naive = chrono::NaiveDateTime::parse_from_str(
+        &format!("{day} {}", name.get(..8)?),
+        &format!("{DAY} {CLOCK}"),
+    )
+    .ok()?;
+    Local
+        .from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.timestamp_millis())
 }
 
 /// Local time of a Unix-milliseconds instant.

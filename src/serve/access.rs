@@ -1,5 +1,5 @@
-//! Who may use the local servers: the servers' token, and a locked camera's unlock key on
-//! its own servers.
+//! Who may use the local servers: the servers' token, a locked camera's unlock key on its
+//! own servers, and `POST /api/cameras/{name}/unlock`, which hands out that key.
 
 use std::sync::Arc;
 
@@ -20,13 +20,14 @@ pub fn unlock_key(headers: &hyper::HeaderMap, query: Option<&str>) -> Option<Str
         .get("x-unlock-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
-        .or_else(|| {
-            query.and_then(|q| {
-                url::form_urlencoded::parse(q.as_bytes())
-                    .find(|(k, _)| k == "key")
-                    .map(|(_, v)| v.into_owned())
-            })
-        })
+        .or_else(|| query_param(query, "key"))
+}
+
+/// One query parameter's value, percent-decoded.
+pub(super) fn query_param(query: Option<&str>, key: &str) -> Option<String> {
+    url::form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
 }
 
 impl Access {
@@ -70,11 +71,7 @@ impl Access {
             .get(hyper::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        let param = query.and_then(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .find(|(k, _)| k == "token")
-                .map(|(_, v)| v.into_owned())
-        });
+        let param = query_param(query, "token");
         [bearer.map(str::to_owned), param]
             .iter()
             .flatten()
@@ -85,6 +82,49 @@ impl Access {
 /// Compares without stopping at the first difference (no timing hint about the token).
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `POST …/unlock {"password"}`: waits out the camera's delay after wrong passwords, then
+/// 200 `{"key"}`, 403 (wrong, with the next delay) or 409 (the camera has no lock).
+pub(super) async fn unlock(
+    req: hyper::Request<hyper::body::Incoming>,
+    name: &str,
+    locks: &crate::locks::Locks,
+) -> HttpResponse {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        password: String,
+    }
+    let body = match api::read_json::<Body>(req).await {
+        Ok(b) => b,
+        Err(_) => {
+            // Never echo the body: it holds a password.
+            return api::error_response(
+                hyper::StatusCode::BAD_REQUEST,
+                "expected {\"password\": \"…\"}",
+            );
+        }
+    };
+    let wait = locks.wait_before_attempt(name, std::time::Instant::now());
+    tokio::time::sleep(wait).await;
+    match locks.unlock(name, &body.password, false, std::time::Instant::now()) {
+        Ok(key) => api::reply_json(
+            hyper::StatusCode::OK,
+            &serde_json::json!({ "camera": name, "key": key }),
+        ),
+        Err(crate::locks::Refused::Wrong { retry_after }) => {
+            let json = serde_json::json!({
+                "error": format!("wrong view password for camera {name:?}"),
+                "retry_after_secs": retry_after.as_secs_f64(),
+            });
+            api::reply_json(hyper::StatusCode::FORBIDDEN, &json)
+        }
+        Err(crate::locks::Refused::NotLocked) => api::error_response(
+            hyper::StatusCode::CONFLICT,
+            &format!("camera {name:?} has no view password"),
+        ),
+    }
 }
 
 #[cfg(test)]

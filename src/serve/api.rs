@@ -156,7 +156,7 @@ async fn route(
     match (req.method(), segments.as_slice()) {
         (&Method::POST, ["api", "cameras", name, "unlock"]) => {
             let name = percent_decode(name);
-            unlock(req, &name, locks).await
+            super::access::unlock(req, &name, locks).await
         }
         (&Method::GET, [""]) => {
             // `</` cannot end the script early once escaped; JSON stays valid.
@@ -318,33 +318,21 @@ async fn route(
                 ),
             }
         }
-        (&Method::GET, ["api", "cameras", name, "recordings"]) => {
+        (
+            _,
+            [
+                "api",
+                "cameras",
+                name,
+                op @ ("recordings" | "export"),
+                rest @ ..,
+            ],
+        ) => {
             let name = percent_decode(name);
             if !snapshot.cameras.iter().any(|c| c.name == name) {
                 return error_response(StatusCode::NOT_FOUND, &format!("no camera {name:?}"));
             }
-            super::recordings::list(&name, req.uri().query(), record_dir).await
-        }
-        (&Method::POST, ["api", "cameras", name, "export"]) => {
-            let name = percent_decode(name);
-            if !snapshot.cameras.iter().any(|c| c.name == name) {
-                return error_response(StatusCode::NOT_FOUND, &format!("no camera {name:?}"));
-            }
-            match read_json::<super::recordings::ExportBody>(req).await {
-                Ok(body) => super::recordings::export(&name, body, record_dir).await,
-                Err(e) => error_response(StatusCode::BAD_REQUEST, &e),
-            }
-        }
-        (&Method::GET, ["api", "cameras", name, "recordings", day, file]) => {
-            let name = percent_decode(name);
-            if !snapshot.cameras.iter().any(|c| c.name == name) {
-                return error_response(StatusCode::NOT_FOUND, &format!("no camera {name:?}"));
-            }
-            let range = req
-                .headers()
-                .get(hyper::header::RANGE)
-                .and_then(|v| v.to_str().ok());
-            super::recordings::segment(&name, day, file, range, record_dir).await
+            super::recordings::route(req, &name, op, rest, record_dir).await
         }
         (&Method::POST, ["api", "cameras", name, "talk"]) => {
             let name = percent_decode(name);
@@ -381,42 +369,6 @@ async fn route(
         }
         (_, ["api", "cameras", _]) => error_response(StatusCode::METHOD_NOT_ALLOWED, "use DELETE"),
         _ => error_response(StatusCode::NOT_FOUND, &format!("no route {path}")),
-    }
-}
-
-/// `POST …/unlock {"password"}`: waits out the camera's delay after wrong passwords, then
-/// 200 `{"key"}`, 403 (wrong, with the next delay) or 409 (the camera has no lock).
-async fn unlock(req: Request<Incoming>, name: &str, locks: &crate::locks::Locks) -> Response<Body> {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Body {
-        password: String,
-    }
-    let body = match read_json::<Body>(req).await {
-        Ok(b) => b,
-        Err(_) => {
-            // Never echo the body: it holds a password.
-            return error_response(StatusCode::BAD_REQUEST, "expected {\"password\": \"…\"}");
-        }
-    };
-    let wait = locks.wait_before_attempt(name, std::time::Instant::now());
-    tokio::time::sleep(wait).await;
-    match locks.unlock(name, &body.password, false, std::time::Instant::now()) {
-        Ok(key) => reply_json(
-            StatusCode::OK,
-            &serde_json::json!({ "camera": name, "key": key }),
-        ),
-        Err(crate::locks::Refused::Wrong { retry_after }) => {
-            let json = serde_json::json!({
-                "error": format!("wrong view password for camera {name:?}"),
-                "retry_after_secs": retry_after.as_secs_f64(),
-            });
-            reply_json(StatusCode::FORBIDDEN, &json)
-        }
-        Err(crate::locks::Refused::NotLocked) => error_response(
-            StatusCode::CONFLICT,
-            &format!("camera {name:?} has no view password"),
-        ),
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use hyper::{Response, StatusCode};
+use hyper::{Method, Response, StatusCode};
 
 use super::api::{Body, error_response, reply_json};
 use crate::playback::{self, index};
@@ -14,17 +14,39 @@ use crate::playback::{self, index};
 /// The range a listing covers when the request gives none: the last 24 hours.
 const DEFAULT_HOURS: i64 = 24;
 
-/// One query parameter's value, percent-decoded.
-fn param(query: Option<&str>, key: &str) -> Option<String> {
-    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.into_owned())
+/// The recordings routes of camera `camera` (known to exist): `op` is `recordings` or
+/// `export`, `rest` what follows it in the path.
+pub(super) async fn route(
+    req: hyper::Request<hyper::body::Incoming>,
+    camera: &str,
+    op: &str,
+    rest: &[&str],
+    record_dir: PathBuf,
+) -> Response<Body> {
+    match (req.method(), op, rest) {
+        (&Method::GET, "recordings", []) => list(camera, req.uri().query(), record_dir).await,
+        (&Method::GET, "recordings", [day, file]) => {
+            let range = req
+                .headers()
+                .get(hyper::header::RANGE)
+                .and_then(|v| v.to_str().ok());
+            segment(camera, day, file, range, record_dir).await
+        }
+        (&Method::POST, "export", []) => match super::api::read_json::<ExportBody>(req).await {
+            Ok(body) => export(camera, body, record_dir).await,
+            Err(e) => error_response(StatusCode::BAD_REQUEST, &e),
+        },
+        _ => error_response(
+            StatusCode::NOT_FOUND,
+            "use GET …/recordings, GET …/recordings/DAY/FILE or POST …/export",
+        ),
+    }
 }
 
 /// `from` and `to` of a request (Unix ms), or what is wrong, naming the parameter.
 pub(super) fn range(query: Option<&str>) -> Result<(i64, i64), String> {
     let now = chrono::Utc::now().timestamp_millis();
-    let get = |key: &str, default: i64| match param(query, key) {
+    let get = |key: &str, default: i64| match super::access::query_param(query, key) {
         None => Ok(default),
         Some(text) => index::parse_time(&text).map_err(|e| format!("{key}: {e}")),
     };
@@ -37,7 +59,7 @@ pub(super) fn range(query: Option<&str>) -> Result<(i64, i64), String> {
 }
 
 /// The listing of `camera`'s footage between the request's `from` and `to`.
-pub(super) async fn list(camera: &str, query: Option<&str>, record_dir: PathBuf) -> Response<Body> {
+async fn list(camera: &str, query: Option<&str>, record_dir: PathBuf) -> Response<Body> {
     let (from, to) = match range(query) {
         Ok(r) => r,
         Err(e) => return error_response(StatusCode::BAD_REQUEST, &e),
@@ -50,15 +72,20 @@ pub(super) async fn list(camera: &str, query: Option<&str>, record_dir: PathBuf)
             "the index could not be read",
         );
     };
+    let by_file: std::collections::HashMap<&str, &playback::Segment> = index
+        .segments
+        .iter()
+        .map(|s| (s.file.as_str(), s))
+        .collect();
     let spans: Vec<_> = index
         .spans(from, to)
         .into_iter()
         .map(|s| {
             // Each file's own times too: a player seeks to a time by the file that holds it.
-            let segments: Vec<_> = index
-                .segments
+            let segments: Vec<_> = s
+                .files
                 .iter()
-                .filter(|seg| s.files.contains(&seg.file))
+                .filter_map(|f| by_file.get(f.as_str()))
                 .map(|seg| {
                     serde_json::json!({
                         "file": seg.file,
@@ -118,7 +145,7 @@ fn segment_name(day: &str, file: &str) -> bool {
 }
 
 /// One segment of `camera`, whole or the part the `Range` header asks for.
-pub(super) async fn segment(
+async fn segment(
     camera: &str,
     day: &str,
     file: &str,
@@ -206,7 +233,7 @@ const MAX_CLIP_MS: i64 = 3_600_000;
 
 /// `{"from", "to"}` → the clip as an MP4 download; 404 with the nearest footage when there is
 /// none in the range.
-pub(super) async fn export(camera: &str, body: ExportBody, record_dir: PathBuf) -> Response<Body> {
+async fn export(camera: &str, body: ExportBody, record_dir: PathBuf) -> Response<Body> {
     use playback::export::ExportError;
     let parse = |key: &str, text: &str| index::parse_time(text).map_err(|e| format!("{key}: {e}"));
     let (from, to) = match (parse("from", &body.from), parse("to", &body.to)) {
@@ -272,7 +299,7 @@ pub(super) async fn export(camera: &str, body: ExportBody, record_dir: PathBuf) 
 /// The body of `POST /api/cameras/{name}/export`.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct ExportBody {
+struct ExportBody {
     from: String,
     to: String,
 }

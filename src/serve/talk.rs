@@ -52,14 +52,7 @@ fn target(
         }
         Some(Some(c)) => c,
     };
-    let rate = req
-        .uri()
-        .query()
-        .and_then(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .find(|(k, _)| k == "rate")
-                .map(|(_, v)| v.into_owned())
-        })
+    let rate = super::access::query_param(req.uri().query(), "rate")
         .map_or(Ok(pcm::RATE), |v| {
             v.parse::<u32>()
                 .ok()
