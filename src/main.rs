@@ -45,6 +45,10 @@ struct Cli {
     /// screen (or after --after seconds, whichever comes first).
     #[arg(long, requires = "screenshot")]
     when_live: bool,
+    /// Open the wall in playback at this time, every camera in sync: RFC 3339
+    /// (2026-11-26T02:14:00+01:00) or local "YYYY-MM-DD HH:MM:SS". Esc returns to live.
+    #[arg(long, value_name = "TIME")]
+    playback: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -84,6 +88,14 @@ enum Command {
     BenchAudio {
         #[arg(long, default_value_t = 60)]
         secs: u64,
+    },
+    /// Measure wall playback's seek latency (seek → first picture) over random instants of
+    /// CAMERA's recordings, beside a decode-from-the-segment's-start baseline (`.ci/bench-seek`).
+    #[command(hide = true)]
+    BenchSeek {
+        camera: String,
+        #[arg(long, default_value_t = 50)]
+        seeks: usize,
     },
 }
 
@@ -251,6 +263,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::BenchSeek { camera, seeks }) => {
+            let config = load_config(cli.config.as_deref())?;
+            let dir = &config.recording.dir;
+            let report = opticlink::playback::bench::seek(dir, &camera, seeks);
+            print!("{}", report.map_err(anyhow::Error::msg)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::SetViewPassword { camera, remove }) => {
             println!(
                 "{}",
@@ -289,7 +308,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     screenshot_when_live: cli.when_live,
                 })
             };
+            let playback = cli
+                .playback
+                .as_deref()
+                .map(opticlink::playback::index::parse_time)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--playback: {e}"))?;
             let mut app = opticlink::app(config, mode).context("cannot start")?;
+            if let Some(at) = playback {
+                app.insert_resource(opticlink::camera::replay::StartPlayback(at));
+            }
             if let Some(why) = no_display {
                 match opticlink::live_page_url(&app) {
                     Some(url) => tracing::warn!(
@@ -399,38 +427,14 @@ fn export(cli_config: Option<&Path>, args: ExportArgs) -> anyhow::Result<ExitCod
 }
 
 fn talk(cli_config: Option<&Path>, args: TalkArgs) -> anyhow::Result<ExitCode> {
-    use opticlink::talk;
     let config = load_config(cli_config)?;
-    let Some(camera) = config.cameras.iter().find(|c| c.name == args.camera) else {
-        if opticlink::credentials::commands::camera_names(&config).contains(&args.camera) {
-            bail!(
-                "{:?} is a built-in simulated camera of a running wall: talk to it there (hold T) or through its API (POST /api/cameras/{{name}}/talk)",
-                args.camera
-            );
-        }
-        bail!("no camera {:?} in the config", args.camera);
-    };
-    let codec = match args.codec.as_deref() {
-        None => None,
-        Some(name) => Some(
-            talk::TalkCodec::from_name(name)
-                .with_context(|| format!("--codec {name:?}: expected pcmu, pcma or aac"))?,
-        ),
-    };
-    let bytes = std::fs::read(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let clip = talk::pcm::read_wav(&bytes)
-        .map_err(anyhow::Error::msg)
-        .with_context(|| format!("{} is not a WAV file we can read", args.file.display()))?;
-    let rt = tokio::runtime::Runtime::new()?;
-    let (used, frames) = rt.block_on(talk::play(&talk::Floor::default(), camera, &clip, codec))?;
-    println!(
-        "{}: played {:.2} s of {} as {}",
-        camera.name,
-        frames as f64 * 0.02,
-        args.file.display(),
-        used.as_str()
-    );
+    let line = opticlink::talk::commands::play_wav(
+        &config,
+        &args.camera,
+        &args.file,
+        args.codec.as_deref(),
+    )?;
+    println!("{line}");
     Ok(ExitCode::SUCCESS)
 }
 

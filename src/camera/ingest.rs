@@ -89,7 +89,7 @@ fn ingest_events(
 /// the old one until the new one has decoded a picture (from a keyframe: decoding starts at
 /// one), then shows only the new one.
 #[allow(clippy::type_complexity)]
-fn take_frames(
+pub(super) fn take_frames(
     mut cameras: Query<(
         &WorkerLink,
         &mut LatestFrame,

@@ -2,7 +2,8 @@
 //! keep them current. The jobs live one file each: `spawn` (entities with their workers,
 //! recorders and servers; shutdown), `ingest` (worker events, pictures, grace ticks, rates and
 //! latency), `recording` (turning recording on and off, mirroring the recorder), `ptz` (ONVIF
-//! control: steering one camera, throttled, with a guaranteed stop), `control`
+//! control: steering one camera, throttled, with a guaranteed stop), `replay` (recorded
+//! footage in place of live, cameras in sync on one playhead), `control`
 //! (requests from the API), `status` (the plain-value snapshot the API serves), and `state`
 //! (the pure stream state machine).
 
@@ -11,6 +12,7 @@ mod edit;
 mod ingest;
 pub mod ptz;
 mod recording;
+pub mod replay;
 mod spawn;
 pub mod state;
 mod status;
@@ -33,6 +35,7 @@ pub use control::{ApiInbox, control_plugin};
 pub use ingest::Rates;
 pub use ptz::{Ptz, Steer};
 pub use recording::{RecorderLink, Recording, SetRecording};
+pub use replay::{AwaitLive, Playhead, Replay, ReplayAction, ReplayRequest};
 pub use spawn::{
     CameraServers, CameraSpawner, Hub, Retention, camera_list, onvif_endpoint, shutdown_on_exit,
     worker_config,
@@ -205,7 +208,13 @@ impl CameraViewItem<'_, '_> {
 /// spawn cameras with hand-made [`WorkerLink`]s and step the clock.
 pub fn state_plugin(app: &mut App) {
     app.add_message::<StateChanged>()
-        .add_plugins((recording::plugin, ingest::plugin, ptz::plugin, sub::plugin))
+        .add_plugins((
+            recording::plugin,
+            ingest::plugin,
+            ptz::plugin,
+            sub::plugin,
+            replay::plugin,
+        ))
         .add_systems(Update, sync_view_locks.in_set(WallSystems::Ingest));
 }
 

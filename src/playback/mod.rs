@@ -1,10 +1,14 @@
 //! Recorded footage, with no Bevy: the index of a camera's segments with its spans and gaps
-//! (`index`), clip export by remuxing across segment boundaries (`export`), and the command
-//! line's `export` (`commands`).
+//! (`index`), clip export by remuxing across segment boundaries (`export`), the command
+//! line's `export` (`commands`), and playback: a segment read and decoded to an instant
+//! (`reader`) and the per-camera playback thread the wall steers (`player`).
 
+pub mod bench;
 pub mod commands;
 pub mod export;
 pub mod index;
+pub mod player;
+pub mod reader;
 
 pub use index::{Gap, Index, Segment, Span};
 

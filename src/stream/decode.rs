@@ -78,7 +78,7 @@ impl Arrivals {
 struct Active {
     codec: VideoCodec,
     decoder: ffmpeg::decoder::Video,
-    scaler: Option<(Pixel, u32, u32, ffmpeg::software::scaling::Context)>,
+    scaler: Scaler,
 }
 
 fn open(codec: VideoCodec) -> Result<ffmpeg::decoder::Video, ffmpeg::Error> {
@@ -88,12 +88,16 @@ fn open(codec: VideoCodec) -> Result<ffmpeg::decoder::Video, ffmpeg::Error> {
     };
     let found = ffmpeg::decoder::find(id).ok_or(ffmpeg::Error::DecoderNotFound)?;
     let mut ctx = ffmpeg::codec::Context::new_with_codec(found);
-    // Slice threads add no latency (frame threads would delay every picture).
+    slice_threads(&mut ctx);
+    ctx.decoder().video()
+}
+
+/// Two slice threads: they add no latency (frame threads would delay every picture).
+pub(crate) fn slice_threads(ctx: &mut ffmpeg::codec::Context) {
     let mut threading =
         ffmpeg::codec::threading::Config::kind(ffmpeg::codec::threading::Type::Slice);
     threading.count = 2;
     ctx.set_threading(threading);
-    ctx.decoder().video()
 }
 
 fn decode_loop(rx: &Receiver<VideoUnit>, stats: &StreamStats, out: &DecodeOutputs) {
@@ -176,7 +180,7 @@ fn decode_loop(rx: &Receiver<VideoUnit>, stats: &StreamStats, out: &DecodeOutput
 }
 
 /// The capture clock burned into a decoded 4:2:0 picture, if it carries one.
-fn read_clock(picture: &ffmpeg::frame::Video) -> Option<u32> {
+pub(crate) fn read_clock(picture: &ffmpeg::frame::Video) -> Option<u32> {
     if !matches!(picture.format(), Pixel::YUV420P | Pixel::YUVJ420P) {
         return None;
     }
@@ -186,16 +190,19 @@ fn read_clock(picture: &ffmpeg::frame::Video) -> Option<u32> {
 
 /// What a picture carries besides its planes.
 #[derive(Clone, Copy)]
-struct Stamp {
-    seq: u64,
-    arrival: Instant,
-    capture_ms: Option<u32>,
+pub(crate) struct Stamp {
+    pub seq: u64,
+    pub arrival: Instant,
+    pub capture_ms: Option<u32>,
 }
 
+/// A conversion to 4:2:0 kept for the stream's format and size.
+pub(crate) type Scaler = Option<(Pixel, u32, u32, ffmpeg::software::scaling::Context)>;
+
 /// Copies the planes out of FFmpeg's buffer (converting to 4:2:0 only when the stream is not).
-fn to_frame(
+pub(crate) fn to_frame(
     picture: &ffmpeg::frame::Video,
-    scaler: &mut Option<(Pixel, u32, u32, ffmpeg::software::scaling::Context)>,
+    scaler: &mut Scaler,
     stamp: Stamp,
 ) -> Option<VideoFrame> {
     let (w, h, format) = (picture.width(), picture.height(), picture.format());

@@ -1,23 +1,35 @@
-//! The latest-frame slot: a bounded crossbeam channel of capacity one whose writer replaces
-//! an unread picture instead of waiting. A slow wall sees fewer pictures; the decoder never blocks.
+//! The latest-value slot: a bounded crossbeam channel of capacity one whose writer replaces
+//! an unread value instead of waiting. A slow wall sees fewer pictures; the decoder never
+//! blocks. Pictures go through it as [`FrameSlot`]; playback sends what it shows the same way.
 
 use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
 
 use crate::media::SharedFrame;
 
-/// Writer side, held by the decode thread.
-#[derive(Clone)]
-pub struct FrameSlot {
-    tx: Sender<SharedFrame>,
-    /// The writer's own handle on the slot, used only to throw away an unread picture.
-    stale: Receiver<SharedFrame>,
+/// Writer side, held by the producing thread.
+pub struct Slot<T> {
+    tx: Sender<T>,
+    /// The writer's own handle on the slot, used only to throw away an unread value.
+    stale: Receiver<T>,
 }
+
+impl<T> Clone for Slot<T> {
+    fn clone(&self) -> Self {
+        Self {
+            tx: self.tx.clone(),
+            stale: self.stale.clone(),
+        }
+    }
+}
+
+/// The decode thread's pictures for the wall.
+pub type FrameSlot = Slot<SharedFrame>;
 
 /// Reader side, held by the camera entity.
 pub type FrameReceiver = Receiver<SharedFrame>;
 
-impl FrameSlot {
-    pub fn new() -> (Self, FrameReceiver) {
+impl<T> Slot<T> {
+    pub fn new() -> (Self, Receiver<T>) {
         let (tx, rx) = bounded(1);
         (
             Self {
@@ -29,7 +41,7 @@ impl FrameSlot {
     }
 
     /// Puts `frame` in the slot, dropping the one there if the reader has not taken it.
-    pub fn publish(&self, frame: SharedFrame) {
+    pub fn publish(&self, frame: T) {
         let mut frame = frame;
         // Two rounds at most: the reader may take the old picture between our two calls.
         for _ in 0..2 {

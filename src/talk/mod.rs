@@ -5,6 +5,7 @@
 //! naming the camera, never a panic, and never touches the camera's video session.
 
 pub mod backchannel;
+pub mod commands;
 mod floor;
 pub mod isapi;
 pub mod live;

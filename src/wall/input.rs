@@ -57,7 +57,26 @@ pub(super) type TileView = (
     &'static IpCamera,
     Option<&'static Ptz>,
     Option<&'static ViewLocked>,
+    Has<crate::camera::Replay>,
 );
+
+/// One camera as input sees it (an item of [`TileView`]).
+pub(super) type Tile<'a> = (
+    Entity,
+    &'a IpCamera,
+    Option<&'a Ptz>,
+    Option<&'a ViewLocked>,
+    bool,
+);
+
+/// What the keys may do to the selected camera: steer it and set its brightness; nothing
+/// while it plays recordings (the keys then move playback).
+pub(super) fn selected_capabilities(selected: Option<&Tile>) -> (bool, bool) {
+    match selected {
+        Some(&(_, _, ptz, locked, false)) => capabilities(ptz, locked),
+        _ => (false, false),
+    }
+}
 
 /// The wall windows, for input: it acts in the operator's window ([`super::operator_window`]).
 pub(super) type InputWindows<'w, 's, V> = Query<
@@ -157,7 +176,10 @@ pub(super) fn select(
         view::set_tour(&mut view, running, time.elapsed());
         info!("tour {}", if running { "resumed" } else { "paused" });
     }
-    if keys.just_pressed(KeyCode::Escape) {
+    let selected = cameras.iter().find(|(_, c, ..)| c.index == view.selected);
+    let replaying = selected.is_some_and(|s| s.4);
+    // Esc in playback returns to live first (`playback`).
+    if keys.just_pressed(KeyCode::Escape) && !replaying {
         view.maximised = None;
         if view.tour_camera.take().is_some() {
             view::set_tour(&mut view, false, time.elapsed());
@@ -166,8 +188,7 @@ pub(super) fn select(
     if keys.just_pressed(KeyCode::Enter) && !alt {
         view.maximised = Some(view.selected);
     }
-    let selected = cameras.iter().find(|(_, c, ..)| c.index == view.selected);
-    let (steerable, _) = capabilities(selected.and_then(|s| s.2), selected.and_then(|s| s.3));
+    let (steerable, _) = selected_capabilities(selected.as_ref());
     if keys.just_pressed(KeyCode::KeyR)
         && let Some((entity, ..)) = selected
     {
@@ -215,7 +236,7 @@ pub(super) fn select(
     .into_iter()
     .find(|(k, _)| keys.just_pressed(*k))
     .map(|(_, d)| d)
-    .filter(|_| !steerable);
+    .filter(|_| !steerable && !replaying);
     if let Some(direction) = arrow {
         let back = matches!(direction, Direction::Left | Direction::Up);
         let solved = shown.solved.as_ref();

@@ -11,11 +11,13 @@ pub mod layout;
 mod lock_form;
 pub mod monitors;
 mod overlay;
+mod playback;
 pub mod snapshot;
 pub mod sound;
 mod steer;
 mod streams;
 pub mod talk;
+mod timeline;
 pub mod video;
 pub mod view;
 pub mod windows;
@@ -167,6 +169,7 @@ pub fn view_plugin(app: &mut App) {
         .init_resource::<view::Layouts>()
         .add_message::<SetRecording>()
         .add_message::<crate::camera::Steer>()
+        .add_message::<crate::camera::ReplayRequest>()
         .add_message::<windows::WindowRequest>()
         .add_message::<bevy::input::mouse::MouseWheel>()
         .add_systems(Startup, view::init_view)
@@ -177,6 +180,7 @@ pub fn view_plugin(app: &mut App) {
                 forget_removed,
                 windows::window_requests,
                 input::select,
+                playback::keys,
                 steer::steer,
                 view::advance_tour,
                 view::layout_tiles,
@@ -234,7 +238,7 @@ pub fn plugin(options: WindowOptions) -> impl Fn(&mut App) {
             )
             .add_systems(
                 EguiPrimaryContextPass,
-                (overlay_pass(0), overlay::overlays_ui).chain(),
+                (overlay_pass(0), overlay::overlays_ui, timeline::timeline_ui).chain(),
             );
         // Each further window draws its overlays in an egui pass of its own.
         app.world_mut()
@@ -247,7 +251,7 @@ pub fn plugin(options: WindowOptions) -> impl Fn(&mut App) {
         for n in 1..windows {
             app.add_systems(
                 WindowPass(n),
-                (overlay_pass(n), overlay::overlays_ui).chain(),
+                (overlay_pass(n), overlay::overlays_ui, timeline::timeline_ui).chain(),
             );
         }
         if let Some((path, after)) = options.screenshot.clone() {
@@ -340,14 +344,21 @@ fn spawn_tiles(
     }
 }
 
-/// Tiles of cameras that are not live show their last picture dimmed.
+/// Tiles of cameras that are not live show their last picture dimmed (playback is never dim).
+#[allow(clippy::type_complexity)]
 fn dim_tiles(
-    cameras: Query<(&StreamStatus, Option<&SubStream>, &Display, &VideoTextures)>,
+    cameras: Query<(
+        &StreamStatus,
+        Option<&SubStream>,
+        &Display,
+        &VideoTextures,
+        Has<crate::camera::Replay>,
+    )>,
     mut materials: ResMut<Assets<YuvMaterial>>,
 ) {
-    for (main, sub, display, tex) in &cameras {
+    for (main, sub, display, tex, replay) in &cameras {
         let status = camera_status(main, sub, Some(display));
-        let value = if status.machine.state == StreamState::Live {
+        let value = if replay || status.machine.state == StreamState::Live {
             1.0
         } else {
             0.35

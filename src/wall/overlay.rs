@@ -224,7 +224,7 @@ pub(super) fn overlays_ui(
         Query<(Entity, &super::WallCamera)>,
     ),
     time: Res<Time<Real>>,
-    cameras: Query<(Entity, CameraView, &ViewLocked)>,
+    cameras: Query<(Entity, CameraView, &ViewLocked, Has<crate::camera::Replay>)>,
     locks: Option<Res<crate::camera::ViewLocks>>,
     sound: Option<Res<crate::camera::Sound>>,
     talk: (
@@ -234,7 +234,10 @@ pub(super) fn overlays_ui(
     ),
     snapshots: Option<Res<super::snapshot::Snapshots>>,
     mut fields: Local<super::lock_form::LockFields>,
-    mut set_recording: MessageWriter<SetRecording>,
+    (mut set_recording, mut replay_out): (
+        MessageWriter<SetRecording>,
+        MessageWriter<crate::camera::ReplayRequest>,
+    ),
 ) -> Result {
     // The window this pass draws, and whether it is the one the operator works in (only
     // there are the talk button and its state).
@@ -283,7 +286,7 @@ pub(super) fn overlays_ui(
             );
         }
     }
-    for (entity, v, locked) in &cameras {
+    for (entity, v, locked, replay) in &cameras {
         let Some(rect) = shown.tile(entity) else {
             continue;
         };
@@ -298,7 +301,7 @@ pub(super) fn overlays_ui(
             if let Some(locks) = &locks {
                 super::lock_form::lock_ui(ctx, cell, entity, &cam.name, &locks.0, &mut fields);
             }
-        } else if status.width == 0 || rates.decoded == 0 {
+        } else if !replay && (status.width == 0 || rates.decoded == 0) {
             painter.rect_filled(cell, 0.0, egui::Color32::from_gray(24));
             painter.text(
                 cell.center(),
@@ -320,7 +323,8 @@ pub(super) fn overlays_ui(
                 egui::StrokeKind::Inside,
             );
         }
-        if !view.overlays {
+        // A tile in playback has its playback strip instead (`timeline`).
+        if !view.overlays || replay {
             continue;
         }
         let grace_left = status
@@ -377,6 +381,19 @@ pub(super) fn overlays_ui(
                             }
                             if let Some(ptz) = v.ptz {
                                 ptz_badge(ui, ptz);
+                            }
+                            if !locked.0
+                                && ui
+                                    .small_button("⏪ playback")
+                                    .on_hover_text(
+                                        "play what was recorded (Space; Shift+Space: every camera here in sync)",
+                                    )
+                                    .clicked()
+                            {
+                                replay_out.write(crate::camera::ReplayRequest {
+                                    camera: entity,
+                                    action: crate::camera::ReplayAction::StartOrPause,
+                                });
                             }
                             // An unlocked camera with a view password can be locked again.
                             if let Some(locks) = &locks

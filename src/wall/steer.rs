@@ -11,7 +11,7 @@ use bevy::input::mouse::{MouseScrollUnit, MouseWheel};
 use bevy::prelude::*;
 
 use super::WallView;
-use super::input::{InputWindows, TileView, capabilities, digit_pressed};
+use super::input::{InputWindows, TileView, digit_pressed, selected_capabilities};
 use super::keys::Bindings;
 use crate::camera::Steer;
 use crate::onvif::{Command, Velocity};
@@ -79,7 +79,7 @@ pub(super) fn steer(
     };
     let focused = window.focused;
     let selected = cameras.iter().find(|(_, c, ..)| c.index == view.selected);
-    let (steerable, imaging) = capabilities(selected.and_then(|s| s.2), selected.and_then(|s| s.3));
+    let (steerable, imaging) = selected_capabilities(selected.as_ref());
     let target = selected.map(|s| s.0).filter(|_| steerable || imaging);
     let b = &*bindings;
     // An arrow that just moved the selection onto a PTZ camera does not also pan it; a key

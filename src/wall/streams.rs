@@ -32,12 +32,14 @@ pub(super) fn choose_streams(
         &crate::camera::Recording,
         Option<&SubStream>,
         &mut Display,
+        Has<crate::camera::Replay>,
     )>,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
     let scale = windows.single().map_or(1.0, |w| w.scale_factor());
-    for (cam, rect, locked, link, recording, sub, mut display) in &mut cameras {
-        let seen = rect.visible && !locked.0;
+    for (cam, rect, locked, link, recording, sub, mut display, replay) in &mut cameras {
+        // A tile in playback shows recordings: its live stream is not seen.
+        let seen = rect.visible && !locked.0 && !replay;
         let main = &link.stats;
         let Some(sub) = sub else {
             if display.visible != seen {

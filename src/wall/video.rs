@@ -185,11 +185,12 @@ type UploadSource = (
     &'static VideoTextures,
     Option<&'static WorkerLink>,
     &'static crate::camera::ViewLocked,
+    Has<crate::camera::Replay>,
 );
 
 fn extract_uploads(mut pending: ResMut<PendingUploads>, cameras: Extract<Query<UploadSource>>) {
     pending.uploads.clear();
-    for (latest, tex, link, locked) in &cameras {
+    for (latest, tex, link, locked, replay) in &cameras {
         // A locked camera's pictures never reach the GPU.
         if locked.0 {
             continue;
@@ -200,7 +201,8 @@ fn extract_uploads(mut pending: ResMut<PendingUploads>, cameras: Extract<Query<U
             pending.uploads.push(Upload {
                 planes: [tex.planes[0].id(), tex.planes[1].id(), tex.planes[2].id()],
                 frame: frame.clone(),
-                stats: link.map(|l| l.stats.clone()),
+                // A recorded picture's age is not the live stream's latency.
+                stats: link.filter(|_| !replay).map(|l| l.stats.clone()),
             });
         }
     }

@@ -339,14 +339,22 @@ pub(super) fn layout_tiles(
 /// for locked cameras and cameras without a picture yet).
 pub(super) fn place_tiles(
     windows: Query<(&Window, &Shown)>,
-    cameras: Query<(&VideoTextures, &ViewLocked)>,
+    cameras: Query<(
+        &VideoTextures,
+        &ViewLocked,
+        Option<&crate::camera::Replay>,
+        Has<crate::camera::AwaitLive>,
+    )>,
     mut tiles: Query<(&TileOf, &TileIn, &mut Transform, &mut Visibility)>,
 ) {
     for (of, inside, mut transform, mut visibility) in &mut tiles {
         let placed = windows.get(inside.0).ok().and_then(|(window, shown)| {
             let rect = shown.tile(of.0)?;
-            let (tex, locked) = cameras.get(of.0).ok()?;
-            (tex.size != (0, 0) && !locked.0).then_some((window, rect))
+            let (tex, locked, replay, await_live) = cameras.get(of.0).ok()?;
+            // No stale picture: none while playback has nothing at its instant, and none
+            // from playback once back to live, until a live one comes.
+            let blank = replay.is_some_and(|r| r.blank()) || await_live;
+            (tex.size != (0, 0) && !locked.0 && !blank).then_some((window, rect))
         });
         let Some((window, rect)) = placed else {
             visibility.set_if_neq(Visibility::Hidden);

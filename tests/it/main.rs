@@ -30,6 +30,7 @@ mod steer;
 mod substream;
 mod talk;
 mod view_locks;
+mod wall_playback;
 mod wall_talk;
 mod wall_view;
 mod web;

@@ -19,7 +19,7 @@ use opticlink::stream::StreamStats;
 use crate::common;
 
 /// The camera plugins and the view logic over a 1280×720 window, cameras from `ron`.
-fn wall(ron: &str) -> App {
+pub(crate) fn wall(ron: &str) -> App {
     let mut app = App::new();
     let (_api, inbox) = crossbeam_channel::bounded(8);
     app.add_plugins(MinimalPlugins)
@@ -64,7 +64,7 @@ fn wall(ron: &str) -> App {
     app
 }
 
-fn camera(app: &mut App, name: &str) -> Entity {
+pub(crate) fn camera(app: &mut App, name: &str) -> Entity {
     let world = app.world_mut();
     world
         .query::<(Entity, &IpCamera)>()

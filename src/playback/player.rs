@@ -1,0 +1,388 @@
+//! Playback of one camera's recordings on a thread of its own (`play <camera>`), started when
+//! the camera's tile goes into playback and ended when it returns to live. The wall says what
+//! it wants — an instant and how the playhead moves — as often as it likes (only the newest
+//! want counts); the thread shows the last picture at or before that instant (forward and
+//! paused), or the keyframe at or before it (reverse), or "no recording" when nothing was
+//! recorded then. Pictures go out through a latest-value slot in the same YUV 4:2:0 frames the
+//! live decoder makes. The index of the camera's segments is reloaded now and then, so footage
+//! recorded since playback began can be played too.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use super::index::{Index, JOIN_MS, Segment};
+use super::reader::{Decoded, Reader};
+use crate::media::SharedFrame;
+use crate::stream::Slot;
+use crate::stream::decode::{Scaler, Stamp, read_clock, to_frame};
+
+/// How the playhead moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Motion {
+    /// Still, or playing forward at any speed: every picture (as many as decoding keeps up with).
+    Forward,
+    /// Playing backward: keyframes only.
+    Reverse,
+}
+
+/// What the wall wants shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Want {
+    pub at_ms: i64,
+    pub motion: Motion,
+    /// Counts wants; [`Player::done`] says which one was last carried out.
+    pub seq: u64,
+}
+
+/// What the player shows now.
+#[derive(Debug, Clone)]
+pub enum Shown {
+    /// A recorded picture taken at `at_ms`; `next_ms` is the next picture's time, when known.
+    Picture {
+        frame: SharedFrame,
+        at_ms: i64,
+        next_ms: Option<i64>,
+    },
+    /// Nothing recorded at the instant wanted (or it cannot be read), and why.
+    Nothing { at_ms: i64, reason: String },
+}
+
+/// Reload the index at most this often while playing past its end (the newest segment grows
+/// and the next one starts).
+const RELOAD_EVERY: Duration = Duration::from_millis(250);
+/// And in any case this often (segments come and go: retention, hands).
+const REFRESH_EVERY: Duration = Duration::from_secs(10);
+/// A picture this far past its segment's last one still shows it (the next segment follows
+/// within [`JOIN_MS`] when recording went on).
+const HOLD_MS: i64 = JOIN_MS;
+
+#[derive(Default)]
+struct Mailbox {
+    want: Option<Want>,
+    closed: bool,
+}
+
+/// What the wall and the thread share.
+struct Shared {
+    mailbox: Mutex<Mailbox>,
+    wake: Condvar,
+    /// The seq of the last want carried out.
+    done: AtomicU64,
+    /// The camera's index as last loaded (for the wall's timeline), with a version.
+    index: Mutex<(u64, Arc<Index>)>,
+}
+
+/// The wall's handle on a camera's playback thread; dropping it ends the thread.
+pub struct Player {
+    shared: Arc<Shared>,
+    shown: crossbeam_channel::Receiver<Shown>,
+}
+
+impl Player {
+    /// Starts playing the recordings in `folder` (a camera's folder under the recording
+    /// directory) for `camera`.
+    pub fn start(camera: &str, folder: PathBuf) -> std::io::Result<Player> {
+        let shared = Arc::new(Shared {
+            mailbox: Mutex::default(),
+            wake: Condvar::new(),
+            done: AtomicU64::new(0),
+            index: Mutex::new((0, Arc::default())),
+        });
+        let (slot, shown) = Slot::new();
+        let thread_shared = shared.clone();
+        let name = camera.to_owned();
+        std::thread::Builder::new()
+            .name(format!("play {camera}"))
+            .spawn(move || {
+                let span = tracing::info_span!("play", camera = %name);
+                let _guard = span.enter();
+                Thread::new(folder, thread_shared, slot).run();
+            })?;
+        Ok(Player { shared, shown })
+    }
+
+    /// Asks for `want` (replacing any want not yet carried out).
+    pub fn want(&self, want: Want) {
+        let mut m = lock(&self.shared.mailbox);
+        if m.want != Some(want) {
+            m.want = Some(want);
+            self.shared.wake.notify_one();
+        }
+    }
+
+    /// What the player has shown since last asked (the newest only).
+    pub fn take_shown(&self) -> Option<Shown> {
+        self.shown.try_iter().last()
+    }
+
+    /// The seq of the last want carried out.
+    pub fn done(&self) -> u64 {
+        self.shared.done.load(Ordering::Acquire)
+    }
+
+    /// The index as last loaded and its version (which changes when it is reloaded).
+    pub fn index(&self) -> (u64, Arc<Index>) {
+        let g = lock(&self.shared.index);
+        (g.0, g.1.clone())
+    }
+}
+
+impl Drop for Player {
+    fn drop(&mut self) {
+        lock(&self.shared.mailbox).closed = true;
+        self.shared.wake.notify_one();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The segment to play at `at_ms`: the last one starting at or before it, if `at_ms` is
+/// within it (or just past its last picture).
+pub fn locate(index: &Index, at_ms: i64) -> Option<&Segment> {
+    let i = index.segments.partition_point(|s| s.start_ms <= at_ms);
+    let seg = index.segments.get(i.checked_sub(1)?)?;
+    (at_ms < seg.end_ms + HOLD_MS).then_some(seg)
+}
+
+/// Why nothing shows at `at_ms`: the reason of the gap there, when a file there is unreadable.
+fn nothing_reason(index: &Index, at_ms: i64) -> String {
+    index
+        .gaps(at_ms, at_ms + 1)
+        .into_iter()
+        .find_map(|g| g.reason)
+        .map_or_else(
+            || "no recording".to_owned(),
+            |r| format!("no recording: {r}"),
+        )
+}
+
+struct Thread {
+    folder: PathBuf,
+    shared: Arc<Shared>,
+    slot: Slot<Shown>,
+    index: Arc<Index>,
+    loaded: Instant,
+    reader: Option<Reader>,
+    scaler: Scaler,
+    seq: u64,
+    /// What was last sent: a picture's time, or nothing.
+    sent: Option<Option<i64>>,
+    /// The reason last sent with "nothing".
+    sent_reason: String,
+}
+
+impl Thread {
+    fn new(folder: PathBuf, shared: Arc<Shared>, slot: Slot<Shown>) -> Self {
+        Self {
+            folder,
+            shared,
+            slot,
+            index: Arc::default(),
+            loaded: Instant::now(),
+            reader: None,
+            scaler: None,
+            seq: 0,
+            sent: None,
+            sent_reason: String::new(),
+        }
+    }
+
+    fn reload(&mut self) {
+        self.index = Arc::new(Index::load(&self.folder));
+        self.loaded = Instant::now();
+        let mut g = lock(&self.shared.index);
+        g.0 += 1;
+        g.1 = self.index.clone();
+    }
+
+    fn run(mut self) {
+        self.reload();
+        let mut last: Option<Want> = None;
+        loop {
+            let want = {
+                let mut m = lock(&self.shared.mailbox);
+                loop {
+                    if m.closed {
+                        return;
+                    }
+                    if m.want.is_some() && m.want != last {
+                        break m.want;
+                    }
+                    let (g, timeout) = self
+                        .shared
+                        .wake
+                        .wait_timeout(m, REFRESH_EVERY)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    m = g;
+                    if timeout.timed_out() && !m.closed {
+                        break None;
+                    }
+                }
+            };
+            let Some(want) = want else {
+                // Idle for a while: look at the files again, and show the change if any.
+                self.reload();
+                if let Some(w) = last {
+                    self.show(w);
+                }
+                continue;
+            };
+            self.show(want);
+            self.shared.done.store(want.seq, Ordering::Release);
+            last = Some(want);
+        }
+    }
+
+    /// Shows what `want` asks for.
+    fn show(&mut self, want: Want) {
+        let at = want.at_ms;
+        let newest_end = self.index.segments.last().map_or(i64::MIN, |s| s.end_ms);
+        let stale = self.loaded.elapsed() >= RELOAD_EVERY
+            && (at >= newest_end || locate(&self.index, at).is_none());
+        if stale || self.loaded.elapsed() >= REFRESH_EVERY {
+            self.reload();
+        }
+        let Some(seg) = locate(&self.index, at).cloned() else {
+            self.reader = None;
+            let reason = nothing_reason(&self.index, at);
+            self.send_nothing(at, reason);
+            return;
+        };
+        let path = self.folder.join(&seg.file);
+        let newest = self
+            .index
+            .segments
+            .last()
+            .is_some_and(|s| s.file == seg.file);
+        let result = match want.motion {
+            Motion::Forward => {
+                let reusable = self.reader.as_ref().is_some_and(|r| {
+                    r.file == seg.file
+                        && r.can_advance_to(at)
+                        // The newest segment grows: read it again once its end was reached
+                        // and it has grown since.
+                        && !(newest
+                            && r.at_end
+                            && r.shown_ms.is_some_and(|s| s < at)
+                            && std::fs::metadata(&path).is_ok_and(|m| m.len() != r.size))
+                });
+                if !reusable {
+                    self.reader = None;
+                }
+                let reader = match self.reader.take() {
+                    Some(r) => Ok(r),
+                    None => Reader::open(&path, &seg.file, seg.start_ms),
+                };
+                reader.map(|mut r| {
+                    let d = r.advance(at);
+                    (r, d)
+                })
+            }
+            Motion::Reverse => {
+                let keep = self
+                    .reader
+                    .take()
+                    .filter(|r| r.file == seg.file && r.shows_keyframe_for(at));
+                match keep {
+                    Some(r) => Ok((r, None)),
+                    None => Reader::keyframe_at(&path, &seg.file, seg.start_ms, at).map(|mut r| {
+                        let d = r.take_keyframe();
+                        (r, d)
+                    }),
+                }
+            }
+        };
+        match result {
+            Ok((reader, decoded)) => {
+                let next = reader.next_ms();
+                let shown_ms = reader.shown_ms;
+                self.reader = Some(reader);
+                match decoded {
+                    Some(d) => self.send_picture(d, next),
+                    // Nothing new, or nothing at all before `at` in this segment (it starts
+                    // with a picture after `at`: within a frame of its start).
+                    None if shown_ms.is_none() => {
+                        self.send_nothing(at, "no recording".into());
+                    }
+                    None => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!("cannot play {e}");
+                self.reader = None;
+                self.send_nothing(at, format!("no recording: {e}"));
+            }
+        }
+    }
+
+    fn send_picture(&mut self, d: Decoded, next_ms: Option<i64>) {
+        self.seq += 1;
+        let stamp = Stamp {
+            seq: self.seq,
+            arrival: Instant::now(),
+            capture_ms: read_clock(&d.picture),
+        };
+        let Some(frame) = to_frame(&d.picture, &mut self.scaler, stamp) else {
+            return;
+        };
+        self.sent = Some(Some(d.at_ms));
+        self.slot.publish(Shown::Picture {
+            frame: Arc::new(frame),
+            at_ms: d.at_ms,
+            next_ms,
+        });
+    }
+
+    fn send_nothing(&mut self, at_ms: i64, reason: String) {
+        if self.sent == Some(None) && self.sent_reason == reason {
+            return;
+        }
+        self.sent = Some(None);
+        self.sent_reason.clone_from(&reason);
+        self.slot.publish(Shown::Nothing { at_ms, reason });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(file: &str, start_ms: i64, end_ms: i64) -> Segment {
+        Segment {
+            file: file.into(),
+            start_ms,
+            end_ms,
+        }
+    }
+
+    #[test]
+    fn an_instant_is_played_from_the_segment_holding_it() {
+        let index = Index {
+            segments: vec![
+                seg("a", 1000, 3000),
+                seg("b", 3010, 5000),
+                seg("c", 9000, 9500),
+            ],
+            unreadable: vec![super::super::index::Unreadable {
+                file: "x".into(),
+                at_ms: 6000,
+                reason: "no pictures".into(),
+            }],
+        };
+        let at = |t| locate(&index, t).map(|s| s.file.as_str());
+        assert_eq!(at(999), None);
+        assert_eq!(at(1000), Some("a"));
+        // Between two segments that join: the last picture of the first.
+        assert_eq!(at(3005), Some("a"));
+        assert_eq!(at(3010), Some("b"));
+        assert_eq!(at(5999), Some("b"));
+        assert_eq!(at(6000), None);
+        assert_eq!(at(9400), Some("c"));
+        assert_eq!(nothing_reason(&index, 6500), "no recording: x: no pictures");
+        assert_eq!(nothing_reason(&index, 500), "no recording");
+    }
+}

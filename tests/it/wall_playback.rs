@@ -1,0 +1,340 @@
+//! Playback on the wall, in a headless App with real workers and recorders: two simulated
+//! cameras (25 fps, their capture clock burned into every picture) record 2 s segments
+//! together; then Shift+Space puts both tiles into playback in sync and the playhead is
+//! moved by the timeline's seeks, `.`/`,` frame steps, →, speeds (×4 forward, ×2 backward by
+//! keyframes) in stepped virtual time, and the burned-in clocks of the pictures shown are
+//! read back: the two cameras agree within one frame interval and match the playhead. An
+//! instant before the footage shows "no recording"; Esc returns both to live pictures; the
+//! recordings made meanwhile join without a gap (playback never interrupts recording).
+
+use std::time::{Duration, Instant};
+
+use bevy::prelude::*;
+use bevy::time::TimeUpdateStrategy;
+use opticlink::camera::replay::ReplayShown;
+use opticlink::camera::{AwaitLive, LatestFrame, Playhead, Replay, ReplayAction, ReplayRequest};
+use opticlink::playback::Index;
+
+use crate::common;
+
+/// One frame interval at 25 fps (ms).
+const FRAME: i64 = 40;
+/// How far a camera's recorded time may lie from its burned-in capture clock: the delivery
+/// of the session's first picture on loopback (measured: a few ms).
+const DELIVERY: i64 = 100;
+
+/// How late a simulated camera's capture may run of its regular schedule (thread wake-ups).
+const JITTER: i64 = 20;
+
+fn step(app: &mut App, by: Duration) {
+    app.insert_resource(TimeUpdateStrategy::ManualDuration(by));
+    app.update();
+}
+
+/// Presses `keys` together for one frame (no time passes), then lets them go; the frame after
+/// carries out what they asked.
+fn press(app: &mut App, keys: &[KeyCode]) {
+    let mut input = app.world_mut().resource_mut::<ButtonInput<KeyCode>>();
+    for k in keys {
+        input.press(*k);
+    }
+    step(app, Duration::ZERO);
+    let mut input = app.world_mut().resource_mut::<ButtonInput<KeyCode>>();
+    for k in keys {
+        input.release(*k);
+    }
+    input.clear();
+    step(app, Duration::ZERO);
+}
+
+fn request(app: &mut App, camera: Entity, action: ReplayAction) {
+    app.world_mut()
+        .resource_mut::<Messages<ReplayRequest>>()
+        .write(ReplayRequest { camera, action });
+    step(app, Duration::ZERO);
+}
+
+/// What a camera's tile shows once its player has carried out the playhead's latest want:
+/// (recorded time, next picture's time, burned-in capture clock).
+fn settled(app: &mut App, cameras: &[Entity]) -> Vec<(i64, Option<i64>, i64)> {
+    let start = Instant::now();
+    loop {
+        step(app, Duration::ZERO);
+        let world = app.world();
+        let shown: Option<Vec<_>> = cameras
+            .iter()
+            .map(|&e| {
+                let r = world.get::<Replay>(e)?;
+                if r.done() != r.sent() {
+                    return None;
+                }
+                match r.shown {
+                    ReplayShown::Picture {
+                        at_ms,
+                        next_ms,
+                        capture_ms: Some(c),
+                    } => Some((at_ms, next_ms, i64::from(c))),
+                    _ => None,
+                }
+            })
+            .collect();
+        if let Some(s) = shown {
+            return s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "playback settles: {:?}",
+            cameras
+                .iter()
+                .map(|&e| world.get::<Replay>(e).map(|r| r.shown.clone()))
+                .collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn head_at(app: &App, camera: Entity) -> i64 {
+    let r = app.world().get::<Replay>(camera).unwrap();
+    let head = app.world().get::<Playhead>(r.head).unwrap();
+    // Stepped time: the head's instant is its value at the app's current real time.
+    head.at(app.world().resource::<Time<Real>>().elapsed())
+}
+
+/// The capture clock of an instant (Unix ms modulo 2³², as burned in).
+fn clock(ms: i64) -> i64 {
+    i64::from(ms as u32)
+}
+
+/// Both cameras show the playhead's instant: each the last picture at or before it, their
+/// burned-in clocks within one frame interval of each other (beyond the difference of the two
+/// cameras' delivery delays, measured from the same pictures) and of the playhead.
+fn check_sync(shown: &[(i64, Option<i64>, i64)], at: i64, what: &str) {
+    for (i, &(rec, next, capture)) in shown.iter().enumerate() {
+        assert!(
+            rec <= at && next.is_none_or(|n| n > at),
+            "{what}: camera {i} shows {rec} (next {next:?}) for {at}"
+        );
+        let lag = clock(rec) - capture;
+        // Capture may run a little late of the camera's regular RTP clock.
+        assert!(
+            (-JITTER..=DELIVERY).contains(&lag),
+            "{what}: camera {i}'s recorded time {rec} is {lag} ms from its capture clock"
+        );
+        assert!(
+            (clock(at) - capture - lag).abs() <= FRAME,
+            "{what}: camera {i} shows capture {capture} for {at}"
+        );
+    }
+    let (a, b) = (shown[0], shown[1]);
+    let delivery = ((clock(a.0) - a.2) - (clock(b.0) - b.2)).abs();
+    let apart = (a.2 - b.2).abs();
+    eprintln!("{what}: clocks {apart} ms apart (delivery differs by {delivery} ms)");
+    assert!(
+        apart <= FRAME + delivery,
+        "{what}: the cameras show {} and {}: {apart} ms apart",
+        a.2,
+        b.2
+    );
+}
+
+/// Keyframe times of a camera's recordings, by ffprobe.
+fn keyframes(folder: &std::path::Path) -> Vec<i64> {
+    let mut out = Vec::new();
+    for seg in Index::load(folder).segments {
+        let path = folder.join(&seg.file);
+        let probe = common::ffprobe(&[
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "packet=pts_time,flags",
+            path.to_str().unwrap(),
+        ]);
+        for p in probe["packets"].as_array().unwrap() {
+            if p["flags"].as_str().unwrap_or("").contains('K') {
+                let t: f64 = p["pts_time"].as_str().unwrap().parse().unwrap();
+                out.push(seg.start_ms + (t * 1000.0).round() as i64);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn two_cameras_recorded_together_play_back_in_sync_with_steps_and_speeds() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let sim = common::sim(
+        &rt,
+        opticlink::simcam::SimConfig {
+            cameras: 2,
+            ..common::small(0)
+        },
+    );
+    let rec = tempfile::tempdir().unwrap();
+    let ron = format!(
+        "(cameras: [(name: \"A\", url: \"{}\", record: true), (name: \"B\", url: \"{}\", record: true)],
+          recording: (dir: \"{}\", segment_secs: 2))",
+        sim.url(1),
+        sim.url(2),
+        rec.path().display()
+    );
+    let mut app = crate::substream::wall(&ron);
+    let (a, b) = (
+        crate::substream::camera(&mut app, "A"),
+        crate::substream::camera(&mut app, "B"),
+    );
+    let folders = [rec.path().join("A"), rec.path().join("B")];
+    // Both record until each has five segments (three whole after the first).
+    let start = Instant::now();
+    let common_from = loop {
+        step(&mut app, Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(20));
+        let idx: Vec<Index> = folders.iter().map(|f| Index::load(f)).collect();
+        if idx.iter().all(|i| i.segments.len() >= 5) {
+            break idx.iter().map(|i| i.segments[0].end_ms).max().unwrap();
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "recordings");
+    };
+    let recorded_until = |f: &std::path::Path| Index::load(f).segments.last().unwrap().end_ms;
+    let footage_before = recorded_until(&folders[0]);
+
+    // Shift+Space on the selected tile (A): both into playback, on one playhead.
+    press(&mut app, &[KeyCode::ShiftLeft, KeyCode::Space]);
+    let heads: Vec<Entity> = [a, b]
+        .iter()
+        .map(|&e| app.world().get::<Replay>(e).expect("in playback").head)
+        .collect();
+    assert_eq!(heads[0], heads[1], "one playhead for both");
+    // A click on the timeline: a seek, paused there (Space).
+    let t = common_from + 1_234;
+    request(&mut app, a, ReplayAction::Seek(t));
+    press(&mut app, &[KeyCode::Space]);
+    assert!(app.world().get::<Playhead>(heads[0]).unwrap().paused);
+    assert_eq!(head_at(&app, a), t);
+    let shown = settled(&mut app, &[a, b]);
+    check_sync(&shown, t, "seek");
+
+    // `.`: the next picture of the selected camera; B follows to the same instant.
+    press(&mut app, &[KeyCode::Period]);
+    let at = head_at(&app, a);
+    assert_eq!(
+        Some(at),
+        shown[0].1,
+        "a frame step goes to A's next picture"
+    );
+    let next = settled(&mut app, &[a, b]);
+    check_sync(&next, at, "frame step");
+    assert!((next[0].2 - shown[0].2 - FRAME).abs() <= 15, "one frame on");
+    // `,`: back to the picture before.
+    press(&mut app, &[KeyCode::Comma]);
+    let back = settled(&mut app, &[a, b]);
+    assert_eq!(back[0].0, shown[0].0, "a step back returns to the picture");
+    check_sync(&back, head_at(&app, a), "frame step back");
+    // ×4 (↑ twice from ×1, playing), 1 s of stepped time: 4 s of footage.
+    press(&mut app, &[KeyCode::ArrowUp]);
+    press(&mut app, &[KeyCode::ArrowUp]);
+    let head = app.world().get::<Playhead>(heads[0]).unwrap();
+    assert_eq!((head.speed_label(), head.paused), ("×4".to_owned(), false));
+    let from = head_at(&app, a);
+    for _ in 0..10 {
+        step(&mut app, Duration::from_millis(100));
+        let shown = settled(&mut app, &[a, b]);
+        check_sync(&shown, head_at(&app, a), "×4");
+    }
+    assert_eq!(head_at(&app, a), from + 4_000);
+
+    // Backwards at ×2 (↓ six times: ×2, ×1, ×½, ×¼, ◀×1, ◀×2): keyframes only.
+    for _ in 0..6 {
+        press(&mut app, &[KeyCode::ArrowDown]);
+    }
+    let head = app.world().get::<Playhead>(heads[0]).unwrap();
+    assert_eq!(head.speed_label(), "◀ ×2");
+    let keys = [keyframes(&folders[0]), keyframes(&folders[1])];
+    let from = head_at(&app, a);
+    for _ in 0..10 {
+        step(&mut app, Duration::from_millis(100));
+        let at = head_at(&app, a);
+        let shown = settled(&mut app, &[a, b]);
+        for (i, s) in shown.iter().enumerate() {
+            // The last keyframe at or before the playhead.
+            let want = keys[i].iter().rev().find(|k| **k <= at + 1).copied();
+            assert!(
+                want.is_some_and(|k| (k - s.0).abs() <= 1),
+                "camera {i} in reverse at {at}: shows {} for keyframe {want:?}",
+                s.0
+            );
+        }
+    }
+    assert_eq!(head_at(&app, a), from - 2_000);
+    // Paused again: the exact picture.
+    press(&mut app, &[KeyCode::Space]);
+    let paused = settled(&mut app, &[a, b]);
+    check_sync(&paused, head_at(&app, a), "paused after reverse");
+
+    // ←: 10 s back, before any footage: "no recording", no picture.
+    let before = head_at(&app, a);
+    press(&mut app, &[KeyCode::ArrowLeft]);
+    assert_eq!(head_at(&app, a), before - 10_000);
+    assert!(before - 10_000 < Index::load(&folders[0]).segments[0].start_ms);
+    let start = Instant::now();
+    while ![a, b].iter().all(|&e| {
+        matches!(
+            app.world().get::<Replay>(e).unwrap().shown,
+            ReplayShown::Nothing { .. }
+        )
+    }) {
+        assert!(start.elapsed() < Duration::from_secs(20), "no recording");
+        step(&mut app, Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(app.world().get::<Replay>(a).unwrap().blank());
+    // →: 10 s on, the same pictures again (across segment boundaries).
+    press(&mut app, &[KeyCode::ArrowRight]);
+    assert_eq!(head_at(&app, a), before);
+    let again = settled(&mut app, &[a, b]);
+    assert_eq!(again, paused, "back to the same pictures");
+
+    // Recording goes on during playback: a segment boundary later, still one span.
+    let start = Instant::now();
+    while recorded_until(&folders[0]) < footage_before + 3_000 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "recording goes on"
+        );
+        step(&mut app, Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(app.world().get::<Replay>(a).is_some(), "still in playback");
+    let spans = Index::load(&folders[0]).spans(i64::MIN, i64::MAX);
+    assert_eq!(spans.len(), 1, "no gap in the recording: {spans:?}");
+
+    // Esc: both live again; the first picture after is a live one (captured just now).
+    press(&mut app, &[KeyCode::Escape]);
+    step(&mut app, Duration::ZERO);
+    for e in [a, b] {
+        assert!(app.world().get::<Replay>(e).is_none());
+        assert!(app.world().get::<AwaitLive>(e).is_some());
+    }
+    let start = Instant::now();
+    let mut live = [false, false];
+    while live != [true, true] {
+        step(&mut app, Duration::from_millis(100));
+        for (i, e) in [a, b].into_iter().enumerate() {
+            if let Some(f) = &app.world().get::<LatestFrame>(e).unwrap().0
+                && !live[i]
+            {
+                let age = f
+                    .capture_ms
+                    .map(|c| clock(opticlink::media::unix_ms()) - i64::from(c));
+                assert!(
+                    age.is_some_and(|a| a < 2_000),
+                    "camera {i}'s first picture back is live: {age:?} ms old"
+                );
+                live[i] = true;
+            }
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "live pictures");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(app.world().get::<AwaitLive>(a).is_none());
+}
