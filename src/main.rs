@@ -42,7 +42,8 @@ struct Cli {
     )]
     after: f64,
     /// Take the --screenshot as soon as every enabled camera is live with its picture on
-    /// screen (or after --after seconds, whichever comes first).
+    /// screen (with --playback: its recorded picture), or after --after seconds, whichever
+    /// comes first.
     #[arg(long, requires = "screenshot")]
     when_live: bool,
     /// Open the wall in playback at this time, every camera in sync: RFC 3339

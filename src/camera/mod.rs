@@ -7,9 +7,11 @@
 //! (requests from the API), `status` (the plain-value snapshot the API serves), and `state`
 //! (the pure stream state machine).
 
+pub mod clips;
 mod control;
 mod edit;
 mod ingest;
+mod playhead;
 pub mod ptz;
 mod recording;
 pub mod replay;

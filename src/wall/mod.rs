@@ -373,6 +373,7 @@ type ShotView = (
     Option<&'static VideoTextures>,
     &'static ViewLocked,
     Option<&'static TileRect>,
+    Option<&'static crate::camera::Replay>,
 );
 
 fn take_screenshot(
@@ -388,10 +389,13 @@ fn take_screenshot(
     // Live, with a picture uploaded when its tile is shown (its latency measured means it
     // reached the GPU). The cameras exist from the first frame; their tiles a frame later.
     let all_live = !cameras.is_empty()
-        && cameras.iter().all(|(view, tex, locked, rect)| {
+        && cameras.iter().all(|(view, tex, locked, rect, replay)| {
             // A locked tile shows its lock, never a picture; a camera the layout leaves
-            // out shows nothing.
+            // out shows nothing; one in playback, a recorded picture.
             let drawn = rect.is_some_and(|r| r.visible) && !locked.0;
+            if let Some(r) = replay {
+                return !drawn || (!r.blank() && tex.is_some_and(|t| t.size != (0, 0)));
+            }
             view.shown().0.machine.state == StreamState::Live
                 && (!drawn
                     || (tex.is_some_and(|t| t.size != (0, 0)) && view.latency.0.added.is_some()))
@@ -411,11 +415,21 @@ fn take_screenshot(
     // What the picture shows, for whoever reads the log with it (a bug report, a test).
     let mut shown: Vec<_> = cameras.iter().collect();
     shown.sort_by_key(|(view, ..)| view.camera.index);
-    for (view, tex, locked, rect) in shown {
+    for (view, tex, locked, rect, replay) in shown {
         let (cam, status) = (view.camera, view.shown().0);
         let (w, h) = tex.map_or((0, 0), |t| t.size);
         let latency = if locked.0 {
             "locked: no picture shown".into()
+        } else if let Some(r) = replay {
+            match &r.shown {
+                crate::camera::replay::ReplayShown::Picture { at_ms, .. } => {
+                    format!(
+                        "playback: picture of {}",
+                        crate::record::policy::creation_time(*at_ms)
+                    )
+                }
+                other => format!("playback: {other:?}"),
+            }
         } else if !rect.is_some_and(|r| r.visible) {
             "not in the layout shown".into()
         } else {

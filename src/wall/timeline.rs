@@ -1,6 +1,6 @@
 //! The playback strip of a tile in playback, drawn with egui in each window's pass: camera,
 //! the playhead's date and time, speed, buttons (10 s back, play/pause, 10 s on, slower,
-//! faster, sync all, live), the day's timeline (recorded spans, gaps, unreadable files in red,
+//! faster, mark, export clip, sync all, live) and what came of the last clip, the day's timeline (recorded spans, gaps, unreadable files in red,
 //! hours) and a ten-minute close-up around the playhead; a click or drag on either seeks.
 //! Over the picture: "NO RECORDING" (and why) where nothing was recorded at the playhead.
 
@@ -11,6 +11,7 @@ use bevy_egui::{EguiContexts, egui};
 use chrono::TimeZone;
 
 use super::WallView;
+use crate::camera::clips::ClipState;
 use crate::camera::replay::ReplayShown;
 use crate::camera::{AwaitLive, IpCamera, Playhead, Replay, ReplayAction, ReplayRequest};
 
@@ -86,7 +87,7 @@ fn bar(
     ui: &mut egui::Ui,
     (from, to): (i64, i64),
     data: &Cached,
-    at: i64,
+    (at, mark): (i64, Option<i64>),
     ticks: &[(i64, String)],
 ) -> (Option<i64>, bool) {
     let size = egui::vec2(ui.available_width(), 16.0);
@@ -123,6 +124,22 @@ fn bar(
             label,
             egui::FontId::proportional(10.0),
             egui::Color32::from_gray(220),
+        );
+    }
+    // The clip to export: from the mark to the playhead.
+    if let Some(m) = mark {
+        let r = egui::Rect::from_x_y_ranges(x(m.min(at))..=x(m.max(at)), rect.y_range());
+        p.rect_filled(
+            r,
+            0.0,
+            egui::Color32::from_rgba_unmultiplied(90, 150, 255, 90),
+        );
+        p.line_segment(
+            [
+                egui::pos2(x(m), rect.top() - 1.0),
+                egui::pos2(x(m), rect.bottom() + 1.0),
+            ],
+            egui::Stroke::new(2.0, egui::Color32::from_rgb(90, 150, 255)),
         );
     }
     let ax = x(at);
@@ -191,7 +208,7 @@ pub(super) fn timeline_ui(
     window_entities: Query<(Entity, &super::view::WindowIndex)>,
     time: Res<Time<Real>>,
     cameras: Query<StripCamera>,
-    heads: Query<&Playhead>,
+    (heads, clips): (Query<&Playhead>, Res<crate::camera::clips::Clips>),
     (mut cache, mut frozen): (Local<Spans>, Local<Frozen>),
     mut out: MessageWriter<ReplayRequest>,
 ) -> Result {
@@ -347,6 +364,12 @@ pub(super) fn timeline_ui(
                                     actions.push(action);
                                 }
                             }
+                            if ui.small_button("mark").on_hover_text("mark this instant: one end of the clip (I)").clicked() {
+                                actions.push(ReplayAction::Mark);
+                            }
+                            if ui.small_button("export clip").on_hover_text("the clip from the mark to the playhead (else the minute around it) of every camera in sync, as MP4 beside the snapshots (E)").clicked() {
+                                actions.push(ReplayAction::Export);
+                            }
                             if ui
                                 .small_button("sync all")
                                 .on_hover_text("every camera here plays this instant (Shift+Space)")
@@ -367,8 +390,18 @@ pub(super) fn timeline_ui(
                                 actions.push(ReplayAction::Live);
                             }
                         });
+                        if let Some(state) = clips.notice(&cam.name) {
+                            let (text, color) = match state {
+                                ClipState::Writing => ("writing the clip…".to_owned(), egui::Color32::from_gray(200)),
+                                ClipState::Saved(p) => (format!("clip saved: {}", p.display()), egui::Color32::from_rgb(140, 220, 140)),
+                                ClipState::Failed(e) => (format!("no clip: {e}"), egui::Color32::from_rgb(250, 170, 40)),
+                            };
+                            ui.add(egui::Label::new(egui::RichText::new(text).size(13.0).color(color)).wrap());
+                        }
                         let width = ui.available_width();
-                        if let (Some(t), _) = bar(ui, day, data, at, &hour_ticks(day, width)) {
+                        if let (Some(t), _) =
+                            bar(ui, day, data, (at, head.mark), &hour_ticks(day, width))
+                        {
                             actions.push(ReplayAction::Seek(t));
                         }
                         if cell.height() >= 200.0 {
@@ -378,7 +411,8 @@ pub(super) fn timeline_ui(
                                 .get(&entity)
                                 .copied()
                                 .unwrap_or((at - CLOSE_UP_MS / 2, at + CLOSE_UP_MS / 2));
-                            let (t, dragging) = bar(ui, close, data, at, &minute_ticks(close));
+                            let (t, dragging) =
+                                bar(ui, close, data, (at, head.mark), &minute_ticks(close));
                             if dragging {
                                 frozen.insert(entity, close);
                             } else {

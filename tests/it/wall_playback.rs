@@ -4,8 +4,9 @@
 //! moved by the timeline's seeks, `.`/`,` frame steps, →, speeds (×4 forward, ×2 backward by
 //! keyframes) in stepped virtual time, and the burned-in clocks of the pictures shown are
 //! read back: the two cameras agree within one frame interval and match the playhead. An
-//! instant before the footage shows "no recording"; Esc returns both to live pictures; the
-//! recordings made meanwhile join without a gap (playback never interrupts recording).
+//! instant before the footage shows "no recording"; I and E export the clip between the mark
+//! and the playhead for both; recording goes on without a gap during playback; Esc returns
+//! both to live pictures. Under Xvfb, `--playback` draws recorded pictures on the real window.
 
 use std::time::{Duration, Instant};
 
@@ -159,12 +160,13 @@ fn keyframes(folder: &std::path::Path) -> Vec<i64> {
     out
 }
 
-#[test]
-fn two_cameras_recorded_together_play_back_in_sync_with_steps_and_speeds() {
-    let _g = common::heavy();
-    let rt = common::runtime();
+/// Two simulated 320×180@25 cameras, `A` and `B`, recording 2 s segments into a temporary
+/// folder (snapshots and clips under its `shots`), and the config that says so.
+fn two_cameras(
+    rt: &tokio::runtime::Runtime,
+) -> (opticlink::simcam::SimServer, tempfile::TempDir, String) {
     let sim = common::sim(
-        &rt,
+        rt,
         opticlink::simcam::SimConfig {
             cameras: 2,
             ..common::small(0)
@@ -173,11 +175,20 @@ fn two_cameras_recorded_together_play_back_in_sync_with_steps_and_speeds() {
     let rec = tempfile::tempdir().unwrap();
     let ron = format!(
         "(cameras: [(name: \"A\", url: \"{}\", record: true), (name: \"B\", url: \"{}\", record: true)],
-          recording: (dir: \"{}\", segment_secs: 2))",
+          recording: (dir: \"{}\", segment_secs: 2), snapshot_dir: \"{}\", servers: (api_port: 0))",
         sim.url(1),
         sim.url(2),
-        rec.path().display()
+        rec.path().display(),
+        rec.path().join("shots").display()
     );
+    (sim, rec, ron)
+}
+
+#[test]
+fn two_cameras_recorded_together_play_back_in_sync_with_steps_and_speeds() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let (_sim, rec, ron) = two_cameras(&rt);
     let mut app = crate::substream::wall(&ron);
     let (a, b) = (
         crate::substream::camera(&mut app, "A"),
@@ -294,6 +305,48 @@ fn two_cameras_recorded_together_play_back_in_sync_with_steps_and_speeds() {
     let again = settled(&mut app, &[a, b]);
     assert_eq!(again, paused, "back to the same pictures");
 
+    // I marks the instant, a click 1.5 s on, E: a clip of each camera, mark to playhead.
+    press(&mut app, &[KeyCode::KeyI]);
+    request(&mut app, a, ReplayAction::Seek(before + 1_500));
+    press(&mut app, &[KeyCode::KeyE]);
+    let clips = app
+        .world()
+        .resource::<opticlink::camera::clips::Clips>()
+        .clone();
+    let start = Instant::now();
+    for name in ["A", "B"] {
+        use opticlink::camera::clips::ClipState;
+        let path = loop {
+            match clips.notice(name) {
+                Some(ClipState::Saved(p)) => break p,
+                Some(ClipState::Failed(e)) => panic!("clip of {name}: {e}"),
+                _ => {}
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "clip of {name}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(
+            path.starts_with(rec.path().join("shots").join(name)),
+            "{path:?}"
+        );
+        let probe = common::ffprobe(&["-show_format", path.to_str().unwrap()]);
+        let secs: f64 = probe["format"]["duration"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        // From the keyframe at or before the mark (1 s GOP) to the picture at 1.5 s on.
+        assert!((1.5..=2.6).contains(&secs), "clip of {name}: {secs} s");
+        let tag = probe["format"]["tags"]["creation_time"].as_str().unwrap();
+        let start_ms = chrono::DateTime::parse_from_rfc3339(tag)
+            .unwrap()
+            .timestamp_millis();
+        assert!(
+            (before - 1_000..=before).contains(&start_ms),
+            "clip of {name} starts at {tag}"
+        );
+    }
+
     // Recording goes on during playback: a segment boundary later, still one span.
     let start = Instant::now();
     while recorded_until(&folders[0]) < footage_before + 3_000 {
@@ -337,4 +390,49 @@ fn two_cameras_recorded_together_play_back_in_sync_with_steps_and_speeds() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(app.world().get::<AwaitLive>(a).is_none());
+}
+
+/// The real window under Xvfb: `--playback TIME` opens the wall in playback and the recorded
+/// pictures reach the screen through the same GPU path as live ones (Sim 1 blue on the left,
+/// Sim 2 orange on the right), each tile logged as showing a picture of that time.
+#[test]
+fn the_wall_opens_in_playback_and_draws_recorded_pictures() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let (_sim, rec, ron) = two_cameras(&rt);
+    let mut recorder = common::Proc::headless(&ron);
+    let folders = [rec.path().join("A"), rec.path().join("B")];
+    let from = common::wait_for(Duration::from_secs(60), "two segments each", || {
+        let idx: Vec<Index> = folders.iter().map(|f| Index::load(f)).collect();
+        idx.iter()
+            .all(|i| i.segments.len() >= 3)
+            .then(|| idx.iter().map(|i| i.segments[0].start_ms).max().unwrap())
+    });
+    assert!(recorder.stop_with("INT").success());
+    let cfg = rec.path().join("wall.ron");
+    std::fs::write(&cfg, &ron).unwrap();
+    let at = opticlink::playback::index::rfc3339(from + 1_500);
+    let x = crate::screenshot::xvfb();
+    let (app, log) = crate::screenshot::shoot(
+        &["--config", cfg.to_str().unwrap(), "--playback", &at],
+        &[("DISPLAY", x.1.as_str())],
+    );
+    for cam in ["A", "B"] {
+        assert!(
+            log.lines().any(|l| l.contains(&format!("camera={cam}"))
+                && l.contains("playback: picture of")),
+            "{cam} in playback\n{log}"
+        );
+    }
+    let (left, right) = crate::screenshot::halves(&app.dir.path().join("wall.png"));
+    let [r, g, b] = left;
+    assert!(
+        b > r + 20.0 && b > g,
+        "the left tile shows Sim 1 (blue): {left:?}"
+    );
+    let [r, g, b] = right;
+    assert!(
+        r > g + 20.0 && g > b,
+        "the right tile shows Sim 2 (orange): {right:?}"
+    );
 }
