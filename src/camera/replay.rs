@@ -281,7 +281,7 @@ fn drive(
     mut commands: Commands,
     time: Res<Time<Real>>,
     mut heads: Query<&mut Playhead>,
-    mut cameras: Query<(&mut Replay, &mut LatestFrame)>,
+    mut cameras: Query<(Entity, &mut Replay, &mut LatestFrame, Option<&ViewLocked>)>,
     waiting: Query<(Entity, &LatestFrame), (With<AwaitLive>, Without<Replay>)>,
 ) {
     let now = time.elapsed();
@@ -292,7 +292,13 @@ fn drive(
             head.seq += 1;
         }
     }
-    for (mut replay, mut latest) in &mut cameras {
+    for (entity, mut replay, mut latest, locked) in &mut cameras {
+        // Locked again (L): its footage is as private as its live picture.
+        if locked.is_some_and(|l| l.0) {
+            commands.entity(entity).remove::<Replay>().insert(AwaitLive);
+            latest.0 = None;
+            continue;
+        }
         let Ok(head) = heads.get(replay.head) else {
             continue;
         };

@@ -34,6 +34,10 @@ pub(crate) fn xvfb() -> Xvfb {
             "1600x900x24",
             "-nolisten",
             "tcp",
+            // An X server resets when its last client leaves, and refuses connections while
+            // it does: the display check's or xwininfo's goodbye could make the app's own
+            // connection fail (the intermittent XOpenDisplayFailed seen in CI).
+            "-noreset",
         ])
         .stdout(Stdio::piped())
         .stderr(log.reopen().unwrap())
