@@ -245,9 +245,25 @@ fn segment_files(folder: &Path) -> Vec<(String, PathBuf)> {
     out
 }
 
+/// The end (pts + duration, in the stream's time base) of the last video packet from where
+/// `input` is to its end; `None` without one.
+fn last_end(input: &mut ffmpeg::format::context::Input, video: usize) -> Option<i64> {
+    let mut end: Option<i64> = None;
+    for (stream, packet) in input.packets() {
+        if stream.index() != video {
+            continue;
+        }
+        if let Some(pts) = packet.pts().or(packet.dts()) {
+            let e = pts + packet.duration().max(0);
+            end = Some(end.map_or(e, |x: i64| x.max(e)));
+        }
+    }
+    end
+}
+
 /// Start and end of one segment by FFmpeg: `creation_time` (else the file name) and the end of
-/// its last video packet (read to the end, so a file cut short by a crash is measured by what
-/// it holds).
+/// its last video packet (read from the last group of pictures when the container can seek
+/// there, else the whole file, so a file cut short by a crash is measured by what it holds).
 fn probe(path: &Path, file: &str) -> Entry {
     let named = time_from_name(file);
     let unreadable = |reason: String| Entry::Unreadable {
@@ -274,20 +290,19 @@ fn probe(path: &Path, file: &str) -> Entry {
         return unreadable("no video track".into());
     };
     let (index, tb) = (video.index(), video.time_base());
-    let mut end: Option<i64> = None;
-    let mut packets = 0u64;
-    for (stream, packet) in input.packets() {
-        if stream.index() != index {
-            continue;
-        }
-        if let Some(pts) = packet.pts().or(packet.dts()) {
-            let e = pts + packet.duration().max(0);
-            end = Some(end.map_or(e, |x: i64| x.max(e)));
-            packets += 1;
-        }
-    }
+    // Jump to the container's duration (MP4's fragment index, MKV's cues) and read the last
+    // group of pictures; a file without an index (cut short by a crash) is read whole.
+    let duration = input.duration();
+    let fast = (duration > 0 && input.seek(duration, ..duration).is_ok())
+        .then(|| last_end(&mut input, index))
+        .flatten();
+    let end = fast.or_else(|| {
+        ffmpeg::format::input(path)
+            .ok()
+            .and_then(|mut whole| last_end(&mut whole, index))
+    });
     match end {
-        Some(end) if packets > 0 => {
+        Some(end) => {
             let ms = end as f64 * f64::from(tb.numerator()) / f64::from(tb.denominator()) * 1000.0;
             Entry::Segment {
                 start_ms,
