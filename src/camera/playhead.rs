@@ -7,7 +7,7 @@ use std::time::Duration;
 use bevy::prelude::*;
 
 use super::replay::{ReplayAction, ReplayShown};
-use crate::playback::player::Motion;
+use crate::playback::player::{Motion, Want};
 
 /// Playback speeds, slowest reverse to fastest forward; reverse shows keyframes only.
 pub const SPEEDS: [f32; 12] = [
@@ -37,8 +37,8 @@ pub struct Playhead {
     /// One end of the clip to export (the playhead is the other).
     pub mark: Option<i64>,
     /// Changes whenever the instant or the motion does.
-    pub(super) seq: u64,
-    pub(super) last: Option<(i64, Motion)>,
+    seq: u64,
+    last: Option<(i64, Motion)>,
 }
 
 impl Playhead {
@@ -70,6 +70,26 @@ impl Playhead {
         } else {
             Motion::Forward
         }
+    }
+
+    /// Reads the playhead for this frame at real time `now`: a new want (seq) when its instant
+    /// or its motion changed.
+    pub(super) fn tick(&mut self, now: Duration) {
+        let current = (self.at(now), self.motion());
+        if self.last != Some(current) {
+            self.last = Some(current);
+            self.seq += 1;
+        }
+    }
+
+    /// What this frame's [`Self::tick`] asks of the players that follow the playhead.
+    pub(super) fn want(&self) -> Option<Want> {
+        let (at_ms, motion) = self.last?;
+        Some(Want {
+            at_ms,
+            motion,
+            seq: self.seq,
+        })
     }
 
     /// Moves the playhead to `at_ms` from `now` on.

@@ -15,7 +15,7 @@ use super::playhead::{move_head, now_ms};
 use super::{IpCamera, LatestFrame, ViewLocked, WallConfig};
 use crate::WallSystems;
 use crate::playback::Index;
-use crate::playback::player::{Player, Shown, Want};
+use crate::playback::player::{Player, Shown};
 
 /// What a camera's player shows.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,8 +82,12 @@ pub struct AwaitLive;
 pub enum ReplayAction {
     /// Into playback (START_BEFORE_MS before now), or play/pause when already in it.
     StartOrPause,
-    /// These cameras play in sync with the camera (which goes into playback if it is not).
-    Join(Vec<Entity>),
+    /// These cameras play in sync with the camera (which goes into playback if it is not:
+    /// at `at`, else START_BEFORE_MS ago).
+    Join {
+        cameras: Vec<Entity>,
+        at: Option<i64>,
+    },
     /// The camera and every camera in sync with it back to live.
     Live,
     /// To this instant.
@@ -151,23 +155,24 @@ fn start(
     }
 }
 
-/// `--playback`: every camera into playback, in sync with the first.
+/// `--playback`: every camera into playback at its instant, in sync with the first.
 fn start_playback(
+    mut commands: Commands,
     start: Option<Res<StartPlayback>>,
     cameras: Query<(Entity, &IpCamera)>,
     mut out: MessageWriter<ReplayRequest>,
-    mut sent: Local<bool>,
 ) {
-    if start.is_none() || *sent {
-        return;
-    }
+    let Some(start) = start else { return };
     let Some((first, _)) = cameras.iter().min_by_key(|(_, c)| c.index) else {
         return;
     };
-    *sent = true;
+    commands.remove_resource::<StartPlayback>();
     out.write(ReplayRequest {
         camera: first,
-        action: ReplayAction::Join(cameras.iter().map(|(e, _)| e).collect()),
+        action: ReplayAction::Join {
+            cameras: cameras.iter().map(|(e, _)| e).collect(),
+            at: Some(start.0),
+        },
     });
 }
 
@@ -176,7 +181,7 @@ fn requests(
     mut commands: Commands,
     mut reader: MessageReader<ReplayRequest>,
     time: Res<Time<Real>>,
-    (config, start_at): (Option<Res<WallConfig>>, Option<Res<StartPlayback>>),
+    config: Option<Res<WallConfig>>,
     cameras: Query<(Entity, &IpCamera, Option<&Replay>, Option<&ViewLocked>)>,
     mut heads: Query<&mut Playhead>,
     clips: Res<super::clips::Clips>,
@@ -189,20 +194,15 @@ fn requests(
             continue;
         };
         let is_locked = |l: Option<&ViewLocked>| l.is_some_and(|l| l.0);
-        let mut head_of = |commands: &mut Commands| -> Entity {
+        // The camera's playhead; a new one at `at` (else START_BEFORE_MS ago) if it has none.
+        let mut head_of = |commands: &mut Commands, at: Option<i64>| -> Entity {
             if let Some(r) = replay {
                 return r.head;
             }
             if let Some((_, h)) = made.iter().find(|(c, _)| *c == entity) {
                 return *h;
             }
-            let at = match &start_at {
-                Some(s) => {
-                    commands.remove_resource::<StartPlayback>();
-                    s.0
-                }
-                None => now_ms() - START_BEFORE_MS,
-            };
+            let at = at.unwrap_or_else(|| now_ms() - START_BEFORE_MS);
             let h = commands.spawn(Playhead::new(at, now)).id();
             start(commands, config.as_deref(), entity, cam, h);
             made.push((entity, h));
@@ -216,15 +216,18 @@ fn requests(
                     head.set(at, now);
                 }
                 None if !is_locked(locked) => {
-                    head_of(&mut commands);
+                    head_of(&mut commands, None);
                 }
                 None => {}
             },
-            ReplayAction::Join(others) => {
+            ReplayAction::Join {
+                cameras: others,
+                at,
+            } => {
                 if is_locked(locked) {
                     continue;
                 }
-                let head = head_of(&mut commands);
+                let head = head_of(&mut commands, *at);
                 for &other in others {
                     let Ok((e, c, r, l)) = cameras.get(other) else {
                         continue;
@@ -247,15 +250,14 @@ fn requests(
                 }
             }
             ReplayAction::Export => {
-                let Some(head) = replay.and_then(|r| heads.get(r.head).ok()) else {
+                let Some(r) = replay else { continue };
+                let Ok(head) = heads.get(r.head) else {
                     continue;
                 };
                 let span = super::clips::span(head.mark, head.at(now));
-                let on_head =
-                    |r: Option<&Replay>| r.is_some_and(|x| Some(x.head) == replay.map(|y| y.head));
                 let names = cameras
                     .iter()
-                    .filter(|c| on_head(c.2))
+                    .filter(|c| c.2.is_some_and(|x| x.head == r.head))
                     .map(|c| c.1.name.clone())
                     .collect();
                 let (record, out) = config.as_deref().map_or_else(
@@ -286,11 +288,7 @@ fn drive(
 ) {
     let now = time.elapsed();
     for mut head in &mut heads {
-        let current = (head.at(now), head.motion());
-        if head.last != Some(current) {
-            head.last = Some(current);
-            head.seq += 1;
-        }
+        head.tick(now);
     }
     for (entity, mut replay, mut latest, locked) in &mut cameras {
         // Locked again (L): its footage is as private as its live picture.
@@ -302,16 +300,10 @@ fn drive(
         let Ok(head) = heads.get(replay.head) else {
             continue;
         };
-        let Some((at_ms, motion)) = head.last else {
-            continue;
-        };
-        if replay.sent != head.seq {
-            replay.sent = head.seq;
-            replay.player.want(Want {
-                at_ms,
-                motion,
-                seq: head.seq,
-            });
+        let Some(want) = head.want() else { continue };
+        if replay.sent != want.seq {
+            replay.sent = want.seq;
+            replay.player.want(want);
         }
         latest.0 = None;
         // Read before taking: the player publishes a picture before it counts the want done.

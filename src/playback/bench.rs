@@ -164,16 +164,12 @@ pub fn seek(record_dir: &Path, camera: &str, seeks: usize) -> Result<SeekReport,
 
 /// The baseline: opens the segment and decodes every picture up to `at_ms`.
 fn decode_from_start(path: &Path, start_ms: i64, at_ms: i64) -> Result<(), String> {
-    let mut input = ffmpeg::format::input(path).map_err(|e| e.to_string())?;
-    let stream = input
-        .streams()
-        .best(ffmpeg::media::Type::Video)
-        .ok_or("no video")?;
-    let (index, tb) = (stream.index(), stream.time_base());
-    let mut ctx =
-        ffmpeg::codec::Context::from_parameters(stream.parameters()).map_err(|e| e.to_string())?;
-    crate::stream::decode::slice_threads(&mut ctx);
-    let mut decoder = ctx.decoder().video().map_err(|e| e.to_string())?;
+    let super::reader::VideoFile {
+        mut input,
+        video: index,
+        tb,
+        mut decoder,
+    } = super::reader::VideoFile::open(path)?;
     let mut picture = ffmpeg::frame::Video::empty();
     for (s, packet) in input.packets() {
         if s.index() != index {

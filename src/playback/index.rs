@@ -181,11 +181,18 @@ impl Index {
         gaps
     }
 
+    /// The whole gap around `at_ms` (an instant no segment covers), from the footage before it
+    /// to the footage after it, with the reason of any unreadable file in it.
+    pub fn gap_at(&self, at_ms: i64) -> Gap {
+        let (before, after) = self.nearest(at_ms);
+        self.gap(before.unwrap_or(i64::MIN), after.unwrap_or(i64::MAX))
+    }
+
     fn gap(&self, start_ms: i64, end_ms: i64) -> Gap {
         let reasons: Vec<String> = self
             .unreadable
             .iter()
-            .filter(|u| u.at_ms >= start_ms - JOIN_MS && u.at_ms < end_ms)
+            .filter(|u| u.at_ms >= start_ms.saturating_sub(JOIN_MS) && u.at_ms < end_ms)
             .map(|u| format!("{}: {}", u.file, u.reason))
             .collect();
         Gap {
@@ -339,10 +346,10 @@ pub fn parse_time(text: &str) -> Result<i64, String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn seg(file: &str, start_ms: i64, end_ms: i64) -> Segment {
+    pub(in crate::playback) fn seg(file: &str, start_ms: i64, end_ms: i64) -> Segment {
         Segment {
             file: file.into(),
             start_ms,

@@ -148,16 +148,12 @@ pub fn locate(index: &Index, at_ms: i64) -> Option<&Segment> {
     (at_ms < seg.end_ms + HOLD_MS).then_some(seg)
 }
 
-/// Why nothing shows at `at_ms`: the reason of the gap there, when a file there is unreadable.
+/// Why nothing shows at `at_ms`: the reason of the gap there, when a file in it is unreadable.
 fn nothing_reason(index: &Index, at_ms: i64) -> String {
-    index
-        .gaps(at_ms, at_ms + 1)
-        .into_iter()
-        .find_map(|g| g.reason)
-        .map_or_else(
-            || "no recording".to_owned(),
-            |r| format!("no recording: {r}"),
-        )
+    index.gap_at(at_ms).reason.map_or_else(
+        || "no recording".to_owned(),
+        |r| format!("no recording: {r}"),
+    )
 }
 
 struct Thread {
@@ -169,10 +165,8 @@ struct Thread {
     reader: Option<Reader>,
     scaler: Scaler,
     seq: u64,
-    /// What was last sent: a picture's time, or nothing.
-    sent: Option<Option<i64>>,
-    /// The reason last sent with "nothing".
-    sent_reason: String,
+    /// The reason sent with "nothing", while nothing is what was last sent.
+    nothing_sent: Option<String>,
 }
 
 impl Thread {
@@ -186,8 +180,7 @@ impl Thread {
             reader: None,
             scaler: None,
             seq: 0,
-            sent: None,
-            sent_reason: String::new(),
+            nothing_sent: None,
         }
     }
 
@@ -329,7 +322,7 @@ impl Thread {
         let Some(frame) = to_frame(&d.picture, &mut self.scaler, stamp) else {
             return;
         };
-        self.sent = Some(Some(d.at_ms));
+        self.nothing_sent = None;
         self.slot.publish(Shown::Picture {
             frame: Arc::new(frame),
             at_ms: d.at_ms,
@@ -338,26 +331,18 @@ impl Thread {
     }
 
     fn send_nothing(&mut self, at_ms: i64, reason: String) {
-        if self.sent == Some(None) && self.sent_reason == reason {
+        if self.nothing_sent.as_ref() == Some(&reason) {
             return;
         }
-        self.sent = Some(None);
-        self.sent_reason.clone_from(&reason);
+        self.nothing_sent = Some(reason.clone());
         self.slot.publish(Shown::Nothing { at_ms, reason });
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::index::tests::seg;
     use super::*;
-
-    fn seg(file: &str, start_ms: i64, end_ms: i64) -> Segment {
-        Segment {
-            file: file.into(),
-            start_ms,
-            end_ms,
-        }
-    }
 
     #[test]
     fn an_instant_is_played_from_the_segment_holding_it() {
@@ -383,6 +368,8 @@ mod tests {
         assert_eq!(at(6000), None);
         assert_eq!(at(9400), Some("c"));
         assert_eq!(nothing_reason(&index, 6500), "no recording: x: no pictures");
+        // Anywhere in that gap, not only near the unreadable file's start.
+        assert_eq!(nothing_reason(&index, 8900), "no recording: x: no pictures");
         assert_eq!(nothing_reason(&index, 500), "no recording");
     }
 }

@@ -15,7 +15,37 @@ const MS: ffmpeg::Rational = ffmpeg::Rational(1, 1000);
 pub struct Decoded {
     pub at_ms: i64,
     pub picture: ffmpeg::frame::Video,
-    pub keyframe: bool,
+}
+
+/// A file's demuxer with its video track opened for decoding.
+pub struct VideoFile {
+    pub input: ffmpeg::format::context::Input,
+    /// The video track's index and time base.
+    pub video: usize,
+    pub tb: ffmpeg::Rational,
+    pub decoder: ffmpeg::decoder::Video,
+}
+
+impl VideoFile {
+    pub fn open(path: &Path) -> Result<VideoFile, String> {
+        crate::media::init_ffmpeg();
+        let input = ffmpeg::format::input(path).map_err(|e| e.to_string())?;
+        let stream = input
+            .streams()
+            .best(ffmpeg::media::Type::Video)
+            .ok_or("no video track")?;
+        let (video, tb) = (stream.index(), stream.time_base());
+        let mut ctx = ffmpeg::codec::Context::from_parameters(stream.parameters())
+            .map_err(|e| e.to_string())?;
+        crate::stream::decode::slice_threads(&mut ctx);
+        let decoder = ctx.decoder().video().map_err(|e| e.to_string())?;
+        Ok(VideoFile {
+            input,
+            video,
+            tb,
+            decoder,
+        })
+    }
 }
 
 /// A segment being played.
@@ -50,18 +80,13 @@ fn err(what: &str, e: impl std::fmt::Display) -> String {
 impl Reader {
     /// Opens `path` (`file` under the camera folder), a segment starting at `start_ms`.
     pub fn open(path: &Path, file: &str, start_ms: i64) -> Result<Reader, String> {
-        crate::media::init_ffmpeg();
         let size = std::fs::metadata(path).map_or(0, |m| m.len());
-        let input = ffmpeg::format::input(path).map_err(|e| err(file, e))?;
-        let stream = input
-            .streams()
-            .best(ffmpeg::media::Type::Video)
-            .ok_or_else(|| format!("{file}: no video track"))?;
-        let (video, tb) = (stream.index(), stream.time_base());
-        let mut ctx = ffmpeg::codec::Context::from_parameters(stream.parameters())
-            .map_err(|e| err(file, e))?;
-        crate::stream::decode::slice_threads(&mut ctx);
-        let decoder = ctx.decoder().video().map_err(|e| err(file, e))?;
+        let VideoFile {
+            input,
+            video,
+            tb,
+            decoder,
+        } = VideoFile::open(path).map_err(|e| err(file, e))?;
         Ok(Reader {
             file: file.to_owned(),
             start_ms,
@@ -165,7 +190,6 @@ impl Reader {
             let at = self.start_ms + pts.rescale(self.tb, MS);
             let d = Decoded {
                 at_ms: at,
-                keyframe: picture.is_key(),
                 picture: std::mem::replace(&mut picture, ffmpeg::frame::Video::empty()),
             };
             if at <= at_ms {

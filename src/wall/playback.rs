@@ -16,16 +16,19 @@ const SKIP_MS: i64 = 10_000;
 const SKIP_LONG_MS: i64 = 60_000;
 
 /// The playback a key asks for, if any (`replaying`: whether the selected camera plays
-/// recordings; `shown`: the cameras the window shows).
+/// recordings; `shown`: the cameras the window shows, asked for only by Shift+Space).
 pub(super) fn key_action(
     keys: &ButtonInput<KeyCode>,
     replaying: bool,
-    shown: Vec<Entity>,
+    shown: impl FnOnce() -> Vec<Entity>,
 ) -> Option<ReplayAction> {
     let shift = keys.any_pressed([KeyCode::ShiftLeft, KeyCode::ShiftRight]);
     if keys.just_pressed(KeyCode::Space) {
         return Some(if shift {
-            ReplayAction::Join(shown)
+            ReplayAction::Join {
+                cameras: shown(),
+                at: None,
+            }
         } else {
             ReplayAction::StartOrPause
         });
@@ -80,12 +83,7 @@ pub(super) fn keys(
             .map(|(e, ..)| e)
             .collect()
     };
-    let wants_all = keys.just_pressed(KeyCode::Space);
-    if let Some(action) = key_action(
-        &keys,
-        replaying,
-        if wants_all { on_screen() } else { vec![] },
-    ) {
+    if let Some(action) = key_action(&keys, replaying, on_screen) {
         out.write(ReplayRequest { camera, action });
     }
 }
@@ -105,14 +103,18 @@ mod tests {
     #[test]
     fn keys_move_playback_only_while_the_selected_camera_plays_recordings() {
         let all = vec![Entity::from_raw_u32(7).unwrap()];
-        let act = |keys: &[KeyCode], replaying| key_action(&pressed(keys), replaying, all.clone());
+        let act =
+            |keys: &[KeyCode], replaying| key_action(&pressed(keys), replaying, || all.clone());
         assert_eq!(
             act(&[KeyCode::Space], false),
             Some(ReplayAction::StartOrPause)
         );
         assert_eq!(
             act(&[KeyCode::ShiftLeft, KeyCode::Space], false),
-            Some(ReplayAction::Join(all.clone()))
+            Some(ReplayAction::Join {
+                cameras: all.clone(),
+                at: None
+            })
         );
         // Live: arrows, Esc and , . are the wall's (selection, PTZ, un-maximise).
         for k in [KeyCode::ArrowLeft, KeyCode::Escape, KeyCode::Period] {

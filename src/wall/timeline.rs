@@ -380,7 +380,7 @@ pub(super) fn timeline_ui(
                                     .filter(|c| order.contains(&c.1.index))
                                     .map(|c| c.0)
                                     .collect();
-                                actions.push(ReplayAction::Join(all));
+                                actions.push(ReplayAction::Join { cameras: all, at: None });
                             }
                             if ui
                                 .small_button("live")
