@@ -21,6 +21,9 @@ pub mod stream;
 pub mod talk;
 pub mod wall;
 
+#[cfg(test)]
+mod fuzz;
+
 use std::time::Duration;
 
 use bevy::app::ScheduleRunnerPlugin;
@@ -92,22 +95,7 @@ pub fn live_page_url(app: &App) -> Option<String> {
 pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
     let mut app = App::new();
     for cam in &config.cameras {
-        for s in [
-            cam.password.as_deref(),
-            cam.onvif.as_ref().and_then(|o| o.password.as_deref()),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            secret::remember(s);
-        }
-        if let Ok(u) = url::Url::parse(&cam.url)
-            && let Some(p) = u.password()
-        {
-            secret::remember(p);
-            let decoded = percent_encoding::percent_decode_str(p).decode_utf8_lossy();
-            secret::remember(&decoded);
-        }
+        secret::remember_camera(cam);
     }
     if let Some(t) = &config.servers.token {
         secret::remember(t);
@@ -198,7 +186,7 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
         board.clone(),
         api_tx,
         hub.clone(),
-        serve::Access::new(config.servers.token.as_deref()),
+        serve::Access::new(&config.servers),
         locks.clone(),
         floor.clone(),
         config.recording.dir.clone(),

@@ -219,6 +219,9 @@ struct SimArgs {
         allow_hyphen_values = true
     )]
     clock_offset: i64,
+    /// Fault: the ONVIF device wants WS-Security on every call, reading its clock included.
+    #[arg(long)]
+    onvif_wsse_always: bool,
 }
 
 fn main() -> ExitCode {
@@ -385,6 +388,7 @@ fn simcam(args: SimArgs) -> anyhow::Result<ExitCode> {
             jitter: args.jitter.clamp(0.0, 0.5),
             clock_offset_secs: args.clock_offset,
             onvif_hang: false,
+            onvif_wsse_always: args.onvif_wsse_always,
         },
         onvif_port: args.onvif_port,
         backchannel: args.backchannel,

@@ -12,6 +12,41 @@ use retina::client::SessionGroup;
 
 use crate::simcam::{SimConfig, SimServer};
 
+/// Raises the soft limit on open files to the hard one (Linux's default soft limit, 1024, is
+/// less than the servers' connection caps), and says when it stays low.
+pub fn raise_open_file_limit() {
+    #[cfg(unix)]
+    {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit with a valid resource and a struct we own.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+                return;
+            }
+            let wanted = lim.rlim_max.min(1 << 20);
+            if lim.rlim_cur < wanted {
+                lim.rlim_cur = wanted;
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    tracing::warn!(
+                        "cannot raise the open-file limit ({}); connections beyond it are refused",
+                        std::io::Error::last_os_error()
+                    );
+                    return;
+                }
+            }
+            if lim.rlim_cur < 8192 {
+                tracing::warn!(
+                    "open-file limit {}: raise it (ulimit -n) for many cameras and clients",
+                    lim.rlim_cur
+                );
+            }
+        }
+    }
+}
+
 /// How long control agents get on exit (to stop a moving camera).
 const AGENT_EXIT: Duration = Duration::from_millis(1500);
 
@@ -27,6 +62,7 @@ pub struct Runtime {
 
 impl Runtime {
     pub fn new() -> std::io::Result<Self> {
+        raise_open_file_limit();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .thread_name("opticlink-io")
             .enable_all()

@@ -3,22 +3,76 @@
 //! masked in each log line and panic message). Every log line, error and API answer that shows a
 //! URL goes through here.
 
-/// The URL with its password masked: `rtsp://user:***@host/path` (the user stays, as a hint
-/// of which account). Unparseable input is returned with everything between `//` and `@`
-/// masked.
+/// Query parameters that carry a password in some cameras' URLs (`?user=admin&password=…`).
+const SECRET_PARAMS: &[&str] = &["password", "pwd", "passwd", "pass"];
+
+fn is_secret_param(key: &str) -> bool {
+    SECRET_PARAMS.iter().any(|p| key.eq_ignore_ascii_case(p))
+}
+
+/// The URL with its password masked: `rtsp://user:***@host/path?pwd=***` (the user stays, as
+/// a hint of which account; query parameters named like a password are masked too).
+/// Unparseable input is returned with everything between `//` and `@` masked.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            if parsed.query_pairs().any(|(k, _)| is_secret_param(&k)) {
+                let pairs: Vec<(String, String)> = parsed
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if is_secret_param(&k) { "***".into() } else { v };
+                        (k.into_owned(), v.into_owned())
+                    })
+                    .collect();
+                parsed.query_pairs_mut().clear().extend_pairs(pairs);
+            }
             parsed.to_string()
         }
-        Ok(parsed) => parsed.to_string(),
         Err(_) => match (url.find("//"), url.rfind('@')) {
             (Some(start), Some(at)) if at > start => {
                 format!("{}***{}", &url[..start + 2], &url[at..])
             }
             _ => url.to_owned(),
         },
+    }
+}
+
+/// Remembers every secret `url` carries (its password, password-like query values), raw and
+/// decoded, for [`scrub_known`].
+pub fn remember_url(url: &str) {
+    let Ok(u) = url::Url::parse(url) else { return };
+    if let Some(p) = u.password() {
+        remember(p);
+        remember(&percent_decode(p));
+    }
+    for (k, v) in u.query_pairs() {
+        if is_secret_param(&k) {
+            remember(&v);
+        }
+    }
+}
+
+/// Remembers every secret of camera `cam` (passwords in fields and URLs), whether it came
+/// from the config at start or from the API later.
+pub fn remember_camera(cam: &crate::config::CameraConfig) {
+    let fields = [
+        cam.password.as_deref(),
+        cam.onvif.as_ref().and_then(|o| o.password.as_deref()),
+    ];
+    for s in fields.into_iter().flatten() {
+        remember(s);
+    }
+    let urls = [
+        Some(cam.url.as_str()),
+        cam.sub_url.as_deref(),
+        cam.onvif.as_ref().map(|o| o.url.as_str()),
+        cam.isapi_url.as_deref(),
+    ];
+    for u in urls.into_iter().flatten() {
+        remember_url(u);
     }
 }
 
@@ -154,6 +208,14 @@ mod tests {
             "rtsp://admin:***@10.0.0.2:554/s"
         );
         assert_eq!(redact_url("rtsp://viewer@h/s"), "rtsp://viewer@h/s");
+        assert_eq!(
+            redact_url("rtsp://10.0.0.3/cam/realmonitor?user=admin&PWD=hunter2&channel=1"),
+            "rtsp://10.0.0.3/cam/realmonitor?user=admin&PWD=***&channel=1"
+        );
+        assert_eq!(
+            redact_url("http://h/snap.cgi?password=a%26b&passwd=x&pass=y"),
+            "http://h/snap.cgi?password=***&passwd=***&pass=***"
+        );
         assert_eq!(redact_url("rtsp://10.0.0.2/s"), "rtsp://10.0.0.2/s");
         assert_eq!(redact_url("bogus//a:b@c"), "bogus//***@c");
     }

@@ -8,6 +8,7 @@ use bevy::prelude::*;
 use super::recording::{SetRecording, apply_set_recording};
 use super::{CameraSpawner, IpCamera, Ptz, WorkerLink};
 use crate::WallSystems;
+use crate::record::names::{folder_name, same_folder};
 use crate::serve::Ports;
 use crate::serve::api::{ApiCommand, Refusal};
 
@@ -55,19 +56,32 @@ fn api_commands(
                 }
             }
             ApiCommand::AddCamera { camera, reply } => {
-                let present = |n: &str| {
-                    added.iter().any(|a| a == n)
-                        || cameras
+                // Recording folders compare as the config check compares them.
+                let taken = added
+                    .iter()
+                    .map(String::as_str)
+                    .chain(
+                        cameras
                             .iter()
-                            .any(|(e, c, ..)| c.name == n && !removed.contains(&e))
-                };
-                if present(&camera.name) {
-                    let _ = reply.send(Err(Refusal::Conflict(format!(
-                        "a camera named {:?} exists already",
-                        camera.name
-                    ))));
+                            .filter(|(e, ..)| !removed.contains(e))
+                            .map(|(_, c, ..)| c.name.as_str()),
+                    )
+                    .find(|n| same_folder(n, &camera.name));
+                if let Some(other) = taken {
+                    let why = if other == camera.name {
+                        format!("a camera named {other:?} exists already")
+                    } else {
+                        format!(
+                            "camera name {:?} would record into the same folder {:?} as {other:?} \
+                             (folder names are made valid on Windows and compared without case)",
+                            camera.name,
+                            folder_name(&camera.name)
+                        )
+                    };
+                    let _ = reply.send(Err(Refusal::Conflict(why)));
                     continue;
                 }
+                let camera = spawner.with_stored_lock(*camera);
                 let index = cameras
                     .iter()
                     .filter(|(e, ..)| !removed.contains(e))
@@ -115,6 +129,7 @@ fn api_commands(
                     sub,
                     ports: ports.get(entity).ok(),
                 };
+                let camera = spawner.with_stored_lock(*camera);
                 let answer = spawner
                     .reconfigure(now, &camera, &mut set)
                     .map(|p| Ports {

@@ -225,7 +225,7 @@ impl CameraSpawner<'_, '_> {
                 port.unwrap_or_else(|| u16::try_from(usize::from(base) + index).unwrap_or(0));
             std::net::SocketAddr::new(servers.bind, port)
         };
-        let access = crate::serve::Access::new(servers.token.as_deref());
+        let access = crate::serve::Access::new(servers);
         let access = match &self.locks {
             Some(l) => access.for_camera(l.0.clone(), &cam.name),
             None => access,
@@ -252,6 +252,7 @@ impl CameraSpawner<'_, '_> {
                         audio,
                         control: control.clone(),
                         talk: talk_settings(cam),
+                        outages: recorder.outages.clone(),
                     };
                     hub.insert(cam.name.clone(), feeds);
                 }
@@ -299,19 +300,29 @@ impl CameraSpawner<'_, '_> {
         (id, ports)
     }
 
-    /// Keeps camera `cam`'s view lock (or none) where the wall and the servers look.
+    /// Keeps camera `cam`'s view lock where the wall and the servers look. A camera without
+    /// one keeps what is there (see [`Self::with_stored_lock`]).
     pub(super) fn set_lock(&self, cam: &CameraConfig) {
-        let Some(locks) = &self.locks else { return };
-        let lock = cam.view_lock.as_ref().map(|hash| {
-            if !crate::locks::hash::is_hash(hash) {
-                error!(camera = %cam.name, "the stored view password is not an argon2id hash: the camera stays locked; set it again with set-view-password");
-            }
-            crate::locks::CameraLock {
-                ip: crate::locks::camera_ip(&cam.url),
-                hash: hash.clone(),
-            }
-        });
-        locks.0.set_camera(&cam.name, lock);
+        let (Some(locks), Some(hash)) = (&self.locks, &cam.view_lock) else {
+            return;
+        };
+        if !crate::locks::hash::is_hash(hash) {
+            error!(camera = %cam.name, "the stored view password is not an argon2id hash: the camera stays locked; set it again with set-view-password");
+        }
+        let ip = crate::locks::camera_ip(&cam.url);
+        locks
+            .0
+            .set_camera(&cam.name, crate::locks::CameraLock::new(ip, hash.clone()));
+    }
+
+    /// `cam` (from the API, which cannot say `view_lock`) with the view lock kept for its
+    /// name, or for its address: an edit, or a removal and a new camera, never takes a lock
+    /// off.
+    pub fn with_stored_lock(&self, mut cam: CameraConfig) -> CameraConfig {
+        if let Some(locks) = &self.locks {
+            cam.view_lock = locks.0.stored_hash(&cam.name, &cam.url);
+        }
+        cam
     }
 
     /// Starts camera `cam`'s ONVIF control agent, if it has an endpoint.
@@ -347,9 +358,6 @@ impl CameraSpawner<'_, '_> {
         }
         if let Some(ptz) = ptz {
             ptz.handle.shutdown();
-        }
-        if let Some(locks) = &self.locks {
-            locks.0.set_camera(name, None);
         }
         if let Ok(mut hub) = self.hub.0.write() {
             hub.remove(name);

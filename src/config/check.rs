@@ -65,20 +65,7 @@ impl Config {
                 ),
             ));
         }
-        for (field, v, what) in [
-            ("grace_secs", self.grace_secs, "grace_secs"),
-            ("stall_secs", self.stall_secs, "stall_secs"),
-        ] {
-            if v == 0 {
-                out.push((vec![Key(field)], format!("{what} must be at least 1")));
-            }
-        }
-        if self.recording.segment_secs == 0 {
-            out.push((
-                vec![Key("recording"), Key("segment_secs")],
-                "recording.segment_secs must be at least 1".into(),
-            ));
-        }
+        out.extend(self.ranges());
         out.extend(self.controls.problems());
         out.extend(super::layouts::problems(
             &self.layouts,
@@ -86,6 +73,65 @@ impl Config {
             &self.camera_names(),
         ));
         out
+    }
+}
+
+/// Ranges of the numbers that size timers, durations and allocations: past them arithmetic
+/// overflows, divides by zero or waits for centuries. (path, value, lowest, highest)
+type Range = (&'static [&'static str], u64, u64, u64);
+
+impl Config {
+    fn ranges(&self) -> Vec<(Vec<PathSeg>, String)> {
+        let table: [Range; 8] = [
+            (&["grace_secs"], self.grace_secs, 1, 3600),
+            (&["stall_secs"], self.stall_secs, 1, 3600),
+            (
+                &["recording", "segment_secs"],
+                self.recording.segment_secs,
+                1,
+                1_000_000_000,
+            ),
+            (
+                &["recording", "retain_days"],
+                self.recording.retain_days.unwrap_or(1),
+                1,
+                36_500,
+            ),
+            (
+                &["locks", "remember_hours"],
+                self.locks.remember_hours,
+                0,
+                87_600,
+            ),
+            (
+                &["servers", "header_timeout_secs"],
+                self.servers.header_timeout_secs,
+                1,
+                30,
+            ),
+            (
+                &["servers", "max_connections"],
+                u64::from(self.servers.max_connections),
+                16,
+                65_536,
+            ),
+            (
+                &["servers", "mjpeg_fps"],
+                u64::from(self.servers.mjpeg_fps),
+                1,
+                60,
+            ),
+        ];
+        table
+            .into_iter()
+            .filter(|(_, v, lo, hi)| !(lo..=hi).contains(&v))
+            .map(|(path, v, lo, hi)| {
+                (
+                    path.iter().map(|k| PathSeg::Key(k)).collect(),
+                    format!("{} {v} must be between {lo} and {hi}", path.join(".")),
+                )
+            })
+            .collect()
     }
 }
 

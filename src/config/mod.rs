@@ -239,6 +239,23 @@ pub struct ServersConfig {
     /// Required when `bind` is not a loopback address. Default `None`.
     #[serde(default)]
     pub token: Option<String>,
+    /// Host names (besides IP addresses and `localhost`) the servers answer to, e.g.
+    /// `["nvr.lan", "*.example.org"]`; a request naming another host gets 421 (DNS rebinding).
+    /// Default none.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Origins (besides the servers' own) whose pages may change anything here, e.g.
+    /// `["https://wall.example.org"]`; other origins get 403. Default none.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// A request's head must arrive within this many seconds, and an idle connection is closed
+    /// after them (1–30). Default 15.
+    #[serde(default = "default_header_timeout_secs")]
+    pub header_timeout_secs: u64,
+    /// Connections each server serves at once (16–65536); more are closed at accept.
+    /// Default 4096.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
 }
 
 impl Default for ServersConfig {
@@ -251,6 +268,10 @@ impl Default for ServersConfig {
             mjpeg_fps: default_mjpeg_fps(),
             mjpeg_quality: default_mjpeg_quality(),
             token: None,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            header_timeout_secs: default_header_timeout_secs(),
+            max_connections: default_max_connections(),
         }
     }
 }
@@ -275,6 +296,12 @@ fn default_snapshot_dir() -> PathBuf {
 }
 fn default_segment_secs() -> u64 {
     60
+}
+fn default_header_timeout_secs() -> u64 {
+    15
+}
+fn default_max_connections() -> u32 {
+    4096
 }
 fn default_bind() -> IpAddr {
     IpAddr::from([127, 0, 0, 1])

@@ -1,5 +1,7 @@
-//! The delay after wrong passwords, per camera, pure: 1 s after the first, doubling with each
-//! further one, at most 60 s; a right password resets it.
+//! The delay after wrong passwords, per camera and per client, pure: every attempt reserves its
+//! turn before the password is checked, and counts as wrong until it proves right, so attempts
+//! sent together queue one delay after another (1 s after the first, doubling with each further
+//! one, at most 60 s) instead of all being checked after one wait. A right password resets it.
 
 use std::time::{Duration, Instant};
 
@@ -9,15 +11,26 @@ const MAX: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone, Default)]
 pub struct Attempts {
     failures: u32,
-    last: Option<Instant>,
+    /// When the next attempt may be checked.
+    next: Option<Instant>,
 }
 
 impl Attempts {
-    pub fn failed(&mut self, now: Instant) {
+    /// Reserves an attempt arriving at `now`: the instant it may be checked. The one after it
+    /// waits the delay this one earns if it is wrong.
+    pub fn reserve(&mut self, now: Instant) -> Instant {
+        let at = self.next.map_or(now, |n| n.max(now));
         self.failures = self.failures.saturating_add(1);
-        self.last = Some(now);
+        self.next = Some(at + self.delay());
+        at
     }
 
+    /// A right password: no wait any more.
+    pub fn succeeded(&mut self) {
+        *self = Self::default();
+    }
+
+    /// Wrong attempts in a row (reserved ones counted).
     pub fn failures(&self) -> u32 {
         self.failures
     }
@@ -32,9 +45,15 @@ impl Attempts {
 
     /// How long an attempt at `now` still has to wait.
     pub fn wait(&self, now: Instant) -> Duration {
-        self.last.map_or(Duration::ZERO, |t| {
-            (t + self.delay()).saturating_duration_since(now)
-        })
+        self.next
+            .map_or(Duration::ZERO, |t| t.saturating_duration_since(now))
+    }
+
+    /// Whether this record can be forgotten at `now`: its wait is over by long enough that a
+    /// new run of failures starting from scratch loses the attacker nothing.
+    pub fn stale(&self, now: Instant) -> bool {
+        self.next
+            .is_none_or(|t| now.saturating_duration_since(t) > MAX)
     }
 }
 
@@ -47,7 +66,7 @@ mod tests {
         let t0 = Instant::now();
         let mut a = Attempts::default();
         assert_eq!(a.wait(t0), Duration::ZERO);
-        a.failed(t0);
+        assert_eq!(a.reserve(t0), t0, "the first is checked at once");
         assert_eq!(a.wait(t0), Duration::from_secs(1));
         assert_eq!(
             a.wait(t0 + Duration::from_millis(400)),
@@ -55,8 +74,25 @@ mod tests {
         );
         assert_eq!(a.wait(t0 + Duration::from_secs(5)), Duration::ZERO);
         for _ in 0..40 {
-            a.failed(t0);
+            a.reserve(t0 + Duration::from_secs(100_000));
         }
         assert_eq!(a.delay(), Duration::from_secs(60));
+        a.succeeded();
+        assert_eq!(a.wait(t0), Duration::ZERO);
+        assert!(a.stale(t0));
+    }
+
+    #[test]
+    fn attempts_sent_together_queue() {
+        let t0 = Instant::now();
+        let mut a = Attempts::default();
+        let turns: Vec<u64> = (0..8)
+            .map(|_| a.reserve(t0).duration_since(t0).as_secs())
+            .collect();
+        // Each waits for the one before it and the delay that one earned.
+        assert_eq!(turns, vec![0, 1, 3, 7, 15, 31, 63, 123]);
+        assert_eq!(a.wait(t0), Duration::from_secs(183));
+        assert!(!a.stale(t0 + Duration::from_secs(183)));
+        assert!(a.stale(t0 + Duration::from_secs(244)));
     }
 }

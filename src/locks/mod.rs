@@ -1,7 +1,8 @@
 //! View locks, with no Bevy: argon2id hashes of view passwords (`hash`), the local unlock
-//! state file (`store`: `unlocked_<camera ip>` entries with an expiry, written 0600), the
-//! per-camera delay after wrong passwords (`attempts`), and [`Locks`], the one shared object
-//! the wall and the servers ask "may this camera be shown?" and "is this key good?".
+//! state file (`store`: `unlocked_<camera ip>#<hash fingerprint>` entries with an expiry,
+//! written 0600), the delay after wrong passwords per camera and client (`attempts`), and
+//! [`Locks`], the one shared object the wall and the servers ask "may this camera be shown?"
+//! and "is this key good?".
 
 pub mod attempts;
 pub mod hash;
@@ -35,6 +36,30 @@ pub fn now_unix() -> u64 {
 pub struct CameraLock {
     pub ip: String,
     pub hash: String,
+    /// What an unlock opens: the cameras at this address with this same view password (an
+    /// NVR's channels with different passwords are unlocked one password at a time).
+    scope: String,
+}
+
+impl CameraLock {
+    pub fn new(ip: String, hash: String) -> Self {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(hash.as_bytes());
+        let short: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+        Self {
+            scope: format!("{ip}#{short}"),
+            ip,
+            hash,
+        }
+    }
+}
+
+/// Who tries a password: the wall's operator, or an API client by its address. Each has its
+/// own wait per camera, so an attacker's attempts never keep the operator out of a tile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Client {
+    Wall,
+    Address(std::net::IpAddr),
 }
 
 /// Why an unlock was refused.
@@ -46,11 +71,16 @@ pub enum Refused {
     NotLocked,
 }
 
+/// Attempt records kept at most (one per client and camera); the stalest go first.
+const MAX_ATTEMPT_RECORDS: usize = 4096;
+
 /// Every camera's lock and the unlock state, shared by the wall and the servers.
 pub struct Locks {
+    /// By camera name. A removed camera's lock stays, so a camera added again under its name
+    /// comes up locked.
     cameras: Mutex<HashMap<String, CameraLock>>,
     store: Mutex<UnlockStore>,
-    attempts: Mutex<HashMap<String, Attempts>>,
+    attempts: Mutex<HashMap<(String, Client), Attempts>>,
     remember: Duration,
 }
 
@@ -73,21 +103,40 @@ impl Locks {
         }
     }
 
-    /// Camera `name` needs its view password (or stops needing one, with `None`).
-    pub fn set_camera(&self, name: &str, lock: Option<CameraLock>) {
-        let mut cams = self.cameras.lock().expect("locks lock");
-        match lock {
-            Some(l) => {
-                cams.insert(name.to_string(), l);
-            }
-            None => {
-                cams.remove(name);
-            }
+    /// Camera `name` needs its view password. A lock is never taken off at run time: the
+    /// secrets file is where view passwords are removed.
+    pub fn set_camera(&self, name: &str, lock: CameraLock) {
+        self.cameras
+            .lock()
+            .expect("locks lock")
+            .insert(name.to_string(), lock);
+    }
+
+    /// The view password hash a camera added or edited at run time keeps: the one kept for
+    /// its name, else that of a locked camera at the same address (`url`'s host).
+    pub fn stored_hash(&self, name: &str, url: &str) -> Option<String> {
+        let cams = self.cameras.lock().expect("locks lock");
+        if let Some(l) = cams.get(name) {
+            return Some(l.hash.clone());
         }
+        let ip = camera_ip(url);
+        // The same choice every time: the alphabetically first camera's.
+        cams.iter()
+            .filter(|(_, l)| l.ip == ip)
+            .min_by(|a, b| a.0.cmp(b.0))
+            .map(|(_, l)| l.hash.clone())
     }
 
     fn lock_of(&self, name: &str) -> Option<CameraLock> {
         self.cameras.lock().expect("locks lock").get(name).cloned()
+    }
+
+    /// Whether camera `name` has no lock, or its lock's scope passes `test`.
+    fn scope_passes(&self, name: &str, test: impl FnOnce(&UnlockStore, &str) -> bool) -> bool {
+        // Asked for every camera every frame: no copy of the lock.
+        let cams = self.cameras.lock().expect("locks lock");
+        cams.get(name)
+            .is_none_or(|l| test(&self.store.lock().expect("unlock store lock"), &l.scope))
     }
 
     pub fn has_lock(&self, name: &str) -> bool {
@@ -96,77 +145,105 @@ impl Locks {
 
     /// Whether the wall may show camera `name` (no lock, or its IP unlocked on this machine).
     pub fn wall_may_show(&self, name: &str) -> bool {
-        // Asked for every camera every frame: no copy of the lock.
-        let cams = self.cameras.lock().expect("locks lock");
-        match cams.get(name) {
-            None => true,
-            Some(l) => self
-                .store
-                .lock()
-                .expect("unlock store lock")
-                .wall_unlocked(&l.ip, now_unix()),
-        }
+        self.scope_passes(name, |store, scope| store.wall_unlocked(scope, now_unix()))
     }
 
     /// Whether a request carrying `key` may see camera `name` (no lock, or a valid key for
-    /// its IP), whatever the wall shows.
+    /// its address and password), whatever the wall shows.
     pub fn key_allows(&self, name: &str, key: Option<&str>) -> bool {
-        match (self.lock_of(name), key) {
-            (None, _) => true,
-            (Some(_), None) => false,
-            (Some(l), Some(key)) => {
-                self.store
-                    .lock()
-                    .expect("unlock store lock")
-                    .key_valid(&l.ip, key, now_unix())
-            }
-        }
+        self.scope_passes(name, |store, scope| {
+            key.is_some_and(|k| store.key_valid(scope, k, now_unix()))
+        })
     }
 
-    /// How long an attempt on camera `name` must wait (after wrong passwords).
-    pub fn wait_before_attempt(&self, name: &str, now: std::time::Instant) -> Duration {
+    /// Reserves `client`'s next attempt on camera `name`: the instant its password may be
+    /// checked ([`Self::unlock`]). Attempts sent together queue, each after the delay the one
+    /// before it earns if wrong.
+    pub fn reserve(
+        &self,
+        name: &str,
+        client: Client,
+        now: std::time::Instant,
+    ) -> Result<std::time::Instant, Refused> {
+        if !self.has_lock(name) {
+            return Err(Refused::NotLocked);
+        }
+        let mut attempts = self.attempts.lock().expect("attempts lock");
+        if attempts.len() >= MAX_ATTEMPT_RECORDS {
+            attempts.retain(|_, a| !a.stale(now));
+        }
+        if attempts.len() >= MAX_ATTEMPT_RECORDS
+            && let Some(k) = attempts
+                .iter()
+                .min_by_key(|(_, a)| a.wait(now))
+                .map(|(k, _)| k.clone())
+        {
+            attempts.remove(&k);
+        }
+        Ok(attempts
+            .entry((name.to_string(), client))
+            .or_default()
+            .reserve(now))
+    }
+
+    /// How long `client`'s next attempt on camera `name` would wait.
+    pub fn wait_before_attempt(
+        &self,
+        name: &str,
+        client: Client,
+        now: std::time::Instant,
+    ) -> Duration {
         self.attempts
             .lock()
             .expect("attempts lock")
-            .get(name)
+            .get(&(name.to_string(), client))
             .map_or(Duration::ZERO, |a| a.wait(now))
     }
 
-    /// Checks `password` for camera `name` (after waiting out [`Self::wait_before_attempt`]).
-    /// Right: the camera's IP is unlocked for `remember`; for the wall (`for_wall`) or with a
-    /// new key for an API client, which is returned. Wrong passwords are logged with the
-    /// camera's name, never the attempt.
+    /// Checks `password` for camera `name`, at or after the instant [`Self::reserve`] gave.
+    /// Slow (argon2): call it off the async runtime and off the wall's frame. Right: the
+    /// camera's address is unlocked for `remember`; for the wall, or with a new key for an API
+    /// client, which is returned. Wrong passwords are logged with the camera's name, never
+    /// the attempt.
     pub fn unlock(
         &self,
         name: &str,
+        client: Client,
         password: &str,
-        for_wall: bool,
         now: std::time::Instant,
     ) -> Result<Option<String>, Refused> {
         let Some(lock) = self.lock_of(name) else {
             return Err(Refused::NotLocked);
         };
+        let key = (name.to_string(), client);
         if !hash::verify(password, &lock.hash) {
-            let mut attempts = self.attempts.lock().expect("attempts lock");
-            let a = attempts.entry(name.to_string()).or_default();
-            a.failed(now);
-            let retry_after = a.wait(now);
+            let attempts = self.attempts.lock().expect("attempts lock");
+            let (failures, retry_after) = attempts
+                .get(&key)
+                .map_or((1, Duration::ZERO), |a| (a.failures(), a.wait(now)));
+            let who = match client {
+                Client::Wall => "at the wall".to_string(),
+                Client::Address(ip) => format!("from {ip}"),
+            };
             tracing::warn!(
                 camera = %name,
-                "wrong view password ({} in a row); next attempt in {:.0} s",
-                a.failures(),
+                "wrong view password {who} ({failures} in a row); next attempt in {:.0} s",
                 retry_after.as_secs_f64()
             );
             return Err(Refused::Wrong { retry_after });
         }
-        self.attempts.lock().expect("attempts lock").remove(name);
-        let until = now_unix() + self.remember.as_secs();
+        if let Some(a) = self.attempts.lock().expect("attempts lock").get_mut(&key) {
+            a.succeeded();
+        }
+        let until = now_unix().saturating_add(self.remember.as_secs());
+        let scope = &lock.scope;
         let mut store = self.store.lock().expect("unlock store lock");
-        let key = if for_wall {
-            store.unlock_wall(&lock.ip, until);
-            None
-        } else {
-            Some(store.add_key(&lock.ip, until))
+        let key = match client {
+            Client::Wall => {
+                store.unlock_wall(scope, until);
+                None
+            }
+            Client::Address(_) => Some(store.add_key(scope, until)),
         };
         if let Err(e) = store.save() {
             tracing::warn!("unlock state cannot be saved: {e}");
@@ -191,40 +268,54 @@ mod tests {
     use super::*;
     use std::time::Instant;
 
+    const API: Client = Client::Address(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+
+    /// The stored hashes of "open sesame" and "other" (made once: a new salt would be a new
+    /// stored password).
+    fn hashes() -> &'static (String, String) {
+        static HASHES: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+        HASHES.get_or_init(|| {
+            (
+                hash::hash("open sesame").unwrap(),
+                hash::hash("other").unwrap(),
+            )
+        })
+    }
+
     fn locks(dir: &std::path::Path) -> Locks {
         let l = Locks::new(Some(dir.join("unlocks.json")), Duration::from_secs(3600));
-        let h = hash::hash("open sesame").unwrap();
-        for (name, ip) in [("A", "10.0.0.1"), ("B", "10.0.0.1"), ("C", "10.0.0.2")] {
-            l.set_camera(
-                name,
-                Some(CameraLock {
-                    ip: ip.into(),
-                    hash: h.clone(),
-                }),
-            );
+        let (h, other) = hashes();
+        for (name, ip, h) in [
+            ("A", "10.0.0.1", h),
+            ("B", "10.0.0.1", h),
+            ("C", "10.0.0.2", h),
+            ("D", "10.0.0.1", other),
+        ] {
+            l.set_camera(name, CameraLock::new(ip.into(), h.clone()));
         }
         l
     }
 
     #[test]
-    fn cameras_on_one_ip_unlock_together_and_survive_a_restart() {
+    fn cameras_on_one_ip_with_one_password_unlock_together_and_survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let l = locks(dir.path());
-        l.set_camera("Open", None);
         assert!(l.wall_may_show("Open"), "no lock, no question");
         assert!(!l.wall_may_show("A") && !l.wall_may_show("B"));
         let now = Instant::now();
         assert!(matches!(
-            l.unlock("A", "nope", true, now),
+            l.unlock("A", Client::Wall, "nope", now),
             Err(Refused::Wrong { .. })
         ));
-        assert_eq!(l.unlock("A", "open sesame", true, now), Ok(None));
+        assert_eq!(l.unlock("A", Client::Wall, "open sesame", now), Ok(None));
         assert!(l.wall_may_show("A") && l.wall_may_show("B"), "same IP");
         assert!(!l.wall_may_show("C"), "another IP stays locked");
+        assert!(!l.wall_may_show("D"), "same IP, another password");
         // A wall unlock is no key for the servers.
         assert!(!l.key_allows("A", None) && !l.key_allows("A", Some("guess")));
-        let key = l.unlock("B", "open sesame", false, now).unwrap().unwrap();
+        let key = l.unlock("B", API, "open sesame", now).unwrap().unwrap();
         assert!(l.key_allows("A", Some(&key)) && !l.key_allows("C", Some(&key)));
+        assert!(!l.key_allows("D", Some(&key)), "another password's channel");
         // A new process with the same state file.
         let again = locks(dir.path());
         assert!(again.wall_may_show("B") && again.key_allows("A", Some(&key)));
@@ -237,25 +328,52 @@ mod tests {
     }
 
     #[test]
-    fn wrong_passwords_wait_longer_each_time() {
+    fn wrong_passwords_wait_longer_per_client_and_camera() {
         let l = locks(tempfile::tempdir().unwrap().path());
         let t0 = Instant::now();
-        let waits: Vec<Duration> = (0..8)
-            .map(|_| match l.unlock("C", "x", true, t0) {
-                Err(Refused::Wrong { retry_after }) => retry_after,
+        let mut at = t0;
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            at = l.reserve("C", API, at).unwrap();
+            match l.unlock("C", API, "x", at) {
+                Err(Refused::Wrong { retry_after }) => waits.push(retry_after.as_secs()),
                 other => panic!("{other:?}"),
-            })
-            .collect();
-        let secs: Vec<u64> = waits.iter().map(Duration::as_secs).collect();
-        assert_eq!(secs, vec![1, 2, 4, 8, 16, 32, 60, 60]);
-        assert_eq!(l.wait_before_attempt("C", t0), Duration::from_secs(60));
-        assert_eq!(l.wait_before_attempt("A", t0), Duration::ZERO, "per camera");
-        assert_eq!(l.unlock("C", "open sesame", true, t0), Ok(None));
+            }
+        }
+        assert_eq!(waits, vec![1, 2, 4, 8, 16, 32, 60, 60]);
+        assert_eq!(l.wait_before_attempt("C", API, at), Duration::from_secs(60));
         assert_eq!(
-            l.wait_before_attempt("C", t0),
+            l.wait_before_attempt("A", API, at),
+            Duration::ZERO,
+            "per camera"
+        );
+        assert_eq!(
+            l.wait_before_attempt("C", Client::Wall, at),
+            Duration::ZERO,
+            "the wall is not kept out by an API client"
+        );
+        let other = Client::Address("127.0.0.2".parse().unwrap());
+        assert_eq!(l.reserve("C", other, at), Ok(at), "per client address");
+        let turn = l.reserve("C", API, at).unwrap();
+        assert_eq!(turn, at + Duration::from_secs(60));
+        assert!(l.unlock("C", API, "open sesame", turn).unwrap().is_some());
+        assert_eq!(
+            l.wait_before_attempt("C", API, turn),
             Duration::ZERO,
             "reset by success"
         );
-        assert_eq!(l.unlock("Unknown", "x", true, t0), Err(Refused::NotLocked));
+        assert_eq!(l.reserve("Unknown", API, t0), Err(Refused::NotLocked));
+    }
+
+    #[test]
+    fn a_camera_added_again_or_at_a_locked_address_keeps_the_lock() {
+        let l = locks(tempfile::tempdir().unwrap().path());
+        let a = l.stored_hash("A", "rtsp://10.9.9.9/x").unwrap();
+        assert!(hash::verify("open sesame", &a), "by name, whatever the URL");
+        let at_b = l
+            .stored_hash("New", "rtsp://user@10.0.0.1:554/ch9")
+            .unwrap();
+        assert!(hash::verify("open sesame", &at_b), "by address");
+        assert_eq!(l.stored_hash("New", "rtsp://10.0.0.7/"), None);
     }
 }

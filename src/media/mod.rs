@@ -194,3 +194,26 @@ pub fn unix_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
+
+/// `ticks` of a `clock` Hz clock in units of a `to` Hz clock (`90_000` for RTP video time,
+/// `1000` for ms), without overflow whatever a camera's timestamps claim: saturates instead.
+pub fn rescale(ticks: i64, to: i64, clock: i64) -> i64 {
+    let wide = i128::from(ticks) * i128::from(to) / i128::from(clock.max(1));
+    i64::try_from(wide).unwrap_or(if wide < 0 { i64::MIN } else { i64::MAX })
+}
+
+#[cfg(test)]
+mod rescale_tests {
+    #[test]
+    fn rescaling_saturates_instead_of_overflowing() {
+        assert_eq!(super::rescale(90_000, 1000, 90_000), 1000);
+        assert_eq!(super::rescale(16_000, 90_000, 8_000), 180_000);
+        assert_eq!(super::rescale(i64::MAX / 2, 90_000, 8_000), i64::MAX);
+        assert_eq!(super::rescale(i64::MIN / 2, 90_000, 8_000), i64::MIN);
+        assert_eq!(
+            super::rescale(5, 1000, 0),
+            5000,
+            "a zero clock is taken as 1 Hz"
+        );
+    }
+}

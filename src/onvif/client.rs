@@ -24,6 +24,9 @@ pub struct Endpoint {
     pub timeout: Duration,
 }
 
+/// A camera clock further than this from ours is wrong, not a time zone: not trusted.
+const MAX_CLOCK_OFFSET: chrono::TimeDelta = chrono::TimeDelta::days(366);
+
 /// The default time a call may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -58,21 +61,9 @@ impl Endpoint {
         OnvifError::new(&self.camera, op, kind)
     }
 
-    /// Reads the camera's clock (unauthenticated, as the standard allows) and where its
-    /// services are.
+    /// Reads the camera's clock ([`Self::clock_offset`]) and where its services are.
     pub async fn connect(&self) -> Result<Device, OnvifError> {
-        let call = soap::get_system_date_and_time();
-        let op = call.name;
-        let offset = match self.request(&self.device, call, None).await {
-            Ok(resp) => {
-                let theirs =
-                    responses::system_time(&resp).map_err(|e| self.fail(op, ErrorKind::Xml(e)))?;
-                theirs - chrono::Utc::now()
-            }
-            // Some cameras want credentials even for the clock: assume ours is right.
-            Err(e) if e.kind.is_refusal() => chrono::TimeDelta::zero(),
-            Err(e) => return Err(e),
-        };
+        let offset = self.clock_offset().await?;
         let mut device = Device {
             endpoint: self.clone(),
             offset,
@@ -94,6 +85,65 @@ impl Endpoint {
             Err(e) => return Err(e),
         };
         Ok(device)
+    }
+
+    /// The camera's clock minus ours. Read without credentials, as the standard allows; a
+    /// device that wants WS-Security even for that (a fault, or HTTP 401) is asked again with
+    /// a token on our clock. A device whose clock cannot be read at all, or reads more than
+    /// [`MAX_CLOCK_OFFSET`] away, is used with no offset (and a warning). Only a device that
+    /// cannot be reached is an error.
+    async fn clock_offset(&self) -> Result<chrono::TimeDelta, OnvifError> {
+        let call = soap::get_system_date_and_time;
+        let read = match self.request(&self.device, call(), None).await {
+            Err(e) if matches!(e.kind, ErrorKind::Fault(_) | ErrorKind::Http(_)) => {
+                match self.token(chrono::TimeDelta::zero()) {
+                    Some(token) => self.request(&self.device, call(), Some(&token)).await,
+                    None => Err(e),
+                }
+            }
+            other => other,
+        };
+        let read = match read {
+            Err(e) if matches!(e.kind, ErrorKind::Connect(_) | ErrorKind::Timeout(_)) => {
+                return Err(e);
+            }
+            other => other.and_then(|resp| {
+                responses::system_time(&resp).map_err(|e| self.fail(call().name, ErrorKind::Xml(e)))
+            }),
+        };
+        let zero = chrono::TimeDelta::zero();
+        Ok(match read {
+            Ok(theirs) => {
+                let offset = theirs.signed_duration_since(chrono::Utc::now());
+                if offset.abs() > MAX_CLOCK_OFFSET {
+                    tracing::warn!(
+                        camera = %self.camera,
+                        "the camera's clock reads {theirs}, {} days from ours: not trusted; signing with our clock",
+                        offset.num_days()
+                    );
+                    zero
+                } else {
+                    offset
+                }
+            }
+            Err(e) => {
+                tracing::warn!(camera = %self.camera, "cannot read the camera's clock ({e}); signing with our clock");
+                zero
+            }
+        })
+    }
+
+    /// A WS-Security token for the next call, `Created` on our clock plus `offset`; `None`
+    /// without credentials.
+    fn token(&self, offset: chrono::TimeDelta) -> Option<Token<'_>> {
+        let (username, password) = self.creds.as_ref()?;
+        let now = chrono::Utc::now();
+        Some(Token {
+            username,
+            password,
+            nonce: rand::random(),
+            created: soap::created(now.checked_add_signed(offset).unwrap_or(now)),
+        })
     }
 
     /// One SOAP exchange: the operation's response element, or the error.
@@ -204,19 +254,8 @@ impl Device {
     }
 
     async fn call(&self, url: &url::Url, call: Call) -> Result<Node, OnvifError> {
-        let ep = &self.endpoint;
-        match &ep.creds {
-            None => ep.request(url, call, None).await,
-            Some((user, password)) => {
-                let token = Token {
-                    username: user,
-                    password,
-                    nonce: rand::random(),
-                    created: soap::created(chrono::Utc::now() + self.offset),
-                };
-                ep.request(url, call, Some(&token)).await
-            }
-        }
+        let token = self.endpoint.token(self.offset);
+        self.endpoint.request(url, call, token.as_ref()).await
     }
 
     fn service(

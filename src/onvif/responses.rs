@@ -26,9 +26,18 @@ impl std::fmt::Display for Fault {
 
 impl Fault {
     /// The camera refused the credentials (wrong password, or a `Created` too far off).
+    /// Vendors say it in the subcode (`ter:NotAuthorized`), the code (SOAP 1.1
+    /// `wsse:FailedAuthentication`) or only in the reason (`Sender not authorized` under a
+    /// plain `Sender` code).
     pub fn not_authorized(&self) -> bool {
         let c = self.subcode.as_deref().unwrap_or(&self.code);
-        c.ends_with("NotAuthorized") || c.ends_with("FailedAuthentication")
+        let reason = self.reason.to_ascii_lowercase();
+        c.ends_with("NotAuthorized")
+            || c.ends_with("FailedAuthentication")
+            || self.code.ends_with("FailedAuthentication")
+            || ["not authorized", "not authorised", "unauthorized"]
+                .iter()
+                .any(|w| reason.contains(w))
     }
 }
 
@@ -317,6 +326,23 @@ mod tests {
             Some("http://192.168.1.108/onvif/media_service")
         );
         assert_eq!(dahua.ptz, None, "a fixed Dahua camera has no PTZ service");
+    }
+
+    /// A device that wants WS-Security even for its clock says so with a bare `Sender`
+    /// code: the reason is all there is.
+    #[test]
+    fn a_bare_sender_fault_that_says_not_authorized_is_a_refusal() {
+        let fault = body(&load("wsse_always_clock_fault.xml"))
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(fault.subcode, None);
+        assert!(fault.not_authorized(), "{fault}");
+        let other = Fault {
+            code: "env:Sender".into(),
+            subcode: None,
+            reason: "Invalid argument".into(),
+        };
+        assert!(!other.not_authorized());
     }
 
     #[test]

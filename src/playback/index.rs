@@ -181,6 +181,21 @@ impl Index {
         gaps
     }
 
+    /// Takes the recorder's outages as reasons for the gaps they fall in (`recording failed:
+    /// …`): a full disk leaves no file to be unreadable, only a gap.
+    pub fn add_outages<'a>(
+        &mut self,
+        outages: impl IntoIterator<Item = &'a crate::record::Outage>,
+    ) {
+        self.unreadable
+            .extend(outages.into_iter().map(|o| Unreadable {
+                file: "recording failed".into(),
+                at_ms: o.from_ms,
+                reason: o.reason.clone(),
+            }));
+        self.unreadable.sort_by_key(|u| u.at_ms);
+    }
+
     /// The whole gap around `at_ms` (an instant no segment covers), from the footage before it
     /// to the footage after it, with the reason of any unreadable file in it.
     pub fn gap_at(&self, at_ms: i64) -> Gap {
@@ -282,9 +297,13 @@ fn probe(path: &Path, file: &str) -> Entry {
         Ok(i) => i,
         Err(e) => return unreadable(format!("unreadable ({e})")),
     };
+    // ffmpeg-next hands tags over as `&str` without checking they are UTF-8 (a damaged or
+    // hostile file's are not): checked here before anything treats them as text (found by
+    // fuzzing: chrono panicked slicing one).
     let tagged = input
         .metadata()
         .get("creation_time")
+        .and_then(|t| std::str::from_utf8(t.as_bytes()).ok())
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.timestamp_millis());
     let Some(start_ms) = tagged.or(named) else {
@@ -421,5 +440,29 @@ pub(super) mod tests {
         let e = parse_time("yesterday").unwrap_err();
         assert!(e.contains("RFC 3339"), "{e}");
         assert_eq!(rfc3339(1_795_655_640_000), "2026-11-26T01:14:00.000Z");
+    }
+
+    /// Found by fuzzing: a segment whose `creation_time` tag is not UTF-8 panicked the index
+    /// (and with it the listing and playback). It is read by its name's time instead.
+    #[test]
+    fn a_tag_that_is_not_utf8_is_no_panic() {
+        let mut file = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/recordings/fragmented.mp4"
+        ))
+        .unwrap();
+        let tag = b"2026-01-01T00:00:00.000Z";
+        let at = file.windows(tag.len()).position(|w| w == tag).unwrap();
+        file[at + 20..at + 23].copy_from_slice(&[0xC3, 0x28, 0xFF]);
+        let dir = tempfile::tempdir().unwrap();
+        let day = dir.path().join("2026-01-02");
+        std::fs::create_dir_all(&day).unwrap();
+        std::fs::write(day.join("03-04-05.mp4"), &file).unwrap();
+        let index = Index::load(dir.path());
+        assert_eq!(index.segments.len(), 1, "{index:?}");
+        assert_eq!(
+            Some(index.segments[0].start_ms),
+            crate::record::policy::start_from_name("2026-01-02/03-04-05.mp4")
+        );
     }
 }

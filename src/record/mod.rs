@@ -5,11 +5,13 @@
 //! mutex; control is a flag the ECS flips.
 
 pub mod names;
+pub mod outages;
 pub mod policy;
 mod recorder;
 pub mod retention;
 mod sink;
 pub mod writer;
 
+pub use outages::{Outage, SharedOutages};
 pub use recorder::{RecordSettings, RecorderHandle, RecorderStatus, spawn_recorder};
 pub use sink::RecordSink;

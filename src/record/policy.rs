@@ -11,8 +11,11 @@ use crate::config::RecordFormat;
 /// The first boundary strictly after `start_ms` (Unix milliseconds): boundaries are the
 /// multiples of `segment_secs` since the epoch, so 60 s segments turn over on the minute.
 pub fn next_boundary_ms(start_ms: i64, segment_secs: u64) -> i64 {
-    let len = (segment_secs.max(1) * 1000) as i64;
-    (start_ms.div_euclid(len) + 1) * len
+    let len = i64::try_from(segment_secs.max(1).saturating_mul(1000)).unwrap_or(i64::MAX);
+    start_ms
+        .div_euclid(len)
+        .saturating_add(1)
+        .saturating_mul(len)
 }
 
 /// Whether a packet starts a new segment: a keyframe at or after the boundary.
@@ -70,6 +73,25 @@ pub fn start_from_name(file: &str) -> Option<i64> {
         .map(|t| t.timestamp_millis())
 }
 
+/// Whether `day/file` is exactly a name [`segment_path`] makes (`2026-12-03/22-01-00.mp4`,
+/// `…/22-01-00-2.mkv`): what retention may delete, and nothing a user put beside it.
+pub fn is_segment_name(day: &str, file: &str) -> bool {
+    let Some((stem, ext)) = file.rsplit_once('.') else {
+        return false;
+    };
+    let (clock, suffix) = stem.split_at_checked(8).unwrap_or((stem, "x"));
+    let suffix_ok = suffix.is_empty()
+        || suffix
+            .strip_prefix('-')
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    matches!(ext, "mp4" | "mkv")
+        && suffix_ok
+        && day.len() == 10
+        && clock.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+        && chrono::NaiveDate::parse_from_str(day, DAY).is_ok()
+        && chrono::NaiveTime::parse_from_str(clock, CLOCK).is_ok()
+}
+
 /// Local time of a Unix-milliseconds instant.
 pub fn local(ms: i64) -> DateTime<Local> {
     Local
@@ -96,7 +118,7 @@ pub fn packet_duration(
     fallback: i64,
 ) -> i64 {
     match next_pts {
-        Some(n) if n > pts => n - pts,
+        Some(n) if n > pts => n.saturating_sub(pts),
         _ => previous.filter(|d| *d > 0).unwrap_or(fallback),
     }
 }

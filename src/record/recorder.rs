@@ -53,6 +53,8 @@ pub struct RecorderStatus {
 pub struct RecorderHandle {
     pub active: Arc<AtomicBool>,
     pub status: Arc<Mutex<RecorderStatus>>,
+    /// When recording failed, for the listing of recordings.
+    pub outages: super::SharedOutages,
 }
 
 impl RecorderHandle {
@@ -85,7 +87,7 @@ pub fn spawn_recorder(
     let (sink, lanes) = lanes();
     let handle = RecorderHandle {
         active: Arc::new(AtomicBool::new(settings.active)),
-        status: Arc::new(Mutex::new(RecorderStatus::default())),
+        ..RecorderHandle::default()
     };
     let mut rec = Recorder {
         camera: camera.to_owned(),
@@ -258,7 +260,10 @@ impl Recorder {
     fn fail(&mut self, error: String, at_ms: Option<i64>) {
         tracing::error!("recording failed: {error}");
         if let Some(ms) = at_ms {
-            self.retry_at_ms = Some(ms + RETRY_MS);
+            self.retry_at_ms = Some(ms.saturating_add(RETRY_MS));
+            if let Ok(mut o) = self.handle.outages.lock() {
+                o.failed(ms, &error);
+            }
         }
         self.update(|s| s.error = Some(error));
     }
@@ -341,18 +346,25 @@ impl Recorder {
         let Some(open) = self.open.as_mut() else {
             return;
         };
-        match open
-            .writer
-            .write(&f.data, f.pts - open.start_pts, duration, f.keyframe)
-        {
+        match open.writer.write(
+            &f.data,
+            f.pts.saturating_sub(open.start_pts),
+            duration,
+            f.keyframe,
+        ) {
             Ok(()) => {
                 let n = f.data.len() as u64;
                 self.update(|s| s.bytes += n);
             }
             Err(e) => {
-                // Keep what is in the file; start over at a keyframe once writing works.
+                // Keep what is in the file; start over at a keyframe once writing works. A
+                // segment that got nothing at all is no recording: removed.
                 if let Some(open) = self.open.take() {
-                    let _ = open.writer.finish();
+                    if open.writer.packets == 0 {
+                        open.writer.discard();
+                    } else {
+                        let _ = open.writer.finish();
+                    }
                 }
                 self.update(|s| {
                     s.current = None;
@@ -378,14 +390,15 @@ impl Recorder {
         let anchor = match open.audio_anchor {
             Some(anchor) => anchor,
             None => {
-                let offset = (a.wall_ms - open.start_wall_ms) * rate / 1000;
+                let since = a.wall_ms.saturating_sub(open.start_wall_ms);
+                let offset = crate::media::rescale(since, rate, 1000);
                 if offset < 0 {
                     return;
                 }
                 *open.audio_anchor.insert((a.pts, offset))
             }
         };
-        let pts = anchor.1 + (a.pts - anchor.0);
+        let pts = anchor.1.saturating_add(a.pts.saturating_sub(anchor.0));
         if pts < 0 {
             return;
         }

@@ -45,7 +45,7 @@ pub fn plan(
     candidates.sort_by(|a, b| (a.modified_secs, &a.path).cmp(&(b.modified_secs, &b.path)));
     let mut doomed: HashSet<&Path> = HashSet::new();
     if let Some(days) = policy.retain_days {
-        let cutoff = now_secs.saturating_sub(days * 86_400);
+        let cutoff = now_secs.saturating_sub(days.saturating_mul(86_400));
         for f in &candidates {
             if f.modified_secs < cutoff && !open.contains(&f.path) {
                 doomed.insert(&f.path);
@@ -92,37 +92,37 @@ pub fn plan(
         .collect()
 }
 
-/// Every segment under `<dir>/<camera>/<date>/`.
+/// Every segment under `<dir>/<camera>/<date>/` named as the recorder names them: nothing
+/// else (a user's own videos in the same folder), and no symbolic link at any level (a link
+/// could lead out of the store).
 pub fn scan(dir: &Path) -> Vec<SegmentFile> {
-    let mut out = Vec::new();
-    let Ok(cameras) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for cam in cameras.flatten().filter(|e| e.path().is_dir()) {
-        let camera = cam.file_name().to_string_lossy().into_owned();
-        for day in std::fs::read_dir(cam.path())
+    /// The real (not linked) entries of `dir` of the kind `want`.
+    fn entries(dir: &Path, want: fn(&std::fs::FileType) -> bool) -> Vec<std::fs::DirEntry> {
+        std::fs::read_dir(dir)
             .into_iter()
             .flatten()
             .flatten()
-        {
-            for seg in std::fs::read_dir(day.path())
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                let path = seg.path();
-                let is_segment = path.extension().is_some_and(|e| e == "mp4" || e == "mkv");
-                let Ok(meta) = seg.metadata() else { continue };
-                if !is_segment || !meta.is_file() {
+            .filter(|e| e.file_type().is_ok_and(|t| want(&t)))
+            .collect()
+    }
+    let mut out = Vec::new();
+    for cam in entries(dir, std::fs::FileType::is_dir) {
+        let camera = cam.file_name().to_string_lossy().into_owned();
+        for day in entries(&cam.path(), std::fs::FileType::is_dir) {
+            let day_name = day.file_name().to_string_lossy().into_owned();
+            for seg in entries(&day.path(), std::fs::FileType::is_file) {
+                let name = seg.file_name().to_string_lossy().into_owned();
+                if !super::policy::is_segment_name(&day_name, &name) {
                     continue;
                 }
+                let Ok(meta) = seg.metadata() else { continue };
                 let modified_secs = meta
                     .modified()
                     .ok()
                     .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
                     .map_or(0, |d| d.as_secs());
                 out.push(SegmentFile {
-                    path,
+                    path: seg.path(),
                     camera: camera.clone(),
                     bytes: meta.len(),
                     modified_secs,
@@ -270,5 +270,81 @@ mod tests {
         for (name, policy, open, want) in cases {
             assert_eq!(names(plan(&files, open, &policy, now)), want, "{name}");
         }
+    }
+
+    /// A store with the user's own videos beside ours, and links out of it: only our
+    /// segments are found.
+    #[cfg(unix)]
+    #[test]
+    fn scan_finds_only_our_segments_and_follows_no_link() {
+        let root = tempfile::tempdir().unwrap();
+        let store = root.path().join("store");
+        let outside = root.path().join("outside");
+        let ours = [
+            "Gate/2026-12-03/22-01-00.mp4",
+            "Gate/2026-12-03/22-01-00-2.mp4",
+            "Sim 1/2025-01-31/00-00-59.mkv",
+        ];
+        let theirs = [
+            "Holiday/2019/beach.mp4",
+            "Gate/2026-12-03/beach.mp4",
+            "Gate/2026-12-03/22-01-00.mp4.bak",
+            "Gate/2026-12-03/22-01-00x.mp4",
+            "Gate/2026-12-03/22-01-00-.mp4",
+            "Gate/2026-13-03/22-01-00.mp4",
+            "Gate/2026-12-03/25-01-00.mp4",
+            "Gate/2026-12-03/sub/22-01-00.mp4",
+            "22-01-00.mp4",
+            "Gate/22-01-00.mp4",
+        ];
+        for rel in ours.iter().chain(&theirs) {
+            let p = store.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, b"x").unwrap();
+        }
+        let away = outside.join("Cam/2026-12-03/22-01-00.mp4");
+        std::fs::create_dir_all(away.parent().unwrap()).unwrap();
+        std::fs::write(&away, b"x").unwrap();
+        // A linked camera folder, a linked day and a linked segment: none is followed.
+        std::os::unix::fs::symlink(outside.join("Cam"), store.join("Cam")).unwrap();
+        std::os::unix::fs::symlink(
+            outside.join("Cam/2026-12-03"),
+            store.join("Gate/2026-12-04"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(&away, store.join("Gate/2026-12-03/23-00-00.mp4")).unwrap();
+        let mut found: Vec<String> = scan(&store)
+            .into_iter()
+            .map(|f| {
+                f.path
+                    .strip_prefix(&store)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        found.sort();
+        let mut want: Vec<String> = ours.iter().map(|s| s.to_string()).collect();
+        want.sort();
+        assert_eq!(found, want);
+        // Everything is a year old and retention keeps a day: only ours go.
+        let policy = RetentionPolicy {
+            retain_days: Some(1),
+            ..Default::default()
+        };
+        let later = SystemTime::now() + Duration::from_secs(400 * 86_400);
+        let now_secs = later
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let doomed = plan(&scan(&store), &HashSet::new(), &policy, now_secs);
+        assert_eq!(doomed.len(), ours.len());
+        for path in doomed {
+            std::fs::remove_file(path).unwrap();
+        }
+        for rel in theirs {
+            assert!(store.join(rel).exists(), "{rel} kept");
+        }
+        assert!(away.exists(), "nothing outside the store touched");
     }
 }

@@ -77,8 +77,22 @@ pub struct SegmentWriter {
 
 impl SegmentWriter {
     /// Creates the file (and its directories) and writes the header. `creation_ms` is the wall
-    /// clock of the first frame (Unix ms) and becomes the `creation_time` tag.
+    /// clock of the first frame (Unix ms) and becomes the `creation_time` tag. When that
+    /// fails (a full disk), the file it began is removed: no unreadable stub is left behind.
+    /// `path` must be a new name (the recorder never reuses one).
     pub fn create(
+        path: &Path,
+        format: RecordFormat,
+        track: &VideoTrack,
+        audio: Option<&AudioTrack>,
+        creation_ms: i64,
+    ) -> Result<Self, WriteError> {
+        Self::begin(path, format, track, audio, creation_ms).inspect_err(|_| {
+            let _ = std::fs::remove_file(path);
+        })
+    }
+
+    fn begin(
         path: &Path,
         format: RecordFormat,
         track: &VideoTrack,
@@ -248,6 +262,13 @@ impl SegmentWriter {
     }
 
     /// Writes the trailer (MP4: the final fragment index) and closes the file.
+    /// Closes a segment nothing could be written to, and removes its file.
+    pub fn discard(self) {
+        let path = self.path.clone();
+        drop(self);
+        let _ = std::fs::remove_file(path);
+    }
+
     pub fn finish(mut self) -> Result<u64, WriteError> {
         self.out.write_trailer().map_err(|e| WriteError {
             path: self.path.display().to_string(),

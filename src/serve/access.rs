@@ -1,17 +1,43 @@
-//! Who may use the local servers: the servers' token, a locked camera's unlock key on its
-//! own servers, and `POST /api/cameras/{name}/unlock`, which hands out that key.
+//! Who may use the local servers and how much of them: the names and origins they answer
+//! (`guard`), the servers' token, a locked camera's unlock key on its own servers, the
+//! connection limits, and `POST /api/cameras/{name}/unlock`, which hands out that key.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use super::guard::Guard;
 use super::{HttpResponse, api};
 
-/// Who may use the local servers: with a token set, every request must carry it, as
-/// `Authorization: Bearer TOKEN` or `?token=TOKEN` (for `<img>` tags).
+/// Who may use the local servers: requests must name one of our hosts and, when they change
+/// something, come from our origin (`guard`); with a token set, every request must carry it,
+/// as `Authorization: Bearer TOKEN` or `?token=TOKEN` (for `<img>` tags).
 /// A camera's own servers also need its unlock key while it has a view lock.
 #[derive(Clone, Default)]
 pub struct Access {
     token: Option<std::sync::Arc<str>>,
     view_lock: Option<(Arc<crate::locks::Locks>, Arc<str>)>,
+    pub(super) guard: Arc<Guard>,
+    pub(super) limits: Limits,
+}
+
+/// How much of a server one process hands out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// A request's head must arrive within this, and an idle keep-alive connection is closed
+    /// after it.
+    pub header_timeout: Duration,
+    /// Connections served at once; more are closed as they are accepted.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let servers = crate::config::ServersConfig::default();
+        Self {
+            header_timeout: Duration::from_secs(servers.header_timeout_secs),
+            max_connections: servers.max_connections as usize,
+        }
+    }
 }
 
 /// The unlock key a request carries: `X-Unlock-Key` or `?key=`.
@@ -24,25 +50,35 @@ pub fn unlock_key(headers: &hyper::HeaderMap, query: Option<&str>) -> Option<Str
 }
 
 /// One query parameter's value, percent-decoded.
-pub(super) fn query_param(query: Option<&str>, key: &str) -> Option<String> {
+pub(crate) fn query_param(query: Option<&str>, key: &str) -> Option<String> {
     url::form_urlencoded::parse(query?.as_bytes())
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.into_owned())
 }
 
 impl Access {
-    pub fn new(token: Option<&str>) -> Self {
+    /// Access as `servers:` says.
+    pub fn new(servers: &crate::config::ServersConfig) -> Self {
         Self {
-            token: token.filter(|t| !t.is_empty()).map(std::sync::Arc::from),
+            token: servers
+                .token
+                .as_deref()
+                .filter(|t| !t.is_empty())
+                .map(std::sync::Arc::from),
             view_lock: None,
+            guard: Arc::new(Guard::new(&servers.allowed_hosts, &servers.allowed_origins)),
+            limits: Limits {
+                header_timeout: Duration::from_secs(servers.header_timeout_secs),
+                max_connections: servers.max_connections as usize,
+            },
         }
     }
 
     /// The same access, and camera `name`'s unlock key on top while it is locked.
     pub fn for_camera(&self, locks: Arc<crate::locks::Locks>, name: &str) -> Self {
         Self {
-            token: self.token.clone(),
             view_lock: Some((locks, Arc::from(name))),
+            ..self.clone()
         }
     }
 
@@ -84,18 +120,27 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// `POST …/unlock {"password"}`: waits out the camera's delay after wrong passwords, then
-/// 200 `{"key"}`, 403 (wrong, with the next delay) or 409 (the camera has no lock).
+/// Password checks (argon2, ~20 MB each) running at once, for every client together: a flood
+/// of attempts from many addresses queues here instead of filling memory.
+static VERIFYING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// `POST …/unlock {"password"}`: waits for the turn this client's attempt reserved on the
+/// camera (later after each wrong one), checks the password off the runtime, then 200
+/// `{"key"}`, 403 (wrong, with the next delay) or 409 (the camera has no lock).
 pub(super) async fn unlock(
     req: hyper::Request<hyper::body::Incoming>,
     name: &str,
-    locks: &crate::locks::Locks,
+    locks: &Arc<crate::locks::Locks>,
 ) -> HttpResponse {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Body {
         password: String,
     }
+    let client = req.extensions().get::<super::Peer>().map_or(
+        crate::locks::Client::Address(std::net::Ipv4Addr::UNSPECIFIED.into()),
+        |p| crate::locks::Client::Address(p.0.ip()),
+    );
     let body = match api::read_json::<Body>(req).await {
         Ok(b) => b,
         Err(_) => {
@@ -106,23 +151,40 @@ pub(super) async fn unlock(
             );
         }
     };
-    let wait = locks.wait_before_attempt(name, std::time::Instant::now());
-    tokio::time::sleep(wait).await;
-    match locks.unlock(name, &body.password, false, std::time::Instant::now()) {
-        Ok(key) => api::reply_json(
+    let not_locked = || {
+        api::error_response(
+            hyper::StatusCode::CONFLICT,
+            &format!("camera {name:?} has no view password"),
+        )
+    };
+    let Ok(turn) = locks.reserve(name, client, std::time::Instant::now()) else {
+        return not_locked();
+    };
+    tokio::time::sleep_until(turn.into()).await;
+    let Ok(_permit) = VERIFYING.acquire().await else {
+        return not_locked();
+    };
+    let (locks, camera) = (locks.clone(), name.to_owned());
+    // Checked as of its turn: the answer's `retry_after` is the delay this attempt earns.
+    let checked =
+        tokio::task::spawn_blocking(move || locks.unlock(&camera, client, &body.password, turn))
+            .await;
+    match checked {
+        Ok(Ok(key)) => api::reply_json(
             hyper::StatusCode::OK,
             &serde_json::json!({ "camera": name, "key": key }),
         ),
-        Err(crate::locks::Refused::Wrong { retry_after }) => {
+        Ok(Err(crate::locks::Refused::Wrong { retry_after })) => {
             let json = serde_json::json!({
                 "error": format!("wrong view password for camera {name:?}"),
                 "retry_after_secs": retry_after.as_secs_f64(),
             });
             api::reply_json(hyper::StatusCode::FORBIDDEN, &json)
         }
-        Err(crate::locks::Refused::NotLocked) => api::error_response(
-            hyper::StatusCode::CONFLICT,
-            &format!("camera {name:?} has no view password"),
+        Ok(Err(crate::locks::Refused::NotLocked)) => not_locked(),
+        Err(e) => api::error_response(
+            hyper::StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("the password check failed: {e}"),
         ),
     }
 }
@@ -133,10 +195,13 @@ mod tests {
 
     #[test]
     fn access_needs_the_token_only_when_set() {
-        let open = Access::new(None);
+        let open = Access::default();
         let none = hyper::HeaderMap::new();
         assert!(open.allows(&none, None));
-        let locked = Access::new(Some("s3cret"));
+        let locked = Access::new(&crate::config::ServersConfig {
+            token: Some("s3cret".into()),
+            ..Default::default()
+        });
         assert!(!locked.allows(&none, None));
         assert!(!locked.allows(&none, Some("token=nope")));
         assert!(locked.allows(&none, Some("a=1&token=s3cret")));

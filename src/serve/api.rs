@@ -133,7 +133,7 @@ async fn route(
     board: &StatusBoard,
     commands: &crossbeam_channel::Sender<ApiCommand>,
     hub: &FeedHub,
-    locks: &crate::locks::Locks,
+    locks: &Arc<crate::locks::Locks>,
     floor: &crate::talk::Floor,
     record_dir: std::path::PathBuf,
 ) -> Response<Body> {
@@ -143,9 +143,11 @@ async fn route(
     };
     let path = req.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    // A locked camera's own routes need its unlock key, whatever the wall shows.
-    if let ["api", "cameras", name, op, ..] = segments.as_slice()
-        && *op != "unlock"
+    // A locked camera's every route needs its unlock key, whatever the wall shows: editing or
+    // removing it too (a PUT's body cannot say `view_lock`, and a removed camera's lock is
+    // kept for its name).
+    if let ["api", "cameras", name, rest @ ..] = segments.as_slice()
+        && rest != ["unlock"]
     {
         let name = percent_decode(name);
         let key = super::unlock_key(req.headers(), req.uri().query());
@@ -153,6 +155,10 @@ async fn route(
             return locked(&name);
         }
     }
+    if let Some(refused) = refuse_body(&req, &segments) {
+        return refused;
+    }
+    let snapshot = snapshot.locked_hidden();
     match (req.method(), segments.as_slice()) {
         (&Method::POST, ["api", "cameras", name, "unlock"]) => {
             let name = percent_decode(name);
@@ -223,9 +229,9 @@ async fn route(
                 Ok(c) => c,
                 Err(e) => return error_response(StatusCode::BAD_REQUEST, &e),
             };
-            let problems: Vec<String> = camera.problems().into_iter().map(|(_, m)| m).collect();
-            if !problems.is_empty() {
-                return error_response(StatusCode::BAD_REQUEST, &problems.join("; "));
+            crate::secret::remember_camera(&camera);
+            if let Some(refused) = camera_problems(&camera) {
+                return refused;
             }
             let name = camera.name.clone();
             let (reply, answer) = oneshot::channel();
@@ -256,9 +262,9 @@ async fn route(
                     ),
                 );
             }
-            let problems: Vec<String> = camera.problems().into_iter().map(|(_, m)| m).collect();
-            if !problems.is_empty() {
-                return error_response(StatusCode::BAD_REQUEST, &problems.join("; "));
+            crate::secret::remember_camera(&camera);
+            if let Some(refused) = camera_problems(&camera) {
+                return refused;
             }
             let (reply, answer) = oneshot::channel();
             let command = ApiCommand::ReplaceCamera {
@@ -332,7 +338,11 @@ async fn route(
             if !snapshot.cameras.iter().any(|c| c.name == name) {
                 return error_response(StatusCode::NOT_FOUND, &format!("no camera {name:?}"));
             }
-            super::recordings::route(req, &name, op, rest, record_dir).await
+            let outages = hub
+                .read()
+                .ok()
+                .and_then(|h| h.get(&name).map(|f| f.outages.clone()));
+            super::recordings::route(req, &name, op, rest, record_dir, outages).await
         }
         (&Method::POST, ["api", "cameras", name, "talk"]) => {
             let name = percent_decode(name);
@@ -372,6 +382,51 @@ async fn route(
     }
 }
 
+/// 400 naming every problem of a camera from a request body.
+fn camera_problems(camera: &CameraConfig) -> Option<Response<Body>> {
+    let problems: Vec<String> = camera.problems().into_iter().map(|(_, m)| m).collect();
+    (!problems.is_empty()).then(|| error_response(StatusCode::BAD_REQUEST, &problems.join("; ")))
+}
+
+/// The answer for a body refused before it is read: 413 when its `Content-Length` is over the
+/// route's limit, 415 when it is not JSON on a route that reads JSON (every body but talk's
+/// audio: a cross-site form or `text/plain` fetch cannot pass as a JSON request).
+fn refuse_body(req: &Request<Incoming>, segments: &[&str]) -> Option<Response<Body>> {
+    let headers = req.headers();
+    let declared = headers
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let has_body =
+        headers.contains_key(hyper::header::TRANSFER_ENCODING) || declared.is_some_and(|n| n > 0);
+    if !has_body {
+        return None;
+    }
+    let talk = matches!(segments, ["api", "cameras", _, "talk"]);
+    let max = if talk {
+        super::talk::MAX_TALK_BODY
+    } else {
+        MAX_BODY
+    };
+    if declared.is_some_and(|n| n > max as u64) {
+        return Some(error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the body may be at most {max} bytes"),
+        ));
+    }
+    let json = headers
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    (!talk && !json).then(|| {
+        error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "request bodies here are JSON: send Content-Type: application/json",
+        )
+    })
+}
+
 /// Sends `command` to the ECS and waits for its answer; the error is the response to give.
 pub(super) async fn ask<T>(
     commands: &crossbeam_channel::Sender<ApiCommand>,
@@ -401,19 +456,38 @@ pub(super) fn reply_json(status: StatusCode, json: &serde_json::Value) -> Respon
 /// The live page: every camera as an MJPEG tile, refreshed from `/api/status`.
 const INDEX_HTML: &str = include_str!("index.html");
 
-/// Largest request body accepted.
+/// Largest JSON request body accepted.
 const MAX_BODY: usize = 64 * 1024;
+
+/// How long a request body may take to arrive (a client that stops sending loses its request).
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A request body on its way.
+type PendingBody =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Bytes, String>> + Send>>;
+
+/// The request's body, at most `max` bytes within [`BODY_TIMEOUT`] (a `Content-Length` over
+/// the limit was refused before routing, by `refuse_body`); the error names what went wrong:
+/// too large after all, cut, too slow.
+pub(super) fn body_within(req: Request<Incoming>, max: usize) -> PendingBody {
+    let limited = http_body_util::Limited::new(req.into_body(), max);
+    Box::pin(async move {
+        match tokio::time::timeout(BODY_TIMEOUT, limited.collect()).await {
+            Ok(Ok(collected)) => Ok(collected.to_bytes()),
+            Ok(Err(e)) => Err(format!("cannot read the body: {e}")),
+            Err(_) => Err(format!(
+                "the body did not arrive within {} s",
+                BODY_TIMEOUT.as_secs()
+            )),
+        }
+    })
+}
 
 /// Reads a JSON body; the error says what is wrong, with line and column.
 pub(super) async fn read_json<T: serde::de::DeserializeOwned>(
     req: Request<Incoming>,
 ) -> Result<T, String> {
-    let limited = http_body_util::Limited::new(req.into_body(), MAX_BODY);
-    let bytes = limited
-        .collect()
-        .await
-        .map_err(|e| format!("cannot read body: {e}"))?
-        .to_bytes();
+    let bytes = body_within(req, MAX_BODY).await?;
     serde_json::from_slice(&bytes).map_err(|e| format!("invalid JSON body: {e}"))
 }
 

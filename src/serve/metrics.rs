@@ -60,7 +60,8 @@ pub fn metrics(s: &StatusSnapshot) -> String {
     ];
     for (name, kind, help, value) in families {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for c in &s.cameras {
+        // A locked camera shows its state only: no activity metric at all.
+        for c in s.cameras.iter().filter(|c| !c.locked) {
             let _ = writeln!(out, "{name}{{camera=\"{}\"}} {}", label(&c.name), value(c));
         }
     }

@@ -4,11 +4,12 @@
 mod access;
 pub mod api;
 pub mod audio;
+pub mod guard;
 pub mod metrics;
 pub mod mjpeg;
 pub mod ports;
 mod ptz;
-mod recordings;
+pub(crate) mod recordings;
 mod talk;
 mod windows;
 
@@ -21,7 +22,9 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::watch;
 
-pub use access::{Access, unlock_key};
+#[cfg(test)]
+pub(crate) use access::query_param;
+pub use access::{Access, Limits, unlock_key};
 
 /// What `/api/status` answers; written by the ECS, read by the API. Plain values only (the
 /// ECS turns its components into these). No credentials in here: URLs are redacted before
@@ -39,6 +42,40 @@ pub struct StatusSnapshot {
     /// Every state a camera can be in (for the metrics' 0/1 gauges).
     #[serde(skip)]
     pub states: Vec<String>,
+}
+
+impl StatusSnapshot {
+    /// The snapshot as the servers show it: a locked camera shows its state and settings,
+    /// nothing that reveals activity behind the lock (rates, counts, sizes, bytes, files,
+    /// latency, which stream a window shows).
+    pub fn locked_hidden(mut self) -> Self {
+        for c in self.cameras.iter_mut().filter(|c| c.locked) {
+            let shown = CameraStatus {
+                name: std::mem::take(&mut c.name),
+                url: std::mem::take(&mut c.url),
+                state: std::mem::take(&mut c.state),
+                reconnects: c.reconnects,
+                last_error: c.last_error.take(),
+                grace_secs_left: c.grace_secs_left,
+                ports: std::mem::take(&mut c.ports),
+                recording: RecordingStatus {
+                    active: c.recording.active,
+                    error: c.recording.error.take(),
+                    ..Default::default()
+                },
+                ptz: PtzStatus {
+                    available: c.ptz.available,
+                    imaging: c.ptz.imaging,
+                    ..Default::default()
+                },
+                locked: true,
+                talk: c.talk,
+                ..Default::default()
+            };
+            *c = shown;
+        }
+        self
+    }
 }
 
 /// One window of the wall in [`StatusSnapshot`].
@@ -347,9 +384,11 @@ async fn serve_until_error(
         Ok(l) => l,
         Err(e) => return e,
     };
+    let slots = Arc::new(tokio::sync::Semaphore::new(access.limits.max_connections));
+    let mut refused = Refusals::default();
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
             Err(e) if accept_error_is_transient(&e) => {
                 // Out of file descriptors or buffers: wait for some to come back.
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -357,23 +396,35 @@ async fn serve_until_error(
             }
             Err(e) => return e,
         };
+        // Over the cap: closed at once, so a flood costs a socket for a moment, never a task.
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            drop(stream);
+            refused.one(access.limits.max_connections);
+            continue;
+        };
         let (access, handle, mut stop) = (access.clone(), handle.clone(), stop.clone());
         tokio::spawn(async move {
-            let service =
-                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    let allowed = access.allows(req.headers(), req.uri().query());
-                    let unlocked = access.view_lock(req.headers(), req.uri().query());
+            let _slot = slot;
+            let header_timeout = access.limits.header_timeout;
+            let service = hyper::service::service_fn(
+                move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(Peer(peer));
+                    let response = admit(&access, &req);
                     let handle = handle.clone();
                     async move {
-                        let response = match (allowed, unlocked) {
-                            (false, _) => api::unauthorized(),
-                            (true, Some(locked)) => locked,
-                            (true, None) => handle.call(req).await,
+                        let response = match response {
+                            Some(refused) => refused,
+                            None => handle.call(req).await,
                         };
                         Ok::<_, std::convert::Infallible>(response)
                     }
-                });
+                },
+            );
             let connection = hyper::server::conn::http1::Builder::new()
+                // The timer makes the head timeout real (hyper has none without one); it
+                // also runs while a kept-alive connection waits for its next request.
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout)
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                 .with_upgrades();
             tokio::select! {
@@ -381,6 +432,47 @@ async fn serve_until_error(
                 _ = stop.changed() => {}
             }
         });
+    }
+}
+
+/// The client's address, in every request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Peer(pub SocketAddr);
+
+/// The answer for a request refused before routing (foreign host or origin, no token, a
+/// locked camera's server without its key); `None` lets it through.
+fn admit(access: &Access, req: &hyper::Request<hyper::body::Incoming>) -> Option<HttpResponse> {
+    if let Err(denied) = access.guard.check(req.method(), req.headers()) {
+        return Some(api::error_response(denied.status(), &denied.message()));
+    }
+    if !access.allows(req.headers(), req.uri().query()) {
+        return Some(api::unauthorized());
+    }
+    access.view_lock(req.headers(), req.uri().query())
+}
+
+/// Connections refused over the cap, logged at most once a minute.
+#[derive(Default)]
+struct Refusals {
+    count: u64,
+    logged: Option<tokio::time::Instant>,
+}
+
+impl Refusals {
+    fn one(&mut self, cap: usize) {
+        self.count += 1;
+        let now = tokio::time::Instant::now();
+        if self
+            .logged
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(60))
+        {
+            tracing::warn!(
+                "{} connection(s) refused: {cap} are open already (servers.max_connections)",
+                self.count
+            );
+            self.count = 0;
+            self.logged = Some(now);
+        }
     }
 }
 
@@ -413,6 +505,8 @@ pub struct CameraFeeds {
     pub control: Option<crate::onvif::ControlHandle>,
     /// The camera's settings (credentials included, never served) when it may be talked to.
     pub talk: Option<Arc<crate::config::CameraConfig>>,
+    /// When its recording failed (reasons for the gaps in its listing).
+    pub outages: crate::record::SharedOutages,
 }
 
 /// Every camera's feeds by name; the ECS adds and removes cameras.
@@ -431,7 +525,7 @@ mod tests {
         use std::io::{Read, Write};
         let mut c = std::net::TcpStream::connect(("127.0.0.1", port))?;
         c.set_read_timeout(Some(Duration::from_secs(5)))?;
-        c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+        c.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
         let mut out = String::new();
         c.read_to_string(&mut out)?;
         Ok(out.lines().next().unwrap_or_default().to_owned())

@@ -22,9 +22,12 @@ pub(super) async fn route(
     op: &str,
     rest: &[&str],
     record_dir: PathBuf,
+    outages: Option<crate::record::SharedOutages>,
 ) -> Response<Body> {
     match (req.method(), op, rest) {
-        (&Method::GET, "recordings", []) => list(camera, req.uri().query(), record_dir).await,
+        (&Method::GET, "recordings", []) => {
+            list(camera, req.uri().query(), record_dir, outages).await
+        }
         (&Method::GET, "recordings", [day, file]) => {
             let range = req
                 .headers()
@@ -44,7 +47,7 @@ pub(super) async fn route(
 }
 
 /// `from` and `to` of a request (Unix ms), or what is wrong, naming the parameter.
-pub(super) fn range(query: Option<&str>) -> Result<(i64, i64), String> {
+pub(crate) fn range(query: Option<&str>) -> Result<(i64, i64), String> {
     let now = chrono::Utc::now().timestamp_millis();
     let get = |key: &str, default: i64| match super::access::query_param(query, key) {
         None => Ok(default),
@@ -59,19 +62,27 @@ pub(super) fn range(query: Option<&str>) -> Result<(i64, i64), String> {
 }
 
 /// The listing of `camera`'s footage between the request's `from` and `to`.
-async fn list(camera: &str, query: Option<&str>, record_dir: PathBuf) -> Response<Body> {
+async fn list(
+    camera: &str,
+    query: Option<&str>,
+    record_dir: PathBuf,
+    outages: Option<crate::record::SharedOutages>,
+) -> Response<Body> {
     let (from, to) = match range(query) {
         Ok(r) => r,
         Err(e) => return error_response(StatusCode::BAD_REQUEST, &e),
     };
     let folder = playback::camera_folder(&record_dir, camera);
-    let Ok(index) = tokio::task::spawn_blocking(move || playback::Index::load(&folder)).await
+    let Ok(mut index) = tokio::task::spawn_blocking(move || playback::Index::load(&folder)).await
     else {
         return error_response(
             StatusCode::INTERNAL_SERVER_ERROR,
             "the index could not be read",
         );
     };
+    if let Some(o) = outages.as_ref().and_then(|o| o.lock().ok()) {
+        index.add_outages(o.iter());
+    }
     let by_file: std::collections::HashMap<&str, &playback::Segment> = index
         .segments
         .iter()
@@ -132,18 +143,6 @@ async fn list(camera: &str, query: Option<&str>, record_dir: PathBuf) -> Respons
 /// for the rest as it plays.
 const MAX_PART: u64 = 4 << 20;
 
-/// Whether a request's `{day}/{file}` is a segment's name (`2026-12-03/22-15-00[-1].mp4`):
-/// nothing else (no `..`, no other file) is ever served.
-fn segment_name(day: &str, file: &str) -> bool {
-    let digits_and_dashes =
-        |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || c == '-');
-    let (stem, ext) = file.rsplit_once('.').unwrap_or((file, ""));
-    day.len() == 10
-        && digits_and_dashes(day)
-        && digits_and_dashes(stem)
-        && matches!(ext, "mp4" | "mkv")
-}
-
 /// One segment of `camera`, whole or the part the `Range` header asks for.
 async fn segment(
     camera: &str,
@@ -152,7 +151,7 @@ async fn segment(
     range: Option<&str>,
     record_dir: PathBuf,
 ) -> Response<Body> {
-    if !segment_name(day, file) {
+    if !crate::record::policy::is_segment_name(day, file) {
         return error_response(
             StatusCode::NOT_FOUND,
             &format!("{day}/{file}: not a recording's name (YYYY-MM-DD/HH-MM-SS.mp4)"),
@@ -168,39 +167,20 @@ async fn segment(
         );
     };
     let size = meta.len();
-    let (status, start, end) = match range.map(http_range_header::parse_range_header) {
-        None => (StatusCode::OK, 0, size.saturating_sub(1)),
-        Some(parsed) => match parsed.and_then(|p| p.validate(size)).ok().as_deref() {
-            Some([one]) if size > 0 => {
-                let open_ended = range.is_some_and(|r| r.trim_end().ends_with('-'));
-                let end = if open_ended {
-                    (*one.end()).min(one.start() + MAX_PART - 1)
-                } else {
-                    *one.end()
-                };
-                (StatusCode::PARTIAL_CONTENT, *one.start(), end)
+    let (status, start, len) = match part(range, size) {
+        Some(p) => p,
+        None => {
+            let mut r = error_response(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                &format!("{day}/{file} has {size} bytes; one range within them, please"),
+            );
+            if let Ok(v) = format!("bytes */{size}").parse() {
+                r.headers_mut().insert(hyper::header::CONTENT_RANGE, v);
             }
-            _ => {
-                let mut r = error_response(
-                    StatusCode::RANGE_NOT_SATISFIABLE,
-                    &format!("{day}/{file} has {size} bytes; one range within them, please"),
-                );
-                if let Ok(v) = format!("bytes */{size}").parse() {
-                    r.headers_mut().insert(hyper::header::CONTENT_RANGE, v);
-                }
-                return r;
-            }
-        },
+            return r;
+        }
     };
-    let part = tokio::task::spawn_blocking(move || {
-        use std::io::{Read, Seek};
-        let mut f = std::fs::File::open(&path)?;
-        f.seek(std::io::SeekFrom::Start(start))?;
-        let mut buf = vec![0; (end + 1 - start.min(end + 1)) as usize];
-        f.read_exact(&mut buf)?;
-        std::io::Result::Ok(buf)
-    });
-    let bytes = match part.await.map_err(std::io::Error::other).and_then(|r| r) {
+    let body = match file_body(&path, start, len, None).await {
         Ok(b) => b,
         Err(e) => {
             return error_response(
@@ -214,18 +194,98 @@ async fn segment(
     } else {
         "video/mp4"
     };
-    let mut r = super::api::reply(status, kind, bytes);
+    let mut r = hyper::Response::new(body);
+    *r.status_mut() = status;
     let headers = r.headers_mut();
+    headers.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(kind),
+    );
     headers.insert(
         hyper::header::ACCEPT_RANGES,
         hyper::header::HeaderValue::from_static("bytes"),
     );
+    headers.insert(hyper::header::CONTENT_LENGTH, len.into());
     if status == StatusCode::PARTIAL_CONTENT
-        && let Ok(v) = format!("bytes {start}-{end}/{size}").parse()
+        && let Ok(v) = format!("bytes {start}-{}/{size}", start + len - 1).parse()
     {
         headers.insert(hyper::header::CONTENT_RANGE, v);
     }
     r
+}
+
+/// What a `Range` header asks of a file of `size` bytes: (status, first byte, bytes); `None`
+/// when it cannot be served (416). One range only; an open-ended one gets at most
+/// [`MAX_PART`] bytes.
+pub(crate) fn part(range: Option<&str>, size: u64) -> Option<(StatusCode, u64, u64)> {
+    let Some(header) = range else {
+        return Some((StatusCode::OK, 0, size));
+    };
+    let parsed = http_range_header::parse_range_header(header).ok()?;
+    match parsed.validate(size).ok()?.as_slice() {
+        [one] if size > 0 => {
+            let (first, last) = (*one.start(), *one.end());
+            let last = if header.trim_end().ends_with('-') {
+                last.min(first.saturating_add(MAX_PART - 1))
+            } else {
+                last
+            };
+            Some((StatusCode::PARTIAL_CONTENT, first, last - first + 1))
+        }
+        _ => None,
+    }
+}
+
+/// Bytes read from a file per chunk of a streamed body.
+const CHUNK: usize = 64 * 1024;
+
+/// A body of `len` bytes of the file at `path` from `start`, read a chunk at a time as the
+/// client takes them (never the whole file in memory). `remove` is deleted once the body is
+/// done with or dropped (a temporary file). A read error ends the body early, which the client
+/// sees as a cut download.
+async fn file_body(
+    path: &std::path::Path,
+    start: u64,
+    len: u64,
+    remove: Option<TempFile>,
+) -> std::io::Result<Body> {
+    use std::io::{Read, Seek};
+    let path = path.to_owned();
+    let file = tokio::task::spawn_blocking(move || {
+        let mut f = std::fs::File::open(path)?;
+        f.seek(std::io::SeekFrom::Start(start))?;
+        std::io::Result::Ok(f.take(len))
+    })
+    .await
+    .map_err(std::io::Error::other)??;
+    let chunks = futures::stream::unfold((file, remove), |(mut file, remove)| async move {
+        let read = tokio::task::spawn_blocking(move || {
+            let mut buf = vec![0; CHUNK];
+            let n = file.read(&mut buf)?;
+            buf.truncate(n);
+            std::io::Result::Ok((file, buf))
+        })
+        .await;
+        match read {
+            Ok(Ok((file, buf))) if !buf.is_empty() => Some((
+                Ok(hyper::body::Frame::data(bytes::Bytes::from(buf))),
+                (file, remove),
+            )),
+            _ => None,
+        }
+    });
+    Ok(http_body_util::BodyExt::boxed(
+        http_body_util::StreamBody::new(chunks),
+    ))
+}
+
+/// A temporary file deleted when dropped.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// The longest clip the API exports in one request (the CLI has no limit).
@@ -246,35 +306,56 @@ async fn export(camera: &str, body: ExportBody, record_dir: PathBuf) -> Response
             "to: at most one hour per clip here (opticlink export has no limit)",
         );
     }
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = std::env::temp_dir().join(format!("opticlink-export-{}-{n}.mp4", std::process::id()));
+    let Ok(_turn) = EXPORTING.try_acquire() else {
+        let mut r = error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "two exports are running; try again when one is done",
+        );
+        r.headers_mut().insert(
+            hyper::header::RETRY_AFTER,
+            hyper::header::HeaderValue::from_static("5"),
+        );
+        return r;
+    };
+    let tmp = match private_temp_file() {
+        Ok(t) => t,
+        Err(e) => {
+            return error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("no room for the clip: {e}"),
+            );
+        }
+    };
     let name = camera.to_owned();
-    let out = tmp.clone();
+    let out = tmp.0.clone();
     let done = tokio::task::spawn_blocking(move || {
         let folder = playback::camera_folder(&record_dir, &name);
         let index = playback::Index::load(&folder);
-        let clip = playback::export::export(&folder, &index, &name, from, to, &out)?;
-        let bytes = std::fs::read(&out).map_err(|e| ExportError::Media {
-            file: out.display().to_string(),
-            what: e.to_string(),
-        });
-        let _ = std::fs::remove_file(&out);
-        Ok::<_, ExportError>((clip, bytes?))
+        playback::export::export(&folder, &index, &name, from, to, &out)
     })
     .await;
-    let _ = std::fs::remove_file(&tmp);
     match done {
-        Ok(Ok((clip, bytes))) => {
-            let mut r = super::api::reply(StatusCode::OK, "video/mp4", bytes);
+        Ok(Ok(clip)) => {
+            let len = std::fs::metadata(&tmp.0).map_or(0, |m| m.len());
+            let path = tmp.0.clone();
+            let body = match file_body(&path, 0, len, Some(tmp)).await {
+                Ok(b) => b,
+                Err(e) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+            };
+            let mut r = hyper::Response::new(body);
+            let headers = r.headers_mut();
+            headers.insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("video/mp4"),
+            );
+            headers.insert(hyper::header::CONTENT_LENGTH, len.into());
             let file = format!(
                 "{}_{}.mp4",
                 crate::record::names::folder_name(camera),
                 index::rfc3339(clip.start_ms).replace(':', "-")
             );
             if let Ok(v) = format!("attachment; filename=\"{file}\"").parse() {
-                r.headers_mut()
-                    .insert(hyper::header::CONTENT_DISPOSITION, v);
+                headers.insert(hyper::header::CONTENT_DISPOSITION, v);
             }
             r
         }
@@ -294,6 +375,30 @@ async fn export(camera: &str, body: ExportBody, record_dir: PathBuf) -> Response
         Ok(Err(e)) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
+}
+
+/// Exports running at once (each remuxes up to an hour of footage).
+static EXPORTING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// A new, empty file only this user can read (0600, in a 0700 folder), in our own data
+/// folder (else the system's temporary folder), for an export to write its clip to.
+fn private_temp_file() -> std::io::Result<TempFile> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let base = crate::paths::state_dir().unwrap_or_else(std::env::temp_dir);
+    let dir = base.join("exports");
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(&dir)?;
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.join(format!("clip-{}-{n}.mp4", std::process::id()));
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(&path)?;
+    Ok(TempFile(path))
 }
 
 /// The body of `POST /api/cameras/{name}/export`.
@@ -318,7 +423,11 @@ mod tests {
             ("2026-12-0x", "22-15-00.mp4", false),
             ("2026-12-03", ".mp4", false),
         ] {
-            assert_eq!(super::segment_name(day, file), ok, "{day}/{file}");
+            assert_eq!(
+                crate::record::policy::is_segment_name(day, file),
+                ok,
+                "{day}/{file}"
+            );
         }
     }
 

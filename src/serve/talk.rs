@@ -11,11 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use super::FeedHub;
 use super::api::{Body, error_response, reply_json};
@@ -25,7 +24,10 @@ use crate::talk::live::{Live, LiveState};
 use crate::talk::{self, Floor, TalkError, pcm};
 
 /// Largest talk body: about 80 s of 48 kHz stereo WAV, 35 min of raw 8 kHz.
-const MAX_TALK_BODY: usize = 32 << 20;
+pub(super) const MAX_TALK_BODY: usize = 32 << 20;
+
+/// Largest WebSocket message (the page sends about 40 ms of sound each, under 8 KB).
+const MAX_WS_MESSAGE: usize = 64 * 1024;
 
 /// The camera to talk to and the `?rate=` of raw PCM, or the answer that refuses.
 fn target(
@@ -56,8 +58,12 @@ fn target(
         .map_or(Ok(pcm::RATE), |v| {
             v.parse::<u32>()
                 .ok()
-                .filter(|r| (4000..=192_000).contains(r))
-                .ok_or(format!("rate={v}: expected 4000…192000 Hz"))
+                .filter(|r| pcm::RATES.contains(r))
+                .ok_or(format!(
+                    "rate={v}: expected {}…{} Hz",
+                    pcm::RATES.start(),
+                    pcm::RATES.end()
+                ))
         })
         .map_err(|e| Box::new(error_response(StatusCode::BAD_REQUEST, &e)))?;
     Ok((camera, rate))
@@ -73,21 +79,21 @@ pub(super) async fn route(
         Ok(t) => t,
         Err(refused) => return *refused,
     };
-    let bytes = match http_body_util::Limited::new(req.into_body(), MAX_TALK_BODY)
-        .collect()
+    let body = super::api::body_within(req, MAX_TALK_BODY);
+    // Read, checked and resampled only once the camera has answered, and off the runtime.
+    let frames = async move {
+        let bytes = body.await?;
+        tokio::task::spawn_blocking(move || {
+            let clip = pcm::read_body(&bytes, rate).map_err(|e| format!("talk body: {e}"))?;
+            if clip.samples.is_empty() {
+                return Err("no samples in the body".to_owned());
+            }
+            pcm::frames_of(&clip)
+        })
         .await
-    {
-        Ok(b) => b.to_bytes(),
-        Err(e) => {
-            return error_response(StatusCode::BAD_REQUEST, &format!("cannot read body: {e}"));
-        }
+        .map_err(|e| format!("talk body: {e}"))?
     };
-    let clip = match pcm::read_body(&bytes, rate) {
-        Ok(c) if !c.samples.is_empty() => c,
-        Ok(_) => return error_response(StatusCode::BAD_REQUEST, "no samples in the body"),
-        Err(e) => return error_response(StatusCode::BAD_REQUEST, &format!("talk body: {e}")),
-    };
-    match talk::play(floor, &camera, &clip, None).await {
+    match talk::play(floor, &camera, None, frames).await {
         Ok((codec, frames)) => reply_json(
             StatusCode::OK,
             &serde_json::json!({
@@ -99,6 +105,7 @@ pub(super) async fn route(
         Err(e) => {
             let status = match e {
                 TalkError::CannotTalk { .. } | TalkError::Superseded { .. } => StatusCode::CONFLICT,
+                TalkError::Input { .. } => StatusCode::BAD_REQUEST,
                 _ => StatusCode::BAD_GATEWAY,
             };
             error_response(status, &e.to_string())
@@ -145,9 +152,15 @@ pub(super) fn websocket(
         match upgrade.await {
             Ok(io) => {
                 let io = hyper_util::rt::TokioIo::new(io);
-                let ws =
-                    tokio_tungstenite::WebSocketStream::from_raw_socket(io, Role::Server, None)
-                        .await;
+                let limits = WebSocketConfig::default()
+                    .max_message_size(Some(MAX_WS_MESSAGE))
+                    .max_frame_size(Some(MAX_WS_MESSAGE));
+                let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+                    io,
+                    Role::Server,
+                    Some(limits),
+                )
+                .await;
                 live_session(ws, camera, rate, floor).await;
             }
             Err(e) => tracing::warn!(camera = %camera.name, "talk: WebSocket upgrade failed: {e}"),

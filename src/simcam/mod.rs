@@ -15,7 +15,7 @@ mod sdp;
 mod send;
 mod session;
 pub mod sound;
-mod talk;
+pub(crate) mod talk;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -115,6 +115,10 @@ pub struct SimFaults {
     pub clock_offset_secs: i64,
     /// The ONVIF device takes connections and never answers.
     pub onvif_hang: bool,
+    /// The ONVIF device wants a WS-Security token on every call, `GetSystemDateAndTime`
+    /// included, and refuses without one as some vendors do: a plain `Sender` fault whose
+    /// reason says "Sender not authorized".
+    pub onvif_wsse_always: bool,
 }
 
 /// Counters tests read.

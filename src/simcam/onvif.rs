@@ -172,7 +172,10 @@ fn bad_arg(reason: &str) -> Response<Full<Bytes>> {
 /// The camera's clock, with the configured offset.
 fn camera_now(shared: &Shared) -> chrono::DateTime<chrono::Utc> {
     let offset = shared.faults.lock().expect("faults lock").clock_offset_secs;
-    chrono::Utc::now() + chrono::TimeDelta::seconds(offset)
+    let now = chrono::Utc::now();
+    chrono::TimeDelta::try_seconds(offset)
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(now)
 }
 
 /// Checks the UsernameToken as a camera does; `Err` is the fault to send.
@@ -180,14 +183,25 @@ fn authenticate(shared: &Shared, p: &Parsed) -> Result<(), Box<Response<Full<Byt
     let (Some(user), Some(password)) = (&shared.config.user, &shared.config.password) else {
         return Ok(());
     };
+    let vendor_style = shared.faults.lock().expect("faults lock").onvif_wsse_always;
     let refuse = |why: &str| {
         tracing::info!("simulated ONVIF: refused {}: {why}", p.op);
-        Box::new(fault(
-            StatusCode::BAD_REQUEST,
-            "Sender",
-            "ter:NotAuthorized",
-            "Sender not Authorized",
-        ))
+        Box::new(if vendor_style {
+            // As tests/data/onvif/wsse_always_clock_fault.xml: no subcode, the reason says it.
+            reply(
+                StatusCode::BAD_REQUEST,
+                "<env:Fault><env:Code><env:Value>env:Sender</env:Value></env:Code><env:Reason>\
+<env:Text xml:lang=\"en\">Sender not authorized</env:Text></env:Reason></env:Fault>"
+                    .into(),
+            )
+        } else {
+            fault(
+                StatusCode::BAD_REQUEST,
+                "Sender",
+                "ter:NotAuthorized",
+                "Sender not Authorized",
+            )
+        })
     };
     let field = |n: &str| p.fields.get(n).map(String::as_str);
     let (Some(u), Some(digest), Some(nonce), Some(created)) = (
@@ -250,7 +264,8 @@ async fn handle(req: Request<hyper::body::Incoming>, shared: &Shared) -> Respons
         Ok(p) => p,
         Err(e) => return fault(StatusCode::BAD_REQUEST, "Sender", "ter:WellFormed", &e),
     };
-    if p.op != "GetSystemDateAndTime"
+    let always = shared.faults.lock().expect("faults lock").onvif_wsse_always;
+    if (p.op != "GetSystemDateAndTime" || always)
         && let Err(refusal) = authenticate(shared, &p)
     {
         return *refusal;

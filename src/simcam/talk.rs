@@ -80,7 +80,7 @@ impl TalkIn {
 }
 
 /// The payload type and payload of an RTP packet (RFC 3550: CSRCs, extension, padding).
-fn rtp_payload(p: &[u8]) -> Option<(u8, &[u8])> {
+pub(crate) fn rtp_payload(p: &[u8]) -> Option<(u8, &[u8])> {
     if p.len() < 12 || p[0] >> 6 != 2 {
         return None;
     }

@@ -6,6 +6,7 @@ pub mod audio;
 pub mod backoff;
 pub mod decode;
 pub mod latency;
+pub mod probe;
 pub mod slot;
 mod spawn;
 mod transcode;

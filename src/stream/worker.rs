@@ -25,7 +25,8 @@ use super::spawn::WorkerConfig;
 use super::{CameraCommand, CameraEvent, StreamStats};
 use crate::config::Transport;
 use crate::media::{
-    AudioCodec, AudioTrack, AudioUnit, MediaSink, SessionInfo, VideoCodec, VideoUnit, nal, unix_ms,
+    AudioCodec, AudioTrack, AudioUnit, MediaSink, SessionInfo, VideoCodec, VideoUnit, nal, rescale,
+    unix_ms,
 };
 use crate::secret;
 
@@ -113,9 +114,20 @@ impl Worker {
                     (delay, CameraEvent::Reconnecting { delay, error })
                 }
             };
+            let auth = matches!(event, CameraEvent::AuthFailed { .. });
             self.emit(event);
+            // Rejected credentials wait the whole delay (cameras lock accounts); an outage
+            // ends as soon as the camera answers again.
+            let url = self.config.url.clone();
+            let wait = async move {
+                if auth {
+                    tokio::time::sleep(delay).await;
+                } else if super::probe::wait(&url, delay).await == super::probe::Woken::CameraBack {
+                    tracing::info!("the camera answers again: reconnecting now");
+                }
+            };
             tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
+                _ = wait => {}
                 command = commands.recv() => match command {
                     Some(CameraCommand::Reconfigure(config)) => {
                         self.reconfigure(*config);
@@ -272,11 +284,12 @@ impl Worker {
                     let ts = a.timestamp();
                     let clock = i64::from(ts.clock_rate().get());
                     let start = *audio_start.get_or_insert((ts.elapsed(), unix_ms()));
-                    let since = ts.elapsed() - start.0;
+                    // Checked: a camera's timestamps may jump anywhere.
+                    let since = ts.elapsed().saturating_sub(start.0);
                     let unit = AudioUnit {
                         data: a.data().into(),
                         pts: since,
-                        wall_ms: start.1 + since * 1000 / clock,
+                        wall_ms: start.1.saturating_add(rescale(since, 1000, clock)),
                         duration: i64::from(a.frame_length().get()),
                     };
                     self.audio.frame(&unit.data);
@@ -320,7 +333,7 @@ impl Worker {
             StreamStats::bump(&self.stats.frames, 1);
             StreamStats::bump(&self.stats.bytes, frame.data().len() as u64);
             let marked = frame.is_random_access_point();
-            let since_start = ts.elapsed() - session_start.0;
+            let since_start = ts.elapsed().saturating_sub(session_start.0);
             let mut data = frame.into_data();
             // retina marks only IDR pictures; H.265 cameras with open GOPs send CRA keyframes,
             // without the parameter sets retina keeps out of band. Decoder and recorder both
@@ -337,8 +350,10 @@ impl Worker {
                 width: size.0,
                 height: size.1,
                 data: data.into(),
-                pts: since_start * 90_000 / clock,
-                wall_ms: session_start.1 + since_start * 1000 / clock,
+                pts: rescale(since_start, 90_000, clock),
+                wall_ms: session_start
+                    .1
+                    .saturating_add(rescale(since_start, 1000, clock)),
                 keyframe,
                 arrival,
             };

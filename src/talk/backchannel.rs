@@ -219,21 +219,7 @@ impl Backchannel {
         if setup.status() != StatusCode::Ok {
             return Err(target.failed(format!("SETUP answered {}", u16::from(setup.status()))));
         }
-        let transport = header(&setup, &headers::TRANSPORT).unwrap_or_default();
-        let channel = transport
-            .split(';')
-            .find_map(|p| p.trim().strip_prefix("interleaved="))
-            .and_then(|v| v.split('-').next()?.trim().parse::<u8>().ok())
-            .unwrap_or(0);
-        let session_header = header(&setup, &headers::SESSION)
-            .ok_or_else(|| target.failed("SETUP answered without a Session"))?;
-        let mut parts = session_header.split(';');
-        let session = parts.next().unwrap_or("").trim().to_owned();
-        let keepalive = parts
-            .find_map(|p| p.trim().strip_prefix("timeout=")?.parse::<u64>().ok())
-            .map_or(Duration::from_secs(30), |t| {
-                Duration::from_secs((t / 2).max(5))
-            });
+        let (channel, session, keepalive) = setup_answer(&setup).map_err(|e| target.failed(e))?;
         req.session = Some(session);
         let aggregate =
             url::Url::parse(&base).map_err(|e| target.failed(format!("bad Content-Base: {e}")))?;
@@ -302,13 +288,16 @@ impl Backchannel {
             let url = self.aggregate.clone();
             out.extend(self.req.build(Method::GetParameter, &url, &[]));
         }
-        self.req
-            .wr
-            .write_all(&out)
-            .await
-            .map_err(|_| TalkError::Dropped {
+        match tokio::time::timeout(super::SEND_TIMEOUT, self.req.wr.write_all(&out)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(TalkError::Dropped {
                 camera: self.target.camera.clone(),
-            })
+            }),
+            Err(_) => Err(self.target.failed(format!(
+                "the camera took no talk audio for {} s",
+                super::SEND_TIMEOUT.as_secs()
+            ))),
+        }
     }
 
     /// TEARDOWN, waiting up to a second for its answer, then closes the connection.
@@ -317,13 +306,35 @@ impl Backchannel {
         // What the encoder still holds goes out before the TEARDOWN.
         let mut bytes = interleaved(self.channel, self.packets.flush().unwrap_or_default());
         bytes.extend(self.req.build(Method::Teardown, &url, &[]));
-        if !*self.dropped.borrow() && self.req.wr.write_all(&bytes).await.is_ok() {
+        let sent = tokio::time::timeout(Duration::from_secs(1), self.req.wr.write_all(&bytes));
+        if !*self.dropped.borrow() && matches!(sent.await, Ok(Ok(()))) {
             let _ = tokio::time::timeout(Duration::from_secs(1), self.responses.recv()).await;
         }
         let _ = self.req.wr.shutdown().await;
         self.reader.abort();
         tracing::info!(camera = %self.target.camera, "talk: backchannel closed");
     }
+}
+
+/// What a SETUP answer says: the interleaved channel to send on, the session, and how often to
+/// keep it alive (half its timeout, at least 5 s; 30 s when it names none).
+pub(crate) fn setup_answer(setup: &Response<Vec<u8>>) -> Result<(u8, String, Duration), String> {
+    let transport = header(setup, &headers::TRANSPORT).unwrap_or_default();
+    let channel = transport
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("interleaved="))
+        .and_then(|v| v.split('-').next()?.trim().parse::<u8>().ok())
+        .unwrap_or(0);
+    let session_header =
+        header(setup, &headers::SESSION).ok_or("SETUP answered without a Session")?;
+    let mut parts = session_header.split(';');
+    let session = parts.next().unwrap_or("").trim().to_owned();
+    let keepalive = parts
+        .find_map(|p| p.trim().strip_prefix("timeout=")?.parse::<u64>().ok())
+        .map_or(Duration::from_secs(30), |t| {
+            Duration::from_secs((t / 2).max(5))
+        });
+    Ok((channel, session, keepalive))
 }
 
 /// RTP packets framed for `channel` of the RTSP connection (RFC 2326 10.12).

@@ -37,8 +37,15 @@ pub fn play_wav(
     let clip = talk::pcm::read_wav(&bytes)
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("{} is not a WAV file we can read", file.display()))?;
+    let frames = talk::pcm::frames_of(&clip).map_err(anyhow::Error::msg)?;
     let rt = tokio::runtime::Runtime::new()?;
-    let (used, frames) = rt.block_on(talk::play(&talk::Floor::default(), cam, &clip, codec))?;
+    let floor = talk::Floor::default();
+    let (used, frames) = rt.block_on(talk::play(
+        &floor,
+        cam,
+        codec,
+        std::future::ready(Ok(frames)),
+    ))?;
     Ok(format!(
         "{}: played {:.2} s of {} as {}",
         cam.name,

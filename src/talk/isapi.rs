@@ -253,7 +253,13 @@ impl Isapi {
             return Err(dropped());
         }
         let g711: Vec<u8> = super::pcm::to_i16(frame).map(self.law).collect();
-        tx.send(Bytes::from(g711)).await.map_err(|_| dropped())
+        match tokio::time::timeout(super::SEND_TIMEOUT, tx.send(Bytes::from(g711))).await {
+            Ok(sent) => sent.map_err(|_| dropped()),
+            Err(_) => Err(self.http.failed(format!(
+                "the camera took no talk audio for {} s",
+                super::SEND_TIMEOUT.as_secs()
+            ))),
+        }
     }
 
     /// Ends the upload and closes the channel.

@@ -70,7 +70,14 @@ pub enum TalkError {
     Dropped { camera: String },
     #[error("talk to camera {camera:?} ended: talking to {by:?} now")]
     Superseded { camera: String, by: String },
+    /// What was to be played could not be read (a request body).
+    #[error("camera {camera:?}: {what}")]
+    Input { camera: String, what: String },
 }
+
+/// How long one frame may wait to be taken by the camera (a camera that stops reading, a
+/// zero TCP window, a stalled upload) before the talk ends with an error.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// How long setting up a talk session may take before it is given up.
 pub const SETUP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -181,21 +188,28 @@ impl Talk {
     }
 }
 
-/// Plays `clip` through `camera`, paced in real time, and closes the session; holds `floor`
-/// meanwhile (another talk taking it ends this one). Returns the codec used and how many
-/// frames went out.
+/// Plays `frames` (20 ms at 8 kHz, see [`pcm::frames_of`]) through `camera`, paced in real
+/// time, and closes the session; holds `floor` meanwhile (another talk taking it ends this
+/// one). The session is opened before `frames` is awaited, so a camera that cannot talk is
+/// known before a request body is read. Returns the codec used and how many frames went out.
 pub async fn play(
     floor: &Floor,
     camera: &CameraConfig,
-    clip: &pcm::Clip,
     codec: Option<TalkCodec>,
+    frames: impl std::future::Future<Output = Result<Vec<Vec<f32>>, String>>,
 ) -> Result<(TalkCodec, usize), TalkError> {
-    let frames = pcm::frames_of(clip).map_err(|what| TalkError::Failed {
-        camera: camera.name.clone(),
-        what,
-    })?;
     let mut turn = floor.take(&camera.name);
     let mut talk = Talk::open(floor, camera, codec).await?;
+    let frames = match frames.await {
+        Ok(f) => f,
+        Err(what) => {
+            talk.close().await;
+            return Err(TalkError::Input {
+                camera: camera.name.clone(),
+                what,
+            });
+        }
+    };
     let mut tick = tokio::time::interval(Duration::from_millis(20));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut sent = 0;

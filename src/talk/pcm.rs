@@ -26,12 +26,42 @@ impl Clip {
     }
 }
 
-/// A WAV file's or body's samples, channels mixed down to mono. Errors name what is wrong.
+/// Sample rates a talk WAV or raw body may have (Hz): anything else would size the resampler
+/// by what the sender claims.
+pub const RATES: std::ops::RangeInclusive<u32> = 8_000..=192_000;
+
+/// A WAV file's or body's samples, channels mixed down to mono. The header is checked before
+/// anything is allocated (rate in [`RATES`], 1–2 channels, 8–32 bits, a data size the bytes
+/// hold). Errors name what is wrong.
 pub fn read_wav(bytes: &[u8]) -> Result<Clip, String> {
     let reader = hound::WavReader::new(std::io::Cursor::new(bytes)).map_err(|e| e.to_string())?;
     let spec = reader.spec();
-    if spec.channels == 0 || spec.sample_rate == 0 {
-        return Err("a WAV with no channels or no sample rate".into());
+    if !RATES.contains(&spec.sample_rate) {
+        return Err(format!(
+            "WAV sample rate {} Hz: expected {}–{} Hz",
+            spec.sample_rate,
+            RATES.start(),
+            RATES.end()
+        ));
+    }
+    if !(1..=2).contains(&spec.channels) {
+        return Err(format!(
+            "WAV with {} channels: expected mono or stereo",
+            spec.channels
+        ));
+    }
+    if !(8..=32).contains(&spec.bits_per_sample) {
+        return Err(format!(
+            "WAV with {} bits per sample: expected 8 to 32",
+            spec.bits_per_sample
+        ));
+    }
+    let claimed = u64::from(reader.len()) * u64::from(spec.bits_per_sample.div_ceil(8));
+    if claimed > bytes.len() as u64 {
+        return Err(format!(
+            "WAV header claims {claimed} bytes of samples; the body has {}",
+            bytes.len()
+        ));
     }
     let channels = usize::from(spec.channels);
     let interleaved: Vec<f32> = match spec.sample_format {
@@ -282,6 +312,41 @@ mod tests {
         assert_eq!(raw.samples, vec![0.5, -0.5]);
         assert!(read_body(&[1, 2, 3], 8000).unwrap_err().contains("odd"));
         assert!(read_wav(b"RIFF\0\0\0\0WAVE").is_err());
+    }
+
+    /// A PCM WAV of `len` bytes of silence whose header says `rate`, `channels`, `bits` and
+    /// `claimed` data bytes (each field consistent with the others, as a careful liar makes it).
+    fn lying_wav(rate: u32, channels: u16, bits: u16, claimed: u32, len: usize) -> Vec<u8> {
+        let align = channels * bits.div_ceil(8);
+        let mut w = Vec::new();
+        w.extend_from_slice(b"RIFF");
+        w.extend_from_slice(&(36 + claimed).to_le_bytes());
+        w.extend_from_slice(b"WAVEfmt ");
+        w.extend_from_slice(&16u32.to_le_bytes());
+        w.extend_from_slice(&1u16.to_le_bytes());
+        w.extend_from_slice(&channels.to_le_bytes());
+        w.extend_from_slice(&rate.to_le_bytes());
+        w.extend_from_slice(&rate.wrapping_mul(u32::from(align)).to_le_bytes());
+        w.extend_from_slice(&align.to_le_bytes());
+        w.extend_from_slice(&bits.to_le_bytes());
+        w.extend_from_slice(b"data");
+        w.extend_from_slice(&claimed.to_le_bytes());
+        w.extend(std::iter::repeat_n(0u8, len));
+        w
+    }
+
+    /// A 1 KB WAV whose header claims 4 GHz, 9 channels or more samples than it holds is
+    /// refused before anything is allocated for it.
+    #[test]
+    fn lying_wav_headers_are_refused() {
+        assert!(read_wav(&lying_wav(8000, 1, 8, 1000, 1000)).is_ok());
+        let rate = read_wav(&lying_wav(4_000_000_000, 1, 8, 1000, 1000)).unwrap_err();
+        assert!(rate.contains("4000000000 Hz"), "{rate}");
+        assert!(read_wav(&lying_wav(7_999, 1, 8, 1000, 1000)).is_err());
+        let channels = read_wav(&lying_wav(8000, 9, 8, 990, 990)).unwrap_err();
+        assert!(channels.contains("channels"), "{channels}");
+        let size = read_wav(&lying_wav(8000, 1, 8, 0x7fff_fff0, 1000)).unwrap_err();
+        assert!(size.contains("claims"), "{size}");
     }
 
     #[test]

@@ -1,13 +1,67 @@
 //! A locked tile's form: no picture, a lock, the camera's name and a password field. A right
 //! password unlocks the camera's address for `locks.remember_hours`; a wrong one waits longer
-//! each time (the wait is the `Locks`', shown here).
+//! each time (the wait is the `Locks`', shown here). The password is checked on a thread of
+//! its own (argon2 takes a good part of a second), never in the frame.
+
+use std::sync::Arc;
 
 use bevy::prelude::*;
 use bevy_egui::egui;
 
-/// What a locked tile's password field holds, and the answer to the last attempt.
+use crate::locks::{Client, Locks, Refused};
+
+/// What a locked tile's password field holds, the answer to the last attempt, and the attempt
+/// being checked.
 #[derive(Default)]
-pub(super) struct LockFields(std::collections::HashMap<Entity, (String, Option<String>)>);
+pub(super) struct LockFields(std::collections::HashMap<Entity, Field>);
+
+type Checked = crossbeam_channel::Receiver<Result<Option<String>, Refused>>;
+
+#[derive(Default)]
+pub(super) struct Field {
+    text: String,
+    message: Option<String>,
+    /// The answer to come, and when the check starts.
+    checking: Option<(Checked, std::time::Instant)>,
+}
+
+impl Field {
+    /// Starts checking `password` on a thread, after the wait the wall's last wrong attempts
+    /// on this camera earned.
+    fn submit(&mut self, locks: &Arc<Locks>, name: &str, password: String) {
+        let Ok(turn) = locks.reserve(name, Client::Wall, std::time::Instant::now()) else {
+            return;
+        };
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let (locks, name) = (locks.clone(), name.to_owned());
+        let started = std::thread::Builder::new()
+            .name("unlock".into())
+            .spawn(move || {
+                std::thread::sleep(turn.saturating_duration_since(std::time::Instant::now()));
+                let _ = tx.send(locks.unlock(&name, Client::Wall, &password, turn));
+            });
+        self.checking = started.is_ok().then_some((rx, turn));
+    }
+
+    /// The answer of the attempt being checked, once there is one.
+    fn poll(&mut self) {
+        let Some(answer) = self
+            .checking
+            .as_ref()
+            .and_then(|(rx, _)| rx.try_recv().ok())
+        else {
+            return;
+        };
+        self.checking = None;
+        self.message = match answer {
+            Err(Refused::Wrong { retry_after }) => Some(format!(
+                "wrong password; next try in {:.0} s",
+                retry_after.as_secs_f64().ceil()
+            )),
+            Ok(_) | Err(Refused::NotLocked) => None,
+        };
+    }
+}
 
 /// A locked tile: no picture, a lock, the password field. A right password unlocks the
 /// camera's address for `locks.remember_hours`; a wrong one waits longer each time.
@@ -16,10 +70,11 @@ pub(super) fn lock_ui(
     cell: egui::Rect,
     entity: Entity,
     name: &str,
-    locks: &crate::locks::Locks,
+    locks: &Arc<Locks>,
     fields: &mut LockFields,
 ) {
-    let (text, message) = fields.0.entry(entity).or_default();
+    let field = fields.0.entry(entity).or_default();
+    field.poll();
     egui::Area::new(egui::Id::new(("lock", entity)))
         .pivot(egui::Align2::CENTER_CENTER)
         .fixed_pos(cell.center())
@@ -37,30 +92,28 @@ pub(super) fn lock_ui(
                         .size(15.0)
                         .color(egui::Color32::WHITE),
                 );
-                let field = ui.add(
-                    egui::TextEdit::singleline(text)
+                let input = ui.add(
+                    egui::TextEdit::singleline(&mut field.text)
                         .password(true)
                         .hint_text("view password")
                         .desired_width(180.0),
                 );
-                let enter = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-                if (ui.button("Unlock").clicked() || enter) && !text.is_empty() {
-                    let now = std::time::Instant::now();
-                    let wait = locks.wait_before_attempt(name, now);
-                    *message = if !wait.is_zero() {
-                        Some(format!("wait {:.0} s", wait.as_secs_f64().ceil()))
-                    } else {
-                        match locks.unlock(name, text, true, now) {
-                            Ok(_) => None,
-                            Err(crate::locks::Refused::Wrong { retry_after }) => Some(format!(
-                                "wrong password; next try in {:.0} s",
-                                retry_after.as_secs_f64().ceil()
-                            )),
-                            Err(crate::locks::Refused::NotLocked) => None,
-                        }
-                    };
-                    text.clear();
+                let enter = input.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                let idle = field.checking.is_none();
+                if (ui.button("Unlock").clicked() || enter) && !field.text.is_empty() && idle {
+                    let password = std::mem::take(&mut field.text);
+                    field.submit(locks, name, password);
                 }
+                let message = match &field.checking {
+                    Some((_, turn)) => {
+                        let wait = turn.saturating_duration_since(std::time::Instant::now());
+                        Some(match wait.as_secs_f64() {
+                            w if w >= 1.0 => format!("checking in {:.0} s…", w.ceil()),
+                            _ => "checking…".to_owned(),
+                        })
+                    }
+                    None => field.message.clone(),
+                };
                 if let Some(m) = message {
                     ui.label(
                         egui::RichText::new(m.as_str())

@@ -278,7 +278,8 @@ fn http(port: u16, request: &str) -> (u16, String) {
     http_bytes(port, request.as_bytes())
 }
 
-fn http_bytes(port: u16, request: &[u8]) -> (u16, String) {
+/// Sends `request` as it is (any method, any headers); (status code, body).
+pub fn http_bytes(port: u16, request: &[u8]) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.write_all(request).unwrap();

@@ -75,6 +75,24 @@ fn bad_configs_name_file_line_col() {
             "window \"Left\": no layout named \"B\"",
         ),
         (
+            "a grace of centuries",
+            "(\n  grace_secs: 99999999999,\n)",
+            "bad.ron:2:15:",
+            "grace_secs 99999999999 must be between 1 and 3600",
+        ),
+        (
+            "retention of no days",
+            "(recording: (\n  retain_days: Some(0)))",
+            "bad.ron:2:",
+            "recording.retain_days 0 must be between 1 and 36500",
+        ),
+        (
+            "a header timeout of a minute",
+            "(servers: (header_timeout_secs: 60))",
+            "bad.ron:1:",
+            "servers.header_timeout_secs 60 must be between 1 and 30",
+        ),
+        (
             "network bind without token",
             "(\n  servers: (bind: \"0.0.0.0\"),\n)",
             "bad.ron:2:19:",

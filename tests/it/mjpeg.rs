@@ -22,7 +22,7 @@ fn watch_mjpeg(
     std::thread::spawn(move || {
         let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        write!(s, "GET /video.mjpeg HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        write!(s, "GET /video.mjpeg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
         let marker = b"Content-Type: image/jpeg";
         let mut tail: Vec<u8> = Vec::new();
         let mut chunk = [0u8; 65536];
@@ -146,7 +146,11 @@ fn twenty_clients_get_every_picture_while_a_stalled_one_is_ignored() {
         .unwrap() as u16;
     // One client that asks and never reads.
     let mut stalled = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(stalled, "GET /video.mjpeg HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    write!(
+        stalled,
+        "GET /video.mjpeg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    )
+    .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let arrivals: Vec<Arc<Mutex<Vec<Instant>>>> = (0..20).map(|_| Arc::default()).collect();
     let clients: Vec<_> = arrivals

@@ -487,3 +487,70 @@ fn probe_writes_an_entry_that_checks_goes_live_and_the_api_steers() {
         "the password is never logged"
     );
 }
+
+/// A device that wants WS-Security on every call, reading its clock included (issue 22):
+/// `probe` still finds it and PTZ works; a camera whose clock reads years away is used with
+/// no offset instead of overflowing the time arithmetic.
+#[test]
+fn a_device_that_wants_ws_security_everywhere_and_one_with_an_absurd_clock() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let strict = sim(
+        &rt,
+        1,
+        true,
+        SimFaults {
+            onvif_wsse_always: true,
+            ..Default::default()
+        },
+    );
+    let url = strict.onvif_url(1).unwrap();
+    let mut probe = std::process::Command::new(common::BIN)
+        .args(["probe", &url, "--username", "admin", "--with-password"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    probe.stdin.take().unwrap().write_all(b"secret\n").unwrap();
+    let out = probe.wait_with_output().unwrap();
+    let entry = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        entry.contains(&strict.url(1)) && entry.contains("PTZ"),
+        "{entry}"
+    );
+    let creds = Some(("admin".to_string(), "secret".to_string()));
+    let ep = Endpoint::new("Strict", &url, creds.clone(), Duration::from_secs(5)).unwrap();
+    let dev = rt.block_on(ep.connect()).expect("connects");
+    assert!(dev.offset.num_seconds().abs() <= 5, "{:?}", dev.offset);
+    rt.block_on(dev.profiles()).expect("signed calls work");
+
+    // Ten thousand years ahead: not trusted (and no overflow): we sign with our own clock,
+    // which this camera refuses, so the offset it reported was not used.
+    let absurd = sim(
+        &rt,
+        1,
+        true,
+        SimFaults {
+            clock_offset_secs: 10_000 * 366 * 86_400,
+            ..Default::default()
+        },
+    );
+    let ep = Endpoint::new(
+        "Absurd",
+        &absurd.onvif_url(1).unwrap(),
+        creds,
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    match rt.block_on(ep.connect()) {
+        Err(e) => assert!(e.kind.is_refusal(), "{e}"),
+        Ok(dev) => panic!("an offset of {:?} was trusted", dev.offset),
+    }
+}

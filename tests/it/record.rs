@@ -11,7 +11,7 @@ use opticlink::simcam::{SimConfig, SimFaults, SimStats};
 
 use crate::common::{self, Proc, ffprobe, sim, small};
 
-/// Every segment under `dir`, oldest first (names sort by time).
+/// Every segment under `dir` (`.mp4`, `.mkv`), oldest first (names sort by time).
 pub(crate) fn segments(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
     let mut stack = vec![dir.to_owned()];
@@ -20,7 +20,7 @@ pub(crate) fn segments(dir: &Path) -> Vec<PathBuf> {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p)
-            } else {
+            } else if p.extension().is_some_and(|e| e == "mp4" || e == "mkv") {
                 files.push(p)
             }
         }
@@ -368,6 +368,21 @@ fn a_full_disk_is_an_error_that_heals() {
         failed.contains(disk.0.to_str().unwrap()),
         "the error names the file: {failed}"
     );
+    // Retries while the disk stays full leave no litter: every file there holds pictures.
+    common::wait_for(Duration::from_secs(30), "three failed attempts", || {
+        (app.log().matches("recording failed").count() >= 3).then_some(())
+    });
+    for seg in segments(&disk.0) {
+        let packets = common::ffprobe(&[
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "packet=pts_time",
+            seg.to_str().unwrap(),
+        ]);
+        let n = packets["packets"].as_array().map_or(0, Vec::len);
+        assert!(n > 0, "{seg:?} is an unreadable stub");
+    }
     // The camera and its neighbour carry on.
     wait_frames(&app, "Other", 25);
     wait_frames(&app, "Rec", 25);
@@ -379,6 +394,18 @@ fn a_full_disk_is_an_error_that_heals() {
         (r["error"].is_null() && r["current"].is_string()).then_some(())
     });
     wait_frames(&app, "Rec", 50);
+    // The listing shows the outage as one gap with its reason.
+    let (code, listing) = common::http_get(app.api_port(), "/api/cameras/Rec/recordings");
+    assert_eq!(code, 200, "{listing}");
+    let listing: serde_json::Value = serde_json::from_str(&listing).unwrap();
+    let reasons: Vec<&str> = listing["gaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|g| g["reason"].as_str())
+        .collect();
+    assert_eq!(reasons.len(), 1, "{listing}");
+    assert!(reasons[0].starts_with("recording failed: "), "{listing}");
     assert!(app.stop().success());
     assert!(!app.log().contains("panicked"), "{}", app.log());
     let last = segments(&disk.0).pop().unwrap();
@@ -404,6 +431,16 @@ fn retention_deletes_the_oldest_first_at_start() {
             .unwrap();
         old.push(p);
     }
+    // The user's own video in the same folder, older than everything: never ours to delete.
+    let holiday = out.path().join("Holiday").join("2019").join("beach.mp4");
+    std::fs::create_dir_all(holiday.parent().unwrap()).unwrap();
+    std::fs::write(&holiday, vec![0u8; 100_000]).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&holiday)
+        .unwrap()
+        .set_modified(now - Duration::from_secs(400 * 86_400))
+        .unwrap();
     let ron = record_config(&sim.url(1), out.path(), "Mp4", NO_ROTATION).replace(
         &format!("segment_secs: {NO_ROTATION})"),
         &format!("segment_secs: {NO_ROTATION}, retain_days: Some(30), max_bytes: Some(250000))"),
@@ -429,6 +466,7 @@ fn retention_deletes_the_oldest_first_at_start() {
         .to_owned();
     assert!(std::path::Path::new(&open).exists());
     assert!(app.log().contains("retention: deleted"), "{}", app.log());
+    assert!(holiday.exists(), "the user's own file is kept");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
 use opticlink::camera::{ViewLocked, ViewLocks};
-use opticlink::locks::{CameraLock, Locks, hash};
+use opticlink::locks::{CameraLock, Client, Locks, hash};
 use opticlink::wall::{TileIn, TileOf};
 
 use crate::steer::Wall;
@@ -27,10 +27,7 @@ fn rig(state: &std::path::Path, password_hash: &str) -> (Rig, Arc<Locks>) {
     for name in ["Door", "Hall"] {
         locks.set_camera(
             name,
-            Some(CameraLock {
-                ip: "10.0.0.7".into(),
-                hash: password_hash.to_string(),
-            }),
+            CameraLock::new("10.0.0.7".into(), password_hash.to_string()),
         );
     }
     let mut wall = Wall::new(Vec::new());
@@ -97,11 +94,15 @@ fn locked_tiles_stay_dark_until_unlocked_and_the_unlock_survives_a_restart() {
         "no picture of a locked camera"
     );
     // The overlay's password field calls this.
-    assert!(locks.unlock("Door", "wrong", true, Instant::now()).is_err());
+    assert!(
+        locks
+            .unlock("Door", Client::Wall, "wrong", Instant::now())
+            .is_err()
+    );
     r.wall.frames(1);
     assert_eq!(r.shown(), vec![false, false, true]);
     assert_eq!(
-        locks.unlock("Door", "letmein", true, Instant::now()),
+        locks.unlock("Door", Client::Wall, "letmein", Instant::now()),
         Ok(None)
     );
     r.wall.frames(1);
