@@ -16,6 +16,8 @@ pub mod secret;
 pub mod serve;
 pub mod shutdown;
 pub mod simcam;
+#[cfg(target_os = "linux")]
+pub mod soak;
 pub mod sound;
 pub mod stream;
 pub mod talk;

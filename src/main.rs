@@ -98,6 +98,16 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         seeks: usize,
     },
+    /// Run simulated cameras under random faults against this binary for MINUTES and print
+    /// what recovered, how fast, and what the process held before and after (`.ci/soak`).
+    #[cfg(target_os = "linux")]
+    #[command(hide = true)]
+    Soak {
+        #[arg(long, default_value_t = 2.0)]
+        minutes: f64,
+        #[arg(long, default_value_t = 16)]
+        cameras: u32,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -273,6 +283,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let report = opticlink::playback::bench::seek(dir, &camera, seeks);
             print!("{}", report.map_err(anyhow::Error::msg)?);
             Ok(ExitCode::SUCCESS)
+        }
+        #[cfg(target_os = "linux")]
+        Some(Command::Soak { minutes, cameras }) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "warn".into()),
+                )
+                .init();
+            let options = opticlink::soak::Options {
+                minutes,
+                cameras,
+                exe: std::env::current_exe()?,
+            };
+            let report = opticlink::soak::run(&options).map_err(anyhow::Error::msg)?;
+            println!("{report}");
+            Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Some(Command::SetViewPassword { camera, remove }) => {
             println!(

@@ -10,14 +10,63 @@ fn is_secret_param(key: &str) -> bool {
     SECRET_PARAMS.iter().any(|p| key.eq_ignore_ascii_case(p))
 }
 
+/// Where the values of `password=…`-like parameters are in `text` (each up to the next `&`,
+/// `;`, `/`, `?` or `#`; empty ones left out): some cameras (XMEye) carry them in the path,
+/// not the query.
+fn param_values(text: &str) -> Vec<std::ops::Range<usize>> {
+    let lower = text.to_ascii_lowercase();
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some((start, value)) = SECRET_PARAMS
+        .iter()
+        .filter_map(|p| {
+            let key = format!("{p}=");
+            let i = lower[at..].find(&key)? + at;
+            // A whole parameter name: at the start or after a separator.
+            let whole = i == 0 || matches!(bytes[i - 1], b'&' | b';' | b'/' | b'?');
+            whole.then_some((i, i + key.len()))
+        })
+        .min()
+    {
+        let end = text[value..]
+            .find(['&', ';', '/', '?', '#'])
+            .map_or(text.len(), |e| value + e);
+        if end > value {
+            out.push(value..end);
+        }
+        at = end.max(start + 1);
+    }
+    out
+}
+
+/// `text` with every [`param_values`] value masked.
+fn mask_params(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for r in param_values(text) {
+        out.push_str(&text[at..r.start]);
+        out.push_str("***");
+        at = r.end;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
 /// The URL with its password masked: `rtsp://user:***@host/path?pwd=***` (the user stays, as
-/// a hint of which account; query parameters named like a password are masked too).
-/// Unparseable input is returned with everything between `//` and `@` masked.
+/// a hint of which account; parameters named like a password are masked too, in the query
+/// or in the path). Unparseable input is returned with everything between `//` and `@`
+/// masked.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut parsed) => {
             if parsed.password().is_some() {
                 let _ = parsed.set_password(Some("***"));
+            }
+            let path = parsed.path().to_owned();
+            let masked = mask_params(&path);
+            if masked != path {
+                parsed.set_path(&masked);
             }
             if parsed.query_pairs().any(|(k, _)| is_secret_param(&k)) {
                 let pairs: Vec<(String, String)> = parsed
@@ -52,6 +101,11 @@ pub fn remember_url(url: &str) {
         if is_secret_param(&k) {
             remember(&v);
         }
+    }
+    let path = u.path();
+    for r in param_values(path) {
+        remember(&path[r.clone()]);
+        remember(&percent_decode(&path[r]));
     }
 }
 
@@ -112,6 +166,9 @@ pub fn scrub(text: &str, secrets: &[&str]) -> String {
 /// scrubbed from every log line and panic message as a last line of defence.
 static KNOWN: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
 
+/// Secrets kept at most (the config's and the API's cameras, the token, unlock keys).
+const MAX_KNOWN: usize = 1024;
+
 /// Adds `secret` to the ones scrubbed from logs and panics (shorter than 3 characters is too
 /// common a string to take out of every line).
 pub fn remember(secret: &str) {
@@ -120,6 +177,8 @@ pub fn remember(secret: &str) {
     }
     if let Ok(mut known) = KNOWN.write()
         && !known.iter().any(|k| k == secret)
+        // Bounded: every log line is scrubbed of each one.
+        && known.len() < MAX_KNOWN
     {
         known.push(secret.to_string());
         // Longest first, so a secret containing another is taken out whole.
@@ -215,6 +274,19 @@ mod tests {
         assert_eq!(
             redact_url("http://h/snap.cgi?password=a%26b&passwd=x&pass=y"),
             "http://h/snap.cgi?password=***&passwd=***&pass=***"
+        );
+        // XMEye cameras carry the credentials in the path.
+        let xmeye = "rtsp://h:554/user=admin&password=hunter2&channel=1&stream=0.sdp?real_stream";
+        assert_eq!(
+            redact_url(xmeye),
+            "rtsp://h:554/user=admin&password=***&channel=1&stream=0.sdp?real_stream"
+        );
+        let path = "/user=a&password=hunter2&channel=1";
+        let found: Vec<&str> = param_values(path).into_iter().map(|r| &path[r]).collect();
+        assert_eq!(found, ["hunter2"]);
+        assert_eq!(
+            mask_params("/bypass=1&mypassword=x&pwd=&PWD=y"),
+            "/bypass=1&mypassword=x&pwd=&PWD=***"
         );
         assert_eq!(redact_url("rtsp://10.0.0.2/s"), "rtsp://10.0.0.2/s");
         assert_eq!(redact_url("bogus//a:b@c"), "bogus//***@c");

@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 const FIRST: Duration = Duration::from_secs(1);
 const MAX: Duration = Duration::from_secs(60);
 
+/// Attempts queued further ahead than this are refused, not queued: a flood cannot push a
+/// client's (or a shared address's) next turn days away.
+pub const MAX_QUEUE: Duration = MAX;
+
 #[derive(Debug, Clone, Default)]
 pub struct Attempts {
     failures: u32,

@@ -55,7 +55,7 @@ impl CameraLock {
 }
 
 /// Who tries a password: the wall's operator, or an API client by its address. Each has its
-/// own wait per camera, so an attacker's attempts never keep the operator out of a tile.
+/// own wait per lock, so an attacker's attempts never keep the operator out of a tile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Client {
     Wall,
@@ -69,6 +69,8 @@ pub enum Refused {
     Wrong { retry_after: Duration },
     /// The camera has no view password.
     NotLocked,
+    /// So many attempts are queued already that this one is not taken; try after this long.
+    Busy { retry_after: Duration },
 }
 
 /// Attempt records kept at most (one per client and camera); the stalest go first.
@@ -80,6 +82,7 @@ pub struct Locks {
     /// comes up locked.
     cameras: Mutex<HashMap<String, CameraLock>>,
     store: Mutex<UnlockStore>,
+    /// By lock scope (address and password) and client.
     attempts: Mutex<HashMap<(String, Client), Attempts>>,
     remember: Duration,
 }
@@ -117,6 +120,14 @@ impl Locks {
     pub fn stored_hash(&self, name: &str, url: &str) -> Option<String> {
         let cams = self.cameras.lock().expect("locks lock");
         if let Some(l) = cams.get(name) {
+            return Some(l.hash.clone());
+        }
+        // A name that records into a locked camera's folder (a removed camera's too) would
+        // serve its footage: it takes that camera's lock.
+        if let Some((_, l)) = cams
+            .iter()
+            .find(|(n, _)| crate::record::names::same_folder(n, name))
+        {
             return Some(l.hash.clone());
         }
         let ip = camera_ip(url);
@@ -158,16 +169,18 @@ impl Locks {
 
     /// Reserves `client`'s next attempt on camera `name`: the instant its password may be
     /// checked ([`Self::unlock`]). Attempts sent together queue, each after the delay the one
-    /// before it earns if wrong.
+    /// before it earns if wrong. Attempts are counted per lock (address and password), so new
+    /// cameras added at a locked address bring no fresh attempts; a client whose queue already
+    /// reaches [`attempts::MAX_QUEUE`] ahead is refused at once ([`Refused::Busy`]).
     pub fn reserve(
         &self,
         name: &str,
         client: Client,
         now: std::time::Instant,
     ) -> Result<std::time::Instant, Refused> {
-        if !self.has_lock(name) {
+        let Some(lock) = self.lock_of(name) else {
             return Err(Refused::NotLocked);
-        }
+        };
         let mut attempts = self.attempts.lock().expect("attempts lock");
         if attempts.len() >= MAX_ATTEMPT_RECORDS {
             attempts.retain(|_, a| !a.stale(now));
@@ -180,10 +193,14 @@ impl Locks {
         {
             attempts.remove(&k);
         }
-        Ok(attempts
-            .entry((name.to_string(), client))
-            .or_default()
-            .reserve(now))
+        let record = attempts.entry((lock.scope, client)).or_default();
+        let queued = record.wait(now);
+        if queued > attempts::MAX_QUEUE {
+            return Err(Refused::Busy {
+                retry_after: queued,
+            });
+        }
+        Ok(record.reserve(now))
     }
 
     /// How long `client`'s next attempt on camera `name` would wait.
@@ -193,10 +210,13 @@ impl Locks {
         client: Client,
         now: std::time::Instant,
     ) -> Duration {
+        let Some(lock) = self.lock_of(name) else {
+            return Duration::ZERO;
+        };
         self.attempts
             .lock()
             .expect("attempts lock")
-            .get(&(name.to_string(), client))
+            .get(&(lock.scope, client))
             .map_or(Duration::ZERO, |a| a.wait(now))
     }
 
@@ -215,7 +235,7 @@ impl Locks {
         let Some(lock) = self.lock_of(name) else {
             return Err(Refused::NotLocked);
         };
-        let key = (name.to_string(), client);
+        let key = (lock.scope.clone(), client);
         if !hash::verify(password, &lock.hash) {
             let attempts = self.attempts.lock().expect("attempts lock");
             let (failures, retry_after) = attempts

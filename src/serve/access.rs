@@ -20,6 +20,9 @@ pub struct Access {
     pub(super) limits: Limits,
 }
 
+/// Connections a camera's own MJPEG or audio server serves at once.
+pub const CAMERA_SERVER_CONNECTIONS: usize = 256;
+
 /// How much of a server one process hands out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -74,10 +77,16 @@ impl Access {
         }
     }
 
-    /// The same access, and camera `name`'s unlock key on top while it is locked.
+    /// The same access for camera `name`'s own servers: its unlock key on top while it is
+    /// locked, and at most [`CAMERA_SERVER_CONNECTIONS`] connections each (a process has two
+    /// such servers per camera beside the API).
     pub fn for_camera(&self, locks: Arc<crate::locks::Locks>, name: &str) -> Self {
         Self {
             view_lock: Some((locks, Arc::from(name))),
+            limits: Limits {
+                max_connections: self.limits.max_connections.min(CAMERA_SERVER_CONNECTIONS),
+                ..self.limits
+            },
             ..self.clone()
         }
     }
@@ -151,42 +160,62 @@ pub(super) async fn unlock(
             );
         }
     };
-    let not_locked = || {
-        api::error_response(
-            hyper::StatusCode::CONFLICT,
-            &format!("camera {name:?} has no view password"),
-        )
-    };
-    let Ok(turn) = locks.reserve(name, client, std::time::Instant::now()) else {
-        return not_locked();
+    let turn = match locks.reserve(name, client, std::time::Instant::now()) {
+        Ok(turn) => turn,
+        Err(refused) => return refusal(name, refused),
     };
     tokio::time::sleep_until(turn.into()).await;
-    let Ok(_permit) = VERIFYING.acquire().await else {
-        return not_locked();
+    let Ok(permit) = VERIFYING.acquire().await else {
+        return refusal(name, crate::locks::Refused::NotLocked);
     };
     let (locks, camera) = (locks.clone(), name.to_owned());
-    // Checked as of its turn: the answer's `retry_after` is the delay this attempt earns.
-    let checked =
-        tokio::task::spawn_blocking(move || locks.unlock(&camera, client, &body.password, turn))
-            .await;
+    // Checked as of its turn: the answer's `retry_after` is the delay this attempt earns. The
+    // permit goes with the check: a client that hangs up does not free it early.
+    let checked = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        locks.unlock(&camera, client, &body.password, turn)
+    })
+    .await;
     match checked {
         Ok(Ok(key)) => api::reply_json(
             hyper::StatusCode::OK,
             &serde_json::json!({ "camera": name, "key": key }),
         ),
-        Ok(Err(crate::locks::Refused::Wrong { retry_after })) => {
-            let json = serde_json::json!({
-                "error": format!("wrong view password for camera {name:?}"),
-                "retry_after_secs": retry_after.as_secs_f64(),
-            });
-            api::reply_json(hyper::StatusCode::FORBIDDEN, &json)
-        }
-        Ok(Err(crate::locks::Refused::NotLocked)) => not_locked(),
+        Ok(Err(refused)) => refusal(name, refused),
         Err(e) => api::error_response(
             hyper::StatusCode::INTERNAL_SERVER_ERROR,
             &format!("the password check failed: {e}"),
         ),
     }
+}
+
+/// The answer to a refused unlock: 403 wrong (with the next delay), 429 too many queued, 409
+/// no lock.
+fn refusal(name: &str, refused: crate::locks::Refused) -> HttpResponse {
+    use crate::locks::Refused;
+    let (status, error, retry_after) = match refused {
+        Refused::Wrong { retry_after } => (
+            hyper::StatusCode::FORBIDDEN,
+            format!("wrong view password for camera {name:?}"),
+            retry_after,
+        ),
+        Refused::Busy { retry_after } => (
+            hyper::StatusCode::TOO_MANY_REQUESTS,
+            format!("too many attempts on camera {name:?} are waiting"),
+            retry_after,
+        ),
+        Refused::NotLocked => {
+            return api::error_response(
+                hyper::StatusCode::CONFLICT,
+                &format!("camera {name:?} has no view password"),
+            );
+        }
+    };
+    let json = serde_json::json!({
+        "error": error,
+        "retry_after_secs": retry_after.as_secs_f64(),
+    });
+    api::reply_json(status, &json)
 }
 
 #[cfg(test)]

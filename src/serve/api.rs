@@ -98,6 +98,7 @@ pub fn start(
     floor: crate::talk::Floor,
     record_dir: std::path::PathBuf,
 ) -> std::io::Result<Server> {
+    super::recordings::clear_exports();
     let status = board.clone();
     let on_bound: OnBound = Arc::new(move |addr: SocketAddr, refused| {
         for (port, why) in refused {
@@ -229,10 +230,10 @@ async fn route(
                 Ok(c) => c,
                 Err(e) => return error_response(StatusCode::BAD_REQUEST, &e),
             };
-            crate::secret::remember_camera(&camera);
             if let Some(refused) = camera_problems(&camera) {
                 return refused;
             }
+            crate::secret::remember_camera(&camera);
             let name = camera.name.clone();
             let (reply, answer) = oneshot::channel();
             let command = ApiCommand::AddCamera {
@@ -262,10 +263,10 @@ async fn route(
                     ),
                 );
             }
-            crate::secret::remember_camera(&camera);
             if let Some(refused) = camera_problems(&camera) {
                 return refused;
             }
+            crate::secret::remember_camera(&camera);
             let (reply, answer) = oneshot::channel();
             let command = ApiCommand::ReplaceCamera {
                 camera: Box::new(camera),

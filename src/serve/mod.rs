@@ -10,6 +10,7 @@ pub mod mjpeg;
 pub mod ports;
 mod ptz;
 pub(crate) mod recordings;
+mod stall;
 mod talk;
 mod windows;
 
@@ -425,7 +426,13 @@ async fn serve_until_error(
                 // also runs while a kept-alive connection waits for its next request.
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(header_timeout)
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .serve_connection(
+                    hyper_util::rt::TokioIo::new(stall::StallGuard::new(
+                        stream,
+                        stall::WRITE_STALL,
+                    )),
+                    service,
+                )
                 .with_upgrades();
             tokio::select! {
                 _ = connection => {}

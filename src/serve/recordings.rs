@@ -160,7 +160,12 @@ async fn segment(
     let path = playback::camera_folder(&record_dir, camera)
         .join(day)
         .join(file);
-    let Ok(meta) = std::fs::metadata(&path) else {
+    // The file itself, never through a link (retention follows none either).
+    let Ok(meta) = std::fs::symlink_metadata(&path).and_then(|m| {
+        m.is_file()
+            .then_some(m)
+            .ok_or_else(|| std::io::Error::other("not a file"))
+    }) else {
         return error_response(
             StatusCode::NOT_FOUND,
             &format!("{camera:?} has no recording {day}/{file}"),
@@ -240,14 +245,14 @@ pub(crate) fn part(range: Option<&str>, size: u64) -> Option<(StatusCode, u64, u
 const CHUNK: usize = 64 * 1024;
 
 /// A body of `len` bytes of the file at `path` from `start`, read a chunk at a time as the
-/// client takes them (never the whole file in memory). `remove` is deleted once the body is
-/// done with or dropped (a temporary file). A read error ends the body early, which the client
+/// client takes them (never the whole file in memory). `hold` (an export's turn and its file,
+/// deleted then) is kept until the body is done with or dropped. A read error ends the body early, which the client
 /// sees as a cut download.
 async fn file_body(
     path: &std::path::Path,
     start: u64,
     len: u64,
-    remove: Option<TempFile>,
+    hold: Option<ExportSlot>,
 ) -> std::io::Result<Body> {
     use std::io::{Read, Seek};
     let path = path.to_owned();
@@ -258,7 +263,7 @@ async fn file_body(
     })
     .await
     .map_err(std::io::Error::other)??;
-    let chunks = futures::stream::unfold((file, remove), |(mut file, remove)| async move {
+    let chunks = futures::stream::unfold((file, hold), |(mut file, hold)| async move {
         let read = tokio::task::spawn_blocking(move || {
             let mut buf = vec![0; CHUNK];
             let n = file.read(&mut buf)?;
@@ -269,7 +274,7 @@ async fn file_body(
         match read {
             Ok(Ok((file, buf))) if !buf.is_empty() => Some((
                 Ok(hyper::body::Frame::data(bytes::Bytes::from(buf))),
-                (file, remove),
+                (file, hold),
             )),
             _ => None,
         }
@@ -281,6 +286,13 @@ async fn file_body(
 
 /// A temporary file deleted when dropped.
 struct TempFile(PathBuf);
+
+/// One of the [`EXPORTING`] turns and the clip's file, held from the export's start to the
+/// end of its download.
+struct ExportSlot {
+    file: TempFile,
+    _turn: tokio::sync::SemaphorePermit<'static>,
+}
 
 impl Drop for TempFile {
     fn drop(&mut self) {
@@ -306,7 +318,7 @@ async fn export(camera: &str, body: ExportBody, record_dir: PathBuf) -> Response
             "to: at most one hour per clip here (opticlink export has no limit)",
         );
     }
-    let Ok(_turn) = EXPORTING.try_acquire() else {
+    let Ok(turn) = EXPORTING.try_acquire() else {
         let mut r = error_response(
             StatusCode::SERVICE_UNAVAILABLE,
             "two exports are running; try again when one is done",
@@ -317,8 +329,8 @@ async fn export(camera: &str, body: ExportBody, record_dir: PathBuf) -> Response
         );
         return r;
     };
-    let tmp = match private_temp_file() {
-        Ok(t) => t,
+    let slot = match private_temp_file() {
+        Ok(file) => ExportSlot { file, _turn: turn },
         Err(e) => {
             return error_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -327,18 +339,21 @@ async fn export(camera: &str, body: ExportBody, record_dir: PathBuf) -> Response
         }
     };
     let name = camera.to_owned();
-    let out = tmp.0.clone();
+    // The job owns the slot (the turn and the file): a client that hangs up neither frees
+    // the turn while the job still runs nor leaves the file behind.
     let done = tokio::task::spawn_blocking(move || {
         let folder = playback::camera_folder(&record_dir, &name);
         let index = playback::Index::load(&folder);
-        playback::export::export(&folder, &index, &name, from, to, &out)
+        let clip = playback::export::export(&folder, &index, &name, from, to, &slot.file.0);
+        (clip, slot)
     })
     .await;
     match done {
-        Ok(Ok(clip)) => {
-            let len = std::fs::metadata(&tmp.0).map_or(0, |m| m.len());
-            let path = tmp.0.clone();
-            let body = match file_body(&path, 0, len, Some(tmp)).await {
+        Ok((Ok(clip), slot)) => {
+            let path = slot.file.0.clone();
+            let len = std::fs::metadata(&path).map_or(0, |m| m.len());
+            // The download keeps the slot until it ends.
+            let body = match file_body(&path, 0, len, Some(slot)).await {
                 Ok(b) => b,
                 Err(e) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
             };
@@ -359,7 +374,7 @@ async fn export(camera: &str, body: ExportBody, record_dir: PathBuf) -> Response
             }
             r
         }
-        Ok(Err(e @ ExportError::NoFootage { before, after, .. })) => reply_json(
+        Ok((Err(e @ ExportError::NoFootage { before, after, .. }), _)) => reply_json(
             StatusCode::NOT_FOUND,
             &serde_json::json!({
                 "error": e.to_string(),
@@ -369,10 +384,10 @@ async fn export(camera: &str, body: ExportBody, record_dir: PathBuf) -> Response
                 },
             }),
         ),
-        Ok(Err(e @ ExportError::BadRange(_))) => {
+        Ok((Err(e @ ExportError::BadRange(_)), _)) => {
             error_response(StatusCode::BAD_REQUEST, &e.to_string())
         }
-        Ok(Err(e)) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Ok((Err(e), _)) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }
@@ -380,12 +395,33 @@ async fn export(camera: &str, body: ExportBody, record_dir: PathBuf) -> Response
 /// Exports running at once (each remuxes up to an hour of footage).
 static EXPORTING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
-/// A new, empty file only this user can read (0600, in a 0700 folder), in our own data
-/// folder (else the system's temporary folder), for an export to write its clip to.
+/// Where exports write their clips: `exports` in our own data folder (else in the system's
+/// temporary folder).
+fn exports_dir() -> PathBuf {
+    crate::paths::state_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("exports")
+}
+
+/// Removes clips a previous run left behind (it was killed mid-export).
+pub(super) fn clear_exports() {
+    for e in std::fs::read_dir(exports_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("clip-") && name.ends_with(".mp4") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// A new, empty file only this user can read (0600, in a 0700 folder), in [`exports_dir`],
+/// for an export to write its clip to.
 fn private_temp_file() -> std::io::Result<TempFile> {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let base = crate::paths::state_dir().unwrap_or_else(std::env::temp_dir);
-    let dir = base.join("exports");
+    let dir = exports_dir();
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

@@ -29,8 +29,12 @@ impl Field {
     /// Starts checking `password` on a thread, after the wait the wall's last wrong attempts
     /// on this camera earned.
     fn submit(&mut self, locks: &Arc<Locks>, name: &str, password: String) {
-        let Ok(turn) = locks.reserve(name, Client::Wall, std::time::Instant::now()) else {
-            return;
+        let turn = match locks.reserve(name, Client::Wall, std::time::Instant::now()) {
+            Ok(turn) => turn,
+            Err(refused) => {
+                self.message = message(refused);
+                return;
+            }
         };
         let (tx, rx) = crossbeam_channel::bounded(1);
         let (locks, name) = (locks.clone(), name.to_owned());
@@ -53,13 +57,18 @@ impl Field {
             return;
         };
         self.checking = None;
-        self.message = match answer {
-            Err(Refused::Wrong { retry_after }) => Some(format!(
-                "wrong password; next try in {:.0} s",
-                retry_after.as_secs_f64().ceil()
-            )),
-            Ok(_) | Err(Refused::NotLocked) => None,
-        };
+        self.message = answer.err().and_then(message);
+    }
+}
+
+/// What the form says of a refused attempt.
+fn message(refused: Refused) -> Option<String> {
+    match refused {
+        Refused::Wrong { retry_after } | Refused::Busy { retry_after } => Some(format!(
+            "wrong password; next try in {:.0} s",
+            retry_after.as_secs_f64().ceil()
+        )),
+        Refused::NotLocked => None,
     }
 }
 

@@ -75,6 +75,15 @@ fn a_view_lock_holds_against_every_edit() {
     // Removed and added again under its name: locked again.
     let (code, text) = request(api, "DELETE", "/api/cameras/Sim%202", &with_key(&key), "");
     assert_eq!(code, 200, "{text}");
+    // A name that records into the removed camera's folder takes its lock (else its
+    // footage would be served).
+    let twin = body.replace("Sim 2", "SIM 2");
+    let (code, text) = http_post(api, "/api/cameras", &twin);
+    assert_eq!(code, 201, "{text}");
+    assert_eq!(app.camera("SIM 2")["locked"], true);
+    assert_eq!(http_get(api, "/api/cameras/SIM%202/recordings").0, 401);
+    let (code, text) = request(api, "DELETE", "/api/cameras/SIM%202", &with_key(&key), "");
+    assert_eq!(code, 200, "{text}");
     let (code, text) = http_post(api, "/api/cameras", &body);
     assert_eq!(code, 201, "{text}");
     assert_eq!(app.camera("Sim 2")["locked"], true);
