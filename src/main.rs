@@ -420,6 +420,7 @@ fn simcam(args: SimArgs) -> anyhow::Result<ExitCode> {
             clock_offset_secs: args.clock_offset,
             onvif_hang: false,
             onvif_wsse_always: args.onvif_wsse_always,
+            talk_deaf: false,
         },
         onvif_port: args.onvif_port,
         backchannel: args.backchannel,

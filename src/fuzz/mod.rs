@@ -157,7 +157,7 @@ fn fuzz_http_requests() {
 
 #[test]
 fn fuzz_recording_files() {
-    let seed: &[u8] = include_bytes!("../../tests/data/recordings/fragmented.mp4");
+    let seed: &[u8] = include_bytes!("../../tests/data/segments/fragmented.mp4");
     crate::media::init_ffmpeg();
     let dir = tempfile::tempdir().expect("a temporary folder");
     let day = dir.path().join("2026-01-01");

@@ -202,6 +202,32 @@ pub fn rescale(ticks: i64, to: i64, clock: i64) -> i64 {
     i64::try_from(wide).unwrap_or(if wide < 0 { i64::MIN } else { i64::MAX })
 }
 
+/// Failed reads in a row after which a damaged file is read no further.
+const MAX_BAD_READS: u32 = 32;
+
+/// The packets of `input` in order, with their stream's index. ffmpeg-next's own `packets()`
+/// retries a read that fails with "invalid data" for ever, and a damaged MP4 can answer that
+/// on every call without moving on (found by fuzzing: the index hung at 100 % CPU); this gives
+/// up after [`MAX_BAD_READS`] failed reads in a row, and at any other error.
+pub fn packets(
+    input: &mut ffmpeg_next::format::context::Input,
+) -> impl Iterator<Item = (usize, ffmpeg_next::Packet)> + '_ {
+    let mut bad = 0;
+    std::iter::from_fn(move || {
+        loop {
+            let mut packet = ffmpeg_next::Packet::empty();
+            match packet.read(input) {
+                Ok(()) => {
+                    bad = 0;
+                    return Some((packet.stream(), packet));
+                }
+                Err(ffmpeg_next::Error::InvalidData) if bad < MAX_BAD_READS => bad += 1,
+                Err(_) => return None,
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod rescale_tests {
     #[test]

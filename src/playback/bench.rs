@@ -171,8 +171,8 @@ fn decode_from_start(path: &Path, start_ms: i64, at_ms: i64) -> Result<(), Strin
         mut decoder,
     } = super::reader::VideoFile::open(path)?;
     let mut picture = ffmpeg::frame::Video::empty();
-    for (s, packet) in input.packets() {
-        if s.index() != index {
+    for (s, packet) in crate::media::packets(&mut input) {
+        if s != index {
             continue;
         }
         let at = start_ms

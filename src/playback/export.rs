@@ -199,10 +199,11 @@ pub fn export(
             .filter(|_| audio_params.is_some())
             .map(|s| s.index());
         clip.files += 1;
-        for (stream, mut packet) in input.packets() {
-            let (out_index, is_video) = if stream.index() == v_index {
+        let time_bases: Vec<ffmpeg::Rational> = input.streams().map(|s| s.time_base()).collect();
+        for (stream, mut packet) in crate::media::packets(&mut input) {
+            let (out_index, is_video) = if stream == v_index {
                 (0, true)
-            } else if Some(stream.index()) == a_index {
+            } else if Some(stream) == a_index {
                 (1, false)
             } else {
                 continue;
@@ -211,8 +212,11 @@ pub fn export(
                 continue;
             };
             // Wall-clock time of this packet, in µs.
-            let tb = stream.time_base();
-            let wall_us = seg.start_ms * 1000 + rescale(pts, tb, US);
+            let tb = time_bases[stream];
+            let wall_us = seg
+                .start_ms
+                .saturating_mul(1000)
+                .saturating_add(rescale(pts, tb, US));
             if wall_us < start_us {
                 continue;
             }
@@ -281,14 +285,16 @@ fn first_keyframe(
         .best(ffmpeg::media::Type::Audio)
         .map(|s| s.parameters());
     let mut found: Option<i64> = None;
-    for (stream, packet) in input.packets() {
-        if stream.index() != index || !packet.is_key() {
+    for (stream, packet) in crate::media::packets(&mut input) {
+        if stream != index || !packet.is_key() {
             continue;
         }
         let Some(pts) = packet.pts().or(packet.dts()) else {
             continue;
         };
-        let wall_us = start_ms * 1000 + rescale(pts, tb, US);
+        let wall_us = start_ms
+            .saturating_mul(1000)
+            .saturating_add(rescale(pts, tb, US));
         // The first keyframe after `at_ms` ends the search (and starts the clip if none came
         // before it).
         let after = wall_us > at_ms * 1000;

@@ -271,12 +271,12 @@ fn segment_files(folder: &Path) -> Vec<(String, PathBuf)> {
 /// `input` is to its end; `None` without one.
 fn last_end(input: &mut ffmpeg::format::context::Input, video: usize) -> Option<i64> {
     let mut end: Option<i64> = None;
-    for (stream, packet) in input.packets() {
-        if stream.index() != video {
+    for (stream, packet) in crate::media::packets(input) {
+        if stream != video {
             continue;
         }
         if let Some(pts) = packet.pts().or(packet.dts()) {
-            let e = pts + packet.duration().max(0);
+            let e = pts.saturating_add(packet.duration().max(0));
             end = Some(end.map_or(e, |x: i64| x.max(e)));
         }
     }
@@ -332,7 +332,7 @@ fn probe(path: &Path, file: &str) -> Entry {
             let ms = end as f64 * f64::from(tb.numerator()) / f64::from(tb.denominator()) * 1000.0;
             Entry::Segment {
                 start_ms,
-                end_ms: start_ms + ms.round() as i64,
+                end_ms: start_ms.saturating_add(ms.round() as i64),
             }
         }
         _ => unreadable("no pictures (empty or cut before its first fragment)".into()),
@@ -448,7 +448,7 @@ pub(super) mod tests {
     fn a_tag_that_is_not_utf8_is_no_panic() {
         let mut file = std::fs::read(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/tests/data/recordings/fragmented.mp4"
+            "/tests/data/segments/fragmented.mp4"
         ))
         .unwrap();
         let tag = b"2026-01-01T00:00:00.000Z";

@@ -115,6 +115,9 @@ pub struct SimFaults {
     pub clock_offset_secs: i64,
     /// The ONVIF device takes connections and never answers.
     pub onvif_hang: bool,
+    /// The camera stops reading a backchannel once talk audio arrives (its TCP receive
+    /// window fills and stays shut), as a hung camera does.
+    pub talk_deaf: bool,
     /// The ONVIF device wants a WS-Security token on every call, `GetSystemDateAndTime`
     /// included, and refuses without one as some vendors do: a plain `Sender` fault whose
     /// reason says "Sender not authorized".

@@ -89,6 +89,12 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Share
                     if let Some(t) = session.as_mut().and_then(|s| s.talk.as_mut())
                         && t.channel == d.channel_id()
                     {
+                        if shared.faults.lock().expect("faults lock").talk_deaf {
+                            // Reads nothing more: a small receive buffer fills and the
+                            // window shuts, with the connection left open.
+                            let _ = socket2::SockRef::from(rd.as_ref()).set_recv_buffer_size(4096);
+                            std::future::pending::<()>().await;
+                        }
                         t.packet(d.as_slice());
                     }
                     continue; // RTCP from the client etc.

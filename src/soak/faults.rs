@@ -17,6 +17,9 @@ pub enum Fault {
     SessionKilled,
     /// The camera goes away (every connection closed, port shut) and comes back.
     Restarted,
+    /// The camera is away for most of a minute (the reconnect backoff has grown to 30 s):
+    /// it must be back on the wall within seconds of its return.
+    LongOutage,
     /// The camera keeps the connection but sends nothing.
     Frozen,
     /// The camera sends random bytes as picture data.
@@ -30,9 +33,10 @@ pub enum Fault {
 }
 
 impl Fault {
-    pub const ALL: [Fault; 7] = [
+    pub const ALL: [Fault; 8] = [
         Fault::SessionKilled,
         Fault::Restarted,
+        Fault::LongOutage,
         Fault::Frozen,
         Fault::Garbage,
         Fault::WrongPassword,
@@ -40,10 +44,16 @@ impl Fault {
         Fault::StalledClients,
     ];
 
+    /// A fault of one camera (the others are the whole process's).
+    fn of_a_camera(self) -> bool {
+        !matches!(self, Fault::DiskFull | Fault::StalledClients)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Fault::SessionKilled => "session killed",
             Fault::Restarted => "camera restarted",
+            Fault::LongOutage => "camera away 40 s",
             Fault::Frozen => "stream frozen",
             Fault::Garbage => "garbage on the wire",
             Fault::WrongPassword => "wrong password",
@@ -224,13 +234,7 @@ pub fn camera_loop(
     records: &Mutex<Vec<Record>>,
 ) {
     let camera = name(n as usize);
-    let kinds = [
-        Fault::SessionKilled,
-        Fault::Restarted,
-        Fault::Frozen,
-        Fault::Garbage,
-        Fault::WrongPassword,
-    ];
+    let kinds: Vec<Fault> = Fault::ALL.into_iter().filter(|f| f.of_a_camera()).collect();
     while pause(secs(3.0, 12.0), deadline) {
         let fault = kinds[rand::random_range(0..kinds.len())];
         match fault {
@@ -243,9 +247,14 @@ pub fn camera_loop(
                 std::thread::sleep(Duration::from_millis(500));
                 cameras.set_faults(n, SimFaults::default());
             }
-            Fault::Restarted => {
+            Fault::Restarted | Fault::LongOutage => {
                 cameras.stop(n);
-                std::thread::sleep(secs(2.0, 8.0));
+                let away = if fault == Fault::Restarted {
+                    secs(2.0, 8.0)
+                } else {
+                    secs(35.0, 45.0)
+                };
+                std::thread::sleep(away);
                 cameras.start_again(n, PASSWORD);
             }
             Fault::Frozen => {

@@ -154,6 +154,19 @@ impl std::fmt::Display for Report {
         let rss = |r: &Resources| r.rss_kb as f64 / 1024.0;
         let change = (rss(&self.end) / rss(&self.start).max(0.001) - 1.0) * 100.0;
         writeln!(f, "recoveries: {recovered}/{all}, worst {worst}")?;
+        let back = self
+            .records
+            .iter()
+            .filter(|r| r.fault == Fault::LongOutage)
+            .filter_map(|r| r.recovered)
+            .max();
+        if let Some(back) = back {
+            writeln!(
+                f,
+                "back on the wall after a long outage: worst {} (goal ≤ 5 s)",
+                secs(back)
+            )?;
+        }
         writeln!(
             f,
             "RSS: {:.1} MB → {:.1} MB ({change:+.1} %)",

@@ -144,7 +144,7 @@ impl Backchannel {
         let stream = TcpStream::connect((host.trim_matches(['[', ']']), port))
             .await
             .map_err(|e| target.failed(format!("cannot connect to {host}:{port}: {e}")))?;
-        let _ = stream.set_nodelay(true);
+        super::talk_socket(&stream);
         let (rd, wr) = stream.into_split();
         let mut rd = Reader {
             rd,

@@ -86,7 +86,7 @@ impl Http {
         let stream = TcpStream::connect((host.as_str(), port))
             .await
             .map_err(|e| self.failed(format!("ISAPI: cannot connect to {host}:{port}: {e}")))?;
-        let _ = stream.set_nodelay(true);
+        super::talk_socket(&stream);
         let (sender, conn) =
             hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
                 .await

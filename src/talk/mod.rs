@@ -79,6 +79,17 @@ pub enum TalkError {
 /// zero TCP window, a stalled upload) before the talk ends with an error.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// Our side's send buffer on a talk connection: about 2 s of audio. Linux would let it grow
+/// to megabytes (minutes of G.711), which a camera that stops reading would fill only after
+/// minutes; this way [`SEND_TIMEOUT`] notices within seconds.
+const SEND_BUFFER: usize = 16 * 1024;
+
+/// A talk connection: small send buffer ([`SEND_BUFFER`]), no Nagle delay.
+fn talk_socket(stream: &tokio::net::TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let _ = socket2::SockRef::from(stream).set_send_buffer_size(SEND_BUFFER);
+}
+
 /// How long setting up a talk session may take before it is given up.
 pub const SETUP_TIMEOUT: Duration = Duration::from_secs(5);
 

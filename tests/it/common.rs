@@ -280,8 +280,13 @@ fn http(port: u16, request: &str) -> (u16, String) {
 
 /// Sends `request` as it is (any method, any headers); (status code, body).
 pub fn http_bytes(port: u16, request: &[u8]) -> (u16, String) {
+    http_bytes_within(port, request, Duration::from_secs(10))
+}
+
+/// [`http_bytes`] whose answer may take up to `limit`.
+pub fn http_bytes_within(port: u16, request: &[u8], limit: Duration) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.set_read_timeout(Some(limit)).unwrap();
     s.write_all(request).unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).expect("read");

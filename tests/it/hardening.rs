@@ -44,16 +44,23 @@ fn unlock(port: u16, name: &str, password: &str) -> String {
         .to_owned()
 }
 
-#[test]
-fn a_view_lock_holds_against_every_edit() {
-    let _g = common::heavy();
-    let dir = tempfile::tempdir().unwrap();
-    let (cfg, state) = crate::locks::locked_sim_config(dir.path(), (160, 90));
+/// Two simulated cameras, "Sim 2" locked with the password "pw", headless in `dir`; once
+/// "Sim 2" is live.
+fn locked_app(dir: &std::path::Path) -> (Proc, serde_json::Value) {
+    let (cfg, state) = crate::locks::locked_sim_config(dir, (160, 90));
     let app = Proc::start(
         &["--headless", "--config", &cfg],
         &[("OPTICLINK_STATE_DIR", state.as_str())],
     );
     let c = app.wait_state("Sim 2", "live", Duration::from_secs(30));
+    (app, c)
+}
+
+#[test]
+fn a_view_lock_holds_against_every_edit() {
+    let _g = common::heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let (app, c) = locked_app(dir.path());
     let api = app.api_port();
     let url = app.camera("Sim 1")["url"].as_str().unwrap().to_owned();
     let sim2_url = c["url"].as_str().unwrap().to_owned();
@@ -199,12 +206,7 @@ fn wrong_attempt(source: [u8; 4], port: u16, t0: Instant) -> (u16, Duration) {
 fn unlock_attempts_queue_per_client_and_a_locked_camera_shows_only_its_state() {
     let _g = common::heavy();
     let dir = tempfile::tempdir().unwrap();
-    let (cfg, state) = crate::locks::locked_sim_config(dir.path(), (160, 90));
-    let app = Proc::start(
-        &["--headless", "--config", &cfg],
-        &[("OPTICLINK_STATE_DIR", state.as_str())],
-    );
-    app.wait_state("Sim 2", "live", Duration::from_secs(30));
+    let (app, _) = locked_app(dir.path());
     let api = app.api_port();
     // Sent together from one address: they queue, 1 s then 2 s apart, instead of all being
     // checked after one wait. Another address is not held up by them.
@@ -363,19 +365,7 @@ fn two_thousand_idle_connections_stop_no_camera_and_no_answer() {
     let mut app = app;
     assert!(app.stop().success());
     let seg = crate::record::segments(rec.path()).pop().unwrap();
-    let packets = common::ffprobe(&[
-        "-select_streams",
-        "v",
-        "-show_entries",
-        "packet=pts_time",
-        seg.to_str().unwrap(),
-    ]);
-    let pts: Vec<f64> = packets["packets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["pts_time"].as_str().unwrap().parse().unwrap())
-        .collect();
+    let pts = crate::record::video_pts(&seg);
     let worst = pts.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
     assert!(
         pts.len() > 40 && worst < 0.2,

@@ -41,6 +41,25 @@ struct Segment {
     duration: f64,
 }
 
+/// The video packets' times of a segment, by ffprobe.
+pub(crate) fn video_pts(path: &Path) -> Vec<f64> {
+    let packets = ffprobe(&[
+        "-select_streams",
+        "v",
+        "-show_entries",
+        "packet=pts_time",
+        path.to_str().unwrap(),
+    ]);
+    packets["packets"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|p| p["pts_time"].as_str().unwrap().parse().unwrap())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn probe(path: &Path) -> Segment {
     let p = path.to_str().unwrap();
     let v = ffprobe(&[
@@ -373,15 +392,7 @@ fn a_full_disk_is_an_error_that_heals() {
         (app.log().matches("recording failed").count() >= 3).then_some(())
     });
     for seg in segments(&disk.0) {
-        let packets = common::ffprobe(&[
-            "-select_streams",
-            "v",
-            "-show_entries",
-            "packet=pts_time",
-            seg.to_str().unwrap(),
-        ]);
-        let n = packets["packets"].as_array().map_or(0, Vec::len);
-        assert!(n > 0, "{seg:?} is an unreadable stub");
+        assert!(!video_pts(&seg).is_empty(), "{seg:?} is an unreadable stub");
     }
     // The camera and its neighbour carry on.
     wait_frames(&app, "Other", 25);

@@ -311,3 +311,42 @@ fn the_api_plays_a_body_through_one_camera_and_a_new_talk_ends_the_old_one() {
     let (code, _) = common::http_post_bytes(port, "/api/cameras/Nope/talk", "audio/wav", &raw);
     assert_eq!(code, 404);
 }
+
+/// A camera that stops reading its backchannel (its TCP window shut, the connection open)
+/// ends the talk with an error within seconds, not when the message would have ended.
+#[test]
+fn a_camera_that_stops_reading_ends_the_talk_within_seconds() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("wall.ron");
+    let server = sim_with_talk(&rt, 2, true, &dir.path().join("heard"), &config);
+    server.set_faults(opticlink::simcam::SimFaults {
+        talk_deaf: true,
+        ..Default::default()
+    });
+    let app = Proc::headless(&std::fs::read_to_string(&config).unwrap());
+    let port = app.api_port();
+    app.camera("A");
+    let minute = std::fs::read(tone_wav(dir.path(), 60.0)).unwrap();
+    let mut request = format!(
+        "POST /api/cameras/A/talk HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: audio/wav\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        minute.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&minute);
+    let t = std::time::Instant::now();
+    let (code, body) = common::http_bytes_within(port, &request, Duration::from_secs(90));
+    let took = t.elapsed();
+    eprintln!("a deaf camera ended the talk after {took:?}");
+    assert_eq!(code, 502, "{body}");
+    assert!(body.contains("took no talk audio"), "{body}");
+    assert!(took < Duration::from_secs(20), "ended only after {took:?}");
+    // The floor is free again: the next talk (to a camera that reads) goes through. (The
+    // hung camera itself keeps its one backchannel until it notices.)
+    server.set_faults(opticlink::simcam::SimFaults::default());
+    let short = std::fs::read(tone_wav(dir.path(), 0.5)).unwrap();
+    let (code, body) = common::http_post_bytes(port, "/api/cameras/B/talk", "audio/wav", &short);
+    assert_eq!(code, 200, "{body}");
+}
