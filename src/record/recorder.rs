@@ -357,14 +357,10 @@ impl Recorder {
                 self.update(|s| s.bytes += n);
             }
             Err(e) => {
-                // Keep what is in the file; start over at a keyframe once writing works. A
-                // segment that got nothing at all is no recording: removed.
+                // Keep what is in the file (one that got nothing is removed by `finish`);
+                // start over at a keyframe once writing works.
                 if let Some(open) = self.open.take() {
-                    if open.writer.packets == 0 {
-                        open.writer.discard();
-                    } else {
-                        let _ = open.writer.finish();
-                    }
+                    let _ = open.writer.finish();
                 }
                 self.update(|s| {
                     s.current = None;

@@ -73,6 +73,8 @@ pub struct SegmentWriter {
     audio_time_base: Option<(ffmpeg::Rational, ffmpeg::Rational)>,
     pub bytes: u64,
     pub packets: u64,
+    /// The file's size once its header was written.
+    header_bytes: u64,
 }
 
 impl SegmentWriter {
@@ -184,6 +186,16 @@ impl SegmentWriter {
         }
         out.write_header_with(opts)
             .map_err(|e| fail(format!("cannot write header: {e}")))?;
+        // SAFETY: the output context is open and owns its I/O context (`pb`, set by
+        // `output_as`); flushing it only writes what FFmpeg buffered.
+        unsafe {
+            let pb = (*out.as_mut_ptr()).pb;
+            if !pb.is_null() {
+                ffmpeg::ffi::avio_flush(pb);
+            }
+        }
+        // What the file holds before any picture: a segment no bigger holds nothing.
+        let header_bytes = std::fs::metadata(path).map_or(0, |m| m.len());
         let stream_time_base = out
             .stream(0)
             .map(|s| s.time_base())
@@ -201,6 +213,7 @@ impl SegmentWriter {
             audio_time_base,
             bytes: 0,
             packets: 0,
+            header_bytes,
         })
     }
 
@@ -262,18 +275,20 @@ impl SegmentWriter {
     }
 
     /// Writes the trailer (MP4: the final fragment index) and closes the file.
-    /// Closes a segment nothing could be written to, and removes its file.
-    pub fn discard(self) {
-        let path = self.path.clone();
-        drop(self);
-        let _ = std::fs::remove_file(path);
-    }
-
+    /// A segment that holds nothing beyond its header (a full disk took every fragment) is
+    /// no recording: removed rather than left as a file nothing can play.
     pub fn finish(mut self) -> Result<u64, WriteError> {
-        self.out.write_trailer().map_err(|e| WriteError {
-            path: self.path.display().to_string(),
+        let trailer = self.out.write_trailer();
+        let size = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+        let path = self.path.clone();
+        if size <= self.header_bytes {
+            drop(self);
+            let _ = std::fs::remove_file(&path);
+        }
+        trailer.map_err(|e| WriteError {
+            path: path.display().to_string(),
             what: format!("cannot finish: {e}"),
         })?;
-        Ok(std::fs::metadata(&self.path).map_or(self.bytes, |m| m.len()))
+        Ok(size)
     }
 }

@@ -449,13 +449,13 @@ pub fn http_loop(child: &Child, deadline: Instant, records: &Mutex<Vec<Record>>)
     }
 }
 
-/// (segments, of which ffprobe reads pictures) under `dir`.
-pub fn probe_segments(dir: &Path) -> (usize, usize) {
+/// The segments under `dir`, and those ffprobe reads no picture from.
+pub fn probe_segments(dir: &Path) -> (usize, Vec<PathBuf>) {
     let files = super::segment_files(dir);
-    let readable = files
+    let unreadable = files
         .iter()
         .filter(|f| {
-            std::process::Command::new("ffprobe")
+            !std::process::Command::new("ffprobe")
                 .args(["-v", "error", "-select_streams", "v", "-count_packets"])
                 .args(["-show_entries", "stream=nb_read_packets", "-of", "csv=p=0"])
                 .arg(f.as_path())
@@ -468,8 +468,9 @@ pub fn probe_segments(dir: &Path) -> (usize, usize) {
                             .is_ok_and(|n| n > 0)
                 })
         })
-        .count();
-    (files.len(), readable)
+        .cloned()
+        .collect();
+    (files.len(), unreadable)
 }
 
 #[cfg(test)]

@@ -69,7 +69,7 @@ pub fn run(options: &Options) -> Result<Report, String> {
     let end = child.resources()?;
     let log = child.stop()?;
     drop(cameras);
-    let (segments, readable) = faults::probe_segments(disk.path());
+    let (segments, unreadable) = faults::probe_segments(disk.path());
     let disk_faults = disk.can_fill();
     drop(disk);
     let records = std::mem::take(&mut *records.lock().map_err(|_| "soak: records lost")?);
@@ -81,7 +81,7 @@ pub fn run(options: &Options) -> Result<Report, String> {
         start,
         end,
         segments,
-        readable,
+        unreadable,
         panics: log.matches("panicked").count(),
     })
 }
@@ -97,7 +97,8 @@ pub struct Report {
     pub start: Resources,
     pub end: Resources,
     pub segments: usize,
-    pub readable: usize,
+    /// Segments ffprobe reads no picture from.
+    pub unreadable: Vec<std::path::PathBuf>,
     pub panics: usize,
 }
 
@@ -106,7 +107,7 @@ impl Report {
     pub fn ok(&self) -> bool {
         self.panics == 0
             && self.records.iter().all(|r| r.recovered.is_some())
-            && self.readable == self.segments
+            && self.unreadable.is_empty()
     }
 }
 
@@ -178,8 +179,12 @@ impl std::fmt::Display for Report {
         writeln!(
             f,
             "segments: {} written, {} readable by ffprobe",
-            self.segments, self.readable
+            self.segments,
+            self.segments - self.unreadable.len()
         )?;
+        for file in self.unreadable.iter().take(5) {
+            writeln!(f, "  unreadable: {}", file.display())?;
+        }
         writeln!(f, "panics: {}", self.panics)?;
         write!(f, "soak: {}", if self.ok() { "PASS" } else { "FAIL" })
     }

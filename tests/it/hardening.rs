@@ -417,6 +417,20 @@ fn bodies_are_refused_before_they_are_read() {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap()
     };
+    // A zero-byte segment (a crash right after the file was made) is answered, empty.
+    let day = app.dir.path().join("recordings/Sim 1/2026-01-01");
+    std::fs::create_dir_all(&day).unwrap();
+    std::fs::write(day.join("00-00-00.mp4"), b"").unwrap();
+    let (code, head, body) = common::http_get_raw(
+        api,
+        "/api/cameras/Sim%201/recordings/2026-01-01/00-00-00.mp4",
+    );
+    assert_eq!(code, 200, "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("content-length: 0"),
+        "{head}"
+    );
+    assert!(body.is_empty());
     let before = peak();
     let (code, text) = common::http_post_bytes(api, "/api/cameras/Sim%201/talk", "audio/wav", &wav);
     assert_eq!(code, 400, "{text}");
