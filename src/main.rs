@@ -285,26 +285,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         #[cfg(target_os = "linux")]
-        Some(Command::Soak { minutes, cameras }) => {
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| "warn".into()),
-                )
-                .init();
-            let options = opticlink::soak::Options {
-                minutes,
-                cameras,
-                exe: std::env::current_exe()?,
-            };
-            let report = opticlink::soak::run(&options).map_err(anyhow::Error::msg)?;
-            println!("{report}");
-            Ok(if report.ok() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
-        }
+        Some(Command::Soak { minutes, cameras }) => soak(minutes, cameras),
         Some(Command::SetViewPassword { camera, remove }) => {
             println!(
                 "{}",
@@ -369,6 +350,29 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// `opticlink soak`: the fault soak against this binary; its report on stdout, exit 1 when it
+/// failed.
+#[cfg(target_os = "linux")]
+fn soak(minutes: f64, cameras: u32) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let options = opticlink::soak::Options {
+        minutes,
+        cameras,
+        exe: std::env::current_exe()?,
+    };
+    let report = opticlink::soak::run(&options).map_err(anyhow::Error::msg)?;
+    println!("{report}");
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn simcam(args: SimArgs) -> anyhow::Result<ExitCode> {
