@@ -75,6 +75,13 @@ pub struct SegmentWriter {
     pub packets: u64,
     /// The file's size once its header was written.
     header_bytes: u64,
+    /// Where the file ended after the last write that succeeded and reached the disk: every
+    /// byte before it is a whole fragment (MP4) or cluster (MKV), since each packet is flushed
+    /// before `write` returns. A full disk can leave half a fragment after it; `finish` cuts
+    /// that off.
+    whole_bytes: u64,
+    /// A write failed: the file may end in part of a fragment.
+    broken: bool,
 }
 
 impl SegmentWriter {
@@ -214,6 +221,8 @@ impl SegmentWriter {
             bytes: 0,
             packets: 0,
             header_bytes,
+            whole_bytes: header_bytes,
+            broken: false,
         })
     }
 
@@ -241,10 +250,7 @@ impl SegmentWriter {
             ffmpeg::Rational(TIME_BASE.0, TIME_BASE.1),
             self.stream_time_base,
         );
-        p.write(&mut self.out).map_err(|e| WriteError {
-            path: self.path.display().to_string(),
-            what: format!("write failed: {e}"),
-        })?;
+        self.put(p, "write failed")?;
         self.bytes += data.len() as u64;
         self.packets += 1;
         Ok(())
@@ -266,29 +272,104 @@ impl SegmentWriter {
         p.set_dts(Some(pts));
         p.set_duration(duration);
         p.rescale_ts(src, dst);
-        p.write(&mut self.out).map_err(|e| WriteError {
-            path: self.path.display().to_string(),
-            what: format!("audio write failed: {e}"),
-        })?;
+        self.put(p, "audio write failed")?;
         self.bytes += data.len() as u64;
         Ok(())
     }
 
-    /// Writes the trailer (MP4: the final fragment index) and closes the file.
-    /// A segment that holds nothing beyond its header (a full disk took every fragment) is
-    /// no recording: removed rather than left as a file nothing can play.
+    /// Hands one packet to the muxer and checks that what it flushed reached the file.
+    fn put(&mut self, packet: ffmpeg::Packet, what: &str) -> Result<(), WriteError> {
+        let written = packet
+            .write(&mut self.out)
+            .map_err(|e| e.to_string())
+            .and_then(|_| self.check_written());
+        written.map_err(|e| {
+            self.broken = true;
+            WriteError {
+                path: self.path.display().to_string(),
+                what: format!("{what}: {e}"),
+            }
+        })
+    }
+
+    /// Where FFmpeg's I/O stands: every byte it was handed, flushed or not.
+    fn position(&mut self) -> Option<u64> {
+        // SAFETY: the output context is open and owns its I/O context; a relative seek of 0
+        // (what FFmpeg's `avio_tell` does) only reads its position.
+        let at = unsafe {
+            let pb = (*self.out.as_mut_ptr()).pb;
+            if pb.is_null() {
+                return None;
+            }
+            ffmpeg::ffi::avio_seek(pb, 0, libc::SEEK_CUR)
+        };
+        u64::try_from(at).ok()
+    }
+
+    /// After a write: when FFmpeg flushed something (a fragment or cluster ended), the file
+    /// must have grown to its I/O position — a full disk can take part of a write without
+    /// FFmpeg reporting it — and then that position is the end of a whole fragment.
+    fn check_written(&mut self) -> Result<(), String> {
+        let Some(at) = self.position() else {
+            return Ok(());
+        };
+        if at == self.whole_bytes {
+            return Ok(());
+        }
+        let on_disk = std::fs::metadata(&self.path)
+            .map_err(|e| e.to_string())?
+            .len();
+        if on_disk < at {
+            return Err(format!("the disk took {on_disk} of {at} bytes"));
+        }
+        self.whole_bytes = at;
+        Ok(())
+    }
+
+    /// Writes the trailer (MP4: the final fragment index) and closes the file. When writing
+    /// failed (a full disk) — a write, the trailer, or bytes FFmpeg counted that never reached
+    /// the file — the file is cut back to its last whole fragment, so what it holds plays; a
+    /// segment left with nothing beyond its header is no recording and is removed rather than
+    /// left as a file nothing can play.
     pub fn finish(mut self) -> Result<u64, WriteError> {
-        let trailer = self.out.write_trailer();
-        let size = std::fs::metadata(&self.path).map_or(0, |m| m.len());
-        let path = self.path.clone();
-        if size <= self.header_bytes {
-            drop(self);
+        let trailer = self.out.write_trailer().map_err(|e| e.to_string());
+        let end = self.position();
+        let (path, header, whole, broken) = (
+            self.path.clone(),
+            self.header_bytes,
+            self.whole_bytes,
+            self.broken,
+        );
+        // Closes the file.
+        drop(self);
+        let on_disk = std::fs::metadata(&path).map_or(0, |m| m.len());
+        let lost = end.is_some_and(|end| on_disk < end);
+        let size = if broken || lost || trailer.is_err() {
+            let cut = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_len(whole.min(on_disk)));
+            if let Err(e) = cut {
+                tracing::warn!("cannot cut {} back to {whole} bytes: {e}", path.display());
+            }
+            whole.min(on_disk)
+        } else {
+            on_disk
+        };
+        if size <= header {
             let _ = std::fs::remove_file(&path);
         }
-        trailer.map_err(|e| WriteError {
+        let fail = |what: String| WriteError {
             path: path.display().to_string(),
-            what: format!("cannot finish: {e}"),
-        })?;
+            what: format!("cannot finish: {what}"),
+        };
+        trailer.map_err(fail)?;
+        if lost {
+            return Err(fail(format!(
+                "the disk took {on_disk} of {} bytes",
+                end.unwrap_or(0)
+            )));
+        }
         Ok(size)
     }
 }

@@ -310,16 +310,21 @@ const DISK_BYTES: u64 = 1 << 30;
 
 impl Disk {
     pub fn mount(path: &Path) -> Self {
+        Self::mount_sized(path, DISK_BYTES)
+    }
+
+    /// A tmpfs of `bytes` at `path` (a plain folder where mounting fails: see `can_fill`).
+    pub fn mount_sized(path: &Path, bytes: u64) -> Self {
         let _ = std::fs::create_dir_all(path);
         let mounted = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={DISK_BYTES}"), "tmpfs"])
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
             .arg(path)
             .stderr(std::process::Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
         Self {
             path: path.to_owned(),
-            size: mounted.then_some(DISK_BYTES),
+            size: mounted.then_some(bytes),
         }
     }
 

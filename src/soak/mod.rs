@@ -13,6 +13,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub use faults::Disk;
 use faults::{Fault, Record};
 use process::{Child, Resources};
 
