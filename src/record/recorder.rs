@@ -117,6 +117,8 @@ struct Open {
     track: VideoTrack,
     start_pts: i64,
     start_wall_ms: i64,
+    /// Wall clock of the newest picture written.
+    last_wall_ms: i64,
     boundary_ms: i64,
     /// (session audio pts, segment audio pts) of the segment's first audio frame.
     audio_anchor: Option<(i64, i64)>,
@@ -249,7 +251,9 @@ impl Recorder {
         let path = open.writer.path().to_owned();
         match open.writer.finish() {
             Ok(_) => tracing::info!("segment closed: {}", path.display()),
-            Err(e) => self.fail(e.to_string(), None),
+            // The segment's end was lost (a full disk at its last fragment): an outage from
+            // its last picture, and the next segment waits like after a failed write.
+            Err(e) => self.fail(e.to_string(), Some(open.last_wall_ms)),
         }
         self.update(|s| {
             s.current = None;
@@ -324,6 +328,7 @@ impl Recorder {
                         track,
                         start_pts: f.pts,
                         start_wall_ms: f.wall_ms,
+                        last_wall_ms: f.wall_ms,
                         audio_anchor: None,
                         boundary_ms: policy::next_boundary_ms(
                             f.wall_ms,
@@ -353,6 +358,7 @@ impl Recorder {
             f.keyframe,
         ) {
             Ok(()) => {
+                open.last_wall_ms = f.wall_ms;
                 let n = f.data.len() as u64;
                 self.update(|s| s.bytes += n);
             }

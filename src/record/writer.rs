@@ -277,19 +277,31 @@ impl SegmentWriter {
         Ok(())
     }
 
-    /// Hands one packet to the muxer and checks that what it flushed reached the file.
+    /// Hands one packet to the muxer and checks that what it flushed reached the file. A
+    /// packet the muxer refuses (a timestamp out of order) leaves the file whole; only lost
+    /// bytes make it `broken`.
     fn put(&mut self, packet: ffmpeg::Packet, what: &str) -> Result<(), WriteError> {
-        let written = packet
-            .write(&mut self.out)
-            .map_err(|e| e.to_string())
-            .and_then(|_| self.check_written());
-        written.map_err(|e| {
-            self.broken = true;
-            WriteError {
-                path: self.path.display().to_string(),
-                what: format!("{what}: {e}"),
+        let written = match packet.write(&mut self.out) {
+            Ok(_) => self.check_written(),
+            Err(e) => {
+                self.broken |= self.io_failed();
+                Err(e.to_string())
             }
+        };
+        written.map_err(|e| WriteError {
+            path: self.path.display().to_string(),
+            what: format!("{what}: {e}"),
         })
+    }
+
+    /// Whether FFmpeg's I/O has failed (its error is sticky: nothing more reaches the file).
+    fn io_failed(&mut self) -> bool {
+        // SAFETY: the output context is open and owns its I/O context; reading its error
+        // field has no side effect.
+        unsafe {
+            let pb = (*self.out.as_mut_ptr()).pb;
+            !pb.is_null() && (*pb).error < 0
+        }
     }
 
     /// Where FFmpeg's I/O stands: every byte it was handed, flushed or not.
@@ -320,6 +332,7 @@ impl SegmentWriter {
             .map_err(|e| e.to_string())?
             .len();
         if on_disk < at {
+            self.broken = true;
             return Err(format!("the disk took {on_disk} of {at} bytes"));
         }
         self.whole_bytes = at;
@@ -332,19 +345,25 @@ impl SegmentWriter {
     /// segment left with nothing beyond its header is no recording and is removed rather than
     /// left as a file nothing can play.
     pub fn finish(mut self) -> Result<u64, WriteError> {
+        // FFmpeg 5.1's MP4 trailer reports success over a sticky I/O error (its positive
+        // return hides it), so the I/O error and the sizes are checked here.
         let trailer = self.out.write_trailer().map_err(|e| e.to_string());
         let end = self.position();
-        let (path, header, whole, broken) = (
-            self.path.clone(),
-            self.header_bytes,
-            self.whole_bytes,
-            self.broken,
-        );
+        let (path, header, whole) = (self.path.clone(), self.header_bytes, self.whole_bytes);
+        let broken = self.broken || self.io_failed();
         // Closes the file.
         drop(self);
-        let on_disk = std::fs::metadata(&path).map_or(0, |m| m.len());
+        let fail = |what: String| WriteError {
+            path: path.display().to_string(),
+            what: format!("cannot finish: {what}"),
+        };
+        let on_disk = match std::fs::metadata(&path) {
+            Ok(m) => m.len(),
+            // Nothing to measure (or cut): say so and leave the file as it is.
+            Err(e) => return Err(fail(e.to_string())),
+        };
         let lost = end.is_some_and(|end| on_disk < end);
-        let size = if broken || lost || trailer.is_err() {
+        let size = if broken || lost {
             let cut = std::fs::OpenOptions::new()
                 .write(true)
                 .open(&path)
@@ -359,10 +378,6 @@ impl SegmentWriter {
         if size <= header {
             let _ = std::fs::remove_file(&path);
         }
-        let fail = |what: String| WriteError {
-            path: path.display().to_string(),
-            what: format!("cannot finish: {what}"),
-        };
         trailer.map_err(fail)?;
         if lost {
             return Err(fail(format!(

@@ -146,6 +146,9 @@ fn a_disk_that_fills_mid_fragment_leaves_only_playable_segments() {
                     complaints.is_empty(),
                     "{format:?} on {kib} KiB: {f:?} ends in half a fragment: {complaints}"
                 );
+                if let Err(e) = whole_elements(&f) {
+                    panic!("{format:?} on {kib} KiB: {f:?} ends in half a fragment: {e}");
+                }
                 kept_after_a_failure += usize::from(failed);
             }
         }
@@ -154,6 +157,89 @@ fn a_disk_that_fills_mid_fragment_leaves_only_playable_segments() {
         kept_after_a_failure > 0,
         "no disk filled in the middle of a segment that kept its pictures"
     );
+}
+
+/// A packet the muxer refuses (a timestamp out of order) loses nothing: the segment keeps
+/// every picture before and after it, and its whole ending (MP4's fragment index, MKV's cues).
+#[test]
+fn a_refused_packet_cuts_nothing() {
+    let frames = encoded(30);
+    for format in [RecordFormat::Mp4, RecordFormat::Mkv] {
+        let dir = tempfile::tempdir().unwrap();
+        let first = unit(&frames[0].0, true, 0);
+        let track = track_of(&first).unwrap();
+        let path = dir.path().join(match format {
+            RecordFormat::Mp4 => "a.mp4",
+            RecordFormat::Mkv => "a.mkv",
+        });
+        let mut writer = SegmentWriter::create(&path, format, &track, None, first.wall_ms).unwrap();
+        for (k, (data, key)) in frames.iter().enumerate() {
+            writer.write(data, k as i64 * 9000, 9000, *key).unwrap();
+            if k == 15 {
+                let back = writer.write(data, 0, 9000, false);
+                assert!(
+                    back.is_err(),
+                    "{format:?}: a timestamp going back is refused"
+                );
+            }
+        }
+        writer.finish().unwrap();
+        assert_eq!(packets(&path).len(), 30, "{format:?}");
+        whole_elements(&path).unwrap();
+    }
+}
+
+/// Checks that `path` is whole top-level elements up to its last byte: MP4 boxes, or the
+/// Matroska EBML header and the children of its Segment (whose own size may claim more:
+/// the trailer rewrites it before a cut).
+fn whole_elements(path: &std::path::Path) -> Result<(), String> {
+    let data = std::fs::read(path).map_err(|e| e.to_string())?;
+    let len = data.len() as u64;
+    let mut at = 0;
+    if path.extension().is_some_and(|e| e == "mp4") {
+        while at < len {
+            let size = data
+                .get(at as usize..at as usize + 4)
+                .map(|b| u64::from(u32::from_be_bytes(b.try_into().unwrap())));
+            match size {
+                Some(size) if size >= 8 && at + size <= len => at += size,
+                _ => return Err(format!("a box at {at} of {size:?} bytes in {len}")),
+            }
+        }
+        return Ok(());
+    }
+    let (header, head) = ebml_element(&data, 0)?;
+    at = head + header.ok_or("an EBML header of unknown size")?;
+    let (_, head) = ebml_element(&data, at)?;
+    at += head;
+    while at < len {
+        let (size, head) = ebml_element(&data, at)?;
+        match size {
+            Some(size) if at + head + size <= len => at += head + size,
+            _ => return Err(format!("an element at {at} of {size:?} bytes in {len}")),
+        }
+    }
+    Ok(())
+}
+
+/// The EBML element at `at`: its data size (`None`: unknown) and the length of its ID and
+/// size fields.
+fn ebml_element(data: &[u8], at: u64) -> Result<(Option<u64>, u64), String> {
+    let vint = |at: u64| -> Result<(u64, u64, bool), String> {
+        let first = *data.get(at as usize).ok_or(format!("no element at {at}"))?;
+        let n = u64::from(first.leading_zeros()) + 1;
+        if n > 8 {
+            return Err(format!("a bad length at {at}"));
+        }
+        let bytes = data
+            .get(at as usize..(at + n) as usize)
+            .ok_or(format!("half an element at {at}"))?;
+        let value = bytes.iter().fold(0u64, |v, b| v << 8 | u64::from(*b)) & !(1 << (7 * n));
+        Ok((value, n, value == (1 << (7 * n)) - 1))
+    };
+    let (_, id_len, _) = vint(at)?;
+    let (size, size_len, unknown) = vint(at + id_len)?;
+    Ok(((!unknown).then_some(size), id_len + size_len))
 }
 
 /// What ffprobe says is wrong while reading every packet of `path` (empty: nothing).
