@@ -197,7 +197,7 @@ fn secs(lo: f64, hi: f64) -> Duration {
 }
 
 /// Sleeps `d`, or until `deadline`; whether time is left.
-fn pause(d: Duration, deadline: Instant) -> bool {
+pub fn pause(d: Duration, deadline: Instant) -> bool {
     let now = Instant::now();
     if now >= deadline {
         return false;

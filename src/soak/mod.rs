@@ -53,7 +53,16 @@ pub fn run(options: &Options) -> Result<Report, String> {
     let start = child.resources()?;
     let records = Arc::new(Mutex::new(Vec::<Record>::new()));
     let deadline = Instant::now() + Duration::from_secs_f64(options.minutes * 60.0);
+    let samples = Mutex::new(Vec::<Resources>::new());
     std::thread::scope(|s| {
+        let (sampled, samples) = (&child, &samples);
+        s.spawn(move || {
+            while faults::pause(Duration::from_secs(20), deadline) {
+                if let (Ok(r), Ok(mut all)) = (sampled.resources(), samples.lock()) {
+                    all.push(r);
+                }
+            }
+        });
         for n in 1..=options.cameras {
             let (cameras, child, records) = (&cameras, &child, &records);
             s.spawn(move || faults::camera_loop(cameras, n, child, deadline, records));
@@ -68,6 +77,8 @@ pub fn run(options: &Options) -> Result<Report, String> {
     child.wait_all_live(&names, SETTLE)?;
     std::thread::sleep(Duration::from_secs(10));
     let end = child.resources()?;
+    let samples = samples.into_inner().map_err(|_| "soak: samples lost")?;
+    let middle = samples.get(samples.len() / 2).copied().unwrap_or(start);
     let log = child.stop()?;
     drop(cameras);
     let (segments, unreadable) = faults::probe_segments(disk.path());
@@ -80,6 +91,7 @@ pub fn run(options: &Options) -> Result<Report, String> {
         disk_faults,
         records,
         start,
+        middle,
         end,
         segments,
         unreadable,
@@ -96,6 +108,8 @@ pub struct Report {
     pub disk_faults: bool,
     pub records: Vec<Record>,
     pub start: Resources,
+    /// Halfway through the faults: warm-up is over, so growth from here on is a leak.
+    pub middle: Resources,
     pub end: Resources,
     pub segments: usize,
     /// Segments ffprobe reads no picture from.
@@ -154,7 +168,8 @@ impl std::fmt::Display for Report {
             .max()
             .map_or("-".into(), secs);
         let rss = |r: &Resources| r.rss_kb as f64 / 1024.0;
-        let change = (rss(&self.end) / rss(&self.start).max(0.001) - 1.0) * 100.0;
+        let growth = |a: f64, b: f64| (b / a.max(0.001) - 1.0) * 100.0;
+        let change = growth(rss(&self.start), rss(&self.end));
         writeln!(f, "recoveries: {recovered}/{all}, worst {worst}")?;
         let back = self
             .records
@@ -174,6 +189,16 @@ impl std::fmt::Display for Report {
             "RSS: {:.1} MB → {:.1} MB ({change:+.1} %)",
             rss(&self.start),
             rss(&self.end)
+        )?;
+        let anon = |r: &Resources| r.anon_kb as f64 / 1024.0;
+        writeln!(
+            f,
+            "  anonymous (heap, stacks): {:.1} → {:.1} → {:.1} MB (start, halfway, end: \
+             {:+.1} % over the second half)",
+            anon(&self.start),
+            anon(&self.middle),
+            anon(&self.end),
+            growth(anon(&self.middle), anon(&self.end))
         )?;
         writeln!(f, "fds: {} → {}", self.start.fds, self.end.fds)?;
         writeln!(f, "threads: {} → {}", self.start.threads, self.end.threads)?;

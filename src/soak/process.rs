@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Resources {
     pub rss_kb: u64,
+    /// The anonymous part of the RSS (heap, stacks): what a leak grows. The rest is the
+    /// binary and libraries, paged in as code runs for the first time.
+    pub anon_kb: u64,
     pub fds: usize,
     pub threads: u64,
 }
@@ -121,6 +124,7 @@ impl Child {
             .count();
         Ok(Resources {
             rss_kb: field("VmRSS:"),
+            anon_kb: field("RssAnon:"),
             fds,
             threads: field("Threads:"),
         })
