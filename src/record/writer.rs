@@ -320,7 +320,8 @@ impl SegmentWriter {
 
     /// After a write: when FFmpeg flushed something (a fragment or cluster ended), the file
     /// must have grown to its I/O position — a full disk can take part of a write without
-    /// FFmpeg reporting it — and then that position is the end of a whole fragment.
+    /// FFmpeg reporting it — and then that position is the end of a whole fragment. (A network
+    /// filesystem whose `st_size` lags behind writes would fail this; local disks do not.)
     fn check_written(&mut self) -> Result<(), String> {
         let Some(at) = self.position() else {
             return Ok(());
