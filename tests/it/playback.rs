@@ -9,29 +9,7 @@ use std::time::Duration;
 use opticlink::playback::{Index, index::rfc3339};
 
 use crate::common::{self, Proc, ffprobe, sim, small};
-use crate::record::{record_config, segments};
-
-/// Packet times (s) and key flags of a file's video.
-fn video_packets(path: &Path) -> Vec<(f64, bool)> {
-    let v = ffprobe(&[
-        "-select_streams",
-        "v",
-        "-show_entries",
-        "packet=pts_time,flags",
-        path.to_str().unwrap(),
-    ]);
-    v["packets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["pts_time"].as_str().unwrap().parse().unwrap(),
-                p["flags"].as_str().unwrap().contains('K'),
-            )
-        })
-        .collect()
-}
+use crate::record::{record_config, segments, video_packets};
 
 /// `opticlink export Rec --from FROM --to TO -o CLIP --config CFG`: (success, what it said).
 fn export_cli(from: &str, to: &str, clip: &Path, cfg: &Path) -> (bool, String) {

@@ -41,23 +41,34 @@ struct Segment {
     duration: f64,
 }
 
-/// The video packets' times of a segment, by ffprobe.
-pub(crate) fn video_pts(path: &Path) -> Vec<f64> {
-    let packets = ffprobe(&[
+/// The video packets' times (s) and key flags of a segment, by ffprobe (none when it reads
+/// nothing).
+pub(crate) fn video_packets(path: &Path) -> Vec<(f64, bool)> {
+    let v = ffprobe(&[
         "-select_streams",
         "v",
         "-show_entries",
-        "packet=pts_time",
+        "packet=pts_time,flags",
         path.to_str().unwrap(),
     ]);
-    packets["packets"]
+    v["packets"]
         .as_array()
         .map(|a| {
             a.iter()
-                .map(|p| p["pts_time"].as_str().unwrap().parse().unwrap())
+                .map(|p| {
+                    (
+                        p["pts_time"].as_str().unwrap().parse().unwrap(),
+                        p["flags"].as_str().unwrap().contains('K'),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The video packets' times (s) of a segment.
+pub(crate) fn video_pts(path: &Path) -> Vec<f64> {
+    video_packets(path).into_iter().map(|(t, _)| t).collect()
 }
 
 fn probe(path: &Path) -> Segment {
