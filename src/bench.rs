@@ -131,6 +131,7 @@ pub fn audio(secs: u64) -> Result<AudioReport, String> {
             grace: Duration::from_secs(10),
             stall: Duration::from_secs(5),
             speaker: Some(speaker.clone()),
+            bell: None,
         },
         Arc::new(retina::client::SessionGroup::default()),
         Arc::new(crate::media::NoSink),

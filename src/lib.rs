@@ -174,6 +174,7 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
             .collect();
     }
     let (api_tx, api_rx) = crossbeam_channel::bounded(serve::api::COMMAND_QUEUE);
+    let bell = stream::Bell::default();
     let hub = serve::FeedHub::default();
     let locks = std::sync::Arc::new(locks::Locks::new(
         paths::state_dir().map(|d| d.join("unlocks.json")),
@@ -186,7 +187,7 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
         config.servers.bind,
         config.servers.api_port,
         board.clone(),
-        api_tx,
+        serve::api::CommandSender::new(api_tx, bell.clone()),
         hub.clone(),
         serve::Access::new(&config.servers),
         locks.clone(),
@@ -210,6 +211,7 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
         .insert_resource(camera::WallConfig(config))
         .insert_resource(camera::Board(board))
         .insert_resource(camera::ApiInbox(api_rx))
+        .insert_resource(camera::WallBell(bell))
         .insert_resource(camera::Hub(hub))
         .insert_resource(camera::ViewLocks(locks))
         .insert_resource(camera::PicturesWanted(matches!(mode, Mode::Window(_))))

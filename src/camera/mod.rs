@@ -163,6 +163,11 @@ pub struct Talkable(pub Arc<crate::config::CameraConfig>);
 #[derive(Resource)]
 pub struct SpeakerOutput(pub crate::sound::device::Output);
 
+/// What wakes the wall's window: rung by every worker's pictures and events and by the API's
+/// commands. The wall's pacer listens (`wall::pace`); headless, nobody does.
+#[derive(Resource, Clone, Default)]
+pub struct WallBell(pub crate::stream::Bell);
+
 /// Whether decoded pictures are displayed (window mode). Headless leaves them in FFmpeg.
 #[derive(Resource, Debug, Clone, Copy)]
 pub struct PicturesWanted(pub bool);

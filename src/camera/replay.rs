@@ -127,7 +127,7 @@ pub(super) fn plugin(app: &mut App) {
 /// Starts `camera`'s player on `head`.
 fn start(
     commands: &mut Commands,
-    config: Option<&WallConfig>,
+    (config, bell): (Option<&WallConfig>, Option<&super::WallBell>),
     entity: Entity,
     cam: &IpCamera,
     head: Entity,
@@ -137,7 +137,7 @@ fn start(
         |c| c.recording.dir.clone(),
     );
     let folder = crate::playback::camera_folder(&dir, &cam.name);
-    match Player::start(&cam.name, folder) {
+    match Player::start(&cam.name, folder, bell.map(|b| b.0.clone())) {
         Ok(player) => {
             info!(camera = %cam.name, "playback");
             commands
@@ -181,7 +181,7 @@ fn requests(
     mut commands: Commands,
     mut reader: MessageReader<ReplayRequest>,
     time: Res<Time<Real>>,
-    config: Option<Res<WallConfig>>,
+    (config, bell): (Option<Res<WallConfig>>, Option<Res<super::WallBell>>),
     cameras: Query<(Entity, &IpCamera, Option<&Replay>, Option<&ViewLocked>)>,
     mut heads: Query<&mut Playhead>,
     clips: Res<super::clips::Clips>,
@@ -204,7 +204,13 @@ fn requests(
             }
             let at = at.unwrap_or_else(|| now_ms() - START_BEFORE_MS);
             let h = commands.spawn(Playhead::new(at, now)).id();
-            start(commands, config.as_deref(), entity, cam, h);
+            start(
+                commands,
+                (config.as_deref(), bell.as_deref()),
+                entity,
+                cam,
+                h,
+            );
             made.push((entity, h));
             h
         };
@@ -235,7 +241,13 @@ fn requests(
                     if e == entity || r.is_some_and(|r| r.head == head) || is_locked(l) {
                         continue;
                     }
-                    start(&mut commands, config.as_deref(), e, c, head);
+                    start(
+                        &mut commands,
+                        (config.as_deref(), bell.as_deref()),
+                        e,
+                        c,
+                        head,
+                    );
                 }
             }
             ReplayAction::Live => {

@@ -104,6 +104,7 @@ pub fn worker_config(cam: &CameraConfig, config: &Config) -> Result<stream::Work
         grace: Duration::from_secs(config.grace_secs),
         stall: Duration::from_secs(config.stall_secs),
         speaker: None,
+        bell: None,
     })
 }
 
@@ -151,6 +152,7 @@ pub struct CameraSpawner<'w, 's> {
     pub(super) wanted: Option<Res<'w, PicturesWanted>>,
     locks: Option<Res<'w, super::ViewLocks>>,
     pub(super) sound: Option<Res<'w, super::Sound>>,
+    pub(super) bell: Option<Res<'w, super::WallBell>>,
     pub(super) time: Res<'w, Time<Real>>,
 }
 
@@ -175,6 +177,7 @@ impl CameraSpawner<'_, '_> {
         }
         let config = &self.config.0;
         let speaker = self.sound.as_ref().map(|s| s.0.clone());
+        let bell = self.bell.as_ref().map(|b| b.0.clone());
         let wanted = self.wanted.as_ref().is_none_or(|w| w.0);
         // In a window a camera with a sub stream starts on it: its main session is needed
         // only to record, until its tile is big enough to want the main stream.
@@ -183,6 +186,7 @@ impl CameraSpawner<'_, '_> {
             stream::StreamStats::switched(session, wanted || config.headless_decode, wanted);
         let started = worker_config(cam, config).and_then(|mut wc| {
             wc.speaker = speaker;
+            wc.bell = bell;
             let (sink, recorder, record_thread) =
                 spawn_recorder(&cam.name, record_settings(cam, config))
                     .map_err(|e| format!("recorder: {e}"))?;

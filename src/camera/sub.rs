@@ -115,7 +115,9 @@ impl CameraSpawner<'_, '_> {
         };
         // In a window the sub stream shows the camera until the wall wants the main one;
         // headless it stands by.
-        let started = worker_config(&sub_cam, &self.config.0).and_then(|wc| {
+        let bell = self.bell.as_ref().map(|b| b.0.clone());
+        let started = worker_config(&sub_cam, &self.config.0).and_then(|mut wc| {
+            wc.bell = bell;
             stream::spawn_camera_with(
                 self.runtime.handle(),
                 wc,

@@ -106,7 +106,7 @@ pub fn seek(record_dir: &Path, camera: &str, seeks: usize) -> Result<SeekReport,
             index.segments[0].start_ms
         })
         .collect();
-    let player = Player::start(camera, folder.to_path_buf()).map_err(|e| e.to_string())?;
+    let player = Player::start(camera, folder.to_path_buf(), None).map_err(|e| e.to_string())?;
     let mut times = Vec::new();
     let mut wrong = Vec::new();
     for (i, &at) in instants.iter().enumerate() {

@@ -82,15 +82,19 @@ pub struct Player {
 
 impl Player {
     /// Starts playing the recordings in `folder` (a camera's folder under the recording
-    /// directory) for `camera`.
-    pub fn start(camera: &str, folder: PathBuf) -> std::io::Result<Player> {
+    /// directory) for `camera`; each picture shown rings `bell`.
+    pub fn start(
+        camera: &str,
+        folder: PathBuf,
+        bell: Option<crate::stream::Bell>,
+    ) -> std::io::Result<Player> {
         let shared = Arc::new(Shared {
             mailbox: Mutex::default(),
             wake: Condvar::new(),
             done: AtomicU64::new(0),
             index: Mutex::new((0, Arc::default())),
         });
-        let (slot, shown) = Slot::new();
+        let (slot, shown) = Slot::with_bell(bell);
         let thread_shared = shared.clone();
         let name = camera.to_owned();
         std::thread::Builder::new()

@@ -19,6 +19,29 @@ use crate::config::CameraConfig;
 
 pub(super) type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
+/// The API's end of the command channel to the ECS. Each command sent rings the wall's bell:
+/// a window that sleeps until something changes acts on it at once.
+#[derive(Clone)]
+pub struct CommandSender {
+    tx: crossbeam_channel::Sender<ApiCommand>,
+    bell: crate::stream::Bell,
+}
+
+impl CommandSender {
+    pub fn new(tx: crossbeam_channel::Sender<ApiCommand>, bell: crate::stream::Bell) -> Self {
+        Self { tx, bell }
+    }
+
+    pub fn try_send(
+        &self,
+        command: ApiCommand,
+    ) -> Result<(), crossbeam_channel::TrySendError<ApiCommand>> {
+        self.tx.try_send(command)?;
+        self.bell.ring();
+        Ok(())
+    }
+}
+
 /// A control request for the ECS, from `POST`/`DELETE /api/cameras…`.
 #[derive(Debug)]
 pub enum ApiCommand {
@@ -91,7 +114,7 @@ pub fn start(
     ip: IpAddr,
     preferred: u16,
     board: StatusBoard,
-    commands: crossbeam_channel::Sender<ApiCommand>,
+    commands: CommandSender,
     hub: FeedHub,
     access: Access,
     locks: Arc<crate::locks::Locks>,
@@ -132,7 +155,7 @@ pub fn start(
 async fn route(
     req: Request<Incoming>,
     board: &StatusBoard,
-    commands: &crossbeam_channel::Sender<ApiCommand>,
+    commands: &CommandSender,
     hub: &FeedHub,
     locks: &Arc<crate::locks::Locks>,
     floor: &crate::talk::Floor,
@@ -430,7 +453,7 @@ fn refuse_body(req: &Request<Incoming>, segments: &[&str]) -> Option<Response<Bo
 
 /// Sends `command` to the ECS and waits for its answer; the error is the response to give.
 pub(super) async fn ask<T>(
-    commands: &crossbeam_channel::Sender<ApiCommand>,
+    commands: &CommandSender,
     command: ApiCommand,
     answer: oneshot::Receiver<Result<T, Refusal>>,
 ) -> Result<T, Response<Body>> {

@@ -34,6 +34,9 @@ pub use access::{Access, Limits, unlock_key};
 pub struct StatusSnapshot {
     pub cameras: Vec<CameraStatus>,
     pub api_port: u16,
+    /// The wall's drawing (window mode; absent headless).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wall: Option<WallStatus>,
     /// The wall's windows (none headless), for `/api/windows`.
     #[serde(skip)]
     pub windows: Vec<WindowStatus>,
@@ -91,6 +94,14 @@ pub struct WindowStatus {
     pub width: u32,
     pub height: u32,
     pub tour: Option<TourStatus>,
+}
+
+/// How much the wall draws: frames since start and over the last second. A wall draws when
+/// a shown picture changes, on input and at a 1 Hz tick, so this follows the cameras.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct WallStatus {
+    pub frames: u64,
+    pub fps: f64,
 }
 
 /// A window's tour in [`WindowStatus`].

@@ -22,7 +22,7 @@ pub(super) async fn change(
     req: Request<Incoming>,
     name: &str,
     snapshot: &StatusSnapshot,
-    commands: &crossbeam_channel::Sender<ApiCommand>,
+    commands: &super::api::CommandSender,
 ) -> Response<Body> {
     if !snapshot.windows.iter().any(|w| w.name == name) {
         let known: Vec<&str> = snapshot.windows.iter().map(|w| w.name.as_str()).collect();

@@ -18,7 +18,7 @@ use std::time::Duration;
 use crate::media::VideoCodec;
 
 pub use latency::{LatencyMeter, Percentiles};
-pub use slot::{FrameReceiver, FrameSlot, Slot};
+pub use slot::{Bell, FrameReceiver, FrameSlot, Slot};
 pub use spawn::{CameraHandle, WorkerConfig, spawn_camera, spawn_camera_with};
 
 /// Commands from the ECS to one camera's worker (bounded channel).

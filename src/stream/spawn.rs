@@ -30,6 +30,9 @@ pub struct WorkerConfig {
     pub stall: Duration,
     /// The wall's speaker, which plays this camera while it is the audible one.
     pub speaker: Option<Arc<crate::sound::Speaker>>,
+    /// Rung on each picture for the wall and each event (the wall's window sleeps until
+    /// something changes).
+    pub bell: Option<super::Bell>,
 }
 
 impl std::fmt::Debug for WorkerConfig {
@@ -80,7 +83,7 @@ pub fn spawn_camera_with(
     stats: StreamStats,
 ) -> std::io::Result<CameraHandle> {
     let stats = Arc::new(stats);
-    let (slot, frames) = FrameSlot::new();
+    let (slot, frames) = FrameSlot::with_bell(config.bell.clone());
     let (mjpeg, mjpeg_frames) = FrameSlot::new();
     let outputs = DecodeOutputs { slot, mjpeg };
     let packets = spawn_decoder(&config.name, stats.clone(), outputs)?;

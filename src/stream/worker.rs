@@ -61,7 +61,12 @@ enum Ended {
 impl Worker {
     fn emit(&self, event: CameraEvent) {
         match self.events.try_send(event) {
-            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            Ok(()) => {
+                if let Some(bell) = &self.config.bell {
+                    bell.ring();
+                }
+            }
+            Err(TrySendError::Disconnected(_)) => {}
             Err(TrySendError::Full(e)) => tracing::warn!("event queue full, dropped {e:?}"),
         }
     }
@@ -163,7 +168,9 @@ impl Worker {
 
     /// Takes new settings (the speaker stays: it is the wall's, not the camera's).
     fn reconfigure(&mut self, mut config: WorkerConfig) {
+        // The speaker and the bell are the wall's, fixed for the worker's life.
         config.speaker = self.config.speaker.take();
+        config.bell = self.config.bell.take();
         tracing::info!(
             "settings changed: connecting to {}",
             secret::redact_url(config.url.as_str())

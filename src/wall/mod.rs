@@ -11,6 +11,7 @@ pub mod layout;
 mod lock_form;
 pub mod monitors;
 mod overlay;
+pub mod pace;
 mod playback;
 pub mod snapshot;
 pub mod sound;
@@ -221,6 +222,7 @@ pub fn plugin(options: WindowOptions) -> impl Fn(&mut App) {
                 sound::plugin,
                 talk::plugin,
                 snapshot::plugin,
+                pace::plugin,
             ))
             .init_resource::<OverlayPass>()
             .add_systems(

@@ -68,6 +68,8 @@ pub fn os_window(want: Option<&crate::config::WindowConfig>) -> Window {
         mode: want.map_or(WindowMode::Windowed, |w| {
             window_mode(w.mode, MonitorSelection::Primary)
         }),
+        // Vsync: a frame never waits in a queue of frames, and never outruns the display.
+        present_mode: bevy::window::PresentMode::AutoVsync,
         ..default()
     }
 }

@@ -75,6 +75,7 @@ fn only_the_audible_cameras_sound_reaches_the_speaker_within_300_ms() {
                 grace: Duration::from_secs(10),
                 stall: Duration::from_secs(5),
                 speaker: Some(speaker.clone()),
+                bell: None,
             };
             spawn_camera(
                 rt.handle(),

@@ -22,6 +22,7 @@ mod onvif;
 mod platform;
 mod playback;
 mod plugin;
+mod quiet_wall;
 mod record;
 mod screenshot;
 mod secret_service;

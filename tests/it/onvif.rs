@@ -52,6 +52,7 @@ fn watch(rt: &tokio::runtime::Runtime, sim: &SimServer, n: u32, auth: bool) -> C
         grace: Duration::from_secs(10),
         stall: Duration::from_secs(5),
         speaker: None,
+        bell: None,
     };
     let sink = Arc::new(CountingSink::default());
     spawn_camera(rt.handle(), cfg, Arc::new(SessionGroup::default()), sink).unwrap()

@@ -23,6 +23,7 @@ fn config(url: &str, transport: Transport) -> WorkerConfig {
         grace: Duration::from_secs(10),
         stall: Duration::from_secs(5),
         speaker: None,
+        bell: None,
     }
 }
 

@@ -1,0 +1,64 @@
+//! The quiet wall in a real window (Xvfb + llvmpipe): it draws when a shown picture changes
+//! and at the overlay tick, not as fast as it can. Frames drawn come from `/api/status`
+//! (`wall.frames`); the bounds are wide, for a loaded 2-core machine draws fewer frames, never
+//! more.
+
+use std::time::{Duration, Instant};
+
+use crate::common::{self, Proc};
+use crate::screenshot::xvfb;
+
+/// Frames the wall draws per second over `span`, from its counter.
+fn frames_per_second(app: &Proc, span: Duration) -> f64 {
+    let frames = || app.status()["wall"]["frames"].as_u64();
+    let f0 = common::wait_for(Duration::from_secs(30), "the wall to count frames", frames);
+    let t0 = Instant::now();
+    std::thread::sleep(span);
+    let f1 = frames().unwrap();
+    (f1 - f0) as f64 / t0.elapsed().as_secs_f64()
+}
+
+#[test]
+fn a_window_draws_for_new_pictures_and_only_ticks_without_them() {
+    let _g = common::heavy();
+    let x = xvfb();
+    let rt = common::runtime();
+    let sim = common::sim(
+        &rt,
+        opticlink::simcam::SimConfig {
+            fps: 10,
+            ..common::small(0)
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("wall.ron");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"(cameras: [(name: "Door", url: "{}")], servers: (api_port: 0), stall_secs: 2)"#,
+            sim.url(1)
+        ),
+    )
+    .unwrap();
+    let app = Proc::start(
+        &["--config", cfg.to_str().unwrap()],
+        &[("DISPLAY", x.1.as_str())],
+    );
+    app.wait_state("Door", "live", Duration::from_secs(60));
+    // A 10 fps camera: about 10 frames a second and the tick; never the hundreds a
+    // continuously drawing window reaches here.
+    let live = frames_per_second(&app, Duration::from_secs(4));
+    assert!(
+        (4.0..=14.0).contains(&live),
+        "{live:.1} frames/s for a 10 fps camera"
+    );
+    // The camera goes away: only the tick (and the state changes) draw.
+    drop(sim);
+    app.wait_state("Door", "reconnecting", Duration::from_secs(30));
+    let idle = frames_per_second(&app, Duration::from_secs(4));
+    assert!(idle <= 2.5, "{idle:.1} frames/s without pictures");
+    assert!(
+        idle >= 0.5,
+        "{idle:.1} frames/s: the overlay tick still draws"
+    );
+}
