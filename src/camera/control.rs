@@ -136,7 +136,7 @@ fn api_commands(
                         mjpeg: p.mjpeg,
                         audio: p.audio,
                     })
-                    .map_err(Refusal::Conflict);
+                    .map_err(super::edit::EditError::refusal);
                 let _ = reply.send(answer);
             }
             ApiCommand::SetWindow {

@@ -3,7 +3,9 @@
 //! new one at the new session), recording follows `record`, its control agent, talk settings
 //! and view lock are replaced; its servers, ports, decode thread and grid place stay, and no
 //! other camera is touched. A camera that has no worker (disabled, or failed to start) or is
-//! being enabled or disabled is removed and spawned again at its place instead.
+//! being enabled or disabled is removed and spawned again at its place instead. An edit is
+//! all or nothing: whatever can fail (the new settings, room in both workers' command queues)
+//! is checked and reserved before anything changes.
 
 use bevy::prelude::*;
 
@@ -13,6 +15,44 @@ use crate::config::CameraConfig;
 use crate::record::names::folder_name;
 use crate::secret;
 use crate::stream::CameraCommand;
+
+/// Why an edit was refused; nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EditError {
+    /// A field the camera cannot use: `field: why`.
+    Invalid(String),
+    /// A worker's command queue is full (it is still carrying out an earlier edit).
+    Busy(String),
+}
+
+impl EditError {
+    pub fn refusal(self) -> crate::serve::api::Refusal {
+        use crate::serve::api::Refusal;
+        match self {
+            Self::Invalid(m) => Refusal::BadRequest(m),
+            Self::Busy(m) => Refusal::Busy(m),
+        }
+    }
+}
+
+/// The worker settings for `cam`, or which field is wrong.
+fn settings(
+    cam: &CameraConfig,
+    field: &str,
+    config: &crate::config::Config,
+) -> Result<crate::stream::WorkerConfig, EditError> {
+    worker_config(cam, config).map_err(|why| EditError::Invalid(format!("{field}: {why}")))
+}
+
+/// Room for one command in `link`'s queue, or [`EditError::Busy`].
+fn room<'a>(
+    link: &'a WorkerLink,
+    name: &str,
+) -> Result<tokio::sync::mpsc::Permit<'a, CameraCommand>, EditError> {
+    link.commands
+        .try_reserve()
+        .map_err(|_| EditError::Busy(format!("camera {name:?} is busy; try again")))
+}
 
 /// What an edit needs of the camera as it is.
 pub struct Current<'a> {
@@ -31,7 +71,7 @@ impl CameraSpawner<'_, '_> {
         now: Current<'_>,
         cam: &CameraConfig,
         set_recording: &mut MessageWriter<SetRecording>,
-    ) -> Result<PortBinding, String> {
+    ) -> Result<PortBinding, EditError> {
         let Current {
             entity,
             camera,
@@ -47,12 +87,20 @@ impl CameraSpawner<'_, '_> {
             let (_, ports) = self.spawn(cam, index);
             return Ok(ports);
         };
-        let mut wc = worker_config(cam, &self.config.0)?;
-        wc.speaker = self.sound.as_ref().map(|s| s.0.clone());
-        link.commands
-            .try_send(CameraCommand::Reconfigure(Box::new(wc)))
-            .map_err(|_| format!("camera {:?} is busy; try again", cam.name))?;
-        self.reconfigure_sub(entity, sub, cam)?;
+        // Everything that can fail, before anything changes.
+        let main = settings(cam, "url", &self.config.0)?;
+        let sub_settings = match (sub, super::sub::sub_camera(cam)) {
+            (Some(s), Some(sub_cam)) => Some((
+                room(&s.link, &cam.name)?,
+                settings(&sub_cam, "sub_url", &self.config.0)?,
+            )),
+            _ => None,
+        };
+        room(link, &cam.name)?.send(CameraCommand::Reconfigure(Box::new(main)));
+        match sub_settings {
+            Some((permit, wc)) => permit.send(CameraCommand::Reconfigure(Box::new(wc))),
+            None => self.follow_sub_url(entity, sub, cam),
+        }
         self.set_lock(cam);
         // A new control agent for the new endpoint (the old one stops its camera first).
         if let Some(ptz) = ptz {
@@ -94,35 +142,27 @@ impl CameraSpawner<'_, '_> {
         Ok(ports.cloned().unwrap_or_default())
     }
 
-    /// The sub stream follows `sub_url`: new settings for its worker, or started, or stopped.
-    fn reconfigure_sub(
+    /// A sub stream added or taken away by `sub_url` (new settings for one that stays are sent
+    /// with the main stream's).
+    fn follow_sub_url(
         &mut self,
         entity: Entity,
         sub: Option<&super::sub::SubStream>,
         cam: &CameraConfig,
-    ) -> Result<(), String> {
-        match (sub, super::sub::sub_camera(cam)) {
-            (Some(sub), Some(sub_cam)) => {
-                let wc = worker_config(&sub_cam, &self.config.0)?;
-                sub.link
-                    .commands
-                    .try_send(CameraCommand::Reconfigure(Box::new(wc)))
-                    .map_err(|_| format!("camera {:?} is busy; try again", cam.name))
-            }
-            (Some(sub), None) => {
+    ) {
+        match (sub, cam.sub_url.is_some()) {
+            (Some(sub), false) => {
                 super::sub::stop_sub(sub);
                 self.commands
                     .entity(entity)
                     .remove::<(super::sub::SubStream, super::sub::Display)>();
                 // The main stream is the camera again.
-                Ok(())
             }
-            (None, Some(_)) => {
+            (None, true) => {
                 let window = self.wanted.as_ref().is_none_or(|w| w.0);
                 self.start_sub(entity, cam, window);
-                Ok(())
             }
-            (None, None) => Ok(()),
+            _ => {}
         }
     }
 }

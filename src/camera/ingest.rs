@@ -85,25 +85,31 @@ fn ingest_events(
     }
 }
 
-/// The newest picture of the stream the tile shows. A camera switching streams keeps showing
-/// the old one until the new one has decoded a picture (from a keyframe: decoding starts at
-/// one), then shows only the new one.
+/// The newest picture of the stream the tile shows, when one arrived (the last one stays
+/// otherwise). A camera switching streams keeps showing the old one until the new one has
+/// decoded a picture (from a keyframe: decoding starts at one), then shows only the new one.
+/// A camera in playback shows its player's pictures instead (`replay::drive`).
 #[allow(clippy::type_complexity)]
 pub(super) fn take_frames(
-    mut cameras: Query<(
-        &WorkerLink,
-        &mut LatestFrame,
-        &mut StreamStatus,
-        Option<&mut super::sub::SubStream>,
-        Option<&mut super::sub::Display>,
-    )>,
+    mut cameras: Query<
+        (
+            &WorkerLink,
+            &mut LatestFrame,
+            &mut StreamStatus,
+            Option<&mut super::sub::SubStream>,
+            Option<&mut super::sub::Display>,
+        ),
+        Without<super::Replay>,
+    >,
 ) {
     use super::sub::StreamKind;
     for (link, mut latest, mut status, sub, display) in &mut cameras {
         let main = link.frames.try_iter().last();
         let (Some(mut sub), Some(mut display)) = (sub, display) else {
-            latest.0 = main;
-            follow_size(&latest, &mut status);
+            if main.is_some() {
+                latest.0 = main;
+                follow_size(&latest, &mut status);
+            }
             continue;
         };
         let sub_picture = sub.link.frames.try_iter().last();
@@ -114,10 +120,14 @@ pub(super) fn take_frames(
         if display.current != display.want && arrived {
             display.current = display.want;
         }
-        latest.0 = match display.current {
+        let picture = match display.current {
             StreamKind::Main => main,
             StreamKind::Sub => sub_picture,
         };
+        if picture.is_none() {
+            continue;
+        }
+        latest.0 = picture;
         match display.current {
             StreamKind::Main => follow_size(&latest, &mut status),
             StreamKind::Sub => follow_size(&latest, &mut sub.status),

@@ -104,7 +104,10 @@ pub struct PortBinding {
 #[derive(Component, Debug, Clone, Default)]
 pub struct Latency(pub stream::latency::LatencySummary);
 
-/// The newest decoded picture, taken from the frame slot this frame (if any).
+/// The picture the camera's tile shows: the newest decoded (or, in playback, played) picture,
+/// kept until the next one replaces it, so a frame drawn for input or the overlay tick, or a
+/// paused playback, still has it (`S` saves it). Written only when a picture arrives: its
+/// change ticks say when. `None` before the first, and once a lock clears it.
 #[derive(Component, Debug, Clone, Default)]
 pub struct LatestFrame(pub Option<SharedFrame>);
 

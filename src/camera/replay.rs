@@ -257,7 +257,11 @@ fn requests(
                 for (e, c, r, _) in &cameras {
                     if r.is_some_and(|r| r.head == head) {
                         info!(camera = %c.name, "live");
-                        commands.entity(e).remove::<Replay>().insert(AwaitLive);
+                        // The recorded picture is not the live one: nothing until it comes.
+                        commands
+                            .entity(e)
+                            .remove::<Replay>()
+                            .insert((AwaitLive, LatestFrame::default()));
                     }
                 }
             }
@@ -296,7 +300,7 @@ fn drive(
     time: Res<Time<Real>>,
     mut heads: Query<&mut Playhead>,
     mut cameras: Query<(Entity, &mut Replay, &mut LatestFrame, Option<&ViewLocked>)>,
-    waiting: Query<(Entity, &LatestFrame), (With<AwaitLive>, Without<Replay>)>,
+    waiting: Query<(Entity, Ref<LatestFrame>), (With<AwaitLive>, Without<Replay>)>,
 ) {
     let now = time.elapsed();
     for mut head in &mut heads {
@@ -317,7 +321,6 @@ fn drive(
             replay.sent = want.seq;
             replay.player.want(want);
         }
-        latest.0 = None;
         // Read before taking: the player publishes a picture before it counts the want done.
         replay.done = replay.player.done();
         match replay.player.take_shown() {
@@ -339,8 +342,9 @@ fn drive(
             None => {}
         }
     }
+    // Back to live once a live picture arrives (the recorded one stays until then).
     for (entity, latest) in &waiting {
-        if latest.0.is_some() {
+        if latest.is_changed() && latest.0.is_some() {
             commands.entity(entity).remove::<AwaitLive>();
         }
     }

@@ -89,6 +89,10 @@ pub struct WindowChange {
 pub enum Refusal {
     NotFound(String),
     Conflict(String),
+    /// The request itself is wrong (a field the ECS could not use); names the field.
+    BadRequest(String),
+    /// The camera cannot take the change now; nothing was changed, try again.
+    Busy(String),
 }
 
 impl Refusal {
@@ -96,6 +100,8 @@ impl Refusal {
         match self {
             Self::NotFound(m) => error_response(StatusCode::NOT_FOUND, m),
             Self::Conflict(m) => error_response(StatusCode::CONFLICT, m),
+            Self::BadRequest(m) => error_response(StatusCode::BAD_REQUEST, m),
+            Self::Busy(m) => error_response(StatusCode::SERVICE_UNAVAILABLE, m),
         }
     }
 }

@@ -190,6 +190,7 @@ fn two_cameras_recorded_together_play_back_in_sync_with_steps_and_speeds() {
     let rt = common::runtime();
     let (_sim, rec, ron) = two_cameras(&rt);
     let mut app = crate::substream::wall(&ron);
+    app.add_plugins(opticlink::wall::snapshot::plugin);
     let (a, b) = (
         crate::substream::camera(&mut app, "A"),
         crate::substream::camera(&mut app, "B"),
@@ -281,6 +282,36 @@ fn two_cameras_recorded_together_play_back_in_sync_with_steps_and_speeds() {
     press(&mut app, &[KeyCode::Space]);
     let paused = settled(&mut app, &[a, b]);
     check_sync(&paused, head_at(&app, a), "paused after reverse");
+    // S on the paused tile, frames after its picture came: that picture is saved.
+    for _ in 0..3 {
+        step(&mut app, Duration::from_millis(100));
+    }
+    press(&mut app, &[KeyCode::KeyS]);
+    let shots = rec.path().join("shots").join("A");
+    let shot = common::wait_for(
+        Duration::from_secs(10),
+        "the paused tile's snapshot",
+        || {
+            let snapshots = app
+                .world()
+                .resource::<opticlink::wall::snapshot::Snapshots>();
+            let now = app.world().resource::<Time<Real>>().elapsed();
+            if let Some(Err(e)) = snapshots.notice("A", now) {
+                panic!("S on a paused tile: {e}");
+            }
+            std::fs::read_dir(&shots)
+                .ok()?
+                .next()?
+                .ok()
+                .map(|e| e.path())
+        },
+    );
+    let probe = common::ffprobe(&[
+        "-show_entries",
+        "stream=width,height",
+        shot.to_str().unwrap(),
+    ]);
+    assert_eq!(probe["streams"][0]["width"], 320, "{probe}");
 
     // ←: 10 s back, before any footage: "no recording", no picture.
     let before = head_at(&app, a);

@@ -240,3 +240,56 @@ fn removing_the_maximised_camera_gives_the_grid_back() {
         "{a:?} {b:?}"
     );
 }
+
+/// A camera with a sub stream whose worker cannot take new settings now (its queue is full):
+/// `PUT` is refused with 503 and changes nothing, the main stream included.
+#[test]
+fn an_edit_the_sub_stream_cannot_take_changes_nothing() {
+    use opticlink::camera::sub::{Display, SubStream};
+    use opticlink::serve::api::Refusal;
+    let mut rig = Rig::new(1);
+    let (sub_tx, mut sub_rx) = tokio::sync::mpsc::channel(1);
+    sub_tx.try_send(CameraCommand::Shutdown).unwrap();
+    let (_ev, events) = crossbeam_channel::bounded(1);
+    let (_slot, frames) = FrameSlot::new();
+    rig.app.world_mut().entity_mut(rig.cameras[0]).insert((
+        SubStream {
+            link: WorkerLink {
+                commands: sub_tx,
+                events,
+                frames,
+                stats: Arc::default(),
+            },
+            status: StreamStatus::default(),
+            grace: Default::default(),
+            rates: Default::default(),
+        },
+        Display::default(),
+    ));
+    let camera: opticlink::config::CameraConfig = serde_json::from_str(
+        r#"{"name": "C0", "url": "rtsp://127.0.0.1:9/new", "sub_url": "rtsp://127.0.0.1:9/new-sub"}"#,
+    )
+    .unwrap();
+    let (reply, mut answer) = tokio::sync::oneshot::channel();
+    rig.api
+        .send(ApiCommand::ReplaceCamera {
+            camera: Box::new(camera),
+            reply,
+        })
+        .unwrap();
+    rig.app.update();
+    let refused = answer.try_recv().expect("answered");
+    assert!(matches!(refused, Err(Refusal::Busy(_))), "{refused:?}");
+    assert!(
+        rig.commands[0].try_recv().is_err(),
+        "the main stream kept its settings"
+    );
+    let url = &rig.app.world().get::<IpCamera>(rig.cameras[0]).unwrap().url;
+    assert!(!url.contains("new"), "{url}");
+    assert_eq!(
+        sub_rx.try_recv(),
+        Ok(CameraCommand::Shutdown),
+        "only what was queued before"
+    );
+    assert!(sub_rx.try_recv().is_err());
+}
