@@ -75,6 +75,8 @@ pub struct StreamStatus {
     /// The audio the audio port serves ("AAC 16000 Hz, 1 ch, passed through as ADTS"), or
     /// why the camera's audio cannot be served; `None` without audio.
     pub audio: Option<String>,
+    /// The codec of the audio served (`None` while none is).
+    pub audio_codec: Option<crate::media::AudioCodec>,
 }
 
 impl Default for StreamStatus {
@@ -85,6 +87,7 @@ impl Default for StreamStatus {
             width: 0,
             height: 0,
             audio: None,
+            audio_codec: None,
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::record::{RecordSettings, spawn_recorder};
 use crate::runtime::Runtime;
 use crate::serve::mjpeg::{self, MjpegSettings};
 use crate::serve::{CameraFeeds, FeedHub, Server, audio};
-use crate::stream::audio::{AudioFeed, AudioState};
+use crate::stream::audio::AudioState;
 use crate::stream::{self, CameraCommand};
 use crate::{WallSystems, secret};
 
@@ -279,7 +279,7 @@ impl CameraSpawner<'_, '_> {
         let servers = CameraServers {
             mjpeg,
             audio,
-            audio_feed: Some(h.audio),
+            audio_state: Some(h.audio.watch()),
         };
         let ports = servers.ports();
         self.start_sub(id, cam, wanted);
@@ -395,8 +395,8 @@ fn spawn_cameras(mut spawner: CameraSpawner) {
 pub struct CameraServers {
     pub mjpeg: Option<Server>,
     pub audio: Option<Server>,
-    /// What the audio server serves.
-    pub audio_feed: Option<Arc<AudioFeed>>,
+    /// What the audio server serves, watched for changes.
+    pub audio_state: Option<tokio::sync::watch::Receiver<AudioState>>,
 }
 
 impl CameraServers {
@@ -408,22 +408,30 @@ impl CameraServers {
     }
 }
 
-/// Follows servers that were bound again after failing, and what the audio port serves.
+/// Follows servers that were bound again after failing, and what the audio port serves
+/// (copied only when its watch says it changed).
 pub(super) fn sync_ports(
-    mut cameras: Query<(&CameraServers, &mut PortBinding, &mut StreamStatus)>,
+    mut cameras: Query<(&mut CameraServers, &mut PortBinding, &mut StreamStatus)>,
 ) {
-    for (servers, mut ports, mut status) in &mut cameras {
+    for (mut servers, mut ports, mut status) in &mut cameras {
         let now = servers.ports();
         if (now.mjpeg, now.audio) != (ports.mjpeg, ports.audio) {
             *ports = now;
         }
-        let audio = servers.audio_feed.as_ref().and_then(|f| match f.state() {
-            AudioState::Serving(what) => Some(what),
-            AudioState::Failed(why) => Some(format!("cannot be served: {why}")),
-            AudioState::Disconnected | AudioState::NoAudio(_) => None,
-        });
-        if status.audio != audio {
-            status.audio = audio;
+        let Some(watch) = servers.audio_state.as_mut() else {
+            continue;
+        };
+        if !watch.has_changed().unwrap_or(false) {
+            continue;
+        }
+        let (text, codec) = match &*watch.borrow_and_update() {
+            AudioState::Serving { codec, how } => (Some(how.clone()), Some(*codec)),
+            AudioState::Failed(why) => (Some(format!("cannot be served: {why}")), None),
+            AudioState::Disconnected | AudioState::NoAudio(_) => (None, None),
+        };
+        if (&status.audio, status.audio_codec) != (&text, codec) {
+            status.audio = text;
+            status.audio_codec = codec;
         }
     }
 }

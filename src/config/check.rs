@@ -154,7 +154,7 @@ impl crate::config::ControlsConfig {
             ("talk", &c.talk),
         ] {
             for (i, name) in keys.iter().enumerate() {
-                if crate::wall::keys::key(name).is_none() {
+                if super::keys::key(name).is_none() {
                     out.push((
                         vec![Key("controls"), Key(field), Index(i)],
                         format!(
@@ -170,7 +170,7 @@ impl crate::config::ControlsConfig {
             ("pad_preset", &c.pad_preset),
             ("pad_talk", &c.pad_talk),
         ] {
-            if crate::wall::keys::pad_button(name).is_none() {
+            if super::keys::pad_button(name).is_none() {
                 out.push((
                     vec![Key("controls"), Key(field)],
                     format!(

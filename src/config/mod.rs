@@ -5,6 +5,7 @@
 
 mod check;
 mod controls;
+pub mod keys;
 mod layouts;
 mod locate;
 mod simulated;

@@ -104,12 +104,12 @@ fn fuzz_talk_bodies() {
     let runs = Runs::new("talk_bodies");
     bolero::check!().for_each(|bytes: &[u8]| {
         runs.one();
-        if let Ok(clip) = crate::talk::pcm::read_body(bytes, crate::talk::pcm::RATE) {
-            let _ = crate::talk::pcm::frames_of(&clip);
+        if let Ok(clip) = crate::media::pcm::read_body(bytes, crate::media::pcm::RATE) {
+            let _ = crate::media::pcm::frames_of(&clip);
         }
         let mut wav = b"RIFF".to_vec();
         wav.extend_from_slice(bytes);
-        let _ = crate::talk::pcm::read_wav(&wav);
+        let _ = crate::media::pcm::read_wav(&wav);
     });
 }
 

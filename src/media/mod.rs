@@ -11,6 +11,7 @@ pub mod clock_code;
 pub mod encode;
 pub mod g711;
 pub mod nal;
+pub mod pcm;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -183,6 +183,9 @@ impl Agent {
         let result = session.execute(&command).await;
         match &result {
             Ok((_, brightness)) => {
+                if self.status.borrow().last_error.is_some() {
+                    tracing::info!("ONVIF commands are answered again");
+                }
                 match command {
                     Command::Move(v) if !v.is_zero() => self.moving = Some((v, Instant::now())),
                     Command::Move(_) | Command::Stop | Command::GotoPreset(_) | Command::Home => {
@@ -201,13 +204,17 @@ impl Agent {
                 });
             }
             Err(e) => {
-                tracing::warn!("{e}");
+                // Once per change: a camera that faults every command (five a second while
+                // a stick is held) logs one line, as the stream worker does.
+                let text = e.to_string();
+                if self.status.borrow().last_error.as_deref() != Some(text.as_str()) {
+                    tracing::warn!("{text}");
+                }
                 if matches!(e.kind, ErrorKind::Timeout(_) | ErrorKind::Connect(_)) {
                     // The device may have rebooted with new tokens: read it again next time.
                     self.session = None;
                     self.moving = None;
                 }
-                let text = e.to_string();
                 let moving = self.moving.is_some();
                 self.status.send_modify(|st| {
                     st.last_error = Some(text);

@@ -51,7 +51,7 @@ pub fn stream_response(
     feed: &Arc<AudioFeed>,
 ) -> Response<BoxBody<Bytes, Infallible>> {
     match feed.state() {
-        AudioState::Serving(_) => {}
+        AudioState::Serving { .. } => {}
         AudioState::Disconnected => {
             let mut r = api::error_response(
                 StatusCode::SERVICE_UNAVAILABLE,

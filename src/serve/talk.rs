@@ -19,9 +19,10 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use super::FeedHub;
 use super::api::{Body, error_response, reply_json};
 use crate::config::CameraConfig;
+use crate::media::pcm;
 use crate::sound::mic::MicFrame;
 use crate::talk::live::{Live, LiveState};
-use crate::talk::{self, Floor, TalkError, pcm};
+use crate::talk::{self, Floor, TalkError};
 
 /// Largest talk body: about 80 s of 48 kHz stereo WAV, 35 min of raw 8 kHz.
 pub(super) const MAX_TALK_BODY: usize = 32 << 20;

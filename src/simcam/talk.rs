@@ -98,7 +98,7 @@ pub(crate) fn rtp_payload(p: &[u8]) -> Option<(u8, &[u8])> {
 
 fn level(samples: &[i16]) -> f32 {
     let f: Vec<f32> = samples.iter().map(|&s| f32::from(s) / 32768.0).collect();
-    crate::talk::pcm::level_dbfs(&f)
+    crate::media::pcm::level_dbfs(&f)
 }
 
 impl Drop for TalkIn {

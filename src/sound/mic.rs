@@ -1,6 +1,6 @@
 //! The microphone for talk: cpal's default input device, opened on a thread of its own only
 //! while talking and closed when the [`Capture`] is dropped, mixed to mono, resampled and cut
-//! into 20 ms frames at 8 kHz ([`crate::talk::pcm::Framer`]) stamped with when the device
+//! into 20 ms frames at 8 kHz ([`crate::media::pcm::Framer`]) stamped with when the device
 //! handed them over, plus the live level for the overlay. [`Microphone`] is the seam: tests and
 //! the bench open a [`ToneMic`] instead of a device.
 
@@ -12,7 +12,7 @@ use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, Sample, SampleFormat, SizedSample};
 use tokio::sync::mpsc;
 
-use crate::talk::pcm;
+use crate::media::pcm;
 
 /// One 20 ms frame at [`pcm::RATE`] and when its last sample came from the device.
 #[derive(Debug, Clone)]

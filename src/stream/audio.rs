@@ -14,8 +14,8 @@ use tokio::sync::{broadcast, watch};
 
 use super::transcode::{ConvertError, Converter, Decoder};
 use crate::media::AudioTrack;
+use crate::media::pcm::Resample;
 use crate::sound::Speaker;
-use crate::talk::pcm::Resample;
 
 /// What a camera's audio endpoint can give right now.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,8 +24,12 @@ pub enum AudioState {
     Disconnected,
     /// The camera's session carries no audio we can use.
     NoAudio(String),
-    /// Audio flows: what it is and how it is served ("AAC 16000 Hz, 1 ch, passed through").
-    Serving(String),
+    /// Audio flows: the camera's codec, and what it is and how it is served ("AAC 16000 Hz,
+    /// 1 ch, passed through").
+    Serving {
+        codec: crate::media::AudioCodec,
+        how: String,
+    },
     /// The camera has audio but it cannot be turned into AAC (why).
     Failed(String),
 }
@@ -45,6 +49,11 @@ pub struct AudioFeed {
 impl AudioFeed {
     pub fn state(&self) -> AudioState {
         self.state.borrow().clone()
+    }
+
+    /// A watch on the state, for whoever mirrors it only when it changes.
+    pub fn watch(&self) -> watch::Receiver<AudioState> {
+        self.state.subscribe()
     }
 
     /// A new listener: its frames, and a guard that counts it while alive (`None` once the
@@ -305,7 +314,13 @@ fn audio_loop(
                     Some(t) => match make(&t) {
                         Ok(c) => {
                             let how = c.describe(&t);
-                            (Some(c), AudioState::Serving(how))
+                            (
+                                Some(c),
+                                AudioState::Serving {
+                                    codec: t.codec,
+                                    how,
+                                },
+                            )
                         }
                         Err(e) => {
                             tracing::warn!("audio cannot be served: {e}");
@@ -367,6 +382,27 @@ mod tests {
         }
     }
 
+    /// The state carries the camera's codec as data (the wall shows it), not only as text.
+    #[test]
+    fn serving_names_the_cameras_codec() {
+        let (tap, feed) = spawn_audio_with("test", Converter::transcoding, None).unwrap();
+        let mut watch = feed.watch();
+        tap.session(Some(AudioTrack {
+            codec: AudioCodec::Pcma,
+            sample_rate: 8_000,
+            channels: 1,
+            extradata: vec![],
+        }));
+        wait("serving", || watch.has_changed().unwrap_or(false));
+        match &*watch.borrow_and_update() {
+            AudioState::Serving { codec, how } => {
+                assert_eq!(*codec, AudioCodec::Pcma);
+                assert!(how.contains("transcoded to AAC"), "{how}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     /// A camera whose audio declares more channels than it sends (on the transcoding path):
     /// the feed says so, and a listener's stream ends instead of hanging.
     #[test]
@@ -378,7 +414,9 @@ mod tests {
             channels: 2,
             extradata: vec![0x14, 0x08], // AAC-LC, 16 kHz, mono
         }));
-        wait("serving", || matches!(feed.state(), AudioState::Serving(_)));
+        wait("serving", || {
+            matches!(feed.state(), AudioState::Serving { .. })
+        });
         let (mut rx, _listener) = feed.listen().unwrap();
         let mut mono = AacEncoder::new(16_000, 1).unwrap();
         let tone = vec![0.1f32; 16_000];

@@ -270,7 +270,7 @@ impl Backchannel {
         self.packets.offered().codec
     }
 
-    /// Sends one 20 ms frame at [`super::pcm::RATE`] (G.711: one packet; AAC: a packet per
+    /// Sends one 20 ms frame at [`crate::media::pcm::RATE`] (G.711: one packet; AAC: a packet per
     /// access unit it completes).
     pub async fn send(&mut self, frame: &[f32]) -> Result<(), TalkError> {
         if *self.dropped.borrow() {

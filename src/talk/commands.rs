@@ -34,10 +34,10 @@ pub fn play_wav(
         ),
     };
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let clip = talk::pcm::read_wav(&bytes)
+    let clip = crate::media::pcm::read_wav(&bytes)
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("{} is not a WAV file we can read", file.display()))?;
-    let frames = talk::pcm::frames_of(&clip).map_err(anyhow::Error::msg)?;
+    let frames = crate::media::pcm::frames_of(&clip).map_err(anyhow::Error::msg)?;
     let rt = tokio::runtime::Runtime::new()?;
     let floor = talk::Floor::default();
     let (used, frames) = rt.block_on(talk::play(

@@ -252,7 +252,7 @@ impl Isapi {
         if self.upload.is_finished() {
             return Err(dropped());
         }
-        let g711: Vec<u8> = super::pcm::to_i16(frame).map(self.law).collect();
+        let g711: Vec<u8> = crate::media::pcm::to_i16(frame).map(self.law).collect();
         match tokio::time::timeout(super::SEND_TIMEOUT, tx.send(Bytes::from(g711))).await {
             Ok(sent) => sent.map_err(|_| dropped()),
             Err(_) => Err(self.http.failed(format!(

@@ -9,7 +9,6 @@ pub mod commands;
 mod floor;
 pub mod isapi;
 pub mod live;
-pub mod pcm;
 pub mod rtp;
 mod rtsp;
 
@@ -182,7 +181,7 @@ impl Talk {
         }
     }
 
-    /// Sends one 20 ms frame at [`pcm::RATE`].
+    /// Sends one 20 ms frame at [`crate::media::pcm::RATE`].
     pub async fn send(&mut self, frame: &[f32]) -> Result<(), TalkError> {
         match &mut self.inner {
             Inner::Onvif(b) => b.send(frame).await,
@@ -199,7 +198,7 @@ impl Talk {
     }
 }
 
-/// Plays `frames` (20 ms at 8 kHz, see [`pcm::frames_of`]) through `camera`, paced in real
+/// Plays `frames` (20 ms at 8 kHz, see [`crate::media::pcm::frames_of`]) through `camera`, paced in real
 /// time, and closes the session; holds `floor` meanwhile (another talk taking it ends this
 /// one). The session is opened before `frames` is awaited, so a camera that cannot talk is
 /// known before a request body is read. Returns the codec used and how many frames went out.

@@ -5,8 +5,9 @@
 //! the track's rate, encoded by FFmpeg's AAC-LC encoder and sent one access unit per packet
 //! behind its AU header. Pure but for the encoder; no sockets.
 
-use super::{TalkCodec, pcm};
+use super::TalkCodec;
 use crate::media::encode::AacEncoder;
+use crate::media::pcm;
 
 /// One encoding the camera's `sendonly` track offers that we can send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

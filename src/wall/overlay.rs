@@ -458,17 +458,11 @@ pub(super) fn overlays_ui(
                         }
                         if !compact && (v.ports.mjpeg.is_some() || v.ports.audio.is_some()) {
                             let p = |v: Option<u16>| v.map_or("-".to_owned(), |p| p.to_string());
-                            // "AAC" or "G.711 A-law …": the codec the camera sends.
+                            // "AAC" or "G.711 A-law": the codec the camera sends.
                             let sound = v
                                 .status
-                                .audio
-                                .as_deref()
-                                .filter(|a| !a.starts_with("cannot"))
-                                .map_or(String::new(), |a| {
-                                    let codec = a.split(" Hz").next().unwrap_or(a);
-                                    let codec = codec.rsplit_once(' ').map_or(codec, |(c, _)| c);
-                                    format!(" ({codec})")
-                                });
+                                .audio_codec
+                                .map_or(String::new(), |c| format!(" ({})", c.as_str()));
                             ui.label(
                                 egui::RichText::new(format!(
                                     "mjpeg :{}  audio :{}{sound}",

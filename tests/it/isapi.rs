@@ -181,7 +181,7 @@ fn isapi_gets_the_tone_as_g711_and_auto_falls_back_to_it() {
         .collect();
     let secs = samples.len() as f32 / 8000.0;
     assert!((secs - 1.5).abs() < 0.1, "{secs} s of audio");
-    let f = opticlink::talk::pcm::dominant_frequency(&samples[1000..11000], 8000, 500, 2000);
+    let f = opticlink::media::pcm::dominant_frequency(&samples[1000..11000], 8000, 500, 2000);
     assert!((f - 1000.0).abs() <= 20.0, "dominant {f} Hz");
     assert!(!text.contains("hik-pass"));
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use opticlink::media::g711;
-use opticlink::talk::pcm;
+use opticlink::media::pcm;
 
 use crate::common::{self, Proc};
 

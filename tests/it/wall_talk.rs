@@ -11,10 +11,11 @@ use std::time::Duration;
 use bevy::prelude::*;
 use bevy::window::PrimaryWindow;
 use opticlink::camera::{IpCamera, Talkable, ViewLocked};
+use opticlink::media::pcm;
 use opticlink::simcam::{SimServer, SimStats};
 use opticlink::sound::mic::ToneMic;
+use opticlink::talk::Floor;
 use opticlink::talk::live::LiveState;
-use opticlink::talk::{Floor, pcm};
 use opticlink::wall::talk::Talker;
 
 use crate::common;
