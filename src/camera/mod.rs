@@ -124,17 +124,29 @@ pub struct WorkerLink {
 }
 
 /// The camera has a view password and this machine has not unlocked it: the wall draws no
-/// picture of it (refreshed every frame from [`ViewLocks`]).
+/// picture of it (mirrored from [`ViewLocks`] when they change).
 #[derive(Component, Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ViewLocked(pub bool);
 
+/// Mirrors the locks when they change, a camera is added or edited, and once a second (an
+/// unlock that expires changes nothing else).
 fn sync_view_locks(
     locks: Option<Res<ViewLocks>>,
-    mut cameras: Query<(&IpCamera, &mut ViewLocked)>,
+    time: Res<Time<Real>>,
+    mut cameras: Query<(Ref<IpCamera>, &mut ViewLocked)>,
+    mut seen: Local<Option<(u64, Duration)>>,
 ) {
     let Some(locks) = locks else { return };
+    let (changes, now) = (locks.0.changes(), time.elapsed());
+    let stale =
+        seen.is_none_or(|(c, at)| c != changes || now.saturating_sub(at) >= Duration::from_secs(1));
+    if stale {
+        *seen = Some((changes, now));
+    }
     for (cam, mut locked) in &mut cameras {
-        locked.set_if_neq(ViewLocked(!locks.0.wall_may_show(&cam.name)));
+        if stale || cam.is_changed() {
+            locked.set_if_neq(ViewLocked(!locks.0.wall_may_show(&cam.name)));
+        }
     }
 }
 

@@ -1,5 +1,7 @@
-//! The status snapshot the API serves, built from the components each frame as plain values
-//! (the API never sees an ECS type), and the API server's handle.
+//! The status snapshot the API serves, built from the components as plain values (the API
+//! never sees an ECS type) when a camera's state, settings, ports, lock or displayed stream
+//! changed, and otherwise a few times a second for its figures (rates, latency, recording);
+//! and the API server's handle.
 
 use bevy::prelude::*;
 
@@ -42,14 +44,38 @@ fn detail(status: &super::StreamStatus, rates: &super::Rates) -> StreamDetail {
     }
 }
 
+/// How often the figures (rates, latency, grace countdowns, byte counts) are republished when
+/// nothing else changed.
+pub const FIGURES_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// A change that is published at once (the rest waits for [`FIGURES_EVERY`]).
+type StatusChanged = Or<(
+    Changed<super::StreamStatus>,
+    Changed<super::IpCamera>,
+    Changed<super::PortBinding>,
+    Changed<super::sub::Display>,
+    Changed<super::ViewLocked>,
+)>;
+
 /// Builds the API snapshot from the components.
 pub fn publish_status(
     time: Res<Time<Real>>,
     board: Res<Board>,
     locks: Option<Res<super::ViewLocks>>,
     cameras: Query<CameraView>,
+    (changed, mut removed, mut last): (
+        Query<(), StatusChanged>,
+        RemovedComponents<super::IpCamera>,
+        Local<Option<std::time::Duration>>,
+    ),
 ) {
     let now = time.elapsed();
+    let gone = removed.read().count() > 0;
+    let due = last.is_none_or(|at| now.saturating_sub(at) >= FIGURES_EVERY);
+    if !(due || gone || !changed.is_empty()) {
+        return;
+    }
+    *last = Some(now);
     let mut list: Vec<_> = cameras.iter().collect();
     list.sort_by_key(|v| v.camera.index);
     let cameras = list

@@ -85,6 +85,9 @@ pub struct Locks {
     /// By lock scope (address and password) and client.
     attempts: Mutex<HashMap<(String, Client), Attempts>>,
     remember: Duration,
+    /// Bumped by every change of what is locked (a lock set, an unlock, locking all), so
+    /// mirrors re-read only then (and as unlocks expire).
+    changes: std::sync::atomic::AtomicU64,
 }
 
 impl Locks {
@@ -103,7 +106,18 @@ impl Locks {
             store: Mutex::new(store),
             attempts: Mutex::new(HashMap::new()),
             remember,
+            changes: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// A number that changes whenever what is locked changes (expiring unlocks aside).
+    pub fn changes(&self) -> u64 {
+        self.changes.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn changed(&self) {
+        self.changes
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// Camera `name` needs its view password. A lock is never taken off at run time: the
@@ -113,6 +127,7 @@ impl Locks {
             .lock()
             .expect("locks lock")
             .insert(name.to_string(), lock);
+        self.changed();
     }
 
     /// The view password hash a camera added or edited at run time keeps: the one kept for
@@ -265,6 +280,7 @@ impl Locks {
             }
             Client::Address(_) => Some(store.add_key(scope, until)),
         };
+        self.changed();
         if let Err(e) = store.save() {
             tracing::warn!("unlock state cannot be saved: {e}");
         }
@@ -276,6 +292,7 @@ impl Locks {
     pub fn lock_all(&self) {
         let mut store = self.store.lock().expect("unlock store lock");
         store.clear();
+        self.changed();
         if let Err(e) = store.save() {
             tracing::warn!("unlock state cannot be saved: {e}");
         }

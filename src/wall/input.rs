@@ -109,7 +109,7 @@ pub(super) struct Clicks {
 #[allow(clippy::too_many_arguments)]
 pub(super) fn select(
     keys: Res<ButtonInput<KeyCode>>,
-    egui: Option<Res<bevy_egui::input::EguiWantsInput>>,
+    egui: Option<Res<super::focus::EguiTyping>>,
     locks: Option<Res<crate::camera::ViewLocks>>,
     mouse: Res<ButtonInput<MouseButton>>,
     (real, time): (Res<Time<Real>>, Res<Time>),
@@ -134,7 +134,7 @@ pub(super) fn select(
     };
     // Typing into a field (a view password) is not a command.
     let none = ButtonInput::<KeyCode>::default();
-    let keys: &ButtonInput<KeyCode> = if egui.is_some_and(|e| e.wants_any_keyboard_input()) {
+    let keys: &ButtonInput<KeyCode> = if super::focus::EguiTyping::now(egui) {
         &none
     } else {
         &keys

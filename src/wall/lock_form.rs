@@ -13,7 +13,11 @@ use crate::locks::{Client, Locks, Refused};
 /// What a locked tile's password field holds, the answer to the last attempt, and the attempt
 /// being checked.
 #[derive(Default)]
-pub(super) struct LockFields(std::collections::HashMap<Entity, Field>);
+pub(super) struct LockFields {
+    fields: std::collections::HashMap<Entity, Field>,
+    /// Rung when a check ends, so a sleeping window shows its answer at once.
+    pub(super) bell: Option<crate::stream::Bell>,
+}
 
 type Checked = crossbeam_channel::Receiver<Result<Option<String>, Refused>>;
 
@@ -28,7 +32,13 @@ pub(super) struct Field {
 impl Field {
     /// Starts checking `password` on a thread, after the wait the wall's last wrong attempts
     /// on this camera earned.
-    fn submit(&mut self, locks: &Arc<Locks>, name: &str, password: String) {
+    fn submit(
+        &mut self,
+        locks: &Arc<Locks>,
+        name: &str,
+        password: String,
+        bell: Option<crate::stream::Bell>,
+    ) {
         let turn = match locks.reserve(name, Client::Wall, std::time::Instant::now()) {
             Ok(turn) => turn,
             Err(refused) => {
@@ -43,6 +53,9 @@ impl Field {
             .spawn(move || {
                 std::thread::sleep(turn.saturating_duration_since(std::time::Instant::now()));
                 let _ = tx.send(locks.unlock(&name, Client::Wall, &password, turn));
+                if let Some(bell) = bell {
+                    bell.ring();
+                }
             });
         self.checking = started.is_ok().then_some((rx, turn));
     }
@@ -82,7 +95,8 @@ pub(super) fn lock_ui(
     locks: &Arc<Locks>,
     fields: &mut LockFields,
 ) {
-    let field = fields.0.entry(entity).or_default();
+    let bell = fields.bell.clone();
+    let field = fields.fields.entry(entity).or_default();
     field.poll();
     egui::Area::new(egui::Id::new(("lock", entity)))
         .pivot(egui::Align2::CENTER_CENTER)
@@ -111,7 +125,7 @@ pub(super) fn lock_ui(
                 let idle = field.checking.is_none();
                 if (ui.button("Unlock").clicked() || enter) && !field.text.is_empty() && idle {
                     let password = std::mem::take(&mut field.text);
-                    field.submit(locks, name, password);
+                    field.submit(locks, name, password, bell);
                 }
                 let message = match &field.checking {
                     Some((_, turn)) => {

@@ -5,6 +5,7 @@
 //! layout and view changes never reconnect, pause or restart a stream.
 
 pub mod display;
+pub mod focus;
 mod input;
 pub mod keys;
 pub mod layout;
@@ -223,6 +224,7 @@ pub fn plugin(options: WindowOptions) -> impl Fn(&mut App) {
                 talk::plugin,
                 snapshot::plugin,
                 pace::plugin,
+                focus::plugin,
             ))
             .init_resource::<OverlayPass>()
             .add_systems(

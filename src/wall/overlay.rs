@@ -232,7 +232,10 @@ pub(super) fn overlays_ui(
         Option<ResMut<super::talk::TalkButton>>,
         Res<super::keys::Bindings>,
     ),
-    snapshots: Option<Res<super::snapshot::Snapshots>>,
+    (snapshots, bell): (
+        Option<Res<super::snapshot::Snapshots>>,
+        Option<Res<crate::camera::WallBell>>,
+    ),
     mut fields: Local<super::lock_form::LockFields>,
     (mut set_recording, mut replay_out): (
         MessageWriter<SetRecording>,
@@ -299,6 +302,9 @@ pub(super) fn overlays_ui(
         if locked.0 {
             painter.rect_filled(cell, 0.0, egui::Color32::from_gray(18));
             if let Some(locks) = &locks {
+                if fields.bell.is_none() {
+                    fields.bell = bell.as_ref().map(|b| b.0.clone());
+                }
                 super::lock_form::lock_ui(ctx, cell, entity, &cam.name, &locks.0, &mut fields);
             }
         } else if !replay && (status.width == 0 || rates.decoded == 0) {

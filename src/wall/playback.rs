@@ -56,12 +56,12 @@ pub(super) fn key_action(
 /// Playback keys for the selected camera of the operator's window.
 pub(super) fn keys(
     keys: Res<ButtonInput<KeyCode>>,
-    egui: Option<Res<bevy_egui::input::EguiWantsInput>>,
+    egui: Option<Res<super::focus::EguiTyping>>,
     windows: InputWindows<&WallView>,
     cameras: Query<(Entity, &IpCamera, Has<Replay>)>,
     mut out: MessageWriter<ReplayRequest>,
 ) {
-    if egui.is_some_and(|e| e.wants_any_keyboard_input()) {
+    if super::focus::EguiTyping::now(egui) {
         return;
     }
     let Some(at) = super::operator_window(windows.iter().map(|(e, w, _, _, p)| (e, w.focused, p)))

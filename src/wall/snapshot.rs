@@ -64,7 +64,7 @@ pub fn snapshot_path(
 
 fn snapshot_key(
     keys: Res<ButtonInput<KeyCode>>,
-    egui: Option<Res<bevy_egui::input::EguiWantsInput>>,
+    egui: Option<Res<super::focus::EguiTyping>>,
     windows: super::ViewWindows,
     time: Res<Time<Real>>,
     config: Option<Res<WallConfig>>,
@@ -76,7 +76,7 @@ fn snapshot_key(
     )>,
     snapshots: Res<Snapshots>,
 ) {
-    if egui.is_some_and(|e| e.wants_any_keyboard_input()) || !keys.just_pressed(KeyCode::KeyS) {
+    if super::focus::EguiTyping::now(egui) || !keys.just_pressed(KeyCode::KeyS) {
         return;
     }
     let Some(view) = super::operator_view(&windows) else {

@@ -55,11 +55,11 @@ fn follow_selection(
 
 fn mute_key(
     keys: Res<ButtonInput<KeyCode>>,
-    egui: Option<Res<bevy_egui::input::EguiWantsInput>>,
+    egui: Option<Res<super::focus::EguiTyping>>,
     sound: Option<Res<Sound>>,
 ) {
     let Some(sound) = sound else { return };
-    if egui.is_some_and(|e| e.wants_any_keyboard_input()) {
+    if super::focus::EguiTyping::now(egui) {
         return;
     }
     if keys.just_pressed(KeyCode::KeyM) {

@@ -52,7 +52,7 @@ pub(super) struct SteerState {
 #[allow(clippy::too_many_arguments)]
 pub(super) fn steer(
     keys: Res<ButtonInput<KeyCode>>,
-    egui: Option<Res<bevy_egui::input::EguiWantsInput>>,
+    egui: Option<Res<super::focus::EguiTyping>>,
     mouse: Res<ButtonInput<MouseButton>>,
     mut wheel: MessageReader<MouseWheel>,
     time: Res<Time<Real>>,
@@ -65,7 +65,7 @@ pub(super) fn steer(
 ) {
     let now = time.elapsed();
     let none = ButtonInput::<KeyCode>::default();
-    let keys: &ButtonInput<KeyCode> = if egui.is_some_and(|e| e.wants_any_keyboard_input()) {
+    let keys: &ButtonInput<KeyCode> = if super::focus::EguiTyping::now(egui) {
         &none
     } else {
         &keys
@@ -82,10 +82,13 @@ pub(super) fn steer(
     let (steerable, imaging) = selected_capabilities(selected.as_ref());
     let target = selected.map(|s| s.0).filter(|_| steerable || imaging);
     let b = &*bindings;
-    // An arrow that just moved the selection onto a PTZ camera does not also pan it; a key
-    // pressed with Ctrl (Ctrl+S snapshot, Ctrl+digit store preset) never steers.
+    // An arrow that just moved the selection onto a PTZ camera does not also pan it (an arrow
+    // pressed in the frame Tab moved it, as a quick hand or a sleeping window's one frame for
+    // both gives, does); a key pressed with Ctrl (Ctrl+S snapshot, Ctrl+digit store preset)
+    // never steers.
     let ctrl_down = keys.any_pressed([KeyCode::ControlLeft, KeyCode::ControlRight]);
-    if view.is_changed() || ctrl_down {
+    let moved_by_arrow = view.is_changed() && !keys.just_pressed(KeyCode::Tab);
+    if moved_by_arrow || ctrl_down {
         state.consumed.extend(keys.get_just_pressed().copied());
     }
     state.consumed.retain(|k| keys.pressed(*k));

@@ -116,7 +116,7 @@ fn talk_input(
     keys: Res<ButtonInput<KeyCode>>,
     pads: Query<&Gamepad>,
     bindings: Res<Bindings>,
-    egui: Option<Res<bevy_egui::input::EguiWantsInput>>,
+    egui: Option<Res<super::focus::EguiTyping>>,
     mut button: ResMut<TalkButton>,
     windows: super::ViewWindows,
     cameras: Query<(&IpCamera, &ViewLocked, Option<&Talkable>)>,
@@ -127,7 +127,7 @@ fn talk_input(
         return;
     };
     talker.reap();
-    let typing = egui.is_some_and(|e| e.wants_any_keyboard_input());
+    let typing = super::focus::EguiTyping::now(egui);
     let key_held = !typing && bindings.talk.iter().any(|k| keys.pressed(*k));
     let key_pressed = !typing && bindings.talk.iter().any(|k| keys.just_pressed(*k));
     let pad_held = pads.iter().any(|p| p.pressed(bindings.pad_talk));

@@ -105,12 +105,38 @@ fn read_state(path: &std::path::Path) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// The newest write asked for, per state file: writes run one at a time and a write that a
+/// newer one has overtaken is skipped, so the file never ends on an older layout.
+static WRITES: std::sync::Mutex<BTreeMap<PathBuf, u64>> = std::sync::Mutex::new(BTreeMap::new());
+/// Held by the thread writing (never by the frame, which only takes `WRITES` for a moment).
+static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Writes `state` beside `path` and renames it over, on a thread of its own: a slow disk never
-/// holds up a frame.
+/// holds up a frame. The last state asked for is the one the file keeps.
 fn write_state(path: PathBuf, state: BTreeMap<String, String>) {
+    let seq = {
+        let mut writes = WRITES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let seq = writes.get(&path).map_or(1, |s| s + 1);
+        writes.insert(path.clone(), seq);
+        seq
+    };
     let spawned = std::thread::Builder::new()
         .name("view-state".into())
         .spawn(move || {
+            // One write at a time; each then finds whether it is still the newest.
+            let _writing = WRITING
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let newest = WRITES
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(&path)
+                == Some(&seq);
+            if !newest {
+                return;
+            }
             let tmp = path.with_extension("json.tmp");
             let result = path
                 .parent()

@@ -32,6 +32,7 @@ mod steer;
 mod substream;
 mod talk;
 mod view_locks;
+mod wall_keys;
 mod wall_playback;
 mod wall_talk;
 mod wall_view;
