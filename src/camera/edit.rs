@@ -80,6 +80,10 @@ impl CameraSpawner<'_, '_> {
             sub,
             ports,
         } = now;
+        // A worker whose task has ended cannot take settings: such a camera starts afresh (a
+        // dead sub stream worker is replaced below).
+        let link = link.filter(|l| !l.commands.is_closed());
+        let live_sub = sub.filter(|s| !s.link.commands.is_closed());
         let (Some(link), true) = (link, cam.enabled) else {
             // Nothing running to keep (or to keep running): start over at the same place.
             let index = camera.index;
@@ -89,7 +93,7 @@ impl CameraSpawner<'_, '_> {
         };
         // Everything that can fail, before anything changes.
         let main = settings(cam, "url", &self.config.0)?;
-        let sub_settings = match (sub, super::sub::sub_camera(cam)) {
+        let sub_settings = match (live_sub, super::sub::sub_camera(cam)) {
             (Some(s), Some(sub_cam)) => Some((
                 room(&s.link, &cam.name)?,
                 settings(&sub_cam, "sub_url", &self.config.0)?,
@@ -142,8 +146,8 @@ impl CameraSpawner<'_, '_> {
         Ok(ports.cloned().unwrap_or_default())
     }
 
-    /// A sub stream added or taken away by `sub_url` (new settings for one that stays are sent
-    /// with the main stream's).
+    /// A sub stream added or taken away by `sub_url`, or started afresh when its worker has
+    /// ended (new settings for a running one are sent with the main stream's).
     fn follow_sub_url(
         &mut self,
         entity: Entity,
@@ -158,11 +162,11 @@ impl CameraSpawner<'_, '_> {
                     .remove::<(super::sub::SubStream, super::sub::Display)>();
                 // The main stream is the camera again.
             }
-            (None, true) => {
+            (_, true) => {
                 let window = self.wanted.as_ref().is_none_or(|w| w.0);
                 self.start_sub(entity, cam, window);
             }
-            _ => {}
+            (None, false) => {}
         }
     }
 }

@@ -88,9 +88,11 @@ fn ingest_events(
 /// The newest picture of the stream the tile shows, when one arrived (the last one stays
 /// otherwise). A camera switching streams keeps showing the old one until the new one has
 /// decoded a picture (from a keyframe: decoding starts at one), then shows only the new one.
-/// A camera in playback shows its player's pictures instead (`replay::drive`).
+/// A camera in playback shows its player's pictures instead (`replay::drive`), and a live
+/// picture left in its slots is thrown away (back to live, only a new one may show).
 #[allow(clippy::type_complexity)]
 pub(super) fn take_frames(
+    replaying: Query<(&WorkerLink, Option<&super::sub::SubStream>), With<super::Replay>>,
     mut cameras: Query<
         (
             &WorkerLink,
@@ -103,6 +105,12 @@ pub(super) fn take_frames(
     >,
 ) {
     use super::sub::StreamKind;
+    for (link, sub) in &replaying {
+        link.frames.try_iter().for_each(drop);
+        if let Some(sub) = sub {
+            sub.link.frames.try_iter().for_each(drop);
+        }
+    }
     for (link, mut latest, mut status, sub, display) in &mut cameras {
         let main = link.frames.try_iter().last();
         let (Some(mut sub), Some(mut display)) = (sub, display) else {

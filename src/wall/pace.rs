@@ -34,6 +34,9 @@ const RATE_MARGIN: f64 = 1.1;
 const FASTEST: Duration = Duration::from_nanos(8_333_333);
 /// The gap while no shown camera's rate is known yet, or a tile plays a recording.
 const UNKNOWN_RATE: Duration = Duration::from_nanos(33_333_333);
+/// The tick while a playhead plays: its instant moves with time, and only a frame asks the
+/// players for the next picture (so their pictures cannot be what wakes the window).
+pub const PLAYING_TICK: Duration = UNKNOWN_RATE;
 
 /// What the pacer thread and the frames share: when the last frame began and the shortest gap
 /// before the next picture wake-up (nanoseconds since `base`).
@@ -85,9 +88,8 @@ impl Pace {
 /// The gap between picture wake-ups for the fastest shown camera's rate (`None`: none known).
 pub fn gap_for(fastest_fps: Option<f64>) -> Duration {
     match fastest_fps {
-        Some(fps) if fps > 0.0 => {
-            Duration::from_secs_f64(1.0 / (fps * RATE_MARGIN)).clamp(FASTEST, TICK)
-        }
+        Some(fps) if fps > 0.0 => Duration::try_from_secs_f64(1.0 / (fps * RATE_MARGIN))
+            .map_or(TICK, |gap| gap.clamp(FASTEST, TICK)),
         _ => UNKNOWN_RATE,
     }
 }
@@ -221,10 +223,13 @@ fn picture_gap(pace: Res<PaceShared>, cameras: Query<ShownRates>) {
     }
 }
 
-/// The overlay tick: [`BUSY_TICK`] while something changes without waking the window, else
-/// [`TICK`]. Written only when it changes (a change makes the loop draw once at once).
+/// The overlay tick: [`PLAYING_TICK`] while a playhead plays, [`BUSY_TICK`] while something
+/// else changes without waking the window, else [`TICK`]. Written only when it changes (a
+/// change makes the loop draw once at once).
+#[allow(clippy::too_many_arguments)]
 fn tick_rate(
     settings: Option<ResMut<WinitSettings>>,
+    heads: Query<&crate::camera::Playhead>,
     keys: Res<ButtonInput<KeyCode>>,
     mouse: Res<ButtonInput<MouseButton>>,
     gamepads: Query<(), With<Gamepad>>,
@@ -237,7 +242,13 @@ fn tick_rate(
         || !gamepads.is_empty()
         || talker.is_some_and(|t| t.live().is_some())
         || shot.is_some_and(|s| s.taken && s.pending > 0);
-    let mode = UpdateMode::reactive_low_power(if busy { BUSY_TICK } else { TICK });
+    let playing = heads.iter().any(|h| !h.paused);
+    let wait = match (playing, busy) {
+        (true, _) => PLAYING_TICK,
+        (false, true) => BUSY_TICK,
+        (false, false) => TICK,
+    };
+    let mode = UpdateMode::reactive_low_power(wait);
     if settings.focused_mode != mode {
         settings.focused_mode = mode;
         settings.unfocused_mode = mode;

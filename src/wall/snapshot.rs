@@ -62,6 +62,27 @@ pub fn snapshot_path(
         .join(format!("{}.jpg", when.format("%Y-%m-%d_%H-%M-%S%.3f")))
 }
 
+/// When the picture a tile shows was taken, which names its file: a recorded picture's
+/// recording time, a live one's arrival (the last picture of a stalled camera is not "now").
+/// A playback tile over a gap has no picture to give.
+fn picture_time(
+    frame: &crate::media::SharedFrame,
+    replay: Option<&crate::camera::Replay>,
+) -> Result<chrono::DateTime<chrono::Local>, String> {
+    use crate::camera::replay::ReplayShown;
+    use chrono::TimeZone;
+    match replay.map(|r| &r.shown) {
+        Some(ReplayShown::Picture { at_ms, .. }) => chrono::Local
+            .timestamp_millis_opt(*at_ms)
+            .single()
+            .ok_or_else(|| "the picture's time is out of range".into()),
+        Some(ReplayShown::Nothing { .. }) => Err("no recording at this instant".into()),
+        Some(ReplayShown::Waiting) => Err("no picture yet".into()),
+        None => Ok(chrono::Local::now()
+            - chrono::Duration::from_std(frame.arrival.elapsed()).unwrap_or_default()),
+    }
+}
+
 fn snapshot_key(
     keys: Res<ButtonInput<KeyCode>>,
     egui: Option<Res<super::focus::EguiTyping>>,
@@ -73,6 +94,7 @@ fn snapshot_key(
         &LatestFrame,
         &ViewLocked,
         Option<&crate::camera::Ptz>,
+        Option<&crate::camera::Replay>,
     )>,
     snapshots: Res<Snapshots>,
 ) {
@@ -83,7 +105,8 @@ fn snapshot_key(
         return;
     };
     let index = view.maximised.unwrap_or(view.selected);
-    let Some((cam, frame, locked, ptz)) = cameras.iter().find(|(c, ..)| c.index == index) else {
+    let Some((cam, frame, locked, ptz, replay)) = cameras.iter().find(|(c, ..)| c.index == index)
+    else {
         return;
     };
     let ctrl = keys.any_pressed([KeyCode::ControlLeft, KeyCode::ControlRight]);
@@ -105,9 +128,13 @@ fn snapshot_key(
         }
         (Some(f), _) => f.clone(),
     };
+    let when = match picture_time(&frame, replay) {
+        Ok(when) => when,
+        Err(why) => return snapshots.record(&cam.name, now, Err(why)),
+    };
     let dir = config.map_or_else(|| PathBuf::from("snapshots"), |c| c.0.snapshot_dir.clone());
     let quality = 90;
-    let path = snapshot_path(&dir, &cam.name, chrono::Local::now());
+    let path = snapshot_path(&dir, &cam.name, when);
     let (name, snapshots) = (cam.name.clone(), snapshots.clone());
     let spawned = std::thread::Builder::new()
         .name("snapshot".into())

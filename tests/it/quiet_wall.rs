@@ -9,7 +9,7 @@ use crate::common::{self, Proc};
 use crate::screenshot::xvfb;
 
 /// Frames the wall draws per second over `span`, from its counter.
-fn frames_per_second(app: &Proc, span: Duration) -> f64 {
+pub(crate) fn frames_per_second(app: &Proc, span: Duration) -> f64 {
     let frames = || app.status()["wall"]["frames"].as_u64();
     let f0 = common::wait_for(Duration::from_secs(30), "the wall to count frames", frames);
     let t0 = Instant::now();

@@ -466,4 +466,12 @@ fn the_wall_opens_in_playback_and_draws_recorded_pictures() {
         r > g + 20.0 && g > b,
         "the right tile shows Sim 2 (orange): {right:?}"
     );
+    // Playing, the window draws the recorded pictures as they come (its players are asked
+    // for the next picture only in a frame: playing keeps frames coming), not at the tick.
+    let playing = common::Proc::start(
+        &["--config", cfg.to_str().unwrap(), "--playback", &at],
+        &[("DISPLAY", x.1.as_str())],
+    );
+    let fps = crate::quiet_wall::frames_per_second(&playing, Duration::from_secs(2));
+    assert!(fps >= 8.0, "{fps:.1} frames/s while playing");
 }

@@ -293,3 +293,35 @@ fn an_edit_the_sub_stream_cannot_take_changes_nothing() {
     );
     assert!(sub_rx.try_recv().is_err());
 }
+
+/// A camera whose worker task has ended takes an edit by starting afresh, not by answering
+/// "busy" for ever.
+#[test]
+fn an_edit_of_a_camera_whose_worker_ended_starts_it_afresh() {
+    let mut rig = Rig::new(1);
+    drop(rig.commands.remove(0));
+    let camera: opticlink::config::CameraConfig =
+        serde_json::from_str(r#"{"name": "C0", "url": "rtsp://127.0.0.1:9/new"}"#).unwrap();
+    let (reply, mut answer) = tokio::sync::oneshot::channel();
+    rig.api
+        .send(ApiCommand::ReplaceCamera {
+            camera: Box::new(camera),
+            reply,
+        })
+        .unwrap();
+    rig.app.update();
+    let answered = answer.try_recv().expect("answered");
+    assert!(answered.is_ok(), "{answered:?}");
+    rig.app.update();
+    let world = rig.app.world_mut();
+    let urls: Vec<String> = world
+        .query::<(&IpCamera, &WorkerLink)>()
+        .iter(world)
+        .map(|(c, _)| c.url.clone())
+        .collect();
+    assert_eq!(
+        urls,
+        ["rtsp://127.0.0.1:9/new"],
+        "a new worker for the new settings"
+    );
+}
