@@ -62,6 +62,15 @@ pub fn snapshot_path(
         .join(format!("{}.jpg", when.format("%Y-%m-%d_%H-%M-%S%.3f")))
 }
 
+/// What `S` reads of a camera: its picture, lock, PTZ (S steers a PTZ camera) and playback.
+type ShotSource = (
+    &'static IpCamera,
+    &'static LatestFrame,
+    &'static ViewLocked,
+    Option<&'static crate::camera::Ptz>,
+    Option<&'static crate::camera::Replay>,
+);
+
 /// When the picture a tile shows was taken, which names its file: a recorded picture's
 /// recording time, a live one's arrival (the last picture of a stalled camera is not "now").
 /// A playback tile over a gap has no picture to give.
@@ -89,13 +98,7 @@ fn snapshot_key(
     windows: super::ViewWindows,
     time: Res<Time<Real>>,
     config: Option<Res<WallConfig>>,
-    cameras: Query<(
-        &IpCamera,
-        &LatestFrame,
-        &ViewLocked,
-        Option<&crate::camera::Ptz>,
-        Option<&crate::camera::Replay>,
-    )>,
+    cameras: Query<ShotSource>,
     snapshots: Res<Snapshots>,
 ) {
     if super::focus::EguiTyping::now(egui) || !keys.just_pressed(KeyCode::KeyS) {
