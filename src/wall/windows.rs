@@ -81,16 +81,29 @@ fn window_status(
     }
 }
 
-/// Publishes the window and the layouts for `/api/windows` (the layouts' cells are solved
-/// again only when the cameras change).
+/// What `/api/windows` shows changed: a window (its size, view, tour), a camera, the layouts.
+type WindowsChanged = Or<(Changed<Window>, Changed<WallView>, Changed<WindowIndex>)>;
+
+/// Publishes the window and the layouts for `/api/windows` when they change (the layouts'
+/// cells are solved again only when the cameras change).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn publish_windows(
     board: Option<Res<crate::camera::Board>>,
     layouts: Res<Layouts>,
     windows: Query<(&Window, &WallView, &WindowIndex)>,
     cameras: Query<&IpCamera>,
+    (changed, cameras_changed): (Query<(), WindowsChanged>, Query<(), Changed<IpCamera>>),
+    (mut gone_cameras, mut gone_windows): (
+        RemovedComponents<IpCamera>,
+        RemovedComponents<WallView>,
+    ),
     mut cache: Local<(Vec<String>, Vec<LayoutStatus>)>,
 ) {
     let Some(board) = board else { return };
+    let gone = gone_cameras.read().count() + gone_windows.read().count() > 0;
+    if changed.is_empty() && cameras_changed.is_empty() && !gone && !layouts.is_changed() {
+        return;
+    }
     let mut order: Vec<(usize, &str)> =
         cameras.iter().map(|c| (c.index, c.name.as_str())).collect();
     order.sort_unstable();
