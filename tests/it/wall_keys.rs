@@ -19,6 +19,24 @@ fn xdotool(display: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The wall's window on `display`, once it is there, focused for the keys to come.
+fn focus_wall_window(display: &str) -> String {
+    let window = common::wait_for(Duration::from_secs(30), "the wall's window", || {
+        let found = Command::new("xdotool")
+            .args(["search", "--name", "OpticLink"])
+            .env("DISPLAY", display)
+            .output()
+            .ok()?;
+        let id = String::from_utf8_lossy(&found.stdout)
+            .lines()
+            .next()?
+            .to_owned();
+        (!id.is_empty()).then_some(id)
+    });
+    xdotool(display, &["windowfocus", "--sync", &window]);
+    window
+}
+
 /// Whether camera `name`'s head is moving, per `/api/status`.
 fn moving(app: &Proc, name: &str) -> bool {
     app.camera(name)["ptz"]["moving"] == true
@@ -65,19 +83,7 @@ fn click_tab_and_shift_tab_pick_the_camera_the_keys_steer() {
             (app.camera(name)["ptz"]["available"] == true).then_some(())
         });
     }
-    let window = common::wait_for(Duration::from_secs(30), "the wall's window", || {
-        let found = Command::new("xdotool")
-            .args(["search", "--name", "OpticLink"])
-            .env("DISPLAY", &x.1)
-            .output()
-            .ok()?;
-        let id = String::from_utf8_lossy(&found.stdout)
-            .lines()
-            .next()?
-            .to_owned();
-        (!id.is_empty()).then_some(id)
-    });
-    xdotool(&x.1, &["windowfocus", "--sync", &window]);
+    let window = focus_wall_window(&x.1);
     // Two cameras side by side in 1600×900: a click on the left one picks Sim 1.
     xdotool(
         &x.1,
@@ -108,19 +114,7 @@ fn typing_into_a_locked_tiles_password_field_unlocks_it() {
         ],
     );
     app.wait_state("Sim 2", "live", Duration::from_secs(60));
-    let window = common::wait_for(Duration::from_secs(30), "the wall's window", || {
-        let found = Command::new("xdotool")
-            .args(["search", "--name", "OpticLink"])
-            .env("DISPLAY", &x.1)
-            .output()
-            .ok()?;
-        let id = String::from_utf8_lossy(&found.stdout)
-            .lines()
-            .next()?
-            .to_owned();
-        (!id.is_empty()).then_some(id)
-    });
-    xdotool(&x.1, &["windowfocus", "--sync", &window]);
+    let window = focus_wall_window(&x.1);
     let unlocks = std::path::Path::new(&state).join("unlocks.json");
     // The form sits in the middle of the right tile: "LOCKED", the name, then the field.
     common::wait_for(Duration::from_secs(30), "the wall to unlock Sim 2", || {

@@ -110,6 +110,23 @@ impl Rig {
         input.clear();
     }
 
+    /// `PUT /api/cameras/{name}` with `json` as the API hands it to the ECS; its answer.
+    pub fn replace(
+        &mut self,
+        json: &str,
+    ) -> Result<opticlink::serve::Ports, opticlink::serve::api::Refusal> {
+        let camera: opticlink::config::CameraConfig = serde_json::from_str(json).unwrap();
+        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        self.api
+            .send(ApiCommand::ReplaceCamera {
+                camera: Box::new(camera),
+                reply,
+            })
+            .unwrap();
+        self.app.update();
+        answer.try_recv().expect("answered")
+    }
+
     pub fn view(&self) -> WallView {
         self.app
             .world()
@@ -266,19 +283,9 @@ fn an_edit_the_sub_stream_cannot_take_changes_nothing() {
         },
         Display::default(),
     ));
-    let camera: opticlink::config::CameraConfig = serde_json::from_str(
+    let refused = rig.replace(
         r#"{"name": "C0", "url": "rtsp://127.0.0.1:9/new", "sub_url": "rtsp://127.0.0.1:9/new-sub"}"#,
-    )
-    .unwrap();
-    let (reply, mut answer) = tokio::sync::oneshot::channel();
-    rig.api
-        .send(ApiCommand::ReplaceCamera {
-            camera: Box::new(camera),
-            reply,
-        })
-        .unwrap();
-    rig.app.update();
-    let refused = answer.try_recv().expect("answered");
+    );
     assert!(matches!(refused, Err(Refusal::Busy(_))), "{refused:?}");
     assert!(
         rig.commands[0].try_recv().is_err(),
@@ -300,17 +307,7 @@ fn an_edit_the_sub_stream_cannot_take_changes_nothing() {
 fn an_edit_of_a_camera_whose_worker_ended_starts_it_afresh() {
     let mut rig = Rig::new(1);
     drop(rig.commands.remove(0));
-    let camera: opticlink::config::CameraConfig =
-        serde_json::from_str(r#"{"name": "C0", "url": "rtsp://127.0.0.1:9/new"}"#).unwrap();
-    let (reply, mut answer) = tokio::sync::oneshot::channel();
-    rig.api
-        .send(ApiCommand::ReplaceCamera {
-            camera: Box::new(camera),
-            reply,
-        })
-        .unwrap();
-    rig.app.update();
-    let answered = answer.try_recv().expect("answered");
+    let answered = rig.replace(r#"{"name": "C0", "url": "rtsp://127.0.0.1:9/new"}"#);
     assert!(answered.is_ok(), "{answered:?}");
     rig.app.update();
     let world = rig.app.world_mut();
