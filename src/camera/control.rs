@@ -6,7 +6,7 @@
 use bevy::prelude::*;
 
 use super::recording::{SetRecording, apply_set_recording};
-use super::{CameraSpawner, IpCamera, Ptz, WorkerLink};
+use super::{CameraSpawner, CameraStream, IpCamera, Ptz, StreamKind, Streams, WorkerLink};
 use crate::WallSystems;
 use crate::record::names::{folder_name, same_folder};
 use crate::serve::Ports;
@@ -29,13 +29,8 @@ pub fn control_plugin(app: &mut App) {
 #[allow(clippy::type_complexity)]
 fn api_commands(
     inbox: Res<ApiInbox>,
-    mut cameras: Query<(
-        Entity,
-        &mut IpCamera,
-        Option<&WorkerLink>,
-        Option<&Ptz>,
-        Option<&super::sub::SubStream>,
-    )>,
+    mut cameras: Query<(Entity, &mut IpCamera, Option<&Streams>, Option<&Ptz>)>,
+    streams: Query<(&CameraStream, Option<&WorkerLink>)>,
     mut set: MessageWriter<SetRecording>,
     mut windows: Option<ResMut<Messages<crate::wall::windows::WindowRequest>>>,
     ports: Query<&super::PortBinding>,
@@ -100,8 +95,8 @@ fn api_commands(
                     .iter()
                     .find(|(e, c, ..)| c.name == camera && !removed.contains(e));
                 match found {
-                    Some((entity, _, link, ptz, sub)) => {
-                        spawner.remove(entity, &camera, link, ptz, sub);
+                    Some((entity, _, _, ptz)) => {
+                        spawner.remove(entity, &camera, ptz);
                         removed.push(entity);
                         let _ = reply.send(Ok(()));
                     }
@@ -114,19 +109,27 @@ fn api_commands(
                 let found = cameras
                     .iter()
                     .find(|(e, c, ..)| c.name == camera.name && !removed.contains(e));
-                let Some((entity, current, link, ptz, sub)) = found else {
+                let Some((entity, current, of, ptz)) = found else {
                     let _ = reply.send(Err(Refusal::NotFound(format!(
                         "no camera {:?}",
                         camera.name
                     ))));
                     continue;
                 };
+                let stream = |kind| {
+                    of.into_iter()
+                        .flat_map(|s| s.iter())
+                        .find_map(|e| match streams.get(e) {
+                            Ok((s, link)) if s.kind == kind => Some((e, link)),
+                            _ => None,
+                        })
+                };
                 let now = super::edit::Current {
                     entity,
                     camera: current,
-                    link,
+                    main: stream(StreamKind::Main),
+                    sub: stream(StreamKind::Sub),
                     ptz,
-                    sub,
                     ports: ports.get(entity).ok(),
                 };
                 let camera = spawner.with_stored_lock(*camera);

@@ -54,13 +54,16 @@ fn room<'a>(
         .map_err(|_| EditError::Busy(format!("camera {name:?} is busy; try again")))
 }
 
+/// A stream of the camera as it is: its entity and its worker's link (none: not started).
+pub type StreamNow<'a> = (Entity, Option<&'a WorkerLink>);
+
 /// What an edit needs of the camera as it is.
 pub struct Current<'a> {
     pub entity: Entity,
     pub camera: &'a IpCamera,
-    pub link: Option<&'a WorkerLink>,
+    pub main: Option<StreamNow<'a>>,
+    pub sub: Option<StreamNow<'a>>,
     pub ptz: Option<&'a Ptz>,
-    pub sub: Option<&'a super::sub::SubStream>,
     pub ports: Option<&'a PortBinding>,
 }
 
@@ -75,27 +78,28 @@ impl CameraSpawner<'_, '_> {
         let Current {
             entity,
             camera,
-            link,
-            ptz,
+            main,
             sub,
+            ptz,
             ports,
         } = now;
         // A worker whose task has ended cannot take settings: such a camera starts afresh (a
         // dead sub stream worker is replaced below).
-        let link = link.filter(|l| !l.commands.is_closed());
-        let live_sub = sub.filter(|s| !s.link.commands.is_closed());
-        let (Some(link), true) = (link, cam.enabled) else {
+        fn running(s: Option<StreamNow<'_>>) -> Option<&WorkerLink> {
+            s.and_then(|(_, link)| link.filter(|l| !l.commands.is_closed()))
+        }
+        let (Some(link), true) = (running(main), cam.enabled) else {
             // Nothing running to keep (or to keep running): start over at the same place.
             let index = camera.index;
-            self.remove(entity, &cam.name, link, ptz, sub);
+            self.remove(entity, &cam.name, ptz);
             let (_, ports) = self.spawn(cam, index);
             return Ok(ports);
         };
         // Everything that can fail, before anything changes.
         let main = settings(cam, "url", &self.config.0)?;
-        let sub_settings = match (live_sub, super::sub::sub_camera(cam)) {
+        let sub_settings = match (running(sub), super::streams::sub_camera(cam)) {
             (Some(s), Some(sub_cam)) => Some((
-                room(&s.link, &cam.name)?,
+                room(s, &cam.name)?,
                 settings(&sub_cam, "sub_url", &self.config.0)?,
             )),
             _ => None,
@@ -103,7 +107,7 @@ impl CameraSpawner<'_, '_> {
         room(link, &cam.name)?.send(CameraCommand::Reconfigure(Box::new(main)));
         match sub_settings {
             Some((permit, wc)) => permit.send(CameraCommand::Reconfigure(Box::new(wc))),
-            None => self.follow_sub_url(entity, sub, cam),
+            None => self.follow_sub_url(entity, sub.map(|(e, _)| e), cam),
         }
         self.set_lock(cam);
         // A new control agent for the new endpoint (the old one stops its camera first).
@@ -147,26 +151,20 @@ impl CameraSpawner<'_, '_> {
     }
 
     /// A sub stream added or taken away by `sub_url`, or started afresh when its worker has
-    /// ended (new settings for a running one are sent with the main stream's).
-    fn follow_sub_url(
-        &mut self,
-        entity: Entity,
-        sub: Option<&super::sub::SubStream>,
-        cam: &CameraConfig,
-    ) {
-        match (sub, cam.sub_url.is_some()) {
-            (Some(sub), false) => {
-                super::sub::stop_sub(sub);
-                self.commands
-                    .entity(entity)
-                    .remove::<(super::sub::SubStream, super::sub::Display)>();
-                // The main stream is the camera again.
-            }
-            (_, true) => {
-                let window = self.wanted.as_ref().is_none_or(|w| w.0);
-                self.start_sub(entity, cam, window);
-            }
-            (None, false) => {}
+    /// ended (new settings for a running one are sent with the main stream's). A despawned
+    /// stream's worker ends with its link.
+    fn follow_sub_url(&mut self, camera: Entity, sub: Option<Entity>, cam: &CameraConfig) {
+        if let Some(sub) = sub {
+            self.commands.entity(sub).despawn();
+        }
+        if cam.sub_url.is_some() {
+            let window = self.wanted.as_ref().is_none_or(|w| w.0);
+            self.start_sub(camera, cam, window);
+        } else if sub.is_some() {
+            // The main stream is the camera again.
+            self.commands
+                .entity(camera)
+                .insert(super::Display::on(super::StreamKind::Main));
         }
     }
 }

@@ -1,6 +1,7 @@
-//! Worker output into components, each frame: state-change events through the state machine
-//! (and one log line per transition), the newest picture from the frame slot, startup grace
-//! ticks, and — a few times a second — received rates and latency percentiles.
+//! Worker output into components, each frame and for every stream entity alike (main and
+//! sub): state-change events through the state machine (and one log line per transition),
+//! the newest picture of the stream a tile shows, startup grace ticks, and — a few times a
+//! second — received rates and latency percentiles.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use bevy::prelude::*;
 use super::state::{self, Transition};
 use super::{GraceTimer, IpCamera, Latency, LatestFrame, StateChanged, StreamStatus, WorkerLink};
 use crate::WallSystems;
-use crate::stream::{CameraEvent, StreamStats};
+use crate::stream::CameraEvent;
 
 /// Received frame and bit rates over a sliding window.
 #[derive(Component, Debug, Clone, Default)]
@@ -40,7 +41,7 @@ pub(super) fn plugin(app: &mut App) {
 
 /// One line per transition. The reason was logged where it was handled (the worker), so it
 /// is not repeated here.
-pub(super) fn log_transition(name: &str, t: &Transition) {
+fn log_transition(name: &str, t: &Transition) {
     let (from, to) = (t.from.as_str(), t.to.as_str());
     match t.to {
         state::StreamState::Live | state::StreamState::Connecting | state::StreamState::Standby => {
@@ -50,19 +51,25 @@ pub(super) fn log_transition(name: &str, t: &Transition) {
     }
 }
 
+/// What the ingest systems read and write of each stream.
+type StreamParts = (
+    Entity,
+    &'static super::CameraStream,
+    &'static super::StreamOf,
+    &'static mut StreamStatus,
+    &'static mut GraceTimer,
+);
+
+/// Each stream's worker events through its state machine; one log line per transition, under
+/// the camera's name (`(sub)` added for its sub stream).
 fn ingest_events(
     time: Res<Time<Real>>,
-    mut cameras: Query<(
-        Entity,
-        &IpCamera,
-        &WorkerLink,
-        &mut StreamStatus,
-        &mut GraceTimer,
-    )>,
+    mut streams: Query<(StreamParts, &WorkerLink)>,
+    cameras: Query<&IpCamera>,
     mut changed: MessageWriter<StateChanged>,
 ) {
     let now = time.elapsed();
-    for (entity, camera, link, mut status, mut grace) in &mut cameras {
+    for ((_, stream, of, mut status, mut grace), link) in &mut streams {
         for event in link.events.try_iter() {
             if let CameraEvent::Live {
                 codec,
@@ -75,125 +82,116 @@ fn ingest_events(
                 status.height = *height;
             }
             if let Some(t) = status.machine.on_event(&mut grace.0, now, &event) {
-                log_transition(&camera.name, &t);
-                changed.write(StateChanged {
-                    camera: entity,
-                    transition: t,
-                });
+                report(&cameras, of.0, stream.kind, t, &mut changed);
             }
         }
     }
 }
 
-/// The newest picture of the stream the tile shows, when one arrived (the last one stays
+/// A transition of camera `camera`'s stream of `kind`: logged and sent on.
+fn report(
+    cameras: &Query<&IpCamera>,
+    camera: Entity,
+    kind: super::StreamKind,
+    transition: Transition,
+    changed: &mut MessageWriter<StateChanged>,
+) {
+    let name = cameras.get(camera).map_or("?", |c| c.name.as_str());
+    log_transition(&super::streams::label(name, kind), &transition);
+    changed.write(StateChanged {
+        camera,
+        stream: kind,
+        transition,
+    });
+}
+
+/// The newest picture of the stream each tile shows, when one arrived (the last one stays
 /// otherwise). A camera switching streams keeps showing the old one until the new one has
 /// decoded a picture (from a keyframe: decoding starts at one), then shows only the new one.
 /// A camera in playback shows its player's pictures instead (`replay::drive`), and a live
 /// picture left in its slots is thrown away (back to live, only a new one may show).
-#[allow(clippy::type_complexity)]
 pub(super) fn take_frames(
-    replaying: Query<(&WorkerLink, Option<&super::sub::SubStream>), With<super::Replay>>,
-    mut cameras: Query<
-        (
-            &WorkerLink,
-            &mut LatestFrame,
-            &mut StreamStatus,
-            Option<&mut super::sub::SubStream>,
-            Option<&mut super::sub::Display>,
-        ),
-        Without<super::Replay>,
-    >,
+    mut streams: Query<(
+        &super::CameraStream,
+        &super::StreamOf,
+        &WorkerLink,
+        &mut StreamStatus,
+    )>,
+    mut cameras: Query<(&mut LatestFrame, &mut super::Display, Has<super::Replay>)>,
 ) {
-    use super::sub::StreamKind;
-    for (link, sub) in &replaying {
-        link.frames.try_iter().for_each(drop);
-        if let Some(sub) = sub {
-            sub.link.frames.try_iter().for_each(drop);
+    for (stream, of, link, mut status) in &mut streams {
+        let Some(picture) = link.frames.try_iter().last() else {
+            continue;
+        };
+        let Ok((mut latest, mut display, replay)) = cameras.get_mut(of.0) else {
+            continue;
+        };
+        if replay {
+            continue;
         }
-    }
-    for (link, mut latest, mut status, sub, display) in &mut cameras {
-        let main = link.frames.try_iter().last();
-        let (Some(mut sub), Some(mut display)) = (sub, display) else {
-            if main.is_some() {
-                latest.0 = main;
-                follow_size(&latest, &mut status);
+        if display.current != stream.kind {
+            if display.want != stream.kind {
+                // The stream the tile leaves: its last pictures are not shown.
+                continue;
             }
-            continue;
-        };
-        let sub_picture = sub.link.frames.try_iter().last();
-        let arrived = match display.want {
-            StreamKind::Main => main.is_some(),
-            StreamKind::Sub => sub_picture.is_some(),
-        };
-        if display.current != display.want && arrived {
-            display.current = display.want;
+            display.current = stream.kind;
         }
-        let picture = match display.current {
-            StreamKind::Main => main,
-            StreamKind::Sub => sub_picture,
-        };
-        if picture.is_none() {
-            continue;
+        // A stream's size follows its pictures (a camera may change resolution mid-stream).
+        if (picture.width, picture.height) != (status.width, status.height) {
+            status.width = picture.width;
+            status.height = picture.height;
         }
-        latest.0 = picture;
-        match display.current {
-            StreamKind::Main => follow_size(&latest, &mut status),
-            StreamKind::Sub => follow_size(&latest, &mut sub.status),
-        }
-    }
-}
-
-/// A stream's size follows its pictures (a camera may change resolution mid-stream).
-fn follow_size(latest: &LatestFrame, status: &mut StreamStatus) {
-    if let Some(f) = &latest.0
-        && (f.width, f.height) != (status.width, status.height)
-    {
-        status.width = f.width;
-        status.height = f.height;
+        latest.0 = Some(picture);
     }
 }
 
 fn tick_grace(
     time: Res<Time<Real>>,
-    mut cameras: Query<(Entity, &IpCamera, &mut StreamStatus, &mut GraceTimer)>,
+    mut streams: Query<StreamParts>,
+    cameras: Query<&IpCamera>,
     mut changed: MessageWriter<StateChanged>,
 ) {
     let now = time.elapsed();
-    for (entity, camera, mut status, mut grace) in &mut cameras {
+    for (_, stream, of, mut status, mut grace) in &mut streams {
         if grace.until.is_none() {
             continue;
         }
         if let Some(t) = status.machine.on_tick(&mut grace.0, now) {
-            log_transition(&camera.name, &t);
-            changed.write(StateChanged {
-                camera: entity,
-                transition: t,
-            });
+            report(&cameras, of.0, stream.kind, t, &mut changed);
         }
     }
 }
 
+/// Each stream's figures into its rates and latency, a few times a second.
 pub(super) fn sample_rates(
     time: Res<Time<Real>>,
-    mut cameras: Query<(&WorkerLink, &mut Rates, &mut Latency)>,
+    mut streams: Query<(
+        &WorkerLink,
+        &mut Rates,
+        &mut Latency,
+        &super::streams::ShownLatency,
+    )>,
 ) {
     let now = time.elapsed();
-    for (link, mut rates, mut latency) in &mut cameras {
-        sample(link, &mut rates, Some(&mut latency), now);
+    for (link, mut rates, mut latency, shown) in &mut streams {
+        sample(link, &mut rates, &mut latency, shown, now);
     }
 }
 
-/// Counters of one stream into its rates (and latency) a few times a second.
-pub(super) fn sample(
+/// The figures of one stream into its rates and latency a few times a second. Its latency is
+/// that of its pictures uploaded to a tile, or (none shown: headless, hidden) of its decoded
+/// ones.
+fn sample(
     link: &WorkerLink,
     rates: &mut Rates,
-    latency: Option<&mut Mut<Latency>>,
+    latency: &mut Mut<Latency>,
+    shown: &super::streams::ShownLatency,
     now: Duration,
 ) {
-    let frames = StreamStats::get(&link.stats.frames);
-    let bytes = StreamStats::get(&link.stats.bytes);
+    let figures = &link.figures;
+    let (frames, bytes) = (figures.frames(), figures.bytes());
     rates.frames = frames;
-    rates.decoded = StreamStats::get(&link.stats.decoded);
+    rates.decoded = figures.decoded();
     if rates
         .samples
         .back()
@@ -203,11 +201,13 @@ pub(super) fn sample(
     }
     // Latency samples carry real instants (the render world and decode threads stamp
     // them), so the window is read against the real clock.
-    if let Some(latency) = latency {
-        let summary = link.stats.latency.summary(std::time::Instant::now());
-        if latency.0 != summary {
-            latency.0 = summary;
-        }
+    let at = std::time::Instant::now();
+    let mut summary = shown.0.summary(at);
+    if summary.added.is_none() {
+        summary = figures.decoded_latency(at);
+    }
+    if latency.0 != summary {
+        latency.0 = summary;
     }
     rates.samples.push_back((now, frames, bytes));
     while rates.samples.len() > 2

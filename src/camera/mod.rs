@@ -1,7 +1,7 @@
 //! Cameras as ECS entities: the components every camera entity carries and the plugins that
-//! keep them current. The jobs live one file each: `spawn` (entities with their workers,
-//! recorders and servers; shutdown), `ingest` (worker events, pictures, grace ticks, rates and
-//! latency), `recording` (turning recording on and off, mirroring the recorder), `ptz` (ONVIF
+//! keep them current. A camera's streams are entities of their own (`streams`). The jobs live
+//! one file each: `spawn` (entities with their workers, recorders and servers; shutdown),
+//! `ingest` (each stream's worker events, pictures, grace ticks, rates and latency), `recording` (turning recording on and off, mirroring the recorder), `ptz` (ONVIF
 //! control: steering one camera, throttled, with a guaranteed stop), `replay` (recorded
 //! footage in place of live, cameras in sync on one playhead), `control`
 //! (requests from the API), `status` (the plain-value snapshot the API serves), and `state`
@@ -18,7 +18,7 @@ pub mod replay;
 mod spawn;
 pub mod state;
 mod status;
-pub mod sub;
+pub mod streams;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +30,7 @@ use crate::WallSystems;
 use crate::config::Config;
 use crate::media::SharedFrame;
 use crate::media::VideoCodec;
-use crate::stream::{self, CameraCommand, CameraEvent, StreamStats};
+use crate::stream::{self, CameraCommand, CameraEvent, Demand, Figures};
 use state::{Grace, StreamMachine};
 
 pub use control::{ApiInbox, control_plugin};
@@ -43,21 +43,12 @@ pub use spawn::{
     worker_config,
 };
 pub use status::{ApiServer, Board, publish_status};
+pub use streams::{CameraStream, Display, Shown, StreamKind, StreamOf, Streams, StreamsOf};
 
 /// A camera on the wall (named so, not `Camera`, to stay clear of Bevy's render camera). Its
-/// position in the grid is `index`.
+/// position in the grid is `index`. Its streams are entities of their own ([`Streams`]).
 #[derive(Component, Debug, Clone)]
-#[require(
-    StreamStatus,
-    GraceTimer,
-    PortBinding,
-    Recording,
-    Rates,
-    Latency,
-    LatestFrame,
-    ViewLocked,
-    sub::Display
-)]
+#[require(PortBinding, Recording, AudioStatus, LatestFrame, ViewLocked, Display)]
 pub struct IpCamera {
     pub name: String,
     pub index: usize,
@@ -65,18 +56,13 @@ pub struct IpCamera {
     pub url: String,
 }
 
-/// Stream state, reconnect count, last error, and what the stream is.
+/// A stream's state, reconnect count, last error, and what the stream is.
 #[derive(Component, Debug, Clone)]
 pub struct StreamStatus {
     pub machine: StreamMachine,
     pub codec: Option<VideoCodec>,
     pub width: u32,
     pub height: u32,
-    /// The audio the audio port serves ("AAC 16000 Hz, 1 ch, passed through as ADTS"), or
-    /// why the camera's audio cannot be served; `None` without audio.
-    pub audio: Option<String>,
-    /// The codec of the audio served (`None` while none is).
-    pub audio_codec: Option<crate::media::AudioCodec>,
 }
 
 impl Default for StreamStatus {
@@ -86,10 +72,18 @@ impl Default for StreamStatus {
             codec: None,
             width: 0,
             height: 0,
-            audio: None,
-            audio_codec: None,
         }
     }
+}
+
+/// What the camera's audio port serves (mirrored from its server when that changes).
+#[derive(Component, Debug, Clone, Default, PartialEq)]
+pub struct AudioStatus {
+    /// "AAC 16000 Hz, 1 ch, passed through as ADTS", or why the camera's audio cannot be
+    /// served; `None` without audio.
+    pub text: Option<String>,
+    /// The codec of the audio served (`None` while none is).
+    pub codec: Option<crate::media::AudioCodec>,
 }
 
 /// Startup grace of the camera (see [`state::Grace`]).
@@ -103,7 +97,8 @@ pub struct PortBinding {
     pub audio: Option<u16>,
 }
 
-/// Latency over the last seconds (see [`stream::latency`]), refreshed a few times a second.
+/// A stream's latency over the last seconds (see [`stream::latency`]), refreshed a few times
+/// a second.
 #[derive(Component, Debug, Clone, Default)]
 pub struct Latency(pub stream::latency::LatencySummary);
 
@@ -114,13 +109,70 @@ pub struct Latency(pub stream::latency::LatencySummary);
 #[derive(Component, Debug, Clone, Default)]
 pub struct LatestFrame(pub Option<SharedFrame>);
 
-/// The ECS end of the camera's worker.
+/// The ECS end of a stream's worker (on the stream entity). Dropping it (the stream or its
+/// camera is despawned) tells the worker to end.
 #[derive(Component)]
 pub struct WorkerLink {
     pub commands: tokio::sync::mpsc::Sender<CameraCommand>,
     pub events: crossbeam_channel::Receiver<CameraEvent>,
     pub frames: stream::FrameReceiver,
-    pub stats: Arc<StreamStats>,
+    /// What the ECS asks of the worker; only the ECS writes it.
+    pub demand: tokio::sync::watch::Sender<Demand>,
+    /// What the worker publishes about its stream.
+    pub figures: Arc<Figures>,
+}
+
+impl WorkerLink {
+    pub fn new(
+        commands: tokio::sync::mpsc::Sender<CameraCommand>,
+        events: crossbeam_channel::Receiver<CameraEvent>,
+        frames: stream::FrameReceiver,
+        demand: tokio::sync::watch::Sender<Demand>,
+        figures: Arc<Figures>,
+    ) -> Self {
+        Self {
+            commands,
+            events,
+            frames,
+            demand,
+            figures,
+        }
+    }
+
+    /// A link to no worker (tests that play the worker's part): asks everything, counts nothing.
+    pub fn detached(
+        commands: tokio::sync::mpsc::Sender<CameraCommand>,
+        events: crossbeam_channel::Receiver<CameraEvent>,
+        frames: stream::FrameReceiver,
+    ) -> Self {
+        let (demand, _) = tokio::sync::watch::channel(Demand::ALL);
+        Self::new(commands, events, frames, demand, Arc::default())
+    }
+
+    /// Asks the worker for `demand` (it is woken only when that changes).
+    pub fn ask(&self, demand: Demand) {
+        self.demand.send_if_modified(|d| {
+            let changed = *d != demand;
+            *d = demand;
+            changed
+        });
+    }
+
+    /// What the worker is asked for now.
+    pub fn asked(&self) -> Demand {
+        *self.demand.borrow()
+    }
+
+    /// Tells the worker to end (its session is torn down, its recorder closes its segment).
+    pub fn stop(&self) {
+        let _ = self.commands.try_send(CameraCommand::Shutdown);
+    }
+}
+
+impl Drop for WorkerLink {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 /// The camera has a view password and this machine has not unlocked it: the wall draws no
@@ -190,41 +242,33 @@ pub struct WallBell(pub crate::stream::Bell);
 #[derive(Resource, Debug, Clone, Copy)]
 pub struct PicturesWanted(pub bool);
 
-/// A state transition, for whoever wants to react (overlays, recorder, tests).
+/// A state transition of one of a camera's streams, for whoever wants to react.
 #[derive(Message, Debug, Clone)]
 pub struct StateChanged {
     pub camera: Entity,
+    pub stream: StreamKind,
     pub transition: state::Transition,
 }
 
-/// Everything shown about a camera (API, overlays), read together.
+/// Everything shown about a camera (API, overlays), read together; its streams' figures are
+/// read through [`StreamsOf`].
 #[derive(QueryData)]
 pub struct CameraView {
     pub camera: &'static IpCamera,
-    pub status: &'static StreamStatus,
-    pub grace: &'static GraceTimer,
-    pub rates: &'static Rates,
-    pub latency: &'static Latency,
+    pub streams: Option<&'static Streams>,
+    pub audio: &'static AudioStatus,
     pub ports: &'static PortBinding,
     pub recording: &'static Recording,
     pub ptz: Option<&'static Ptz>,
     /// Whether the camera may be talked to (`talk:` not `Off`).
     pub talkable: Has<Talkable>,
-    pub sub: Option<&'static sub::SubStream>,
-    pub display: &'static sub::Display,
+    pub display: &'static Display,
 }
 
 impl CameraViewItem<'_, '_> {
-    /// The status, rates and grace that describe the camera: its sub stream's while that is
-    /// shown or the main stream stands by, else the main stream's ([`sub::describing`]).
-    pub fn shown(&self) -> (&StreamStatus, &Rates, &GraceTimer) {
-        match (
-            sub::describing(self.status, self.sub, Some(self.display)),
-            self.sub,
-        ) {
-            (sub::StreamKind::Sub, Some(s)) => (&s.status, &s.rates, &s.grace),
-            _ => (self.status, self.rates, self.grace),
-        }
+    /// The stream that describes the camera ([`StreamsOf::describing`]).
+    pub fn shown<'a>(&self, streams: &'a StreamsOf) -> Shown<'a> {
+        streams.describing(self.streams, self.display)
     }
 }
 
@@ -237,7 +281,6 @@ pub fn state_plugin(app: &mut App) {
             recording::plugin,
             ingest::plugin,
             ptz::plugin,
-            sub::plugin,
             replay::plugin,
         ))
         .add_systems(Update, sync_view_locks.in_set(WallSystems::Ingest));

@@ -10,9 +10,8 @@ use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 
 use super::recording::RecorderLink;
-use super::state::{Grace, StreamMachine};
 use super::{
-    GraceTimer, IpCamera, PicturesWanted, PortBinding, StreamStatus, WallConfig, WorkerLink,
+    AudioStatus, IpCamera, PicturesWanted, PortBinding, StreamKind, WallConfig, WorkerLink,
 };
 use crate::config::{CameraConfig, Config};
 use crate::record::names::folder_name;
@@ -22,7 +21,7 @@ use crate::runtime::Runtime;
 use crate::serve::mjpeg::{self, MjpegSettings};
 use crate::serve::{CameraFeeds, FeedHub, Server, audio};
 use crate::stream::audio::AudioState;
-use crate::stream::{self, CameraCommand};
+use crate::stream::{self, Demand};
 use crate::{WallSystems, secret};
 
 /// Every camera's feeds, shared with the API port.
@@ -157,8 +156,8 @@ pub struct CameraSpawner<'w, 's> {
 }
 
 impl CameraSpawner<'_, '_> {
-    /// Spawns camera `cam` at grid position `index` with its worker, recorder and servers.
-    /// Returns the entity and the ports its servers are bound to.
+    /// Spawns camera `cam` at grid position `index` with its streams (each with its worker),
+    /// recorder and servers. Returns the entity and the ports its servers are bound to.
     pub fn spawn(&mut self, cam: &CameraConfig, index: usize) -> (Entity, PortBinding) {
         let camera = IpCamera {
             name: cam.name.clone(),
@@ -173,6 +172,7 @@ impl CameraSpawner<'_, '_> {
         }
         if !cam.enabled {
             info!(camera = %cam.name, "disabled: offline");
+            self.spawn_stream(id, StreamKind::Main, None);
             return (id, PortBinding::default());
         }
         let config = &self.config.0;
@@ -181,9 +181,11 @@ impl CameraSpawner<'_, '_> {
         let wanted = self.wanted.as_ref().is_none_or(|w| w.0);
         // In a window a camera with a sub stream starts on it: its main session is needed
         // only to record, until its tile is big enough to want the main stream.
-        let session = !(wanted && cam.sub_url.is_some()) || cam.record;
-        let switches =
-            stream::StreamStats::switched(session, wanted || config.headless_decode, wanted);
+        let demand = Demand {
+            session: !(wanted && cam.sub_url.is_some()) || cam.record,
+            decode: wanted || config.headless_decode,
+            pictures: wanted,
+        };
         let started = worker_config(cam, config).and_then(|mut wc| {
             wc.speaker = speaker;
             wc.bell = bell;
@@ -195,7 +197,7 @@ impl CameraSpawner<'_, '_> {
                 wc,
                 self.runtime.group(),
                 Arc::new(sink),
-                switches,
+                demand,
             )
             .map_err(|e| e.to_string())?;
             Ok((h, recorder, record_thread))
@@ -204,6 +206,7 @@ impl CameraSpawner<'_, '_> {
             Ok(started) => started,
             Err(e) => {
                 error!(camera = %cam.name, "cannot start: {e}");
+                self.spawn_stream(id, StreamKind::Main, None);
                 return (id, PortBinding::default());
             }
         };
@@ -244,7 +247,7 @@ impl CameraSpawner<'_, '_> {
             preferred(cam.mjpeg_port, servers.mjpeg_base_port),
             &cam.name,
             h.mjpeg_frames,
-            h.stats.clone(),
+            h.viewers.clone(),
             settings,
         );
         let mjpeg = match mjpeg {
@@ -282,25 +285,12 @@ impl CameraSpawner<'_, '_> {
             audio_state: Some(h.audio.watch()),
         };
         let ports = servers.ports();
+        let link = WorkerLink::new(h.commands, h.events, h.frames, h.demand, h.figures);
+        self.spawn_stream(id, StreamKind::Main, Some(link));
         self.start_sub(id, cam, wanted);
-        let config = &self.config.0;
-        let grace = Duration::from_secs(config.grace_secs);
-        self.commands.entity(id).insert((
-            ports.clone(),
-            servers,
-            RecorderLink(recorder),
-            StreamStatus {
-                machine: StreamMachine::connecting(),
-                ..default()
-            },
-            GraceTimer(Grace::starting(self.time.elapsed(), grace)),
-            WorkerLink {
-                commands: h.commands,
-                events: h.events,
-                frames: h.frames,
-                stats: h.stats,
-            },
-        ));
+        self.commands
+            .entity(id)
+            .insert((ports.clone(), servers, RecorderLink(recorder)));
         (id, ports)
     }
 
@@ -344,22 +334,9 @@ impl CameraSpawner<'_, '_> {
         }
     }
 
-    /// Stops camera `name`'s worker (its recorder finishes the open segment) and servers,
-    /// and despawns it.
-    pub fn remove(
-        &mut self,
-        entity: Entity,
-        name: &str,
-        link: Option<&WorkerLink>,
-        ptz: Option<&super::Ptz>,
-        sub: Option<&super::sub::SubStream>,
-    ) {
-        if let Some(link) = link {
-            let _ = link.commands.try_send(CameraCommand::Shutdown);
-        }
-        if let Some(sub) = sub {
-            super::sub::stop_sub(sub);
-        }
+    /// Despawns camera `name` with its streams, which stops their workers (the recorder
+    /// finishes the open segment), and stops its servers and control agent.
+    pub fn remove(&mut self, entity: Entity, name: &str, ptz: Option<&super::Ptz>) {
         if let Some(ptz) = ptz {
             ptz.handle.shutdown();
         }
@@ -411,9 +388,9 @@ impl CameraServers {
 /// Follows servers that were bound again after failing, and what the audio port serves
 /// (copied only when its watch says it changed).
 pub(super) fn sync_ports(
-    mut cameras: Query<(&mut CameraServers, &mut PortBinding, &mut StreamStatus)>,
+    mut cameras: Query<(&mut CameraServers, &mut PortBinding, &mut AudioStatus)>,
 ) {
-    for (mut servers, mut ports, mut status) in &mut cameras {
+    for (mut servers, mut ports, mut audio) in &mut cameras {
         let now = servers.ports();
         if (now.mjpeg, now.audio) != (ports.mjpeg, ports.audio) {
             *ports = now;
@@ -424,15 +401,18 @@ pub(super) fn sync_ports(
         if !watch.has_changed().unwrap_or(false) {
             continue;
         }
-        let (text, codec) = match &*watch.borrow_and_update() {
-            AudioState::Serving { codec, how } => (Some(how.clone()), Some(*codec)),
-            AudioState::Failed(why) => (Some(format!("cannot be served: {why}")), None),
-            AudioState::Disconnected | AudioState::NoAudio(_) => (None, None),
+        let now = match &*watch.borrow_and_update() {
+            AudioState::Serving { codec, how } => AudioStatus {
+                text: Some(how.clone()),
+                codec: Some(*codec),
+            },
+            AudioState::Failed(why) => AudioStatus {
+                text: Some(format!("cannot be served: {why}")),
+                codec: None,
+            },
+            AudioState::Disconnected | AudioState::NoAudio(_) => AudioStatus::default(),
         };
-        if (&status.audio, status.audio_codec) != (&text, codec) {
-            status.audio = text;
-            status.audio_codec = codec;
-        }
+        audio.set_if_neq(now);
     }
 }
 
@@ -441,17 +421,13 @@ pub(super) fn sync_ports(
 pub fn shutdown_on_exit(
     mut exits: MessageReader<AppExit>,
     links: Query<&WorkerLink>,
-    subs: Query<&super::sub::SubStream>,
     runtime: Res<Runtime>,
 ) {
     if exits.read().next().is_none() {
         return;
     }
     for link in &links {
-        let _ = link.commands.try_send(CameraCommand::Shutdown);
-    }
-    for sub in &subs {
-        super::sub::stop_sub(sub);
+        link.stop();
     }
     runtime.wait_for_workers(Duration::from_secs(3));
 }

@@ -6,7 +6,7 @@
 use bevy::prelude::*;
 
 use super::state::StreamState;
-use super::{CameraView, CameraViewItem};
+use super::{CameraView, CameraViewItem, StreamKind};
 use crate::serve::{
     self, CameraStatus, Ports, RecordingStatus, Server, StatusBoard, StreamDetail, Streams,
 };
@@ -50,12 +50,19 @@ pub const FIGURES_EVERY: std::time::Duration = std::time::Duration::from_millis(
 
 /// A change that is published at once (the rest waits for [`FIGURES_EVERY`]).
 type StatusChanged = Or<(
-    Changed<super::StreamStatus>,
     Changed<super::IpCamera>,
     Changed<super::PortBinding>,
-    Changed<super::sub::Display>,
+    Changed<super::AudioStatus>,
+    Changed<super::Display>,
     Changed<super::ViewLocked>,
+    Changed<super::Streams>,
 )>;
+
+/// Cameras and streams with a change that is published at once.
+type Changes<'w, 's> = (
+    Query<'w, 's, (), StatusChanged>,
+    Query<'w, 's, (), Changed<super::StreamStatus>>,
+);
 
 /// Builds the API snapshot from the components.
 pub fn publish_status(
@@ -63,8 +70,9 @@ pub fn publish_status(
     board: Res<Board>,
     locks: Option<Res<super::ViewLocks>>,
     cameras: Query<CameraView>,
-    (changed, mut removed, mut last): (
-        Query<(), StatusChanged>,
+    streams: super::StreamsOf,
+    changes: Changes,
+    (mut removed, mut last): (
         RemovedComponents<super::IpCamera>,
         Local<Option<std::time::Duration>>,
     ),
@@ -72,7 +80,8 @@ pub fn publish_status(
     let now = time.elapsed();
     let gone = removed.read().count() > 0;
     let due = last.is_none_or(|at| now.saturating_sub(at) >= FIGURES_EVERY);
-    if !(due || gone || !changed.is_empty()) {
+    let (cameras_changed, streams_changed) = changes;
+    if !due && !gone && cameras_changed.is_empty() && streams_changed.is_empty() {
         return;
     }
     *last = Some(now);
@@ -81,15 +90,19 @@ pub fn publish_status(
     let cameras = list
         .into_iter()
         .map(|view| {
-            let (status, rates, grace) = view.shown();
+            let shown = view.shown(&streams);
+            let (status, rates, grace, lat) =
+                (shown.status, shown.rates, shown.grace, shown.latency);
+            let both = streams
+                .of(view.streams, StreamKind::Main)
+                .zip(streams.of(view.streams, StreamKind::Sub));
             let CameraViewItem {
                 camera: cam,
-                latency: lat,
+                audio,
                 ports,
                 recording: rec,
                 ptz,
                 talkable,
-                sub,
                 display,
                 ..
             } = view;
@@ -98,7 +111,7 @@ pub fn publish_status(
                 url: cam.url.clone(),
                 state: status.machine.state.as_str().to_owned(),
                 codec: status.codec.map(|c| c.as_str().to_owned()),
-                audio: view.status.audio.clone(),
+                audio: audio.text.clone(),
                 width: status.width,
                 height: status.height,
                 fps: round1(rates.fps),
@@ -137,9 +150,9 @@ pub fn publish_status(
                     audio: rec.audio.clone(),
                 },
                 display_stream: display.shown().map(|k| k.as_str().to_owned()),
-                streams: sub.map(|s| Streams {
-                    main: detail(view.status, view.rates),
-                    sub: detail(&s.status, &s.rates),
+                streams: both.map(|(main, sub)| Streams {
+                    main: detail(main.status, main.rates),
+                    sub: detail(sub.status, sub.rates),
                 }),
             }
         })

@@ -8,7 +8,6 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -19,7 +18,7 @@ use tokio::sync::watch;
 
 use super::Server;
 use crate::media::encode::JpegEncoder;
-use crate::stream::{FrameReceiver, StreamStats};
+use crate::stream::{FrameReceiver, Viewers};
 
 /// Rate and quality caps of a camera's MJPEG stream, and who may watch it.
 #[derive(Clone)]
@@ -32,11 +31,11 @@ pub struct MjpegSettings {
 
 const BOUNDARY: &str = "opticlinkframe";
 
-/// One camera's newest JPEG and its counters: what a watching client needs.
+/// One camera's newest JPEG and its count of viewers: what a watching client needs.
 #[derive(Clone)]
 pub struct MjpegFeed {
     pub jpegs: watch::Receiver<Option<Bytes>>,
-    pub stats: Arc<StreamStats>,
+    pub viewers: Arc<Viewers>,
 }
 
 /// Binds `preferred` (or a fallback) and serves camera `camera`'s MJPEG stream; logs one
@@ -46,13 +45,13 @@ pub fn start(
     preferred: SocketAddr,
     camera: &str,
     frames: FrameReceiver,
-    stats: Arc<StreamStats>,
+    viewers: Arc<Viewers>,
     settings: MjpegSettings,
 ) -> std::io::Result<(Server, MjpegFeed)> {
     let (jpeg_tx, jpeg_rx) = watch::channel::<Option<Bytes>>(None);
     let feed = MjpegFeed {
         jpegs: jpeg_rx,
-        stats,
+        viewers,
     };
     let name = camera.to_owned();
     let access = settings.access.clone();
@@ -82,18 +81,18 @@ pub fn start(
 
 /// Counts a watching client (or a snapshot waiting for its picture) for as long as it lives:
 /// while any is counted, the camera decodes and JPEG is encoded.
-pub(super) struct Watcher(Arc<StreamStats>);
+pub(super) struct Watcher(Arc<Viewers>);
 
 impl Watcher {
-    pub(super) fn new(stats: Arc<StreamStats>) -> Self {
-        stats.mjpeg_clients.fetch_add(1, Ordering::Relaxed);
-        Self(stats)
+    pub(super) fn new(viewers: Arc<Viewers>) -> Self {
+        viewers.arrive();
+        Self(viewers)
     }
 }
 
 impl Drop for Watcher {
     fn drop(&mut self) {
-        self.0.mjpeg_clients.fetch_sub(1, Ordering::Relaxed);
+        self.0.leave();
     }
 }
 
@@ -123,7 +122,7 @@ pub async fn snapshot_response(
 ) -> Response<BoxBody<Bytes, Infallible>> {
     let mut rx = feed.jpegs.clone();
     rx.borrow_and_update();
-    let _watching = Watcher::new(feed.stats.clone());
+    let _watching = Watcher::new(feed.viewers.clone());
     let next = async {
         loop {
             rx.changed().await.ok()?;
@@ -166,7 +165,7 @@ pub async fn snapshot_response(
 /// A multipart JPEG response that follows `feed` for as long as the client stays.
 pub fn stream_response(feed: &MjpegFeed) -> Response<BoxBody<Bytes, Infallible>> {
     let jpeg_rx = feed.jpegs.clone();
-    let watcher = Watcher::new(feed.stats.clone());
+    let watcher = Watcher::new(feed.viewers.clone());
     let parts = futures::stream::unfold((jpeg_rx, watcher), |(mut rx, watcher)| async move {
         loop {
             rx.changed().await.ok()?;

@@ -13,7 +13,7 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use ffmpeg::format::Pixel;
 use ffmpeg_next as ffmpeg;
 
-use super::{FrameSlot, StreamStats};
+use super::{Demand, Figures, FrameSlot, Viewers};
 use crate::media::{Plane, VideoCodec, VideoFrame, VideoUnit, clock_code, init_ffmpeg, unix_ms};
 
 /// How many access units may wait for the decoder. Beyond this the worker drops packets up to
@@ -28,10 +28,17 @@ pub struct DecodeOutputs {
     pub mjpeg: FrameSlot,
 }
 
+/// What the decode thread reads (the demand, its viewers) and publishes (its figures).
+pub struct DecodeLinks {
+    pub figures: Arc<Figures>,
+    pub demand: tokio::sync::watch::Receiver<Demand>,
+    pub viewers: Arc<Viewers>,
+}
+
 /// Starts the decode thread; it ends when every sender of the returned channel is dropped.
 pub fn spawn_decoder(
     camera: &str,
-    stats: Arc<StreamStats>,
+    links: DecodeLinks,
     outputs: DecodeOutputs,
 ) -> std::io::Result<Sender<VideoUnit>> {
     let (tx, rx) = bounded(PACKET_QUEUE);
@@ -41,7 +48,7 @@ pub fn spawn_decoder(
         .spawn(move || {
             let span = tracing::info_span!("decode", camera = %name);
             let _guard = span.enter();
-            decode_loop(&rx, &stats, &outputs);
+            decode_loop(&rx, &links, &outputs);
         })?;
     Ok(tx)
 }
@@ -100,7 +107,8 @@ pub(crate) fn slice_threads(ctx: &mut ffmpeg::codec::Context) {
     ctx.set_threading(threading);
 }
 
-fn decode_loop(rx: &Receiver<VideoUnit>, stats: &StreamStats, out: &DecodeOutputs) {
+fn decode_loop(rx: &Receiver<VideoUnit>, links: &DecodeLinks, out: &DecodeOutputs) {
+    let stats = &*links.figures;
     init_ffmpeg();
     let mut active: Option<Active> = None;
     let mut picture = ffmpeg::frame::Video::empty();
@@ -118,7 +126,7 @@ fn decode_loop(rx: &Receiver<VideoUnit>, stats: &StreamStats, out: &DecodeOutput
                 }),
                 Err(e) => {
                     tracing::error!("cannot open the {} decoder: {e}", packet.codec.as_str());
-                    StreamStats::bump(&stats.decode_errors, 1);
+                    Figures::bump(&stats.decode_errors, 1);
                     continue;
                 }
             };
@@ -134,7 +142,7 @@ fn decode_loop(rx: &Receiver<VideoUnit>, stats: &StreamStats, out: &DecodeOutput
         arrivals.push(next_pts, packet.arrival);
         next_pts += 1;
         if a.decoder.send_packet(&compressed).is_err() {
-            StreamStats::bump(&stats.decode_errors, 1);
+            Figures::bump(&stats.decode_errors, 1);
             continue;
         }
         while a.decoder.receive_frame(&mut picture).is_ok() {
@@ -143,18 +151,16 @@ fn decode_loop(rx: &Receiver<VideoUnit>, stats: &StreamStats, out: &DecodeOutput
             // Every camera is read: a picture that does not carry a valid, current code
             // (sync, check byte, an age under a minute) reads as none.
             let capture_ms = read_clock(&picture);
-            let shown = stats
-                .pictures_wanted
-                .load(std::sync::atomic::Ordering::Relaxed);
-            let watched = stats.mjpeg_watched();
+            let shown = links.demand.borrow().pictures;
+            let watched = links.viewers.watched();
             if !shown {
                 // Headless: nobody uploads this picture, so its latency ends here.
                 let now = Instant::now();
                 let glass = capture_ms.and_then(|c| clock_code::age_ms(c, unix_ms()));
-                stats.latency.record(now, arrival, glass);
+                stats.decoded_latency.record(now, arrival, glass);
             }
             if !shown && !watched {
-                StreamStats::bump(&stats.decoded, 1);
+                Figures::bump(&stats.decoded, 1);
                 continue;
             }
             let stamp = Stamp {
@@ -164,7 +170,7 @@ fn decode_loop(rx: &Receiver<VideoUnit>, stats: &StreamStats, out: &DecodeOutput
             };
             match to_frame(&picture, &mut a.scaler, stamp) {
                 Some(frame) => {
-                    StreamStats::bump(&stats.decoded, 1);
+                    Figures::bump(&stats.decoded, 1);
                     let frame = Arc::new(frame);
                     if watched {
                         out.mjpeg.publish(frame.clone());
@@ -173,7 +179,7 @@ fn decode_loop(rx: &Receiver<VideoUnit>, stats: &StreamStats, out: &DecodeOutput
                         out.slot.publish(frame);
                     }
                 }
-                None => StreamStats::bump(&stats.decode_errors, 1),
+                None => Figures::bump(&stats.decode_errors, 1),
             }
         }
     }

@@ -1,5 +1,6 @@
 //! Everything between a camera and the ECS, with no Bevy: the per-camera boundary types
-//! (`CameraCommand` in, `CameraEvent` out, the latest-frame slot, counters and latency), the
+//! (`CameraCommand` and the [`Demand`] in; `CameraEvent`, the latest-frame slot and the
+//! published [`Figures`] out), the
 //! retina session worker, its backoff schedule, the decode thread and the audio thread.
 
 pub mod audio;
@@ -43,8 +44,8 @@ impl PartialEq for CameraCommand {
     }
 }
 
-/// What a worker reports about its session. State changes only: counters live in
-/// [`StreamStats`], pictures in the frame slot.
+/// What a worker reports about its session. State changes only: counters live in its
+/// [`Figures`], pictures in the frame slot.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CameraEvent {
     /// Opening session number `attempt` (1-based; DESCRIBE/SETUP/PLAY, then the first frame).
@@ -68,72 +69,95 @@ pub enum CameraEvent {
     Stopped,
 }
 
-/// Counters a worker and its decode thread bump and the ECS samples (monotonic), and the one
-/// switch the ECS sets: whether anyone looks at the pictures.
-#[derive(Debug)]
-pub struct StreamStats {
+/// What the ECS asks of one stream's worker, sent on a `watch` (the newest wins). The ECS is
+/// its only writer; the worker and its decode thread read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Demand {
+    /// Hold a session at all (off: a camera shown through its sub stream and not recording
+    /// lets its main session go). MJPEG clients and audio listeners keep it wanted on their own.
+    pub session: bool,
+    /// Send access units to the decoder at all (off: a headless recording box only remuxes).
+    pub decode: bool,
     /// Copy decoded pictures out to the frame slot. Off in headless mode, where decoding
     /// still runs (it proves the stream decodes) but nobody displays the result.
-    pub pictures_wanted: std::sync::atomic::AtomicBool,
-    /// Send access units to the decoder at all (off: a headless recording box only remuxes).
-    pub decode_wanted: std::sync::atomic::AtomicBool,
-    /// Hold a session at all (off: a camera shown through its sub stream and not recording
-    /// lets its main session go). MJPEG clients and audio listeners keep it wanted.
-    pub session_wanted: std::sync::atomic::AtomicBool,
-    /// Clients watching this camera's MJPEG stream: while above zero, pictures are decoded
-    /// and handed to the JPEG encoder whatever the two switches above say.
-    pub mjpeg_clients: std::sync::atomic::AtomicUsize,
+    pub pictures: bool,
+}
+
+impl Demand {
+    /// Everything: a session, decoding, pictures.
+    pub const ALL: Self = Self {
+        session: true,
+        decode: true,
+        pictures: true,
+    };
+}
+
+/// Figures a worker and its decode thread publish about their stream: monotonic counters only
+/// they write (the ECS samples them), and the latency of pictures whose path ends in the
+/// decoder (nobody displays them: headless).
+#[derive(Debug, Default)]
+pub struct Figures {
+    frames: AtomicU64,
+    bytes: AtomicU64,
+    decoded: AtomicU64,
+    dropped: AtomicU64,
+    decode_errors: AtomicU64,
+    /// Arrival → decoded, for pictures nobody displays.
+    pub(crate) decoded_latency: LatencyMeter,
+}
+
+impl Figures {
     /// Video frames received from the camera.
-    pub frames: AtomicU64,
+    pub fn frames(&self) -> u64 {
+        self.frames.load(Ordering::Relaxed)
+    }
+
     /// Bytes of video received.
-    pub bytes: AtomicU64,
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
     /// Frames decoded to pictures.
-    pub decoded: AtomicU64,
+    pub fn decoded(&self) -> u64 {
+        self.decoded.load(Ordering::Relaxed)
+    }
+
     /// Packets the decoder could not take in time (dropped until the next keyframe).
-    pub dropped: AtomicU64,
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
     /// Packets the decoder rejected.
-    pub decode_errors: AtomicU64,
-    /// Added latency (arrival → decoded or shown) and glass-to-glass times.
-    pub latency: LatencyMeter,
-}
-
-impl Default for StreamStats {
-    fn default() -> Self {
-        Self {
-            pictures_wanted: std::sync::atomic::AtomicBool::new(true),
-            decode_wanted: std::sync::atomic::AtomicBool::new(true),
-            session_wanted: std::sync::atomic::AtomicBool::new(true),
-            mjpeg_clients: std::sync::atomic::AtomicUsize::new(0),
-            frames: AtomicU64::default(),
-            bytes: AtomicU64::default(),
-            decoded: AtomicU64::default(),
-            dropped: AtomicU64::default(),
-            decode_errors: AtomicU64::default(),
-            latency: LatencyMeter::default(),
-        }
-    }
-}
-
-impl StreamStats {
-    /// Counters at zero with these switches.
-    pub fn switched(session: bool, decode: bool, pictures: bool) -> Self {
-        let s = Self::default();
-        s.session_wanted.store(session, Ordering::Relaxed);
-        s.decode_wanted.store(decode, Ordering::Relaxed);
-        s.pictures_wanted.store(pictures, Ordering::Relaxed);
-        s
+    pub fn decode_errors(&self) -> u64 {
+        self.decode_errors.load(Ordering::Relaxed)
     }
 
-    /// Whether anyone watches this camera's MJPEG stream.
-    pub fn mjpeg_watched(&self) -> bool {
-        self.mjpeg_clients.load(Ordering::Relaxed) > 0
+    /// What the decoder end says about latency now (see [`Figures::decoded_latency`]).
+    pub fn decoded_latency(&self, now: std::time::Instant) -> latency::LatencySummary {
+        self.decoded_latency.summary(now)
     }
 
-    pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn bump(counter: &AtomicU64, by: u64) {
+    fn bump(counter: &AtomicU64, by: u64) {
         counter.fetch_add(by, Ordering::Relaxed);
+    }
+}
+
+/// Clients watching a camera's MJPEG stream (or a snapshot waiting for its picture): while
+/// any is counted, the camera holds its session and decodes for the JPEG encoder whatever
+/// the [`Demand`] says. Only the MJPEG server counts them.
+#[derive(Debug, Default)]
+pub struct Viewers(std::sync::atomic::AtomicUsize);
+
+impl Viewers {
+    pub fn watched(&self) -> bool {
+        self.0.load(Ordering::Relaxed) > 0
+    }
+
+    pub fn arrive(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn leave(&self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }

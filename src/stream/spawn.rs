@@ -12,7 +12,7 @@ use tracing::Instrument;
 use super::audio::{AudioFeed, spawn_audio};
 use super::decode::{DecodeOutputs, spawn_decoder};
 use super::worker::Worker;
-use super::{CameraCommand, CameraEvent, FrameReceiver, FrameSlot, StreamStats};
+use super::{CameraCommand, CameraEvent, Demand, Figures, FrameReceiver, FrameSlot, Viewers};
 use crate::config::Transport;
 use crate::media::MediaSink;
 
@@ -45,12 +45,15 @@ impl std::fmt::Debug for WorkerConfig {
     }
 }
 
-/// The ECS's end of one camera: commands in, events and pictures out, counters.
+/// The ECS's end of one camera: commands and demands in, events, pictures and figures out.
 pub struct CameraHandle {
     pub commands: mpsc::Sender<CameraCommand>,
+    pub demand: tokio::sync::watch::Sender<Demand>,
     pub events: crossbeam_channel::Receiver<CameraEvent>,
     pub frames: FrameReceiver,
-    pub stats: Arc<StreamStats>,
+    pub figures: Arc<Figures>,
+    /// The MJPEG server's count of its clients (which keep the session and decoding going).
+    pub viewers: Arc<Viewers>,
     pub task: tokio::task::JoinHandle<()>,
     /// Pictures for the JPEG encoder, while MJPEG clients watch.
     pub mjpeg_frames: FrameReceiver,
@@ -70,23 +73,33 @@ pub fn spawn_camera(
     group: Arc<SessionGroup>,
     sink: Arc<dyn MediaSink>,
 ) -> std::io::Result<CameraHandle> {
-    spawn_camera_with(runtime, config, group, sink, StreamStats::default())
+    spawn_camera_with(runtime, config, group, sink, Demand::ALL)
 }
 
-/// [`spawn_camera`] with its switches (session, decode, pictures) set before the worker
-/// starts, so it never acts on the defaults.
+/// [`spawn_camera`] with its first [`Demand`] set before the worker starts, so it never acts
+/// on another.
 pub fn spawn_camera_with(
     runtime: &tokio::runtime::Handle,
     config: WorkerConfig,
     group: Arc<SessionGroup>,
     sink: Arc<dyn MediaSink>,
-    stats: StreamStats,
+    demand: Demand,
 ) -> std::io::Result<CameraHandle> {
-    let stats = Arc::new(stats);
+    let (demand, demanded) = tokio::sync::watch::channel(demand);
+    let figures = Arc::<Figures>::default();
+    let viewers = Arc::<Viewers>::default();
     let (slot, frames) = FrameSlot::with_bell(config.bell.clone());
     let (mjpeg, mjpeg_frames) = FrameSlot::new();
     let outputs = DecodeOutputs { slot, mjpeg };
-    let packets = spawn_decoder(&config.name, stats.clone(), outputs)?;
+    let packets = spawn_decoder(
+        &config.name,
+        super::decode::DecodeLinks {
+            figures: figures.clone(),
+            demand: demanded.clone(),
+            viewers: viewers.clone(),
+        },
+        outputs,
+    )?;
     let (audio_tap, audio) = spawn_audio(&config.name, config.speaker.clone())?;
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
     let (ev_tx, ev_rx) = crossbeam_channel::bounded(EVENT_QUEUE);
@@ -98,14 +111,18 @@ pub fn spawn_camera_with(
         packets,
         sink,
         audio: audio_tap,
-        stats: stats.clone(),
+        demand: demanded,
+        figures: figures.clone(),
+        viewers: viewers.clone(),
     };
     let task = runtime.spawn(worker.run(cmd_rx).instrument(span));
     Ok(CameraHandle {
         commands: cmd_tx,
+        demand,
         events: ev_rx,
         frames,
-        stats,
+        figures,
+        viewers,
         task,
         mjpeg_frames,
         audio,

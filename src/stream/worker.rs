@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use super::audio::AudioTap;
 use super::backoff::Backoff;
 use super::spawn::WorkerConfig;
-use super::{CameraCommand, CameraEvent, StreamStats};
+use super::{CameraCommand, CameraEvent, Demand, Figures, Viewers};
 use crate::config::Transport;
 use crate::media::{
     AudioCodec, AudioTrack, AudioUnit, MediaSink, SessionInfo, VideoCodec, VideoUnit, nal, rescale,
@@ -40,7 +40,9 @@ pub(super) struct Worker {
     pub(super) packets: Sender<VideoUnit>,
     pub(super) sink: Arc<dyn MediaSink>,
     pub(super) audio: AudioTap,
-    pub(super) stats: Arc<StreamStats>,
+    pub(super) demand: tokio::sync::watch::Receiver<Demand>,
+    pub(super) figures: Arc<Figures>,
+    pub(super) viewers: Arc<Viewers>,
 }
 
 /// Why a session ended.
@@ -148,19 +150,23 @@ impl Worker {
 
     /// Whether anyone needs a session: the ECS (display, recording), MJPEG clients, listeners.
     fn wanted(&self) -> bool {
-        self.stats
-            .session_wanted
-            .load(std::sync::atomic::Ordering::Relaxed)
-            || self.stats.mjpeg_watched()
-            || self.audio.wanted()
+        self.demand.borrow().session || self.viewers.watched() || self.audio.wanted()
     }
 
     /// Waits without a session until one is wanted (`None`) or a command ends the wait.
     async fn stand_by(&self, commands: &mut mpsc::Receiver<CameraCommand>) -> Option<Ended> {
+        // A new demand wakes it at once; viewers and listeners are looked at on the tick.
         let mut tick = tokio::time::interval(STANDBY_POLL);
+        let mut demand = self.demand.clone();
+        let mut demanded = true;
         loop {
             tokio::select! {
                 _ = tick.tick() => if self.wanted() { return None },
+                changed = demand.changed(), if demanded => match changed {
+                    Ok(()) => if self.wanted() { return None },
+                    // The ECS let go of the demand: only the tick is left.
+                    Err(_) => demanded = false,
+                },
                 command = commands.recv() => return Some(Self::ended_by(command)),
             }
         }
@@ -337,8 +343,8 @@ impl Worker {
                     height,
                 });
             }
-            StreamStats::bump(&self.stats.frames, 1);
-            StreamStats::bump(&self.stats.bytes, frame.data().len() as u64);
+            Figures::bump(&self.figures.frames, 1);
+            Figures::bump(&self.figures.bytes, frame.data().len() as u64);
             let marked = frame.is_random_access_point();
             let since_start = ts.elapsed().saturating_sub(session_start.0);
             let mut data = frame.into_data();
@@ -365,23 +371,20 @@ impl Worker {
                 arrival,
             };
             self.sink.video(&session, &unit);
-            let decode = self
-                .stats
-                .decode_wanted
-                .load(std::sync::atomic::Ordering::Relaxed);
-            if !decode && !self.stats.mjpeg_watched() {
+            let decode = self.demand.borrow().decode;
+            if !decode && !self.viewers.watched() {
                 waiting_for_key = true;
                 continue;
             }
             if waiting_for_key && !keyframe {
-                StreamStats::bump(&self.stats.dropped, 1);
+                Figures::bump(&self.figures.dropped, 1);
                 continue;
             }
             match self.packets.try_send(unit) {
                 Ok(()) => waiting_for_key = false,
                 Err(TrySendError::Full(_)) => {
                     // The decoder fell behind: skip to the next keyframe instead of waiting.
-                    StreamStats::bump(&self.stats.dropped, 1);
+                    Figures::bump(&self.figures.dropped, 1);
                     waiting_for_key = true;
                 }
                 Err(TrySendError::Disconnected(_)) => {

@@ -3,7 +3,7 @@
 //! neighbouring cell in a direction, and the letterboxed picture inside a cell. Screen
 //! coordinates: origin top-left, y down, logical pixels.
 
-use crate::camera::sub::StreamKind;
+use crate::camera::StreamKind;
 use crate::config::LayoutConfig;
 
 /// An axis-aligned rectangle in screen coordinates.

@@ -33,8 +33,7 @@ use bevy_egui::{EguiPlugin, EguiPrimaryContextPass};
 
 use crate::WallSystems;
 use crate::camera::state::StreamState;
-use crate::camera::sub::{Display, SubStream, camera_status};
-use crate::camera::{IpCamera, SetRecording, StreamStatus, ViewLocked};
+use crate::camera::{Display, IpCamera, SetRecording, Streams, StreamsOf, ViewLocked};
 use layout::Rect;
 use video::{VideoTextures, YuvMaterial};
 
@@ -352,16 +351,16 @@ fn spawn_tiles(
 #[allow(clippy::type_complexity)]
 fn dim_tiles(
     cameras: Query<(
-        &StreamStatus,
-        Option<&SubStream>,
+        Option<&Streams>,
         &Display,
         &VideoTextures,
         Has<crate::camera::Replay>,
     )>,
+    streams: StreamsOf,
     mut materials: ResMut<Assets<YuvMaterial>>,
 ) {
-    for (main, sub, display, tex, replay) in &cameras {
-        let status = camera_status(main, sub, Some(display));
+    for (of, display, tex, replay) in &cameras {
+        let status = streams.describing(of, display).status;
         let value = if replay || status.machine.state == StreamState::Live {
             1.0
         } else {
@@ -384,7 +383,8 @@ fn take_screenshot(
     mut commands: Commands,
     time: Res<Time<Real>>,
     mut plan: ResMut<ScreenshotPlan>,
-    cameras: Query<ShotView, With<crate::camera::WorkerLink>>,
+    cameras: Query<ShotView, With<Streams>>,
+    streams: StreamsOf,
     windows: Query<(Entity, (&WallView, &view::WindowIndex))>,
 ) {
     if plan.taken {
@@ -392,18 +392,28 @@ fn take_screenshot(
     }
     // Live, with a picture uploaded when its tile is shown (its latency measured means it
     // reached the GPU). The cameras exist from the first frame; their tiles a frame later.
-    let all_live = !cameras.is_empty()
-        && cameras.iter().all(|(view, tex, locked, rect, replay)| {
-            // A locked tile shows its lock, never a picture; a camera the layout leaves
-            // out shows nothing; one in playback, a recorded picture.
-            let drawn = rect.is_some_and(|r| r.visible) && !locked.0;
-            if let Some(r) = replay {
-                return !drawn || (!r.blank() && tex.is_some_and(|t| t.size != (0, 0)));
-            }
-            view.shown().0.machine.state == StreamState::Live
-                && (!drawn
-                    || (tex.is_some_and(|t| t.size != (0, 0)) && view.latency.0.added.is_some()))
-        });
+    // Cameras without a running worker (disabled, or failed to start) never go live.
+    let running = |view: &crate::camera::CameraViewItem| {
+        streams
+            .of(view.streams, crate::camera::StreamKind::Main)
+            .is_some_and(|m| m.running)
+    };
+    let all_live = cameras.iter().any(|(view, ..)| running(&view))
+        && cameras.iter().filter(|(view, ..)| running(view)).all(
+            |(view, tex, locked, rect, replay)| {
+                // A locked tile shows its lock, never a picture; a camera the layout leaves
+                // out shows nothing; one in playback, a recorded picture.
+                let drawn = rect.is_some_and(|r| r.visible) && !locked.0;
+                if let Some(r) = replay {
+                    return !drawn || (!r.blank() && tex.is_some_and(|t| t.size != (0, 0)));
+                }
+                let shown = view.shown(&streams);
+                shown.status.machine.state == StreamState::Live
+                    && (!drawn
+                        || (tex.is_some_and(|t| t.size != (0, 0))
+                            && shown.latency.0.added.is_some()))
+            },
+        );
     plan.ready_frames = if all_live { plan.ready_frames + 1 } else { 0 };
     let ready = plan.when_live && plan.ready_frames >= 5;
     if !ready && time.elapsed() < plan.after {
@@ -420,7 +430,8 @@ fn take_screenshot(
     let mut shown: Vec<_> = cameras.iter().collect();
     shown.sort_by_key(|(view, ..)| view.camera.index);
     for (view, tex, locked, rect, replay) in shown {
-        let (cam, status) = (view.camera, view.shown().0);
+        let shown = view.shown(&streams);
+        let (cam, status) = (view.camera, shown.status);
         let (w, h) = tex.map_or((0, 0), |t| t.size);
         let latency = if locked.0 {
             "locked: no picture shown".into()
@@ -437,9 +448,12 @@ fn take_screenshot(
         } else if !rect.is_some_and(|r| r.visible) {
             "not in the layout shown".into()
         } else {
-            overlay::latency_line(view.latency).unwrap_or_else(|| "no latency yet".into())
+            overlay::latency_line(shown.latency).unwrap_or_else(|| "no latency yet".into())
         };
-        let stream = if view.sub.is_some() {
+        let stream = if streams
+            .of(view.streams, crate::camera::StreamKind::Sub)
+            .is_some()
+        {
             format!(" ({} stream)", view.display.current.as_str())
         } else {
             String::new()

@@ -14,7 +14,7 @@ use bevy_egui::{EguiContexts, egui};
 use super::WallView;
 use crate::camera::state::StreamState;
 use crate::camera::{
-    CameraView, Latency, Ptz, Rates, Recording, SetRecording, StreamStatus, ViewLocked,
+    CameraView, Latency, Ptz, Rates, Recording, SetRecording, StreamKind, StreamStatus, ViewLocked,
 };
 
 fn state_color(state: StreamState) -> egui::Color32 {
@@ -215,6 +215,14 @@ type OverlayWindow = (
     Has<bevy::window::PrimaryWindow>,
 );
 
+/// What the overlays read of each camera.
+type OverlayCamera = (
+    Entity,
+    CameraView,
+    &'static ViewLocked,
+    Has<crate::camera::Replay>,
+);
+
 #[allow(clippy::too_many_arguments)]
 pub(super) fn overlays_ui(
     mut contexts: EguiContexts,
@@ -224,7 +232,7 @@ pub(super) fn overlays_ui(
         Query<(Entity, &super::WallCamera)>,
     ),
     time: Res<Time<Real>>,
-    cameras: Query<(Entity, CameraView, &ViewLocked, Has<crate::camera::Replay>)>,
+    (cameras, streams): (Query<OverlayCamera>, crate::camera::StreamsOf),
     locks: Option<Res<crate::camera::ViewLocks>>,
     sound: Option<Res<crate::camera::Sound>>,
     talk: (
@@ -293,7 +301,8 @@ pub(super) fn overlays_ui(
         let Some(rect) = shown.tile(entity) else {
             continue;
         };
-        let ((status, rates, grace), cam) = (v.shown(), v.camera);
+        let shown = v.shown(&streams);
+        let (status, rates, grace, cam) = (shown.status, shown.rates, shown.grace, v.camera);
         if !rect.visible {
             continue;
         }
@@ -340,7 +349,7 @@ pub(super) fn overlays_ui(
         // Small tiles (a 4×4 wall on one monitor) keep their picture: name, state and
         // stream, and the detail only when something is wrong.
         let compact = cell.height() < COMPACT_BELOW;
-        let mut lines = detail(status, grace_left, rates, v.latency);
+        let mut lines = detail(status, grace_left, rates, shown.latency);
         if compact && state == StreamState::Live {
             lines.clear();
         }
@@ -371,7 +380,7 @@ pub(super) fn overlays_ui(
                                     .strong(),
                             );
                             // Which stream the tile shows, for cameras that have two.
-                            if v.sub.is_some() {
+                            if streams.of(v.streams, StreamKind::Sub).is_some() {
                                 ui.label(
                                     egui::RichText::new(v.display.current.as_str().to_uppercase())
                                         .size(12.0)
@@ -466,8 +475,8 @@ pub(super) fn overlays_ui(
                             let p = |v: Option<u16>| v.map_or("-".to_owned(), |p| p.to_string());
                             // "AAC" or "G.711 A-law": the codec the camera sends.
                             let sound = v
-                                .status
-                                .audio_codec
+                                .audio
+                                .codec
                                 .map_or(String::new(), |c| format!(" ({})", c.as_str()));
                             ui.label(
                                 egui::RichText::new(format!(

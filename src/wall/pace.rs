@@ -17,8 +17,7 @@ use bevy_egui::{EguiInput, EguiPreUpdateSet, egui};
 
 use super::TileRect;
 use crate::camera::Rates;
-use crate::camera::sub::SubStream;
-use crate::camera::{Replay, ViewLocked, WallBell};
+use crate::camera::{Replay, Streams, ViewLocked, WallBell};
 
 /// The overlay tick: how often an unchanged wall draws (clocks, rates, grace countdowns).
 pub const TICK: Duration = Duration::from_secs(1);
@@ -189,25 +188,25 @@ fn quiet_modifiers(
     }
 }
 
-/// What [`picture_gap`] reads of a camera: where it is shown and how fast its streams run.
-type ShownRates = (
+/// What [`picture_gap`] reads of a camera: where it is shown and its streams.
+type Shown = (
     &'static TileRect,
     &'static ViewLocked,
-    Option<&'static Rates>,
-    Option<&'static SubStream>,
+    Option<&'static Streams>,
     Has<Replay>,
 );
 
 /// The gap between picture wake-ups, from the fastest camera some window shows.
-fn picture_gap(pace: Res<PaceShared>, cameras: Query<ShownRates>) {
+fn picture_gap(pace: Res<PaceShared>, cameras: Query<Shown>, rates: Query<&Rates>) {
     let mut fastest: Option<f64> = None;
     let mut replay_shown = false;
-    for (rect, locked, rates, sub, replay) in &cameras {
+    for (rect, locked, streams, replay) in &cameras {
         if !rect.visible || locked.0 {
             continue;
         }
         replay_shown |= replay;
-        for fps in rates.iter().map(|r| r.fps).chain(sub.map(|s| s.rates.fps)) {
+        let streams = streams.into_iter().flat_map(|s| s.iter());
+        for fps in streams.filter_map(|e| rates.get(e).ok()).map(|r| r.fps) {
             if fps > 0.0 {
                 fastest = Some(fastest.map_or(fps, |f: f64| f.max(fps)));
             }

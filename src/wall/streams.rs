@@ -1,14 +1,16 @@
 //! Which stream each camera decodes and which sessions it holds, from what the windows show:
 //! decode only what is seen, and on a camera with a sub stream, the stream that fits its
-//! largest tile. The worker obeys the switches set here; the sub stream's pictures replace the
-//! main ones (or back) in `camera::sub` once the new stream has one.
+//! largest tile. The workers obey the demands set here; the sub stream's pictures replace the
+//! main ones (or back) in `camera::ingest` once the new stream has one.
 
 use bevy::prelude::*;
 use bevy::window::PrimaryWindow;
 
 use super::{TileRect, layout};
-use crate::camera::sub::{Display, StreamKind, SubStream};
-use crate::camera::{IpCamera, ViewLocked};
+use crate::camera::{
+    CameraStream, Display, IpCamera, StreamKind, StreamStatus, Streams, ViewLocked, WorkerLink,
+};
+use crate::stream::Demand;
 
 /// The sub stream's size assumed before it has been seen (typical of cameras' sub streams).
 const SUB_GUESS: (u32, u32) = (640, 360);
@@ -20,7 +22,8 @@ const SUB_GUESS: (u32, u32) = (640, 360);
 /// shown or records, the sub session while it is shown, or as the camera's only session when
 /// nothing shows or records it. MJPEG clients, listeners and snapshots keep the main stream
 /// going on their own (the worker checks them). A camera coming back into view keeps its
-/// last picture until its next keyframe decodes.
+/// last picture until its next keyframe decodes. The demands reach a worker only when they
+/// change.
 #[allow(clippy::type_complexity)]
 pub(super) fn choose_streams(
     windows: Query<&Window, With<PrimaryWindow>>,
@@ -28,31 +31,41 @@ pub(super) fn choose_streams(
         &IpCamera,
         &TileRect,
         &ViewLocked,
-        &crate::camera::WorkerLink,
         &crate::camera::Recording,
-        Option<&SubStream>,
+        Option<&Streams>,
         &mut Display,
         Has<crate::camera::Replay>,
     )>,
+    streams: Query<(&CameraStream, &WorkerLink, &StreamStatus)>,
 ) {
-    use std::sync::atomic::Ordering::Relaxed;
     let scale = windows.single().map_or(1.0, |w| w.scale_factor());
-    for (cam, rect, locked, link, recording, sub, mut display, replay) in &mut cameras {
+    for (cam, rect, locked, recording, of, mut display, replay) in &mut cameras {
         // A tile in playback shows recordings: its live stream is not seen.
         let seen = rect.visible && !locked.0 && !replay;
-        let main = &link.stats;
-        let Some(sub) = sub else {
+        let stream = |kind| {
+            of.into_iter()
+                .flat_map(|s| s.iter())
+                .filter_map(|e| streams.get(e).ok())
+                .find(|(s, ..)| s.kind == kind)
+        };
+        let Some((_, main, _)) = stream(StreamKind::Main) else {
+            continue;
+        };
+        let Some((_, sub, sub_status)) = stream(StreamKind::Sub) else {
             if display.visible != seen {
                 display.visible = seen;
             }
-            main.session_wanted.store(true, Relaxed);
-            main.pictures_wanted.store(seen, Relaxed);
-            if main.decode_wanted.swap(seen, Relaxed) != seen {
+            if main.asked().decode != seen {
                 debug!(camera = %cam.name, "{}", if seen { "shown: decoding" } else { "not shown: decoding stops" });
             }
+            main.ask(Demand {
+                session: true,
+                decode: seen,
+                pictures: seen,
+            });
             continue;
         };
-        let sub_size = match (sub.status.width, sub.status.height) {
+        let sub_size = match (sub_status.width, sub_status.height) {
             (0, _) | (_, 0) => SUB_GUESS,
             size => size,
         };
@@ -71,16 +84,15 @@ pub(super) fn choose_streams(
         }
         let showing = |k: StreamKind| seen && (display.want == k || display.current == k);
         let main_session = recording.active || showing(StreamKind::Main);
-        main.session_wanted.store(main_session, Relaxed);
-        main.decode_wanted.store(showing(StreamKind::Main), Relaxed);
-        main.pictures_wanted
-            .store(showing(StreamKind::Main), Relaxed);
-        let s = &sub.link.stats;
-        s.session_wanted.store(
-            showing(StreamKind::Sub) || (!seen && !main_session),
-            Relaxed,
-        );
-        s.decode_wanted.store(showing(StreamKind::Sub), Relaxed);
-        s.pictures_wanted.store(showing(StreamKind::Sub), Relaxed);
+        main.ask(Demand {
+            session: main_session,
+            decode: showing(StreamKind::Main),
+            pictures: showing(StreamKind::Main),
+        });
+        sub.ask(Demand {
+            session: showing(StreamKind::Sub) || (!seen && !main_session),
+            decode: showing(StreamKind::Sub),
+            pictures: showing(StreamKind::Sub),
+        });
     }
 }

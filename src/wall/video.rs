@@ -2,10 +2,10 @@
 //! written directly from the render world (`RenderQueue::write_texture`, FFmpeg's stride as
 //! `bytes_per_row`), and the `Material2d` whose WGSL shader converts YUV to RGB. No CPU colour
 //! conversion or scaling, and no new asset per frame. The upload is where a shown picture's
-//! latency ends: it is recorded there, in the render world.
+//! latency ends: it is measured there, in the render world, and reported once to the main
+//! world (a bounded channel), which keeps it with the stream the picture came from.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use bevy::asset::{RenderAssetUsages, load_internal_asset, uuid_handle};
 use bevy::prelude::*;
@@ -19,9 +19,9 @@ use bevy::render::{Extract, ExtractSchedule, Render, RenderApp, RenderSystems};
 use bevy::shader::ShaderRef;
 use bevy::sprite_render::{Material2d, Material2dPlugin};
 
-use crate::camera::{LatestFrame, WorkerLink};
+use crate::camera::streams::ShownLatency;
+use crate::camera::{CameraStream, Display, LatestFrame, Streams};
 use crate::media::{SharedFrame, clock_code, unix_ms};
-use crate::stream::StreamStats;
 
 const YUV_SHADER: Handle<Shader> = uuid_handle!("5b0f3c52-58a4-4b8e-9a0e-6f1d1c0a7e11");
 
@@ -64,8 +64,14 @@ pub fn plugin(app: &mut App) {
         Shader::from_wgsl
     );
     app.add_plugins(Material2dPlugin::<YuvMaterial>::default());
+    let (tx, rx) = crossbeam_channel::bounded(UPLOAD_REPORTS);
+    app.insert_resource(UploadReports(rx)).add_systems(
+        Update,
+        keep_upload_latency.in_set(crate::WallSystems::Ingest),
+    );
     if let Some(render_app) = app.get_sub_app_mut(RenderApp) {
         render_app
+            .insert_resource(UploadReporter(tx))
             .init_resource::<PendingUploads>()
             .add_systems(ExtractSchedule, extract_uploads)
             .add_systems(
@@ -164,11 +170,41 @@ pub fn set_brightness(
     }
 }
 
-/// One picture to write, and where its latency goes.
+/// Most upload reports waiting for the main world (16 cameras at 60 fps for a second);
+/// beyond that they are dropped, never waited for.
+const UPLOAD_REPORTS: usize = 1024;
+
+/// A live picture uploaded to a tile: the stream it came from, when it arrived, when it was
+/// uploaded, and its glass-to-glass age if the camera burns its clock in.
+struct UploadReport {
+    stream: Entity,
+    arrival: std::time::Instant,
+    at: std::time::Instant,
+    glass_ms: Option<u32>,
+}
+
+/// Render world: where upload reports go.
+#[derive(Resource)]
+struct UploadReporter(crossbeam_channel::Sender<UploadReport>);
+
+/// Main world: upload reports from the render world.
+#[derive(Resource)]
+struct UploadReports(crossbeam_channel::Receiver<UploadReport>);
+
+/// Each reported upload into its stream's latency.
+fn keep_upload_latency(reports: Res<UploadReports>, streams: Query<&ShownLatency>) {
+    for r in reports.0.try_iter() {
+        if let Ok(meter) = streams.get(r.stream) {
+            meter.0.record(r.at, r.arrival, r.glass_ms);
+        }
+    }
+}
+
+/// One picture to write, and the stream whose latency it ends (none for a recorded picture).
 struct Upload {
     planes: [AssetId<Image>; 3],
     frame: SharedFrame,
-    stats: Option<Arc<StreamStats>>,
+    stream: Option<Entity>,
 }
 
 /// Render world: pictures to write this frame.
@@ -183,14 +219,19 @@ struct PendingUploads {
 type UploadSource = (
     &'static LatestFrame,
     &'static VideoTextures,
-    Option<&'static WorkerLink>,
+    Option<&'static Streams>,
+    &'static Display,
     &'static crate::camera::ViewLocked,
     Has<crate::camera::Replay>,
 );
 
-fn extract_uploads(mut pending: ResMut<PendingUploads>, cameras: Extract<Query<UploadSource>>) {
+fn extract_uploads(
+    mut pending: ResMut<PendingUploads>,
+    cameras: Extract<Query<UploadSource>>,
+    kinds: Extract<Query<&CameraStream>>,
+) {
     pending.uploads.clear();
-    for (latest, tex, link, locked, replay) in &cameras {
+    for (latest, tex, streams, display, locked, replay) in &cameras {
         // A locked camera's pictures never reach the GPU.
         if locked.0 {
             continue;
@@ -202,7 +243,10 @@ fn extract_uploads(mut pending: ResMut<PendingUploads>, cameras: Extract<Query<U
                 planes: [tex.planes[0].id(), tex.planes[1].id(), tex.planes[2].id()],
                 frame: frame.clone(),
                 // A recorded picture's age is not the live stream's latency.
-                stats: link.filter(|_| !replay).map(|l| l.stats.clone()),
+                stream: streams.filter(|_| !replay).and_then(|s| {
+                    s.iter()
+                        .find(|e| kinds.get(*e).is_ok_and(|k| k.kind == display.current))
+                }),
             });
         }
     }
@@ -212,12 +256,13 @@ fn write_uploads(
     mut pending: ResMut<PendingUploads>,
     images: Res<RenderAssets<GpuImage>>,
     queue: Res<RenderQueue>,
+    reporter: Res<UploadReporter>,
 ) {
     let PendingUploads { uploads, written } = &mut *pending;
     for Upload {
         planes: ids,
         frame,
-        stats,
+        stream,
     } in uploads.drain(..)
     {
         if written.get(&ids[0]) == Some(&frame.seq) {
@@ -249,13 +294,15 @@ fn write_uploads(
             );
         }
         written.insert(ids[0], frame.seq);
-        if complete && let Some(stats) = stats {
-            let glass = frame
-                .capture_ms
-                .and_then(|c| clock_code::age_ms(c, unix_ms()));
-            stats
-                .latency
-                .record(std::time::Instant::now(), frame.arrival, glass);
+        if complete && let Some(stream) = stream {
+            let _ = reporter.0.try_send(UploadReport {
+                stream,
+                arrival: frame.arrival,
+                at: std::time::Instant::now(),
+                glass_ms: frame
+                    .capture_ms
+                    .and_then(|c| clock_code::age_ms(c, unix_ms())),
+            });
         }
     }
     written.retain(|id, _| images.get(*id).is_some());

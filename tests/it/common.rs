@@ -366,21 +366,14 @@ pub fn spawn_window(app: &mut bevy::prelude::App) -> bevy::prelude::Entity {
         .id()
 }
 
-/// What a camera on a headless wall needs to have a tile: named `name` at grid `index`,
-/// connecting, with a 1920×1080 picture size.
+/// What a camera on a headless wall needs to have a tile: named `name` at grid `index`, with
+/// 1920×1080 textures.
 pub fn tile_camera(name: &str, index: usize) -> impl bevy::prelude::Bundle {
-    use opticlink::camera::state::StreamMachine;
     (
         opticlink::camera::IpCamera {
             name: name.to_string(),
             index,
             url: "rtsp://t/".into(),
-        },
-        opticlink::camera::StreamStatus {
-            machine: StreamMachine::connecting(),
-            width: 1920,
-            height: 1080,
-            ..Default::default()
         },
         opticlink::wall::video::VideoTextures {
             planes: Default::default(),
@@ -389,6 +382,28 @@ pub fn tile_camera(name: &str, index: usize) -> impl bevy::prelude::Bundle {
         },
         opticlink::wall::TileRect::default(),
     )
+}
+
+/// Gives camera `camera` a stream of `kind` whose worker the test plays through `link`,
+/// connecting. Returns the stream's entity.
+pub fn test_stream(
+    world: &mut bevy::prelude::World,
+    camera: bevy::prelude::Entity,
+    kind: opticlink::camera::StreamKind,
+    link: opticlink::camera::WorkerLink,
+) -> bevy::prelude::Entity {
+    use opticlink::camera::state::StreamMachine;
+    world
+        .spawn((
+            opticlink::camera::CameraStream { kind },
+            opticlink::camera::StreamOf(camera),
+            opticlink::camera::StreamStatus {
+                machine: StreamMachine::connecting(),
+                ..Default::default()
+            },
+            link,
+        ))
+        .id()
 }
 
 /// A child process (a test peer, a bus, a daemon) ended by its PID on drop.

@@ -13,7 +13,7 @@ use opticlink::config::Transport;
 use opticlink::media::{SharedFrame, unix_ms};
 use opticlink::onvif::{Command, Endpoint, ErrorKind, Velocity, agent};
 use opticlink::simcam::{SimConfig, SimFaults, SimServer};
-use opticlink::stream::{CameraHandle, StreamStats, WorkerConfig, spawn_camera};
+use opticlink::stream::{CameraHandle, WorkerConfig, spawn_camera};
 use retina::client::SessionGroup;
 
 use crate::common::{self, Proc, http_get, http_post, wait_for};
@@ -260,7 +260,7 @@ fn a_hung_endpoint_times_out_and_delays_no_other_camera() {
     let (b, _tb) = agent::spawn(rt.handle(), endpoint("Fine", &fine));
     picture_after(&ha, unix_ms());
     picture_after(&hb, unix_ms());
-    let frames = |h: &CameraHandle| StreamStats::get(&h.stats.frames);
+    let frames = |h: &CameraHandle| h.figures.frames();
     let (fa, fb) = (frames(&ha), frames(&hb));
     let asked = Instant::now();
     let pending = {

@@ -1,7 +1,6 @@
 //! Camera plugin tests with stepped Bevy time (`TimeUpdateStrategy::ManualDuration`): worker
 //! events injected through a hand-made `WorkerLink`, no sockets, no wall-clock waits.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bevy::prelude::*;
@@ -17,6 +16,7 @@ struct Rig {
     app: App,
     events: crossbeam_channel::Sender<CameraEvent>,
     commands: tokio::sync::mpsc::Receiver<CameraCommand>,
+    /// The camera's main stream.
     camera: Entity,
 }
 
@@ -30,25 +30,28 @@ impl Rig {
         let (events, ev_rx) = crossbeam_channel::bounded(16);
         let (cmd_tx, commands) = tokio::sync::mpsc::channel(4);
         let (_slot, frames) = FrameSlot::new();
+        let owner = app
+            .world_mut()
+            .spawn(IpCamera {
+                name: "T".into(),
+                index: 0,
+                url: "rtsp://t/".into(),
+            })
+            .id();
+        // The camera's main stream, whose worker the test plays.
         let camera = app
             .world_mut()
             .spawn((
-                IpCamera {
-                    name: "T".into(),
-                    index: 0,
-                    url: "rtsp://t/".into(),
+                camera::CameraStream {
+                    kind: camera::StreamKind::Main,
                 },
+                camera::StreamOf(owner),
                 StreamStatus {
                     machine: StreamMachine::connecting(),
                     ..default()
                 },
                 GraceTimer(Grace::starting(Duration::ZERO, Duration::from_secs(10))),
-                WorkerLink {
-                    commands: cmd_tx,
-                    events: ev_rx,
-                    frames,
-                    stats: Arc::default(),
-                },
+                WorkerLink::detached(cmd_tx, ev_rx, frames),
             ))
             .id();
         Self {

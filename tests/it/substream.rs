@@ -11,10 +11,12 @@
 use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
-use opticlink::camera::sub::{Display, StreamKind, SubStream};
-use opticlink::camera::{IpCamera, LatestFrame, Recording};
+use opticlink::camera::state::StreamState;
+use opticlink::camera::{
+    CameraStream, Display, IpCamera, LatestFrame, Recording, StreamKind, StreamStatus, Streams,
+    WorkerLink,
+};
 use opticlink::simcam::{SimConfig, SimStats};
-use opticlink::stream::StreamStats;
 
 use crate::common;
 
@@ -74,15 +76,27 @@ pub(crate) fn camera(app: &mut App, name: &str) -> Entity {
         .unwrap()
 }
 
-fn decoded(link: &opticlink::camera::WorkerLink) -> u64 {
-    StreamStats::get(&link.stats.decoded)
+/// Camera `e`'s stream entity of `kind`.
+pub(crate) fn stream(app: &App, e: Entity, kind: StreamKind) -> Entity {
+    let world = app.world();
+    let streams = world.get::<Streams>(e).expect("the camera has streams");
+    streams
+        .iter()
+        .find(|s| world.get::<CameraStream>(*s).unwrap().kind == kind)
+        .unwrap_or_else(|| panic!("no {} stream", kind.as_str()))
+}
+
+/// Camera `e`'s stream of `kind`: its link and status.
+fn parts(app: &App, e: Entity, kind: StreamKind) -> (&WorkerLink, &StreamStatus) {
+    let s = stream(app, e, kind);
+    let world = app.world();
+    (world.get(s).unwrap(), world.get(s).unwrap())
 }
 
 /// (main decoded, sub decoded) of a camera.
 fn counts(app: &App, e: Entity) -> (u64, u64) {
-    let main = app.world().get::<opticlink::camera::WorkerLink>(e).unwrap();
-    let sub = app.world().get::<SubStream>(e).unwrap();
-    (decoded(main), decoded(&sub.link))
+    let decoded = |kind| parts(app, e, kind).0.figures.decoded();
+    (decoded(StreamKind::Main), decoded(StreamKind::Sub))
 }
 
 /// Steps the app in real time until `f` holds.
@@ -165,14 +179,8 @@ fn tiles_show_the_sub_stream_small_and_the_main_stream_big_without_a_black_frame
     let grid = all.iter().map(|&e| counts(&app, e)).collect::<Vec<_>>();
     {
         let d = app.world().get::<Display>(all[0]).unwrap();
-        let l = app
-            .world()
-            .get::<opticlink::camera::WorkerLink>(all[0])
-            .unwrap();
-        eprintln!(
-            "C1 {d:?} decode_wanted {:?} session {:?}",
-            l.stats.decode_wanted, l.stats.session_wanted
-        );
+        let l = parts(&app, all[0], StreamKind::Main).0;
+        eprintln!("C1 {d:?} main stream asked {:?}", l.asked());
     }
     steps(&mut app, 50);
     for (i, &e) in all.iter().enumerate() {
@@ -190,6 +198,24 @@ fn tiles_show_the_sub_stream_small_and_the_main_stream_big_without_a_black_frame
     // Only C1 (recording) holds a main session besides the sixteen sub sessions.
     assert_eq!(SimStats::get(&sim.stats().sessions), 17);
     assert_eq!(SimStats::get(&sim.stats().sub_sessions), 16);
+    // Each camera's two streams are entities of their own, each with its own status: the
+    // sub stream live at its size; the main stream live only on C1, which records, and
+    // standing by on the others.
+    for (i, &e) in all.iter().enumerate() {
+        assert_eq!(app.world().get::<Streams>(e).unwrap().len(), 2);
+        let (_, sub) = parts(&app, e, StreamKind::Sub);
+        assert_eq!(
+            (sub.machine.state, sub.width, sub.height),
+            (StreamState::Live, 320, 180)
+        );
+        let (_, main) = parts(&app, e, StreamKind::Main);
+        let expected = if i == 0 {
+            StreamState::Live
+        } else {
+            StreamState::Standby
+        };
+        assert_eq!(main.machine.state, expected, "C{} main stream", i + 1);
+    }
 
     // C2 alone, full window: its main stream, in one GOP (1 s) plus the session's set-up.
     let c2 = all[1];

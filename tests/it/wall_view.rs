@@ -7,7 +7,9 @@ use std::sync::Arc;
 use bevy::prelude::*;
 use bevy::window::WindowMode;
 use opticlink::camera::state::StreamMachine;
-use opticlink::camera::{ApiInbox, IpCamera, RecorderLink, StreamStatus, WallConfig, WorkerLink};
+use opticlink::camera::{
+    ApiInbox, IpCamera, RecorderLink, StreamKind, StreamStatus, WallConfig, WorkerLink,
+};
 use opticlink::record::RecorderHandle;
 use opticlink::serve::api::ApiCommand;
 use opticlink::stream::{CameraCommand, FrameSlot};
@@ -67,18 +69,14 @@ impl Rig {
                 .world_mut()
                 .spawn((
                     crate::common::tile_camera(&format!("C{index}"), index),
-                    WorkerLink {
-                        commands: cmd_tx,
-                        events,
-                        frames,
-                        stats: Arc::default(),
-                    },
                     RecorderLink(RecorderHandle {
                         active: Arc::new(AtomicBool::new(true)),
                         ..Default::default()
                     }),
                 ))
                 .id();
+            let link = WorkerLink::detached(cmd_tx, events, frames);
+            crate::common::test_stream(app.world_mut(), e, StreamKind::Main, link);
             commands.push(cmd_rx);
             cameras.push(e);
         }
@@ -210,12 +208,13 @@ fn maximise_restore_fullscreen_and_resize_never_touch_workers() {
             "a view change sent a command to a worker"
         );
     }
-    for e in &rig.cameras {
-        assert_eq!(
-            rig.app.world().get::<StreamStatus>(*e).unwrap().machine,
-            StreamMachine::connecting()
-        );
-    }
+    let world = rig.app.world_mut();
+    let states: Vec<_> = world
+        .query::<&StreamStatus>()
+        .iter(world)
+        .map(|s| s.machine.clone())
+        .collect();
+    assert_eq!(states, vec![StreamMachine::connecting(); rig.cameras.len()]);
 }
 
 #[test]
@@ -262,27 +261,14 @@ fn removing_the_maximised_camera_gives_the_grid_back() {
 /// `PUT` is refused with 503 and changes nothing, the main stream included.
 #[test]
 fn an_edit_the_sub_stream_cannot_take_changes_nothing() {
-    use opticlink::camera::sub::{Display, SubStream};
     use opticlink::serve::api::Refusal;
     let mut rig = Rig::new(1);
     let (sub_tx, mut sub_rx) = tokio::sync::mpsc::channel(1);
     sub_tx.try_send(CameraCommand::Shutdown).unwrap();
     let (_ev, events) = crossbeam_channel::bounded(1);
     let (_slot, frames) = FrameSlot::new();
-    rig.app.world_mut().entity_mut(rig.cameras[0]).insert((
-        SubStream {
-            link: WorkerLink {
-                commands: sub_tx,
-                events,
-                frames,
-                stats: Arc::default(),
-            },
-            status: StreamStatus::default(),
-            grace: Default::default(),
-            rates: Default::default(),
-        },
-        Display::default(),
-    ));
+    let link = WorkerLink::detached(sub_tx, events, frames);
+    crate::common::test_stream(rig.app.world_mut(), rig.cameras[0], StreamKind::Sub, link);
     let refused = rig.replace(
         r#"{"name": "C0", "url": "rtsp://127.0.0.1:9/new", "sub_url": "rtsp://127.0.0.1:9/new-sub"}"#,
     );
@@ -311,10 +297,14 @@ fn an_edit_of_a_camera_whose_worker_ended_starts_it_afresh() {
     assert!(answered.is_ok(), "{answered:?}");
     rig.app.update();
     let world = rig.app.world_mut();
-    let urls: Vec<String> = world
-        .query::<(&IpCamera, &WorkerLink)>()
+    let owners: Vec<Entity> = world
+        .query_filtered::<&opticlink::camera::StreamOf, With<WorkerLink>>()
         .iter(world)
-        .map(|(c, _)| c.url.clone())
+        .map(|s| s.0)
+        .collect();
+    let urls: Vec<String> = owners
+        .iter()
+        .map(|e| world.get::<IpCamera>(*e).unwrap().url.clone())
         .collect();
     assert_eq!(
         urls,

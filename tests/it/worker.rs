@@ -7,9 +7,7 @@ use std::time::Duration;
 use opticlink::config::Transport;
 use opticlink::media::{AudioUnit, MediaSink, SessionInfo, VideoUnit};
 use opticlink::simcam::{SimConfig, SimServer, SimStats};
-use opticlink::stream::{
-    CameraCommand, CameraEvent, CameraHandle, StreamStats, WorkerConfig, spawn_camera,
-};
+use opticlink::stream::{CameraCommand, CameraEvent, CameraHandle, WorkerConfig, spawn_camera};
 use retina::client::SessionGroup;
 
 use crate::common;
@@ -88,11 +86,9 @@ fn reaches_live_with_the_right_size_and_counts_frames() {
             }
             other => panic!("{transport:?}: expected live, got {other:?}"),
         }
-        let first = StreamStats::get(&h.stats.frames);
+        let first = h.figures.frames();
         common::wait_for(Duration::from_secs(10), "frames to grow", || {
-            (StreamStats::get(&h.stats.frames) >= first + 10
-                && StreamStats::get(&h.stats.decoded) >= 5)
-                .then_some(())
+            (h.figures.frames() >= first + 10 && h.figures.decoded() >= 5).then_some(())
         });
         // Pictures arrive decoded, 4:2:0, at the stream's size.
         let frame = h
