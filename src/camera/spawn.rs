@@ -290,7 +290,7 @@ impl CameraSpawner<'_, '_> {
         self.start_sub(id, cam, wanted);
         self.commands
             .entity(id)
-            .insert((ports.clone(), servers, RecorderLink(recorder)));
+            .insert((ports.clone(), servers, RecorderLink::new(recorder)));
         (id, ports)
     }
 

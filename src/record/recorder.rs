@@ -8,8 +8,8 @@
 //! message is closed when media stops for [`IDLE_CLOSE`].
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -49,12 +49,23 @@ pub struct RecorderStatus {
 }
 
 /// The ECS's end of a recorder.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct RecorderHandle {
     pub active: Arc<AtomicBool>,
-    pub status: Arc<Mutex<RecorderStatus>>,
+    /// What the recorder publishes about itself (only it writes; watchers see changes).
+    pub status: tokio::sync::watch::Sender<RecorderStatus>,
     /// When recording failed, for the listing of recordings.
     pub outages: super::SharedOutages,
+}
+
+impl Default for RecorderHandle {
+    fn default() -> Self {
+        Self {
+            active: Arc::default(),
+            status: tokio::sync::watch::Sender::new(RecorderStatus::default()),
+            outages: Default::default(),
+        }
+    }
 }
 
 impl RecorderHandle {
@@ -67,7 +78,7 @@ impl RecorderHandle {
     }
 
     pub fn status(&self) -> RecorderStatus {
-        self.status.lock().map(|s| s.clone()).unwrap_or_default()
+        self.status.borrow().clone()
     }
 }
 
@@ -241,9 +252,7 @@ impl Recorder {
     }
 
     fn update(&self, f: impl FnOnce(&mut RecorderStatus)) {
-        if let Ok(mut s) = self.handle.status.lock() {
-            f(&mut s);
-        }
+        self.handle.status.send_modify(f);
     }
 
     fn close(&mut self) {

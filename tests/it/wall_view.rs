@@ -69,7 +69,7 @@ impl Rig {
                 .world_mut()
                 .spawn((
                     crate::common::tile_camera(&format!("C{index}"), index),
-                    RecorderLink(RecorderHandle {
+                    RecorderLink::new(RecorderHandle {
                         active: Arc::new(AtomicBool::new(true)),
                         ..Default::default()
                     }),
