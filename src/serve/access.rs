@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::guard::Guard;
-use super::{HttpResponse, api};
+use super::{HttpResponse, http};
 
 /// Who may use the local servers: requests must name one of our hosts and, when they change
 /// something, come from our origin (`guard`); with a token set, every request must carry it,
@@ -101,7 +101,7 @@ impl Access {
             Some((locks, name))
                 if !locks.key_allows(name, unlock_key(headers, query).as_deref()) =>
             {
-                Some(api::locked(name))
+                Some(http::locked(name))
             }
             _ => None,
         }
@@ -150,11 +150,11 @@ pub(super) async fn unlock(
         crate::locks::Client::Address(std::net::Ipv4Addr::UNSPECIFIED.into()),
         |p| crate::locks::Client::Address(p.0.ip()),
     );
-    let body = match api::read_json::<Body>(req).await {
+    let body = match http::read_json::<Body>(req).await {
         Ok(b) => b,
         Err(_) => {
             // Never echo the body: it holds a password.
-            return api::error_response(
+            return http::error_response(
                 hyper::StatusCode::BAD_REQUEST,
                 "expected {\"password\": \"…\"}",
             );
@@ -177,12 +177,12 @@ pub(super) async fn unlock(
     })
     .await;
     match checked {
-        Ok(Ok(key)) => api::reply_json(
+        Ok(Ok(key)) => http::reply_json(
             hyper::StatusCode::OK,
             &serde_json::json!({ "camera": name, "key": key }),
         ),
         Ok(Err(refused)) => refusal(name, refused),
-        Err(e) => api::error_response(
+        Err(e) => http::error_response(
             hyper::StatusCode::INTERNAL_SERVER_ERROR,
             &format!("the password check failed: {e}"),
         ),
@@ -205,7 +205,7 @@ fn refusal(name: &str, refused: crate::locks::Refused) -> HttpResponse {
             retry_after,
         ),
         Refused::NotLocked => {
-            return api::error_response(
+            return http::error_response(
                 hyper::StatusCode::CONFLICT,
                 &format!("camera {name:?} has no view password"),
             );
@@ -215,7 +215,7 @@ fn refusal(name: &str, refused: crate::locks::Refused) -> HttpResponse {
         "error": error,
         "retry_after_secs": retry_after.as_secs_f64(),
     });
-    api::reply_json(status, &json)
+    http::reply_json(status, &json)
 }
 
 #[cfg(test)]

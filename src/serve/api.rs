@@ -1,23 +1,21 @@
-//! The status/control API over hyper: `GET /api/status` (JSON), `GET /metrics` (Prometheus
-//! text), the live page, every camera's streams, and control (recording, adding and removing
-//! cameras) handed to the ECS; PTZ and imaging go to the camera's control agent (`ptz`).
-//! Errors map to status codes in one place (`error_response`).
+//! The status/control API over hyper: its command channel to the ECS and its router. The
+//! router is a table of routes, each one line handing the request to what owns it: the status
+//! (`GET /api/status`, `GET /metrics`, the live page) and live media here, camera changes
+//! (`cameras`: recording, adding, editing, removing, handed to the ECS), windows, recordings,
+//! talk, and PTZ and imaging (`ptz`, to the camera's control agent). Answers are built in
+//! `http`, which no route file needs this module for.
 
-use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 
 use tokio::sync::oneshot;
 
+use super::http::{Body, MAX_BODY, error_response, percent_decode, reply};
 use super::{Access, FeedHub, OnBound, Ports, Server, StatusBoard};
 use crate::config::CameraConfig;
-
-pub(super) type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
 /// The API's end of the command channel to the ECS. Each command sent rings the wall's bell:
 /// a window that sleeps until something changes acts on it at once.
@@ -96,7 +94,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    fn response(&self) -> Response<Body> {
+    pub(super) fn response(&self) -> Response<Body> {
         match self {
             Self::NotFound(m) => error_response(StatusCode::NOT_FOUND, m),
             Self::Conflict(m) => error_response(StatusCode::CONFLICT, m),
@@ -173,47 +171,26 @@ async fn route(
     };
     let path = req.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    // A locked camera's every route needs its unlock key, whatever the wall shows: editing or
-    // removing it too (a PUT's body cannot say `view_lock`, and a removed camera's lock is
-    // kept for its name).
-    if let ["api", "cameras", name, rest @ ..] = segments.as_slice()
-        && rest != ["unlock"]
-    {
-        let name = percent_decode(name);
-        let key = super::unlock_key(req.headers(), req.uri().query());
-        if !locks.key_allows(&name, key.as_deref()) {
-            return locked(&name);
-        }
+    if let Some(refused) = refuse_locked(&req, &segments, locks) {
+        return refused;
     }
     if let Some(refused) = refuse_body(&req, &segments) {
         return refused;
     }
     let snapshot = snapshot.locked_hidden();
+    let camera = |name: &str| percent_decode(name);
     match (req.method(), segments.as_slice()) {
         (&Method::POST, ["api", "cameras", name, "unlock"]) => {
-            let name = percent_decode(name);
-            super::access::unlock(req, &name, locks).await
+            super::access::unlock(req, &camera(name), locks).await
         }
-        (&Method::GET, [""]) => {
-            // `</` cannot end the script early once escaped; JSON stays valid.
-            let json = serde_json::to_string(&snapshot)
-                .unwrap_or_default()
-                .replace("</", "<\\/");
-            let page = INDEX_HTML.replace("/*INITIAL_STATUS*/{\"cameras\": []}", &json);
-            reply(
-                StatusCode::OK,
-                "text/html; charset=utf-8",
-                page.into_bytes(),
-            )
-        }
+        (&Method::GET, [""]) => page(&snapshot),
         (&Method::GET, ["api", "status"]) => match serde_json::to_vec(&snapshot) {
             Ok(json) => reply(StatusCode::OK, "application/json", json),
             Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         },
         (&Method::GET, ["api", "windows"]) => super::windows::list(&snapshot),
         (&Method::POST, ["api", "windows", name]) => {
-            let name = percent_decode(name);
-            super::windows::change(req, &name, &snapshot, commands).await
+            super::windows::change(req, &percent_decode(name), &snapshot, commands).await
         }
         (&Method::GET, ["metrics"]) => reply(
             StatusCode::OK,
@@ -221,18 +198,7 @@ async fn route(
             super::metrics::metrics(&snapshot).into_bytes(),
         ),
         (&Method::GET, ["api", "cameras", name, "snapshot.jpg"]) => {
-            let name = percent_decode(name);
-            let feed = hub
-                .read()
-                .ok()
-                .and_then(|h| h.get(&name).map(|f| f.mjpeg.clone()));
-            match feed {
-                Some(f) => super::mjpeg::snapshot_response(&name, &f).await,
-                None => error_response(
-                    StatusCode::NOT_FOUND,
-                    &format!("no camera {name:?} is streaming"),
-                ),
-            }
+            snapshot_jpg(hub, &camera(name)).await
         }
         (
             &Method::GET,
@@ -242,117 +208,16 @@ async fn route(
                 name,
                 media @ ("video.mjpeg" | "audio.aac"),
             ],
-        ) => {
-            let name = percent_decode(name);
-            let feeds = hub.read().ok().and_then(|h| h.get(&name).cloned());
-            match (feeds, *media) {
-                (Some(f), "video.mjpeg") => super::mjpeg::stream_response(&f.mjpeg),
-                (Some(f), _) => super::audio::stream_response(&name, &f.audio),
-                (None, _) => error_response(
-                    StatusCode::NOT_FOUND,
-                    &format!("no camera {name:?} is streaming"),
-                ),
-            }
-        }
-        (&Method::POST, ["api", "cameras"]) => {
-            let camera = match read_json::<CameraConfig>(req).await {
-                Ok(c) => c,
-                Err(e) => return error_response(StatusCode::BAD_REQUEST, &e),
-            };
-            if let Some(refused) = camera_problems(&camera) {
-                return refused;
-            }
-            crate::secret::remember_camera(&camera);
-            let name = camera.name.clone();
-            let (reply, answer) = oneshot::channel();
-            let command = ApiCommand::AddCamera {
-                camera: Box::new(camera),
-                reply,
-            };
-            match ask(commands, command, answer).await {
-                Ok(ports) => {
-                    let json = serde_json::json!({ "camera": name, "ports": ports });
-                    reply_json(StatusCode::CREATED, &json)
-                }
-                Err(r) => r,
-            }
-        }
+        ) => live_media(hub, &camera(name), media),
+        (&Method::POST, ["api", "cameras"]) => super::cameras::add(req, commands).await,
         (&Method::PUT, ["api", "cameras", name]) => {
-            let name = percent_decode(name);
-            let camera = match read_json::<CameraConfig>(req).await {
-                Ok(c) => c,
-                Err(e) => return error_response(StatusCode::BAD_REQUEST, &e),
-            };
-            if camera.name != name {
-                return error_response(
-                    StatusCode::BAD_REQUEST,
-                    &format!(
-                        "name: {:?} in the body, {name:?} in the path: a camera cannot be renamed (DELETE it and POST the new one)",
-                        camera.name
-                    ),
-                );
-            }
-            if let Some(refused) = camera_problems(&camera) {
-                return refused;
-            }
-            crate::secret::remember_camera(&camera);
-            let (reply, answer) = oneshot::channel();
-            let command = ApiCommand::ReplaceCamera {
-                camera: Box::new(camera),
-                reply,
-            };
-            match ask(commands, command, answer).await {
-                Ok(ports) => reply_json(
-                    StatusCode::OK,
-                    &serde_json::json!({ "camera": name, "ports": ports }),
-                ),
-                Err(r) => r,
-            }
+            super::cameras::replace(req, &camera(name), commands).await
         }
         (&Method::DELETE, ["api", "cameras", name]) => {
-            let name = percent_decode(name);
-            let (reply, answer) = oneshot::channel();
-            let command = ApiCommand::RemoveCamera {
-                camera: name.clone(),
-                reply,
-            };
-            match ask(commands, command, answer).await {
-                Ok(()) => reply_json(StatusCode::OK, &serde_json::json!({ "removed": name })),
-                Err(r) => r,
-            }
+            super::cameras::remove(&camera(name), commands).await
         }
         (&Method::POST, ["api", "cameras", name, "recording"]) => {
-            let name = percent_decode(name);
-            if !snapshot.cameras.iter().any(|c| c.name == name) {
-                return error_response(StatusCode::NOT_FOUND, &format!("no camera {name:?}"));
-            }
-            #[derive(serde::Deserialize)]
-            #[serde(deny_unknown_fields)]
-            struct Body {
-                active: bool,
-            }
-            let body = match read_json::<Body>(req).await {
-                Ok(b) => b,
-                Err(e) => return error_response(StatusCode::BAD_REQUEST, &e),
-            };
-            let command = ApiCommand::SetRecording {
-                camera: name.clone(),
-                active: body.active,
-            };
-            match commands.try_send(command) {
-                Ok(()) => {
-                    let json = serde_json::json!({ "camera": name, "recording": { "active": body.active } });
-                    reply(
-                        StatusCode::ACCEPTED,
-                        "application/json",
-                        json.to_string().into_bytes(),
-                    )
-                }
-                Err(_) => error_response(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "too many requests; try again",
-                ),
-            }
+            super::cameras::set_recording(req, &camera(name), &snapshot, commands).await
         }
         (
             _,
@@ -364,7 +229,7 @@ async fn route(
                 rest @ ..,
             ],
         ) => {
-            let name = percent_decode(name);
+            let name = camera(name);
             if !snapshot.cameras.iter().any(|c| c.name == name) {
                 return error_response(StatusCode::NOT_FOUND, &format!("no camera {name:?}"));
             }
@@ -375,12 +240,10 @@ async fn route(
             super::recordings::route(req, &name, op, rest, record_dir, outages).await
         }
         (&Method::POST, ["api", "cameras", name, "talk"]) => {
-            let name = percent_decode(name);
-            super::talk::route(req, &name, hub, floor).await
+            super::talk::route(req, &camera(name), hub, floor).await
         }
         (&Method::GET, ["api", "cameras", name, "talk"]) if super::talk::is_websocket(&req) => {
-            let name = percent_decode(name);
-            super::talk::websocket(req, &name, hub, floor)
+            super::talk::websocket(req, &camera(name), hub, floor)
         }
         (_, ["api", "cameras", _, "talk"]) => error_response(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -394,13 +257,9 @@ async fn route(
                 name,
                 op @ ("ptz" | "imaging" | "preset" | "presets"),
             ],
-        ) => {
-            let name = percent_decode(name);
-            let op = op.to_string();
-            super::ptz::route(req, &name, &op, hub)
-                .await
-                .unwrap_or_else(|| error_response(StatusCode::NOT_FOUND, "no route"))
-        }
+        ) => super::ptz::route(req, &camera(name), op, hub)
+            .await
+            .unwrap_or_else(|| error_response(StatusCode::NOT_FOUND, "no route")),
         (_, ["api", "status"] | ["metrics"]) => {
             error_response(StatusCode::METHOD_NOT_ALLOWED, "use GET")
         }
@@ -412,10 +271,66 @@ async fn route(
     }
 }
 
-/// 400 naming every problem of a camera from a request body.
-fn camera_problems(camera: &CameraConfig) -> Option<Response<Body>> {
-    let problems: Vec<String> = camera.problems().into_iter().map(|(_, m)| m).collect();
-    (!problems.is_empty()).then(|| error_response(StatusCode::BAD_REQUEST, &problems.join("; ")))
+/// A locked camera's every route needs its unlock key, whatever the wall shows: editing or
+/// removing it too (a PUT's body cannot say `view_lock`, and a removed camera's lock is kept
+/// for its name). Unlocking is the one route it does not need.
+fn refuse_locked(
+    req: &Request<Incoming>,
+    segments: &[&str],
+    locks: &crate::locks::Locks,
+) -> Option<Response<Body>> {
+    let ["api", "cameras", name, rest @ ..] = segments else {
+        return None;
+    };
+    if rest == ["unlock"] {
+        return None;
+    }
+    let name = percent_decode(name);
+    let key = super::unlock_key(req.headers(), req.uri().query());
+    (!locks.key_allows(&name, key.as_deref())).then(|| super::http::locked(&name))
+}
+
+/// The live page, with the status it starts from inlined.
+fn page(snapshot: &super::StatusSnapshot) -> Response<Body> {
+    // `</` cannot end the script early once escaped; JSON stays valid.
+    let json = serde_json::to_string(snapshot)
+        .unwrap_or_default()
+        .replace("</", "<\\/");
+    let page = INDEX_HTML.replace("/*INITIAL_STATUS*/{\"cameras\": []}", &json);
+    reply(
+        StatusCode::OK,
+        "text/html; charset=utf-8",
+        page.into_bytes(),
+    )
+}
+
+/// The next JPEG of camera `name` (it waits for a keyframe).
+async fn snapshot_jpg(hub: &FeedHub, name: &str) -> Response<Body> {
+    let feed = hub
+        .read()
+        .ok()
+        .and_then(|h| h.get(name).map(|f| f.mjpeg.clone()));
+    match feed {
+        Some(f) => super::mjpeg::snapshot_response(name, &f).await,
+        None => not_streaming(name),
+    }
+}
+
+/// Camera `name`'s MJPEG or AAC stream.
+fn live_media(hub: &FeedHub, name: &str, media: &str) -> Response<Body> {
+    let feeds = hub.read().ok().and_then(|h| h.get(name).cloned());
+    match (feeds, media) {
+        (Some(f), "video.mjpeg") => super::mjpeg::stream_response(&f.mjpeg),
+        (Some(f), _) => super::audio::stream_response(name, &f.audio),
+        (None, _) => not_streaming(name),
+    }
+}
+
+fn not_streaming(name: &str) -> Response<Body> {
+    error_response(
+        StatusCode::NOT_FOUND,
+        &format!("no camera {name:?} is streaming"),
+    )
 }
 
 /// The answer for a body refused before it is read: 413 when its `Content-Length` is over the
@@ -479,104 +394,5 @@ pub(super) async fn ask<T>(
     }
 }
 
-pub(super) fn reply_json(status: StatusCode, json: &serde_json::Value) -> Response<Body> {
-    reply(status, "application/json", json.to_string().into_bytes())
-}
-
 /// The live page: every camera as an MJPEG tile, refreshed from `/api/status`.
 const INDEX_HTML: &str = include_str!("index.html");
-
-/// Largest JSON request body accepted.
-const MAX_BODY: usize = 64 * 1024;
-
-/// How long a request body may take to arrive (a client that stops sending loses its request).
-const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// A request body on its way.
-type PendingBody =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Bytes, String>> + Send>>;
-
-/// The request's body, at most `max` bytes within [`BODY_TIMEOUT`] (a `Content-Length` over
-/// the limit was refused before routing, by `refuse_body`); the error names what went wrong:
-/// too large after all, cut, too slow.
-pub(super) fn body_within(req: Request<Incoming>, max: usize) -> PendingBody {
-    let limited = http_body_util::Limited::new(req.into_body(), max);
-    Box::pin(async move {
-        match tokio::time::timeout(BODY_TIMEOUT, limited.collect()).await {
-            Ok(Ok(collected)) => Ok(collected.to_bytes()),
-            Ok(Err(e)) => Err(format!("cannot read the body: {e}")),
-            Err(_) => Err(format!(
-                "the body did not arrive within {} s",
-                BODY_TIMEOUT.as_secs()
-            )),
-        }
-    })
-}
-
-/// Reads a JSON body; the error says what is wrong, with line and column.
-pub(super) async fn read_json<T: serde::de::DeserializeOwned>(
-    req: Request<Incoming>,
-) -> Result<T, String> {
-    let bytes = body_within(req, MAX_BODY).await?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("invalid JSON body: {e}"))
-}
-
-/// `%20` and friends in a path segment (camera names may have spaces; `+` stays a plus).
-fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
-pub(super) fn reply(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(body)).boxed());
-    *r.status_mut() = status;
-    if let Ok(v) = content_type.parse() {
-        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
-    }
-    r
-}
-
-/// 401 for a request without the access token.
-pub fn unauthorized() -> Response<Body> {
-    let mut r = error_response(
-        StatusCode::UNAUTHORIZED,
-        "missing or wrong access token (servers.token)",
-    );
-    r.headers_mut().insert(
-        hyper::header::WWW_AUTHENTICATE,
-        hyper::header::HeaderValue::from_static("Bearer"),
-    );
-    r
-}
-
-/// 401 for a request to a locked camera without a valid unlock key.
-pub fn locked(camera: &str) -> Response<Body> {
-    error_response(
-        StatusCode::UNAUTHORIZED,
-        &format!(
-            "camera {camera:?} is locked: unlock it with POST /api/cameras/{{name}}/unlock and send the key (X-Unlock-Key or ?key=)"
-        ),
-    )
-}
-
-/// Every error answer: a status code and `{"error": "…"}`.
-pub(crate) fn error_response(status: StatusCode, message: &str) -> Response<Body> {
-    let body = serde_json::json!({ "error": message })
-        .to_string()
-        .into_bytes();
-    reply(status, "application/json", body)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn path_segments_are_percent_decoded() {
-        assert_eq!(percent_decode("Sim%201"), "Sim 1");
-        assert_eq!(percent_decode("a+b"), "a+b");
-        assert_eq!(percent_decode("caf%C3%A9"), "café");
-        assert_eq!(percent_decode("bad%zz"), "bad%zz");
-    }
-}

@@ -12,7 +12,7 @@ use hyper::body::Frame;
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{Access, Server, api};
+use super::{Access, Server, http};
 use crate::stream::audio::{AudioFeed, AudioState};
 
 /// Binds `preferred` (or a fallback) and serves camera `camera`'s audio. Logs one
@@ -30,7 +30,7 @@ pub fn start(
         let response = if (req.method(), req.uri().path()) == (&Method::GET, "/audio.aac") {
             stream_response(&name, &feed)
         } else {
-            api::error_response(StatusCode::NOT_FOUND, "not found: try /audio.aac")
+            http::error_response(StatusCode::NOT_FOUND, "not found: try /audio.aac")
         };
         async move { response }
     };
@@ -53,7 +53,7 @@ pub fn stream_response(
     match feed.state() {
         AudioState::Serving { .. } => {}
         AudioState::Disconnected => {
-            let mut r = api::error_response(
+            let mut r = http::error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &format!("camera {camera:?} is not connected yet; its audio comes with its stream"),
             );
@@ -64,20 +64,20 @@ pub fn stream_response(
             return r;
         }
         AudioState::NoAudio(why) => {
-            return api::error_response(
+            return http::error_response(
                 StatusCode::NOT_FOUND,
                 &format!("camera {camera:?} has no audio: {why}"),
             );
         }
         AudioState::Failed(why) => {
-            return api::error_response(
+            return http::error_response(
                 StatusCode::NOT_IMPLEMENTED,
                 &format!("camera {camera:?} has audio that cannot be served: {why}"),
             );
         }
     }
     let Some((rx, listener)) = feed.listen() else {
-        return api::error_response(
+        return http::error_response(
             StatusCode::NOT_FOUND,
             &format!("camera {camera:?} was removed"),
         );

@@ -141,7 +141,7 @@ pub async fn snapshot_response(
             r
         }
         _ => {
-            let mut r = super::api::error_response(
+            let mut r = super::http::error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &format!(
                     "no picture from camera {camera:?} within {} s",

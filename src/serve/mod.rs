@@ -4,7 +4,9 @@
 mod access;
 pub mod api;
 pub mod audio;
+mod cameras;
 pub mod guard;
+pub(crate) mod http;
 pub mod metrics;
 pub mod mjpeg;
 pub mod ports;
@@ -461,10 +463,10 @@ pub(crate) struct Peer(pub SocketAddr);
 /// locked camera's server without its key); `None` lets it through.
 fn admit(access: &Access, req: &hyper::Request<hyper::body::Incoming>) -> Option<HttpResponse> {
     if let Err(denied) = access.guard.check(req.method(), req.headers()) {
-        return Some(api::error_response(denied.status(), &denied.message()));
+        return Some(http::error_response(denied.status(), &denied.message()));
     }
     if !access.allows(req.headers(), req.uri().query()) {
-        return Some(api::unauthorized());
+        return Some(http::unauthorized());
     }
     access.view_lock(req.headers(), req.uri().query())
 }

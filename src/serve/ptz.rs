@@ -10,7 +10,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde::Deserialize;
 
 use super::FeedHub;
-use super::api::{Body, error_response, read_json, reply_json};
+use super::http::{Body, error_response, read_json, reply_json};
 use crate::onvif::{Command, ControlHandle, Reply, Velocity};
 
 /// The longest an API caller waits (a queued command may wait for one that times out).

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use hyper::{Method, Response, StatusCode};
 
-use super::api::{Body, error_response, reply_json};
+use super::http::{Body, error_response, reply_json};
 use crate::playback::{self, index};
 
 /// The range a listing covers when the request gives none: the last 24 hours.
@@ -35,7 +35,7 @@ pub(super) async fn route(
                 .and_then(|v| v.to_str().ok());
             segment(camera, day, file, range, record_dir).await
         }
-        (&Method::POST, "export", []) => match super::api::read_json::<ExportBody>(req).await {
+        (&Method::POST, "export", []) => match super::http::read_json::<ExportBody>(req).await {
             Ok(body) => export(camera, body, record_dir).await,
             Err(e) => error_response(StatusCode::BAD_REQUEST, &e),
         },

@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use super::FeedHub;
-use super::api::{Body, error_response, reply_json};
+use super::http::{Body, error_response, reply_json};
 use crate::config::CameraConfig;
 use crate::media::pcm;
 use crate::sound::mic::MicFrame;
@@ -80,7 +80,7 @@ pub(super) async fn route(
         Ok(t) => t,
         Err(refused) => return *refused,
     };
-    let body = super::api::body_within(req, MAX_TALK_BODY);
+    let body = super::http::body_within(req, MAX_TALK_BODY);
     // Read, checked and resampled only once the camera has answered, and off the runtime.
     let frames = async move {
         let bytes = body.await?;

@@ -9,7 +9,8 @@ use hyper::{Request, Response, StatusCode};
 use tokio::sync::oneshot;
 
 use super::StatusSnapshot;
-use super::api::{ApiCommand, Body, WindowChange, ask, error_response, read_json, reply_json};
+use super::api::{ApiCommand, WindowChange, ask};
+use super::http::{Body, error_response, read_json, reply_json};
 
 pub(super) fn list(snapshot: &StatusSnapshot) -> Response<Body> {
     reply_json(
