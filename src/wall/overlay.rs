@@ -223,6 +223,29 @@ type OverlayCamera = (
     Has<crate::camera::Replay>,
 );
 
+/// The talk button's parts, for the card of the camera on the operator's screen.
+type TalkParts<'a> = (
+    &'a super::talk::Talker,
+    &'a mut super::talk::TalkButton,
+    &'a super::keys::Bindings,
+);
+
+/// What a tile's card shows besides the camera's own components.
+struct Extras<'a> {
+    sound: Option<&'a crate::sound::Speaker>,
+    /// Only on the card of the camera the operator has on screen.
+    talk: Option<TalkParts<'a>>,
+    snapshots: Option<&'a super::snapshot::Snapshots>,
+    locks: Option<&'a crate::locks::Locks>,
+}
+
+/// What the operator clicked on a tile's card.
+#[derive(Default)]
+struct Clicked {
+    recording: bool,
+    playback: bool,
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(super) fn overlays_ui(
     mut contexts: EguiContexts,
@@ -252,7 +275,7 @@ pub(super) fn overlays_ui(
 ) -> Result {
     // The window this pass draws, and whether it is the one the operator works in (only
     // there are the talk button and its state).
-    let Some((window, _, view, shown, _, _)) = windows.iter().find(|w| w.4.0 == pass.0) else {
+    let Some((window, _, view, layout, _, _)) = windows.iter().find(|w| w.4.0 == pass.0) else {
         return Ok(());
     };
     let operator = super::operator_window(windows.iter().map(|(e, w, .., p)| (e, w.focused, p)))
@@ -270,67 +293,26 @@ pub(super) fn overlays_ui(
         egui::Id::new("tiles"),
     ));
     let now = time.elapsed();
-    // Empty cells of the layout: a dim frame, so the layout reads as the operator set it up.
-    if view.maximised.is_none()
-        && let Some(solved) = &shown.solved
-    {
-        for (r, _) in shown
-            .rects
-            .iter()
-            .zip(&solved.cells)
-            .filter(|(_, (_, cam))| cam.is_none())
-        {
-            let cell = to_egui(r);
-            painter.rect_filled(cell, 0.0, egui::Color32::from_gray(16));
-            painter.rect_stroke(
-                cell,
-                0.0,
-                egui::Stroke::new(1.0, egui::Color32::from_gray(40)),
-                egui::StrokeKind::Inside,
-            );
-            painter.text(
-                cell.center(),
-                egui::Align2::CENTER_CENTER,
-                "empty",
-                egui::FontId::proportional(14.0),
-                egui::Color32::from_gray(70),
-            );
-        }
+    if fields.bell.is_none() {
+        fields.bell = bell.as_ref().map(|b| b.0.clone());
     }
+    empty_cells(&painter, view, layout);
     for (entity, v, locked, replay) in &cameras {
-        let Some(rect) = shown.tile(entity) else {
+        let Some(rect) = layout.tile(entity).filter(|r| r.visible) else {
             continue;
         };
-        let shown = v.shown(&streams);
-        let (status, rates, grace, cam) = (shown.status, shown.rates, shown.grace, v.camera);
-        if !rect.visible {
-            continue;
-        }
+        let stream = v.shown(&streams);
         let cell = to_egui(&rect.cell);
-        let state = status.machine.state;
         if locked.0 {
             painter.rect_filled(cell, 0.0, egui::Color32::from_gray(18));
             if let Some(locks) = &locks {
-                if fields.bell.is_none() {
-                    fields.bell = bell.as_ref().map(|b| b.0.clone());
-                }
-                super::lock_form::lock_ui(ctx, cell, entity, &cam.name, &locks.0, &mut fields);
+                let name = &v.camera.name;
+                super::lock_form::lock_ui(ctx, cell, entity, name, &locks.0, &mut fields);
             }
-        } else if !replay && (status.width == 0 || rates.decoded == 0) {
-            painter.rect_filled(cell, 0.0, egui::Color32::from_gray(24));
-            painter.text(
-                cell.center(),
-                egui::Align2::CENTER_CENTER,
-                if state == StreamState::Connecting {
-                    "CONNECTING"
-                } else {
-                    "NO PICTURE"
-                },
-                egui::FontId::proportional(22.0),
-                egui::Color32::from_gray(120),
-            );
+        } else if !replay && (stream.status.width == 0 || stream.rates.decoded == 0) {
+            no_picture(&painter, cell, stream.status.machine.state);
         }
-        if view.selected == cam.index {
+        if view.selected == v.camera.index {
             painter.rect_stroke(
                 cell,
                 0.0,
@@ -342,154 +324,254 @@ pub(super) fn overlays_ui(
         if !view.overlays || replay {
             continue;
         }
-        let grace_left = status
-            .machine
-            .grace_left(grace, now)
-            .map(|d| d.as_secs_f64());
-        // Small tiles (a 4×4 wall on one monitor) keep their picture: name, state and
-        // stream, and the detail only when something is wrong.
-        let compact = cell.height() < COMPACT_BELOW;
-        let mut lines = detail(status, grace_left, rates, shown.latency);
-        if compact && state == StreamState::Live {
-            lines.clear();
-        }
-        egui::Area::new(egui::Id::new(("tile", cam.index)))
-            // Bottom-left: cameras burn their own OSD (name, clock) into the top-left.
-            .pivot(egui::Align2::LEFT_BOTTOM)
-            .fixed_pos(egui::pos2(cell.left() + 6.0, cell.bottom() - 6.0))
-            .order(egui::Order::Foreground)
-            .interactable(true)
-            .show(ctx, |ui| {
-                ui.set_max_width((cell.width() - 12.0).max(40.0));
-                egui::Frame::new()
-                    .fill(egui::Color32::from_black_alpha(160))
-                    .inner_margin(egui::Margin::same(6))
-                    .corner_radius(4)
-                    .show(ui, |ui| {
-                        ui.horizontal(|ui| {
-                            ui.label(
-                                egui::RichText::new(&cam.name)
-                                    .size(16.0)
-                                    .strong()
-                                    .color(egui::Color32::WHITE),
-                            );
-                            ui.label(
-                                egui::RichText::new(state.as_str().to_uppercase())
-                                    .size(14.0)
-                                    .color(state_color(state))
-                                    .strong(),
-                            );
-                            // Which stream the tile shows, for cameras that have two.
-                            if streams.of(v.streams, StreamKind::Sub).is_some() {
-                                ui.label(
-                                    egui::RichText::new(v.display.current.as_str().to_uppercase())
-                                        .size(12.0)
-                                        .color(egui::Color32::from_rgb(150, 190, 230)),
-                                )
-                                .on_hover_text("the stream this tile shows (sub on small tiles)");
-                            }
-                            if rec_control_ui(ui, v.recording).clicked() {
-                                set_recording.write(SetRecording {
-                                    camera: entity,
-                                    active: None,
-                                });
-                            }
-                            if let Some(ptz) = v.ptz {
-                                ptz_badge(ui, ptz);
-                            }
-                            if !locked.0
-                                && ui
-                                    .small_button("⏪ playback")
-                                    .on_hover_text(
-                                        "play what was recorded (Space; Shift+Space: every camera here in sync)",
-                                    )
-                                    .clicked()
-                            {
-                                replay_out.write(crate::camera::ReplayRequest {
-                                    camera: entity,
-                                    action: crate::camera::ReplayAction::StartOrPause,
-                                });
-                            }
-                            // An unlocked camera with a view password can be locked again.
-                            if let Some(locks) = &locks
-                                && !locked.0
-                                && locks.0.has_lock(&cam.name)
-                                && ui
-                                    .small_button("lock")
-                                    .on_hover_text("lock every camera again (L)")
-                                    .clicked()
-                            {
-                                locks.0.lock_all();
-                            }
-                        });
-                        if let Some(sound) = &sound
-                            && sound.0.is_audible(&cam.name)
-                        {
-                            super::sound::badge(ui, &sound.0, &cam.name);
-                        }
-                        if let (Some(talker), Some(button)) = (&talker, &mut button)
-                            && operator
-                            && !locked.0
-                            && view.maximised.unwrap_or(view.selected) == cam.index
-                        {
-                            super::talk::badge(
-                                ui, talker, &bindings, button, &cam.name, v.talkable,
-                            );
-                        }
-                        if let Some(outcome) =
-                            snapshots.as_ref().and_then(|s| s.notice(&cam.name, now))
-                        {
-                            let (text, color) = match outcome {
-                                Ok(path) => (
-                                    format!("snapshot saved: {}", path.display()),
-                                    egui::Color32::from_rgb(140, 220, 140),
-                                ),
-                                Err(e) => (
-                                    format!("no snapshot: {e}"),
-                                    egui::Color32::from_rgb(250, 170, 40),
-                                ),
-                            };
-                            ui.add(
-                                egui::Label::new(egui::RichText::new(text).size(13.0).color(color))
-                                    .wrap(),
-                            );
-                        }
-                        for (line, color) in v.ptz.map(|p| ptz_lines(p, now)).unwrap_or_default() {
-                            ui.label(egui::RichText::new(line).size(13.0).color(color));
-                        }
-                        if let Some(line) = recording_line(v.recording) {
-                            ui.label(
-                                egui::RichText::new(line)
-                                    .size(13.0)
-                                    .color(egui::Color32::from_rgb(250, 160, 150)),
-                            );
-                        }
-                        for line in &lines {
-                            ui.label(
-                                egui::RichText::new(line)
-                                    .size(13.0)
-                                    .color(egui::Color32::from_gray(225)),
-                            );
-                        }
-                        if !compact && (v.ports.mjpeg.is_some() || v.ports.audio.is_some()) {
-                            let p = |v: Option<u16>| v.map_or("-".to_owned(), |p| p.to_string());
-                            // "AAC" or "G.711 A-law": the codec the camera sends.
-                            let sound = v
-                                .audio
-                                .codec
-                                .map_or(String::new(), |c| format!(" ({})", c.as_str()));
-                            ui.label(
-                                egui::RichText::new(format!(
-                                    "mjpeg :{}  audio :{}{sound}",
-                                    p(v.ports.mjpeg),
-                                    p(v.ports.audio)
-                                ))
-                                .size(13.0)
-                                .color(egui::Color32::from_gray(190)),
-                            );
-                        }
-                    });
+        let on_screen =
+            operator && !locked.0 && view.maximised.unwrap_or(view.selected) == v.camera.index;
+        let mut extras = Extras {
+            sound: sound.as_ref().map(|s| &*s.0),
+            talk: match (&talker, &mut button) {
+                (Some(t), Some(b)) if on_screen => Some((&**t, &mut **b, &*bindings)),
+                _ => None,
+            },
+            snapshots: snapshots.as_deref(),
+            locks: locks.as_ref().map(|l| &*l.0),
+        };
+        let has_sub = streams.of(v.streams, StreamKind::Sub).is_some();
+        let clicked = card(ctx, cell, (&v, stream, has_sub, locked.0), &mut extras, now);
+        if clicked.recording {
+            set_recording.write(SetRecording {
+                camera: entity,
+                active: None,
             });
+        }
+        if clicked.playback {
+            replay_out.write(crate::camera::ReplayRequest {
+                camera: entity,
+                action: crate::camera::ReplayAction::StartOrPause,
+            });
+        }
     }
     Ok(())
+}
+
+/// Empty cells of the layout: a dim frame, so the layout reads as the operator set it up.
+fn empty_cells(painter: &egui::Painter, view: &WallView, layout: &super::view::Shown) {
+    let Some(solved) = layout.solved.as_ref().filter(|_| view.maximised.is_none()) else {
+        return;
+    };
+    let empty = layout
+        .rects
+        .iter()
+        .zip(&solved.cells)
+        .filter(|(_, (_, cam))| cam.is_none());
+    for (r, _) in empty {
+        let cell = to_egui(r);
+        painter.rect_filled(cell, 0.0, egui::Color32::from_gray(16));
+        painter.rect_stroke(
+            cell,
+            0.0,
+            egui::Stroke::new(1.0, egui::Color32::from_gray(40)),
+            egui::StrokeKind::Inside,
+        );
+        painter.text(
+            cell.center(),
+            egui::Align2::CENTER_CENTER,
+            "empty",
+            egui::FontId::proportional(14.0),
+            egui::Color32::from_gray(70),
+        );
+    }
+}
+
+/// A tile without a picture yet: what it is waiting for.
+fn no_picture(painter: &egui::Painter, cell: egui::Rect, state: StreamState) {
+    painter.rect_filled(cell, 0.0, egui::Color32::from_gray(24));
+    painter.text(
+        cell.center(),
+        egui::Align2::CENTER_CENTER,
+        if state == StreamState::Connecting {
+            "CONNECTING"
+        } else {
+            "NO PICTURE"
+        },
+        egui::FontId::proportional(22.0),
+        egui::Color32::from_gray(120),
+    );
+}
+
+/// The camera a card is about: its components, the stream that describes it, whether it has
+/// a sub stream and whether it is locked.
+type CardCamera<'a, 'w, 's> = (
+    &'a crate::camera::CameraViewItem<'w, 's>,
+    crate::camera::Shown<'a>,
+    bool,
+    bool,
+);
+
+/// A tile's card, bottom-left (cameras burn their own OSD, name and clock, into the
+/// top-left): the title row, then what matters now. Small tiles (a 4×4 wall on one monitor)
+/// keep their picture: name, state and stream, and the detail only when something is wrong.
+fn card(
+    ctx: &egui::Context,
+    cell: egui::Rect,
+    camera: CardCamera<'_, '_, '_>,
+    extras: &mut Extras<'_>,
+    now: std::time::Duration,
+) -> Clicked {
+    let (v, stream, _, _) = camera;
+    let compact = cell.height() < COMPACT_BELOW;
+    let state = stream.status.machine.state;
+    let grace_left = stream
+        .status
+        .machine
+        .grace_left(stream.grace, now)
+        .map(|d| d.as_secs_f64());
+    let mut lines = detail(stream.status, grace_left, stream.rates, stream.latency);
+    if compact && state == StreamState::Live {
+        lines.clear();
+    }
+    let mut clicked = Clicked::default();
+    egui::Area::new(egui::Id::new(("tile", v.camera.index)))
+        .pivot(egui::Align2::LEFT_BOTTOM)
+        .fixed_pos(egui::pos2(cell.left() + 6.0, cell.bottom() - 6.0))
+        .order(egui::Order::Foreground)
+        .interactable(true)
+        .show(ctx, |ui| {
+            ui.set_max_width((cell.width() - 12.0).max(40.0));
+            egui::Frame::new()
+                .fill(egui::Color32::from_black_alpha(160))
+                .inner_margin(egui::Margin::same(6))
+                .corner_radius(4)
+                .show(ui, |ui| {
+                    clicked = title_row(ui, camera, extras.locks);
+                    notes(ui, v, extras, now);
+                    for line in &lines {
+                        ui.label(
+                            egui::RichText::new(line)
+                                .size(13.0)
+                                .color(egui::Color32::from_gray(225)),
+                        );
+                    }
+                    if !compact {
+                        ports_line(ui, v);
+                    }
+                });
+        });
+    clicked
+}
+
+/// Name, state, the stream shown (for cameras that have two), REC, PTZ, playback and lock.
+fn title_row(
+    ui: &mut egui::Ui,
+    (v, stream, has_sub, locked): CardCamera<'_, '_, '_>,
+    locks: Option<&crate::locks::Locks>,
+) -> Clicked {
+    let state = stream.status.machine.state;
+    let mut clicked = Clicked::default();
+    ui.horizontal(|ui| {
+        ui.label(
+            egui::RichText::new(&v.camera.name)
+                .size(16.0)
+                .strong()
+                .color(egui::Color32::WHITE),
+        );
+        ui.label(
+            egui::RichText::new(state.as_str().to_uppercase())
+                .size(14.0)
+                .color(state_color(state))
+                .strong(),
+        );
+        if has_sub {
+            ui.label(
+                egui::RichText::new(v.display.current.as_str().to_uppercase())
+                    .size(12.0)
+                    .color(egui::Color32::from_rgb(150, 190, 230)),
+            )
+            .on_hover_text("the stream this tile shows (sub on small tiles)");
+        }
+        clicked.recording = rec_control_ui(ui, v.recording).clicked();
+        if let Some(ptz) = v.ptz {
+            ptz_badge(ui, ptz);
+        }
+        clicked.playback = !locked
+            && ui
+                .small_button("⏪ playback")
+                .on_hover_text(
+                    "play what was recorded (Space; Shift+Space: every camera here in sync)",
+                )
+                .clicked();
+        // An unlocked camera with a view password can be locked again.
+        if let Some(locks) = locks
+            && !locked
+            && locks.has_lock(&v.camera.name)
+            && ui
+                .small_button("lock")
+                .on_hover_text("lock every camera again (L)")
+                .clicked()
+        {
+            locks.lock_all();
+        }
+    });
+    clicked
+}
+
+/// The speaker and talk badges, the last snapshot's outcome, PTZ and recording notes.
+fn notes(
+    ui: &mut egui::Ui,
+    v: &crate::camera::CameraViewItem,
+    extras: &mut Extras<'_>,
+    now: std::time::Duration,
+) {
+    let name = &v.camera.name;
+    if let Some(sound) = extras.sound
+        && sound.is_audible(name)
+    {
+        super::sound::badge(ui, sound, name);
+    }
+    if let Some((talker, button, bindings)) = &mut extras.talk {
+        super::talk::badge(ui, talker, bindings, button, name, v.talkable);
+    }
+    if let Some(outcome) = extras.snapshots.and_then(|s| s.notice(name, now)) {
+        let (text, color) = match outcome {
+            Ok(path) => (
+                format!("snapshot saved: {}", path.display()),
+                egui::Color32::from_rgb(140, 220, 140),
+            ),
+            Err(e) => (
+                format!("no snapshot: {e}"),
+                egui::Color32::from_rgb(250, 170, 40),
+            ),
+        };
+        ui.add(egui::Label::new(egui::RichText::new(text).size(13.0).color(color)).wrap());
+    }
+    for (line, color) in v.ptz.map(|p| ptz_lines(p, now)).unwrap_or_default() {
+        ui.label(egui::RichText::new(line).size(13.0).color(color));
+    }
+    if let Some(line) = recording_line(v.recording) {
+        ui.label(
+            egui::RichText::new(line)
+                .size(13.0)
+                .color(egui::Color32::from_rgb(250, 160, 150)),
+        );
+    }
+}
+
+/// "mjpeg :8081  audio :8181 (AAC)": the camera's ports and the codec its camera sends.
+fn ports_line(ui: &mut egui::Ui, v: &crate::camera::CameraViewItem) {
+    if v.ports.mjpeg.is_none() && v.ports.audio.is_none() {
+        return;
+    }
+    let p = |v: Option<u16>| v.map_or("-".to_owned(), |p| p.to_string());
+    let sound = v
+        .audio
+        .codec
+        .map_or(String::new(), |c| format!(" ({})", c.as_str()));
+    ui.label(
+        egui::RichText::new(format!(
+            "mjpeg :{}  audio :{}{sound}",
+            p(v.ports.mjpeg),
+            p(v.ports.audio)
+        ))
+        .size(13.0)
+        .color(egui::Color32::from_gray(190)),
+    );
 }
