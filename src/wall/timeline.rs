@@ -256,48 +256,101 @@ pub(super) fn timeline_ui(
         let Ok(head) = heads.get(replay.head) else {
             continue;
         };
+        backdrop(&painter, cell, &replay.shown);
         let at = head.at(now);
-        match &replay.shown {
-            ReplayShown::Nothing { reason, .. } => {
-                painter.rect_filled(cell.shrink(2.0), 0.0, egui::Color32::from_gray(20));
-                painter.text(
-                    cell.center(),
-                    egui::Align2::CENTER_BOTTOM,
-                    "NO RECORDING",
-                    egui::FontId::proportional(22.0),
-                    egui::Color32::from_gray(150),
-                );
-                let why: String = reason
-                    .trim_start_matches("no recording")
-                    .trim_start_matches(": ")
-                    .chars()
-                    .take(90)
-                    .collect();
-                painter.text(
-                    cell.center() + egui::vec2(0.0, 6.0),
-                    egui::Align2::CENTER_TOP,
-                    why,
-                    egui::FontId::proportional(13.0),
-                    egui::Color32::from_rgb(230, 140, 120),
-                );
-            }
-            ReplayShown::Waiting => {
-                painter.rect_filled(cell.shrink(2.0), 0.0, egui::Color32::from_gray(20));
-            }
-            ReplayShown::Picture { .. } => {}
-        }
         let day = local_day(at);
-        let data = cached(&mut cache, entity, replay, day);
         let synced = cameras
             .iter()
             .filter(|c| c.2.is_some_and(|r| r.head == replay.head))
             .count();
-        let request = |action| ReplayRequest {
-            camera: entity,
-            action,
+        let here = || {
+            cameras
+                .iter()
+                .filter(|c| order.contains(&c.1.index))
+                .map(|c| c.0)
+                .collect()
         };
+        let strip = Strip {
+            camera: entity,
+            name: &cam.name,
+            head,
+            at,
+            synced,
+            data: cached(&mut cache, entity, replay, day),
+            day,
+        };
+        let id = egui::Id::new(("strip", pass.0, cam.index));
+        for action in strip.show(ctx, id, cell, (&clips, &mut frozen), here) {
+            out.write(ReplayRequest {
+                camera: entity,
+                action,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Under a playback tile's strip: what stands in for a picture there is none of.
+fn backdrop(painter: &egui::Painter, cell: egui::Rect, shown: &ReplayShown) {
+    match shown {
+        ReplayShown::Nothing { reason, .. } => {
+            painter.rect_filled(cell.shrink(2.0), 0.0, egui::Color32::from_gray(20));
+            painter.text(
+                cell.center(),
+                egui::Align2::CENTER_BOTTOM,
+                "NO RECORDING",
+                egui::FontId::proportional(22.0),
+                egui::Color32::from_gray(150),
+            );
+            let why: String = reason
+                .trim_start_matches("no recording")
+                .trim_start_matches(": ")
+                .chars()
+                .take(90)
+                .collect();
+            painter.text(
+                cell.center() + egui::vec2(0.0, 6.0),
+                egui::Align2::CENTER_TOP,
+                why,
+                egui::FontId::proportional(13.0),
+                egui::Color32::from_rgb(230, 140, 120),
+            );
+        }
+        ReplayShown::Waiting => {
+            painter.rect_filled(cell.shrink(2.0), 0.0, egui::Color32::from_gray(20));
+        }
+        ReplayShown::Picture { .. } => {}
+    }
+}
+
+/// One camera's playback strip.
+struct Strip<'a> {
+    camera: Entity,
+    name: &'a str,
+    head: &'a Playhead,
+    /// The playhead's instant (Unix ms).
+    at: i64,
+    /// Cameras on this playhead.
+    synced: usize,
+    data: &'a Cached,
+    /// The local day shown by the day bar.
+    day: (i64, i64),
+}
+
+impl Strip<'_> {
+    /// Draws the strip at the bottom of `cell`: title, buttons, the clip's notice, the day bar
+    /// and (on tiles tall enough) the close-up. Returns what the operator asked for; `here`
+    /// lists the cameras of the window for "sync all".
+    fn show(
+        &self,
+        ctx: &egui::Context,
+        id: egui::Id,
+        cell: egui::Rect,
+        (clips, frozen): (&crate::camera::clips::Clips, &mut Frozen),
+        here: impl FnOnce() -> Vec<Entity>,
+    ) -> Vec<ReplayAction> {
         let mut actions = Vec::new();
-        egui::Area::new(egui::Id::new(("strip", pass.0, cam.index)))
+        egui::Area::new(id)
             .pivot(egui::Align2::LEFT_BOTTOM)
             .fixed_pos(egui::pos2(cell.left() + 4.0, cell.bottom() - 4.0))
             .order(egui::Order::Foreground)
@@ -308,125 +361,162 @@ pub(super) fn timeline_ui(
                     .inner_margin(egui::Margin::same(5))
                     .corner_radius(4)
                     .show(ui, |ui| {
-                        ui.horizontal_wrapped(|ui| {
-                            ui.label(
-                                egui::RichText::new(&cam.name)
-                                    .size(15.0)
-                                    .strong()
-                                    .color(egui::Color32::WHITE),
-                            );
-                            let mode = if synced > 1 {
-                                format!("PLAYBACK · {synced} IN SYNC")
-                            } else {
-                                "PLAYBACK".into()
-                            };
-                            ui.label(
-                                egui::RichText::new(mode)
-                                    .size(13.0)
-                                    .strong()
-                                    .color(egui::Color32::from_rgb(255, 190, 80)),
-                            );
-                            ui.label(
-                                egui::RichText::new(local_time(at, "%Y-%m-%d %H:%M:%S%.3f"))
-                                    .size(14.0)
-                                    .monospace()
-                                    .color(egui::Color32::WHITE),
-                            );
-                            let state = if head.paused {
-                                "⏸".to_owned()
-                            } else {
-                                head.speed_label()
-                            };
-                            ui.label(
-                                egui::RichText::new(state)
-                                    .size(14.0)
-                                    .color(egui::Color32::from_rgb(150, 200, 255)),
-                            );
-                        });
-                        ui.horizontal_wrapped(|ui| {
-                            let buttons: [(&str, &str, ReplayAction); 5] = [
-                                ("⏪ 10 s", "10 s back (←)", ReplayAction::Skip(-10_000)),
-                                (
-                                    if head.paused { "▶" } else { "⏸" },
-                                    "play/pause (Space)",
-                                    ReplayAction::SetPaused(!head.paused),
-                                ),
-                                ("10 s ⏩", "10 s on (→)", ReplayAction::Skip(10_000)),
-                                (
-                                    "slower",
-                                    "slower; below ×¼ plays backwards by keyframes (↓)",
-                                    ReplayAction::Speed(-1),
-                                ),
-                                ("faster", "faster, up to ×16 (↑)", ReplayAction::Speed(1)),
-                            ];
-                            for (label, hint, action) in buttons {
-                                if ui.small_button(label).on_hover_text(hint).clicked() {
-                                    actions.push(action);
-                                }
-                            }
-                            if ui.small_button("mark").on_hover_text("mark this instant: one end of the clip (I)").clicked() {
-                                actions.push(ReplayAction::Mark);
-                            }
-                            if ui.small_button("export clip").on_hover_text("the clip from the mark to the playhead (else the minute around it) of every camera in sync, as MP4 beside the snapshots (E)").clicked() {
-                                actions.push(ReplayAction::Export);
-                            }
-                            if ui
-                                .small_button("sync all")
-                                .on_hover_text("every camera here plays this instant (Shift+Space)")
-                                .clicked()
-                            {
-                                let all = cameras
-                                    .iter()
-                                    .filter(|c| order.contains(&c.1.index))
-                                    .map(|c| c.0)
-                                    .collect();
-                                actions.push(ReplayAction::Join { cameras: all, at: None });
-                            }
-                            if ui
-                                .small_button("live")
-                                .on_hover_text("back to live (Esc)")
-                                .clicked()
-                            {
-                                actions.push(ReplayAction::Live);
-                            }
-                        });
-                        if let Some(state) = clips.notice(&cam.name) {
-                            let (text, color) = match state {
-                                ClipState::Writing => ("writing the clip…".to_owned(), egui::Color32::from_gray(200)),
-                                ClipState::Saved(p) => (format!("clip saved: {}", p.display()), egui::Color32::from_rgb(140, 220, 140)),
-                                ClipState::Failed(e) => (format!("no clip: {e}"), egui::Color32::from_rgb(250, 170, 40)),
-                            };
-                            ui.add(egui::Label::new(egui::RichText::new(text).size(13.0).color(color)).wrap());
-                        }
-                        let width = ui.available_width();
-                        if let (Some(t), _) =
-                            bar(ui, day, data, (at, head.mark), &hour_ticks(day, width))
-                        {
-                            actions.push(ReplayAction::Seek(t));
-                        }
-                        if cell.height() >= 200.0 {
-                            // Centred on the playhead, but held still while it is dragged
-                            // (else it would run away under the pointer).
-                            let close = frozen
-                                .get(&entity)
-                                .copied()
-                                .unwrap_or((at - CLOSE_UP_MS / 2, at + CLOSE_UP_MS / 2));
-                            let (t, dragging) =
-                                bar(ui, close, data, (at, head.mark), &minute_ticks(close));
-                            if dragging {
-                                frozen.insert(entity, close);
-                            } else {
-                                frozen.remove(&entity);
-                            }
-                            if let Some(t) = t {
-                                actions.push(ReplayAction::Seek(t));
-                            }
-                        }
+                        self.title(ui);
+                        actions = self.buttons(ui, here);
+                        clip_notice(ui, clips, self.name);
+                        actions.extend(self.bars(ui, cell.height() >= 200.0, frozen));
                     });
             });
-        for a in actions {
-            out.write(request(a));
-        }
+        actions
     }
-    Ok(())
+
+    /// Name, PLAYBACK (and how many in sync), the instant, paused or the speed.
+    fn title(&self, ui: &mut egui::Ui) {
+        ui.horizontal_wrapped(|ui| {
+            ui.label(
+                egui::RichText::new(self.name)
+                    .size(15.0)
+                    .strong()
+                    .color(egui::Color32::WHITE),
+            );
+            let mode = if self.synced > 1 {
+                format!("PLAYBACK · {} IN SYNC", self.synced)
+            } else {
+                "PLAYBACK".into()
+            };
+            ui.label(
+                egui::RichText::new(mode)
+                    .size(13.0)
+                    .strong()
+                    .color(egui::Color32::from_rgb(255, 190, 80)),
+            );
+            ui.label(
+                egui::RichText::new(local_time(self.at, "%Y-%m-%d %H:%M:%S%.3f"))
+                    .size(14.0)
+                    .monospace()
+                    .color(egui::Color32::WHITE),
+            );
+            let state = if self.head.paused {
+                "⏸".to_owned()
+            } else {
+                self.head.speed_label()
+            };
+            ui.label(
+                egui::RichText::new(state)
+                    .size(14.0)
+                    .color(egui::Color32::from_rgb(150, 200, 255)),
+            );
+        });
+    }
+
+    /// Skips, play/pause, speeds, mark, export, sync all, live.
+    fn buttons(&self, ui: &mut egui::Ui, here: impl FnOnce() -> Vec<Entity>) -> Vec<ReplayAction> {
+        let paused = self.head.paused;
+        let buttons: [(&str, &str, ReplayAction); 7] = [
+            ("⏪ 10 s", "10 s back (←)", ReplayAction::Skip(-10_000)),
+            (
+                if paused { "▶" } else { "⏸" },
+                "play/pause (Space)",
+                ReplayAction::SetPaused(!paused),
+            ),
+            ("10 s ⏩", "10 s on (→)", ReplayAction::Skip(10_000)),
+            (
+                "slower",
+                "slower; below ×¼ plays backwards by keyframes (↓)",
+                ReplayAction::Speed(-1),
+            ),
+            ("faster", "faster, up to ×16 (↑)", ReplayAction::Speed(1)),
+            (
+                "mark",
+                "mark this instant: one end of the clip (I)",
+                ReplayAction::Mark,
+            ),
+            (
+                "export clip",
+                "the clip from the mark to the playhead (else the minute around it) of every camera in sync, as MP4 beside the snapshots (E)",
+                ReplayAction::Export,
+            ),
+        ];
+        let mut actions = Vec::new();
+        ui.horizontal_wrapped(|ui| {
+            for (label, hint, action) in buttons {
+                if ui.small_button(label).on_hover_text(hint).clicked() {
+                    actions.push(action);
+                }
+            }
+            if ui
+                .small_button("sync all")
+                .on_hover_text("every camera here plays this instant (Shift+Space)")
+                .clicked()
+            {
+                actions.push(ReplayAction::Join {
+                    cameras: here(),
+                    at: None,
+                });
+            }
+            if ui
+                .small_button("live")
+                .on_hover_text("back to live (Esc)")
+                .clicked()
+            {
+                actions.push(ReplayAction::Live);
+            }
+        });
+        actions
+    }
+
+    /// The day bar and, when `close_up`, the ten minutes around the playhead: a click or drag
+    /// on either seeks.
+    fn bars(&self, ui: &mut egui::Ui, close_up: bool, frozen: &mut Frozen) -> Vec<ReplayAction> {
+        let (at, mark) = (self.at, self.head.mark);
+        let width = ui.available_width();
+        let mut seeks = Vec::new();
+        if let (Some(t), _) = bar(
+            ui,
+            self.day,
+            self.data,
+            (at, mark),
+            &hour_ticks(self.day, width),
+        ) {
+            seeks.push(ReplayAction::Seek(t));
+        }
+        if close_up {
+            // Centred on the playhead, but held still while it is dragged (else it would run
+            // away under the pointer).
+            let close = frozen
+                .get(&self.camera)
+                .copied()
+                .unwrap_or((at - CLOSE_UP_MS / 2, at + CLOSE_UP_MS / 2));
+            let (t, dragging) = bar(ui, close, self.data, (at, mark), &minute_ticks(close));
+            if dragging {
+                frozen.insert(self.camera, close);
+            } else {
+                frozen.remove(&self.camera);
+            }
+            seeks.extend(t.map(ReplayAction::Seek));
+        }
+        seeks
+    }
+}
+
+/// The last clip export's state for camera `name`, while it is news.
+fn clip_notice(ui: &mut egui::Ui, clips: &crate::camera::clips::Clips, name: &str) {
+    let Some(state) = clips.notice(name) else {
+        return;
+    };
+    let (text, color) = match state {
+        ClipState::Writing => (
+            "writing the clip…".to_owned(),
+            egui::Color32::from_gray(200),
+        ),
+        ClipState::Saved(p) => (
+            format!("clip saved: {}", p.display()),
+            egui::Color32::from_rgb(140, 220, 140),
+        ),
+        ClipState::Failed(e) => (
+            format!("no clip: {e}"),
+            egui::Color32::from_rgb(250, 170, 40),
+        ),
+    };
+    ui.add(egui::Label::new(egui::RichText::new(text).size(13.0).color(color)).wrap());
 }
