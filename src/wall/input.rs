@@ -121,8 +121,7 @@ pub(super) fn select(
     mut clicks: Local<Clicks>,
     mut set_recording: MessageWriter<SetRecording>,
 ) {
-    let n = cameras.iter().count();
-    if n == 0 {
+    if cameras.is_empty() {
         return;
     }
     let Some(at) = super::operator_window(windows.iter().map(|(e, w, _, _, p)| (e, w.focused, p)))
@@ -139,14 +138,71 @@ pub(super) fn select(
     } else {
         &keys
     };
-    let shift = keys.any_pressed([KeyCode::ShiftLeft, KeyCode::ShiftRight]);
-    let alt = keys.any_pressed([KeyCode::AltLeft, KeyCode::AltRight]);
-    let ctrl = keys.any_pressed([KeyCode::ControlLeft, KeyCode::ControlRight]);
     if keys.just_pressed(KeyCode::KeyL)
         && let Some(locks) = &locks
     {
         locks.0.lock_all();
     }
+    let selected = cameras.iter().find(|(_, c, ..)| c.index == view.selected);
+    let replaying = selected.is_some_and(|s| s.4);
+    view_keys(
+        keys,
+        &mut window,
+        &mut view,
+        layouts.0.len(),
+        replaying,
+        time.elapsed(),
+    );
+    if keys.just_pressed(KeyCode::KeyR)
+        && let Some((entity, ..)) = selected
+    {
+        set_recording.write(SetRecording {
+            camera: entity,
+            active: None,
+        });
+    }
+    let (steerable, _) = selected_capabilities(selected.as_ref());
+    let pad_step = gamepads
+        .iter()
+        .map(|g| {
+            isize::from(g.just_pressed(bindings.pad_next))
+                - isize::from(g.just_pressed(bindings.pad_previous))
+        })
+        .sum::<isize>();
+    let keyed = key_target(keys, &view, shown, pad_step, steerable || replaying);
+    let clicked = window
+        .cursor_position()
+        .filter(|_| mouse.just_pressed(MouseButton::Left));
+    let clicked = clicked.and_then(|pos| {
+        let (_, cam, ..) = cameras.iter().find(|(e, ..)| {
+            shown
+                .tile(*e)
+                .is_some_and(|r| r.visible && r.cell.contains(pos.x, pos.y))
+        })?;
+        Some(clicks.click(cam.index, real.elapsed(), &mut view))
+    });
+    if let Some(t) = clicked.or(keyed)
+        && t != view.selected
+    {
+        view.selected = t;
+        if view.maximised.is_some() {
+            view.maximised = Some(t);
+        }
+    }
+}
+
+/// The view keys: Alt+Enter fullscreen, O overlays, F1…F12 and PageUp/PageDown the layout (a
+/// tour pauses), P the tour, Esc back to the grid (in playback, to live first: `playback`),
+/// Enter maximises the selected camera.
+fn view_keys(
+    keys: &ButtonInput<KeyCode>,
+    window: &mut Window,
+    view: &mut WallView,
+    layouts: usize,
+    replaying: bool,
+    now: Duration,
+) {
+    let alt = keys.any_pressed([KeyCode::AltLeft, KeyCode::AltRight]);
     if alt && keys.just_pressed(KeyCode::Enter) {
         window.mode = match window.mode {
             WindowMode::Windowed => WindowMode::BorderlessFullscreen(MonitorSelection::Current),
@@ -156,77 +212,67 @@ pub(super) fn select(
     if keys.just_pressed(KeyCode::KeyO) {
         view.overlays = !view.overlays;
     }
-    // Layouts: F1…F12 pick one, PageUp/PageDown step through them; a tour pauses.
-    let count = layouts.0.len();
     let pick = LAYOUT_KEYS
         .iter()
         .position(|k| keys.just_pressed(*k))
-        .filter(|&i| i < count)
+        .filter(|&i| i < layouts)
         .or_else(|| {
             let step = isize::from(keys.just_pressed(KeyCode::PageDown))
                 - isize::from(keys.just_pressed(KeyCode::PageUp));
-            (step != 0 && count > 0)
-                .then(|| (view.layout as isize + step).rem_euclid(count as isize) as usize)
+            (step != 0 && layouts > 0)
+                .then(|| (view.layout as isize + step).rem_euclid(layouts as isize) as usize)
         });
     if let Some(i) = pick {
-        view::switch_layout(&mut view, i, time.elapsed());
+        view::switch_layout(view, i, now);
     }
     if keys.just_pressed(KeyCode::KeyP) && view.tour.is_some() {
         let running = view.tour.as_ref().is_some_and(|t| t.paused);
-        view::set_tour(&mut view, running, time.elapsed());
+        view::set_tour(view, running, now);
         info!("tour {}", if running { "resumed" } else { "paused" });
     }
-    let selected = cameras.iter().find(|(_, c, ..)| c.index == view.selected);
-    let replaying = selected.is_some_and(|s| s.4);
-    // Esc in playback returns to live first (`playback`).
     if keys.just_pressed(KeyCode::Escape) && !replaying {
         view.maximised = None;
         if view.tour_camera.take().is_some() {
-            view::set_tour(&mut view, false, time.elapsed());
+            view::set_tour(view, false, now);
         }
     }
     if keys.just_pressed(KeyCode::Enter) && !alt {
         view.maximised = Some(view.selected);
     }
-    let (steerable, _) = selected_capabilities(selected.as_ref());
-    if keys.just_pressed(KeyCode::KeyR)
-        && let Some((entity, ..)) = selected
-    {
-        set_recording.write(SetRecording {
-            camera: entity,
-            active: None,
-        });
-    }
+}
+
+/// The camera the keys (and the gamepad's shoulders, `pad_step`) select: Tab/Shift+Tab step
+/// through the cells in order; arrows move to the neighbouring cell (to the previous/next
+/// camera when maximised or at the grid's edge) unless they steer or move playback (`busy`);
+/// digits pick the camera of that cell, except with a PTZ camera selected, where they recall
+/// presets (Alt+digit still picks a cell).
+fn key_target(
+    keys: &ButtonInput<KeyCode>,
+    view: &WallView,
+    shown: &Shown,
+    pad_step: isize,
+    busy: bool,
+) -> Option<usize> {
+    let shift = keys.any_pressed([KeyCode::ShiftLeft, KeyCode::ShiftRight]);
+    let alt = keys.any_pressed([KeyCode::AltLeft, KeyCode::AltRight]);
+    let ctrl = keys.any_pressed([KeyCode::ControlLeft, KeyCode::ControlRight]);
     let order = shown.order();
     let step_in_order = |step: isize| -> Option<usize> {
         if order.is_empty() || step == 0 {
             return None;
         }
-        let at = order.iter().position(|&c| c == view.selected);
-        let next = match at {
+        let next = match order.iter().position(|&c| c == view.selected) {
             Some(i) => (i as isize + step).rem_euclid(order.len() as isize) as usize,
             None => 0,
         };
         order.get(next).copied()
     };
-    let mut target: Option<usize> = None;
-    let tab: isize = if keys.just_pressed(KeyCode::Tab) {
-        if shift { -1 } else { 1 }
-    } else {
-        0
+    let tab: isize = match (keys.just_pressed(KeyCode::Tab), shift) {
+        (false, _) => 0,
+        (true, false) => 1,
+        (true, true) => -1,
     };
-    let pad_step = gamepads
-        .iter()
-        .map(|g| {
-            isize::from(g.just_pressed(bindings.pad_next))
-                - isize::from(g.just_pressed(bindings.pad_previous))
-        })
-        .sum::<isize>();
-    if let Some(t) = step_in_order(tab + pad_step) {
-        target = Some(t);
-    }
-    // Arrows move to the neighbouring cell (to the previous/next camera when maximised),
-    // unless they steer the selected camera.
+    let mut target = step_in_order(tab + pad_step);
     let arrow = [
         (KeyCode::ArrowLeft, Direction::Left),
         (KeyCode::ArrowRight, Direction::Right),
@@ -236,7 +282,7 @@ pub(super) fn select(
     .into_iter()
     .find(|(k, _)| keys.just_pressed(*k))
     .map(|(_, d)| d)
-    .filter(|_| !steerable && !replaying);
+    .filter(|_| !busy);
     if let Some(direction) = arrow {
         let back = matches!(direction, Direction::Left | Direction::Up);
         let solved = shown.solved.as_ref();
@@ -245,54 +291,34 @@ pub(super) fn select(
             .and_then(|s| s.cell_of(view.selected))
             .and_then(|from| layout::neighbour(&shown.rects, from, direction))
             .and_then(|cell| solved?.cells.get(cell)?.1);
-        // Maximised, or at the edge of the grid: the previous or next camera.
         target = beside
             .or_else(|| step_in_order(if back { -1 } else { 1 }))
             .or(target);
     }
-    // Digits pick the camera of that cell; with a PTZ camera selected they recall presets
-    // (Alt+digit still picks a tile).
-    if let Some(d) = digit_pressed(keys)
-        && (alt || !steerable)
-        && !ctrl
-        && let Some(cam) = shown
-            .solved
-            .as_ref()
-            .and_then(|s| s.cells.get(d))
-            .and_then(|(_, c)| *c)
-    {
+    let digit = digit_pressed(keys).filter(|_| (alt || !busy) && !ctrl);
+    if let Some(cam) = digit.and_then(|d| shown.solved.as_ref()?.cells.get(d)?.1) {
         target = Some(cam);
     }
-    if mouse.just_pressed(MouseButton::Left)
-        && let Some(pos) = window.cursor_position()
-        && let Some((_, cam, ..)) = cameras.iter().find(|(e, ..)| {
-            shown
-                .tile(*e)
-                .is_some_and(|r| r.visible && r.cell.contains(pos.x, pos.y))
-        })
-    {
-        let now = real.elapsed();
-        target = Some(cam.index);
-        if clicks
+    target
+}
+
+impl Clicks {
+    /// A click on the tile of camera `index` at `now`: it selects that camera, and a second
+    /// one within [`DOUBLE_CLICK`] maximises it (or gives the grid back).
+    fn click(&mut self, index: usize, now: Duration, view: &mut WallView) -> usize {
+        if self
             .last
-            .is_some_and(|(i, t)| i == cam.index && now - t <= DOUBLE_CLICK)
+            .is_some_and(|(i, t)| i == index && now - t <= DOUBLE_CLICK)
         {
             view.maximised = if view.maximised.is_some() {
                 None
             } else {
-                Some(cam.index)
+                Some(index)
             };
-            clicks.last = None;
+            self.last = None;
         } else {
-            clicks.last = Some((cam.index, now));
+            self.last = Some((index, now));
         }
-    }
-    if let Some(t) = target
-        && t != view.selected
-    {
-        view.selected = t;
-        if view.maximised.is_some() {
-            view.maximised = Some(t);
-        }
+        index
     }
 }
