@@ -169,7 +169,7 @@ pub(super) fn select(
                 - isize::from(g.just_pressed(bindings.pad_previous))
         })
         .sum::<isize>();
-    let keyed = key_target(keys, &view, shown, pad_step, steerable || replaying);
+    let keyed = key_target(keys, &view, shown, pad_step, (steerable, replaying));
     let clicked = window
         .cursor_position()
         .filter(|_| mouse.just_pressed(MouseButton::Left));
@@ -196,8 +196,8 @@ pub(super) fn select(
 /// Enter maximises the selected camera.
 fn view_keys(
     keys: &ButtonInput<KeyCode>,
-    window: &mut Window,
-    view: &mut WallView,
+    window: &mut Mut<Window>,
+    view: &mut Mut<WallView>,
     layouts: usize,
     replaying: bool,
     now: Duration,
@@ -243,15 +243,15 @@ fn view_keys(
 
 /// The camera the keys (and the gamepad's shoulders, `pad_step`) select: Tab/Shift+Tab step
 /// through the cells in order; arrows move to the neighbouring cell (to the previous/next
-/// camera when maximised or at the grid's edge) unless they steer or move playback (`busy`);
-/// digits pick the camera of that cell, except with a PTZ camera selected, where they recall
-/// presets (Alt+digit still picks a cell).
+/// camera when maximised or at the grid's edge) unless they steer the selected camera or
+/// move its playback; digits pick the camera of that cell, except with a PTZ camera
+/// selected, where they recall presets (Alt+digit still picks a cell).
 fn key_target(
     keys: &ButtonInput<KeyCode>,
     view: &WallView,
     shown: &Shown,
     pad_step: isize,
-    busy: bool,
+    (steerable, replaying): (bool, bool),
 ) -> Option<usize> {
     let shift = keys.any_pressed([KeyCode::ShiftLeft, KeyCode::ShiftRight]);
     let alt = keys.any_pressed([KeyCode::AltLeft, KeyCode::AltRight]);
@@ -282,7 +282,7 @@ fn key_target(
     .into_iter()
     .find(|(k, _)| keys.just_pressed(*k))
     .map(|(_, d)| d)
-    .filter(|_| !busy);
+    .filter(|_| !steerable && !replaying);
     if let Some(direction) = arrow {
         let back = matches!(direction, Direction::Left | Direction::Up);
         let solved = shown.solved.as_ref();
@@ -295,7 +295,7 @@ fn key_target(
             .or_else(|| step_in_order(if back { -1 } else { 1 }))
             .or(target);
     }
-    let digit = digit_pressed(keys).filter(|_| (alt || !busy) && !ctrl);
+    let digit = digit_pressed(keys).filter(|_| (alt || !steerable) && !ctrl);
     if let Some(cam) = digit.and_then(|d| shown.solved.as_ref()?.cells.get(d)?.1) {
         target = Some(cam);
     }
@@ -305,7 +305,7 @@ fn key_target(
 impl Clicks {
     /// A click on the tile of camera `index` at `now`: it selects that camera, and a second
     /// one within [`DOUBLE_CLICK`] maximises it (or gives the grid back).
-    fn click(&mut self, index: usize, now: Duration, view: &mut WallView) -> usize {
+    fn click(&mut self, index: usize, now: Duration, view: &mut Mut<WallView>) -> usize {
         if self
             .last
             .is_some_and(|(i, t)| i == index && now - t <= DOUBLE_CLICK)

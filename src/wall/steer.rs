@@ -94,61 +94,16 @@ pub(super) fn steer(
     state.consumed.retain(|k| keys.pressed(*k));
     let mut v = Vec3::ZERO; // pan, tilt, zoom
     if focused && steerable {
-        let held = |list: &[KeyCode]| {
-            list.iter()
-                .any(|k| keys.pressed(*k) && !state.consumed.contains(k))
-        };
-        let axis = |plus: &[KeyCode], minus: &[KeyCode]| {
-            f32::from(u8::from(held(plus))) - f32::from(u8::from(held(minus)))
-        };
-        v += Vec3::new(
-            axis(&b.pan_right, &b.pan_left),
-            axis(&b.tilt_up, &b.tilt_down),
-            axis(&b.zoom_in, &b.zoom_out),
-        ) * b.key_speed;
-        for pad in &gamepads {
-            let stick = dead_zone(pad.left_stick(), b.dead_zone);
-            let trig = |button| pad.get(button).unwrap_or(0.0);
-            let zoom = dead_zone_1(
-                trig(GamepadButton::RightTrigger2) - trig(GamepadButton::LeftTrigger2),
-                b.dead_zone,
-            ) + dead_zone_1(pad.right_stick().y, b.dead_zone);
-            v += Vec3::new(stick.x, stick.y, zoom);
-        }
-        // Drag on the maximised tile pans and tilts towards where the pointer went.
-        let cursor = window.cursor_position();
+        v += state.keys_and_pads(keys, &gamepads, b);
+        // The maximised tile, under the pointer: a drag there pans and tilts, the wheel zooms.
         let on_max = |p: Vec2| {
             selected.is_some_and(|(e, c, ..)| {
                 view.maximised == Some(c.index)
                     && shown.tile(e).is_some_and(|r| r.cell.contains(p.x, p.y))
             })
         };
-        if mouse.just_pressed(MouseButton::Left) {
-            state.drag_from = cursor.filter(|p| on_max(*p));
-        }
-        if !mouse.pressed(MouseButton::Left) {
-            state.drag_from = None;
-        }
-        if let (Some(from), Some(at)) = (state.drag_from, cursor) {
-            let d = (at - from) / b.drag_full_speed;
-            v += Vec3::new(d.x, -d.y, 0.0);
-        }
-        for w in wheel.read() {
-            let notches = match w.unit {
-                MouseScrollUnit::Line => w.y,
-                MouseScrollUnit::Pixel => w.y / 40.0,
-            };
-            if notches != 0.0 && cursor.is_some_and(on_max) {
-                state.wheel = Some((notches.signum(), now + WHEEL_ZOOM));
-            }
-        }
-        if let Some((dir, until)) = state.wheel {
-            if now < until {
-                v.z += dir * b.key_speed;
-            } else {
-                state.wheel = None;
-            }
-        }
+        let cursor = window.cursor_position();
+        v += state.pointer(&mouse, wheel.read(), cursor, on_max, now, b);
     } else {
         wheel.clear();
         state.drag_from = None;
@@ -160,77 +115,181 @@ pub(super) fn steer(
         tilt: round(v.y),
         zoom: round(v.z),
     };
-    // A camera no longer steered gets its Stop.
-    if let Some((old, last)) = state.current
-        && Some(old) != target
-    {
-        if !last.is_zero() {
-            out.write(Steer {
-                camera: old,
-                command: Command::Stop,
-            });
-        }
-        state.current = None;
-    }
-    let Some(camera) = target else { return };
-    let last = state.current.map_or(Velocity::default(), |(_, v)| v);
-    if velocity != last {
-        out.write(Steer {
-            camera,
-            command: if velocity.is_zero() {
-                Command::Stop
-            } else {
-                Command::Move(velocity)
-            },
-        });
-    }
-    state.current = Some((camera, velocity));
+    state.send_velocity(target, velocity, &mut out);
     // A digit that just selected this camera is not also a preset for it.
-    if !focused || view.is_changed() {
+    let Some(camera) = target.filter(|_| focused && !view.is_changed()) else {
         return;
-    }
-    let ctrl = keys.any_pressed([KeyCode::ControlLeft, KeyCode::ControlRight]);
-    let alt = keys.any_pressed([KeyCode::AltLeft, KeyCode::AltRight]);
+    };
     let mut send = |command| {
         out.write(Steer { camera, command });
     };
     if steerable {
-        if let Some(d) = digit_pressed(keys).filter(|_| !alt) {
-            let n = d as u32 + 1;
-            send(if ctrl {
-                Command::SetPreset(n)
-            } else {
-                Command::GotoPreset(n)
-            });
-        }
-        if keys.any_just_pressed(b.home.iter().copied()) {
-            send(Command::Home);
-        }
-        if gamepads.iter().any(|g| g.just_pressed(b.pad_preset)) {
-            send(Command::GotoPreset(1));
-        }
+        presets(keys, &gamepads, b, &mut send);
     }
     if imaging {
+        let known = selected.and_then(|s| s.2).and_then(|p| p.status.brightness);
+        if let Some(value) = state.brightness(keys, b, camera, known) {
+            send(Command::Brightness(value));
+        }
+    }
+}
+
+impl SteerState {
+    /// Pan, tilt and zoom from the held keys (not those [`SteerState::consumed`]) and every
+    /// gamepad's sticks and triggers.
+    fn keys_and_pads(
+        &self,
+        keys: &ButtonInput<KeyCode>,
+        gamepads: &Query<&Gamepad>,
+        b: &Bindings,
+    ) -> Vec3 {
+        let held = |list: &[KeyCode]| {
+            list.iter()
+                .any(|k| keys.pressed(*k) && !self.consumed.contains(k))
+        };
+        let axis = |plus: &[KeyCode], minus: &[KeyCode]| {
+            f32::from(u8::from(held(plus))) - f32::from(u8::from(held(minus)))
+        };
+        let mut v = Vec3::new(
+            axis(&b.pan_right, &b.pan_left),
+            axis(&b.tilt_up, &b.tilt_down),
+            axis(&b.zoom_in, &b.zoom_out),
+        ) * b.key_speed;
+        for pad in gamepads {
+            let stick = dead_zone(pad.left_stick(), b.dead_zone);
+            let trig = |button| pad.get(button).unwrap_or(0.0);
+            let zoom = dead_zone_1(
+                trig(GamepadButton::RightTrigger2) - trig(GamepadButton::LeftTrigger2),
+                b.dead_zone,
+            ) + dead_zone_1(pad.right_stick().y, b.dead_zone);
+            v += Vec3::new(stick.x, stick.y, zoom);
+        }
+        v
+    }
+
+    /// Pan and tilt towards where a drag that began on the maximised tile (`on_max`) went,
+    /// and zoom for [`WHEEL_ZOOM`] after a wheel notch over it.
+    fn pointer<'a>(
+        &mut self,
+        mouse: &ButtonInput<MouseButton>,
+        wheel: impl Iterator<Item = &'a MouseWheel>,
+        cursor: Option<Vec2>,
+        on_max: impl Fn(Vec2) -> bool,
+        now: Duration,
+        b: &Bindings,
+    ) -> Vec3 {
+        let mut v = Vec3::ZERO;
+        if mouse.just_pressed(MouseButton::Left) {
+            self.drag_from = cursor.filter(|p| on_max(*p));
+        }
+        if !mouse.pressed(MouseButton::Left) {
+            self.drag_from = None;
+        }
+        if let (Some(from), Some(at)) = (self.drag_from, cursor) {
+            let d = (at - from) / b.drag_full_speed;
+            v += Vec3::new(d.x, -d.y, 0.0);
+        }
+        for w in wheel {
+            let notches = match w.unit {
+                MouseScrollUnit::Line => w.y,
+                MouseScrollUnit::Pixel => w.y / 40.0,
+            };
+            if notches != 0.0 && cursor.is_some_and(&on_max) {
+                self.wheel = Some((notches.signum(), now + WHEEL_ZOOM));
+            }
+        }
+        if let Some((dir, until)) = self.wheel {
+            if now < until {
+                v.z += dir * b.key_speed;
+            } else {
+                self.wheel = None;
+            }
+        }
+        v
+    }
+
+    /// Sends `velocity` to `target` when it changed; a camera no longer steered gets its Stop.
+    fn send_velocity(
+        &mut self,
+        target: Option<Entity>,
+        velocity: Velocity,
+        out: &mut MessageWriter<Steer>,
+    ) {
+        if let Some((old, last)) = self.current
+            && Some(old) != target
+        {
+            if !last.is_zero() {
+                out.write(Steer {
+                    camera: old,
+                    command: Command::Stop,
+                });
+            }
+            self.current = None;
+        }
+        let Some(camera) = target else { return };
+        let last = self.current.map_or(Velocity::default(), |(_, v)| v);
+        if velocity != last {
+            out.write(Steer {
+                camera,
+                command: if velocity.is_zero() {
+                    Command::Stop
+                } else {
+                    Command::Move(velocity)
+                },
+            });
+        }
+        self.current = Some((camera, velocity));
+    }
+
+    /// The brightness the brightness keys ask of `camera` now: a step from the one last asked
+    /// (presses faster than its answers add up), else from what it reported (`known`).
+    fn brightness(
+        &mut self,
+        keys: &ButtonInput<KeyCode>,
+        b: &Bindings,
+        camera: Entity,
+        known: Option<f32>,
+    ) -> Option<f32> {
         let delta = if keys.any_just_pressed(b.brightness_up.iter().copied()) {
             b.brightness_step
         } else if keys.any_just_pressed(b.brightness_down.iter().copied()) {
             -b.brightness_step
         } else {
-            0.0
+            return None;
         };
-        if delta != 0.0 {
-            let known = selected
-                .and_then(|s| s.2)
-                .and_then(|p| p.status.brightness)
-                .unwrap_or(50.0);
-            let base = match state.brightness {
-                Some((e, value)) if e == camera => value,
-                _ => known,
-            };
-            let value = (base + delta).clamp(0.0, 100.0);
-            state.brightness = Some((camera, value));
-            send(Command::Brightness(value));
-        }
+        let base = match self.brightness {
+            Some((e, value)) if e == camera => value,
+            _ => known.unwrap_or(50.0),
+        };
+        let value = (base + delta).clamp(0.0, 100.0);
+        self.brightness = Some((camera, value));
+        Some(value)
+    }
+}
+
+/// Presets: a digit recalls one (Ctrl+digit stores it; Alt+digit picks a cell instead), the
+/// home key and the gamepad's preset button go home and to preset 1.
+fn presets(
+    keys: &ButtonInput<KeyCode>,
+    gamepads: &Query<&Gamepad>,
+    b: &Bindings,
+    send: &mut impl FnMut(Command),
+) {
+    let ctrl = keys.any_pressed([KeyCode::ControlLeft, KeyCode::ControlRight]);
+    let alt = keys.any_pressed([KeyCode::AltLeft, KeyCode::AltRight]);
+    if let Some(d) = digit_pressed(keys).filter(|_| !alt) {
+        let n = d as u32 + 1;
+        send(if ctrl {
+            Command::SetPreset(n)
+        } else {
+            Command::GotoPreset(n)
+        });
+    }
+    if keys.any_just_pressed(b.home.iter().copied()) {
+        send(Command::Home);
+    }
+    if gamepads.iter().any(|g| g.just_pressed(b.pad_preset)) {
+        send(Command::GotoPreset(1));
     }
 }
 
