@@ -175,34 +175,7 @@ impl CameraSpawner<'_, '_> {
             self.spawn_stream(id, StreamKind::Main, None);
             return (id, PortBinding::default());
         }
-        let config = &self.config.0;
-        let speaker = self.sound.as_ref().map(|s| s.0.clone());
-        let bell = self.bell.as_ref().map(|b| b.0.clone());
-        let wanted = self.wanted.as_ref().is_none_or(|w| w.0);
-        // In a window a camera with a sub stream starts on it: its main session is needed
-        // only to record, until its tile is big enough to want the main stream.
-        let demand = Demand {
-            session: !(wanted && cam.sub_url.is_some()) || cam.record,
-            decode: wanted || config.headless_decode,
-            pictures: wanted,
-        };
-        let started = worker_config(cam, config).and_then(|mut wc| {
-            wc.speaker = speaker;
-            wc.bell = bell;
-            let (sink, recorder, record_thread) =
-                spawn_recorder(&cam.name, record_settings(cam, config))
-                    .map_err(|e| format!("recorder: {e}"))?;
-            let h = stream::spawn_camera_with(
-                self.runtime.handle(),
-                wc,
-                self.runtime.group(),
-                Arc::new(sink),
-                demand,
-            )
-            .map_err(|e| e.to_string())?;
-            Ok((h, recorder, record_thread))
-        });
-        let (h, recorder, record_thread) = match started {
+        let (h, recorder, record_thread) = match self.start_main(cam) {
             Ok(started) => started,
             Err(e) => {
                 error!(camera = %cam.name, "cannot start: {e}");
@@ -216,8 +189,6 @@ impl CameraSpawner<'_, '_> {
                 .entity(id)
                 .insert(super::Ptz::new(handle.clone()));
         }
-        // The recorder's sink lives in the worker: the thread ends after the worker does.
-        self.runtime.track(h.task, record_thread);
         if let Ok(mut r) = self.retention.0.lock() {
             r.recorders.insert(cam.name.clone(), recorder.clone());
             if let Some(cap) = cam.max_bytes {
@@ -226,7 +197,80 @@ impl CameraSpawner<'_, '_> {
                     .insert(folder_name(&cam.name), cap);
             }
         }
-        let servers = &config.servers;
+        // The recorder's sink lives in the worker: the thread ends after the worker does.
+        self.runtime.track(h.task, record_thread);
+        let feeds = |mjpeg| CameraFeeds {
+            mjpeg,
+            audio: h.audio.clone(),
+            control,
+            talk: talk_settings(cam),
+            outages: recorder.outages.clone(),
+        };
+        let media = (h.mjpeg_frames, h.viewers.clone(), h.audio.clone());
+        let servers = self.start_servers(cam, index, media, feeds);
+        let ports = servers.ports();
+        let link = WorkerLink::new(h.commands, h.events, h.frames, h.demand, h.figures);
+        self.spawn_stream(id, StreamKind::Main, Some(link));
+        self.start_sub(id, cam, self.wanted.as_ref().is_none_or(|w| w.0));
+        self.commands
+            .entity(id)
+            .insert((ports.clone(), servers, RecorderLink::new(recorder)));
+        (id, ports)
+    }
+
+    /// Camera `cam`'s recorder and main stream worker (fed to the recorder). In a window a
+    /// camera with a sub stream starts on that: its main session is needed only to record,
+    /// until its tile is big enough to want the main stream.
+    fn start_main(
+        &self,
+        cam: &CameraConfig,
+    ) -> Result<
+        (
+            stream::CameraHandle,
+            crate::record::RecorderHandle,
+            std::thread::JoinHandle<()>,
+        ),
+        String,
+    > {
+        let config = &self.config.0;
+        let wanted = self.wanted.as_ref().is_none_or(|w| w.0);
+        let demand = Demand {
+            session: !(wanted && cam.sub_url.is_some()) || cam.record,
+            decode: wanted || config.headless_decode,
+            pictures: wanted,
+        };
+        let mut wc = worker_config(cam, config)?;
+        wc.speaker = self.sound.as_ref().map(|s| s.0.clone());
+        wc.bell = self.bell.as_ref().map(|b| b.0.clone());
+        let (sink, recorder, record_thread) =
+            spawn_recorder(&cam.name, record_settings(cam, config))
+                .map_err(|e| format!("recorder: {e}"))?;
+        let h = stream::spawn_camera_with(
+            self.runtime.handle(),
+            wc,
+            self.runtime.group(),
+            Arc::new(sink),
+            demand,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok((h, recorder, record_thread))
+    }
+
+    /// Camera `cam`'s MJPEG and audio servers, on their configured ports or the base ports
+    /// plus its grid position `index` (falling back when taken); its feeds go to the API's
+    /// hub once the MJPEG server runs.
+    fn start_servers(
+        &self,
+        cam: &CameraConfig,
+        index: usize,
+        (frames, viewers, sound): (
+            stream::FrameReceiver,
+            Arc<stream::Viewers>,
+            Arc<stream::audio::AudioFeed>,
+        ),
+        feeds: impl FnOnce(mjpeg::MjpegFeed) -> CameraFeeds,
+    ) -> CameraServers {
+        let servers = &self.config.0.servers;
         let preferred = |port: Option<u16>, base: u16| {
             let port =
                 port.unwrap_or_else(|| u16::try_from(usize::from(base) + index).unwrap_or(0));
@@ -242,26 +286,18 @@ impl CameraSpawner<'_, '_> {
             quality: servers.mjpeg_quality,
             access: access.clone(),
         };
-        let mjpeg = mjpeg::start(
+        let at = preferred(cam.mjpeg_port, servers.mjpeg_base_port);
+        let mjpeg = match mjpeg::start(
             self.runtime.handle(),
-            preferred(cam.mjpeg_port, servers.mjpeg_base_port),
+            at,
             &cam.name,
-            h.mjpeg_frames,
-            h.viewers.clone(),
+            frames,
+            viewers,
             settings,
-        );
-        let mjpeg = match mjpeg {
+        ) {
             Ok((server, feed)) => {
                 if let Ok(mut hub) = self.hub.0.write() {
-                    let audio = h.audio.clone();
-                    let feeds = CameraFeeds {
-                        mjpeg: feed,
-                        audio,
-                        control: control.clone(),
-                        talk: talk_settings(cam),
-                        outages: recorder.outages.clone(),
-                    };
-                    hub.insert(cam.name.clone(), feeds);
+                    hub.insert(cam.name.clone(), feeds(feed));
                 }
                 Some(server)
             }
@@ -274,24 +310,16 @@ impl CameraSpawner<'_, '_> {
             self.runtime.handle(),
             preferred(cam.audio_port, servers.audio_base_port),
             &cam.name,
-            h.audio.clone(),
+            sound.clone(),
             access,
         )
         .inspect_err(|e| error!(camera = %cam.name, "audio server cannot start: {e}"))
         .ok();
-        let servers = CameraServers {
+        CameraServers {
             mjpeg,
             audio,
-            audio_state: Some(h.audio.watch()),
-        };
-        let ports = servers.ports();
-        let link = WorkerLink::new(h.commands, h.events, h.frames, h.demand, h.figures);
-        self.spawn_stream(id, StreamKind::Main, Some(link));
-        self.start_sub(id, cam, wanted);
-        self.commands
-            .entity(id)
-            .insert((ports.clone(), servers, RecorderLink::new(recorder)));
-        (id, ports)
+            audio_state: Some(sound.watch()),
+        }
     }
 
     /// Keeps camera `cam`'s view lock where the wall and the servers look. A camera without

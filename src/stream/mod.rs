@@ -8,6 +8,7 @@ pub mod backoff;
 pub mod decode;
 pub mod latency;
 pub mod probe;
+mod session;
 pub mod slot;
 mod spawn;
 mod transcode;

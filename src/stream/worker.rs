@@ -15,19 +15,17 @@ use futures::StreamExt;
 use retina::client::{
     Credentials, PlayOptions, Session, SessionGroup, SessionOptions, SetupOptions, TeardownPolicy,
 };
-use retina::codec::{CodecItem, FrameFormat, ParametersRef};
+use retina::codec::{CodecItem, FrameFormat};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::audio::AudioTap;
 use super::backoff::Backoff;
+use super::session::SessionState;
 use super::spawn::WorkerConfig;
 use super::{CameraCommand, CameraEvent, Demand, Figures, Viewers};
 use crate::config::Transport;
-use crate::media::{
-    AudioCodec, AudioTrack, AudioUnit, MediaSink, SessionInfo, VideoCodec, VideoUnit, nal, rescale,
-    unix_ms,
-};
+use crate::media::{AudioCodec, MediaSink, VideoCodec, VideoUnit};
 use crate::secret;
 
 /// How often a worker on standby looks whether its session is wanted again.
@@ -229,7 +227,7 @@ impl Worker {
             r = tokio::time::timeout_at(deadline, self.open()) => r,
             command = commands.recv() => return Self::ended_by(command),
         };
-        let (mut demuxed, stream_i, codec, audio) = match opened {
+        let (mut demuxed, video, codec, audio) = match opened {
             Err(_) => {
                 return self.failure(
                     false,
@@ -243,25 +241,15 @@ impl Worker {
             Ok(Err(ended)) => return ended,
             Ok(Ok(open)) => open,
         };
-        let mut live_since: Option<Instant> = None;
-        // The watchdog counts from the last *video* frame: a camera whose picture froze
-        // while its sound goes on is stalled.
-        let mut last_video = Instant::now();
+        let mut session = SessionState::new(id, codec, video, audio);
         let mut waiting_for_key = false;
-        let mut session = Arc::new(SessionInfo { id, audio: None });
-        let mut size = (0, 0);
-        let mut parameter_sets: Option<Vec<u8>> = None;
-        // (RTP ticks, Unix ms) of the session's first frame: every frame's wall clock follows
-        // from its timestamp, so segments join exactly.
-        let mut session_start = (0i64, 0i64);
-        let mut audio_start: Option<(i64, i64)> = None;
         loop {
             // Before the first frame the grace deadline applies; afterwards the stall watchdog.
-            let until = match live_since {
+            let until = match session.live_since {
                 None => deadline,
-                Some(_) => last_video + self.config.stall,
+                Some(_) => session.last_video + self.config.stall,
             };
-            let live_for = live_since.map(|t| t.elapsed());
+            let live_for = session.live_since.map(|t| t.elapsed());
             let item = tokio::select! {
                 item = tokio::time::timeout_at(until, demuxed.next()) => item,
                 command = commands.recv() => return Self::ended_by(command),
@@ -270,128 +258,83 @@ impl Worker {
                 return Ended::Standby;
             }
             let frame = match item {
-                Err(_) if live_since.is_none() => {
-                    return self.failure(
-                        false,
-                        format!(
-                            "no video within {}s of connecting",
-                            self.config.grace.as_secs()
-                        ),
-                        None,
-                    );
-                }
-                Err(_) => {
-                    self.emit(CameraEvent::Stalled {
-                        after: self.config.stall,
-                    });
-                    return self.failure(
-                        false,
-                        format!("stalled: no frame for {}s", self.config.stall.as_secs()),
-                        live_for,
-                    );
-                }
+                Err(_) => return self.timed_out(live_for),
                 Ok(None) => return self.failure(false, "camera closed the session", live_for),
                 Ok(Some(Err(e))) => return self.retina_failure(&e, live_for),
-                Ok(Some(Ok(CodecItem::VideoFrame(f)))) if f.stream_id() == stream_i => f,
-                Ok(Some(Ok(CodecItem::AudioFrame(a)))) if live_since.is_some() => {
-                    let ts = a.timestamp();
-                    let clock = i64::from(ts.clock_rate().get());
-                    let start = *audio_start.get_or_insert((ts.elapsed(), unix_ms()));
-                    // Checked: a camera's timestamps may jump anywhere.
-                    let since = ts.elapsed().saturating_sub(start.0);
-                    let unit = AudioUnit {
-                        data: a.data().into(),
-                        pts: since,
-                        wall_ms: start.1.saturating_add(rescale(since, 1000, clock)),
-                        duration: i64::from(a.frame_length().get()),
-                    };
+                Ok(Some(Ok(CodecItem::VideoFrame(f)))) if f.stream_id() == video => f,
+                Ok(Some(Ok(CodecItem::AudioFrame(a)))) if live_for.is_some() => {
+                    let unit = session.audio_unit(&a);
                     self.audio.frame(&unit.data);
-                    self.sink.audio(&session, &unit);
+                    self.sink.audio(&session.info, &unit);
                     continue;
                 }
                 Ok(Some(Ok(_))) => continue,
             };
             let arrival = std::time::Instant::now();
-            last_video = Instant::now();
-            if (live_since.is_none() || frame.has_new_parameters())
-                && let Some(ParametersRef::Video(v)) = demuxed.streams()[stream_i].parameters()
-            {
-                size = v.pixel_dimensions();
-                parameter_sets = nal::annex_b_from_config(codec, v.extra_data());
-            }
-            let ts = frame.timestamp();
-            let clock = i64::from(ts.clock_rate().get());
-            if live_since.is_none() {
-                live_since = Some(Instant::now());
-                session_start = (ts.elapsed(), unix_ms());
-                let (width, height) = size;
+            Figures::bump(&self.figures.frames, 1);
+            Figures::bump(&self.figures.bytes, frame.data().len() as u64);
+            let made = session.video_unit(frame, demuxed.streams(), arrival);
+            if let Some((width, height)) = made.went_live {
                 tracing::info!("live: {} {width}x{height}", codec.as_str());
-                let track = audio.and_then(|(i, codec)| match demuxed.streams()[i].parameters() {
-                    Some(ParametersRef::Audio(p)) => Some(AudioTrack {
-                        codec,
-                        sample_rate: p.clock_rate(),
-                        channels: p.channels().get(),
-                        extradata: p.extra_data().to_vec(),
-                    }),
-                    _ => None,
-                });
-                self.audio.session(track.clone());
-                session = Arc::new(SessionInfo { id, audio: track });
+                self.audio.session(session.info.audio.clone());
                 self.emit(CameraEvent::Live {
                     codec,
                     width,
                     height,
                 });
             }
-            Figures::bump(&self.figures.frames, 1);
-            Figures::bump(&self.figures.bytes, frame.data().len() as u64);
-            let marked = frame.is_random_access_point();
-            let since_start = ts.elapsed().saturating_sub(session_start.0);
-            let mut data = frame.into_data();
-            // retina marks only IDR pictures; H.265 cameras with open GOPs send CRA keyframes,
-            // without the parameter sets retina keeps out of band. Decoder and recorder both
-            // need them in band before every keyframe.
-            let keyframe = marked || nal::is_random_access(codec, &data);
-            if keyframe
-                && nal::parameter_sets(codec, &data).is_empty()
-                && let Some(sets) = &parameter_sets
-            {
-                data.splice(0..0, sets.iter().copied());
-            }
-            let unit = VideoUnit {
-                codec,
-                width: size.0,
-                height: size.1,
-                data: data.into(),
-                pts: rescale(since_start, 90_000, clock),
-                wall_ms: session_start
-                    .1
-                    .saturating_add(rescale(since_start, 1000, clock)),
-                keyframe,
-                arrival,
-            };
-            self.sink.video(&session, &unit);
-            let decode = self.demand.borrow().decode;
-            if !decode && !self.viewers.watched() {
-                waiting_for_key = true;
-                continue;
-            }
-            if waiting_for_key && !keyframe {
-                Figures::bump(&self.figures.dropped, 1);
-                continue;
-            }
-            match self.packets.try_send(unit) {
-                Ok(()) => waiting_for_key = false,
-                Err(TrySendError::Full(_)) => {
-                    // The decoder fell behind: skip to the next keyframe instead of waiting.
-                    Figures::bump(&self.figures.dropped, 1);
-                    waiting_for_key = true;
-                }
-                Err(TrySendError::Disconnected(_)) => {
-                    return self.failure(false, "decode thread ended", live_for);
-                }
+            self.sink.video(&session.info, &made.unit);
+            if let Err(ended) = self.to_decoder(made.unit, &mut waiting_for_key, live_for) {
+                return ended;
             }
         }
+    }
+
+    /// No frame in time: before the first, the startup grace ran out; afterwards, a stall.
+    fn timed_out(&self, live_for: Option<Duration>) -> Ended {
+        if live_for.is_none() {
+            let grace = self.config.grace.as_secs();
+            return self.failure(
+                false,
+                format!("no video within {grace}s of connecting"),
+                None,
+            );
+        }
+        self.emit(CameraEvent::Stalled {
+            after: self.config.stall,
+        });
+        let stall = self.config.stall.as_secs();
+        self.failure(false, format!("stalled: no frame for {stall}s"), live_for)
+    }
+
+    /// Hands `unit` to the decoder while anyone wants pictures (after a gap, from the next
+    /// keyframe on); a decoder that fell behind makes it skip to the next keyframe instead of
+    /// waiting. Errs when the decode thread is gone.
+    fn to_decoder(
+        &self,
+        unit: VideoUnit,
+        waiting_for_key: &mut bool,
+        live_for: Option<Duration>,
+    ) -> Result<(), Ended> {
+        if !self.demand.borrow().decode && !self.viewers.watched() {
+            *waiting_for_key = true;
+            return Ok(());
+        }
+        if *waiting_for_key && !unit.keyframe {
+            Figures::bump(&self.figures.dropped, 1);
+            return Ok(());
+        }
+        match self.packets.try_send(unit) {
+            Ok(()) => *waiting_for_key = false,
+            Err(TrySendError::Full(_)) => {
+                Figures::bump(&self.figures.dropped, 1);
+                *waiting_for_key = true;
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(self.failure(false, "decode thread ended", live_for));
+            }
+        }
+        Ok(())
     }
 
     /// DESCRIBE, SETUP of the first H.264/H.265 video stream, PLAY.
