@@ -290,14 +290,29 @@ const PROFILE: &str = "main";
 const SOURCE: &str = "source1";
 
 fn operation(shared: &Shared, n: usize, host: &str, p: &Parsed) -> Response<Full<Bytes>> {
-    let source = &shared.sources[n - 1];
-    let head = &source.head;
-    let now = Instant::now();
-    let field = |k: &str| p.fields.get(k).map(String::as_str).unwrap_or("");
+    device_op(shared, n, host, p)
+        .or_else(|| media_op(shared, n, p))
+        .or_else(|| ptz_op(shared, n, p))
+        .or_else(|| imaging_op(shared, n, p))
+        .unwrap_or_else(|| {
+            fault(
+                StatusCode::BAD_REQUEST,
+                "Receiver",
+                "ter:ActionNotSupported",
+                &format!("{} is not supported", p.op),
+            )
+        })
+}
+
+/// A field of the request's body ("" when absent).
+fn field<'a>(p: &'a Parsed, k: &str) -> &'a str {
+    p.fields.get(k).map(String::as_str).unwrap_or("")
+}
+
+/// The device service: the camera's clock, capabilities and services (at `host`, as asked).
+fn device_op(shared: &Shared, n: usize, host: &str, p: &Parsed) -> Option<Response<Full<Bytes>>> {
     let base = format!("http://{}/onvif/cam{n}", escape(host));
-    let profile_ok = || field("ProfileToken") == PROFILE;
-    let counted = || head.commands.fetch_add(1, Ordering::Relaxed);
-    match p.op.as_str() {
+    let answer = match p.op.as_str() {
         "GetSystemDateAndTime" => {
             let t = camera_now(shared);
             use chrono::{Datelike, Timelike};
@@ -341,8 +356,16 @@ fn operation(shared: &Shared, n: usize, host: &str, p: &Parsed) -> Response<Full
             })
             .collect::<String>(),
         ),
+        _ => return None,
+    };
+    Some(answer)
+}
+
+/// The media service: the one profile, and its stream's URI.
+fn media_op(shared: &Shared, n: usize, p: &Parsed) -> Option<Response<Full<Bytes>>> {
+    let answer = match p.op.as_str() {
         "GetProfiles" => {
-            let spec = &source.spec;
+            let spec = &shared.sources[n - 1].spec;
             ok(
                 &p.op,
                 &format!(
@@ -358,7 +381,8 @@ fn operation(shared: &Shared, n: usize, host: &str, p: &Parsed) -> Response<Full
                 ),
             )
         }
-        "GetStreamUri" if profile_ok() => {
+        "GetStreamUri" if field(p, "ProfileToken") != PROFILE => bad_arg("no such profile"),
+        "GetStreamUri" => {
             let rtsp: SocketAddr = shared.rtsp_addr;
             ok(
                 &p.op,
@@ -369,24 +393,59 @@ fn operation(shared: &Shared, n: usize, host: &str, p: &Parsed) -> Response<Full
                 ),
             )
         }
-        "ContinuousMove" if profile_ok() => {
-            let num = |k: &str| p.attrs.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-            let timeout = parse_duration(field("Timeout")).unwrap_or(Duration::from_secs(60));
-            counted();
-            head.continuous_move(now, num("PanTilt.x"), num("PanTilt.y"), num("Zoom.x"), timeout);
+        _ => return None,
+    };
+    Some(answer)
+}
+
+/// The PTZ service, on the one profile: moves, stop, home and presets (each command counted).
+fn ptz_op(shared: &Shared, n: usize, p: &Parsed) -> Option<Response<Full<Bytes>>> {
+    const OPS: [&str; 6] = [
+        "ContinuousMove",
+        "Stop",
+        "GotoHomePosition",
+        "GetPresets",
+        "SetPreset",
+        "GotoPreset",
+    ];
+    if !OPS.contains(&p.op.as_str()) {
+        return None;
+    }
+    if field(p, "ProfileToken") != PROFILE {
+        return Some(bad_arg("no such profile"));
+    }
+    let head = &shared.sources[n - 1].head;
+    let now = Instant::now();
+    if p.op != "GetPresets" {
+        head.commands.fetch_add(1, Ordering::Relaxed);
+    }
+    let answer = match p.op.as_str() {
+        "ContinuousMove" => {
+            let num = |k: &str| {
+                p.attrs
+                    .get(k)
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .unwrap_or(0.0)
+            };
+            let timeout = parse_duration(field(p, "Timeout")).unwrap_or(Duration::from_secs(60));
+            head.continuous_move(
+                now,
+                num("PanTilt.x"),
+                num("PanTilt.y"),
+                num("Zoom.x"),
+                timeout,
+            );
             ok(&p.op, "")
         }
-        "Stop" if profile_ok() => {
-            counted();
+        "Stop" => {
             head.stop(now);
             ok(&p.op, "")
         }
-        "GotoHomePosition" if profile_ok() => {
-            counted();
+        "GotoHomePosition" => {
             head.home(now);
             ok(&p.op, "")
         }
-        "GetPresets" if profile_ok() => ok(
+        "GetPresets" => ok(
             &p.op,
             &head
                 .presets()
@@ -400,25 +459,33 @@ fn operation(shared: &Shared, n: usize, host: &str, p: &Parsed) -> Response<Full
                 })
                 .collect::<String>(),
         ),
-        "SetPreset" if profile_ok() => {
-            counted();
+        "SetPreset" => {
             let token = p.fields.get("PresetToken").map(String::as_str);
-            let token = head.set_preset(now, field("PresetName"), token);
-            ok(&p.op, &format!("<tptz:PresetToken>{}</tptz:PresetToken>", escape(&token)))
+            let token = head.set_preset(now, field(p, "PresetName"), token);
+            ok(
+                &p.op,
+                &format!("<tptz:PresetToken>{}</tptz:PresetToken>", escape(&token)),
+            )
         }
-        "GotoPreset" if profile_ok() => {
-            counted();
-            if head.goto_preset(now, field("PresetToken")) {
-                ok(&p.op, "")
-            } else {
-                bad_arg("no such preset")
-            }
-        }
-        "GetOptions" | "GetImagingSettings" | "SetImagingSettings"
-            if field("VideoSourceToken") != SOURCE =>
-        {
-            bad_arg("no such video source (imaging takes the video source token)")
-        }
+        _ if head.goto_preset(now, field(p, "PresetToken")) => ok(&p.op, ""),
+        _ => bad_arg("no such preset"),
+    };
+    Some(answer)
+}
+
+/// The imaging service, on the one video source: brightness (0..100).
+fn imaging_op(shared: &Shared, n: usize, p: &Parsed) -> Option<Response<Full<Bytes>>> {
+    const OPS: [&str; 3] = ["GetOptions", "GetImagingSettings", "SetImagingSettings"];
+    if !OPS.contains(&p.op.as_str()) {
+        return None;
+    }
+    if field(p, "VideoSourceToken") != SOURCE {
+        return Some(bad_arg(
+            "no such video source (imaging takes the video source token)",
+        ));
+    }
+    let head = &shared.sources[n - 1].head;
+    let answer = match p.op.as_str() {
         "GetOptions" => ok(
             &p.op,
             "<timg:ImagingOptions><tt:Brightness><tt:Min>0</tt:Min><tt:Max>100</tt:Max></tt:Brightness>\
@@ -431,23 +498,16 @@ fn operation(shared: &Shared, n: usize, host: &str, p: &Parsed) -> Response<Full
                 head.brightness()
             ),
         ),
-        "SetImagingSettings" => match field("Brightness").parse::<f32>() {
+        _ => match field(p, "Brightness").parse::<f32>() {
             Ok(b) if (0.0..=100.0).contains(&b) => {
-                counted();
+                head.commands.fetch_add(1, Ordering::Relaxed);
                 head.set_brightness(b);
                 ok(&p.op, "")
             }
             _ => bad_arg("Brightness outside 0..100"),
         },
-        "GetStreamUri" | "ContinuousMove" | "Stop" | "GotoHomePosition" | "GetPresets"
-        | "SetPreset" | "GotoPreset" => bad_arg("no such profile"),
-        other => fault(
-            StatusCode::BAD_REQUEST,
-            "Receiver",
-            "ter:ActionNotSupported",
-            &format!("{other} is not supported"),
-        ),
-    }
+    };
+    Some(answer)
 }
 
 /// `PT1S`, `PT0.5S`, `PT1M30S` (the forms cameras are sent).
