@@ -102,77 +102,18 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
     if let Some(t) = &config.servers.token {
         secret::remember(t);
     }
-    let log = LogPlugin {
-        filter: LOG_FILTER.into(),
-        fmt_layer: |_| {
-            Some(Box::new(
-                tracing_subscriber::fmt::Layer::default().with_writer(secret::ScrubbedStderr),
-            ))
-        },
-        ..default()
-    };
-    match &mode {
-        Mode::Headless => {
-            app.add_plugins((
-                MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(HEADLESS_TICK)),
-                log,
-            ));
-        }
-        Mode::Window(_) => {
-            app.add_plugins(
-                DefaultPlugins
-                    .build()
-                    .disable::<bevy::app::TerminalCtrlCHandlerPlugin>()
-                    .set(log)
-                    .set(WindowPlugin {
-                        primary_window: Some(wall::monitors::os_window(config.windows.first())),
-                        ..default()
-                    }),
-            );
-        }
-    }
+    add_engine(&mut app, &mode, &config);
     app.add_plugins(schedule_plugin);
 
     // 1. The shared runtime and, for the demo, the simulated cameras it serves.
     let mut runtime = runtime::Runtime::new()?;
-    if let Some(sim) = &config.simulated {
-        let sim_config = simcam::SimConfig {
-            cameras: sim.cameras,
-            port: sim.port,
-            width: sim.width,
-            height: sim.height,
-            fps: sim.fps,
-            codec: match sim.codec {
-                config::SimCodec::H264 => media::VideoCodec::H264,
-                config::SimCodec::H265 => media::VideoCodec::H265,
-            },
-            audio: sim.audio,
-            onvif_port: sim.onvif.then_some(0),
-            backchannel: sim.backchannel,
-            talk_out: sim.talk_out.clone(),
-            sub_size: sim.sub,
-            max_sessions: sim.max_sessions,
-            ..default()
-        };
-        if let Err(e) = runtime.start_sim(sim_config) {
-            error!("simulated cameras cannot start: {e}");
-        }
+    if let Some(sim) = &config.simulated
+        && let Err(e) = runtime.start_sim(sim_config(sim))
+    {
+        error!("simulated cameras cannot start: {e}");
     }
     // 2. The status API (never fatal: a taken port falls back).
-    // Until the first frame publishes the real status (a window can take a second to open),
-    // the API already lists every camera as connecting (or offline, when disabled).
-    let board = serve::StatusBoard::default();
-    if let Ok(mut snapshot) = board.write() {
-        snapshot.cameras = camera::camera_list(&config, runtime.sim_addrs())
-            .into_iter()
-            .map(|c| serve::CameraStatus {
-                state: if c.enabled { "connecting" } else { "offline" }.into(),
-                url: secret::redact_url(&c.url),
-                name: c.name,
-                ..default()
-            })
-            .collect();
-    }
+    let board = connecting_board(&config, &runtime);
     let (api_tx, api_rx) = crossbeam_channel::bounded(serve::api::COMMAND_QUEUE);
     let bell = stream::Bell::default();
     let hub = serve::FeedHub::default();
@@ -235,4 +176,79 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
         app.add_plugins(wall::plugin(options));
     }
     Ok(app)
+}
+
+/// Bevy's plugins for `mode` (headless: a loop at [`HEADLESS_TICK`]; a window: the default
+/// set without Bevy's Ctrl-C handler, ours is `runtime::exit_on_signal`), logging through
+/// the secret scrubber.
+fn add_engine(app: &mut App, mode: &Mode, config: &Config) {
+    let log = LogPlugin {
+        filter: LOG_FILTER.into(),
+        fmt_layer: |_| {
+            Some(Box::new(
+                tracing_subscriber::fmt::Layer::default().with_writer(secret::ScrubbedStderr),
+            ))
+        },
+        ..default()
+    };
+    match mode {
+        Mode::Headless => {
+            app.add_plugins((
+                MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(HEADLESS_TICK)),
+                log,
+            ));
+        }
+        Mode::Window(_) => {
+            app.add_plugins(
+                DefaultPlugins
+                    .build()
+                    .disable::<bevy::app::TerminalCtrlCHandlerPlugin>()
+                    .set(log)
+                    .set(WindowPlugin {
+                        primary_window: Some(wall::monitors::os_window(config.windows.first())),
+                        ..default()
+                    }),
+            );
+        }
+    }
+}
+
+/// The simulated cameras the config's `simulated:` asks for.
+fn sim_config(sim: &config::SimulatedConfig) -> simcam::SimConfig {
+    simcam::SimConfig {
+        cameras: sim.cameras,
+        port: sim.port,
+        width: sim.width,
+        height: sim.height,
+        fps: sim.fps,
+        codec: match sim.codec {
+            config::SimCodec::H264 => media::VideoCodec::H264,
+            config::SimCodec::H265 => media::VideoCodec::H265,
+        },
+        audio: sim.audio,
+        onvif_port: sim.onvif.then_some(0),
+        backchannel: sim.backchannel,
+        talk_out: sim.talk_out.clone(),
+        sub_size: sim.sub,
+        max_sessions: sim.max_sessions,
+        ..default()
+    }
+}
+
+/// The status before the first frame publishes the real one (a window can take a second to
+/// open): every camera connecting, or offline when disabled.
+fn connecting_board(config: &Config, runtime: &runtime::Runtime) -> serve::StatusBoard {
+    let board = serve::StatusBoard::default();
+    if let Ok(mut snapshot) = board.write() {
+        snapshot.cameras = camera::camera_list(config, runtime.sim_addrs())
+            .into_iter()
+            .map(|c| serve::CameraStatus {
+                state: if c.enabled { "connecting" } else { "offline" }.into(),
+                url: secret::redact_url(&c.url),
+                name: c.name,
+                ..default()
+            })
+            .collect();
+    }
+    board
 }
