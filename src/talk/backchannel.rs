@@ -136,73 +136,9 @@ pub struct Backchannel {
 impl Backchannel {
     /// DESCRIBE, SETUP and PLAY of the camera's backchannel. `prefer` picks an offered codec.
     pub async fn open(target: &Target, prefer: Option<TalkCodec>) -> Result<Self, TalkError> {
-        let host = target
-            .url
-            .host_str()
-            .ok_or_else(|| target.failed("the URL has no host"))?;
-        let port = target.url.port().unwrap_or(554);
-        let stream = TcpStream::connect((host.trim_matches(['[', ']']), port))
-            .await
-            .map_err(|e| target.failed(format!("cannot connect to {host}:{port}: {e}")))?;
-        super::talk_socket(&stream);
-        let (rd, wr) = stream.into_split();
-        let mut rd = Reader {
-            rd,
-            buf: Vec::new(),
-        };
-        let mut req = Requester {
-            wr,
-            cseq: 0,
-            creds: target.creds.clone(),
-            auth: None,
-            session: None,
-        };
-        let url = target.url.as_str().to_owned();
-        let describe = exchange(
-            target,
-            &mut req,
-            &mut rd,
-            Method::Describe,
-            &url,
-            &[(headers::ACCEPT, "application/sdp".into())],
-        )
-        .await?;
-        let cannot = |why: String| TalkError::CannotTalk {
-            camera: target.camera.clone(),
-            why,
-        };
-        match describe.status() {
-            StatusCode::Ok => {}
-            StatusCode::OptionNotSupported => {
-                return Err(cannot("no ONVIF backchannel".into()));
-            }
-            s => return Err(target.failed(format!("DESCRIBE answered {}", u16::from(s)))),
-        }
-        let base = header(&describe, &headers::CONTENT_BASE)
-            .or_else(|| header(&describe, &headers::CONTENT_LOCATION))
-            .unwrap_or_else(|| url.clone());
-        let offer = parse_offer(describe.body(), &base)
-            .map_err(|e| target.failed(e))?
-            .ok_or_else(|| cannot("no ONVIF backchannel: no sendonly audio track".into()))?;
-        let offered = match prefer {
-            Some(want) => offer
-                .codecs
-                .iter()
-                .copied()
-                .find(|c| c.codec == want)
-                .ok_or_else(|| {
-                    cannot(format!(
-                        "it does not take {}; it offers {}",
-                        want.as_str(),
-                        offer_text(&offer)
-                    ))
-                })?,
-            None => offer
-                .codecs
-                .first()
-                .copied()
-                .ok_or_else(|| cannot(format!("it offers only {}", offer_text(&offer))))?,
-        };
+        let (mut req, mut rd) = connect(target).await?;
+        let (offer, base) = describe(target, &mut req, &mut rd).await?;
+        let offered = pick(target, &offer, prefer)?;
         let packets = Packetizer::new(offered).map_err(|e| target.failed(e))?;
         let setup = exchange(
             target,
@@ -235,18 +171,7 @@ impl Backchannel {
         if play.status() != StatusCode::Ok {
             return Err(target.failed(format!("PLAY answered {}", u16::from(play.status()))));
         }
-        // From here the camera's messages (RTCP, keep-alive answers, TEARDOWN's answer) are
-        // read by a task; the end of the connection means the camera dropped the session.
-        let (dropped_tx, dropped) = watch::channel(false);
-        let (resp_tx, responses) = mpsc::channel(8);
-        let reader = tokio::spawn(async move {
-            while let Ok(Some(msg)) = rd.next().await {
-                if let Message::Response(r) = msg {
-                    let _ = resp_tx.try_send(r);
-                }
-            }
-            let _ = dropped_tx.send(true);
-        });
+        let (dropped, responses, reader) = read_on(rd);
         tracing::info!(
             camera = %target.camera,
             "talk: ONVIF backchannel open ({}, interleaved channel {channel})",
@@ -360,6 +285,115 @@ fn offer_text(offer: &Offer) -> String {
     } else {
         all.join(", ")
     }
+}
+
+/// The TCP connection to the camera's RTSP port, as a requester and a reader.
+async fn connect(target: &Target) -> Result<(Requester, Reader), TalkError> {
+    let host = target
+        .url
+        .host_str()
+        .ok_or_else(|| target.failed("the URL has no host"))?;
+    let port = target.url.port().unwrap_or(554);
+    let stream = TcpStream::connect((host.trim_matches(['[', ']']), port))
+        .await
+        .map_err(|e| target.failed(format!("cannot connect to {host}:{port}: {e}")))?;
+    super::talk_socket(&stream);
+    let (rd, wr) = stream.into_split();
+    let req = Requester {
+        wr,
+        cseq: 0,
+        creds: target.creds.clone(),
+        auth: None,
+        session: None,
+    };
+    Ok((
+        req,
+        Reader {
+            rd,
+            buf: Vec::new(),
+        },
+    ))
+}
+
+/// DESCRIBE with the backchannel required: the camera's sendonly audio track and the base
+/// URL its controls are relative to.
+async fn describe(
+    target: &Target,
+    req: &mut Requester,
+    rd: &mut Reader,
+) -> Result<(Offer, String), TalkError> {
+    let url = target.url.as_str().to_owned();
+    let accept = [(headers::ACCEPT, "application/sdp".into())];
+    let describe = exchange(target, req, rd, Method::Describe, &url, &accept).await?;
+    match describe.status() {
+        StatusCode::Ok => {}
+        StatusCode::OptionNotSupported => {
+            return Err(cannot(target, "no ONVIF backchannel".into()));
+        }
+        s => return Err(target.failed(format!("DESCRIBE answered {}", u16::from(s)))),
+    }
+    let base = header(&describe, &headers::CONTENT_BASE)
+        .or_else(|| header(&describe, &headers::CONTENT_LOCATION))
+        .unwrap_or(url);
+    let offer = parse_offer(describe.body(), &base)
+        .map_err(|e| target.failed(e))?
+        .ok_or_else(|| {
+            cannot(
+                target,
+                "no ONVIF backchannel: no sendonly audio track".into(),
+            )
+        })?;
+    Ok((offer, base))
+}
+
+/// The codec to send: `prefer` if offered, else the camera's first.
+fn pick(target: &Target, offer: &Offer, prefer: Option<TalkCodec>) -> Result<Offered, TalkError> {
+    let mut codecs = offer.codecs.iter().copied();
+    match prefer {
+        Some(want) => codecs.find(|c| c.codec == want).ok_or_else(|| {
+            cannot(
+                target,
+                format!(
+                    "it does not take {}; it offers {}",
+                    want.as_str(),
+                    offer_text(offer)
+                ),
+            )
+        }),
+        None => codecs
+            .next()
+            .ok_or_else(|| cannot(target, format!("it offers only {}", offer_text(offer)))),
+    }
+}
+
+/// The camera cannot be talked to, and why.
+fn cannot(target: &Target, why: String) -> TalkError {
+    TalkError::CannotTalk {
+        camera: target.camera.clone(),
+        why,
+    }
+}
+
+/// After PLAY the camera's messages (RTCP, keep-alive answers, TEARDOWN's answer) are read by
+/// a task: its responses, and whether the connection ended (the camera dropped the session).
+fn read_on(
+    mut rd: Reader,
+) -> (
+    watch::Receiver<bool>,
+    mpsc::Receiver<Response<Vec<u8>>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (dropped_tx, dropped) = watch::channel(false);
+    let (resp_tx, responses) = mpsc::channel(8);
+    let reader = tokio::spawn(async move {
+        while let Ok(Some(msg)) = rd.next().await {
+            if let Message::Response(r) = msg {
+                let _ = resp_tx.try_send(r);
+            }
+        }
+        let _ = dropped_tx.send(true);
+    });
+    (dropped, responses, reader)
 }
 
 #[cfg(test)]
