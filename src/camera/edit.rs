@@ -156,15 +156,15 @@ impl CameraSpawner<'_, '_> {
     fn follow_sub_url(&mut self, camera: Entity, sub: Option<Entity>, cam: &CameraConfig) {
         if let Some(sub) = sub {
             self.commands.entity(sub).despawn();
+            // The main stream is the camera again, unless a new sub stream starts below
+            // (one that cannot start leaves the tile on the main stream, never on none).
+            self.commands
+                .entity(camera)
+                .insert(super::Display::on(super::StreamKind::Main));
         }
         if cam.sub_url.is_some() {
             let window = self.wanted.as_ref().is_none_or(|w| w.0);
             self.start_sub(camera, cam, window);
-        } else if sub.is_some() {
-            // The main stream is the camera again.
-            self.commands
-                .entity(camera)
-                .insert(super::Display::on(super::StreamKind::Main));
         }
     }
 }

@@ -52,9 +52,11 @@ pub(super) fn choose_streams(
             continue;
         };
         let Some((_, sub, sub_status)) = stream(StreamKind::Sub) else {
-            if display.visible != seen {
-                display.visible = seen;
-            }
+            // Without a sub stream (or after losing it) the tile shows the main stream.
+            display.set_if_neq(Display {
+                visible: seen,
+                ..Display::on(StreamKind::Main)
+            });
             if main.asked().decode != seen {
                 debug!(camera = %cam.name, "{}", if seen { "shown: decoding" } else { "not shown: decoding stops" });
             }

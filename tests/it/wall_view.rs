@@ -312,3 +312,42 @@ fn an_edit_of_a_camera_whose_worker_ended_starts_it_afresh() {
         "a new worker for the new settings"
     );
 }
+
+/// A camera shown through its sub stream whose sub stream worker ended, edited to a sub URL
+/// no worker can use: the main stream keeps working and its tile shows the main stream (not
+/// a sub stream that is not there).
+#[test]
+fn a_sub_stream_that_cannot_start_again_leaves_the_tile_on_the_main_stream() {
+    use opticlink::camera::Display;
+    let mut rig = Rig::new(1);
+    let (sub_tx, sub_rx) = tokio::sync::mpsc::channel(1);
+    drop(sub_rx);
+    let (_ev, events) = crossbeam_channel::bounded(1);
+    let (_slot, frames) = FrameSlot::new();
+    let link = WorkerLink::detached(sub_tx, events, frames);
+    let camera = rig.cameras[0];
+    crate::common::test_stream(rig.app.world_mut(), camera, StreamKind::Sub, link);
+    rig.app
+        .world_mut()
+        .entity_mut(camera)
+        .insert(Display::on(StreamKind::Sub));
+    let answered =
+        rig.replace(r#"{"name": "C0", "url": "rtsp://127.0.0.1:9/new", "sub_url": "not a URL"}"#);
+    assert!(answered.is_ok(), "{answered:?}");
+    assert!(
+        matches!(
+            rig.commands[0].try_recv(),
+            Ok(CameraCommand::Reconfigure(_))
+        ),
+        "the main stream took the new settings"
+    );
+    rig.app.update();
+    let world = rig.app.world();
+    let display = world.get::<Display>(camera).unwrap();
+    assert_eq!(
+        (display.want, display.current),
+        (StreamKind::Main, StreamKind::Main)
+    );
+    let streams = world.get::<opticlink::camera::Streams>(camera).unwrap();
+    assert_eq!(streams.len(), 1, "the dead sub stream is gone");
+}
