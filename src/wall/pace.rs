@@ -22,8 +22,8 @@ use crate::camera::{Replay, Streams, ViewLocked, WallBell};
 /// The overlay tick: how often an unchanged wall draws (clocks, rates, grace countdowns).
 pub const TICK: Duration = Duration::from_secs(1);
 /// The tick while something moves without telling the window: a key or button held (steering
-/// repeats), a gamepad connected (bevy polls it each frame), talk (its level meter), a
-/// screenshot being read back.
+/// repeats), a gamepad in use (a button held, a stick or trigger off its rest), talk (its level
+/// meter), a screenshot being read back.
 pub const BUSY_TICK: Duration = Duration::from_millis(100);
 /// Pictures wake the window at most this much faster than the fastest shown camera sends them
 /// (its measured rate jitters), so 25 fps cameras draw at most ≈ 28 frames a second with the tick.
@@ -124,6 +124,9 @@ pub(super) fn plugin(app: &mut App) {
         .get_resource::<EventLoopProxyWrapper>()
         .map(|p| (**p).clone());
     let bell = app.world().get_resource::<WallBell>().cloned();
+    if let Some(bell) = &bell {
+        app.insert_resource(watch_gamepads(bell.0.clone()));
+    }
     if let (Some(proxy), Some(bell)) = (proxy, bell) {
         let (listener, thread_pace) = (bell.0.listener(), pace.clone());
         let started = std::thread::Builder::new()
@@ -154,6 +157,55 @@ pub(super) fn plugin(app: &mut App) {
         Update,
         (picture_gap, tick_rate, publish_frames).after(crate::WallSystems::Present),
     );
+}
+
+/// Keeps the gamepad watch running; the thread ends within a second of the app dropping it.
+#[derive(Resource)]
+pub struct GamepadWatch {
+    _alive: Arc<()>,
+}
+
+/// Starts the `gamepad watch` thread: its own handle on the gamepads (Bevy polls its own only
+/// in a frame) blocks until one is connected, pressed or moved, and rings `bell`, so a
+/// sleeping wall draws — and Bevy reads the gamepad — as soon as one is used, instead of on a
+/// fast tick for as long as one is plugged in.
+fn watch_gamepads(bell: crate::stream::Bell) -> GamepadWatch {
+    let alive = Arc::new(());
+    let running = Arc::downgrade(&alive);
+    let started = std::thread::Builder::new()
+        .name("gamepad watch".into())
+        .spawn(move || {
+            let mut gilrs = match gilrs::Gilrs::new() {
+                Ok(g) => g,
+                Err(gilrs::Error::NotImplemented(g)) => g,
+                Err(e) => {
+                    debug!("no gamepad watch: {e}");
+                    return;
+                }
+            };
+            while running.strong_count() > 0 {
+                if gilrs
+                    .next_event_blocking(Some(Duration::from_secs(1)))
+                    .is_some()
+                {
+                    bell.ring();
+                }
+            }
+        });
+    if let Err(e) = started {
+        warn!("the gamepad watch cannot start ({e}): a gamepad wakes the wall at the tick");
+    }
+    GamepadWatch { _alive: alive }
+}
+
+/// Whether a gamepad is in use: a button held, or a stick or trigger beyond the dead zone.
+fn in_use(pad: &Gamepad, dead_zone: f32) -> bool {
+    let trigger = |b| pad.get(b).unwrap_or(0.0) > dead_zone;
+    pad.get_pressed().next().is_some()
+        || pad.left_stick().length() > dead_zone
+        || pad.right_stick().length() > dead_zone
+        || trigger(GamepadButton::LeftTrigger2)
+        || trigger(GamepadButton::RightTrigger2)
 }
 
 /// The ECS's handle on the pacer's [`Pace`].
@@ -231,14 +283,16 @@ fn tick_rate(
     heads: Query<&crate::camera::Playhead>,
     keys: Res<ButtonInput<KeyCode>>,
     mouse: Res<ButtonInput<MouseButton>>,
-    gamepads: Query<(), With<Gamepad>>,
+    (gamepads, bindings): (Query<&Gamepad>, Option<Res<super::keys::Bindings>>),
     talker: Option<Res<super::talk::Talker>>,
     shot: Option<Res<super::ScreenshotPlan>>,
 ) {
     let Some(mut settings) = settings else { return };
     let busy = keys.get_pressed().next().is_some()
         || mouse.get_pressed().next().is_some()
-        || !gamepads.is_empty()
+        || gamepads
+            .iter()
+            .any(|g| in_use(g, bindings.as_ref().map_or(0.2, |b| b.dead_zone)))
         || talker.is_some_and(|t| t.live().is_some())
         || shot.is_some_and(|s| s.taken && s.pending > 0);
     let playing = heads.iter().any(|h| !h.paused);
@@ -282,6 +336,26 @@ fn publish_frames(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A gamepad merely plugged in is not in use (the wall keeps its 1 Hz tick); a held
+    /// button, a stick or a trigger off its rest is.
+    #[test]
+    fn a_gamepad_is_in_use_only_while_it_is_held_off_its_rest() {
+        let mut pad = Gamepad::default();
+        assert!(!in_use(&pad, 0.2));
+        pad.analog_mut().set(GamepadAxis::LeftStickX, 0.1);
+        assert!(!in_use(&pad, 0.2), "inside the dead zone");
+        pad.analog_mut().set(GamepadAxis::LeftStickX, 0.5);
+        assert!(in_use(&pad, 0.2));
+        pad.analog_mut().set(GamepadAxis::LeftStickX, 0.0);
+        pad.analog_mut().set(GamepadButton::RightTrigger2, 0.6);
+        assert!(in_use(&pad, 0.2));
+        pad.analog_mut().set(GamepadButton::RightTrigger2, 0.0);
+        pad.digital_mut().press(GamepadButton::South);
+        assert!(in_use(&pad, 0.2));
+        pad.digital_mut().release(GamepadButton::South);
+        assert!(!in_use(&pad, 0.2));
+    }
 
     #[test]
     fn gaps_follow_the_fastest_camera_within_bounds() {
