@@ -209,9 +209,9 @@ async fn route(
                 media @ ("video.mjpeg" | "audio.aac"),
             ],
         ) => live_media(hub, &camera(name), media),
-        (&Method::POST, ["api", "cameras"]) => super::cameras::add(req, commands).await,
+        (&Method::POST, ["api", "cameras"]) => super::cameras::put(req, None, commands).await,
         (&Method::PUT, ["api", "cameras", name]) => {
-            super::cameras::replace(req, &camera(name), commands).await
+            super::cameras::put(req, Some(&camera(name)), commands).await
         }
         (&Method::DELETE, ["api", "cameras", name]) => {
             super::cameras::remove(&camera(name), commands).await

@@ -43,45 +43,26 @@ async fn camera_in(
     Ok(camera)
 }
 
-/// `POST /api/cameras`: 201 with the ports it serves on.
-pub(super) async fn add(req: Request<Incoming>, commands: &CommandSender) -> Response<Body> {
-    let camera = match camera_in(req, None).await {
-        Ok(c) => c,
+/// `POST /api/cameras` (`named` none: a new camera, 201) or `PUT /api/cameras/{name}` (the
+/// camera `name` takes the body's settings, 200); either answers with the ports it serves on.
+pub(super) async fn put(
+    req: Request<Incoming>,
+    named: Option<&str>,
+    commands: &CommandSender,
+) -> Response<Body> {
+    let camera = match camera_in(req, named).await {
+        Ok(c) => Box::new(c),
         Err(refused) => return refused,
     };
     let name = camera.name.clone();
     let (reply, answer) = oneshot::channel();
-    let command = ApiCommand::AddCamera {
-        camera: Box::new(camera),
-        reply,
+    let (command, status) = match named {
+        None => (ApiCommand::AddCamera { camera, reply }, StatusCode::CREATED),
+        Some(_) => (ApiCommand::ReplaceCamera { camera, reply }, StatusCode::OK),
     };
     match ask(commands, command, answer).await {
         Ok(ports) => reply_json(
-            StatusCode::CREATED,
-            &serde_json::json!({ "camera": name, "ports": ports }),
-        ),
-        Err(r) => r,
-    }
-}
-
-/// `PUT /api/cameras/{name}`: the camera `name` takes the body's settings (same name).
-pub(super) async fn replace(
-    req: Request<Incoming>,
-    name: &str,
-    commands: &CommandSender,
-) -> Response<Body> {
-    let camera = match camera_in(req, Some(name)).await {
-        Ok(c) => c,
-        Err(refused) => return refused,
-    };
-    let (reply, answer) = oneshot::channel();
-    let command = ApiCommand::ReplaceCamera {
-        camera: Box::new(camera),
-        reply,
-    };
-    match ask(commands, command, answer).await {
-        Ok(ports) => reply_json(
-            StatusCode::OK,
+            status,
             &serde_json::json!({ "camera": name, "ports": ports }),
         ),
         Err(r) => r,
