@@ -152,15 +152,11 @@ impl CameraSpawner<'_, '_> {
 
     /// A sub stream added or taken away by `sub_url`, or started afresh when its worker has
     /// ended (new settings for a running one are sent with the main stream's). A despawned
-    /// stream's worker ends with its link.
+    /// stream's worker ends with its link; a camera left without a sub stream (none wanted,
+    /// or the new one cannot start) shows its main stream (`wall::streams::choose_streams`).
     fn follow_sub_url(&mut self, camera: Entity, sub: Option<Entity>, cam: &CameraConfig) {
         if let Some(sub) = sub {
             self.commands.entity(sub).despawn();
-            // The main stream is the camera again, unless a new sub stream starts below
-            // (one that cannot start leaves the tile on the main stream, never on none).
-            self.commands
-                .entity(camera)
-                .insert(super::Display::on(super::StreamKind::Main));
         }
         if cam.sub_url.is_some() {
             let window = self.wanted.as_ref().is_none_or(|w| w.0);
