@@ -5,6 +5,7 @@ pub mod bench;
 pub mod camera;
 pub mod config;
 pub mod credentials;
+pub mod events;
 pub mod locks;
 pub mod media;
 pub mod onvif;
@@ -117,6 +118,8 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
     let (api_tx, api_rx) = crossbeam_channel::bounded(serve::api::COMMAND_QUEUE);
     let bell = stream::Bell::default();
     let hub = serve::FeedHub::default();
+    let events = camera::motion::Events::default();
+    let (edges, edge_inbox) = events::EdgeSender::new(Some(bell.clone()));
     let locks = std::sync::Arc::new(locks::Locks::new(
         paths::state_dir().map(|d| d.join("unlocks.json")),
         std::time::Duration::from_secs(config.locks.remember_hours.saturating_mul(3600)),
@@ -134,6 +137,7 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
         locks.clone(),
         floor.clone(),
         config.recording.dir.clone(),
+        events.0.clone(),
     ) {
         Ok(server) => {
             app.insert_resource(camera::ApiServer(server));
@@ -152,6 +156,9 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
         .insert_resource(camera::WallConfig(config))
         .insert_resource(camera::Board(board))
         .insert_resource(camera::ApiInbox(api_rx))
+        .insert_resource(events)
+        .insert_resource(camera::motion::Edges(edges))
+        .insert_resource(camera::motion::EdgeInbox(edge_inbox))
         .insert_resource(camera::WallBell(bell))
         .insert_resource(camera::Hub(hub))
         .insert_resource(camera::ViewLocks(locks))
@@ -173,6 +180,10 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
     app.add_plugins((camera::spawn_plugin, camera::state_plugin));
     // 4. The wall (window mode only).
     if let Mode::Window(options) = mode {
+        let (r, g, b) = app.world().resource::<camera::WallConfig>().event_colour;
+        app.insert_resource(wall::EventColour(bevy_egui::egui::Color32::from_rgb(
+            r, g, b,
+        )));
         app.add_plugins(wall::plugin(options));
     }
     Ok(app)
@@ -231,6 +242,9 @@ fn sim_config(sim: &config::SimulatedConfig) -> simcam::SimConfig {
         talk_out: sim.talk_out.clone(),
         sub_size: sim.sub,
         max_sessions: sim.max_sessions,
+        motion_every: sim
+            .motion_every
+            .map(|s| std::time::Duration::from_secs(u64::from(s.max(5)))),
         ..default()
     }
 }

@@ -177,6 +177,14 @@ struct SimArgs {
     /// Every camera serves camera 1's pictures from one encoder (for benches).
     #[arg(long)]
     one_encoder: bool,
+    /// The moving box moves for 4 s every SECS seconds (cameras staggered) and the ONVIF
+    /// event service reports it as motion. Without it the box always moves and no motion is
+    /// reported.
+    #[arg(long, value_name = "SECS")]
+    motion_every: Option<f64>,
+    /// Sensor noise: each luma pixel off by up to ± this much, anew every frame.
+    #[arg(long, default_value_t = 0)]
+    noise: u8,
     #[arg(long, default_value_t = 25)]
     fps: u32,
     /// h264 or h265.
@@ -425,6 +433,7 @@ fn simcam(args: SimArgs) -> anyhow::Result<ExitCode> {
             onvif_hang: false,
             onvif_wsse_always: args.onvif_wsse_always,
             talk_deaf: false,
+            ..SimFaults::default()
         },
         onvif_port: args.onvif_port,
         backchannel: args.backchannel,
@@ -432,6 +441,11 @@ fn simcam(args: SimArgs) -> anyhow::Result<ExitCode> {
         sub_size,
         max_sessions: args.max_sessions,
         one_encoder: args.one_encoder,
+        motion_every: args
+            .motion_every
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(Duration::from_secs_f64),
+        noise: args.noise,
     };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {

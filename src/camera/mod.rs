@@ -3,7 +3,8 @@
 //! one file each: `spawn` (entities with their workers, recorders and servers; shutdown),
 //! `ingest` (each stream's worker events, pictures, grace ticks, rates and latency), `recording` (turning recording on and off, mirroring the recorder), `ptz` (ONVIF
 //! control: steering one camera, throttled, with a guaranteed stop), `replay` (recorded
-//! footage in place of live, cameras in sync on one playhead), `control`
+//! footage in place of live, cameras in sync on one playhead), `motion` (events from every
+//! source, debounced, logged and shown), `control`
 //! (requests from the API), `status` (the plain-value snapshot the API serves), and `state`
 //! (the pure stream state machine).
 
@@ -11,6 +12,7 @@ pub mod clips;
 mod control;
 mod edit;
 mod ingest;
+pub mod motion;
 mod playhead;
 pub mod ptz;
 mod recording;
@@ -263,6 +265,7 @@ pub struct CameraView {
     /// Whether the camera may be talked to (`talk:` not `Off`).
     pub talkable: Has<Talkable>,
     pub display: &'static Display,
+    pub motion: Option<&'static motion::Motion>,
 }
 
 impl CameraViewItem<'_, '_> {
@@ -282,6 +285,7 @@ pub fn state_plugin(app: &mut App) {
             ingest::plugin,
             ptz::plugin,
             replay::plugin,
+            motion::plugin,
         ))
         .add_systems(Update, sync_view_locks.in_set(WallSystems::Ingest));
 }

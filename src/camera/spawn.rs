@@ -38,7 +38,12 @@ pub(super) fn plugin(app: &mut App) {
         .add_systems(Startup, spawn_cameras)
         .add_systems(Update, sync_ports.in_set(WallSystems::Update))
         // The control agents are told to stop first, so the wait covers them too.
-        .add_systems(Last, shutdown_on_exit.after(super::ptz::stop_on_exit));
+        .add_systems(
+            Last,
+            shutdown_on_exit
+                .after(super::ptz::stop_on_exit)
+                .after(super::motion::stop_on_exit),
+        );
 }
 
 /// The camera list of a config: simulated ones (given their server's RTSP and ONVIF
@@ -71,6 +76,12 @@ pub fn camera_list(
                 password_env: None,
                 talk: Default::default(),
                 isapi_url: None,
+                events: Default::default(),
+                // The simulated cameras always say when motion stops: a short hold-off.
+                motion: crate::config::MotionConfig {
+                    hold_secs: 2.0,
+                    ..Default::default()
+                },
                 view_lock: sim
                     .view_locks
                     .iter()
@@ -153,6 +164,7 @@ pub struct CameraSpawner<'w, 's> {
     pub(super) sound: Option<Res<'w, super::Sound>>,
     pub(super) bell: Option<Res<'w, super::WallBell>>,
     pub(super) time: Res<'w, Time<Real>>,
+    edges: Option<Res<'w, super::motion::Edges>>,
 }
 
 impl CameraSpawner<'_, '_> {
@@ -165,7 +177,11 @@ impl CameraSpawner<'_, '_> {
             url: secret::redact_url(&cam.url),
         };
         self.set_lock(cam);
-        let mut entity = self.commands.spawn(camera);
+        let tracker =
+            super::motion::MotionTracker(crate::events::debounce::Tracker::new(cam.motion.rules()));
+        let mut entity = self
+            .commands
+            .spawn((camera, super::motion::Motion::default(), tracker));
         let id = entity.id();
         if let Some(talk) = talk_settings(cam) {
             entity.insert(super::Talkable(talk));
@@ -184,6 +200,9 @@ impl CameraSpawner<'_, '_> {
             }
         };
         let control = self.start_control(cam);
+        if let Some(follower) = self.start_events(cam) {
+            self.commands.entity(id).insert(follower);
+        }
         if let Some(handle) = &control {
             self.commands
                 .entity(id)
@@ -210,7 +229,10 @@ impl CameraSpawner<'_, '_> {
         let servers = self.start_servers(cam, index, media, feeds);
         let ports = servers.ports();
         let link = WorkerLink::new(h.commands, h.events, h.frames, h.demand, h.figures);
-        self.spawn_stream(id, StreamKind::Main, Some(link));
+        let main = self.spawn_stream(id, StreamKind::Main, Some(link));
+        if local_motion(cam) && cam.sub_url.is_none() {
+            self.commands.entity(main).insert(super::motion::Analysed);
+        }
         self.start_sub(id, cam, self.wanted.as_ref().is_none_or(|w| w.0));
         self.commands
             .entity(id)
@@ -234,10 +256,12 @@ impl CameraSpawner<'_, '_> {
     > {
         let config = &self.config.0;
         let wanted = self.wanted.as_ref().is_none_or(|w| w.0);
+        let analysed = local_motion(cam) && cam.sub_url.is_none();
         let demand = Demand {
             session: !(wanted && cam.sub_url.is_some()) || cam.record,
             decode: wanted || config.headless_decode,
             pictures: wanted,
+            motion: analysed,
         };
         let mut wc = worker_config(cam, config)?;
         wc.speaker = self.sound.as_ref().map(|s| s.0.clone());
@@ -251,6 +275,7 @@ impl CameraSpawner<'_, '_> {
             self.runtime.group(),
             Arc::new(sink),
             demand,
+            self.motion_probe(cam, analysed),
         )
         .map_err(|e| e.to_string())?;
         Ok((h, recorder, record_thread))
@@ -362,6 +387,45 @@ impl CameraSpawner<'_, '_> {
         }
     }
 
+    /// The motion analysis for the stream `cam` looks for motion in, when `analysed`.
+    pub(super) fn motion_probe(
+        &self,
+        cam: &CameraConfig,
+        analysed: bool,
+    ) -> Option<stream::MotionProbe> {
+        let edges = self.edges.as_ref().filter(|_| analysed)?;
+        Some(stream::MotionProbe {
+            camera: cam.name.as_str().into(),
+            detector: crate::events::picture::Detector::new(cam.motion.detector()),
+            edges: edges.0.clone(),
+        })
+    }
+
+    /// Starts following camera `cam`'s events, where its `events:` says to and it can.
+    fn start_events(&self, cam: &CameraConfig) -> Option<super::motion::EventFollower> {
+        use crate::config::EventsMode;
+        let edges = self.edges.as_ref()?;
+        match cam.events {
+            EventsMode::Off | EventsMode::Local => None,
+            EventsMode::Auto | EventsMode::Onvif => match onvif_endpoint(cam, &self.config.0)? {
+                Err(e) => {
+                    error!(camera = %cam.name, "no ONVIF events: {e}");
+                    None
+                }
+                Ok(endpoint) => {
+                    let (sub, task) = crate::events::pullpoint::spawn(
+                        self.runtime.handle(),
+                        endpoint,
+                        edges.0.clone(),
+                    );
+                    // Waited for on exit, as the control agents are: it unsubscribes.
+                    self.runtime.track_agent(task);
+                    Some(super::motion::EventFollower(sub))
+                }
+            },
+        }
+    }
+
     /// Despawns camera `name` with its streams, which stops their workers (the recorder
     /// finishes the open segment), and stops its servers and control agent.
     pub fn remove(&mut self, entity: Entity, name: &str, ptz: Option<&super::Ptz>) {
@@ -377,6 +441,17 @@ impl CameraSpawner<'_, '_> {
         }
         self.commands.entity(entity).despawn();
         info!(camera = %name, "removed");
+    }
+}
+
+/// Whether camera `cam` looks for motion in its own pictures: by choice, or for want of an
+/// event service.
+pub(super) fn local_motion(cam: &CameraConfig) -> bool {
+    use crate::config::EventsMode;
+    match cam.events {
+        EventsMode::Local => true,
+        EventsMode::Auto => cam.onvif.is_none(),
+        EventsMode::Onvif | EventsMode::Off => false,
     }
 }
 

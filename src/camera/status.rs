@@ -56,6 +56,7 @@ type StatusChanged = Or<(
     Changed<super::Display>,
     Changed<super::ViewLocked>,
     Changed<super::Streams>,
+    Changed<super::motion::Motion>,
 )>;
 
 /// Cameras and streams with a change that is published at once.
@@ -104,6 +105,7 @@ pub fn publish_status(
                 ptz,
                 talkable,
                 display,
+                motion,
                 ..
             } = view;
             CameraStatus {
@@ -150,6 +152,7 @@ pub fn publish_status(
                     audio: rec.audio.clone(),
                 },
                 display_stream: display.shown().map(|k| k.as_str().to_owned()),
+                motion: motion.is_some_and(|m| m.active()),
                 streams: both.map(|(main, sub)| Streams {
                     main: detail(main.status, main.rates),
                     sub: detail(sub.status, sub.rates),

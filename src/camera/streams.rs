@@ -225,11 +225,14 @@ impl CameraSpawner<'_, '_> {
             return;
         };
         let bell = self.bell.as_ref().map(|b| b.0.clone());
+        let analysed = super::spawn::local_motion(cam);
         let demand = Demand {
-            session: window,
+            session: window || analysed,
             decode: window,
             pictures: window,
+            motion: analysed,
         };
+        let probe = self.motion_probe(cam, analysed);
         let started = worker_config(&sub_cam, &self.config.0).and_then(|mut wc| {
             wc.bell = bell;
             stream::spawn_camera_with(
@@ -238,6 +241,7 @@ impl CameraSpawner<'_, '_> {
                 self.runtime.group(),
                 Arc::new(crate::media::NoSink),
                 demand,
+                probe,
             )
             .map_err(|e| e.to_string())
         });
@@ -250,7 +254,10 @@ impl CameraSpawner<'_, '_> {
         };
         self.runtime.track_task(h.task);
         let link = WorkerLink::new(h.commands, h.events, h.frames, h.demand, h.figures);
-        self.spawn_stream(camera, StreamKind::Sub, Some(link));
+        let sub = self.spawn_stream(camera, StreamKind::Sub, Some(link));
+        if analysed {
+            self.commands.entity(sub).insert(super::motion::Analysed);
+        }
         let kind = if window {
             StreamKind::Sub
         } else {

@@ -242,6 +242,15 @@ impl CameraConfig {
                 ));
             }
         }
+        if self.events == super::EventsMode::Onvif && self.onvif.is_none() {
+            out.push((
+                "events",
+                format!("camera {quoted}: events: Onvif needs the camera's onvif: entry"),
+            ));
+        }
+        for (_, why) in self.motion.problems() {
+            out.push(("motion", format!("camera {quoted}: {why}")));
+        }
         out
     }
 }

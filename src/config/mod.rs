@@ -5,12 +5,14 @@
 
 mod check;
 mod controls;
+mod events;
 pub mod keys;
 mod layouts;
 mod locate;
 mod simulated;
 
 pub use controls::{ControlsConfig, LocksConfig, SecretsBackend, SoundConfig};
+pub use events::{EventsMode, MotionConfig};
 pub use layouts::{
     GridSpec, LayoutConfig, MonitorConfig, Span, TourConfig, WindowConfig, WindowModeConfig,
     builtin_layouts,
@@ -55,6 +57,11 @@ pub struct Config {
     /// `snapshots`.
     #[serde(default = "default_snapshot_dir")]
     pub snapshot_dir: PathBuf,
+    /// The frame and badge of a tile with an event going on, `(r, g, b)`. Drawn over a dark
+    /// edge so it reads on any picture. Default `(255, 40, 200)` (magenta: no sky, grass or
+    /// night picture has it).
+    #[serde(default = "default_event_colour")]
+    pub event_colour: (u8, u8, u8),
     /// Local HTTP servers (status API, per-camera streams).
     #[serde(default)]
     pub servers: ServersConfig,
@@ -127,6 +134,13 @@ pub struct CameraConfig {
     /// Read the password from this environment variable (when `password` is not given).
     #[serde(default)]
     pub password_env: Option<String>,
+    /// Where motion events come from: `Auto` (default: the ONVIF event service when the
+    /// camera has `onvif:`), `Onvif`, `Off`.
+    #[serde(default)]
+    pub events: EventsMode,
+    /// How motion becomes events (hold-off, minimum length, cooldown).
+    #[serde(default)]
+    pub motion: MotionConfig,
     /// The view password's argon2id hash, from the local secrets file (never in the config).
     #[serde(skip)]
     pub view_lock: Option<String>,
@@ -283,6 +297,10 @@ fn yes() -> bool {
 fn default_onvif_timeout() -> f64 {
     5.0
 }
+fn default_event_colour() -> (u8, u8, u8) {
+    (255, 40, 200)
+}
+
 fn default_grace_secs() -> u64 {
     10
 }

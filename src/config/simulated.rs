@@ -53,6 +53,11 @@ pub struct SimulatedConfig {
     /// one more is refused. Default `None` (no limit).
     #[serde(default)]
     pub max_sessions: Option<u32>,
+    /// Seconds: the moving box moves for 4 s this often (cameras staggered), and with
+    /// `onvif` each camera's ONVIF event service reports it as motion. `None` (default): the
+    /// box always moves and no motion is reported.
+    #[serde(default)]
+    pub motion_every: Option<u32>,
     /// `(camera name, view password hash)` from the local secrets file.
     #[serde(skip)]
     pub view_locks: Vec<(String, String)>,

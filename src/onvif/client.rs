@@ -8,9 +8,10 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use tokio::net::TcpStream;
 
+use super::events;
 use super::responses::{self, Preset, Profile, Services};
 use super::soap::{self, Call, Token, Velocity};
-use super::xml::{self, Node};
+use super::xml::{self, El, Node};
 use super::{ErrorKind, OnvifError};
 
 /// How to reach one camera's device service.
@@ -153,11 +154,27 @@ impl Endpoint {
         call: Call,
         token: Option<&Token<'_>>,
     ) -> Result<Node, OnvifError> {
+        self.exchange(url, call, token, None, self.timeout).await
+    }
+
+    /// [`Self::request`] with WS-Addressing headers when given, bounded by `timeout`.
+    async fn exchange(
+        &self,
+        url: &url::Url,
+        call: Call,
+        token: Option<&Token<'_>>,
+        addressing: Option<&soap::Addressing<'_>>,
+        timeout: Duration,
+    ) -> Result<Node, OnvifError> {
         let op = call.name;
-        let envelope = soap::envelope(token, call.body);
+        let envelope = soap::envelope_with(
+            token,
+            addressing.map(|a| (a, call.action.as_str())),
+            call.body,
+        );
         let exchange = post(url, &call.action, envelope);
-        let (status, text) = match tokio::time::timeout(self.timeout, exchange).await {
-            Err(_) => return Err(self.fail(op, ErrorKind::Timeout(self.timeout))),
+        let (status, text) = match tokio::time::timeout(timeout, exchange).await {
+            Err(_) => return Err(self.fail(op, ErrorKind::Timeout(timeout))),
             Ok(Err(kind)) => return Err(self.fail(op, kind)),
             Ok(Ok(reply)) => reply,
         };
@@ -232,6 +249,17 @@ async fn post(url: &url::Url, action: &str, envelope: String) -> Result<(u16, St
     result
 }
 
+/// A pull-point subscription, ready to be pulled, renewed or ended.
+#[derive(Debug, Clone)]
+pub struct PullPoint {
+    /// On the host we reach the device at.
+    pub address: url::Url,
+    /// Echoed in every request's header.
+    pub reference: Vec<El>,
+    /// How long it lives from its creation, as the camera said.
+    pub lifetime: Option<chrono::TimeDelta>,
+}
+
 /// A connected device: its clock offset and service addresses, read once.
 #[derive(Debug, Clone)]
 pub struct Device {
@@ -289,6 +317,100 @@ impl Device {
 
     fn read<T>(&self, op: &'static str, r: Result<T, String>) -> Result<T, OnvifError> {
         r.map_err(|e| self.endpoint.fail(op, ErrorKind::Xml(e)))
+    }
+
+    /// The event service's address, on the host we reach the device at.
+    pub fn events_url(&self) -> Result<url::Url, OnvifError> {
+        self.service(
+            self.services.events.as_ref(),
+            "CreatePullPointSubscription",
+            "event",
+        )
+    }
+
+    /// A call to the event service (or a subscription at `to`) with WS-Addressing headers,
+    /// allowed `extra` beyond the endpoint's timeout (a pull waits that long by design).
+    async fn event_call(
+        &self,
+        to: &url::Url,
+        reference: &[El],
+        call: Call,
+        extra: Duration,
+    ) -> Result<Node, OnvifError> {
+        let token = self.endpoint.token(self.offset);
+        let addressing = soap::Addressing {
+            to: to.as_str(),
+            reference,
+        };
+        let timeout = self.endpoint.timeout + extra;
+        self.endpoint
+            .exchange(to, call, token.as_ref(), Some(&addressing), timeout)
+            .await
+    }
+
+    /// The topics the device announces.
+    pub async fn event_topics(&self) -> Result<Vec<String>, OnvifError> {
+        let url = self.events_url()?;
+        let resp = self
+            .event_call(&url, &[], soap::get_event_properties(), Duration::ZERO)
+            .await?;
+        self.read("GetEventProperties", events::topics(&resp))
+    }
+
+    /// A new pull-point subscription living `lifetime_secs` unless renewed. Its address is
+    /// rewritten onto the host we reach the device at, as service addresses are.
+    pub async fn subscribe(&self, lifetime_secs: u32) -> Result<PullPoint, OnvifError> {
+        let url = self.events_url()?;
+        let resp = self
+            .event_call(
+                &url,
+                &[],
+                soap::create_pull_point_subscription(lifetime_secs),
+                Duration::ZERO,
+            )
+            .await?;
+        let s = self.read("CreatePullPointSubscription", events::subscription(&resp))?;
+        Ok(PullPoint {
+            address: self.service_url(&s.address),
+            reference: s.reference.iter().map(Node::to_el).collect(),
+            lifetime: s.lifetime,
+        })
+    }
+
+    /// Waits up to `wait` for at most `limit` messages.
+    pub async fn pull(
+        &self,
+        sub: &PullPoint,
+        wait: Duration,
+        limit: u32,
+    ) -> Result<events::Pulled, OnvifError> {
+        let secs = u32::try_from(wait.as_secs()).unwrap_or(u32::MAX).max(1);
+        let call = soap::pull_messages(secs, limit);
+        let resp = self
+            .event_call(&sub.address, &sub.reference, call, wait)
+            .await?;
+        self.read("PullMessages", events::pulled(&resp))
+    }
+
+    /// Extends the subscription by `lifetime_secs`; the new lifetime when the camera says it.
+    pub async fn renew(
+        &self,
+        sub: &PullPoint,
+        lifetime_secs: u32,
+    ) -> Result<Option<chrono::TimeDelta>, OnvifError> {
+        let call = soap::renew(lifetime_secs);
+        let resp = self
+            .event_call(&sub.address, &sub.reference, call, Duration::ZERO)
+            .await?;
+        self.read("Renew", events::renewed(&resp))
+    }
+
+    pub async fn unsubscribe(&self, sub: &PullPoint) -> Result<(), OnvifError> {
+        let call = soap::unsubscribe();
+        let resp = self
+            .event_call(&sub.address, &sub.reference, call, Duration::ZERO)
+            .await?;
+        self.read("Unsubscribe", responses::empty(&resp, "Unsubscribe"))
     }
 
     pub async fn profiles(&self) -> Result<Vec<Profile>, OnvifError> {

@@ -2,10 +2,11 @@
 //! (`xml`), reading responses (`responses`), the HTTP client with timeouts (`client`), one
 //! control agent per camera (`agent`: its own task; `mailbox`: its queue, newest command wins,
 //! Stop never dropped; `session`: what it knows of the device) that the wall and the API talk
-//! to, and `probe`'s config entry.
+//! to, `events` reading the event service's answers, and `probe`'s config entry.
 
 pub mod agent;
 pub mod client;
+pub mod events;
 mod mailbox;
 mod probe;
 pub mod responses;

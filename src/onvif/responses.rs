@@ -127,6 +127,7 @@ pub struct Services {
     pub media: Option<String>,
     pub ptz: Option<String>,
     pub imaging: Option<String>,
+    pub events: Option<String>,
 }
 
 /// From `GetCapabilitiesResponse`.
@@ -139,6 +140,7 @@ pub fn capabilities(resp: &Node) -> Result<Services, String> {
         media: addr("Media"),
         ptz: addr("PTZ"),
         imaging: addr("Imaging"),
+        events: addr("Events"),
     })
 }
 
@@ -154,6 +156,7 @@ pub fn services(resp: &Node) -> Result<Services, String> {
             super::soap::NS_MEDIA => s.media = addr,
             super::soap::NS_PTZ => s.ptz = addr,
             super::soap::NS_IMAGING => s.imaging = addr,
+            super::soap::NS_EVENTS => s.events = addr,
             _ => {}
         }
     }

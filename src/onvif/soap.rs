@@ -13,6 +13,9 @@ pub const NS_MEDIA: &str = "http://www.onvif.org/ver10/media/wsdl";
 pub const NS_PTZ: &str = "http://www.onvif.org/ver20/ptz/wsdl";
 pub const NS_IMAGING: &str = "http://www.onvif.org/ver20/imaging/wsdl";
 pub const NS_SCHEMA: &str = "http://www.onvif.org/ver10/schema";
+pub const NS_EVENTS: &str = "http://www.onvif.org/ver10/events/wsdl";
+pub const NS_WSNT: &str = "http://docs.oasis-open.org/wsn/b-2";
+pub const NS_WSA: &str = "http://www.w3.org/2005/08/addressing";
 const NS_WSSE: &str =
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd";
 const NS_WSU: &str =
@@ -69,11 +72,69 @@ pub fn created(at: chrono::DateTime<chrono::Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// WS-Addressing for one request to an event service: the action, the address it goes to
+/// (`To`), and the reference parameters the subscription came with, echoed back as the
+/// standard asks.
+#[derive(Debug, Clone)]
+pub struct Addressing<'a> {
+    pub to: &'a str,
+    pub reference: &'a [El],
+}
+
+impl Addressing<'_> {
+    fn headers(&self, action: &str) -> Vec<El> {
+        let wsa = |name: &str, text: &str| {
+            El::leaf(&format!("wsa:{name}"), text)
+                .attr("xmlns:wsa", NS_WSA)
+                .attr("s:mustUnderstand", "1")
+        };
+        let mut out = vec![
+            wsa("Action", action),
+            El::leaf(
+                "wsa:MessageID",
+                format!("urn:uuid:{:032x}", rand::random::<u128>()),
+            )
+            .attr("xmlns:wsa", NS_WSA),
+            El::new("wsa:ReplyTo")
+                .attr("xmlns:wsa", NS_WSA)
+                .child(El::leaf(
+                    "wsa:Address",
+                    "http://www.w3.org/2005/08/addressing/anonymous",
+                )),
+            wsa("To", self.to),
+        ];
+        out.extend(self.reference.iter().map(|r| {
+            r.clone()
+                .attr("xmlns:wsa", NS_WSA)
+                .attr("wsa:IsReferenceParameter", "true")
+        }));
+        out
+    }
+}
+
 /// A whole request: envelope, optional security header, one operation element in the body.
 pub fn envelope(token: Option<&Token>, body: El) -> String {
+    envelope_with(token, None, body)
+}
+
+/// [`envelope`] with WS-Addressing headers for `call`'s action when `addressing` is given.
+pub fn envelope_with(
+    token: Option<&Token>,
+    addressing: Option<(&Addressing, &str)>,
+    body: El,
+) -> String {
     let mut env = El::new("s:Envelope").attr("xmlns:s", NS_SOAP);
+    let mut headers = Vec::new();
     if let Some(token) = token {
-        env = env.child(El::new("s:Header").child(token.header()));
+        headers.push(token.header());
+    }
+    if let Some((a, action)) = addressing {
+        headers.extend(a.headers(action));
+    }
+    if !headers.is_empty() {
+        let mut header = El::new("s:Header");
+        header.children = headers;
+        env = env.child(header);
     }
     let env = env.child(El::new("s:Body").child(body));
     format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>{}", env.to_xml())
@@ -130,6 +191,86 @@ fn num(v: f32) -> String {
     // Short, locale-free and never "-0".
     let v = if v == 0.0 { 0.0 } else { v };
     format!("{v:.3}")
+}
+
+/// Event service calls carry the WSDL's action URIs, not `namespace/operation`.
+fn event_call(
+    prefix: &str,
+    ns: &str,
+    name: &'static str,
+    action: &str,
+    f: impl FnOnce(El) -> El,
+) -> Call {
+    Call {
+        name,
+        action: action.to_string(),
+        body: f(op(prefix, ns, name)),
+    }
+}
+
+pub fn get_event_properties() -> Call {
+    event_call(
+        "tev",
+        NS_EVENTS,
+        "GetEventProperties",
+        "http://www.onvif.org/ver10/events/wsdl/EventPortType/GetEventPropertiesRequest",
+        |e| e,
+    )
+}
+
+/// A pull-point subscription that ends `lifetime_secs` after its last renewal.
+pub fn create_pull_point_subscription(lifetime_secs: u32) -> Call {
+    event_call(
+        "tev",
+        NS_EVENTS,
+        "CreatePullPointSubscription",
+        "http://www.onvif.org/ver10/events/wsdl/EventPortType/CreatePullPointSubscriptionRequest",
+        |e| {
+            e.child(El::leaf(
+                "tev:InitialTerminationTime",
+                format!("PT{lifetime_secs}S"),
+            ))
+        },
+    )
+}
+
+/// Waits up to `timeout_secs` for at most `limit` messages.
+pub fn pull_messages(timeout_secs: u32, limit: u32) -> Call {
+    event_call(
+        "tev",
+        NS_EVENTS,
+        "PullMessages",
+        "http://www.onvif.org/ver10/events/wsdl/PullPointSubscription/PullMessagesRequest",
+        |e| {
+            e.child(El::leaf("tev:Timeout", format!("PT{timeout_secs}S")))
+                .child(El::leaf("tev:MessageLimit", limit.to_string()))
+        },
+    )
+}
+
+pub fn renew(lifetime_secs: u32) -> Call {
+    event_call(
+        "wsnt",
+        NS_WSNT,
+        "Renew",
+        "http://docs.oasis-open.org/wsn/bw-2/SubscriptionManager/RenewRequest",
+        |e| {
+            e.child(El::leaf(
+                "wsnt:TerminationTime",
+                format!("PT{lifetime_secs}S"),
+            ))
+        },
+    )
+}
+
+pub fn unsubscribe() -> Call {
+    event_call(
+        "wsnt",
+        NS_WSNT,
+        "Unsubscribe",
+        "http://docs.oasis-open.org/wsn/bw-2/SubscriptionManager/UnsubscribeRequest",
+        |e| e,
+    )
 }
 
 pub fn get_system_date_and_time() -> Call {
@@ -254,6 +395,41 @@ mod tests {
             password_digest(&nonce, "2010-09-16T07:50:45Z", "userpassword"),
             "tuOSpGlFlIXsozq4HFNeeGeFLEI="
         );
+    }
+
+    #[test]
+    fn event_requests_carry_addressing_and_echo_reference_parameters() {
+        let reference = parse(r#"<d:SubscriptionId xmlns:d="urn:vendor">17</d:SubscriptionId>"#)
+            .unwrap()
+            .to_el();
+        let to = "http://10.0.0.5/onvif/Subscription?Idx=17";
+        let a = Addressing {
+            to,
+            reference: std::slice::from_ref(&reference),
+        };
+        let call = pull_messages(60, 100);
+        let xml = envelope_with(None, Some((&a, &call.action)), call.body);
+        let root = parse(&xml).unwrap();
+        let header = root.child("Header").unwrap();
+        assert_eq!(header.text_at(&["Action"]), Some(call.action.as_str()));
+        assert!(
+            call.action
+                .ends_with("PullPointSubscription/PullMessagesRequest")
+        );
+        assert_eq!(header.child("Action").unwrap().ns, NS_WSA);
+        assert_eq!(header.text_at(&["To"]), Some(to));
+        let echoed = header.child("SubscriptionId").unwrap();
+        assert_eq!(
+            (echoed.ns.as_str(), echoed.text.as_str()),
+            ("urn:vendor", "17")
+        );
+        assert_eq!(echoed.attr("IsReferenceParameter"), Some("true"));
+        let body = root.path(&["Body", "PullMessages"]).unwrap();
+        assert_eq!(body.ns, NS_EVENTS);
+        assert_eq!(body.text_at(&["Timeout"]), Some("PT60S"));
+        assert_eq!(body.text_at(&["MessageLimit"]), Some("100"));
+        // Other services get no addressing headers.
+        assert!(!envelope(None, get_profiles().body).contains("Header"));
     }
 
     #[test]

@@ -79,11 +79,13 @@ impl El {
     }
 }
 
-/// A parsed element: local name (prefix dropped), attributes by local name, the text directly
-/// inside it (trimmed), children in order.
+/// A parsed element: local name (prefix dropped) and the namespace it is in, attributes by
+/// local name, the text directly inside it (trimmed), children in order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Node {
     pub name: String,
+    /// The element's namespace URI ("" when none is declared).
+    pub ns: String,
     pub attrs: Vec<(String, String)>,
     pub text: String,
     pub children: Vec<Node>,
@@ -96,6 +98,70 @@ fn local(qname: &str) -> String {
     }
 }
 
+/// Namespace declarations in force: `(prefix, uri)` per open element, innermost last (the
+/// default namespace has the prefix "").
+#[derive(Default)]
+struct Scopes(Vec<Vec<(String, String)>>);
+
+impl Scopes {
+    fn push(&mut self, e: &BytesStart) {
+        let declared = e
+            .attributes()
+            .flatten()
+            .filter_map(|a| {
+                let key: &str = a.key.as_ref();
+                let prefix = match key.strip_prefix("xmlns") {
+                    Some("") => "",
+                    Some(rest) => rest.strip_prefix(':')?,
+                    None => return None,
+                };
+                let uri = a
+                    .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                    .ok()?;
+                Some((prefix.to_string(), uri.into_owned()))
+            })
+            .collect();
+        self.0.push(declared);
+    }
+
+    fn resolve(&self, qname: &str) -> String {
+        let prefix = qname.rsplit_once(':').map_or("", |(p, _)| p);
+        self.0
+            .iter()
+            .rev()
+            .flatten()
+            .find(|(p, _)| p == prefix)
+            .map(|(_, uri)| uri.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// A new element, its namespace declarations pushed onto `scopes` (the caller pops them when
+/// the element ends).
+fn open(scopes: &mut Scopes, e: &BytesStart) -> Result<Node, String> {
+    scopes.push(e);
+    let qname = e.name().as_ref().to_string();
+    let mut attrs = Vec::new();
+    for a in e.attributes() {
+        let a = a.map_err(|e| e.to_string())?;
+        let key = a.key.as_ref();
+        if key == "xmlns" || key.starts_with("xmlns:") {
+            // Declarations are kept in `scopes`, not as attributes.
+            continue;
+        }
+        let value = a
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .map_err(|e| e.to_string())?;
+        attrs.push((local(key), value.into_owned()));
+    }
+    Ok(Node {
+        name: local(&qname),
+        ns: scopes.resolve(&qname),
+        attrs,
+        ..Node::default()
+    })
+}
+
 /// Parses a whole document into its root element.
 pub fn parse(text: &str) -> Result<Node, String> {
     if text.len() > MAX_RESPONSE {
@@ -104,21 +170,7 @@ pub fn parse(text: &str) -> Result<Node, String> {
     let mut reader = Reader::from_str(text);
     let mut stack: Vec<Node> = Vec::new();
     let mut root: Option<Node> = None;
-    let open = |e: &BytesStart| -> Result<Node, String> {
-        let mut attrs = Vec::new();
-        for a in e.attributes() {
-            let a = a.map_err(|e| e.to_string())?;
-            let value = a
-                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                .map_err(|e| e.to_string())?;
-            attrs.push((local(a.key.as_ref()), value.into_owned()));
-        }
-        Ok(Node {
-            name: local(e.name().as_ref()),
-            attrs,
-            ..Node::default()
-        })
-    };
+    let mut scopes = Scopes::default();
     loop {
         let at = reader.buffer_position();
         let event = reader
@@ -129,10 +181,11 @@ pub fn parse(text: &str) -> Result<Node, String> {
                 if stack.len() >= MAX_DEPTH {
                     return Err(format!("XML nested deeper than {MAX_DEPTH}"));
                 }
-                stack.push(open(&e)?);
+                stack.push(open(&mut scopes, &e)?);
             }
             Event::Empty(e) => {
-                let node = open(&e)?;
+                let node = open(&mut scopes, &e)?;
+                scopes.0.pop();
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(node),
                     None if root.is_none() => root = Some(node),
@@ -141,6 +194,7 @@ pub fn parse(text: &str) -> Result<Node, String> {
             }
             Event::End(_) => {
                 let mut node = stack.pop().ok_or("end tag without start")?;
+                scopes.0.pop();
                 node.text = node.text.trim().to_string();
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(node),
@@ -226,6 +280,30 @@ impl Node {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The element to write back as it came (reference parameters are echoed so), each
+    /// element declaring its own namespace under a prefix of ours.
+    pub fn to_el(&self) -> El {
+        self.to_el_at(0)
+    }
+
+    fn to_el_at(&self, depth: usize) -> El {
+        let mut el = if self.ns.is_empty() {
+            El::new(&self.name)
+        } else {
+            El::new(&format!("e{depth}:{}", self.name)).attr(&format!("xmlns:e{depth}"), &self.ns)
+        };
+        for (k, v) in &self.attrs {
+            el = el.attr(k, v);
+        }
+        if !self.text.is_empty() {
+            el = el.text(&self.text);
+        }
+        for c in &self.children {
+            el = el.child(c.to_el_at(depth + 1));
+        }
+        el
+    }
+
     /// The text of the child at `names`, if present and not empty.
     pub fn text_at(&self, names: &[&str]) -> Option<&str> {
         self.path(names)
@@ -266,6 +344,23 @@ mod tests {
         assert_eq!(r.attr("token"), Some("t&1"));
         assert_eq!(r.text, "café <ok> & raw");
         assert!(root.find("R").is_some());
+    }
+
+    #[test]
+    fn keeps_namespaces_and_writes_elements_back() {
+        let doc = r#"<a:Ref xmlns:a="urn:a" xmlns="urn:default"><a:Id>7</a:Id><Plain x="1"/>
+            <b:Deep xmlns:b="urn:b"><b:Leaf>v</b:Leaf></b:Deep></a:Ref>"#;
+        let root = parse(doc).unwrap();
+        assert_eq!(root.ns, "urn:a");
+        assert_eq!(root.child("Plain").unwrap().ns, "urn:default");
+        assert_eq!(root.path(&["Deep", "Leaf"]).unwrap().ns, "urn:b");
+        let id = root.child("Id").unwrap().to_el().to_xml();
+        assert_eq!(id, r#"<e0:Id xmlns:e0="urn:a">7</e0:Id>"#);
+        // Written back and read again, it is the same element in the same namespaces.
+        let again = parse(&root.to_el().to_xml()).unwrap();
+        assert_eq!(again.path(&["Deep", "Leaf"]).unwrap().ns, "urn:b");
+        assert_eq!(again.path(&["Deep", "Leaf"]).unwrap().text, "v");
+        assert_eq!(again.child("Plain").unwrap().attr("x"), Some("1"));
     }
 
     #[test]

@@ -124,6 +124,7 @@ pub fn start(
     locks: Arc<crate::locks::Locks>,
     floor: crate::talk::Floor,
     record_dir: std::path::PathBuf,
+    events: crate::events::log::EventLog,
 ) -> std::io::Result<Server> {
     super::recordings::clear_exports();
     let status = board.clone();
@@ -141,10 +142,18 @@ pub fn start(
             "status API listening on http://{addr}/api/status (metrics: http://{addr}/metrics)"
         );
     });
+    let shared = Arc::new(Shared {
+        board,
+        commands,
+        hub,
+        locks,
+        floor,
+        record_dir,
+        events,
+    });
     let handle = move |req: Request<Incoming>| {
-        let (board, commands, hub) = (board.clone(), commands.clone(), hub.clone());
-        let (locks, floor, dir) = (locks.clone(), floor.clone(), record_dir.clone());
-        async move { route(req, &board, &commands, &hub, &locks, &floor, dir).await }
+        let shared = shared.clone();
+        async move { route(req, &shared).await }
     };
     super::start_server(
         runtime,
@@ -156,15 +165,27 @@ pub fn start(
     )
 }
 
-async fn route(
-    req: Request<Incoming>,
-    board: &StatusBoard,
-    commands: &CommandSender,
-    hub: &FeedHub,
-    locks: &Arc<crate::locks::Locks>,
-    floor: &crate::talk::Floor,
+/// What every request of the API may reach.
+struct Shared {
+    board: StatusBoard,
+    commands: CommandSender,
+    hub: FeedHub,
+    locks: Arc<crate::locks::Locks>,
+    floor: crate::talk::Floor,
     record_dir: std::path::PathBuf,
-) -> Response<Body> {
+    events: crate::events::log::EventLog,
+}
+
+async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
+    let Shared {
+        board,
+        commands,
+        hub,
+        locks,
+        floor,
+        record_dir,
+        events,
+    } = shared;
     let snapshot = match board.read() {
         Ok(s) => s.clone(),
         Err(_) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, "status unavailable"),
@@ -188,6 +209,8 @@ async fn route(
             Ok(json) => reply(StatusCode::OK, "application/json", json),
             Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         },
+        (&Method::GET, ["api", "events"]) => super::events::list(req.uri().query(), events),
+        (&Method::GET, ["api", "events", "stream"]) => super::events::stream(events),
         (&Method::GET, ["api", "windows"]) => super::windows::list(&snapshot),
         (&Method::POST, ["api", "windows", name]) => {
             super::windows::change(req, &percent_decode(name), &snapshot, commands).await
@@ -237,7 +260,7 @@ async fn route(
                 .read()
                 .ok()
                 .and_then(|h| h.get(&name).map(|f| f.outages.clone()));
-            super::recordings::route(req, &name, op, rest, record_dir, outages).await
+            super::recordings::route(req, &name, op, rest, record_dir.clone(), outages).await
         }
         (&Method::POST, ["api", "cameras", name, "talk"]) => {
             super::talk::route(req, &camera(name), hub, floor).await

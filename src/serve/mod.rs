@@ -5,6 +5,7 @@ mod access;
 pub mod api;
 pub mod audio;
 mod cameras;
+mod events;
 pub mod guard;
 pub(crate) mod http;
 pub mod metrics;
@@ -166,6 +167,8 @@ pub struct CameraStatus {
     pub talk: bool,
     /// The stream the wall shows: `"main"` or `"sub"`; `null` while no window shows it.
     pub display_stream: Option<String>,
+    /// An event (motion, a line crossed, a zone entered) is going on at the camera.
+    pub motion: bool,
     /// Each stream on its own, for cameras with a sub stream (the fields above describe the
     /// stream that holds the camera: the one shown, else the main one).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -6,6 +6,7 @@
 //! moves the picture (`onvif`, `ptz`). It shares nothing with the client but the `media` layer.
 
 mod digest;
+mod events;
 mod onvif;
 pub mod ptz;
 pub mod rtp;
@@ -64,8 +65,18 @@ pub struct SimConfig {
     /// Every camera serves camera 1's pictures from one encoder (benches that measure the
     /// receiving side need many cameras without encoding each).
     pub one_encoder: bool,
+    /// The box moves for [`MOTION_SECS`] every this often (camera `i` of `n` a share of the
+    /// period later), and each camera's ONVIF event service reports it. `None`: the box
+    /// always moves and the event service reports no motion, unless [`SimServer::set_motion`]
+    /// says otherwise.
+    pub motion_every: Option<Duration>,
+    /// Sensor noise: each luma pixel off by up to ± this much, anew every frame. Default 0.
+    pub noise: u8,
     pub faults: SimFaults,
 }
+
+/// How long the box moves each time under [`SimConfig::motion_every`].
+pub const MOTION_SECS: Duration = Duration::from_secs(4);
 
 impl Default for SimConfig {
     fn default() -> Self {
@@ -88,6 +99,8 @@ impl Default for SimConfig {
             one_encoder: false,
             backchannel: false,
             talk_out: None,
+            motion_every: None,
+            noise: 0,
             faults: SimFaults::default(),
         }
     }
@@ -122,6 +135,14 @@ pub struct SimFaults {
     /// included, and refuses without one as some vendors do: a plain `Sender` fault whose
     /// reason says "Sender not authorized".
     pub onvif_wsse_always: bool,
+    /// The event service takes requests and never answers (the rest of ONVIF still does).
+    pub events_hang: bool,
+    /// Subscriptions live at most this long unless renewed.
+    pub events_lifetime_secs: Option<u64>,
+    /// The event service reports motion starting and never stopping.
+    pub events_no_stop: bool,
+    /// The event service says `1`/`0` instead of `true`/`false`.
+    pub events_numeric: bool,
 }
 
 /// Counters tests read.
@@ -138,6 +159,11 @@ pub struct SimStats {
     pub refused_sessions: AtomicU64,
     /// Sub-stream sessions created.
     pub sub_sessions: AtomicU64,
+    /// ONVIF event subscriptions created, renewed, pulled and ended.
+    pub event_subscriptions: AtomicU64,
+    pub event_renewals: AtomicU64,
+    pub event_pulls: AtomicU64,
+    pub event_unsubscribes: AtomicU64,
 }
 
 impl SimStats {
@@ -164,6 +190,7 @@ struct Shared {
     talking: Mutex<std::collections::HashSet<usize>>,
     /// Talk sessions heard, for file names.
     talk_count: AtomicU64,
+    subscriptions: Mutex<events::Subscriptions>,
 }
 
 /// A running simulated camera server. Dropping it stops it.
@@ -199,6 +226,7 @@ impl SimServer {
             fps: config.fps,
             codec: config.codec,
             open_gop: config.open_gop,
+            noise: config.noise,
         };
         let encoders = if config.one_encoder {
             1
@@ -210,6 +238,7 @@ impl SimServer {
                 Source::start(
                     spec(i, (config.width, config.height)),
                     Arc::new(ptz::Head::default()),
+                    Arc::new(scene::Activity::default()),
                 )
             })
             .collect::<std::io::Result<Vec<_>>>()?;
@@ -223,7 +252,13 @@ impl SimServer {
             Some(size) => {
                 let mut subs = sources[..encoders as usize]
                     .iter()
-                    .map(|main| Source::start(spec(main.spec.index, size), main.head.clone()))
+                    .map(|main| {
+                        Source::start(
+                            spec(main.spec.index, size),
+                            main.head.clone(),
+                            main.activity.clone(),
+                        )
+                    })
                     .collect::<std::io::Result<Vec<_>>>()?;
                 while subs.len() < sources.len() {
                     subs.push(subs[0].clone());
@@ -252,7 +287,16 @@ impl SimServer {
             next_session: AtomicU64::new(1),
             talking: Mutex::new(Default::default()),
             talk_count: AtomicU64::new(0),
+            subscriptions: Mutex::new(Default::default()),
         });
+        if let Some(every) = shared.config.motion_every {
+            let task = tokio::spawn(motion_schedule(shared.clone(), every));
+            shared
+                .tasks
+                .lock()
+                .expect("tasks lock")
+                .push(task.abort_handle());
+        }
         let accept = tokio::spawn(rtsp::accept_loop(listener, shared.clone()));
         shared
             .tasks
@@ -322,6 +366,24 @@ impl SimServer {
         format!("rtsp://{}/cam{n}/sub", self.addr)
     }
 
+    /// Starts (`true`) or stops camera `n`'s moving box (1-based), which its ONVIF event
+    /// service reports; from then on the box moves only while motion is on.
+    pub fn set_motion(&self, n: u32, on: bool) {
+        if let Some(s) = self.shared.sources.get((n as usize).wrapping_sub(1)) {
+            s.activity.set(on);
+        }
+    }
+
+    /// Ends every ONVIF event subscription, as a camera reboot does.
+    pub fn drop_subscriptions(&self) {
+        events::drop_all(&self.shared);
+    }
+
+    /// ONVIF event subscriptions open now.
+    pub fn open_subscriptions(&self) -> usize {
+        events::open_count(&self.shared)
+    }
+
     pub fn stats(&self) -> &SimStats {
         &self.shared.stats
     }
@@ -341,6 +403,38 @@ impl SimServer {
         for s in &self.shared.sounds {
             s.stop();
         }
+    }
+}
+
+/// Motion on every camera for [`MOTION_SECS`] each `every`, camera `i` starting `i / n` of
+/// the period after camera 1.
+async fn motion_schedule(shared: Arc<Shared>, every: Duration) {
+    let n = shared.sources.len().max(1);
+    let every = every.max(MOTION_SECS + Duration::from_secs(1));
+    for s in &shared.sources {
+        s.activity.set(false);
+    }
+    let start = tokio::time::Instant::now();
+    loop {
+        let now = start.elapsed();
+        let mut next = every;
+        for (i, s) in shared.sources.iter().enumerate() {
+            let offset = every.mul_f64(i as f64 / n as f64);
+            let Some(t) = now.checked_sub(offset) else {
+                next = next.min(offset - now);
+                continue;
+            };
+            let phase = Duration::from_secs_f64(t.as_secs_f64() % every.as_secs_f64());
+            let on = phase < MOTION_SECS;
+            s.activity.set(on);
+            let change = if on {
+                MOTION_SECS - phase
+            } else {
+                every - phase
+            };
+            next = next.min(change);
+        }
+        tokio::time::sleep(next.max(Duration::from_millis(10))).await;
     }
 }
 

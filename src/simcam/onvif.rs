@@ -51,8 +51,8 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 /// What a request says: the operation, the texts of its leaf elements by local name, and the
 /// attributes of `PanTilt` and `Zoom`.
 #[derive(Debug, Default)]
-struct Parsed {
-    op: String,
+pub(super) struct Parsed {
+    pub(super) op: String,
     fields: HashMap<String, String>,
     attrs: HashMap<String, String>,
 }
@@ -138,7 +138,7 @@ xmlns:timg=\"http://www.onvif.org/ver20/imaging/wsdl\" xmlns:ter=\"http://www.on
     )
 }
 
-fn reply(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+pub(super) fn reply(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(envelope(&body))));
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -148,7 +148,12 @@ fn reply(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     r
 }
 
-fn fault(status: StatusCode, code: &str, subcode: &str, reason: &str) -> Response<Full<Bytes>> {
+pub(super) fn fault(
+    status: StatusCode,
+    code: &str,
+    subcode: &str,
+    reason: &str,
+) -> Response<Full<Bytes>> {
     reply(
         status,
         format!(
@@ -160,7 +165,7 @@ fn fault(status: StatusCode, code: &str, subcode: &str, reason: &str) -> Respons
     )
 }
 
-fn bad_arg(reason: &str) -> Response<Full<Bytes>> {
+pub(super) fn bad_arg(reason: &str) -> Response<Full<Bytes>> {
     fault(
         StatusCode::BAD_REQUEST,
         "Sender",
@@ -170,7 +175,7 @@ fn bad_arg(reason: &str) -> Response<Full<Bytes>> {
 }
 
 /// The camera's clock, with the configured offset.
-fn camera_now(shared: &Shared) -> chrono::DateTime<chrono::Utc> {
+pub(super) fn camera_now(shared: &Shared) -> chrono::DateTime<chrono::Utc> {
     let offset = shared.faults.lock().expect("faults lock").clock_offset_secs;
     let now = chrono::Utc::now();
     chrono::TimeDelta::try_seconds(offset)
@@ -270,6 +275,9 @@ async fn handle(req: Request<hyper::body::Incoming>, shared: &Shared) -> Respons
     {
         return *refusal;
     }
+    if let Some(answer) = super::events::operation(shared, n, &host, &path, &p).await {
+        return answer;
+    }
     operation(shared, n, &host, &p)
 }
 
@@ -305,7 +313,7 @@ fn operation(shared: &Shared, n: usize, host: &str, p: &Parsed) -> Response<Full
 }
 
 /// A field of the request's body ("" when absent).
-fn field<'a>(p: &'a Parsed, k: &str) -> &'a str {
+pub(super) fn field<'a>(p: &'a Parsed, k: &str) -> &'a str {
     p.fields.get(k).map(String::as_str).unwrap_or("")
 }
 
@@ -336,7 +344,7 @@ fn device_op(shared: &Shared, n: usize, host: &str, p: &Parsed) -> Option<Respon
             &p.op,
             &format!(
                 "<tds:Capabilities><tt:Device><tt:XAddr>{base}/device_service</tt:XAddr></tt:Device>\
-<tt:Imaging><tt:XAddr>{base}/imaging</tt:XAddr></tt:Imaging><tt:Media><tt:XAddr>{base}/media</tt:XAddr>\
+<tt:Events><tt:XAddr>{base}/events</tt:XAddr></tt:Events><tt:Imaging><tt:XAddr>{base}/imaging</tt:XAddr></tt:Imaging><tt:Media><tt:XAddr>{base}/media</tt:XAddr>\
 </tt:Media><tt:PTZ><tt:XAddr>{base}/ptz</tt:XAddr></tt:PTZ></tds:Capabilities>"
             ),
         ),
@@ -347,6 +355,7 @@ fn device_op(shared: &Shared, n: usize, host: &str, p: &Parsed) -> Option<Respon
                 ("http://www.onvif.org/ver10/media/wsdl", "media"),
                 ("http://www.onvif.org/ver20/ptz/wsdl", "ptz"),
                 ("http://www.onvif.org/ver20/imaging/wsdl", "imaging"),
+                ("http://www.onvif.org/ver10/events/wsdl", "events"),
             ]
             .iter()
             .map(|(ns, path)| {
@@ -511,7 +520,7 @@ fn imaging_op(shared: &Shared, n: usize, p: &Parsed) -> Option<Response<Full<Byt
 }
 
 /// `PT1S`, `PT0.5S`, `PT1M30S` (the forms cameras are sent).
-fn parse_duration(text: &str) -> Option<Duration> {
+pub(super) fn parse_duration(text: &str) -> Option<Duration> {
     let rest = text.strip_prefix("PT")?;
     let mut secs = 0.0;
     let mut num = String::new();

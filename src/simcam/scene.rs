@@ -40,6 +40,8 @@ pub struct SourceSpec {
     pub codec: VideoCodec,
     /// H.265 with open GOPs: CRA keyframes instead of IDR (as some cameras send).
     pub open_gop: bool,
+    /// Sensor noise: each luma pixel off by up to ± this much, anew every frame.
+    pub noise: u8,
 }
 
 /// A running source, shared by all sessions of one simulated camera.
@@ -53,13 +55,77 @@ pub struct Source {
     pub encoded: AtomicU64,
     /// Where the camera looks (moved over ONVIF).
     pub head: Arc<Head>,
+    /// Whether the box moves (shared with the sub stream, as the head is).
+    pub activity: Arc<Activity>,
     stop: AtomicBool,
+}
+
+/// Whether the scene's box moves: always (as the simulated camera always did) until someone
+/// sets it; then only while motion is on, which the camera's ONVIF event service reports.
+pub struct Activity {
+    state: std::sync::Mutex<Moved>,
+    /// Motion as the event service reports it (false until set).
+    motion: watch::Sender<bool>,
+}
+
+struct Moved {
+    on: bool,
+    since: Instant,
+    /// Time moved before `since`.
+    before: Duration,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Self {
+            state: std::sync::Mutex::new(Moved {
+                on: true,
+                since: Instant::now(),
+                before: Duration::ZERO,
+            }),
+            motion: watch::channel(false).0,
+        }
+    }
+}
+
+impl Activity {
+    /// Starts (`true`) or stops the box, and says so over ONVIF.
+    pub fn set(&self, on: bool) {
+        let now = Instant::now();
+        let mut s = self.state.lock().expect("activity lock");
+        if s.on != on {
+            if s.on {
+                let since = s.since;
+                s.before += now - since;
+            }
+            s.on = on;
+            s.since = now;
+        }
+        drop(s);
+        self.motion
+            .send_if_modified(|m| std::mem::replace(m, on) != on);
+    }
+
+    /// How long the box has moved by `now`.
+    fn moved(&self, now: Instant) -> Duration {
+        let s = self.state.lock().expect("activity lock");
+        s.before + if s.on { now - s.since } else { Duration::ZERO }
+    }
+
+    /// Motion as reported, watched for changes.
+    pub fn motion(&self) -> watch::Receiver<bool> {
+        self.motion.subscribe()
+    }
 }
 
 impl Source {
     /// Starts the encoder thread; the first frame is encoded at once to learn the parameter sets.
     /// `head` is where it looks (a sub stream shares its main stream's).
-    pub fn start(spec: SourceSpec, head: Arc<Head>) -> std::io::Result<Arc<Self>> {
+    pub fn start(
+        spec: SourceSpec,
+        head: Arc<Head>,
+        activity: Arc<Activity>,
+    ) -> std::io::Result<Arc<Self>> {
         let (frames, _) = broadcast::channel(64);
         let (params_tx, params) = watch::channel(None);
         let source = Arc::new(Self {
@@ -69,6 +135,7 @@ impl Source {
             force_keyframe: AtomicBool::new(false),
             encoded: AtomicU64::new(0),
             head,
+            activity,
             stop: AtomicBool::new(false),
         });
         let src = source.clone();
@@ -113,7 +180,8 @@ impl Source {
                 self.force_keyframe.store(true, Ordering::Relaxed);
             }
             let (view, brightness) = self.head.sample(Instant::now());
-            draw(&mut picture, spec, index, view, brightness);
+            let moved = self.activity.moved(Instant::now());
+            draw(&mut picture, spec, index, moved, view, brightness);
             picture.set_pts(Some(index as i64));
             let key = self.force_keyframe.swap(false, Ordering::Relaxed);
             picture.set_kind(if key {
@@ -240,11 +308,13 @@ fn draw_scene(y: &mut [u8], stride: usize, w: usize, h: usize, view: View, brigh
     }
 }
 
-/// Draws frame `index` of the scene as seen through `view`.
+/// Draws frame `index` of the scene as seen through `view`, the box where `moved` of
+/// moving has taken it.
 pub fn draw(
     picture: &mut ffmpeg::frame::Video,
     spec: &SourceSpec,
     index: u64,
+    moved: Duration,
     view: View,
     brightness: f32,
 ) {
@@ -256,6 +326,9 @@ pub fn draw(
     );
     let stride = picture.stride(0);
     draw_scene(picture.data_mut(0), stride, w, h, view, brightness);
+    if spec.noise > 0 {
+        add_noise(picture.data_mut(0), stride, w, h, spec.noise, index);
+    }
     for plane in [1, 2] {
         let s = picture.stride(plane);
         let fill = if plane == 1 { cu } else { cv };
@@ -266,7 +339,7 @@ pub fn draw(
     }
     // A box bouncing across the picture.
     let size = (h / 5).max(4) & !1;
-    let t = index as f64 / f64::from(spec.fps);
+    let t = moved.as_secs_f64();
     let bx = bounce(t * 0.35 + f64::from(spec.index) * 0.17, w - size);
     let by = bounce(t * 0.23 + f64::from(spec.index) * 0.31, h - size);
     fill_rect(
@@ -315,6 +388,21 @@ fn burn_clock(picture: &mut ffmpeg::frame::Video, captured_ms: i64) {
             if let Some(line) = data.get_mut(row * s..row * s + w.div_ceil(2)) {
                 line.fill(128);
             }
+        }
+    }
+}
+
+/// Sensor noise on the luma plane: a cheap xorshift, different every frame.
+fn add_noise(y: &mut [u8], stride: usize, w: usize, h: usize, amount: u8, index: u64) {
+    let span = 2 * u32::from(amount) + 1;
+    let mut seed = (index as u32).wrapping_mul(2_654_435_761) | 1;
+    for row in 0..h {
+        for px in &mut y[row * stride..row * stride + w] {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            let n = (seed % span) as i32 - i32::from(amount);
+            *px = (i32::from(*px) + n).clamp(16, 235) as u8;
         }
     }
 }

@@ -28,11 +28,13 @@ pub struct DecodeOutputs {
     pub mjpeg: FrameSlot,
 }
 
-/// What the decode thread reads (the demand, its viewers) and publishes (its figures).
+/// What the decode thread reads (the demand, its viewers) and publishes (its figures), and
+/// its motion analysis.
 pub struct DecodeLinks {
     pub figures: Arc<Figures>,
     pub demand: tokio::sync::watch::Receiver<Demand>,
     pub viewers: Arc<Viewers>,
+    pub motion: Option<super::MotionProbe>,
 }
 
 /// Starts the decode thread; it ends when every sender of the returned channel is dropped.
@@ -48,7 +50,7 @@ pub fn spawn_decoder(
         .spawn(move || {
             let span = tracing::info_span!("decode", camera = %name);
             let _guard = span.enter();
-            decode_loop(&rx, &links, &outputs);
+            decode_loop(&rx, links, &outputs);
         })?;
     Ok(tx)
 }
@@ -107,8 +109,11 @@ pub(crate) fn slice_threads(ctx: &mut ffmpeg::codec::Context) {
     ctx.set_threading(threading);
 }
 
-fn decode_loop(rx: &Receiver<VideoUnit>, links: &DecodeLinks, out: &DecodeOutputs) {
-    let stats = &*links.figures;
+fn decode_loop(rx: &Receiver<VideoUnit>, mut links: DecodeLinks, out: &DecodeOutputs) {
+    let figures = links.figures.clone();
+    let stats = &*figures;
+    let started = Instant::now();
+    let mut moving = false;
     init_ffmpeg();
     let mut active: Option<Active> = None;
     let mut picture = ffmpeg::frame::Video::empty();
@@ -151,7 +156,13 @@ fn decode_loop(rx: &Receiver<VideoUnit>, links: &DecodeLinks, out: &DecodeOutput
             // Every camera is read: a picture that does not carry a valid, current code
             // (sync, check byte, an age under a minute) reads as none.
             let capture_ms = read_clock(&picture);
-            let shown = links.demand.borrow().pictures;
+            let demand = *links.demand.borrow();
+            if demand.motion
+                && let Some(probe) = links.motion.as_mut()
+            {
+                look_for_motion(probe, &picture, started.elapsed(), &mut moving);
+            }
+            let shown = demand.pictures;
             let watched = links.viewers.watched();
             if !shown {
                 // Headless: nobody uploads this picture, so its latency ends here.
@@ -183,6 +194,33 @@ fn decode_loop(rx: &Receiver<VideoUnit>, links: &DecodeLinks, out: &DecodeOutput
             }
         }
     }
+}
+
+/// Feeds `picture`'s luma to the motion detector; motion found is sent as an edge each time
+/// (the tracker holds the event while it goes on), its end once.
+fn look_for_motion(
+    probe: &mut super::MotionProbe,
+    picture: &ffmpeg::frame::Video,
+    at: std::time::Duration,
+    moving: &mut bool,
+) {
+    let (w, h) = (picture.width() as usize, picture.height() as usize);
+    let Some(found) = probe
+        .detector
+        .feed(picture.data(0), picture.stride(0), w, h, at)
+    else {
+        return;
+    };
+    if found || *moving {
+        probe.edges.send(crate::events::Edge {
+            camera: probe.camera.clone(),
+            source: crate::events::Source::Local,
+            kind: crate::events::Kind::Motion,
+            active: found,
+            lasting: false,
+        });
+    }
+    *moving = found;
 }
 
 /// The capture clock burned into a decoded 4:2:0 picture, if it carries one.

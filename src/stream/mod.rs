@@ -21,7 +21,7 @@ use crate::media::VideoCodec;
 
 pub use latency::{LatencyMeter, Percentiles};
 pub use slot::{Bell, FrameReceiver, FrameSlot, Slot};
-pub use spawn::{CameraHandle, WorkerConfig, spawn_camera, spawn_camera_with};
+pub use spawn::{CameraHandle, MotionProbe, WorkerConfig, spawn_camera, spawn_camera_with};
 
 /// Commands from the ECS to one camera's worker (bounded channel).
 #[derive(Debug, Clone)]
@@ -82,6 +82,9 @@ pub struct Demand {
     /// Copy decoded pictures out to the frame slot. Off in headless mode, where decoding
     /// still runs (it proves the stream decodes) but nobody displays the result.
     pub pictures: bool,
+    /// Look for motion in the pictures (a session and decoding whatever else is wanted; the
+    /// stream's [`MotionProbe`] analyses at most five pictures a second).
+    pub motion: bool,
 }
 
 impl Demand {
@@ -90,6 +93,7 @@ impl Demand {
         session: true,
         decode: true,
         pictures: true,
+        motion: false,
     };
 }
 

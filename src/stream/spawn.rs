@@ -61,6 +61,13 @@ pub struct CameraHandle {
     pub audio: Arc<AudioFeed>,
 }
 
+/// Motion analysis of a stream's pictures (in its decode thread), and where the edges go.
+pub struct MotionProbe {
+    pub camera: Arc<str>,
+    pub detector: crate::events::picture::Detector,
+    pub edges: crate::events::EdgeSender,
+}
+
 /// Capacity of the event channel. Events are state changes (a few per minute at worst); a
 /// full channel means the ECS is not draining, and the worker logs rather than blocks.
 const EVENT_QUEUE: usize = 256;
@@ -73,17 +80,18 @@ pub fn spawn_camera(
     group: Arc<SessionGroup>,
     sink: Arc<dyn MediaSink>,
 ) -> std::io::Result<CameraHandle> {
-    spawn_camera_with(runtime, config, group, sink, Demand::ALL)
+    spawn_camera_with(runtime, config, group, sink, Demand::ALL, None)
 }
 
 /// [`spawn_camera`] with its first [`Demand`] set before the worker starts, so it never acts
-/// on another.
+/// on another, and, with `motion`, the pictures analysed for motion while the demand says.
 pub fn spawn_camera_with(
     runtime: &tokio::runtime::Handle,
     config: WorkerConfig,
     group: Arc<SessionGroup>,
     sink: Arc<dyn MediaSink>,
     demand: Demand,
+    motion: Option<MotionProbe>,
 ) -> std::io::Result<CameraHandle> {
     let (demand, demanded) = tokio::sync::watch::channel(demand);
     let figures = Arc::<Figures>::default();
@@ -97,6 +105,7 @@ pub fn spawn_camera_with(
             figures: figures.clone(),
             demand: demanded.clone(),
             viewers: viewers.clone(),
+            motion,
         },
         outputs,
     )?;

@@ -148,7 +148,8 @@ impl Worker {
 
     /// Whether anyone needs a session: the ECS (display, recording), MJPEG clients, listeners.
     fn wanted(&self) -> bool {
-        self.demand.borrow().session || self.viewers.watched() || self.audio.wanted()
+        let d = *self.demand.borrow();
+        d.session || d.motion || self.viewers.watched() || self.audio.wanted()
     }
 
     /// Waits without a session until one is wanted (`None`) or a command ends the wait.
@@ -316,7 +317,8 @@ impl Worker {
         waiting_for_key: &mut bool,
         live_for: Option<Duration>,
     ) -> Result<(), Ended> {
-        if !self.demand.borrow().decode && !self.viewers.watched() {
+        let d = *self.demand.borrow();
+        if !d.decode && !d.motion && !self.viewers.watched() {
             *waiting_for_key = true;
             return Ok(());
         }

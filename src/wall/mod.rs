@@ -12,6 +12,7 @@ pub mod layout;
 mod lock_form;
 pub mod monitors;
 mod overlay;
+pub use overlay::EventColour;
 pub mod pace;
 mod playback;
 pub mod snapshot;
@@ -226,6 +227,7 @@ pub fn plugin(options: WindowOptions) -> impl Fn(&mut App) {
                 focus::plugin,
             ))
             .init_resource::<OverlayPass>()
+            .init_resource::<overlay::EventColour>()
             .add_systems(
                 Update,
                 (spawn_window_cameras, spawn_tiles)

@@ -254,7 +254,7 @@ pub(super) fn overlays_ui(
         Query<OverlayWindow>,
         Query<(Entity, &super::WallCamera)>,
     ),
-    time: Res<Time<Real>>,
+    (time, colour): (Res<Time<Real>>, Res<EventColour>),
     (cameras, streams): (Query<OverlayCamera>, crate::camera::StreamsOf),
     locks: Option<Res<crate::camera::ViewLocks>>,
     sound: Option<Res<crate::camera::Sound>>,
@@ -320,6 +320,9 @@ pub(super) fn overlays_ui(
                 egui::StrokeKind::Inside,
             );
         }
+        if let Some(event) = v.motion.and_then(|m| m.newest()) {
+            event_frame(&painter, cell, event, colour.0);
+        }
         // A tile in playback has its playback strip instead (`timeline`).
         if !view.overlays || replay {
             continue;
@@ -351,6 +354,58 @@ pub(super) fn overlays_ui(
         }
     }
     Ok(())
+}
+
+/// The colour of event frames and badges (the config's `event_colour`).
+#[derive(Resource, Clone, Copy)]
+pub struct EventColour(pub egui::Color32);
+
+impl Default for EventColour {
+    fn default() -> Self {
+        Self(egui::Color32::from_rgb(255, 40, 200))
+    }
+}
+
+/// A tile with an event going on: a thick frame in the event colour on a dark edge (so it
+/// reads on a bright picture and a dark one alike) and a badge naming what and from where,
+/// top right. Drawn for locked cameras too: they show that something happened, not what.
+fn event_frame(
+    painter: &egui::Painter,
+    cell: egui::Rect,
+    event: &crate::camera::motion::OpenEvent,
+    colour: egui::Color32,
+) {
+    let dark = egui::Color32::from_black_alpha(200);
+    painter.rect_stroke(
+        cell,
+        0.0,
+        egui::Stroke::new(8.0, dark),
+        egui::StrokeKind::Inside,
+    );
+    painter.rect_stroke(
+        cell.shrink(1.5),
+        0.0,
+        egui::Stroke::new(5.0, colour),
+        egui::StrokeKind::Inside,
+    );
+    let text = format!(
+        "{} · {}",
+        event.kind.as_str().to_uppercase(),
+        event.source.label()
+    );
+    let font = egui::FontId::proportional(15.0);
+    let galley = painter.layout_no_wrap(text, font, egui::Color32::WHITE);
+    let size = galley.size() + egui::vec2(16.0, 8.0);
+    let badge = egui::Rect::from_min_size(
+        egui::pos2(cell.right() - 10.0 - size.x, cell.top() + 10.0),
+        size,
+    );
+    painter.rect_filled(badge, 4.0, colour);
+    painter.galley(
+        badge.min + egui::vec2(8.0, 4.0),
+        galley,
+        egui::Color32::WHITE,
+    );
 }
 
 /// Empty cells of the layout: a dim frame, so the layout reads as the operator set it up.

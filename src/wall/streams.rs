@@ -36,7 +36,12 @@ pub(super) fn choose_streams(
         &mut Display,
         Has<crate::camera::Replay>,
     )>,
-    streams: Query<(&CameraStream, &WorkerLink, &StreamStatus)>,
+    streams: Query<(
+        &CameraStream,
+        &WorkerLink,
+        &StreamStatus,
+        Has<crate::camera::motion::Analysed>,
+    )>,
 ) {
     let scale = windows.single().map_or(1.0, |w| w.scale_factor());
     for (cam, rect, locked, recording, of, mut display, replay) in &mut cameras {
@@ -48,10 +53,10 @@ pub(super) fn choose_streams(
                 .filter_map(|e| streams.get(e).ok())
                 .find(|(s, ..)| s.kind == kind)
         };
-        let Some((_, main, _)) = stream(StreamKind::Main) else {
+        let Some((_, main, _, main_motion)) = stream(StreamKind::Main) else {
             continue;
         };
-        let Some((_, sub, sub_status)) = stream(StreamKind::Sub) else {
+        let Some((_, sub, sub_status, sub_motion)) = stream(StreamKind::Sub) else {
             // Without a sub stream (or after losing it) the tile shows the main stream.
             display.set_if_neq(Display {
                 visible: seen,
@@ -64,6 +69,7 @@ pub(super) fn choose_streams(
                 session: true,
                 decode: seen,
                 pictures: seen,
+                motion: main_motion,
             });
             continue;
         };
@@ -90,11 +96,14 @@ pub(super) fn choose_streams(
             session: main_session,
             decode: showing(StreamKind::Main),
             pictures: showing(StreamKind::Main),
+            motion: main_motion,
         });
+        // The demand's `motion` holds the sub session and decodes it for the detector.
         sub.ask(Demand {
             session: showing(StreamKind::Sub) || (!seen && !main_session),
             decode: showing(StreamKind::Sub),
             pictures: showing(StreamKind::Sub),
+            motion: sub_motion,
         });
     }
 }

@@ -64,7 +64,13 @@ fn only_the_cameras_a_layout_shows_decode_and_the_rest_keep_recording() {
         },
     );
     let cams: Vec<String> = (1..=9)
-        .map(|i| format!("(name: \"C{i}\", url: \"{}\", record: true)", sim.url(i)))
+        .map(|i| {
+            // No picture motion: a hidden camera decodes for nothing.
+            format!(
+                "(name: \"C{i}\", url: \"{}\", record: true, events: Off)",
+                sim.url(i)
+            )
+        })
         .collect();
     let ron = format!(
         "(cameras: [{}],\n layouts: [(name: \"All\"), (name: \"One\", grid: Grid(1, 1), cameras: [\"C5\"])],\n \
@@ -155,7 +161,7 @@ fn a_snapshot_waits_for_a_keyframe_and_a_camera_without_pictures_answers_503() {
         },
     );
     let app = Proc::headless(&format!(
-        "(cameras: [(name: \"Yard cam\", url: \"{}\"), (name: \"Dead\", url: \"rtsp://127.0.0.1:9/none\")],\n \
+        "(cameras: [(name: \"Yard cam\", url: \"{}\", events: Off), (name: \"Dead\", url: \"rtsp://127.0.0.1:9/none\")],\n \
          headless_decode: false, servers: (api_port: 0))",
         sim.url(1)
     ));

@@ -10,6 +10,7 @@ mod common;
 mod config_errors;
 mod control_room;
 mod e2e;
+mod events;
 mod hardening;
 mod interop;
 mod isapi;

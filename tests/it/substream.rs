@@ -141,8 +141,9 @@ fn tiles_show_the_sub_stream_small_and_the_main_stream_big_without_a_black_frame
     let rec = tempfile::tempdir().unwrap();
     let cams: Vec<String> = (1..=16)
         .map(|i| {
+            // No picture motion: what a hidden camera decodes is the wall's doing alone.
             format!(
-                "(name: \"C{i}\", url: \"{}\", sub_url: Some(\"{}\"), record: {})",
+                "(name: \"C{i}\", url: \"{}\", sub_url: Some(\"{}\"), record: {}, events: Off)",
                 sim.url(i),
                 sim.sub_url(i),
                 i == 1

@@ -17,7 +17,9 @@ fn encoded(n: usize) -> Vec<(Vec<u8>, bool)> {
             fps: 10,
             codec: VideoCodec::H264,
             open_gop: false,
+            noise: 0,
         },
+        Default::default(),
         Default::default(),
     )
     .unwrap();

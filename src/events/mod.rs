@@ -1,0 +1,107 @@
+//! Events, with no Bevy: what a source reports (`Edge`: motion on or off at a camera, from the
+//! camera's ONVIF event service, a vendor stream or the picture), the one place edges become
+//! events (`debounce`), and the sources (`pullpoint`). The ECS (`camera::motion`) drains the
+//! edges, keeps the events and shows them.
+
+pub mod debounce;
+pub mod log;
+pub mod picture;
+pub mod pullpoint;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+/// Where an edge came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Onvif,
+    Isapi,
+    Dahua,
+    Local,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Onvif => "onvif",
+            Self::Isapi => "isapi",
+            Self::Dahua => "dahua",
+            Self::Local => "local",
+        }
+    }
+
+    /// As the overlay names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Onvif => "ONVIF",
+            Self::Isapi => "ISAPI",
+            Self::Dahua => "Dahua",
+            Self::Local => "picture",
+        }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Motion,
+    /// Something crossed a line.
+    Line,
+    /// Something entered a zone.
+    Intrusion,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Motion => "motion",
+            Self::Line => "line",
+            Self::Intrusion => "intrusion",
+        }
+    }
+}
+
+/// One report from a source: `kind` is on (`active`) or off at `camera` now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Edge {
+    pub camera: Arc<str>,
+    pub source: Source,
+    pub kind: Kind,
+    pub active: bool,
+    /// The source reports a state that lasts until it says otherwise (ONVIF properties,
+    /// Dahua start/stop), rather than repeating itself while motion goes on (Hikvision's
+    /// alerts, the picture's motion) or reporting a moment (a line crossed).
+    pub lasting: bool,
+}
+
+/// Edges waiting for the ECS; beyond this the newest are dropped (a source that floods is
+/// its own problem, never the wall's memory).
+pub const EDGE_QUEUE: usize = 1024;
+
+/// Where sources send edges: a bounded channel to the ECS, and the wall's bell so a sleeping
+/// wall looks at once.
+#[derive(Clone)]
+pub struct EdgeSender {
+    tx: crossbeam_channel::Sender<Edge>,
+    bell: Option<crate::stream::Bell>,
+}
+
+impl EdgeSender {
+    /// A sender and the ECS's receiving end.
+    pub fn new(bell: Option<crate::stream::Bell>) -> (Self, crossbeam_channel::Receiver<Edge>) {
+        let (tx, rx) = crossbeam_channel::bounded(EDGE_QUEUE);
+        (Self { tx, bell }, rx)
+    }
+
+    pub fn send(&self, edge: Edge) {
+        if self.tx.try_send(edge).is_err() {
+            tracing::warn!("event queue full: an edge was dropped");
+        }
+        if let Some(bell) = &self.bell {
+            bell.ring();
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! The events routes: `GET /api/events?camera=&from=&to=` (the events overlapping a span,
+//! times as RFC 3339 or Unix seconds) and `GET /api/events/stream`, every event's start and
+//! end as server-sent events (a keep-alive comment every 15 s; a client too slow to keep up
+//! is told how many it missed, never queued for).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use hyper::{Response, StatusCode};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::http::{Body, error_response, reply_json};
+use crate::events::log::EventLog;
+
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// A time as `2026-12-07T10:00:00Z` or Unix seconds.
+fn time(field: &str, text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.to_utc());
+    }
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite())
+        .and_then(|s| DateTime::from_timestamp_millis((s * 1000.0) as i64))
+        .ok_or_else(|| {
+            format!("{field}={text:?} is not a time (RFC 3339, e.g. 2026-12-07T10:00:00Z, or Unix seconds)")
+        })
+}
+
+/// `GET /api/events`.
+pub fn list(query: Option<&str>, log: &EventLog) -> Response<Body> {
+    let (mut camera, mut from, mut to) = (None, None, None);
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        let parsed = match k.as_ref() {
+            "camera" => {
+                camera = Some(v.into_owned());
+                continue;
+            }
+            "from" => time("from", &v).map(|t| from = Some(t)),
+            "to" => time("to", &v).map(|t| to = Some(t)),
+            _ => Ok(()),
+        };
+        if let Err(why) = parsed {
+            return error_response(StatusCode::BAD_REQUEST, &why);
+        }
+    }
+    let events = log.query(camera.as_deref(), from, to);
+    reply_json(StatusCode::OK, &serde_json::json!({ "events": events }))
+}
+
+/// `GET /api/events/stream`.
+pub fn stream(log: &EventLog) -> Response<Body> {
+    let rx = log.subscribe();
+    let parts = futures::stream::unfold(rx, |mut rx| async move {
+        let text = match tokio::time::timeout(KEEP_ALIVE, rx.recv()).await {
+            Err(_) => ": keep-alive\n\n".to_string(),
+            Ok(Ok(event)) => {
+                let json = serde_json::to_string(&event).unwrap_or_default();
+                let name = if event.end.is_some() { "end" } else { "start" };
+                format!("event: {name}\nid: {}\ndata: {json}\n\n", event.id)
+            }
+            Ok(Err(RecvError::Lagged(n))) => format!("event: lagged\ndata: {n}\n\n"),
+            Ok(Err(RecvError::Closed)) => return None,
+        };
+        Some((Ok::<_, Infallible>(Frame::data(Bytes::from(text))), rx))
+    });
+    let mut r = Response::new(StreamBody::new(parts).boxed());
+    let headers = r.headers_mut();
+    headers.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(
+        hyper::header::CACHE_CONTROL,
+        hyper::header::HeaderValue::from_static("no-cache, no-store"),
+    );
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_in_both_forms_and_a_clear_error() {
+        assert_eq!(
+            time("from", "2026-12-07T10:00:00Z").unwrap().timestamp(),
+            1_796_637_600
+        );
+        assert_eq!(
+            time("to", "1796637600.5").unwrap().timestamp_millis(),
+            1_796_637_600_500
+        );
+        let e = time("from", "yesterday").unwrap_err();
+        assert!(e.contains("from=\"yesterday\""), "{e}");
+        assert!(time("to", "NaN").is_err());
+    }
+}
