@@ -144,6 +144,17 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
         }
         Err(e) => error!("status API cannot start: {e}"),
     }
+    // 3. Events over MQTT, from the log's live feed (never from the ECS).
+    if let Some(mqtt) = &config.mqtt {
+        let names = camera::camera_list(&config, runtime.sim_addrs())
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        // Not waited for on exit: the broker publishes the last will when the socket closes.
+        if let Err(e) = events::mqtt::spawn(runtime.handle(), mqtt, names, &events.0) {
+            error!("MQTT cannot start: {e}");
+        }
+    }
     let start_muted = config.sound.muted;
     // The layout each window shows is kept for the next start.
     if matches!(mode, Mode::Window(_))
@@ -176,9 +187,9 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
                 std::sync::Arc::new(sound::mic::DefaultInput),
             ));
     }
-    // 3. Cameras: entities + workers, then events → states.
+    // 4. Cameras: entities + workers, then events → states.
     app.add_plugins((camera::spawn_plugin, camera::state_plugin));
-    // 4. The wall (window mode only).
+    // 5. The wall (window mode only).
     if let Mode::Window(options) = mode {
         let (r, g, b) = app.world().resource::<camera::WallConfig>().event_colour;
         app.insert_resource(wall::EventColour(bevy_egui::egui::Color32::from_rgb(

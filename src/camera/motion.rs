@@ -35,6 +35,36 @@ pub struct OpenEvent {
     pub id: u64,
     pub source: Source,
     pub kind: Kind,
+    /// Acknowledged on the wall: its tile is no longer highlighted.
+    pub acked: bool,
+}
+
+/// The wall's recent events, newest last (the alarm list), at most [`ALARMS_KEPT`].
+#[derive(Resource, Debug, Default)]
+pub struct AlarmFeed {
+    pub entries: std::collections::VecDeque<Alarm>,
+}
+
+/// Events the alarm list keeps.
+pub const ALARMS_KEPT: usize = 200;
+
+/// One event on the wall.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alarm {
+    pub id: u64,
+    pub camera: Entity,
+    pub name: String,
+    pub source: Source,
+    pub kind: Kind,
+    pub start: chrono::DateTime<chrono::Utc>,
+    pub end: Option<chrono::DateTime<chrono::Utc>>,
+    pub acked: bool,
+}
+
+/// The operator acknowledged event `id`: its highlight goes.
+#[derive(Message, Debug, Clone, Copy)]
+pub struct Acknowledge {
+    pub id: u64,
 }
 
 impl Motion {
@@ -45,6 +75,11 @@ impl Motion {
     /// The newest event going on.
     pub fn newest(&self) -> Option<&OpenEvent> {
         self.open.last()
+    }
+
+    /// The newest event going on that nobody acknowledged: what the tile shows.
+    pub fn highlighted(&self) -> Option<&OpenEvent> {
+        self.open.last().filter(|e| !e.acked)
     }
 }
 
@@ -57,9 +92,22 @@ pub struct Analysed;
 #[derive(Component, Debug, Default)]
 pub struct MotionTracker(pub Tracker);
 
-/// A camera's event source task (ONVIF events); dropping it with the camera ends it.
+/// A camera's event source task (ONVIF events, or a vendor's push stream); dropping it with
+/// the camera ends it.
 #[derive(Component)]
-pub struct EventFollower(pub crate::events::pullpoint::Subscriber);
+pub enum EventFollower {
+    Onvif(crate::events::pullpoint::Subscriber),
+    Vendor(crate::events::vendor::Follower),
+}
+
+impl EventFollower {
+    pub fn stop(&self) {
+        match self {
+            Self::Onvif(s) => s.stop(),
+            Self::Vendor(f) => f.stop(),
+        }
+    }
+}
 
 /// On exit: every event source told to stop (and unsubscribe) before the runtime waits.
 pub(super) fn stop_on_exit(mut exits: MessageReader<AppExit>, followers: Query<&EventFollower>) {
@@ -67,15 +115,17 @@ pub(super) fn stop_on_exit(mut exits: MessageReader<AppExit>, followers: Query<&
         return;
     }
     for f in &followers {
-        f.0.stop();
+        f.stop();
     }
 }
 
 pub(super) fn plugin(app: &mut App) {
     app.init_resource::<Events>()
+        .init_resource::<AlarmFeed>()
+        .add_message::<Acknowledge>()
         .add_systems(
             Update,
-            (ingest_edges, end_events)
+            (ingest_edges, end_events, acknowledge)
                 .chain()
                 .in_set(WallSystems::Ingest),
         )
@@ -86,21 +136,60 @@ pub(super) fn plugin(app: &mut App) {
 fn ingest_edges(
     inbox: Option<Res<EdgeInbox>>,
     time: Res<Time<Real>>,
-    log: Res<Events>,
-    mut cameras: Query<(&IpCamera, &mut MotionTracker, &mut Motion)>,
+    (log, mut feed): (Res<Events>, ResMut<AlarmFeed>),
+    mut cameras: Query<(Entity, &IpCamera, &mut MotionTracker, &mut Motion)>,
 ) {
     let Some(inbox) = inbox else { return };
     let now = time.elapsed();
     for edge in inbox.0.try_iter() {
-        let Some((cam, mut tracker, mut motion)) =
-            cameras.iter_mut().find(|(c, ..)| *c.name == *edge.camera)
+        let Some((entity, cam, mut tracker, mut motion)) = cameras
+            .iter_mut()
+            .find(|(_, c, ..)| *c.name == *edge.camera)
         else {
             continue;
         };
         if let Some(Change::Started { source, kind }) = tracker.0.edge(&edge, now) {
-            let id = log.start(&cam.name, source, kind, chrono::Utc::now());
+            let start = chrono::Utc::now();
+            let id = log.start(&cam.name, source, kind, start);
             info!(camera = %cam.name, "{} event {id} from {}", kind.as_str(), source.label());
-            motion.open.push(OpenEvent { id, source, kind });
+            motion.open.push(OpenEvent {
+                id,
+                source,
+                kind,
+                acked: false,
+            });
+            if feed.entries.len() >= ALARMS_KEPT {
+                feed.entries.pop_front();
+            }
+            feed.entries.push_back(Alarm {
+                id,
+                camera: entity,
+                name: cam.name.clone(),
+                source,
+                kind,
+                start,
+                end: None,
+                acked: false,
+            });
+        }
+    }
+}
+
+/// Acknowledged events lose their highlight, in the list and on the tile.
+fn acknowledge(
+    mut acks: MessageReader<Acknowledge>,
+    mut feed: ResMut<AlarmFeed>,
+    mut cameras: Query<&mut Motion>,
+) {
+    for ack in acks.read() {
+        let Some(alarm) = feed.entries.iter_mut().find(|a| a.id == ack.id) else {
+            continue;
+        };
+        alarm.acked = true;
+        if let Ok(mut motion) = cameras.get_mut(alarm.camera)
+            && let Some(open) = motion.open.iter_mut().find(|e| e.id == ack.id)
+        {
+            open.acked = true;
         }
     }
 }
@@ -108,7 +197,7 @@ fn ingest_edges(
 /// Events whose hold-off has run out end.
 fn end_events(
     time: Res<Time<Real>>,
-    log: Res<Events>,
+    (log, mut feed): (Res<Events>, ResMut<AlarmFeed>),
     mut cameras: Query<(&IpCamera, &mut MotionTracker, &mut Motion)>,
 ) {
     let now = time.elapsed();
@@ -122,7 +211,11 @@ fn end_events(
             };
             if let Some(i) = motion.open.iter().position(|e| e.kind == kind) {
                 let event = motion.open.remove(i);
-                log.end(event.id, chrono::Utc::now());
+                let end = chrono::Utc::now();
+                log.end(event.id, end);
+                if let Some(a) = feed.entries.iter_mut().rev().find(|a| a.id == event.id) {
+                    a.end = Some(end);
+                }
                 info!(camera = %cam.name, "{} event {} ended", kind.as_str(), event.id);
             }
         }

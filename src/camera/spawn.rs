@@ -420,9 +420,32 @@ impl CameraSpawner<'_, '_> {
                     );
                     // Waited for on exit, as the control agents are: it unsubscribes.
                     self.runtime.track_agent(task);
-                    Some(super::motion::EventFollower(sub))
+                    Some(super::motion::EventFollower::Onvif(sub))
                 }
             },
+            EventsMode::Isapi | EventsMode::Dahua => {
+                let vendor = if cam.events == EventsMode::Isapi {
+                    crate::events::vendor::Vendor::Hikvision
+                } else {
+                    crate::events::vendor::Vendor::Dahua
+                };
+                let target = match crate::talk::isapi::base_url(cam) {
+                    // Dahua has no isapi_url: the camera's own host.
+                    Ok(base) => crate::events::vendor::Target {
+                        camera: cam.name.clone(),
+                        vendor,
+                        base,
+                        creds: cam.username.clone().zip(cam.password.clone()),
+                    },
+                    Err(e) => {
+                        error!(camera = %cam.name, "no camera events: {e}");
+                        return None;
+                    }
+                };
+                let (follower, _task) =
+                    crate::events::vendor::spawn(self.runtime.handle(), target, edges.0.clone());
+                Some(super::motion::EventFollower::Vendor(follower))
+            }
         }
     }
 
@@ -451,7 +474,7 @@ pub(super) fn local_motion(cam: &CameraConfig) -> bool {
     match cam.events {
         EventsMode::Local => true,
         EventsMode::Auto => cam.onvif.is_none(),
-        EventsMode::Onvif | EventsMode::Off => false,
+        EventsMode::Onvif | EventsMode::Isapi | EventsMode::Dahua | EventsMode::Off => false,
     }
 }
 

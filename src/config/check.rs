@@ -65,6 +65,11 @@ impl Config {
                 ),
             ));
         }
+        if let Some(mqtt) = &self.mqtt {
+            for (field, message) in mqtt.problems() {
+                out.push((vec![Key("mqtt"), Key(field)], message));
+            }
+        }
         out.extend(self.ranges());
         out.extend(self.controls.problems());
         out.extend(super::layouts::problems(

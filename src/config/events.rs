@@ -13,6 +13,10 @@ pub enum EventsMode {
     Auto,
     /// The ONVIF event service (PullPoint); needs `onvif:`.
     Onvif,
+    /// Hikvision's ISAPI alert stream (`isapi_url`, else `http://HOST` of `url`).
+    Isapi,
+    /// Dahua's event manager (`http://HOST` of `url`).
+    Dahua,
     /// Motion in the decoded picture (the sub stream's, when there is one).
     Local,
     /// No events.
@@ -150,6 +154,59 @@ impl MotionConfig {
                     format!("motion.{field} {v} must be between {lo} and {hi}"),
                 ));
             }
+        }
+        out
+    }
+}
+
+/// Where events are published over MQTT.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    /// `mqtt://HOST[:PORT]` (1883 by default). TLS (`mqtts://`) is not supported.
+    pub url: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The password from this environment variable.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// Topics start with this. Default `opticlink`.
+    #[serde(default = "default_topic")]
+    pub topic: String,
+}
+
+fn default_topic() -> String {
+    "opticlink".into()
+}
+
+impl MqttConfig {
+    /// The broker's host and port, or what is wrong with the URL.
+    pub fn broker(&self) -> Result<(String, u16), String> {
+        let url = url::Url::parse(&self.url).map_err(|e| format!("mqtt.url: {e}"))?;
+        if url.scheme() != "mqtt" {
+            return Err(format!(
+                "mqtt.url: {}:// is not supported; use mqtt://HOST:PORT",
+                url.scheme()
+            ));
+        }
+        let host = url.host_str().ok_or("mqtt.url has no host")?.to_string();
+        Ok((host, url.port().unwrap_or(1883)))
+    }
+
+    /// Fields that are wrong: `(field, message)`.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if let Err(why) = self.broker() {
+            out.push(("url", why));
+        }
+        if self.topic.is_empty() || self.topic.contains(['+', '#']) || self.topic.ends_with('/') {
+            out.push((
+                "topic",
+                format!(
+                    "mqtt.topic {:?} must be non-empty, without + or #, not ending in /",
+                    self.topic
+                ),
+            ));
         }
         out
     }

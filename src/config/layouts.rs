@@ -19,9 +19,41 @@ pub struct LayoutConfig {
     pub grid: GridSpec,
     /// The camera of each cell, in reading order of the cells' top-left corners; `""` leaves a
     /// cell empty. Default `[]`: every camera, in the config's order (simulated first), as many
-    /// as there are cells (`Auto`: all of them).
+    /// as there are cells (`Auto`: all of them). `"*"` is the follow-activity cell: it
+    /// shows the camera with the newest event (see `follow`).
     #[serde(default)]
     pub cameras: Vec<String>,
+    /// How the `"*"` cell follows activity.
+    #[serde(default)]
+    pub follow: FollowConfig,
+}
+
+/// The cell that shows the camera with the newest event.
+pub const FOLLOW_CELL: &str = "*";
+
+/// How a follow-activity cell behaves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowConfig {
+    /// The camera shown while all is quiet. Default none (the cell is empty).
+    #[serde(default)]
+    pub fallback: Option<String>,
+    /// A camera stays in the cell at least this long. Default 10.
+    #[serde(default = "default_follow_hold")]
+    pub hold_secs: f64,
+}
+
+impl Default for FollowConfig {
+    fn default() -> Self {
+        Self {
+            fallback: None,
+            hold_secs: default_follow_hold(),
+        }
+    }
+}
+
+fn default_follow_hold() -> f64 {
+    10.0
 }
 
 /// How a layout cuts the window into cells.
@@ -110,6 +142,9 @@ pub struct WindowConfig {
     /// Cycles layouts or cameras on this window. Default none.
     #[serde(default)]
     pub tour: Option<TourConfig>,
+    /// The alarm list is open at start (N toggles it). Default false.
+    #[serde(default)]
+    pub alarms: bool,
 }
 
 /// A tour: the window shows each of `layouts` (or each of `cameras`, full window) for `secs`,
@@ -140,6 +175,7 @@ pub fn builtin_layouts() -> Vec<LayoutConfig> {
         name: "All".into(),
         grid: GridSpec::Auto,
         cameras: Vec::new(),
+        follow: FollowConfig::default(),
     }]
 }
 
@@ -181,6 +217,15 @@ pub(super) fn problems(
             if cam.is_empty() {
                 continue;
             }
+            if cam == FOLLOW_CELL {
+                if l.cameras[..j].iter().any(|c| c == FOLLOW_CELL) {
+                    out.push((
+                        here,
+                        format!("layout {:?}: only one follow-activity cell (\"*\")", l.name),
+                    ));
+                }
+                continue;
+            }
             if !known(cam) {
                 out.push((
                     here,
@@ -192,6 +237,26 @@ pub(super) fn problems(
                     format!("layout {:?}: camera {cam:?} is listed twice", l.name),
                 ));
             }
+        }
+        if let Some(f) = &l.follow.fallback
+            && !known(f)
+        {
+            out.push((
+                at(&[Key("follow"), Key("fallback")]),
+                format!(
+                    "layout {:?}: follow.fallback: no camera named {f:?}",
+                    l.name
+                ),
+            ));
+        }
+        if !(0.0..=3600.0).contains(&l.follow.hold_secs) {
+            out.push((
+                at(&[Key("follow"), Key("hold_secs")]),
+                format!(
+                    "layout {:?}: follow.hold_secs must be between 0 and 3600",
+                    l.name
+                ),
+            ));
         }
         if let Some(n) = cells
             && l.cameras.len() > n
@@ -309,6 +374,7 @@ mod tests {
 
     fn layout(name: &str, grid: GridSpec, cameras: &[&str]) -> LayoutConfig {
         LayoutConfig {
+            follow: FollowConfig::default(),
             name: name.into(),
             grid,
             cameras: cameras.iter().map(|c| c.to_string()).collect(),
@@ -397,6 +463,7 @@ mod tests {
             size: (1600, 900),
             layout: layout.map(String::from),
             tour,
+            alarms: false,
         };
         let tour = |secs, layouts: &[&str], cameras: &[&str]| TourConfig {
             secs,

@@ -12,10 +12,10 @@ mod locate;
 mod simulated;
 
 pub use controls::{ControlsConfig, LocksConfig, SecretsBackend, SoundConfig};
-pub use events::{EventsMode, MotionConfig};
+pub use events::{EventsMode, MotionConfig, MqttConfig};
 pub use layouts::{
-    GridSpec, LayoutConfig, MonitorConfig, Span, TourConfig, WindowConfig, WindowModeConfig,
-    builtin_layouts,
+    FOLLOW_CELL, FollowConfig, GridSpec, LayoutConfig, MonitorConfig, Span, TourConfig,
+    WindowConfig, WindowModeConfig, builtin_layouts,
 };
 pub use locate::PathSeg;
 pub use simulated::{SimCodec, SimulatedConfig, sim_name};
@@ -62,6 +62,9 @@ pub struct Config {
     /// night picture has it).
     #[serde(default = "default_event_colour")]
     pub event_colour: (u8, u8, u8),
+    /// Publish events over MQTT (with Home Assistant discovery). Default `None`.
+    #[serde(default)]
+    pub mqtt: Option<MqttConfig>,
     /// Local HTTP servers (status API, per-camera streams).
     #[serde(default)]
     pub servers: ServersConfig,

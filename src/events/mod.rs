@@ -1,12 +1,16 @@
 //! Events, with no Bevy: what a source reports (`Edge`: motion on or off at a camera, from the
 //! camera's ONVIF event service, a vendor stream or the picture), the one place edges become
-//! events (`debounce`), and the sources (`pullpoint`). The ECS (`camera::motion`) drains the
-//! edges, keeps the events and shows them.
+//! events (`debounce`), the sources (`pullpoint` for ONVIF, `vendor` for Hikvision's and
+//! Dahua's push streams read with `multipart`, `picture` for the picture's own motion), the events kept for the API (`log`) and their MQTT publisher (`mqtt`). The ECS
+//! (`camera::motion`) drains the edges, keeps the events and shows them.
 
 pub mod debounce;
 pub mod log;
+pub mod mqtt;
+pub mod multipart;
 pub mod picture;
 pub mod pullpoint;
+pub mod vendor;
 
 use std::sync::Arc;
 

@@ -191,7 +191,7 @@ pub(super) fn select(
     }
 }
 
-/// The view keys: Alt+Enter fullscreen, O overlays, F1…F12 and PageUp/PageDown the layout (a
+/// The view keys: Alt+Enter fullscreen, O overlays, N the alarm list, F1…F12 and PageUp/PageDown the layout (a
 /// tour pauses), P the tour, Esc back to the grid (in playback, to live first: `playback`),
 /// Enter maximises the selected camera.
 fn view_keys(
@@ -211,6 +211,9 @@ fn view_keys(
     }
     if keys.just_pressed(KeyCode::KeyO) {
         view.overlays = !view.overlays;
+    }
+    if keys.just_pressed(KeyCode::KeyN) {
+        view.alarms = !view.alarms;
     }
     let pick = LAYOUT_KEYS
         .iter()

@@ -109,13 +109,25 @@ fn grid_cells(cols: u8, rows: u8, big: &[crate::config::Span]) -> Vec<Cell> {
 /// list, the cameras in order, as many as fit. A listed camera that does not exist (removed at
 /// run time) leaves its cell empty.
 pub fn solve(layout: &LayoutConfig, cameras: &[&str]) -> Solved {
+    solve_following(layout, cameras, None)
+}
+
+/// [`solve`] with the follow-activity cell (`"*"`) showing camera `follow` (empty for
+/// `None`); that camera's own cell, if it has one, stays empty meanwhile (a camera has one
+/// tile per window).
+pub fn solve_following(layout: &LayoutConfig, cameras: &[&str], follow: Option<&str>) -> Solved {
+    let find = |name: &str| cameras.iter().position(|c| *c == name);
     let listed: Vec<Option<usize>> = if layout.cameras.is_empty() {
         (0..cameras.len()).map(Some).collect()
     } else {
         layout
             .cameras
             .iter()
-            .map(|name| cameras.iter().position(|c| c == name))
+            .map(|name| match (name.as_str(), follow) {
+                (crate::config::FOLLOW_CELL, f) => f.and_then(find),
+                (n, Some(f)) if n == f => None,
+                (n, _) => find(n),
+            })
             .collect()
     };
     let (cols, rows, cells) = match layout.grid.fixed() {
@@ -245,6 +257,7 @@ mod tests {
 
     fn layout(grid: GridSpec, cameras: &[&str]) -> LayoutConfig {
         LayoutConfig {
+            follow: Default::default(),
             name: "t".into(),
             grid,
             cameras: cameras.iter().map(|c| c.to_string()).collect(),
@@ -253,6 +266,23 @@ mod tests {
 
     fn cell(col: u8, row: u8, w: u8, h: u8) -> Cell {
         Cell { col, row, w, h }
+    }
+
+    #[test]
+    fn the_follow_cell_shows_the_followed_camera_and_its_own_cell_empties() {
+        let cams = ["A", "B", "C"];
+        let l = layout(GridSpec::OnePlus5, &["*", "A", "B", "C"]);
+        let shown = |s: &Solved| s.cells.iter().map(|(_, c)| *c).collect::<Vec<_>>();
+        assert_eq!(
+            shown(&solve_following(&l, &cams, None))[..4],
+            [None, Some(0), Some(1), Some(2)]
+        );
+        assert_eq!(
+            shown(&solve_following(&l, &cams, Some("B")))[..4],
+            [Some(1), Some(0), None, Some(2)]
+        );
+        // A followed camera that is gone leaves the cell empty.
+        assert_eq!(shown(&solve_following(&l, &cams, Some("Gone")))[0], None);
     }
 
     #[test]

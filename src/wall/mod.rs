@@ -4,8 +4,10 @@
 //! `--screenshot` capture writes one PNG per window. Nothing here touches a camera's worker:
 //! layout and view changes never reconnect, pause or restart a stream.
 
+mod alarms;
 pub mod display;
 pub mod focus;
+pub mod follow;
 mod input;
 pub mod keys;
 pub mod layout;
@@ -63,6 +65,10 @@ pub struct WallView {
     pub tour: Option<view::Tour>,
     /// The camera a tour shows full window now.
     pub tour_camera: Option<String>,
+    /// What the layout's follow-activity cell shows, and since when.
+    pub following: Option<follow::Following>,
+    /// The alarm list is open.
+    pub alarms: bool,
 }
 
 impl Default for WallView {
@@ -75,6 +81,8 @@ impl Default for WallView {
             overlays: true,
             tour: None,
             tour_camera: None,
+            following: None,
+            alarms: false,
         }
     }
 }
@@ -185,6 +193,7 @@ pub fn view_plugin(app: &mut App) {
                 playback::keys,
                 steer::steer,
                 view::advance_tour,
+                follow::follow_activity,
                 view::layout_tiles,
                 view::place_tiles,
                 streams::choose_streams,
@@ -243,7 +252,13 @@ pub fn plugin(options: WindowOptions) -> impl Fn(&mut App) {
             )
             .add_systems(
                 EguiPrimaryContextPass,
-                (overlay_pass(0), overlay::overlays_ui, timeline::timeline_ui).chain(),
+                (
+                    overlay_pass(0),
+                    overlay::overlays_ui,
+                    timeline::timeline_ui,
+                    alarms::alarms_ui,
+                )
+                    .chain(),
             );
         // Each further window draws its overlays in an egui pass of its own.
         app.world_mut()
@@ -256,7 +271,13 @@ pub fn plugin(options: WindowOptions) -> impl Fn(&mut App) {
         for n in 1..windows {
             app.add_systems(
                 WindowPass(n),
-                (overlay_pass(n), overlay::overlays_ui, timeline::timeline_ui).chain(),
+                (
+                    overlay_pass(n),
+                    overlay::overlays_ui,
+                    timeline::timeline_ui,
+                    alarms::alarms_ui,
+                )
+                    .chain(),
             );
         }
         if let Some((path, after)) = options.screenshot.clone() {

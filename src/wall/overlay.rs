@@ -320,7 +320,7 @@ pub(super) fn overlays_ui(
                 egui::StrokeKind::Inside,
             );
         }
-        if let Some(event) = v.motion.and_then(|m| m.newest()) {
+        if let Some(event) = v.motion.and_then(|m| m.highlighted()) {
             event_frame(&painter, cell, event, colour.0);
         }
         // A tile in playback has its playback strip instead (`timeline`).

@@ -202,6 +202,7 @@ fn initial_view(
     let mut view = WallView::default();
     if let Some(w) = want {
         view.window = w.name.clone();
+        view.alarms = w.alarms;
     }
     let index_of = |name: &str| layouts.iter().position(|l| l.name == name);
     view.layout = saved
@@ -306,12 +307,14 @@ pub(super) fn layout_tiles(
         name: String::new(),
         grid: GridSpec::Auto,
         cameras: Vec::new(),
+        follow: Default::default(),
     };
     let mut largest: Vec<Option<TileRect>> = vec![None; order.len()];
     for (window, mut view, mut shown) in &mut windows {
         let (ww, wh) = (window.width(), window.height());
         let spec = layouts.0.get(view.layout).unwrap_or(&fallback);
-        let solved = layout::solve(spec, &names);
+        let follow = view.following.as_ref().and_then(|f| f.camera.as_deref());
+        let solved = layout::solve_following(spec, &names, follow);
         let rects = solved.rects(ww, wh, GAP);
         // A tour's camera step shows that camera full window.
         if let Some(name) = &view.tour_camera {

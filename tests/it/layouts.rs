@@ -15,7 +15,7 @@ use crate::common;
 use crate::wall_view::Rig;
 
 /// Cameras C0…C3 (for the config's checks; the rig spawns its own stand-ins) and `rest`.
-fn config(rest: &str) -> String {
+pub(crate) fn config(rest: &str) -> String {
     let cams: Vec<String> = (0..4)
         .map(|i| format!("(name: \"C{i}\", url: \"rtsp://127.0.0.1:9/c{i}\")"))
         .collect();

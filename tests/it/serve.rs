@@ -67,9 +67,9 @@ fn taken_mjpeg_port_falls_back_and_serves_jpegs_on_demand() {
     let camera = sim(&rt, small(0));
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let preferred = taken.local_addr().unwrap().port();
-    // A recording box that decodes nothing until someone watches.
+    // A recording box that decodes nothing until someone watches (no picture motion).
     let app = Proc::headless(&format!(
-        "(cameras: [(name: \"Cam\", url: \"{}\", mjpeg_port: Some({preferred}))],
+        "(cameras: [(name: \"Cam\", url: \"{}\", mjpeg_port: Some({preferred}), events: Off)],
           headless_decode: false, servers: (api_port: 0, mjpeg_fps: 25))",
         camera.url(1)
     ));

@@ -1,0 +1,344 @@
+//! Events from cameras' own HTTP push streams, for cameras whose ONVIF events are missing or
+//! poor: Hikvision's ISAPI `alertStream` (multipart `EventNotificationAlert` XML: `VMD`, line
+//! and field detection, `active`/`inactive`, `videoloss` heartbeats) and Dahua's
+//! `eventManager.cgi?action=attach` (multipart `Code=…;action=Start|Stop|Pulse`, heartbeats).
+//! Reading a part is pure (`isapi_alert`, `dahua_event`); `spawn` follows one camera's stream
+//! on its own task: Digest or Basic auth, reconnect with a growing wait, a stream silent past
+//! [`SILENCE`] (no heartbeat) is dropped and opened again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use tokio::sync::watch;
+
+use super::multipart::Parts;
+use super::{Edge, EdgeSender, Kind, Source};
+
+/// Which push stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vendor {
+    Hikvision,
+    Dahua,
+}
+
+impl Vendor {
+    pub fn path(self) -> &'static str {
+        match self {
+            Self::Hikvision => "/ISAPI/Event/notification/alertStream",
+            Self::Dahua => "/cgi-bin/eventManager.cgi?action=attach&codes=[All]&heartbeat=5",
+        }
+    }
+
+    fn source(self) -> Source {
+        match self {
+            Self::Hikvision => Source::Isapi,
+            Self::Dahua => Source::Dahua,
+        }
+    }
+
+    /// The edge a part reports, if it reports one (heartbeats and other events do not).
+    pub fn read(self, part: &[u8]) -> Option<(Kind, bool)> {
+        let text = std::str::from_utf8(part).ok()?;
+        match self {
+            Self::Hikvision => isapi_alert(text),
+            Self::Dahua => dahua_event(text),
+        }
+    }
+
+    /// Dahua says start and stop; Hikvision repeats `active` while it lasts.
+    fn lasting(self, kind: Kind) -> bool {
+        self == Self::Dahua && kind != Kind::Line
+    }
+}
+
+/// A stream without a part (a heartbeat or an event) for this long is dropped.
+pub const SILENCE: Duration = Duration::from_secs(60);
+const RETRY_MIN: Duration = Duration::from_secs(2);
+const RETRY_MAX: Duration = Duration::from_secs(120);
+
+/// One `EventNotificationAlert`.
+pub fn isapi_alert(xml: &str) -> Option<(Kind, bool)> {
+    let root = crate::onvif::xml::parse(xml).ok()?;
+    if root.name != "EventNotificationAlert" {
+        return None;
+    }
+    let kind = match root
+        .text_at(&["eventType"])?
+        .trim()
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "vmd" | "motion" | "motiondetection" => Kind::Motion,
+        "linedetection" => Kind::Line,
+        "fielddetection" | "regionentrance" => Kind::Intrusion,
+        // `videoloss` `inactive` is the heartbeat; the rest is not motion.
+        _ => return None,
+    };
+    let active = match root.text_at(&["eventState"])?.trim() {
+        s if s.eq_ignore_ascii_case("active") => true,
+        s if s.eq_ignore_ascii_case("inactive") => false,
+        _ => return None,
+    };
+    Some((kind, active))
+}
+
+/// One Dahua event line, `Code=VideoMotion;action=Start;index=0`.
+pub fn dahua_event(text: &str) -> Option<(Kind, bool)> {
+    let field = |name: &str| {
+        text.split(';').find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    };
+    let kind = match field("Code")? {
+        "VideoMotion" | "SmartMotionHuman" | "SmartMotionVehicle" => Kind::Motion,
+        "CrossLineDetection" => Kind::Line,
+        "CrossRegionDetection" => Kind::Intrusion,
+        _ => return None,
+    };
+    let active = match field("action")? {
+        "Start" | "Pulse" => true,
+        "Stop" => false,
+        _ => return None,
+    };
+    Some((kind, active))
+}
+
+/// A running follower; dropping it (or [`Self::stop`]) ends it.
+pub struct Follower {
+    stop: watch::Sender<bool>,
+}
+
+impl Follower {
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Where and how to read one camera's push stream.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub camera: String,
+    pub vendor: Vendor,
+    /// `http://host[:port]`, without credentials.
+    pub base: url::Url,
+    pub creds: Option<(String, String)>,
+}
+
+/// Starts following `target` on `rt`.
+pub fn spawn(
+    rt: &tokio::runtime::Handle,
+    target: Target,
+    edges: EdgeSender,
+) -> (Follower, tokio::task::JoinHandle<()>) {
+    let (stop, stopped) = watch::channel(false);
+    let span = tracing::info_span!("events", camera = %target.camera);
+    let task = rt.spawn(tracing::Instrument::instrument(
+        run(target, edges, stopped),
+        span,
+    ));
+    (Follower { stop }, task)
+}
+
+async fn run(target: Target, edges: EdgeSender, mut stopped: watch::Receiver<bool>) {
+    let camera: Arc<str> = target.camera.as_str().into();
+    let mut retry = RETRY_MIN;
+    let mut last_error = String::new();
+    loop {
+        let ended = tokio::select! {
+            e = follow(&target, &edges, &camera, &mut retry) => e,
+            _ = stopped.wait_for(|s| *s) => return,
+        };
+        if ended != last_error {
+            tracing::warn!("{ended}; again in {} s", retry.as_secs());
+            last_error = ended;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(retry) => {}
+            _ = stopped.wait_for(|s| *s) => return,
+        }
+        retry = (retry * 2).min(RETRY_MAX);
+    }
+}
+
+/// Opens the stream and reads it until it fails; what failed.
+async fn follow(
+    target: &Target,
+    edges: &EdgeSender,
+    camera: &Arc<str>,
+    retry: &mut Duration,
+) -> String {
+    let what = match target.vendor {
+        Vendor::Hikvision => "ISAPI alertStream",
+        Vendor::Dahua => "Dahua eventManager",
+    };
+    let response = match open(target).await {
+        Ok(r) => r,
+        Err(e) => return format!("{what}: {e}"),
+    };
+    let Some(boundary) = response
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(Parts::boundary)
+    else {
+        return format!("{what}: the answer is not a multipart stream");
+    };
+    tracing::info!("following the camera's {what}");
+    let mut parts = Parts::new(&boundary);
+    let mut body = response.into_body();
+    loop {
+        let frame = match tokio::time::timeout(SILENCE, body.frame()).await {
+            Err(_) => return format!("{what}: silent for {} s", SILENCE.as_secs()),
+            Ok(None) => return format!("{what}: the camera ended the stream"),
+            Ok(Some(Err(e))) => return format!("{what}: {e}"),
+            Ok(Some(Ok(f))) => f,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let (done, error) = parts.push(&data);
+        if let Some(e) = error {
+            tracing::warn!("{what}: {e}");
+        }
+        *retry = RETRY_MIN;
+        for part in done {
+            if let Some((kind, active)) = target.vendor.read(&part) {
+                edges.send(Edge {
+                    camera: camera.clone(),
+                    source: target.vendor.source(),
+                    kind,
+                    active,
+                    lasting: target.vendor.lasting(kind),
+                });
+            }
+        }
+    }
+}
+
+type Response = hyper::Response<hyper::body::Incoming>;
+
+/// `GET` the stream, answering one authentication challenge.
+async fn open(target: &Target) -> Result<Response, String> {
+    let path = target.vendor.path();
+    let mut auth: Option<http_auth::PasswordClient> = None;
+    for _ in 0..2 {
+        let host = target
+            .base
+            .host_str()
+            .unwrap_or("")
+            .trim_matches(['[', ']'])
+            .to_string();
+        let port = target.base.port_or_known_default().unwrap_or(80);
+        let stream = tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio::net::TcpStream::connect((host.as_str(), port)),
+        )
+        .await
+        .map_err(|_| format!("no answer from {host}:{port}"))?
+        .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| e.to_string())?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let mut req = hyper::Request::get(path).header(hyper::header::HOST, host.as_str());
+        if let (Some(client), Some((user, pass))) = (&mut auth, &target.creds)
+            && let Ok(v) = client.respond(&http_auth::PasswordParams {
+                username: user,
+                password: pass,
+                uri: path,
+                method: "GET",
+                body: None,
+            })
+        {
+            req = req.header(hyper::header::AUTHORIZATION, v);
+        }
+        let req = req.body(Empty::<Bytes>::new()).map_err(|e| e.to_string())?;
+        let resp = tokio::time::timeout(Duration::from_secs(10), sender.send_request(req))
+            .await
+            .map_err(|_| "no answer to the request".to_string())?
+            .map_err(|e| e.to_string())?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let challenge = resp
+            .headers()
+            .get_all(hyper::header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(", ");
+        if status != hyper::StatusCode::UNAUTHORIZED || auth.is_some() || target.creds.is_none() {
+            return Err(match status.as_u16() {
+                401 | 403 => format!("HTTP {status}: the camera refused the credentials"),
+                _ => format!("HTTP {status}"),
+            });
+        }
+        auth = Some(
+            http_auth::PasswordClient::try_from(challenge.as_str())
+                .map_err(|e| format!("unusable challenge: {e}"))?,
+        );
+    }
+    Err("the camera refused the credentials".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vector(name: &str) -> Vec<u8> {
+        std::fs::read(format!(
+            "{}/tests/data/events/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    fn read_all(vendor: Vendor, file: &str, boundary: &str) -> Vec<(Kind, bool)> {
+        let mut parts = Parts::new(boundary);
+        let (done, error) = parts.push(&vector(file));
+        assert!(error.is_none(), "{error:?}");
+        done.iter().filter_map(|p| vendor.read(p)).collect()
+    }
+
+    #[test]
+    fn hikvision_alert_stream() {
+        assert_eq!(
+            read_all(Vendor::Hikvision, "hikvision_alertstream.bin", "boundary"),
+            [
+                (Kind::Motion, true),
+                (Kind::Line, true),
+                (Kind::Intrusion, true)
+            ]
+        );
+        assert_eq!(isapi_alert("<Other/>"), None);
+        assert_eq!(isapi_alert("not xml"), None);
+    }
+
+    #[test]
+    fn dahua_event_manager() {
+        assert_eq!(
+            read_all(Vendor::Dahua, "dahua_eventmanager.bin", "myboundary"),
+            [
+                (Kind::Motion, true),
+                (Kind::Line, true),
+                (Kind::Intrusion, true),
+                (Kind::Motion, false)
+            ]
+        );
+        assert_eq!(dahua_event("Code=VideoMotion;action=Sideways"), None);
+        assert_eq!(dahua_event("Heartbeat"), None);
+    }
+}
