@@ -144,7 +144,11 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
         }
         Err(e) => error!("status API cannot start: {e}"),
     }
-    // 3. Events over MQTT, from the log's live feed (never from the ECS).
+    // 3. Events on disk beside the recordings, and over MQTT, from the log's live feed (never
+    //    from the ECS).
+    if let Err(e) = events::store::spawn_writer(config.recording.dir.clone(), &events.0) {
+        error!("the event store cannot start: {e}");
+    }
     if let Some(mqtt) = &config.mqtt {
         let names = camera::camera_list(&config, runtime.sim_addrs())
             .into_iter()

@@ -135,11 +135,15 @@ struct ExportArgs {
     cameras: Vec<String>,
     /// Start: RFC 3339 (2026-11-26T02:14:00+01:00) or local "YYYY-MM-DD HH:MM:SS"; the clip
     /// starts at the keyframe at or before it.
-    #[arg(long)]
-    from: String,
+    #[arg(long, required_unless_present = "event", conflicts_with = "event")]
+    from: Option<String>,
     /// End, the same way; the clip ends at the first picture at or after it.
+    #[arg(long, required_unless_present = "event", conflicts_with = "event")]
+    to: Option<String>,
+    /// An event's id (`/api/events`, the alarm list): the clip is the event with the
+    /// recording's pre- and post-roll. One camera only.
     #[arg(long)]
-    to: String,
+    event: Option<u64>,
     /// The MP4 file (one camera) or the folder (several; one file each).
     #[arg(short, long)]
     output: PathBuf,
@@ -467,13 +471,18 @@ fn simcam(args: SimArgs) -> anyhow::Result<ExitCode> {
 
 fn export(cli_config: Option<&Path>, args: ExportArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(cli_config)?;
-    let all_written = opticlink::playback::commands::export(
-        &config,
-        &args.cameras,
-        &args.from,
-        &args.to,
-        &args.output,
-    )?;
+    let all_written = match (args.event, args.from, args.to) {
+        (Some(id), ..) => {
+            let [camera] = args.cameras.as_slice() else {
+                bail!("--event exports one camera: name only the event's camera");
+            };
+            opticlink::playback::commands::export_event(&config, camera, id, &args.output)?
+        }
+        (None, Some(from), Some(to)) => {
+            opticlink::playback::commands::export(&config, &args.cameras, &from, &to, &args.output)?
+        }
+        _ => bail!("give --from and --to, or --event"),
+    };
     Ok(if all_written {
         ExitCode::SUCCESS
     } else {

@@ -144,7 +144,7 @@ impl CameraSpawner<'_, '_> {
         }
         set_recording.write(SetRecording {
             camera: entity,
-            active: Some(cam.record),
+            active: Some(cam.record.on()),
         });
         info!(camera = %cam.name, "settings replaced over the API");
         Ok(ports.cloned().unwrap_or_default())

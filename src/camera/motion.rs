@@ -221,3 +221,60 @@ fn end_events(
         }
     }
 }
+
+/// Camera `name`'s events (start, end; Unix ms, `i64::MAX` while one lasts) around `at`: the
+/// store's for the day before, of and after `at`, and the wall's recent ones.
+pub fn camera_events(
+    store: Option<&std::path::Path>,
+    feed: Option<&AlarmFeed>,
+    name: &str,
+    at: i64,
+) -> Vec<(i64, i64)> {
+    let ms = |t: chrono::DateTime<chrono::Utc>| t.timestamp_millis();
+    let mut out: Vec<(u64, i64, i64)> = Vec::new();
+    if let (Some(dir), Some(t)) = (store, chrono::DateTime::from_timestamp_millis(at)) {
+        let day = chrono::TimeDelta::days(1);
+        for e in crate::events::store::read_range(dir, name, t - day, t + day, 3) {
+            out.push((e.id, ms(e.start), e.end.map_or(i64::MAX, ms)));
+        }
+    }
+    for a in feed
+        .iter()
+        .flat_map(|f| f.entries.iter())
+        .filter(|a| a.name == name)
+    {
+        if !out.iter().any(|(id, ..)| *id == a.id) {
+            out.push((a.id, ms(a.start), a.end.map_or(i64::MAX, ms)));
+        }
+    }
+    out.sort_by_key(|(_, s, _)| *s);
+    out.into_iter().map(|(_, s, e)| (s, e)).collect()
+}
+
+/// Where `[` (`step` -1) or `]` (1) takes a playhead at `at`: the previous or next event's
+/// start less `pre_roll` (an event is "passed" once the playhead is past its pre-roll mark).
+pub fn next_event(events: &[(i64, i64)], at: i64, step: i32, pre_roll: i64) -> Option<i64> {
+    // A second of slack, so pressing `[` twice goes back past the event just jumped to.
+    let marks = events.iter().map(|(s, _)| s - pre_roll);
+    if step > 0 {
+        marks.filter(|m| *m > at + 1_000).min()
+    } else {
+        marks.filter(|m| *m < at - 1_000).max()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn brackets_jump_between_event_starts_less_the_pre_roll() {
+        let events = [(100_000, 110_000), (200_000, i64::MAX)];
+        assert_eq!(next_event(&events, 0, 1, 5_000), Some(95_000));
+        assert_eq!(next_event(&events, 95_000, 1, 5_000), Some(195_000));
+        assert_eq!(next_event(&events, 95_500, 1, 5_000), Some(195_000));
+        assert_eq!(next_event(&events, 195_000, -1, 5_000), Some(95_000));
+        assert_eq!(next_event(&events, 195_000, 1, 5_000), None);
+        assert_eq!(next_event(&events, 50_000, -1, 5_000), None);
+    }
+}

@@ -94,6 +94,8 @@ pub enum ReplayAction {
     Seek(i64),
     /// This far (ms, negative back).
     Skip(i64),
+    /// To the next (1) or previous (-1) event's start, less the pre-roll.
+    Event(i32),
     /// One picture forward (1) or back (-1); pauses.
     Frame(i32),
     /// Faster (1) or slower (-1) along [`SPEEDS`].
@@ -184,7 +186,10 @@ fn requests(
     (config, bell): (Option<Res<WallConfig>>, Option<Res<super::WallBell>>),
     cameras: Query<(Entity, &IpCamera, Option<&Replay>, Option<&ViewLocked>)>,
     mut heads: Query<&mut Playhead>,
-    clips: Res<super::clips::Clips>,
+    (clips, feed): (
+        Res<super::clips::Clips>,
+        Option<Res<super::motion::AlarmFeed>>,
+    ),
 ) {
     let now = time.elapsed();
     // Heads made this frame (commands are applied after the system).
@@ -287,7 +292,25 @@ fn requests(
                 let Ok(mut head) = heads.get_mut(r.head) else {
                     continue;
                 };
-                move_head(&mut head, action, &r.shown, now);
+                let action = match action {
+                    ReplayAction::Event(step) => {
+                        let events = super::motion::camera_events(
+                            config.as_deref().map(|c| c.recording.dir.as_path()),
+                            feed.as_deref(),
+                            &cam.name,
+                            head.at(now),
+                        );
+                        let pre = config
+                            .as_deref()
+                            .map_or(5_000, |c| c.recording.pre_roll_secs as i64 * 1000);
+                        match super::motion::next_event(&events, head.at(now), *step, pre) {
+                            Some(t) => ReplayAction::Seek(t),
+                            None => continue,
+                        }
+                    }
+                    other => other.clone(),
+                };
+                move_head(&mut head, &action, &r.shown, now);
             }
         }
     }

@@ -62,7 +62,7 @@ pub fn camera_list(
                 username: None,
                 password: None,
                 transport: Default::default(),
-                record: false,
+                record: Default::default(),
                 enabled: true,
                 onvif: onvif.map(|at| crate::config::OnvifConfig {
                     url: format!("http://{at}/onvif/cam{i}/device_service"),
@@ -147,7 +147,7 @@ fn record_settings(cam: &CameraConfig, config: &Config) -> RecordSettings {
         dir: config.recording.dir.clone(),
         format: config.recording.format,
         segment_secs: config.recording.segment_secs,
-        active: cam.record,
+        active: cam.record.on(),
     }
 }
 
@@ -210,6 +210,9 @@ impl CameraSpawner<'_, '_> {
         }
         if let Ok(mut r) = self.retention.0.lock() {
             r.recorders.insert(cam.name.clone(), recorder.clone());
+            if cam.record == crate::config::Record::Events {
+                r.policy.events_only.insert(folder_name(&cam.name));
+            }
             if let Some(cap) = cam.max_bytes {
                 r.policy
                     .camera_max_bytes
@@ -258,7 +261,7 @@ impl CameraSpawner<'_, '_> {
         let wanted = self.wanted.as_ref().is_none_or(|w| w.0);
         let analysed = local_motion(cam) && cam.sub_url.is_none();
         let demand = Demand {
-            session: !(wanted && cam.sub_url.is_some()) || cam.record,
+            session: !(wanted && cam.sub_url.is_some()) || cam.record.on(),
             decode: wanted || config.headless_decode,
             pictures: wanted,
             motion: analysed,
@@ -461,6 +464,7 @@ impl CameraSpawner<'_, '_> {
         if let Ok(mut r) = self.retention.0.lock() {
             r.recorders.remove(name);
             r.policy.camera_max_bytes.remove(&folder_name(name));
+            r.policy.events_only.remove(&folder_name(name));
         }
         self.commands.entity(entity).despawn();
         info!(camera = %name, "removed");
@@ -481,8 +485,12 @@ pub(super) fn local_motion(cam: &CameraConfig) -> bool {
 fn spawn_cameras(mut spawner: CameraSpawner) {
     let cameras = camera_list(&spawner.config, spawner.runtime.sim_addrs());
     if let Ok(mut r) = spawner.retention.0.lock() {
-        r.policy.retain_days = spawner.config.recording.retain_days;
-        r.policy.max_bytes = spawner.config.recording.max_bytes;
+        let recording = &spawner.config.recording;
+        r.policy.retain_days = recording.retain_days;
+        r.policy.max_bytes = recording.max_bytes;
+        r.policy.events_retain_days = recording.events_retain_days;
+        r.policy.pre_roll_secs = recording.pre_roll_secs;
+        r.policy.post_roll_secs = recording.post_roll_secs;
     }
     for (index, cam) in cameras.iter().enumerate() {
         spawner.spawn(cam, index);

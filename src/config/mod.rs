@@ -109,9 +109,10 @@ pub struct CameraConfig {
     /// RTP transport. Default `Tcp` (interleaved); `Udp` for cameras that need it.
     #[serde(default)]
     pub transport: Transport,
-    /// Record continuously. Default false.
+    /// `true`: record continuously; `Events`: record continuously but keep only the segments
+    /// that overlap an event with its pre- and post-roll; `false` (default): do not record.
     #[serde(default)]
-    pub record: bool,
+    pub record: Record,
     /// `false` keeps the camera on the wall as `offline` without connecting. Default true.
     #[serde(default = "yes")]
     pub enabled: bool,
@@ -147,6 +148,56 @@ pub struct CameraConfig {
     /// The view password's argon2id hash, from the local secrets file (never in the config).
     #[serde(skip)]
     pub view_lock: Option<String>,
+}
+
+/// What a camera records. Written `true`, `false` or `Events`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Record {
+    #[default]
+    Off,
+    Continuous,
+    /// The writer records continuously (so the pre-roll costs nothing); retention keeps only
+    /// what overlaps events.
+    Events,
+}
+
+impl Record {
+    /// Whether the camera records at all.
+    pub fn on(self) -> bool {
+        self != Self::Off
+    }
+}
+
+impl Serialize for Record {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Off => s.serialize_bool(false),
+            Self::Continuous => s.serialize_bool(true),
+            Self::Events => s.serialize_unit_variant("Record", 2, "Events"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Record {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Untagged, so RON's bare `Events` and JSON's `"Events"` both reach `Mode` (RON hands
+        // serde's buffered content the identifier's name).
+        #[derive(Deserialize)]
+        enum Mode {
+            Events,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged, expecting = "true, false or Events")]
+        enum Repr {
+            Bool(bool),
+            Mode(Mode),
+        }
+        Ok(match Repr::deserialize(d)? {
+            Repr::Bool(true) => Record::Continuous,
+            Repr::Bool(false) => Record::Off,
+            Repr::Mode(Mode::Events) => Record::Events,
+        })
+    }
 }
 
 /// RTP transport.
@@ -217,6 +268,23 @@ pub struct RecordingConfig {
     /// Keep the whole store under this many bytes, oldest segments first. Default `None`.
     #[serde(default)]
     pub max_bytes: Option<u64>,
+    /// Segments that overlap an event are kept this many days instead (`None`: as the rest).
+    #[serde(default)]
+    pub events_retain_days: Option<u64>,
+    /// Footage kept before an event starts (`record: Events`, export `--event`, playing an
+    /// alarm). Default 5.
+    #[serde(default = "default_pre_roll")]
+    pub pre_roll_secs: u64,
+    /// Footage kept after an event ends. Default 10.
+    #[serde(default = "default_post_roll")]
+    pub post_roll_secs: u64,
+}
+
+fn default_pre_roll() -> u64 {
+    5
+}
+fn default_post_roll() -> u64 {
+    10
 }
 
 impl Default for RecordingConfig {
@@ -227,6 +295,9 @@ impl Default for RecordingConfig {
             segment_secs: default_segment_secs(),
             retain_days: None,
             max_bytes: None,
+            events_retain_days: None,
+            pre_roll_secs: default_pre_roll(),
+            post_roll_secs: default_post_roll(),
         }
     }
 }
@@ -463,6 +534,35 @@ mod tests {
     }
 
     #[test]
+    fn record_is_true_false_or_events_in_ron_and_json() {
+        let cam = |v: &str| {
+            Config::parse(
+                &format!("(cameras: [(name: \"a\", url: \"rtsp://h/x\", record: {v})])"),
+                "t",
+            )
+            .map(|c| c.cameras[0].record)
+        };
+        assert_eq!(cam("true").unwrap(), Record::Continuous);
+        assert_eq!(cam("false").unwrap(), Record::Off);
+        assert_eq!(cam("Events").unwrap(), Record::Events);
+        assert!(cam("Sometimes").is_err());
+        let json = |v: &str| {
+            serde_json::from_str::<CameraConfig>(&format!(
+                r#"{{"name":"a","url":"rtsp://h/x","record":{v}}}"#
+            ))
+            .map(|c| c.record)
+        };
+        assert_eq!(json("true").unwrap(), Record::Continuous);
+        assert_eq!(json("\"Events\"").unwrap(), Record::Events);
+        assert!(json("1").is_err());
+        assert_eq!(
+            serde_json::to_string(&Record::Events).unwrap(),
+            "\"Events\""
+        );
+        assert_eq!(serde_json::to_string(&Record::Continuous).unwrap(), "true");
+    }
+
+    #[test]
     fn demo_is_valid_and_simulated() {
         let c = Config::demo();
         assert_eq!(c.simulated.as_ref().map(|s| s.cameras), Some(4));
@@ -474,7 +574,7 @@ mod tests {
         let c = Config::parse("(cameras: [(name: \"a\", url: \"rtsp://h/x\")])", "t").unwrap();
         let cam = &c.cameras[0];
         assert_eq!(cam.transport, Transport::Tcp);
-        assert!(cam.enabled && !cam.record);
+        assert!(cam.enabled && !cam.record.on());
         assert_eq!(c.servers.api_port, 8555);
         assert_eq!(c.servers.mjpeg_base_port, 555);
         assert_eq!(c.stall_secs, 5);

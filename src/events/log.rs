@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use super::{Kind, Source};
@@ -15,7 +15,7 @@ use super::{Kind, Source};
 pub const KEEP: usize = 10_000;
 
 /// One event.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     /// Unique: the start in Unix milliseconds, moved on by one where two would meet.
     pub id: u64,
@@ -24,6 +24,7 @@ pub struct Event {
     pub kind: Kind,
     pub start: DateTime<Utc>,
     /// `None` while it lasts.
+    #[serde(default)]
     pub end: Option<DateTime<Utc>>,
 }
 

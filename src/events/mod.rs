@@ -10,6 +10,7 @@ pub mod mqtt;
 pub mod multipart;
 pub mod picture;
 pub mod pullpoint;
+pub mod store;
 pub mod vendor;
 
 use std::sync::Arc;

@@ -17,6 +17,13 @@ pub fn export(
     to: &str,
     output: &Path,
 ) -> anyhow::Result<bool> {
+    known(config, cameras)?;
+    let from = index::parse_time(from).map_err(|e| anyhow::anyhow!("--from: {e}"))?;
+    let to = index::parse_time(to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
+    export_span(config, cameras, from, to, output)
+}
+
+fn known(config: &Config, cameras: &[String]) -> anyhow::Result<()> {
     let known = crate::credentials::commands::camera_names(config);
     for camera in cameras {
         anyhow::ensure!(
@@ -25,8 +32,47 @@ pub fn export(
             known.join(", ")
         );
     }
-    let from = index::parse_time(from).map_err(|e| anyhow::anyhow!("--from: {e}"))?;
-    let to = index::parse_time(to).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
+    Ok(())
+}
+
+/// Exports event `id` of `camera` with the recording's pre- and post-roll (an event still
+/// going on: up to now).
+pub fn export_event(config: &Config, camera: &str, id: u64, output: &Path) -> anyhow::Result<bool> {
+    known(config, &[camera.to_string()])?;
+    let event = crate::events::store::find(&config.recording.dir, camera, id).ok_or_else(|| {
+        anyhow::anyhow!(
+            "no event {id} of camera {camera:?} in {} (ids are in /api/events and the alarm list)",
+            config.recording.dir.display()
+        )
+    })?;
+    let pre = i64::try_from(config.recording.pre_roll_secs).unwrap_or(0) * 1000;
+    let post = i64::try_from(config.recording.post_roll_secs).unwrap_or(0) * 1000;
+    let from = event.start.timestamp_millis() - pre;
+    let to = event
+        .end
+        .unwrap_or_else(chrono::Utc::now)
+        .timestamp_millis()
+        + post;
+    println!(
+        "{camera}: event {id} ({} {}, {} to {})",
+        event.kind.as_str(),
+        event.source.as_str(),
+        index::rfc3339(event.start.timestamp_millis()),
+        event
+            .end
+            .map_or("now".into(), |e| index::rfc3339(e.timestamp_millis()))
+    );
+    export_span(config, &[camera.to_string()], from, to, output)
+}
+
+/// Exports `cameras` between `from` and `to` (Unix milliseconds).
+fn export_span(
+    config: &Config,
+    cameras: &[String],
+    from: i64,
+    to: i64,
+    output: &Path,
+) -> anyhow::Result<bool> {
     let several = cameras.len() > 1 || output.is_dir();
     if several {
         std::fs::create_dir_all(output)

@@ -1,6 +1,9 @@
-//! Retention: deletes the oldest segments when they are older than `retain_days` or when the
-//! store (or one camera) is over its byte budget; never the open segment. The plan is pure
-//! (`plan`); the thread scans the store at start-up and every minute and applies it.
+//! Retention: deletes the oldest segments when they are older than `retain_days` (segments
+//! that overlap an event: `events_retain_days`) or when the store (or one camera) is over its
+//! byte budget; for cameras with `record: Events`, every closed segment that overlaps no event
+//! with its pre- and post-roll; never the open segment, and never a file that is not one of
+//! our segments (the events files go with their day, once it is past every limit). The plan
+//! is pure (`plan`); the thread scans the store at start-up and every minute and applies it.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -16,13 +19,33 @@ pub struct RetentionPolicy {
     pub max_bytes: Option<u64>,
     /// Per camera, by its folder's name ([`folder_name`](super::names::folder_name)).
     pub camera_max_bytes: HashMap<String, u64>,
+    /// Segments overlapping an event are kept this long instead of `retain_days`.
+    pub events_retain_days: Option<u64>,
+    /// Camera folders that keep only what overlaps events (`record: Events`).
+    pub events_only: HashSet<String>,
+    /// Footage around an event that counts as the event's.
+    pub pre_roll_secs: u64,
+    pub post_roll_secs: u64,
 }
 
 impl RetentionPolicy {
     pub fn is_empty(&self) -> bool {
-        self.retain_days.is_none() && self.max_bytes.is_none() && self.camera_max_bytes.is_empty()
+        self.retain_days.is_none()
+            && self.max_bytes.is_none()
+            && self.camera_max_bytes.is_empty()
+            && self.events_only.is_empty()
+            && self.events_retain_days.is_none()
+    }
+
+    /// Whether events matter to the plan (and must be read).
+    fn needs_events(&self) -> bool {
+        !self.events_only.is_empty() || self.events_retain_days.is_some()
     }
 }
+
+/// Each camera folder's events as `(start, end)` Unix seconds (`end` `u64::MAX` while one
+/// lasts).
+pub type EventSpans = HashMap<String, Vec<(u64, u64)>>;
 
 /// One segment file in the store.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +55,20 @@ pub struct SegmentFile {
     pub bytes: u64,
     /// Last write (the segment's end), Unix seconds.
     pub modified_secs: u64,
+    /// The segment's start (from its name), Unix seconds.
+    pub start_secs: u64,
+}
+
+impl SegmentFile {
+    /// Whether it overlaps one of `spans`, widened by the rolls.
+    fn overlaps(&self, spans: Option<&Vec<(u64, u64)>>, policy: &RetentionPolicy) -> bool {
+        spans.is_some_and(|spans| {
+            spans.iter().any(|&(s, e)| {
+                self.start_secs <= e.saturating_add(policy.post_roll_secs)
+                    && self.modified_secs >= s.saturating_sub(policy.pre_roll_secs)
+            })
+        })
+    }
 }
 
 /// Which segments to delete, oldest first. `open` segments are never chosen.
@@ -39,17 +76,30 @@ pub fn plan(
     files: &[SegmentFile],
     open: &HashSet<PathBuf>,
     policy: &RetentionPolicy,
+    events: &EventSpans,
     now_secs: u64,
 ) -> Vec<PathBuf> {
     let mut candidates: Vec<&SegmentFile> = files.iter().collect();
     candidates.sort_by(|a, b| (a.modified_secs, &a.path).cmp(&(b.modified_secs, &b.path)));
     let mut doomed: HashSet<&Path> = HashSet::new();
-    if let Some(days) = policy.retain_days {
-        let cutoff = now_secs.saturating_sub(days.saturating_mul(86_400));
-        for f in &candidates {
-            if f.modified_secs < cutoff && !open.contains(&f.path) {
-                doomed.insert(&f.path);
-            }
+    let cutoff = |days: u64| now_secs.saturating_sub(days.saturating_mul(86_400));
+    for f in &candidates {
+        if open.contains(&f.path) {
+            continue;
+        }
+        let eventful = f.overlaps(events.get(&f.camera), policy);
+        let days = match policy.events_retain_days {
+            Some(d) if eventful => Some(d),
+            _ => policy.retain_days,
+        };
+        let old = days.is_some_and(|d| f.modified_secs < cutoff(d));
+        // Event footage only: a closed segment no event (or one starting within the pre-roll
+        // after it) will want.
+        let uneventful = policy.events_only.contains(&f.camera)
+            && !eventful
+            && f.modified_secs.saturating_add(policy.pre_roll_secs) < now_secs;
+        if old || uneventful {
+            doomed.insert(&f.path);
         }
     }
     let mut per_camera: HashMap<&str, u64> = HashMap::new();
@@ -96,6 +146,11 @@ pub fn plan(
 /// else (a user's own videos in the same folder), and no symbolic link at any level (a link
 /// could lead out of the store).
 pub fn scan(dir: &Path) -> Vec<SegmentFile> {
+    scan_cameras(dir, None)
+}
+
+/// [`scan`] of the camera folders in `only` (all without).
+fn scan_cameras(dir: &Path, only: Option<&HashSet<String>>) -> Vec<SegmentFile> {
     /// The real (not linked) entries of `dir` of the kind `want`.
     fn entries(dir: &Path, want: fn(&std::fs::FileType) -> bool) -> Vec<std::fs::DirEntry> {
         std::fs::read_dir(dir)
@@ -108,6 +163,9 @@ pub fn scan(dir: &Path) -> Vec<SegmentFile> {
     let mut out = Vec::new();
     for cam in entries(dir, std::fs::FileType::is_dir) {
         let camera = cam.file_name().to_string_lossy().into_owned();
+        if only.is_some_and(|o| !o.contains(&camera)) {
+            continue;
+        }
         for day in entries(&cam.path(), std::fs::FileType::is_dir) {
             let day_name = day.file_name().to_string_lossy().into_owned();
             for seg in entries(&day.path(), std::fs::FileType::is_file) {
@@ -121,11 +179,14 @@ pub fn scan(dir: &Path) -> Vec<SegmentFile> {
                     .ok()
                     .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
                     .map_or(0, |d| d.as_secs());
+                let start_secs = super::policy::start_from_name(&format!("{day_name}/{name}"))
+                    .map_or(modified_secs, |ms| (ms / 1000).max(0) as u64);
                 out.push(SegmentFile {
                     path: seg.path(),
                     camera: camera.clone(),
                     bytes: meta.len(),
                     modified_secs,
+                    start_secs,
                 });
             }
         }
@@ -135,6 +196,9 @@ pub fn scan(dir: &Path) -> Vec<SegmentFile> {
 
 /// How often the store is checked after the start-up pass.
 pub const INTERVAL: Duration = Duration::from_secs(60);
+/// How often the cameras that keep only event footage are checked (a closed segment goes
+/// soon after its pre-roll has passed).
+pub const EVENTS_INTERVAL: Duration = Duration::from_secs(5);
 
 /// What retention works from; the ECS updates it as cameras come and go.
 #[derive(Default)]
@@ -147,11 +211,13 @@ pub struct RetentionState {
 /// [`RetentionState`] shared between the ECS and the retention thread.
 pub type SharedRetention = std::sync::Arc<std::sync::Mutex<RetentionState>>;
 
-/// Applies the policy now and then every [`INTERVAL`], for as long as the process runs.
+/// Applies the policy now and then every [`INTERVAL`] (event-only cameras every
+/// [`EVENTS_INTERVAL`]), for as long as the process runs.
 pub fn spawn_retention(dir: PathBuf, state: SharedRetention) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("retention".into())
         .spawn(move || {
+            let mut last_full: Option<std::time::Instant> = None;
             loop {
                 let (policy, recorders) = match state.lock() {
                     Ok(s) => (
@@ -160,10 +226,23 @@ pub fn spawn_retention(dir: PathBuf, state: SharedRetention) -> std::io::Result<
                     ),
                     Err(_) => return,
                 };
-                if !policy.is_empty() {
-                    enforce(&dir, &policy, &recorders);
+                let full = last_full.is_none_or(|t| t.elapsed() >= INTERVAL);
+                if full {
+                    last_full = Some(std::time::Instant::now());
+                    if !policy.is_empty() {
+                        enforce(&dir, &policy, &recorders);
+                    }
+                } else if !policy.events_only.is_empty() {
+                    // Only the event-only rule, only those cameras.
+                    let quick = RetentionPolicy {
+                        events_only: policy.events_only.clone(),
+                        pre_roll_secs: policy.pre_roll_secs,
+                        post_roll_secs: policy.post_roll_secs,
+                        ..Default::default()
+                    };
+                    enforce_in(&dir, &quick, &recorders, Some(&policy.events_only));
                 }
-                std::thread::sleep(INTERVAL);
+                std::thread::sleep(EVENTS_INTERVAL);
             }
         })?;
     Ok(())
@@ -171,6 +250,17 @@ pub fn spawn_retention(dir: PathBuf, state: SharedRetention) -> std::io::Result<
 
 /// One pass: scan, plan, delete, remove emptied day directories.
 pub fn enforce(dir: &Path, policy: &RetentionPolicy, recorders: &[RecorderHandle]) {
+    enforce_in(dir, policy, recorders, None);
+    forget_old_event_days(dir, policy, chrono::Local::now().date_naive());
+}
+
+/// [`enforce`] over the camera folders in `only` (all without).
+fn enforce_in(
+    dir: &Path,
+    policy: &RetentionPolicy,
+    recorders: &[RecorderHandle],
+    only: Option<&HashSet<String>>,
+) {
     let open: HashSet<PathBuf> = recorders
         .iter()
         .filter_map(|r| r.status().current)
@@ -178,13 +268,65 @@ pub fn enforce(dir: &Path, policy: &RetentionPolicy, recorders: &[RecorderHandle
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    for path in plan(&scan(dir), &open, policy, now) {
+    let events = if policy.needs_events() {
+        event_spans(dir)
+    } else {
+        EventSpans::new()
+    };
+    for path in plan(&scan_cameras(dir, only), &open, policy, &events, now) {
         match std::fs::remove_file(&path) {
             Ok(()) => tracing::info!("retention: deleted {}", path.display()),
             Err(e) => tracing::warn!("retention: cannot delete {}: {e}", path.display()),
         }
         if let Some(day) = path.parent() {
             let _ = std::fs::remove_dir(day); // only succeeds when empty
+        }
+    }
+}
+
+/// Every camera folder's events, from the event store's files.
+fn event_spans(dir: &Path) -> EventSpans {
+    let mut out = EventSpans::new();
+    for cam in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let spans: Vec<(u64, u64)> = std::fs::read_dir(cam.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .flat_map(|day| {
+                crate::events::store::read_file(&day.path().join(crate::events::store::FILE))
+            })
+            .map(|e| {
+                let s = e.start.timestamp().max(0) as u64;
+                (s, e.end.map_or(u64::MAX, |t| t.timestamp().max(0) as u64))
+            })
+            .collect();
+        out.insert(cam.file_name().to_string_lossy().into_owned(), spans);
+    }
+    out
+}
+
+/// Events files of days past every age limit, with their day folders once empty.
+fn forget_old_event_days(dir: &Path, policy: &RetentionPolicy, today: chrono::NaiveDate) {
+    let Some(days) = policy.retain_days.max(policy.events_retain_days) else {
+        return;
+    };
+    for cam in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        for day in std::fs::read_dir(cam.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = day.file_name().to_string_lossy().into_owned();
+            let Ok(date) = chrono::NaiveDate::parse_from_str(&name, "%Y-%m-%d") else {
+                continue;
+            };
+            if (today - date).num_days() > i64::try_from(days).unwrap_or(i64::MAX) {
+                let file = day.path().join(crate::events::store::FILE);
+                if std::fs::remove_file(&file).is_ok() {
+                    tracing::info!("retention: deleted {}", file.display());
+                }
+                let _ = std::fs::remove_dir(day.path());
+            }
         }
     }
 }
@@ -199,7 +341,51 @@ mod tests {
             camera: camera.into(),
             bytes,
             modified_secs,
+            start_secs: modified_secs.saturating_sub(60),
         }
+    }
+
+    #[test]
+    fn event_footage_only_and_longer_for_events() {
+        // Minute segments of camera E ending at 60, 120, … 600.
+        let files: Vec<SegmentFile> = (1..=10)
+            .map(|i| f("E", &i.to_string(), 1, i * 60))
+            .collect();
+        let open: HashSet<PathBuf> = [PathBuf::from("E/10")].into();
+        let policy = RetentionPolicy {
+            events_only: ["E".to_string()].into(),
+            pre_roll_secs: 5,
+            post_roll_secs: 10,
+            ..Default::default()
+        };
+        // One event 200..230 s, one still going since 530 s.
+        let events: EventSpans = [("E".to_string(), vec![(200, 230), (530, u64::MAX)])].into();
+        let doomed = names(plan(&files, &open, &policy, &events, 600));
+        // Kept: 4 (180..240) holds the first event, and its post-roll (to 240) reaches 5
+        // (240..300); 9 holds the pre-roll of the one going on, 10 is open.
+        assert_eq!(doomed, ["E/1", "E/2", "E/3", "E/6", "E/7", "E/8"]);
+        // A segment that just closed waits out the pre-roll.
+        let recent = names(plan(
+            &files[..9],
+            &HashSet::new(),
+            &policy,
+            &EventSpans::new(),
+            541,
+        ));
+        assert!(!recent.contains(&"E/9".to_string()) && recent.contains(&"E/8".to_string()));
+        // Event footage outlives the rest.
+        let policy = RetentionPolicy {
+            retain_days: Some(1),
+            events_retain_days: Some(30),
+            ..Default::default()
+        };
+        let day = 86_400;
+        let files = vec![f("C", "old", 1, 100), f("C", "event", 1, 200)];
+        let events: EventSpans = [("C".to_string(), vec![(170, 175)])].into();
+        assert_eq!(
+            names(plan(&files, &HashSet::new(), &policy, &events, 3 * day)),
+            ["C/old"]
+        );
     }
 
     fn names(p: Vec<PathBuf>) -> Vec<String> {
@@ -268,7 +454,11 @@ mod tests {
             ),
         ];
         for (name, policy, open, want) in cases {
-            assert_eq!(names(plan(&files, open, &policy, now)), want, "{name}");
+            assert_eq!(
+                names(plan(&files, open, &policy, &EventSpans::new(), now)),
+                want,
+                "{name}"
+            );
         }
     }
 
@@ -337,7 +527,13 @@ mod tests {
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap()
             .as_secs();
-        let doomed = plan(&scan(&store), &HashSet::new(), &policy, now_secs);
+        let doomed = plan(
+            &scan(&store),
+            &HashSet::new(),
+            &policy,
+            &EventSpans::new(),
+            now_secs,
+        );
         assert_eq!(doomed.len(), ours.len());
         for path in doomed {
             std::fs::remove_file(path).unwrap();

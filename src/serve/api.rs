@@ -209,7 +209,10 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
             Ok(json) => reply(StatusCode::OK, "application/json", json),
             Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         },
-        (&Method::GET, ["api", "events"]) => super::events::list(req.uri().query(), events),
+        (&Method::GET, ["api", "events"]) => {
+            let names: Vec<String> = snapshot.cameras.iter().map(|c| c.name.clone()).collect();
+            super::events::list(req.uri().query(), events, record_dir, &names)
+        }
         (&Method::GET, ["api", "events", "stream"]) => super::events::stream(events),
         (&Method::GET, ["api", "windows"]) => super::windows::list(&snapshot),
         (&Method::POST, ["api", "windows", name]) => {

@@ -32,8 +32,17 @@ fn time(field: &str, text: &str) -> Result<DateTime<Utc>, String> {
         })
 }
 
-/// `GET /api/events`.
-pub fn list(query: Option<&str>, log: &EventLog) -> Response<Body> {
+/// Days of the store a query reads at most.
+const MAX_DAYS: i64 = 62;
+
+/// `GET /api/events`: from memory, and from the store beside the recordings for a span with a
+/// start (older events than memory keeps live only there), merged by id.
+pub fn list(
+    query: Option<&str>,
+    log: &EventLog,
+    store: &std::path::Path,
+    cameras: &[String],
+) -> Response<Body> {
     let (mut camera, mut from, mut to) = (None, None, None);
     for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         let parsed = match k.as_ref() {
@@ -49,7 +58,20 @@ pub fn list(query: Option<&str>, log: &EventLog) -> Response<Body> {
             return error_response(StatusCode::BAD_REQUEST, &why);
         }
     }
-    let events = log.query(camera.as_deref(), from, to);
+    let mut events = log.query(camera.as_deref(), from, to);
+    if let Some(from) = from {
+        let to = to.unwrap_or_else(Utc::now);
+        let stored = cameras
+            .iter()
+            .filter(|c| camera.as_ref().is_none_or(|want| want == *c))
+            .flat_map(|c| crate::events::store::read_range(store, c, from, to, MAX_DAYS));
+        for e in stored {
+            if !events.iter().any(|m| m.id == e.id) {
+                events.push(e);
+            }
+        }
+        events.sort_by_key(|e| (e.start, e.id));
+    }
     reply_json(StatusCode::OK, &serde_json::json!({ "events": events }))
 }
 

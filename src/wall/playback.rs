@@ -1,8 +1,9 @@
 //! Playback keys in the operator's window, for the selected camera: Space into playback (then
 //! play/pause), Shift+Space every camera the window shows into playback in sync with it, Esc
 //! back to live; while it plays recordings, ←/→ 10 s back/on (Shift: a minute), ↑/↓ faster and
-//! slower (down through ×¼ into reverse), `,`/`.` one picture back/on, I marks the instant and
-//! E exports the clip from the mark to the playhead (`camera::clips`). None while typing into
+//! slower (down through ×¼ into reverse), `,`/`.` one picture back/on, `[`/`]` the previous and
+//! next event (less the pre-roll), I marks the instant and E exports the clip from the mark to
+//! the playhead (`camera::clips`). None while typing into
 //! a field. The requests go to `camera::replay`, which does the same for the timeline's clicks.
 
 use bevy::prelude::*;
@@ -47,6 +48,8 @@ pub(super) fn key_action(
         (KeyCode::Period, ReplayAction::Frame(1)),
         (KeyCode::KeyI, ReplayAction::Mark),
         (KeyCode::KeyE, ReplayAction::Export),
+        (KeyCode::BracketLeft, ReplayAction::Event(-1)),
+        (KeyCode::BracketRight, ReplayAction::Event(1)),
     ]
     .into_iter()
     .find(|(k, _)| keys.just_pressed(*k))

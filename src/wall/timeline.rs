@@ -1,7 +1,8 @@
 //! The playback strip of a tile in playback, drawn with egui in each window's pass: camera,
 //! the playhead's date and time, speed, buttons (10 s back, play/pause, 10 s on, slower,
 //! faster, mark, export clip, sync all, live) and what came of the last clip, the day's timeline (recorded spans, gaps, unreadable files in red,
-//! hours) and a ten-minute close-up around the playhead; a click or drag on either seeks.
+//! hours, events along the top in the event colour) and a ten-minute close-up around the
+//! playhead; a click or drag on either seeks.
 //! Over the picture: "NO RECORDING" (and why) where nothing was recorded at the playhead.
 
 use std::collections::HashMap;
@@ -12,6 +13,7 @@ use chrono::TimeZone;
 
 use super::WallView;
 use crate::camera::clips::ClipState;
+use crate::camera::motion::AlarmFeed;
 use crate::camera::replay::ReplayShown;
 use crate::camera::{AwaitLive, IpCamera, Playhead, Replay, ReplayAction, ReplayRequest};
 
@@ -46,26 +48,45 @@ pub fn local_day(ms: i64) -> (i64, i64) {
     }
 }
 
-/// Spans and gaps of one camera over a day (and an hour either side, for the close-up), kept
-/// until its index or the day changes.
+/// Spans, gaps and events of one camera over a day (and an hour either side, for the
+/// close-up), kept until its index, the day or the wall's events change.
 #[derive(Default)]
 pub(super) struct Cached {
-    key: (u64, i64),
+    key: (u64, i64, (usize, u64, usize)),
     spans: Vec<(i64, i64)>,
     gaps: Vec<(i64, i64, Option<String>)>,
+    /// Event starts and ends (`i64::MAX` while one lasts).
+    events: Vec<(i64, i64)>,
+}
+
+/// Where a camera's events come from: the store beside the recordings and the wall's feed.
+type EventSources<'a> = (Option<&'a std::path::Path>, Option<&'a AlarmFeed>);
+
+/// A summary of the feed that changes when an event starts or ends.
+fn feed_key(feed: Option<&AlarmFeed>) -> (usize, u64, usize) {
+    feed.map_or((0, 0, 0), |f| {
+        (
+            f.entries.len(),
+            f.entries.back().map_or(0, |a| a.id),
+            f.entries.iter().filter(|a| a.end.is_some()).count(),
+        )
+    })
 }
 
 fn cached<'a>(
     cache: &'a mut HashMap<Entity, Cached>,
-    camera: Entity,
+    (camera, name): (Entity, &str),
     replay: &Replay,
     day: (i64, i64),
+    (store, feed): EventSources,
 ) -> &'a Cached {
     let (version, index) = replay.index();
     let c = cache.entry(camera).or_default();
-    if c.key != (version, day.0) {
+    let key = (version, day.0, feed_key(feed));
+    if c.key != key {
         let (from, to) = (day.0 - 3_600_000, day.1 + 3_600_000);
-        c.key = (version, day.0);
+        c.key = key;
+        c.events = crate::camera::motion::camera_events(store, feed, name, (day.0 + day.1) / 2);
         c.spans = index
             .spans(from, to)
             .into_iter()
@@ -86,7 +107,7 @@ fn cached<'a>(
 fn bar(
     ui: &mut egui::Ui,
     (from, to): (i64, i64),
-    data: &Cached,
+    (data, colour): (&Cached, egui::Color32),
     (at, mark): (i64, Option<i64>),
     ticks: &[(i64, String)],
 ) -> (Option<i64>, bool) {
@@ -107,6 +128,14 @@ fn bar(
         if *e > from && *s < to {
             let r = egui::Rect::from_x_y_ranges(x(*s)..=x(*e).max(x(*s) + 2.0), rect.y_range());
             p.rect_filled(r, 0.0, egui::Color32::from_rgb(190, 60, 50));
+        }
+    }
+    // Events: a band along the top in the event colour, from start to end (or now).
+    for &(s, e) in &data.events {
+        if e > from && s < to {
+            let top = rect.top()..=rect.top() + 5.0;
+            let r = egui::Rect::from_x_y_ranges(x(s)..=x(e.min(to)).max(x(s) + 3.0), top);
+            p.rect_filled(r, 0.0, colour);
         }
     }
     for (t, label) in ticks {
@@ -209,6 +238,11 @@ pub(super) fn timeline_ui(
     time: Res<Time<Real>>,
     cameras: Query<StripCamera>,
     (heads, clips): (Query<&Playhead>, Res<crate::camera::clips::Clips>),
+    (config, feed, colour): (
+        Option<Res<crate::camera::WallConfig>>,
+        Option<Res<AlarmFeed>>,
+        Res<super::EventColour>,
+    ),
     (mut cache, mut frozen): (Local<Spans>, Local<Frozen>),
     mut out: MessageWriter<ReplayRequest>,
 ) -> Result {
@@ -276,8 +310,18 @@ pub(super) fn timeline_ui(
             head,
             at,
             synced,
-            data: cached(&mut cache, entity, replay, day),
+            data: cached(
+                &mut cache,
+                (entity, &cam.name),
+                replay,
+                day,
+                (
+                    config.as_deref().map(|c| c.recording.dir.as_path()),
+                    feed.as_deref(),
+                ),
+            ),
             day,
+            colour: colour.0,
         };
         let id = egui::Id::new(("strip", pass.0, cam.index));
         for action in strip.show(ctx, id, cell, (&clips, &mut frozen), here) {
@@ -335,6 +379,8 @@ struct Strip<'a> {
     data: &'a Cached,
     /// The local day shown by the day bar.
     day: (i64, i64),
+    /// Events are marked in it.
+    colour: egui::Color32,
 }
 
 impl Strip<'_> {
@@ -474,7 +520,7 @@ impl Strip<'_> {
         if let (Some(t), _) = bar(
             ui,
             self.day,
-            self.data,
+            (self.data, self.colour),
             (at, mark),
             &hour_ticks(self.day, width),
         ) {
@@ -487,7 +533,13 @@ impl Strip<'_> {
                 .get(&self.camera)
                 .copied()
                 .unwrap_or((at - CLOSE_UP_MS / 2, at + CLOSE_UP_MS / 2));
-            let (t, dragging) = bar(ui, close, self.data, (at, mark), &minute_ticks(close));
+            let (t, dragging) = bar(
+                ui,
+                close,
+                (self.data, self.colour),
+                (at, mark),
+                &minute_ticks(close),
+            );
             if dragging {
                 frozen.insert(self.camera, close);
             } else {

@@ -392,3 +392,147 @@ fn picture_motion_fires_for_a_moving_box_not_for_noise_or_a_brightness_jump_and_
     assert!(events(app.api_port(), "?camera=Still").is_empty());
     assert!(events(app.api_port(), "?camera=Masked").is_empty());
 }
+
+/// Closed segments of `camera` under `dir`: (start, end) in Unix ms, from their names and
+/// ffprobe's duration.
+fn segments(dir: &std::path::Path, camera: &str) -> Vec<(i64, i64, std::path::PathBuf)> {
+    let mut out = Vec::new();
+    for day in std::fs::read_dir(dir.join(camera))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let day_name = day.file_name().to_string_lossy().into_owned();
+        for f in std::fs::read_dir(day.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = f.file_name().to_string_lossy().into_owned();
+            if !name.ends_with(".mp4") {
+                continue;
+            }
+            let Some(start) =
+                opticlink::record::policy::start_from_name(&format!("{day_name}/{name}"))
+            else {
+                continue;
+            };
+            let probe = common::ffprobe(&["-show_format", f.path().to_str().unwrap()]);
+            let secs: f64 = probe["format"]["duration"]
+                .as_str()
+                .and_then(|d| d.parse().ok())
+                .unwrap_or(0.0);
+            out.push((start, start + (secs * 1000.0) as i64, f.path()));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn record_events_keeps_only_footage_around_events_and_export_takes_an_event() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let sim = sim(&rt, 1, SimFaults::default());
+    sim.set_motion(1, false);
+    let store = tempfile::tempdir().unwrap();
+    let dir = store.path().to_str().unwrap().to_owned();
+    let camera = format!(
+        "(name: \"Gate\", url: \"{}\", onvif: Some((url: \"{}\")), record: Events, \
+         motion: (hold_secs: 1.0, min_secs: 0.0))",
+        sim.url(1),
+        sim.onvif_url(1).unwrap()
+    );
+    let ron = format!(
+        "(cameras: [{camera}], servers: (api_port: 0), \
+         recording: (dir: \"{dir}\", segment_secs: 2, pre_roll_secs: 1, post_roll_secs: 1))"
+    );
+    let config = store.path().join("wall.ron");
+    std::fs::write(&config, &ron).unwrap();
+    let app = Proc::headless(&ron);
+    subscribed(&sim, 1);
+    // Quiet segments first, then a few seconds of motion.
+    wait_for(Duration::from_secs(30), "quiet segments", || {
+        (app.camera("Gate")["recording"]["segments"].as_u64()? >= 4).then_some(())
+    });
+    sim.set_motion(1, true);
+    wait_for(Duration::from_secs(5), "the event", || {
+        motion(&app, "Gate").then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3)); // three seconds of motion to record
+    sim.set_motion(1, false);
+    wait_for(Duration::from_secs(10), "the event to end", || {
+        (!motion(&app, "Gate")).then_some(())
+    });
+    let port = app.api_port();
+    let event = events(port, "?camera=Gate").remove(0);
+    let t = |k: &str| {
+        chrono::DateTime::parse_from_rfc3339(event[k].as_str().unwrap())
+            .unwrap()
+            .timestamp_millis()
+    };
+    let (start, end) = (t("start") - 1000, t("end") + 1000);
+    // Quiet segments after the event close, and retention has taken every quiet one.
+    let settled = wait_for(Duration::from_secs(40), "quiet footage to go", || {
+        let segs = segments(store.path(), "Gate");
+        let after = segs.iter().filter(|(s, ..)| *s > end).count();
+        let quiet_before = segs.iter().any(|(_, e, _)| *e < start - 2000);
+        (after >= 3 && !quiet_before).then_some(segs)
+    });
+    // Kept: exactly the segments that overlap the event with its rolls (and the open one).
+    let overlapping: Vec<_> = settled
+        .iter()
+        .filter(|(s, e, _)| *s <= end && *e >= start)
+        .collect();
+    assert!(!overlapping.is_empty(), "{settled:?}");
+    let late = settled.iter().filter(|(s, _, _)| *s > end + 4000).count();
+    assert!(
+        late <= 2,
+        "quiet footage after the event stays: {settled:?}"
+    );
+
+    // The event as a clip, with its rolls.
+    let clip = store.path().join("event.mp4");
+    let id = event["id"].as_u64().unwrap().to_string();
+    let (ok, out) = common::run_cli(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "export",
+            "Gate",
+            "--event",
+            &id,
+            "--output",
+            clip.to_str().unwrap(),
+        ],
+        "",
+        &[],
+    );
+    assert!(ok, "{out}");
+    let probe = common::ffprobe(&["-show_format", clip.to_str().unwrap()]);
+    let secs: f64 = probe["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let want = (end - start) as f64 / 1000.0;
+    assert!(
+        (secs - want).abs() < 2.5,
+        "clip {secs} s for an event of {want} s with rolls"
+    );
+    let (ok, out) = common::run_cli(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "export",
+            "Gate",
+            "--event",
+            "42",
+            "-o",
+            "x.mp4",
+        ],
+        "",
+        &[],
+    );
+    assert!(!ok && out.contains("no event 42"), "{out}");
+}
