@@ -90,6 +90,13 @@ enum Command {
         #[arg(long, default_value_t = 60)]
         secs: u64,
     },
+    /// Measure what events cost (picture motion against decoding) and how soon they show
+    /// (ONVIF and picture motion → the app's event feed) (`.ci/bench-events`).
+    #[command(hide = true)]
+    BenchEvents {
+        #[arg(long, default_value_t = 20)]
+        trials: usize,
+    },
     /// Measure wall playback's seek latency (seek → first picture) over random instants of
     /// CAMERA's recordings, beside a decode-from-the-segment's-start baseline (`.ci/bench-seek`).
     #[command(hide = true)]
@@ -286,6 +293,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!(
                 "{}",
                 opticlink::bench::audio(secs).map_err(anyhow::Error::msg)?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::BenchEvents { trials }) => {
+            print!(
+                "{}",
+                opticlink::events::bench::run(trials.max(1)).map_err(anyhow::Error::msg)?
             );
             Ok(ExitCode::SUCCESS)
         }

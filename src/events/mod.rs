@@ -4,6 +4,7 @@
 //! Dahua's push streams read with `multipart`, `picture` for the picture's own motion), the events kept for the API (`log`) and their MQTT publisher (`mqtt`). The ECS
 //! (`camera::motion`) drains the edges, keeps the events and shows them.
 
+pub mod bench;
 pub mod debounce;
 pub mod log;
 pub mod mqtt;

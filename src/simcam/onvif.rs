@@ -283,7 +283,7 @@ async fn handle(req: Request<hyper::body::Incoming>, shared: &Shared) -> Respons
 
 fn ok(op: &str, inner: &str) -> Response<Full<Bytes>> {
     let prefix = match op {
-        "GetProfiles" | "GetStreamUri" => "trt",
+        "GetProfiles" | "GetStreamUri" | "GetVideoSources" => "trt",
         "GetOptions" | "GetImagingSettings" | "SetImagingSettings" => "timg",
         "GetSystemDateAndTime" | "GetCapabilities" | "GetServices" => "tds",
         _ => "tptz",
@@ -370,7 +370,7 @@ fn device_op(shared: &Shared, n: usize, host: &str, p: &Parsed) -> Option<Respon
     Some(answer)
 }
 
-/// The media service: the one profile, and its stream's URI.
+/// The media service: the one profile, its video source, and its stream's URI.
 fn media_op(shared: &Shared, n: usize, p: &Parsed) -> Option<Response<Full<Bytes>>> {
     let answer = match p.op.as_str() {
         "GetProfiles" => {
@@ -387,6 +387,17 @@ fn media_op(shared: &Shared, n: usize, p: &Parsed) -> Option<Response<Full<Bytes
                     spec.codec.as_str(),
                     spec.width,
                     spec.height
+                ),
+            )
+        }
+        "GetVideoSources" => {
+            let spec = &shared.sources[n - 1].spec;
+            ok(
+                &p.op,
+                &format!(
+                    "<trt:VideoSources token=\"{SOURCE}\"><tt:Framerate>{}</tt:Framerate><tt:Resolution>\
+<tt:Width>{}</tt:Width><tt:Height>{}</tt:Height></tt:Resolution></trt:VideoSources>",
+                    spec.fps, spec.width, spec.height
                 ),
             )
         }

@@ -2,7 +2,11 @@
 //! (PullPoint over real HTTP); motion the camera raises reaches `/api/status`, `/api/events`
 //! and the server-sent event stream; `1`/`0` values and a camera that never says stop; the
 //! subscription renewed before it ends and made again after a fault; a hanging event
-//! service delays neither PTZ nor another camera; unsubscribed on exit.
+//! service delays neither PTZ nor another camera; unsubscribed on exit. Picture motion fires
+//! for a moving box, not for noise or a brightness jump, and not under a mask. A real window
+//! frames the moving camera's tile in the event colour. `record: Events` keeps only the
+//! footage around events (ffprobe) and `export --event` cuts one. An independent ONVIF client
+//! (npm `onvif`) hears the simulated camera's events.
 
 use std::io::{BufRead, BufReader, Write};
 use std::sync::atomic::Ordering;
@@ -535,4 +539,61 @@ fn record_events_keeps_only_footage_around_events_and_export_takes_an_event() {
         &[],
     );
     assert!(!ok && out.contains("no event 42"), "{out}");
+}
+
+#[test]
+fn an_independent_onvif_client_hears_the_simulated_cameras_events() {
+    let _g = common::heavy();
+    let peer = common::test_file("peers/onvif-events");
+    assert!(
+        peer.join("node_modules/onvif").is_dir(),
+        "the npm peer is not installed: run `npm ci` in {} (.ci/run does)",
+        peer.display()
+    );
+    let rt = common::runtime();
+    let sim = sim(&rt, 1, SimFaults::default());
+    sim.set_motion(1, false);
+    let onvif = sim.onvif_addr().unwrap();
+    let mut node = std::process::Command::new("node")
+        .arg(peer.join("events.js"))
+        .args([
+            "127.0.0.1",
+            &onvif.port().to_string(),
+            "/onvif/cam1/device_service",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("node (Debian package nodejs)");
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let keep = lines.clone();
+    let out = node.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            keep.lock().unwrap().push(l);
+        }
+    });
+    let _node = common::Owned(node);
+    let seen = |want: &str| {
+        let lines = lines.clone();
+        let want = want.to_string();
+        wait_for(Duration::from_secs(20), &want.clone(), move || {
+            lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(&want))
+                .cloned()
+        })
+    };
+    seen("ready");
+    let first = seen("\"Initialized\"");
+    assert!(first.contains("\"IsMotion\":false"), "{first}");
+    sim.set_motion(1, true);
+    let on = seen("\"IsMotion\":true");
+    assert!(
+        on.contains("tns1:RuleEngine/CellMotionDetector/Motion") && on.contains("Changed"),
+        "{on}"
+    );
+    assert!(SimStats::get(&sim.stats().event_subscriptions) >= 1);
 }

@@ -1,0 +1,241 @@
+//! `opticlink bench-events`: what events cost and how soon they show, each beside a baseline
+//! in the same run. CPU: picture motion analysis of a 320×180 stream at five pictures a second
+//! against decoding that stream (the work a camera needs for it in any case), both timed on
+//! this thread over the same pictures. Latency: a simulated camera (in this process) starts
+//! moving or raises its ONVIF motion state → the event's start on the app's live event stream
+//! (`/api/events/stream`, the same feed the tile, the alarm list and MQTT take), with the app
+//! as a separate `--headless` process, for ONVIF and for picture motion.
+
+use std::io::{BufRead, BufReader, Write};
+use std::time::{Duration, Instant};
+
+use ffmpeg_next as ffmpeg;
+
+use super::picture::{Detector, Settings};
+use crate::bench::Spread;
+use crate::media::{VideoCodec, init_ffmpeg};
+use crate::simcam::scene::{Activity, Source, SourceSpec};
+use crate::simcam::{SimConfig, SimServer};
+
+/// A decoded luma plane: bytes, stride, width, height.
+type Luma = (Vec<u8>, usize, usize, usize);
+
+/// The luma planes of a 320×180 H.264 stream whose box moves, and the time decoding them
+/// took on this thread.
+fn decode_clip(frames: usize) -> Result<(Vec<Luma>, Duration), String> {
+    let spec = SourceSpec {
+        name: "bench".into(),
+        index: 0,
+        width: 320,
+        height: 180,
+        fps: 25,
+        codec: VideoCodec::H264,
+        open_gop: false,
+        noise: 3,
+    };
+    let source = Source::start(
+        spec,
+        Default::default(),
+        std::sync::Arc::new(Activity::default()),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut rx = source.frames.subscribe();
+    let mut units = Vec::new();
+    while units.len() < frames {
+        let f = rx.blocking_recv().map_err(|e| e.to_string())?;
+        if units.is_empty() && !f.keyframe {
+            continue;
+        }
+        units.push(f.data.clone());
+    }
+    source.stop();
+    init_ffmpeg();
+    let codec = ffmpeg::decoder::find(ffmpeg::codec::Id::H264).ok_or("no H.264 decoder")?;
+    let mut decoder = ffmpeg::codec::Context::new_with_codec(codec)
+        .decoder()
+        .video()
+        .map_err(|e| e.to_string())?;
+    let mut picture = ffmpeg::frame::Video::empty();
+    let mut out = Vec::new();
+    let started = Instant::now();
+    for u in &units {
+        decoder
+            .send_packet(&ffmpeg::Packet::copy(u))
+            .map_err(|e| e.to_string())?;
+        while decoder.receive_frame(&mut picture).is_ok() {
+            let (w, h, s) = (
+                picture.width() as usize,
+                picture.height() as usize,
+                picture.stride(0),
+            );
+            out.push((picture.data(0)[..s * h].to_vec(), s, w, h));
+        }
+    }
+    Ok((out, started.elapsed()))
+}
+
+/// Analysis time for `planes` fed at 25 pictures a second (the detector takes one in five).
+fn analyse(planes: &[Luma]) -> Duration {
+    let mut d = Detector::new(Settings::default());
+    let started = Instant::now();
+    for (i, (luma, stride, w, h)) in planes.iter().enumerate() {
+        let at = Duration::from_millis(40 * i as u64);
+        std::hint::black_box(d.feed(luma, *stride, *w, *h, at));
+    }
+    started.elapsed()
+}
+
+/// The app's live event stream; the first `event: start` line of `camera` after now.
+struct Stream(BufReader<std::net::TcpStream>);
+
+impl Stream {
+    fn open(port: u16) -> Result<Self, String> {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+        s.write_all(b"GET /api/events/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .map_err(|e| e.to_string())?;
+        s.set_read_timeout(Some(Duration::from_secs(20)))
+            .map_err(|e| e.to_string())?;
+        Ok(Self(BufReader::new(s)))
+    }
+
+    /// Waits for the next start (`start`) or end of `camera`'s events.
+    fn next(&mut self, camera: &str, start: bool) -> Result<Instant, String> {
+        let mut kind = String::new();
+        loop {
+            let mut line = String::new();
+            if self.0.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+                return Err("the event stream ended".into());
+            }
+            if let Some(k) = line.strip_prefix("event: ") {
+                kind = k.trim().to_string();
+            } else if let Some(json) = line.strip_prefix("data: ")
+                && json.contains(&format!("\"camera\":\"{camera}\""))
+                && kind == if start { "start" } else { "end" }
+            {
+                return Ok(Instant::now());
+            }
+        }
+    }
+}
+
+/// `trials` motion starts on camera `n` (`name` in the app): raise → the event's start.
+fn latencies(
+    sim: &SimServer,
+    stream: &mut Stream,
+    n: u32,
+    name: &str,
+    trials: usize,
+) -> Result<Spread, String> {
+    let mut v = Vec::new();
+    for _ in 0..trials {
+        sim.set_motion(n, true);
+        let raised = Instant::now();
+        v.push(stream.next(name, true)? - raised);
+        sim.set_motion(n, false);
+        stream.next(name, false)?;
+        // The scene settles into the detector's average again.
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    Spread::of(v).ok_or_else(|| "no samples".into())
+}
+
+/// Runs the bench; the report.
+pub fn run(trials: usize) -> Result<String, String> {
+    // CPU: the best of three, each over ten seconds of pictures.
+    let mut ratios = Vec::new();
+    let (mut dec_best, mut ana_best) = (Duration::MAX, Duration::MAX);
+    for _ in 0..3 {
+        let (planes, decode) = decode_clip(250)?;
+        let analysis = analyse(&planes);
+        dec_best = dec_best.min(decode);
+        ana_best = ana_best.min(analysis);
+        ratios.push(analysis.as_secs_f64() / decode.as_secs_f64().max(1e-9));
+    }
+    ratios.sort_by(f64::total_cmp);
+    let mut out = String::new();
+    out += &format!(
+        "picture motion, 320×180 at 5 analyses/s vs decoding it: analysis {:.1} ms, decode {:.1} ms per 10 s of video; ratio {:.3} (median of 3; goal ≤ 0.15); 16 cameras: {:.1} % of a core for analysis\n",
+        ana_best.as_secs_f64() * 1000.0,
+        dec_best.as_secs_f64() * 1000.0,
+        ratios[1],
+        ana_best.as_secs_f64() / 10.0 * 16.0 * 100.0
+    );
+    // Latency: an app with one ONVIF camera and one picture-motion camera.
+    let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let sim = rt
+        .block_on(SimServer::start(SimConfig {
+            cameras: 2,
+            width: 320,
+            height: 180,
+            onvif_port: Some(0),
+            noise: 3,
+            ..SimConfig::default()
+        }))
+        .map_err(|e| e.to_string())?;
+    sim.set_motion(1, false);
+    sim.set_motion(2, false);
+    let dir = std::env::temp_dir().join(format!("opticlink-bench-events-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let config = dir.join("bench.ron");
+    std::fs::write(
+        &config,
+        format!(
+            "(cameras: [(name: \"Onvif\", url: \"{}\", onvif: Some((url: \"{}\")), motion: (hold_secs: 0.3, min_secs: 0.0)),
+               (name: \"Picture\", url: \"{}\", events: Local, motion: (hold_secs: 0.5, min_secs: 0.0))],
+              headless_decode: false, recording: (dir: \"{}\"), servers: (api_port: 0))",
+            sim.url(1),
+            sim.onvif_url(1).ok_or("no ONVIF")?,
+            sim.url(2),
+            dir.join("rec").display()
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut app = std::process::Command::new(exe)
+        .args(["--headless", "--config"])
+        .arg(&config)
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let result = (|| {
+        let stderr = BufReader::new(app.stderr.take().ok_or("no stderr")?);
+        let mut port = None;
+        let mut learned = false;
+        let mut lines = stderr.lines();
+        while port.is_none() || !learned {
+            let line = lines
+                .next()
+                .ok_or("the app ended")?
+                .map_err(|e| e.to_string())?;
+            if let Some(rest) = line.split("status API listening on http://").nth(1) {
+                port = rest
+                    .split('/')
+                    .next()
+                    .and_then(|a| a.rsplit(':').next()?.parse::<u16>().ok());
+            }
+            learned |= line.contains("looking for motion in the picture");
+        }
+        std::thread::spawn(move || for _ in lines {});
+        let mut stream = Stream::open(port.ok_or("no API port")?)?;
+        // The subscription's first pull has come back by now.
+        std::thread::sleep(Duration::from_secs(2));
+        let onvif = latencies(&sim, &mut stream, 1, "Onvif", trials)?;
+        let picture = latencies(&sim, &mut stream, 2, "Picture", trials)?;
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        Ok::<_, String>(format!(
+            "event latency, camera → the app's event feed (headless, 10 Hz ECS tick included):\n  ONVIF   p50 {:6.1} ms  p99 {:6.1} ms  ({} events; goal p99 ≤ 500 ms)\n  picture p50 {:6.1} ms  p99 {:6.1} ms  ({} events; goal p99 ≤ 1000 ms)\n",
+            ms(onvif.p50),
+            ms(onvif.p99),
+            onvif.n,
+            ms(picture.p50),
+            ms(picture.p99),
+            picture.n
+        ))
+    })();
+    let _ = app.kill();
+    let _ = app.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    out += &result?;
+    Ok(out)
+}
