@@ -127,14 +127,15 @@ fn latencies(
     trials: usize,
 ) -> Result<Spread, String> {
     let mut v = Vec::new();
-    for _ in 0..trials {
+    for i in 0..trials {
         sim.set_motion(n, true);
         let raised = Instant::now();
         v.push(stream.next(name, true)? - raised);
         sim.set_motion(n, false);
         stream.next(name, false)?;
-        // The scene settles into the detector's average again.
-        std::thread::sleep(Duration::from_secs(2));
+        // The scene settles into the detector's average again; the pause varies over the
+        // app's 100 ms tick (a whole number of ticks would measure one phase of it only).
+        std::thread::sleep(Duration::from_millis(2000 + (i as u64 * 37) % 100));
     }
     Spread::of(v).ok_or_else(|| "no samples".into())
 }

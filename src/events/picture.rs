@@ -124,23 +124,27 @@ impl Detector {
         self.learning = LEARN;
     }
 
-    /// The luma plane box-filtered down to the analysed size.
+    /// The luma plane box-filtered down to the analysed size (row sums first, so each source
+    /// row is read once, in order).
     fn shrink(&mut self, luma: &[u8], stride: usize) {
         let (w, h) = self.size;
         let factor = self.source.1.div_ceil(HEIGHT).max(1);
-        let area = (factor * factor) as f32;
+        let scale = 1.0 / (factor * factor) as f32;
         self.small.clear();
         self.small.resize(w * h, 0.0);
-        for y in 0..h {
-            for x in 0..w {
-                let mut sum = 0u32;
-                for row in y * factor..(y + 1) * factor {
-                    let start = row * stride + x * factor;
-                    if let Some(px) = luma.get(start..start + factor) {
-                        sum += px.iter().map(|&p| u32::from(p)).sum::<u32>();
-                    }
+        let mut sums = vec![0u32; w];
+        for (y, out) in self.small.chunks_exact_mut(w).enumerate() {
+            sums.fill(0);
+            for row in y * factor..(y + 1) * factor {
+                let Some(line) = luma.get(row * stride..row * stride + w * factor) else {
+                    continue;
+                };
+                for (sum, px) in sums.iter_mut().zip(line.chunks_exact(factor)) {
+                    *sum += px.iter().map(|&p| u32::from(p)).sum::<u32>();
                 }
-                self.small[y * w + x] = sum as f32 / area;
+            }
+            for (o, s) in out.iter_mut().zip(&sums) {
+                *o = *s as f32 * scale;
             }
         }
     }
@@ -175,17 +179,22 @@ impl Detector {
         let (floor, k) = self.thresholds();
         let rate = if self.learning > 0 { LEARN_RATE } else { RATE };
         let (mut changed, mut changed_all) = (0usize, 0usize);
-        for i in 0..self.small.len() {
-            let d = self.small[i] - self.mean[i];
-            let hit = d.abs() > floor && d * d > k * k * self.var[i];
-            if hit {
+        let k2 = k * k;
+        let pixels = self
+            .small
+            .iter()
+            .zip(self.mean.iter_mut())
+            .zip(self.var.iter_mut())
+            .zip(&self.counted);
+        for (((&x, mean), var), &counted) in pixels {
+            let d = x - *mean;
+            let d2 = d * d;
+            if d.abs() > floor && d2 > k2 * *var {
                 changed_all += 1;
-                if self.counted[i] {
-                    changed += 1;
-                }
+                changed += usize::from(counted);
             }
-            self.mean[i] += rate * d;
-            self.var[i] += rate * (d * d - self.var[i]);
+            *mean += rate * d;
+            *var += rate * (d2 - *var);
         }
         self.changed = changed as f32 / self.counted_n.max(1) as f32;
         if changed_all as f32 > GLOBAL * self.small.len() as f32 {

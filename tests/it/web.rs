@@ -1,5 +1,6 @@
 //! The live web page on the API port, in a real browser (Debian `chromium`, headless): every
-//! camera's tile shows its MJPEG picture, and the pictures move.
+//! camera's tile shows its MJPEG picture, and the pictures move; a camera with an event is
+//! framed and badged, and its events are on its timeline.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -200,5 +201,59 @@ fn a_locked_camera_asks_for_its_password_on_the_page() {
         !figures[1].contains("video.mjpeg"),
         "no stream for a locked camera: {}",
         figures[1]
+    );
+}
+
+#[test]
+fn a_camera_with_an_event_is_framed_and_its_events_are_on_the_timeline() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let camera = sim(
+        &rt,
+        opticlink::simcam::SimConfig {
+            cameras: 2,
+            onvif_port: Some(0),
+            ..small(0)
+        },
+    );
+    camera.set_motion(1, true);
+    camera.set_motion(2, false);
+    let rec = tempfile::tempdir().unwrap();
+    let entry = |n: u32, name: &str| {
+        format!(
+            "(name: \"{name}\", url: \"{}\", record: true, onvif: Some((url: \"{}\")), motion: (hold_secs: 60.0))",
+            camera.url(n),
+            camera.onvif_url(n).unwrap()
+        )
+    };
+    let app = Proc::headless(&format!(
+        "(cameras: [{}, {}], recording: (dir: \"{}\", segment_secs: 2), servers: (api_port: 0))",
+        entry(1, "Gate"),
+        entry(2, "Yard"),
+        rec.path().display()
+    ));
+    common::wait_for(Duration::from_secs(30), "Gate's event", || {
+        app.camera("Gate")["motion"].as_bool()?.then_some(())
+    });
+    common::wait_for(Duration::from_secs(30), "a recorded segment", || {
+        (app.camera("Gate")["recording"]["segments"].as_u64()? >= 2).then_some(())
+    });
+    let url = format!("http://127.0.0.1:{}/", app.api_port());
+    let dom = dump_dom(&url, 4000);
+    let figures: Vec<&str> = dom.split("<figure").skip(1).collect();
+    assert_eq!(figures.len(), 2, "{dom}");
+    let (gate, yard) = (figures[0], figures[1]);
+    assert!(
+        gate.contains("Gate") && gate.starts_with(" class=\"motion\""),
+        "{gate}"
+    );
+    assert!(gate.contains("class=\"motionbadge\""), "{gate}");
+    assert!(
+        gate.contains("class=\"event\""),
+        "Gate's event on its timeline: {gate}"
+    );
+    assert!(
+        !yard.starts_with(" class=\"motion\"") && !yard.contains("class=\"event\""),
+        "{yard}"
     );
 }
