@@ -109,13 +109,40 @@ impl EventFollower {
     }
 }
 
-/// On exit: every event source told to stop (and unsubscribe) before the runtime waits.
-pub(super) fn stop_on_exit(mut exits: MessageReader<AppExit>, followers: Query<&EventFollower>) {
+/// On exit: every event source told to stop (and unsubscribe) before the runtime waits, and
+/// every event going on ended, in the store too (written here: the store's thread may not get
+/// to it before the process ends), so none is left open for good.
+pub(super) fn stop_on_exit(
+    mut exits: MessageReader<AppExit>,
+    followers: Query<&EventFollower>,
+    cameras: Query<&Motion>,
+    (log, config): (Res<Events>, Option<Res<super::WallConfig>>),
+) {
     if exits.read().next().is_none() {
         return;
     }
     for f in &followers {
         f.stop();
+    }
+    let now = chrono::Utc::now();
+    for open in cameras.iter().flat_map(|m| &m.open) {
+        if let Some(ended) = log.end(open.id, now)
+            && let Some(config) = &config
+            && let Err(e) = crate::events::store::append(&config.recording.dir, &ended)
+        {
+            warn!(camera = %ended.camera, "cannot store the end of event {}: {e}", ended.id);
+        }
+    }
+}
+
+/// A camera removed (or edited into a new one) ends its events.
+fn end_on_remove(remove: On<Remove, Motion>, cameras: Query<&Motion>, log: Res<Events>) {
+    let Ok(motion) = cameras.get(remove.entity) else {
+        return;
+    };
+    let now = chrono::Utc::now();
+    for open in &motion.open {
+        log.end(open.id, now);
     }
 }
 
@@ -129,7 +156,8 @@ pub(super) fn plugin(app: &mut App) {
                 .chain()
                 .in_set(WallSystems::Ingest),
         )
-        .add_systems(Last, stop_on_exit);
+        .add_systems(Last, stop_on_exit)
+        .add_observer(end_on_remove);
 }
 
 /// Edges into trackers; events that start are logged and shown.

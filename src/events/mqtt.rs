@@ -7,7 +7,7 @@
 //! broker that is away is retried with a growing wait; publishing never waits for it (a full
 //! queue drops, and the ECS never touches this task).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
@@ -107,16 +107,17 @@ impl Topics {
         }
     }
 
-    /// Everything said on every connect: online, each camera's discovery and state.
-    pub fn hello(&self, states: &BTreeMap<String, bool>) -> Vec<Message> {
+    /// Everything said on every connect: online, each camera's discovery and state (on while
+    /// any of its events goes on).
+    pub fn hello(&self, states: &BTreeMap<String, BTreeSet<u64>>) -> Vec<Message> {
         let mut out = vec![Message {
             topic: self.available(),
             payload: "online".into(),
             retain: true,
         }];
-        for (camera, on) in states {
+        for (camera, open) in states {
             out.push(self.discovery(camera));
-            out.push(self.state(camera, *on));
+            out.push(self.state(camera, !open.is_empty()));
         }
         out
     }
@@ -151,7 +152,7 @@ pub fn spawn(
         crate::secret::remember(&password);
         options.set_credentials(user, password);
     }
-    let states = cameras.into_iter().map(|c| (c, false)).collect();
+    let states = cameras.into_iter().map(|c| (c, BTreeSet::new())).collect();
     let live = log.subscribe();
     let url = crate::secret::redact_url(&config.url);
     let task = rt.spawn(tracing::Instrument::instrument(
@@ -164,7 +165,7 @@ pub fn spawn(
 async fn run(
     options: MqttOptions,
     topics: Topics,
-    mut states: BTreeMap<String, bool>,
+    mut states: BTreeMap<String, BTreeSet<u64>>,
     mut live: tokio::sync::broadcast::Receiver<Logged>,
 ) {
     let (client, mut eventloop) = AsyncClient::new(options, QUEUE);
@@ -208,12 +209,18 @@ async fn run(
             },
             event = live.recv() => match event {
                 Ok(e) => {
-                    let on = e.end.is_none();
                     if !states.contains_key(&e.camera) && connected {
                         publish(topics.discovery(&e.camera));
                     }
-                    states.insert(e.camera.clone(), on);
-                    publish(topics.state(&e.camera, on));
+                    // ON while any of the camera's events goes on (motion and a line crossing
+                    // may overlap).
+                    let open = states.entry(e.camera.clone()).or_default();
+                    if e.end.is_none() {
+                        open.insert(e.id);
+                    } else {
+                        open.remove(&e.id);
+                    }
+                    publish(topics.state(&e.camera, !open.is_empty()));
                     publish(topics.event(&e));
                 }
                 Err(RecvError::Lagged(n)) => tracing::warn!("MQTT fell {n} events behind"),
@@ -245,7 +252,7 @@ mod tests {
         assert_eq!(v["state_topic"], "opticlink/Front Door/motion");
         assert_eq!(v["availability_topic"], "opticlink/available");
         assert_eq!(v["device"]["name"], "Front Door");
-        let states = BTreeMap::from([("Gate".to_string(), true)]);
+        let states = BTreeMap::from([("Gate".to_string(), BTreeSet::from([7]))]);
         let hello = t.hello(&states);
         assert_eq!(hello[0].payload, "online");
         assert!(hello.contains(&t.state("Gate", true)));

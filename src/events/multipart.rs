@@ -15,6 +15,9 @@ pub struct Parts {
     buf: Vec<u8>,
     /// Bytes of an oversized part still to skip.
     skip: usize,
+    /// Where the next search may start: what came before was searched already (a camera that
+    /// drips a byte at a time costs a byte's search, not the whole buffer's).
+    searched: usize,
 }
 
 impl Parts {
@@ -25,6 +28,7 @@ impl Parts {
             delimiter: format!("--{b}").into_bytes(),
             buf: Vec::new(),
             skip: 0,
+            searched: 0,
         }
     }
 
@@ -62,14 +66,22 @@ impl Parts {
             // No boundary in sight: not the stream we expect.
             error = Some(format!("{} bytes without a part boundary", self.buf.len()));
             self.buf.clear();
+            self.searched = 0;
         }
         (out, error)
     }
 
+    /// The next whole part in the buffer. Waiting for more bytes, it notes where to search
+    /// from next time: after what holds no delimiter, or at the delimiter of the part that
+    /// is not whole yet.
     fn next_part(&mut self) -> Next {
-        let Some(start) = find(&self.buf, &self.delimiter) else {
+        let from = self.searched.min(self.buf.len());
+        let Some(start) = find(&self.buf[from..], &self.delimiter).map(|i| from + i) else {
+            // A delimiter cut at the end is found next time.
+            self.searched = self.buf.len().saturating_sub(self.delimiter.len());
             return Next::More;
         };
+        self.searched = start;
         let after = start + self.delimiter.len();
         let Some(head_end) = find(&self.buf[after..], b"\r\n\r\n").map(|i| after + i + 4) else {
             return Next::More;
@@ -86,6 +98,7 @@ impl Parts {
                 let have = self.buf.len() - head_end;
                 self.skip = n.saturating_sub(have);
                 self.buf.drain(..head_end + n.min(have));
+                self.searched = 0;
                 Next::TooLarge(n)
             }
             Some(n) => {
@@ -94,6 +107,7 @@ impl Parts {
                 }
                 let body = self.buf[head_end..head_end + n].to_vec();
                 self.buf.drain(..head_end + n);
+                self.searched = 0;
                 Next::Part(body)
             }
             None => {
@@ -102,6 +116,7 @@ impl Parts {
                 };
                 let body = trim_crlf(&self.buf[head_end..head_end + end]).to_vec();
                 self.buf.drain(..head_end + end);
+                self.searched = 0;
                 Next::Part(body)
             }
         }
@@ -115,7 +130,7 @@ enum Next {
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 fn trim_crlf(b: &[u8]) -> &[u8] {
@@ -145,6 +160,19 @@ mod tests {
             Parts::boundary("multipart/mixed; boundary=\"boundary\"").as_deref(),
             Some("boundary")
         );
+    }
+
+    #[test]
+    fn a_stream_dripped_a_byte_at_a_time() {
+        let stream = b"--b\r\nContent-Length: 3\r\n\r\none\r\n--b\r\n\r\ntwo\r\n--b\r\nContent-Length: 5\r\n\r\nthree";
+        let mut p = Parts::new("b");
+        let mut got = Vec::new();
+        for b in stream.chunks(1) {
+            let (parts, e) = p.push(b);
+            assert!(e.is_none());
+            got.extend(parts);
+        }
+        assert_eq!(got, [b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]);
     }
 
     #[test]

@@ -25,6 +25,8 @@ const PULL_LIMIT: u32 = 100;
 /// Waits after a failure, doubling while failures follow each other.
 const RETRY_MIN: Duration = Duration::from_secs(2);
 const RETRY_MAX: Duration = Duration::from_secs(120);
+/// An empty answer sooner than this means the camera does not wait as asked.
+const QUICK_EMPTY: Duration = Duration::from_millis(500);
 /// A lifetime the camera states is trusted within these bounds.
 const LIFETIME_MIN: Duration = Duration::from_secs(2);
 
@@ -82,7 +84,11 @@ impl Follow {
                 e = self.follow(&mut retry) => e,
                 _ = stopped.wait_for(|s| *s) => break,
             };
-            self.subscribed = None;
+            // Some cameras have few pull points: give this one back before making another.
+            if let Some((device, sub)) = self.subscribed.take() {
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(1), device.unsubscribe(&sub)).await;
+            }
             let text = failed.to_string();
             if text != last_error {
                 tracing::warn!("{text}; subscribing again in {} s", retry.as_secs());
@@ -136,10 +142,15 @@ impl Follow {
                 }
                 continue;
             }
+            let asked = Instant::now();
             let pulled = match device.pull(&sub, PULL_WAIT.min(left), PULL_LIMIT).await {
                 Ok(p) => p,
                 Err(e) => return e,
             };
+            // A camera that answers every pull at once with nothing is not pulled in a loop.
+            if pulled.messages.is_empty() && asked.elapsed() < QUICK_EMPTY {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
             *retry = RETRY_MIN;
             for m in &pulled.messages {
                 if let Some((kind, active)) = edge_of(m) {

@@ -46,16 +46,13 @@ pub fn read_file(file: &Path) -> Vec<Event> {
     let Ok(text) = std::fs::read_to_string(file) else {
         return Vec::new();
     };
-    let mut out: Vec<Event> = Vec::new();
+    let mut by_id: std::collections::HashMap<u64, Event> = std::collections::HashMap::new();
     for line in text.lines() {
-        let Ok(e) = serde_json::from_str::<Event>(line) else {
-            continue;
-        };
-        match out.iter_mut().find(|o| o.id == e.id) {
-            Some(o) => *o = e,
-            None => out.push(e),
+        if let Ok(e) = serde_json::from_str::<Event>(line) {
+            by_id.insert(e.id, e);
         }
     }
+    let mut out: Vec<Event> = by_id.into_values().collect();
     out.sort_by_key(|e| (e.start, e.id));
     out
 }
@@ -72,7 +69,9 @@ pub fn read_range(
     // An event that overlaps the span may have started the day before it.
     let first = local_day(from).pred_opt().unwrap_or(local_day(from));
     let last = local_day(to);
-    let first = first.max(last - chrono::Days::new(max_days.max(0) as u64));
+    let first = last
+        .checked_sub_days(chrono::Days::new(max_days.max(0) as u64))
+        .map_or(first, |limit| first.max(limit));
     first
         .iter_days()
         .take_while(|d| *d <= last)
@@ -93,8 +92,42 @@ pub fn find(dir: &Path, camera: &str, id: u64) -> Option<Event> {
         .find(|e| e.id == id)
 }
 
-/// Starts the thread that writes every start and end of `log` under `dir`.
+/// Ends the events a process that stopped without ending them left open (a crash, a power
+/// cut): in today's and yesterday's files, each is ended when its file was last written.
+pub fn close_open(dir: &Path) {
+    let today = Local::now().date_naive();
+    let days = [today.pred_opt(), Some(today)];
+    let Ok(cameras) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for cam in cameras
+        .flatten()
+        .filter(|c| c.file_type().is_ok_and(|t| t.is_dir()))
+    {
+        for day in days.iter().flatten() {
+            let file = cam
+                .path()
+                .join(day.format("%Y-%m-%d").to_string())
+                .join(FILE);
+            let Ok(modified) = std::fs::metadata(&file).and_then(|m| m.modified()) else {
+                continue;
+            };
+            let end = DateTime::<Utc>::from(modified);
+            for mut e in read_file(&file).into_iter().filter(|e| e.end.is_none()) {
+                e.end = Some(end.max(e.start));
+                if append(dir, &e).is_ok() {
+                    tracing::info!(camera = %e.camera, "event {} left open by the last run: ended", e.id);
+                }
+            }
+        }
+    }
+}
+
+/// Starts the thread that writes every start and end of `log` under `dir` (after ending what
+/// the last run left open).
 pub fn spawn_writer(dir: PathBuf, log: &EventLog) -> std::io::Result<()> {
+    // Before any camera starts: a new event must not be taken for a left-over one.
+    close_open(&dir);
     let mut live = log.subscribe();
     std::thread::Builder::new()
         .name("event store".into())

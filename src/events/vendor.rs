@@ -38,18 +38,18 @@ impl Vendor {
         }
     }
 
-    /// The edge a part reports, if it reports one (heartbeats and other events do not).
-    pub fn read(self, part: &[u8]) -> Option<(Kind, bool)> {
+    /// The edge a part reports (kind, on, and whether the state lasts until the camera says
+    /// otherwise), if it reports one (heartbeats and other events do not). Dahua says start and
+    /// stop (a pulse is a moment); Hikvision repeats `active` while it lasts.
+    pub fn read(self, part: &[u8]) -> Option<(Kind, bool, bool)> {
         let text = std::str::from_utf8(part).ok()?;
         match self {
-            Self::Hikvision => isapi_alert(text),
-            Self::Dahua => dahua_event(text),
+            Self::Hikvision => isapi_alert(text).map(|(k, on)| (k, on, false)),
+            Self::Dahua => {
+                let pulse = text.contains("action=Pulse");
+                dahua_event(text).map(|(k, on)| (k, on, !pulse && k != Kind::Line))
+            }
         }
-    }
-
-    /// Dahua says start and stop; Hikvision repeats `active` while it lasts.
-    fn lasting(self, kind: Kind) -> bool {
-        self == Self::Dahua && kind != Kind::Line
     }
 }
 
@@ -195,7 +195,13 @@ async fn follow(
     tracing::info!("following the camera's {what}");
     let mut parts = Parts::new(&boundary);
     let mut body = response.into_body();
+    // A heartbeat or an event comes at least every SILENCE: bytes that never make a part
+    // (a camera dripping garbage) do not count.
+    let mut last_part = tokio::time::Instant::now();
     loop {
+        if last_part.elapsed() > SILENCE {
+            return format!("{what}: no event or heartbeat for {} s", SILENCE.as_secs());
+        }
         let frame = match tokio::time::timeout(SILENCE, body.frame()).await {
             Err(_) => return format!("{what}: silent for {} s", SILENCE.as_secs()),
             Ok(None) => return format!("{what}: the camera ended the stream"),
@@ -211,13 +217,14 @@ async fn follow(
         }
         *retry = RETRY_MIN;
         for part in done {
-            if let Some((kind, active)) = target.vendor.read(&part) {
+            last_part = tokio::time::Instant::now();
+            if let Some((kind, active, lasting)) = target.vendor.read(&part) {
                 edges.send(Edge {
                     camera: camera.clone(),
                     source: target.vendor.source(),
                     kind,
                     active,
-                    lasting: target.vendor.lasting(kind),
+                    lasting,
                 });
             }
         }
@@ -310,7 +317,10 @@ mod tests {
         let mut parts = Parts::new(boundary);
         let (done, error) = parts.push(&vector(file));
         assert!(error.is_none(), "{error:?}");
-        done.iter().filter_map(|p| vendor.read(p)).collect()
+        done.iter()
+            .filter_map(|p| vendor.read(p))
+            .map(|(k, on, _)| (k, on))
+            .collect()
     }
 
     #[test]
@@ -339,6 +349,15 @@ mod tests {
             ]
         );
         assert_eq!(dahua_event("Code=VideoMotion;action=Sideways"), None);
+        let read = |t: &str| Vendor::Dahua.read(t.as_bytes());
+        assert_eq!(
+            read("Code=VideoMotion;action=Start;index=0"),
+            Some((Kind::Motion, true, true))
+        );
+        assert_eq!(
+            read("Code=VideoMotion;action=Pulse;index=0"),
+            Some((Kind::Motion, true, false))
+        );
         assert_eq!(dahua_event("Heartbeat"), None);
     }
 }

@@ -180,7 +180,7 @@ mod tests {
         );
         assert_eq!(s.reference.len(), 1);
         assert_eq!(s.reference[0].name, "SubscriptionId");
-        assert_eq!(s.reference[0].ns, "http://www.axis.com/2009/event");
+        assert_eq!(&*s.reference[0].ns, "http://www.axis.com/2009/event");
         assert_eq!(s.reference[0].text, "47");
         assert_eq!(s.lifetime, Some(chrono::TimeDelta::seconds(600)));
     }

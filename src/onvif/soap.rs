@@ -416,16 +416,13 @@ mod tests {
             call.action
                 .ends_with("PullPointSubscription/PullMessagesRequest")
         );
-        assert_eq!(header.child("Action").unwrap().ns, NS_WSA);
+        assert_eq!(&*header.child("Action").unwrap().ns, NS_WSA);
         assert_eq!(header.text_at(&["To"]), Some(to));
         let echoed = header.child("SubscriptionId").unwrap();
-        assert_eq!(
-            (echoed.ns.as_str(), echoed.text.as_str()),
-            ("urn:vendor", "17")
-        );
+        assert_eq!((&*echoed.ns, echoed.text.as_str()), ("urn:vendor", "17"));
         assert_eq!(echoed.attr("IsReferenceParameter"), Some("true"));
         let body = root.path(&["Body", "PullMessages"]).unwrap();
-        assert_eq!(body.ns, NS_EVENTS);
+        assert_eq!(&*body.ns, NS_EVENTS);
         assert_eq!(body.text_at(&["Timeout"]), Some("PT60S"));
         assert_eq!(body.text_at(&["MessageLimit"]), Some("100"));
         // Other services get no addressing headers.

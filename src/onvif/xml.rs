@@ -84,8 +84,9 @@ impl El {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Node {
     pub name: String,
-    /// The element's namespace URI ("" when none is declared).
-    pub ns: String,
+    /// The element's namespace URI ("" when none is declared), shared with its declaration
+    /// (a hostile document's long URI is not copied into every element).
+    pub ns: std::sync::Arc<str>,
     pub attrs: Vec<(String, String)>,
     pub text: String,
     pub children: Vec<Node>,
@@ -98,33 +99,41 @@ fn local(qname: &str) -> String {
     }
 }
 
+/// Most namespace declarations one element may make, and the longest URI.
+const MAX_DECLARATIONS: usize = 16;
+const MAX_URI: usize = 1024;
+
 /// Namespace declarations in force: `(prefix, uri)` per open element, innermost last (the
 /// default namespace has the prefix "").
 #[derive(Default)]
-struct Scopes(Vec<Vec<(String, String)>>);
+struct Scopes(Vec<Vec<(String, std::sync::Arc<str>)>>);
 
 impl Scopes {
-    fn push(&mut self, e: &BytesStart) {
-        let declared = e
-            .attributes()
-            .flatten()
-            .filter_map(|a| {
-                let key: &str = a.key.as_ref();
-                let prefix = match key.strip_prefix("xmlns") {
-                    Some("") => "",
-                    Some(rest) => rest.strip_prefix(':')?,
-                    None => return None,
-                };
-                let uri = a
-                    .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                    .ok()?;
-                Some((prefix.to_string(), uri.into_owned()))
-            })
-            .collect();
+    fn push(&mut self, e: &BytesStart) -> Result<(), String> {
+        let mut declared = Vec::new();
+        for a in e.attributes().flatten() {
+            let key: &str = a.key.as_ref();
+            let prefix = match key.strip_prefix("xmlns") {
+                Some("") => "",
+                Some(rest) => match rest.strip_prefix(':') {
+                    Some(p) => p,
+                    None => continue,
+                },
+                None => continue,
+            };
+            let uri = a
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .map_err(|e| e.to_string())?;
+            if uri.len() > MAX_URI || declared.len() >= MAX_DECLARATIONS {
+                return Err("namespace declarations too long or too many".into());
+            }
+            declared.push((prefix.to_string(), std::sync::Arc::from(uri.as_ref())));
+        }
         self.0.push(declared);
+        Ok(())
     }
 
-    fn resolve(&self, qname: &str) -> String {
+    fn resolve(&self, qname: &str) -> std::sync::Arc<str> {
         let prefix = qname.rsplit_once(':').map_or("", |(p, _)| p);
         self.0
             .iter()
@@ -139,7 +148,7 @@ impl Scopes {
 /// A new element, its namespace declarations pushed onto `scopes` (the caller pops them when
 /// the element ends).
 fn open(scopes: &mut Scopes, e: &BytesStart) -> Result<Node, String> {
-    scopes.push(e);
+    scopes.push(e)?;
     let qname = e.name().as_ref().to_string();
     let mut attrs = Vec::new();
     for a in e.attributes() {
@@ -290,7 +299,7 @@ impl Node {
         let mut el = if self.ns.is_empty() {
             El::new(&self.name)
         } else {
-            El::new(&format!("e{depth}:{}", self.name)).attr(&format!("xmlns:e{depth}"), &self.ns)
+            El::new(&format!("e{depth}:{}", self.name)).attr(&format!("xmlns:e{depth}"), &*self.ns)
         };
         for (k, v) in &self.attrs {
             el = el.attr(k, v);
@@ -351,14 +360,22 @@ mod tests {
         let doc = r#"<a:Ref xmlns:a="urn:a" xmlns="urn:default"><a:Id>7</a:Id><Plain x="1"/>
             <b:Deep xmlns:b="urn:b"><b:Leaf>v</b:Leaf></b:Deep></a:Ref>"#;
         let root = parse(doc).unwrap();
-        assert_eq!(root.ns, "urn:a");
-        assert_eq!(root.child("Plain").unwrap().ns, "urn:default");
-        assert_eq!(root.path(&["Deep", "Leaf"]).unwrap().ns, "urn:b");
+        assert_eq!(&*root.ns, "urn:a");
+        assert_eq!(&*root.child("Plain").unwrap().ns, "urn:default");
+        assert_eq!(&*root.path(&["Deep", "Leaf"]).unwrap().ns, "urn:b");
+        let many: String = (0..20)
+            .map(|i| format!(" xmlns:p{i}=\"urn:{i}\""))
+            .collect();
+        assert!(
+            parse(&format!("<a{many}/>"))
+                .unwrap_err()
+                .contains("namespace")
+        );
         let id = root.child("Id").unwrap().to_el().to_xml();
         assert_eq!(id, r#"<e0:Id xmlns:e0="urn:a">7</e0:Id>"#);
         // Written back and read again, it is the same element in the same namespaces.
         let again = parse(&root.to_el().to_xml()).unwrap();
-        assert_eq!(again.path(&["Deep", "Leaf"]).unwrap().ns, "urn:b");
+        assert_eq!(&*again.path(&["Deep", "Leaf"]).unwrap().ns, "urn:b");
         assert_eq!(again.path(&["Deep", "Leaf"]).unwrap().text, "v");
         assert_eq!(again.child("Plain").unwrap().attr("x"), Some("1"));
     }

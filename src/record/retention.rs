@@ -269,7 +269,7 @@ fn enforce_in(
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let events = if policy.needs_events() {
-        event_spans(dir)
+        event_spans(dir, only)
     } else {
         EventSpans::new()
     };
@@ -284,14 +284,24 @@ fn enforce_in(
     }
 }
 
-/// Every camera folder's events, from the event store's files.
-fn event_spans(dir: &Path) -> EventSpans {
+/// Folders directly in `dir`, never through a symbolic link (retention stays in the store).
+fn folders(dir: &Path) -> impl Iterator<Item = std::fs::DirEntry> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+}
+
+/// The events of every camera folder (of those in `only`), from the event store's files.
+fn event_spans(dir: &Path, only: Option<&HashSet<String>>) -> EventSpans {
     let mut out = EventSpans::new();
-    for cam in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let spans: Vec<(u64, u64)> = std::fs::read_dir(cam.path())
-            .into_iter()
-            .flatten()
-            .flatten()
+    for cam in folders(dir) {
+        let name = cam.file_name().to_string_lossy().into_owned();
+        if only.is_some_and(|o| !o.contains(&name)) {
+            continue;
+        }
+        let spans: Vec<(u64, u64)> = folders(&cam.path())
             .flat_map(|day| {
                 crate::events::store::read_file(&day.path().join(crate::events::store::FILE))
             })
@@ -300,7 +310,7 @@ fn event_spans(dir: &Path) -> EventSpans {
                 (s, e.end.map_or(u64::MAX, |t| t.timestamp().max(0) as u64))
             })
             .collect();
-        out.insert(cam.file_name().to_string_lossy().into_owned(), spans);
+        out.insert(name, spans);
     }
     out
 }
@@ -310,12 +320,8 @@ fn forget_old_event_days(dir: &Path, policy: &RetentionPolicy, today: chrono::Na
     let Some(days) = policy.retain_days.max(policy.events_retain_days) else {
         return;
     };
-    for cam in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        for day in std::fs::read_dir(cam.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
+    for cam in folders(dir) {
+        for day in folders(&cam.path()) {
             let name = day.file_name().to_string_lossy().into_owned();
             let Ok(date) = chrono::NaiveDate::parse_from_str(&name, "%Y-%m-%d") else {
                 continue;

@@ -209,11 +209,19 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
             Ok(json) => reply(StatusCode::OK, "application/json", json),
             Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         },
-        (&Method::GET, ["api", "events"]) => {
-            let names: Vec<String> = snapshot.cameras.iter().map(|c| c.name.clone()).collect();
-            super::events::list(req.uri().query(), events, record_dir, &names)
+        (&Method::GET, ["api", "events"] | ["api", "events", "stream"]) => {
+            // A locked camera's events are its own: shown only with its unlock key, as its
+            // `motion` in the status is.
+            let key = super::unlock_key(req.headers(), req.uri().query());
+            let locks = locks.clone();
+            let visible = move |name: &str| locks.key_allows(name, key.as_deref());
+            if segments.len() == 3 {
+                super::events::stream(events, visible)
+            } else {
+                let names: Vec<String> = snapshot.cameras.iter().map(|c| c.name.clone()).collect();
+                super::events::list(req.uri().query(), events, record_dir, &names, visible).await
+            }
         }
-        (&Method::GET, ["api", "events", "stream"]) => super::events::stream(events),
         (&Method::GET, ["api", "windows"]) => super::windows::list(&snapshot),
         (&Method::POST, ["api", "windows", name]) => {
             super::windows::change(req, &percent_decode(name), &snapshot, commands).await

@@ -1,7 +1,9 @@
 //! The events routes: `GET /api/events?camera=&from=&to=` (the events overlapping a span,
 //! times as RFC 3339 or Unix seconds) and `GET /api/events/stream`, every event's start and
 //! end as server-sent events (a keep-alive comment every 15 s; a client too slow to keep up
-//! is told how many it missed, never queued for).
+//! is told how many it missed, never queued for). A locked camera's events reach only a
+//! request with its unlock key. Times are kept within years 2000–2200; the store is read on
+//! a blocking thread.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -18,18 +20,22 @@ use crate::events::log::EventLog;
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// A time as `2026-12-07T10:00:00Z` or Unix seconds.
+/// A time as `2026-12-07T10:00:00Z` or Unix seconds, between the years 2000 and 2200.
 fn time(field: &str, text: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.to_utc());
-    }
-    text.parse::<f64>()
-        .ok()
-        .filter(|s| s.is_finite())
-        .and_then(|s| DateTime::from_timestamp_millis((s * 1000.0) as i64))
-        .ok_or_else(|| {
-            format!("{field}={text:?} is not a time (RFC 3339, e.g. 2026-12-07T10:00:00Z, or Unix seconds)")
-        })
+    let t = match DateTime::parse_from_rfc3339(text) {
+        Ok(t) => Some(t.to_utc()),
+        Err(_) => text
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && s.abs() < 1e13)
+            .and_then(|s| DateTime::from_timestamp_millis((s * 1000.0) as i64)),
+    };
+    let sane = |t: &DateTime<Utc>| (946_684_800..7_258_118_400).contains(&t.timestamp());
+    t.filter(sane).ok_or_else(|| {
+        format!(
+            "{field}={text:?} is not a time between 2000 and 2200 (RFC 3339, e.g. 2026-12-07T10:00:00Z, or Unix seconds)"
+        )
+    })
 }
 
 /// Days of the store a query reads at most.
@@ -37,11 +43,12 @@ const MAX_DAYS: i64 = 62;
 
 /// `GET /api/events`: from memory, and from the store beside the recordings for a span with a
 /// start (older events than memory keeps live only there), merged by id.
-pub fn list(
+pub async fn list(
     query: Option<&str>,
     log: &EventLog,
     store: &std::path::Path,
     cameras: &[String],
+    visible: impl Fn(&str) -> bool,
 ) -> Response<Body> {
     let (mut camera, mut from, mut to) = (None, None, None);
     for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
@@ -61,35 +68,53 @@ pub fn list(
     let mut events = log.query(camera.as_deref(), from, to);
     if let Some(from) = from {
         let to = to.unwrap_or_else(Utc::now);
-        let stored = cameras
+        let wanted: Vec<String> = cameras
             .iter()
             .filter(|c| camera.as_ref().is_none_or(|want| want == *c))
-            .flat_map(|c| crate::events::store::read_range(store, c, from, to, MAX_DAYS));
-        for e in stored {
-            if !events.iter().any(|m| m.id == e.id) {
-                events.push(e);
-            }
-        }
+            .cloned()
+            .collect();
+        let store = store.to_path_buf();
+        let stored = tokio::task::spawn_blocking(move || {
+            wanted
+                .iter()
+                .flat_map(|c| crate::events::store::read_range(&store, c, from, to, MAX_DAYS))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        let known: std::collections::HashSet<u64> = events.iter().map(|e| e.id).collect();
+        events.extend(stored.into_iter().filter(|e| !known.contains(&e.id)));
         events.sort_by_key(|e| (e.start, e.id));
     }
+    events.retain(|e| visible(&e.camera));
     reply_json(StatusCode::OK, &serde_json::json!({ "events": events }))
 }
 
 /// `GET /api/events/stream`.
-pub fn stream(log: &EventLog) -> Response<Body> {
+pub fn stream(
+    log: &EventLog,
+    visible: impl Fn(&str) -> bool + Send + Sync + 'static,
+) -> Response<Body> {
     let rx = log.subscribe();
-    let parts = futures::stream::unfold(rx, |mut rx| async move {
-        let text = match tokio::time::timeout(KEEP_ALIVE, rx.recv()).await {
-            Err(_) => ": keep-alive\n\n".to_string(),
-            Ok(Ok(event)) => {
-                let json = serde_json::to_string(&event).unwrap_or_default();
-                let name = if event.end.is_some() { "end" } else { "start" };
-                format!("event: {name}\nid: {}\ndata: {json}\n\n", event.id)
-            }
-            Ok(Err(RecvError::Lagged(n))) => format!("event: lagged\ndata: {n}\n\n"),
-            Ok(Err(RecvError::Closed)) => return None,
-        };
-        Some((Ok::<_, Infallible>(Frame::data(Bytes::from(text))), rx))
+    let visible = std::sync::Arc::new(visible);
+    let parts = futures::stream::unfold(rx, move |mut rx| {
+        let visible = visible.clone();
+        async move {
+            let text = loop {
+                break match tokio::time::timeout(KEEP_ALIVE, rx.recv()).await {
+                    Err(_) => ": keep-alive\n\n".to_string(),
+                    Ok(Ok(event)) if !visible(&event.camera) => continue,
+                    Ok(Ok(event)) => {
+                        let json = serde_json::to_string(&event).unwrap_or_default();
+                        let name = if event.end.is_some() { "end" } else { "start" };
+                        format!("event: {name}\nid: {}\ndata: {json}\n\n", event.id)
+                    }
+                    Ok(Err(RecvError::Lagged(n))) => format!("event: lagged\ndata: {n}\n\n"),
+                    Ok(Err(RecvError::Closed)) => return None,
+                };
+            };
+            Some((Ok::<_, Infallible>(Frame::data(Bytes::from(text))), rx))
+        }
     });
     let mut r = Response::new(StreamBody::new(parts).boxed());
     let headers = r.headers_mut();
@@ -121,5 +146,7 @@ mod tests {
         let e = time("from", "yesterday").unwrap_err();
         assert!(e.contains("from=\"yesterday\""), "{e}");
         assert!(time("to", "NaN").is_err());
+        assert!(time("from", "-8334600000000").is_err());
+        assert!(time("from", "1e300").is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! The alarm list (N toggles it per window): the recent events of the cameras the window
 //! shows, newest first, each with its time, camera, what and from where, and how long it
-//! lasted. Play puts the camera into playback from the event's start less a pre-roll;
+//! lasted. Play puts the camera into playback from the event's start less the recording's
+//! pre-roll;
 //! acknowledging clears its tile's highlight. A locked camera's events are listed, never
 //! played.
 
@@ -11,15 +12,13 @@ use super::WallView;
 use crate::camera::motion::{Acknowledge, Alarm, AlarmFeed};
 use crate::camera::{ReplayAction, ReplayRequest, ViewLocked};
 
-/// Playback of an event starts this long before it.
-pub const PRE_ROLL_MS: i64 = 5_000;
 /// Rows the list shows.
 const ROWS: usize = 100;
 
 /// What clicking "play" on `alarm` asks: its camera into playback at the event's start less
-/// the pre-roll.
-pub fn play(alarm: &Alarm) -> [ReplayRequest; 2] {
-    let at = alarm.start.timestamp_millis() - PRE_ROLL_MS;
+/// `pre_roll_ms` (the recording's pre-roll: `record: Events` keeps that much).
+pub fn play(alarm: &Alarm, pre_roll_ms: i64) -> [ReplayRequest; 2] {
+    let at = alarm.start.timestamp_millis() - pre_roll_ms;
     [
         ReplayRequest {
             camera: alarm.camera,
@@ -106,7 +105,11 @@ pub(super) fn alarms_ui(
         &super::view::WindowIndex,
     )>,
     wall_cameras: Query<(Entity, &super::WallCamera)>,
-    (feed, colour): (Res<AlarmFeed>, Res<super::EventColour>),
+    (feed, colour, config): (
+        Res<AlarmFeed>,
+        Res<super::EventColour>,
+        Option<Res<crate::camera::WallConfig>>,
+    ),
     locked: Query<&ViewLocked>,
     (mut replay, mut acks): (MessageWriter<ReplayRequest>, MessageWriter<Acknowledge>),
 ) -> Result {
@@ -121,6 +124,9 @@ pub(super) fn alarms_ui(
     };
     let ctx = contexts.ctx_for_entity_mut(camera)?;
     let list = rows(&feed, |e| shown.tile(e).is_some());
+    let pre_roll_ms = config
+        .as_deref()
+        .map_or(5_000, |c| c.recording.pre_roll_secs.min(3600) as i64 * 1000);
     egui::Window::new("Alarms")
         .id(egui::Id::new(("alarms", pass.0)))
         .anchor(egui::Align2::RIGHT_TOP, egui::vec2(-8.0, 8.0))
@@ -140,7 +146,7 @@ pub(super) fn alarms_ui(
                         match row(ui, a, is_locked, colour.0) {
                             Some(Clicked::Play) => {
                                 info!(camera = %a.name, "playing event {} from its pre-roll", a.id);
-                                replay.write_batch(play(a));
+                                replay.write_batch(play(a, pre_roll_ms));
                             }
                             Some(Clicked::Ack) => {
                                 acks.write(Acknowledge { id: a.id });
@@ -182,8 +188,8 @@ mod tests {
             .extend([alarm(1, shown), alarm(2, hidden), alarm(3, shown)]);
         let ids: Vec<u64> = rows(&feed, |e| e == shown).iter().map(|a| a.id).collect();
         assert_eq!(ids, [3, 1]);
-        let [join, seek] = play(&feed.entries[0]);
-        let at = 1_800_000_000_001 - PRE_ROLL_MS;
+        let [join, seek] = play(&feed.entries[0], 5_000);
+        let at = 1_800_000_000_001 - 5_000;
         assert!(matches!(join.action, ReplayAction::Join { at: Some(t), .. } if t == at));
         assert!(matches!(seek.action, ReplayAction::Seek(t) if t == at));
     }

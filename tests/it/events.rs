@@ -397,8 +397,8 @@ fn picture_motion_fires_for_a_moving_box_not_for_noise_or_a_brightness_jump_and_
     assert!(events(app.api_port(), "?camera=Masked").is_empty());
 }
 
-/// Closed segments of `camera` under `dir`: (start, end) in Unix ms, from their names and
-/// ffprobe's duration.
+/// Segments of `camera` under `dir` that ffprobe reads: (start, end) in Unix ms, from their
+/// names and ffprobe's duration.
 fn segments(dir: &std::path::Path, camera: &str) -> Vec<(i64, i64, std::path::PathBuf)> {
     let mut out = Vec::new();
     for day in std::fs::read_dir(dir.join(camera))
@@ -421,7 +421,19 @@ fn segments(dir: &std::path::Path, camera: &str) -> Vec<(i64, i64, std::path::Pa
             else {
                 continue;
             };
-            let probe = common::ffprobe(&["-show_format", f.path().to_str().unwrap()]);
+            // Retention may delete a segment between the listing and the probe.
+            let Ok(probe) = std::process::Command::new("ffprobe")
+                .args(["-v", "error", "-of", "json", "-show_format"])
+                .arg(f.path())
+                .output()
+            else {
+                continue;
+            };
+            if !probe.status.success() {
+                // Deleted meanwhile, or the open segment before its first fragment.
+                continue;
+            }
+            let probe: serde_json::Value = serde_json::from_slice(&probe.stdout).unwrap();
             let secs: f64 = probe["format"]["duration"]
                 .as_str()
                 .and_then(|d| d.parse().ok())

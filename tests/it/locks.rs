@@ -237,3 +237,52 @@ fn stored_credentials_let_a_camera_go_live_without_a_password_in_the_config() {
     assert!(!c.to_string().contains("p@ss"), "{c}");
     assert!(!app.log().contains("p@ss:word"));
 }
+
+#[test]
+fn a_locked_cameras_events_stay_behind_its_lock() {
+    let _g = common::heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let config = dir.path().join("wall.ron");
+    let rec = dir.path().join("rec");
+    std::fs::write(
+        &config,
+        format!(
+            "(simulated: Some((cameras: 2, width: 320, height: 180, onvif: true, motion_every: Some(6))),
+              recording: (dir: \"{}\"), servers: (api_port: 0))",
+            rec.display()
+        ),
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+    let (ok, out) = run(
+        &["set-view-password", "Sim 2", "--config", cfg],
+        "pw\n",
+        &state,
+    );
+    assert!(ok, "{out}");
+    let app = Proc::start(
+        &["--headless", "--config", cfg],
+        &[("OPTICLINK_STATE_DIR", state.to_str().unwrap())],
+    );
+    let port = app.api_port();
+    // Both cameras have had events (the store beside the recordings has both)…
+    common::wait_for(Duration::from_secs(30), "events of both cameras", || {
+        let found = ["Sim 1", "Sim 2"].iter().all(|c| {
+            std::fs::read_dir(rec.join(c))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|day| day.path().join("events.jsonl").exists())
+        });
+        found.then_some(())
+    });
+    // …but without its key only the open camera's are listed.
+    let (code, body) = common::http_get(port, "/api/events?from=2020-01-01T00:00:00Z");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"camera\":\"Sim 1\""), "{body}");
+    assert!(
+        !body.contains("Sim 2"),
+        "a locked camera's events without its key: {body}"
+    );
+}
