@@ -18,6 +18,8 @@ use crate::config::{FOLLOW_CELL, FollowConfig};
 pub struct Following {
     pub camera: Option<String>,
     pub since: Duration,
+    /// Shown because all is quiet (the fallback), not for an event: it yields at once.
+    pub quiet: bool,
 }
 
 /// What the cell should show at `now`, given the camera with the newest event going on.
@@ -28,14 +30,21 @@ pub fn choose(
     rules: &FollowConfig,
 ) -> Following {
     let hold = Duration::from_secs_f64(rules.hold_secs.clamp(0.0, 3600.0));
+    let quiet = newest.is_none();
     let want = newest.map(str::to_owned).or_else(|| rules.fallback.clone());
     match current {
-        Some(c) if c.camera == want => c.clone(),
-        // A camera keeps the cell for its hold (a quiet fallback yields at once).
-        Some(c) if now < c.since + hold && c.camera != rules.fallback => c.clone(),
+        // The same camera: its hold starts anew when its own event takes over from quiet.
+        Some(c) if c.camera == want => Following {
+            since: if c.quiet && !quiet { now } else { c.since },
+            quiet,
+            camera: want,
+        },
+        // A camera keeps the cell for its hold (the quiet fallback yields at once).
+        Some(c) if now < c.since + hold && !c.quiet => c.clone(),
         _ => Following {
             camera: want,
             since: now,
+            quiet,
         },
     }
 }
@@ -96,9 +105,17 @@ mod tests {
         assert_eq!(g.camera.as_deref(), Some("Door"));
         // Quiet: back to the fallback after the hold.
         assert_eq!(choose(s(15), Some(&g), None, &rules), g);
+        let quiet = choose(s(21), Some(&g), None, &rules);
+        assert_eq!(quiet.camera.as_deref(), Some("Gate"));
+        // The fallback camera's own event holds the cell like any other's.
+        let own = choose(s(30), Some(&quiet), Some("Gate"), &rules);
+        assert_eq!((own.camera.as_deref(), own.quiet), (Some("Gate"), false));
+        assert_eq!(choose(s(31), Some(&own), Some("Yard"), &rules), own);
         assert_eq!(
-            choose(s(21), Some(&g), None, &rules).camera.as_deref(),
-            Some("Gate")
+            choose(s(41), Some(&own), Some("Yard"), &rules)
+                .camera
+                .as_deref(),
+            Some("Yard")
         );
     }
 }
