@@ -95,17 +95,11 @@ pub struct MotionTracker(pub Tracker);
 /// A camera's event source task (ONVIF events, or a vendor's push stream); dropping it with
 /// the camera ends it.
 #[derive(Component)]
-pub enum EventFollower {
-    Onvif(crate::events::pullpoint::Subscriber),
-    Vendor(crate::events::vendor::Follower),
-}
+pub struct EventFollower(pub crate::events::Stopper);
 
 impl EventFollower {
     pub fn stop(&self) {
-        match self {
-            Self::Onvif(s) => s.stop(),
-            Self::Vendor(f) => f.stop(),
-        }
+        self.0.stop();
     }
 }
 

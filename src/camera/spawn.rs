@@ -423,7 +423,7 @@ impl CameraSpawner<'_, '_> {
                     );
                     // Waited for on exit, as the control agents are: it unsubscribes.
                     self.runtime.track_agent(task);
-                    Some(super::motion::EventFollower::Onvif(sub))
+                    Some(super::motion::EventFollower(sub))
                 }
             },
             EventsMode::Isapi | EventsMode::Dahua => {
@@ -447,7 +447,7 @@ impl CameraSpawner<'_, '_> {
                 };
                 let (follower, _task) =
                     crate::events::vendor::spawn(self.runtime.handle(), target, edges.0.clone());
-                Some(super::motion::EventFollower::Vendor(follower))
+                Some(super::motion::EventFollower(follower))
             }
         }
     }

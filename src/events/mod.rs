@@ -111,3 +111,24 @@ impl EdgeSender {
         }
     }
 }
+
+/// Stops an event source's task: dropping it (or [`Stopper::stop`]) tells the task to end.
+pub struct Stopper(tokio::sync::watch::Sender<bool>);
+
+impl Stopper {
+    /// A stopper and what its task watches.
+    pub fn new() -> (Self, tokio::sync::watch::Receiver<bool>) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        (Self(tx), rx)
+    }
+
+    pub fn stop(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+impl Drop for Stopper {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{Edge, EdgeSender, Kind, Source};
+use super::{Edge, EdgeSender, Kind, Source, Stopper};
 use crate::onvif::client::PullPoint;
 use crate::onvif::events::Notification;
 use crate::onvif::{Device, Endpoint, OnvifError};
@@ -30,31 +30,14 @@ const QUICK_EMPTY: Duration = Duration::from_millis(500);
 /// A lifetime the camera states is trusted within these bounds.
 const LIFETIME_MIN: Duration = Duration::from_secs(2);
 
-/// A running subscriber; dropping it (or [`Self::stop`]) unsubscribes and ends it.
-pub struct Subscriber {
-    stop: watch::Sender<bool>,
-}
-
-impl Subscriber {
-    pub fn stop(&self) {
-        let _ = self.stop.send(true);
-    }
-}
-
-impl Drop for Subscriber {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// Starts following `endpoint.camera`'s ONVIF events on `rt`; the task ends soon after the
-/// subscriber is stopped.
+/// Starts following `endpoint.camera`'s ONVIF events on `rt`; the task unsubscribes and ends
+/// soon after the stopper is stopped (or dropped).
 pub fn spawn(
     rt: &tokio::runtime::Handle,
     endpoint: Endpoint,
     edges: EdgeSender,
-) -> (Subscriber, tokio::task::JoinHandle<()>) {
-    let (stop, stopped) = watch::channel(false);
+) -> (Stopper, tokio::task::JoinHandle<()>) {
+    let (stop, stopped) = Stopper::new();
     let span = tracing::info_span!("events", camera = %endpoint.camera);
     let camera: Arc<str> = endpoint.camera.as_str().into();
     let follow = Follow {
@@ -64,7 +47,7 @@ pub fn spawn(
         subscribed: None,
     };
     let task = rt.spawn(tracing::Instrument::instrument(follow.run(stopped), span));
-    (Subscriber { stop }, task)
+    (stop, task)
 }
 
 struct Follow {

@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Empty};
 use tokio::sync::watch;
 
 use super::multipart::Parts;
-use super::{Edge, EdgeSender, Kind, Source};
+use super::{Edge, EdgeSender, Kind, Source, Stopper};
 
 /// Which push stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,23 +106,6 @@ pub fn dahua_event(text: &str) -> Option<(Kind, bool)> {
     Some((kind, active))
 }
 
-/// A running follower; dropping it (or [`Self::stop`]) ends it.
-pub struct Follower {
-    stop: watch::Sender<bool>,
-}
-
-impl Follower {
-    pub fn stop(&self) {
-        let _ = self.stop.send(true);
-    }
-}
-
-impl Drop for Follower {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 /// Where and how to read one camera's push stream.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -133,19 +116,19 @@ pub struct Target {
     pub creds: Option<(String, String)>,
 }
 
-/// Starts following `target` on `rt`.
+/// Starts following `target` on `rt`; the task ends when the stopper is stopped (or dropped).
 pub fn spawn(
     rt: &tokio::runtime::Handle,
     target: Target,
     edges: EdgeSender,
-) -> (Follower, tokio::task::JoinHandle<()>) {
-    let (stop, stopped) = watch::channel(false);
+) -> (Stopper, tokio::task::JoinHandle<()>) {
+    let (stop, stopped) = Stopper::new();
     let span = tracing::info_span!("events", camera = %target.camera);
     let task = rt.spawn(tracing::Instrument::instrument(
         run(target, edges, stopped),
         span,
     ));
-    (Follower { stop }, task)
+    (stop, task)
 }
 
 async fn run(target: Target, edges: EdgeSender, mut stopped: watch::Receiver<bool>) {

@@ -184,7 +184,7 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
         locks,
         floor,
         record_dir,
-        events,
+        ..
     } = shared;
     let snapshot = match board.read() {
         Ok(s) => s.clone(),
@@ -209,18 +209,9 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
             Ok(json) => reply(StatusCode::OK, "application/json", json),
             Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         },
-        (&Method::GET, ["api", "events"] | ["api", "events", "stream"]) => {
-            // A locked camera's events are its own: shown only with its unlock key, as its
-            // `motion` in the status is.
-            let key = super::unlock_key(req.headers(), req.uri().query());
-            let locks = locks.clone();
-            let visible = move |name: &str| locks.key_allows(name, key.as_deref());
-            if segments.len() == 3 {
-                super::events::stream(events, visible)
-            } else {
-                let names: Vec<String> = snapshot.cameras.iter().map(|c| c.name.clone()).collect();
-                super::events::list(req.uri().query(), events, record_dir, &names, visible).await
-            }
+        (&Method::GET, ["api", "events"]) => events_route(&req, shared, &snapshot, false).await,
+        (&Method::GET, ["api", "events", "stream"]) => {
+            events_route(&req, shared, &snapshot, true).await
         }
         (&Method::GET, ["api", "windows"]) => super::windows::list(&snapshot),
         (&Method::POST, ["api", "windows", name]) => {
@@ -322,6 +313,25 @@ fn refuse_locked(
     let name = percent_decode(name);
     let key = super::unlock_key(req.headers(), req.uri().query());
     (!locks.key_allows(&name, key.as_deref())).then(|| super::http::locked(&name))
+}
+
+/// `GET /api/events` (or its live `stream`). A locked camera's events are its own: shown only
+/// with its unlock key, as its `motion` in the status is.
+async fn events_route(
+    req: &Request<Incoming>,
+    shared: &Shared,
+    snapshot: &super::StatusSnapshot,
+    stream: bool,
+) -> Response<Body> {
+    let key = super::unlock_key(req.headers(), req.uri().query());
+    let locks = shared.locks.clone();
+    let visible = move |name: &str| locks.key_allows(name, key.as_deref());
+    if stream {
+        return super::events::stream(&shared.events, visible);
+    }
+    let names: Vec<String> = snapshot.cameras.iter().map(|c| c.name.clone()).collect();
+    let query = req.uri().query();
+    super::events::list(query, &shared.events, &shared.record_dir, &names, visible).await
 }
 
 /// The live page, with the status it starts from inlined.

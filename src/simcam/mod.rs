@@ -290,41 +290,16 @@ impl SimServer {
             subscriptions: Mutex::new(Default::default()),
         });
         if let Some(every) = shared.config.motion_every {
-            let task = tokio::spawn(motion_schedule(shared.clone(), every));
-            shared
-                .tasks
-                .lock()
-                .expect("tasks lock")
-                .push(task.abort_handle());
+            shared.track(tokio::spawn(motion_schedule(shared.clone(), every)));
         }
-        let accept = tokio::spawn(rtsp::accept_loop(listener, shared.clone()));
-        shared
-            .tasks
-            .lock()
-            .expect("tasks lock")
-            .push(accept.abort_handle());
+        shared.track(tokio::spawn(rtsp::accept_loop(listener, shared.clone())));
         tracing::info!(
             "simulated cameras listening on rtsp://{addr}/cam1 … /cam{}",
             shared.sources.len()
         );
         let onvif_addr = match shared.config.onvif_port {
             None => None,
-            Some(port) => {
-                let listener =
-                    tokio::net::TcpListener::bind(SocketAddr::new(shared.config.bind, port))
-                        .await?;
-                let at = listener.local_addr()?;
-                let task = tokio::spawn(onvif::accept_loop(listener, shared.clone()));
-                shared
-                    .tasks
-                    .lock()
-                    .expect("tasks lock")
-                    .push(task.abort_handle());
-                tracing::info!(
-                    "simulated ONVIF devices listening on http://{at}/onvif/cam1/device_service …"
-                );
-                Some(at)
-            }
+            Some(port) => Some(start_onvif(&shared, port).await?),
         };
         Ok(Self {
             addr,
@@ -404,6 +379,25 @@ impl SimServer {
             s.stop();
         }
     }
+}
+
+impl Shared {
+    /// Keeps `task` to abort when the server stops.
+    fn track(&self, task: tokio::task::JoinHandle<()>) {
+        self.tasks
+            .lock()
+            .expect("tasks lock")
+            .push(task.abort_handle());
+    }
+}
+
+/// Serves every camera's ONVIF device on `port` of the bind address; where it listens.
+async fn start_onvif(shared: &Arc<Shared>, port: u16) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(shared.config.bind, port)).await?;
+    let at = listener.local_addr()?;
+    shared.track(tokio::spawn(onvif::accept_loop(listener, shared.clone())));
+    tracing::info!("simulated ONVIF devices listening on http://{at}/onvif/cam1/device_service …");
+    Ok(at)
 }
 
 /// Motion on every camera for [`MOTION_SECS`] each `every`, camera `i` starting `i / n` of
