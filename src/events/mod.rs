@@ -132,3 +132,51 @@ impl Drop for Stopper {
         self.stop();
     }
 }
+
+/// The wait between a source's failed attempts: it doubles while failures follow each other
+/// (a fast loop locks some accounts) and is reset by a success; each new failure text is
+/// logged once.
+pub struct Retry {
+    pub wait: std::time::Duration,
+    min: std::time::Duration,
+    max: std::time::Duration,
+    last_error: String,
+    /// What the log line says comes next ("subscribing again").
+    then: &'static str,
+}
+
+impl Retry {
+    pub fn new(min: std::time::Duration, max: std::time::Duration, then: &'static str) -> Self {
+        Self {
+            wait: min,
+            min,
+            max,
+            last_error: String::new(),
+            then,
+        }
+    }
+
+    /// Something worked: the next failure waits the least again.
+    pub fn reset(&mut self) {
+        self.wait = self.min;
+    }
+
+    /// Logs `failed` (once per new text), waits, and doubles the next wait; `false` when
+    /// `stopped` was set meanwhile.
+    pub async fn after(
+        &mut self,
+        failed: String,
+        stopped: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> bool {
+        if failed != self.last_error {
+            tracing::warn!("{failed}; {} in {} s", self.then, self.wait.as_secs());
+            self.last_error = failed;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(self.wait) => {}
+            _ = stopped.wait_for(|s| *s) => return false,
+        }
+        self.wait = (self.wait * 2).min(self.max);
+        true
+    }
+}

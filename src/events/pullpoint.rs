@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{Edge, EdgeSender, Kind, Source, Stopper};
+use super::{Edge, EdgeSender, Kind, Retry, Source, Stopper};
 use crate::onvif::client::PullPoint;
 use crate::onvif::events::Notification;
 use crate::onvif::{Device, Endpoint, OnvifError};
@@ -60,8 +60,7 @@ struct Follow {
 
 impl Follow {
     async fn run(mut self, mut stopped: watch::Receiver<bool>) {
-        let mut retry = RETRY_MIN;
-        let mut last_error = String::new();
+        let mut retry = Retry::new(RETRY_MIN, RETRY_MAX, "subscribing again");
         loop {
             let failed = tokio::select! {
                 e = self.follow(&mut retry) => e,
@@ -72,16 +71,9 @@ impl Follow {
                 let _ =
                     tokio::time::timeout(Duration::from_secs(1), device.unsubscribe(&sub)).await;
             }
-            let text = failed.to_string();
-            if text != last_error {
-                tracing::warn!("{text}; subscribing again in {} s", retry.as_secs());
-                last_error = text;
+            if !retry.after(failed.to_string(), &mut stopped).await {
+                break;
             }
-            tokio::select! {
-                _ = tokio::time::sleep(retry) => {}
-                _ = stopped.wait_for(|s| *s) => break,
-            }
-            retry = (retry * 2).min(RETRY_MAX);
         }
         if let Some((device, sub)) = self.subscribed.take() {
             match tokio::time::timeout(Duration::from_secs(1), device.unsubscribe(&sub)).await {
@@ -94,14 +86,14 @@ impl Follow {
 
     /// Subscribes and pulls until something fails; `retry` goes back to its minimum once a
     /// pull succeeds.
-    async fn follow(&mut self, retry: &mut Duration) -> OnvifError {
+    async fn follow(&mut self, retry: &mut Retry) -> OnvifError {
         let device = match self.endpoint.connect().await {
             Ok(d) => d,
             Err(e) => return e,
         };
         if let Err(e) = device.events_url() {
             // Nothing to follow; look again rarely (a camera may be reconfigured).
-            *retry = RETRY_MAX;
+            retry.wait = RETRY_MAX;
             return e;
         }
         match device.event_topics().await {
@@ -134,7 +126,7 @@ impl Follow {
             if pulled.messages.is_empty() && asked.elapsed() < QUICK_EMPTY {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            *retry = RETRY_MIN;
+            retry.reset();
             for m in &pulled.messages {
                 if let Some((kind, active)) = edge_of(m) {
                     self.edges.send(Edge {

@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Empty};
 use tokio::sync::watch;
 
 use super::multipart::Parts;
-use super::{Edge, EdgeSender, Kind, Source, Stopper};
+use super::{Edge, EdgeSender, Kind, Retry, Source, Stopper};
 
 /// Which push stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,22 +133,15 @@ pub fn spawn(
 
 async fn run(target: Target, edges: EdgeSender, mut stopped: watch::Receiver<bool>) {
     let camera: Arc<str> = target.camera.as_str().into();
-    let mut retry = RETRY_MIN;
-    let mut last_error = String::new();
+    let mut retry = Retry::new(RETRY_MIN, RETRY_MAX, "again");
     loop {
         let ended = tokio::select! {
             e = follow(&target, &edges, &camera, &mut retry) => e,
             _ = stopped.wait_for(|s| *s) => return,
         };
-        if ended != last_error {
-            tracing::warn!("{ended}; again in {} s", retry.as_secs());
-            last_error = ended;
+        if !retry.after(ended, &mut stopped).await {
+            return;
         }
-        tokio::select! {
-            _ = tokio::time::sleep(retry) => {}
-            _ = stopped.wait_for(|s| *s) => return,
-        }
-        retry = (retry * 2).min(RETRY_MAX);
     }
 }
 
@@ -157,7 +150,7 @@ async fn follow(
     target: &Target,
     edges: &EdgeSender,
     camera: &Arc<str>,
-    retry: &mut Duration,
+    retry: &mut Retry,
 ) -> String {
     let what = match target.vendor {
         Vendor::Hikvision => "ISAPI alertStream",
@@ -198,7 +191,7 @@ async fn follow(
         if let Some(e) = error {
             tracing::warn!("{what}: {e}");
         }
-        *retry = RETRY_MIN;
+        retry.reset();
         for part in done {
             last_part = tokio::time::Instant::now();
             if let Some((kind, active, lasting)) = target.vendor.read(&part) {
