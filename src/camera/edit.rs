@@ -96,7 +96,7 @@ impl CameraSpawner<'_, '_> {
             return Ok(ports);
         };
         // Everything that can fail, before anything changes.
-        let main = settings(cam, "url", &self.config.0)?;
+        let main_settings = settings(cam, "url", &self.config.0)?;
         let sub_settings = match (running(sub), super::streams::sub_camera(cam)) {
             (Some(s), Some(sub_cam)) => Some((
                 room(s, &cam.name)?,
@@ -104,11 +104,19 @@ impl CameraSpawner<'_, '_> {
             )),
             _ => None,
         };
-        room(link, &cam.name)?.send(CameraCommand::Reconfigure(Box::new(main)));
-        match sub_settings {
-            Some((permit, wc)) => permit.send(CameraCommand::Reconfigure(Box::new(wc))),
-            None => self.follow_sub_url(entity, sub.map(|(e, _)| e), cam),
-        }
+        room(link, &cam.name)?.send(CameraCommand::Reconfigure(Box::new(main_settings)));
+        let main_entity = main.map_or(entity, |(e, _)| e);
+        let kept_sub = match sub_settings {
+            Some((permit, wc)) => {
+                permit.send(CameraCommand::Reconfigure(Box::new(wc)));
+                sub.and_then(|(e, l)| Some((e, l?)))
+            }
+            None => {
+                self.follow_sub_url(entity, sub.map(|(e, _)| e), cam);
+                None
+            }
+        };
+        self.follow_events(entity, (main_entity, link), kept_sub, cam);
         self.set_lock(cam);
         // A new control agent for the new endpoint (the old one stops its camera first).
         if let Some(ptz) = ptz {
@@ -138,8 +146,12 @@ impl CameraSpawner<'_, '_> {
         if let Ok(mut r) = self.retention.0.lock() {
             let folder = folder_name(&cam.name);
             match cam.max_bytes {
-                Some(cap) => r.policy.camera_max_bytes.insert(folder, cap),
+                Some(cap) => r.policy.camera_max_bytes.insert(folder.clone(), cap),
                 None => r.policy.camera_max_bytes.remove(&folder),
+            };
+            match cam.record {
+                crate::config::Record::Events => r.policy.events_only.insert(folder),
+                _ => r.policy.events_only.remove(&folder),
             };
         }
         set_recording.write(SetRecording {
@@ -148,6 +160,45 @@ impl CameraSpawner<'_, '_> {
         });
         info!(camera = %cam.name, "settings replaced over the API");
         Ok(ports.cloned().unwrap_or_default())
+    }
+
+    /// Camera `camera`'s events after an edit: its event source started afresh for the new
+    /// settings, its tracker's rules replaced, its motion analysis given the new settings and
+    /// turned on where `cam` looks at its pictures (a sub stream started afresh turns its own
+    /// on; a camera that turns out to have no event service turns it on later).
+    fn follow_events(
+        &mut self,
+        camera: Entity,
+        main: (Entity, &WorkerLink),
+        sub: Option<(Entity, &WorkerLink)>,
+        cam: &CameraConfig,
+    ) {
+        let follower = self.start_events(cam);
+        let rules = cam.motion.rules();
+        let mut e = self.commands.entity(camera);
+        e.remove::<super::motion::EventFollower>()
+            .entry::<super::motion::MotionTracker>()
+            .and_modify(move |mut t| t.0.rules = rules);
+        if let Some(f) = follower {
+            e.insert(f);
+        }
+        let settings = cam.motion.detector();
+        for (_, link) in [Some(main), sub].into_iter().flatten() {
+            link.set_motion(&settings);
+        }
+        let looks = super::spawn::local_motion(cam);
+        let mut streams = vec![(main.0, super::StreamKind::Main, main.1)];
+        if let Some((e, link)) = sub {
+            streams.push((e, super::StreamKind::Sub, link));
+        }
+        if looks && (sub.is_some() || cam.sub_url.is_none()) {
+            super::motion::analyse_pictures(&mut self.commands, streams);
+        } else {
+            for (e, _, link) in streams {
+                link.analyse(false);
+                self.commands.entity(e).remove::<super::motion::Analysed>();
+            }
+        }
     }
 
     /// A sub stream added or taken away by `sub_url`, or started afresh when its worker has

@@ -122,6 +122,8 @@ pub struct WorkerLink {
     pub demand: tokio::sync::watch::Sender<Demand>,
     /// What the worker publishes about its stream.
     pub figures: Arc<Figures>,
+    /// The settings of the worker's motion analysis, when it has one.
+    pub motion: Option<stream::MotionSettings>,
 }
 
 impl WorkerLink {
@@ -138,6 +140,38 @@ impl WorkerLink {
             frames,
             demand,
             figures,
+            motion: None,
+        }
+    }
+
+    /// The link with `motion`, the settings of the worker's motion analysis.
+    pub fn with_motion(mut self, motion: Option<stream::MotionSettings>) -> Self {
+        self.motion = motion;
+        self
+    }
+
+    /// Turns the worker's motion analysis on or off (where it has one). Turned back on, it
+    /// learns the picture afresh: what it learned before may be stale.
+    pub fn analyse(&self, on: bool) {
+        let Some(settings) = &self.motion else { return };
+        if on && !self.asked().motion {
+            settings.send_modify(|_| {});
+        }
+        self.ask(Demand {
+            motion: on,
+            ..self.asked()
+        });
+    }
+
+    /// New settings for the worker's motion analysis (it starts learning the picture anew
+    /// only when they differ).
+    pub fn set_motion(&self, settings: &crate::events::picture::Settings) {
+        if let Some(m) = &self.motion {
+            m.send_if_modified(|s| {
+                let changed = s != settings;
+                settings.clone_into(s);
+                changed
+            });
         }
     }
 

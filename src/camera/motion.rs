@@ -9,11 +9,11 @@ use super::IpCamera;
 use crate::WallSystems;
 use crate::events::debounce::{Change, Tracker};
 use crate::events::log::EventLog;
-use crate::events::{Edge, EdgeSender, Kind, Source};
+use crate::events::{EdgeSender, Kind, Report, Source};
 
-/// Edges from every source, waiting for the ECS.
+/// Reports from every source, waiting for the ECS.
 #[derive(Resource)]
-pub struct EdgeInbox(pub crossbeam_channel::Receiver<Edge>);
+pub struct EdgeInbox(pub crossbeam_channel::Receiver<Report>);
 
 /// Where sources started for a camera send their edges.
 #[derive(Resource, Clone)]
@@ -154,23 +154,40 @@ pub(super) fn plugin(app: &mut App) {
         .add_observer(end_on_remove);
 }
 
-/// Edges into trackers; events that start are logged and shown.
+/// Edges into trackers; events that start are logged and shown. A camera without an event
+/// service looks at its pictures instead.
 fn ingest_edges(
     inbox: Option<Res<EdgeInbox>>,
     time: Res<Time<Real>>,
-    (log, mut feed): (Res<Events>, ResMut<AlarmFeed>),
-    mut cameras: Query<(Entity, &IpCamera, &mut MotionTracker, &mut Motion)>,
+    (log, mut feed, mut commands): (Res<Events>, ResMut<AlarmFeed>, Commands),
+    mut cameras: Query<(
+        Entity,
+        &IpCamera,
+        &mut MotionTracker,
+        &mut Motion,
+        Option<&super::Streams>,
+    )>,
+    streams: Query<(&super::CameraStream, &super::WorkerLink)>,
 ) {
     let Some(inbox) = inbox else { return };
     let now = time.elapsed();
-    for edge in inbox.0.try_iter() {
-        let Some((entity, cam, mut tracker, mut motion)) = cameras
-            .iter_mut()
-            .find(|(_, c, ..)| *c.name == *edge.camera)
+    for report in inbox.0.try_iter() {
+        let (name, edge) = match &report {
+            Report::Edge(edge) => (&edge.camera, Some(edge)),
+            Report::NoEventService(name) => (name, None),
+        };
+        let Some((entity, cam, mut tracker, mut motion, of)) =
+            cameras.iter_mut().find(|(_, c, ..)| *c.name == **name)
         else {
             continue;
         };
-        if let Some(Change::Started { source, kind }) = tracker.0.edge(&edge, now) {
+        let Some(edge) = edge else {
+            let of = of.into_iter().flat_map(|s| s.iter());
+            let of = of.filter_map(|e| streams.get(e).ok().map(|(s, l)| (e, s.kind, l)));
+            analyse_pictures(&mut commands, of.collect());
+            continue;
+        };
+        if let Some(Change::Started { source, kind }) = tracker.0.edge(edge, now) {
             let start = chrono::Utc::now();
             let id = log.start(&cam.name, source, kind, start);
             info!(camera = %cam.name, "{} event {id} from {}", kind.as_str(), source.label());
@@ -193,6 +210,26 @@ fn ingest_edges(
                 end: None,
                 acked: false,
             });
+        }
+    }
+}
+
+/// Marks the stream a camera looks for motion in, of its `streams` (the sub stream when it has
+/// one), [`Analysed`] and turns its analysis on.
+pub(super) fn analyse_pictures(
+    commands: &mut Commands,
+    streams: Vec<(Entity, super::StreamKind, &super::WorkerLink)>,
+) {
+    let sub = streams
+        .iter()
+        .any(|(_, kind, _)| *kind == super::StreamKind::Sub);
+    for (entity, kind, link) in streams {
+        let on = (kind == super::StreamKind::Sub) == sub;
+        link.analyse(on);
+        if on {
+            commands.entity(entity).insert(Analysed);
+        } else {
+            commands.entity(entity).remove::<Analysed>();
         }
     }
 }

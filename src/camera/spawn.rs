@@ -76,7 +76,11 @@ pub fn camera_list(
                 password_env: None,
                 talk: Default::default(),
                 isapi_url: None,
-                events: Default::default(),
+                events: if sim.picture_motion.contains(&i) {
+                    crate::config::EventsMode::Local
+                } else {
+                    crate::config::EventsMode::Auto
+                },
                 // The simulated cameras always say when motion stops: a short hold-off.
                 motion: crate::config::MotionConfig {
                     hold_secs: 2.0,
@@ -191,7 +195,7 @@ impl CameraSpawner<'_, '_> {
             self.spawn_stream(id, StreamKind::Main, None);
             return (id, PortBinding::default());
         }
-        let (h, recorder, record_thread) = match self.start_main(cam) {
+        let (h, recorder, record_thread, motion) = match self.start_main(cam) {
             Ok(started) => started,
             Err(e) => {
                 error!(camera = %cam.name, "cannot start: {e}");
@@ -231,7 +235,8 @@ impl CameraSpawner<'_, '_> {
         let media = (h.mjpeg_frames, h.viewers.clone(), h.audio.clone());
         let servers = self.start_servers(cam, index, media, feeds);
         let ports = servers.ports();
-        let link = WorkerLink::new(h.commands, h.events, h.frames, h.demand, h.figures);
+        let link = WorkerLink::new(h.commands, h.events, h.frames, h.demand, h.figures)
+            .with_motion(motion);
         let main = self.spawn_stream(id, StreamKind::Main, Some(link));
         if local_motion(cam) && cam.sub_url.is_none() {
             self.commands.entity(main).insert(super::motion::Analysed);
@@ -254,6 +259,7 @@ impl CameraSpawner<'_, '_> {
             stream::CameraHandle,
             crate::record::RecorderHandle,
             std::thread::JoinHandle<()>,
+            Option<stream::MotionSettings>,
         ),
         String,
     > {
@@ -272,16 +278,17 @@ impl CameraSpawner<'_, '_> {
         let (sink, recorder, record_thread) =
             spawn_recorder(&cam.name, record_settings(cam, config))
                 .map_err(|e| format!("recorder: {e}"))?;
+        let (probe, motion) = self.motion_probe(cam);
         let h = stream::spawn_camera_with(
             self.runtime.handle(),
             wc,
             self.runtime.group(),
             Arc::new(sink),
             demand,
-            self.motion_probe(cam, analysed),
+            probe,
         )
         .map_err(|e| e.to_string())?;
-        Ok((h, recorder, record_thread))
+        Ok((h, recorder, record_thread, motion))
     }
 
     /// Camera `cam`'s MJPEG and audio servers, on their configured ports or the base ports
@@ -390,22 +397,27 @@ impl CameraSpawner<'_, '_> {
         }
     }
 
-    /// The motion analysis for the stream `cam` looks for motion in, when `analysed`.
+    /// A motion analysis for one of camera `cam`'s streams, and its settings. Every stream
+    /// has one, idle until its demand says `motion` (the stream marked [`Analysed`]), so an
+    /// edit or a camera without events can turn it on. None without an event inbox.
+    ///
+    /// [`Analysed`]: super::motion::Analysed
     pub(super) fn motion_probe(
         &self,
         cam: &CameraConfig,
-        analysed: bool,
-    ) -> Option<stream::MotionProbe> {
-        let edges = self.edges.as_ref().filter(|_| analysed)?;
-        Some(stream::MotionProbe {
-            camera: cam.name.as_str().into(),
-            detector: crate::events::picture::Detector::new(cam.motion.detector()),
-            edges: edges.0.clone(),
-        })
+    ) -> (Option<stream::MotionProbe>, Option<stream::MotionSettings>) {
+        match &self.edges {
+            Some(edges) => {
+                let (probe, settings) =
+                    stream::MotionProbe::new(&cam.name, cam.motion.detector(), edges.0.clone());
+                (Some(probe), Some(settings))
+            }
+            None => (None, None),
+        }
     }
 
     /// Starts following camera `cam`'s events, where its `events:` says to and it can.
-    fn start_events(&self, cam: &CameraConfig) -> Option<super::motion::EventFollower> {
+    pub(super) fn start_events(&self, cam: &CameraConfig) -> Option<super::motion::EventFollower> {
         use crate::config::EventsMode;
         let edges = self.edges.as_ref()?;
         match cam.events {
@@ -420,6 +432,7 @@ impl CameraSpawner<'_, '_> {
                         self.runtime.handle(),
                         endpoint,
                         edges.0.clone(),
+                        cam.events == EventsMode::Auto,
                     );
                     // Waited for on exit, as the control agents are: it unsubscribes.
                     self.runtime.track_agent(task);

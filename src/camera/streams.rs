@@ -232,7 +232,7 @@ impl CameraSpawner<'_, '_> {
             pictures: window,
             motion: analysed,
         };
-        let probe = self.motion_probe(cam, analysed);
+        let (probe, motion) = self.motion_probe(cam);
         let started = worker_config(&sub_cam, &self.config.0).and_then(|mut wc| {
             wc.bell = bell;
             stream::spawn_camera_with(
@@ -253,7 +253,8 @@ impl CameraSpawner<'_, '_> {
             }
         };
         self.runtime.track_task(h.task);
-        let link = WorkerLink::new(h.commands, h.events, h.frames, h.demand, h.figures);
+        let link = WorkerLink::new(h.commands, h.events, h.frames, h.demand, h.figures)
+            .with_motion(motion);
         let sub = self.spawn_stream(camera, StreamKind::Sub, Some(link));
         if analysed {
             self.commands.entity(sub).insert(super::motion::Analysed);

@@ -53,6 +53,19 @@ impl Config {
             if sim.fps == 0 || sim.fps > 120 {
                 out.push((at("fps"), "simulated.fps must be between 1 and 120".into()));
             }
+            if let Some(n) = sim
+                .picture_motion
+                .iter()
+                .find(|n| **n == 0 || **n > sim.cameras)
+            {
+                out.push((
+                    at("picture_motion"),
+                    format!(
+                        "simulated.picture_motion names camera {n}; there are cameras 1 to {}",
+                        sim.cameras
+                    ),
+                ));
+            }
         }
         if !self.servers.bind.is_loopback()
             && self.servers.token.as_deref().is_none_or(str::is_empty)
@@ -339,6 +352,13 @@ mod tests {
         assert_eq!(find("simulated.fps"), (7, 58), "{e}");
         assert_eq!(find("servers.bind"), (8, 32), "{e}");
         assert_eq!(e.0.len(), 4, "{e}");
+    }
+
+    #[test]
+    fn picture_motion_names_a_simulated_camera() {
+        let e = err("(simulated: Some((cameras: 2,\n  picture_motion: [1, 3])))");
+        assert_eq!((e.0[0].line, e.0[0].col), (2, 19), "{e}");
+        assert!(e.to_string().contains("cameras 1 to 2"), "{e}");
     }
 
     #[test]

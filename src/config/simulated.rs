@@ -58,6 +58,10 @@ pub struct SimulatedConfig {
     /// box always moves and no motion is reported.
     #[serde(default)]
     pub motion_every: Option<u32>,
+    /// These cameras (by number, 1-based) look for motion in their own pictures
+    /// (`events: Local`) instead of hearing it from their ONVIF event service. Default none.
+    #[serde(default)]
+    pub picture_motion: Vec<u32>,
     /// `(camera name, view password hash)` from the local secrets file.
     #[serde(skip)]
     pub view_locks: Vec<(String, String)>,

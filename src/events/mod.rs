@@ -83,6 +83,15 @@ pub struct Edge {
     pub lasting: bool,
 }
 
+/// What a source tells the ECS.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Report {
+    Edge(Edge),
+    /// Camera `0` (`events: Auto`) has no event service: it looks for motion in its own
+    /// pictures instead.
+    NoEventService(Arc<str>),
+}
+
 /// Edges waiting for the ECS; beyond this the newest are dropped (a source that floods is
 /// its own problem, never the wall's memory).
 pub const EDGE_QUEUE: usize = 1024;
@@ -91,20 +100,24 @@ pub const EDGE_QUEUE: usize = 1024;
 /// wall looks at once.
 #[derive(Clone)]
 pub struct EdgeSender {
-    tx: crossbeam_channel::Sender<Edge>,
+    tx: crossbeam_channel::Sender<Report>,
     bell: Option<crate::stream::Bell>,
 }
 
 impl EdgeSender {
     /// A sender and the ECS's receiving end.
-    pub fn new(bell: Option<crate::stream::Bell>) -> (Self, crossbeam_channel::Receiver<Edge>) {
+    pub fn new(bell: Option<crate::stream::Bell>) -> (Self, crossbeam_channel::Receiver<Report>) {
         let (tx, rx) = crossbeam_channel::bounded(EDGE_QUEUE);
         (Self { tx, bell }, rx)
     }
 
     pub fn send(&self, edge: Edge) {
-        if self.tx.try_send(edge).is_err() {
-            tracing::warn!("event queue full: an edge was dropped");
+        self.report(Report::Edge(edge));
+    }
+
+    pub fn report(&self, report: Report) {
+        if self.tx.try_send(report).is_err() {
+            tracing::warn!("event queue full: a report was dropped");
         }
         if let Some(bell) = &self.bell {
             bell.ring();

@@ -11,10 +11,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{Edge, EdgeSender, Kind, Retry, Source, Stopper};
+use super::{Edge, EdgeSender, Kind, Report, Retry, Source, Stopper};
 use crate::onvif::client::PullPoint;
 use crate::onvif::events::Notification;
-use crate::onvif::{Device, Endpoint, OnvifError};
+use crate::onvif::{Device, Endpoint, ErrorKind, OnvifError};
 
 /// The lifetime asked for, and renewed by.
 const LIFETIME_SECS: u32 = 600;
@@ -31,11 +31,14 @@ const QUICK_EMPTY: Duration = Duration::from_millis(500);
 const LIFETIME_MIN: Duration = Duration::from_secs(2);
 
 /// Starts following `endpoint.camera`'s ONVIF events on `rt`; the task unsubscribes and ends
-/// soon after the stopper is stopped (or dropped).
+/// soon after the stopper is stopped (or dropped). With `fallback` (`events: Auto`), a camera
+/// that has no event service, or refuses subscriptions outright, is reported
+/// ([`Report::NoEventService`]) and the task ends: the camera looks at its pictures instead.
 pub fn spawn(
     rt: &tokio::runtime::Handle,
     endpoint: Endpoint,
     edges: EdgeSender,
+    fallback: bool,
 ) -> (Stopper, tokio::task::JoinHandle<()>) {
     let (stop, stopped) = Stopper::new();
     let span = tracing::info_span!("events", camera = %endpoint.camera);
@@ -45,6 +48,8 @@ pub fn spawn(
         edges,
         camera,
         subscribed: None,
+        fallback,
+        ever_subscribed: false,
     };
     let task = rt.spawn(tracing::Instrument::instrument(follow.run(stopped), span));
     (stop, task)
@@ -56,6 +61,10 @@ struct Follow {
     camera: Arc<str>,
     /// The subscription in force, to end on exit.
     subscribed: Option<(Device, PullPoint)>,
+    /// `events: Auto`: a camera without events is handed to the picture's motion.
+    fallback: bool,
+    /// A subscription was made once: later faults (an expired subscription) are passing.
+    ever_subscribed: bool,
 }
 
 impl Follow {
@@ -66,6 +75,12 @@ impl Follow {
                 e = self.follow(&mut retry) => e,
                 _ = stopped.wait_for(|s| *s) => break,
             };
+            if self.fallback && !self.ever_subscribed && no_event_service(&failed.kind) {
+                tracing::info!("{failed}: motion is looked for in the picture instead");
+                self.edges
+                    .report(Report::NoEventService(self.camera.clone()));
+                break;
+            }
             // Some cameras have few pull points: give this one back before making another.
             if let Some((device, sub)) = self.subscribed.take() {
                 let _ =
@@ -106,6 +121,7 @@ impl Follow {
         };
         tracing::info!("subscribed to ONVIF events at {}", sub.address.path());
         self.subscribed = Some((device.clone(), sub.clone()));
+        self.ever_subscribed = true;
         let mut renew_at = renewal(sub.lifetime);
         loop {
             // Renewed when too little time is left for a pull of a second.
@@ -144,6 +160,17 @@ impl Follow {
                 renew_at = renew_at.min(renewal(pulled.lifetime));
             }
         }
+    }
+}
+
+/// Whether `kind` says the camera has no events for us (rather than that it is away, busy or
+/// refused our credentials).
+fn no_event_service(kind: &ErrorKind) -> bool {
+    match kind {
+        ErrorKind::Unsupported(_) => true,
+        ErrorKind::Fault(_) => !kind.is_refusal(),
+        ErrorKind::Http(status) => matches!(status, 404 | 405 | 501),
+        _ => false,
     }
 }
 

@@ -57,7 +57,7 @@ pub(super) async fn operation(
             | "Renew"
             | "Unsubscribe"
     );
-    if !ours {
+    if !ours || shared.faults.lock().expect("faults lock").events_none {
         return None;
     }
     if shared.faults.lock().expect("faults lock").events_hang {

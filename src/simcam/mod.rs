@@ -143,6 +143,9 @@ pub struct SimFaults {
     pub events_no_stop: bool,
     /// The event service says `1`/`0` instead of `true`/`false`.
     pub events_numeric: bool,
+    /// The device has no event service, as many cameras have none: its capabilities and
+    /// services leave it out, and event calls get `ActionNotSupported`.
+    pub events_none: bool,
 }
 
 /// Counters tests read.

@@ -320,6 +320,7 @@ pub(super) fn field<'a>(p: &'a Parsed, k: &str) -> &'a str {
 /// The device service: the camera's clock, capabilities and services (at `host`, as asked).
 fn device_op(shared: &Shared, n: usize, host: &str, p: &Parsed) -> Option<Response<Full<Bytes>>> {
     let base = format!("http://{}/onvif/cam{n}", escape(host));
+    let events = !shared.faults.lock().expect("faults lock").events_none;
     let answer = match p.op.as_str() {
         "GetSystemDateAndTime" => {
             let t = camera_now(shared);
@@ -344,8 +345,13 @@ fn device_op(shared: &Shared, n: usize, host: &str, p: &Parsed) -> Option<Respon
             &p.op,
             &format!(
                 "<tds:Capabilities><tt:Device><tt:XAddr>{base}/device_service</tt:XAddr></tt:Device>\
-<tt:Events><tt:XAddr>{base}/events</tt:XAddr></tt:Events><tt:Imaging><tt:XAddr>{base}/imaging</tt:XAddr></tt:Imaging><tt:Media><tt:XAddr>{base}/media</tt:XAddr>\
-</tt:Media><tt:PTZ><tt:XAddr>{base}/ptz</tt:XAddr></tt:PTZ></tds:Capabilities>"
+{}<tt:Imaging><tt:XAddr>{base}/imaging</tt:XAddr></tt:Imaging><tt:Media><tt:XAddr>{base}/media</tt:XAddr>\
+</tt:Media><tt:PTZ><tt:XAddr>{base}/ptz</tt:XAddr></tt:PTZ></tds:Capabilities>",
+                if events {
+                    format!("<tt:Events><tt:XAddr>{base}/events</tt:XAddr></tt:Events>")
+                } else {
+                    String::new()
+                }
             ),
         ),
         "GetServices" => ok(
@@ -358,6 +364,7 @@ fn device_op(shared: &Shared, n: usize, host: &str, p: &Parsed) -> Option<Respon
                 ("http://www.onvif.org/ver10/events/wsdl", "events"),
             ]
             .iter()
+            .filter(|(_, path)| events || *path != "events")
             .map(|(ns, path)| {
                 format!(
                     "<tds:Service><tds:Namespace>{ns}</tds:Namespace><tds:XAddr>{base}/{path}</tds:XAddr></tds:Service>"

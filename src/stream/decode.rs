@@ -204,6 +204,7 @@ fn look_for_motion(
     at: std::time::Duration,
     moving: &mut bool,
 ) {
+    probe.refresh();
     let (w, h) = (picture.width() as usize, picture.height() as usize);
     let Some(found) = probe
         .detector

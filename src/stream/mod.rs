@@ -21,7 +21,9 @@ use crate::media::VideoCodec;
 
 pub use latency::{LatencyMeter, Percentiles};
 pub use slot::{Bell, FrameReceiver, FrameSlot, Slot};
-pub use spawn::{CameraHandle, MotionProbe, WorkerConfig, spawn_camera, spawn_camera_with};
+pub use spawn::{
+    CameraHandle, MotionProbe, MotionSettings, WorkerConfig, spawn_camera, spawn_camera_with,
+};
 
 /// Commands from the ECS to one camera's worker (bounded channel).
 #[derive(Debug, Clone)]

@@ -65,7 +65,39 @@ pub struct CameraHandle {
 pub struct MotionProbe {
     pub camera: Arc<str>,
     pub detector: crate::events::picture::Detector,
+    /// New settings (a camera edited over the API) start a new detector.
+    pub settings: tokio::sync::watch::Receiver<crate::events::picture::Settings>,
     pub edges: crate::events::EdgeSender,
+}
+
+/// Where a stream's [`MotionProbe`] takes new settings from.
+pub type MotionSettings = tokio::sync::watch::Sender<crate::events::picture::Settings>;
+
+impl MotionProbe {
+    /// A probe of camera `camera`'s pictures, and the sender that changes its settings.
+    pub fn new(
+        camera: &str,
+        settings: crate::events::picture::Settings,
+        edges: crate::events::EdgeSender,
+    ) -> (Self, MotionSettings) {
+        let detector = crate::events::picture::Detector::new(settings.clone());
+        let (tx, rx) = tokio::sync::watch::channel(settings);
+        let probe = Self {
+            camera: camera.into(),
+            detector,
+            settings: rx,
+            edges,
+        };
+        (probe, tx)
+    }
+
+    /// Takes settings sent since the last picture (sent again: learn the picture afresh).
+    pub(super) fn refresh(&mut self) {
+        if self.settings.has_changed().unwrap_or(false) {
+            let settings = self.settings.borrow_and_update().clone();
+            self.detector = crate::events::picture::Detector::new(settings);
+        }
+    }
 }
 
 /// Capacity of the event channel. Events are state changes (a few per minute at worst); a

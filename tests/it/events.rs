@@ -6,7 +6,8 @@
 //! for a moving box, not for noise or a brightness jump, and not under a mask. A real window
 //! frames the moving camera's tile in the event colour. `record: Events` keeps only the
 //! footage around events (ffprobe) and `export --event` cuts one. An independent ONVIF client
-//! (npm `onvif`) hears the simulated camera's events.
+//! (npm `onvif`) hears the simulated camera's events. A camera without an event service looks
+//! at its pictures, and an edit over the API turns that off and on.
 
 use std::io::{BufRead, BufReader, Write};
 use std::sync::atomic::Ordering;
@@ -399,6 +400,89 @@ fn picture_motion_fires_for_a_moving_box_not_for_noise_or_a_brightness_jump_and_
 
 /// Segments of `camera` under `dir` that ffprobe reads: (start, end) in Unix ms, from their
 /// names and ffprobe's duration.
+/// `events: Auto` on a camera whose ONVIF device has no event service: the camera looks at
+/// its pictures instead. An edit over the API turns that off (`events: Off`) and back on with
+/// new settings.
+#[test]
+fn a_camera_without_an_event_service_looks_at_its_pictures_and_edits_follow() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let sim = sim(
+        &rt,
+        1,
+        SimFaults {
+            events_none: true,
+            ..SimFaults::default()
+        },
+    );
+    sim.set_motion(1, false);
+    let app = headless(&[entry(&sim, 1, "Plain", 1.0)]);
+    wait_for(
+        Duration::from_secs(30),
+        "the fallback and the detector",
+        || {
+            let log = app.log();
+            (log.contains("motion is looked for in the picture instead")
+                && log.contains("looking for motion in the picture"))
+            .then_some(())
+        },
+    );
+    assert_eq!(count(&sim.stats().event_subscriptions), 0);
+    sim.set_motion(1, true);
+    wait_for(Duration::from_secs(5), "picture motion", || {
+        motion(&app, "Plain").then_some(())
+    });
+    assert_eq!(
+        events(app.api_port(), "?camera=Plain")[0]["source"],
+        "local"
+    );
+    sim.set_motion(1, false);
+    wait_for(Duration::from_secs(5), "the event to end", || {
+        (!motion(&app, "Plain")).then_some(())
+    });
+
+    let put = |events: &str| {
+        let body = format!(
+            "{{\"name\": \"Plain\", \"url\": \"{}\", \"onvif\": {{\"url\": \"{}\"}}, \"events\": \"{events}\", \"motion\": {{\"hold_secs\": 1.0, \"min_secs\": 0.0}}}}",
+            sim.url(1),
+            sim.onvif_url(1).unwrap()
+        );
+        let (code, answer) = common::http_put(app.api_port(), "/api/cameras/Plain", &body);
+        assert_eq!(code, 200, "{answer}");
+    };
+    put("Off");
+    sim.set_motion(1, true);
+    let quiet = Instant::now();
+    while quiet.elapsed() < Duration::from_secs(3) {
+        assert!(!motion(&app, "Plain"), "motion with events: Off");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    sim.set_motion(1, false);
+    let learned = app
+        .log()
+        .matches("looking for motion in the picture")
+        .count();
+    put("Local");
+    wait_for(
+        Duration::from_secs(30),
+        "the detector to learn again",
+        || {
+            (app.log()
+                .matches("looking for motion in the picture")
+                .count()
+                > learned)
+                .then_some(())
+        },
+    );
+    sim.set_motion(1, true);
+    wait_for(
+        Duration::from_secs(5),
+        "picture motion after the edit",
+        || motion(&app, "Plain").then_some(()),
+    );
+    assert_eq!(count(&sim.stats().event_subscriptions), 0);
+}
+
 fn segments(dir: &std::path::Path, camera: &str) -> Vec<(i64, i64, std::path::PathBuf)> {
     let mut out = Vec::new();
     for day in std::fs::read_dir(dir.join(camera))
