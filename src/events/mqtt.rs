@@ -34,9 +34,28 @@ pub fn slug(name: &str) -> String {
         .collect()
 }
 
-/// A camera name as one topic level (`/`, `+` and `#` would change the topic's meaning).
+/// A camera name as one topic level: `/`, `+` and `#` (which would change the topic's
+/// meaning) and `%` percent-encoded, so two names never share a topic (`Floor 2/Gate` is
+/// `Floor 2%2FGate`).
 fn level(name: &str) -> String {
-    name.replace(['/', '+', '#'], "_")
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        match c {
+            '/' | '+' | '#' | '%' => out += &format!("%{:02X}", c as u32),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Camera `name`'s id under `base` for Home Assistant: readable, and unique however names
+/// differ (`Gate 1`, `gate_1` and `Gate/1` slug alike, so a hash of the exact name follows).
+fn device_id(base: &str, name: &str) -> String {
+    // FNV-1a: stable across builds and versions, as an id kept by Home Assistant must be.
+    let hash = name.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    format!("{}_{}_{hash:08x}", slug(base), slug(name))
 }
 
 /// What to publish, pure: topic, payload, retained.
@@ -81,11 +100,12 @@ impl Topics {
 
     /// Home Assistant's discovery of camera `camera`'s motion sensor (retained).
     pub fn discovery(&self, camera: &str) -> Message {
-        let id = format!("opticlink_{}", slug(camera));
+        let id = device_id(&self.base, camera);
         let config = serde_json::json!({
             "name": "Motion",
             "unique_id": format!("{id}_motion"),
-            "object_id": format!("{id}_motion"),
+            // Home Assistant's entity id: readable (it numbers any that clash itself).
+            "object_id": format!("{}_{}_motion", slug(&self.base), slug(camera)),
             "state_topic": self.motion(camera),
             "payload_on": "ON",
             "payload_off": "OFF",
@@ -240,12 +260,20 @@ mod tests {
             base: "opticlink".into(),
         };
         assert_eq!(t.motion("Front Door"), "opticlink/Front Door/motion");
-        assert_eq!(t.motion("a+b#c"), "opticlink/a_b_c/motion");
+        assert_eq!(t.motion("a+b#c%"), "opticlink/a%2Bb%23c%25/motion");
+        assert_eq!(t.motion("Floor 2/Gate"), "opticlink/Floor 2%2FGate/motion");
+        assert_ne!(t.motion("a/b"), t.motion("a_b"));
         let d = t.discovery("Front Door");
         assert_eq!(
             d.topic,
-            "homeassistant/binary_sensor/opticlink_front_door/motion/config"
+            "homeassistant/binary_sensor/opticlink_front_door_89c853f8/motion/config"
         );
+        // Names that slug alike still get their own device.
+        let ids: BTreeSet<String> = ["Gate 1", "gate_1", "Gate/1", "Gate 1"]
+            .iter()
+            .map(|n| t.discovery(n).topic)
+            .collect();
+        assert_eq!(ids.len(), 3);
         assert!(d.retain);
         let v: serde_json::Value = serde_json::from_str(&d.payload).unwrap();
         assert_eq!(v["device_class"], "motion");

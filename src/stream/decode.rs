@@ -88,6 +88,36 @@ struct Active {
     codec: VideoCodec,
     decoder: ffmpeg::decoder::Video,
     scaler: Scaler,
+    /// Decoding for the motion detector alone ([`decode_lightly`]).
+    light: bool,
+    /// Back to full decoding: pictures are not clean until the next keyframe.
+    unclean: bool,
+}
+
+impl Active {
+    /// Decodes lightly while only the motion detector looks (`light`), else in full; the
+    /// pictures of a full decoding are shown from its first keyframe on.
+    fn set_light(&mut self, light: bool) {
+        if light != self.light {
+            decode_lightly(&mut self.decoder, light);
+            self.unclean |= !light;
+            self.light = light;
+        }
+    }
+}
+
+/// A decoder for pictures only the motion detector looks at: no deblocking, and pictures
+/// nothing refers to skipped (a third or more of decoding's time, for pictures it tells
+/// motion from as well); `false` decodes in full again.
+pub(crate) fn decode_lightly(decoder: &mut ffmpeg::decoder::Video, light: bool) {
+    use ffmpeg::Discard;
+    let (filter, frames) = if light {
+        (Discard::All, Discard::NonReference)
+    } else {
+        (Discard::Default, Discard::Default)
+    };
+    decoder.skip_loop_filter(filter);
+    decoder.skip_frame(frames);
 }
 
 fn open(codec: VideoCodec) -> Result<ffmpeg::decoder::Video, ffmpeg::Error> {
@@ -128,6 +158,8 @@ fn decode_loop(rx: &Receiver<VideoUnit>, mut links: DecodeLinks, out: &DecodeOut
                     codec: packet.codec,
                     decoder,
                     scaler: None,
+                    light: false,
+                    unclean: false,
                 }),
                 Err(e) => {
                     tracing::error!("cannot open the {} decoder: {e}", packet.codec.as_str());
@@ -142,6 +174,9 @@ fn decode_loop(rx: &Receiver<VideoUnit>, mut links: DecodeLinks, out: &DecodeOut
         }
         waiting_for_key = false;
         let Some(a) = active.as_mut() else { continue };
+        let asked = *links.demand.borrow();
+        a.set_light(asked.motion && !asked.decode && !links.viewers.watched());
+        a.unclean &= !packet.keyframe;
         let mut compressed = ffmpeg::Packet::copy(&packet.data);
         compressed.set_pts(Some(next_pts));
         arrivals.push(next_pts, packet.arrival);
@@ -162,8 +197,8 @@ fn decode_loop(rx: &Receiver<VideoUnit>, mut links: DecodeLinks, out: &DecodeOut
             {
                 look_for_motion(probe, &picture, started.elapsed(), &mut moving);
             }
-            let shown = demand.pictures;
-            let watched = links.viewers.watched();
+            let shown = demand.pictures && !a.unclean;
+            let watched = links.viewers.watched() && !a.unclean;
             if !shown {
                 // Headless: nobody uploads this picture, so its latency ends here.
                 let now = Instant::now();

@@ -4,7 +4,7 @@
 //! `--screenshot` capture writes one PNG per window. Nothing here touches a camera's worker:
 //! layout and view changes never reconnect, pause or restart a stream.
 
-mod alarms;
+pub mod alarms;
 pub mod display;
 pub mod focus;
 pub mod follow;

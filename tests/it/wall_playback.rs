@@ -6,7 +6,8 @@
 //! read back: the two cameras agree within one frame interval and match the playhead. An
 //! instant before the footage shows "no recording"; I and E export the clip between the mark
 //! and the playhead for both; recording goes on without a gap during playback; Esc returns
-//! both to live pictures. Under Xvfb, `--playback` draws recorded pictures on the real window.
+//! both to live pictures; an alarm's play button puts its camera alone into playback at the
+//! event less the pre-roll. Under Xvfb, `--playback` draws recorded pictures on the real window.
 
 use std::time::{Duration, Instant};
 
@@ -421,6 +422,37 @@ fn two_cameras_recorded_together_play_back_in_sync_with_steps_and_speeds() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(app.world().get::<AwaitLive>(a).is_none());
+
+    // Play on an alarm of A (what the alarm list's button sends): A alone into playback,
+    // playing from the event's start less the pre-roll, showing the picture of that instant.
+    let start = common_from + 2_500;
+    let alarm = opticlink::camera::motion::Alarm {
+        id: 1,
+        camera: a,
+        name: "A".into(),
+        source: opticlink::events::Source::Local,
+        kind: opticlink::events::Kind::Motion,
+        start: chrono::DateTime::from_timestamp_millis(start).unwrap(),
+        end: None,
+        acked: false,
+    };
+    for r in opticlink::wall::alarms::play(&alarm, 1_000) {
+        app.world_mut()
+            .resource_mut::<Messages<ReplayRequest>>()
+            .write(r);
+    }
+    step(&mut app, Duration::ZERO);
+    assert!(app.world().get::<Replay>(b).is_none(), "B stays live");
+    let head = app.world().get::<Replay>(a).expect("A in playback").head;
+    assert!(
+        !app.world().get::<Playhead>(head).unwrap().paused,
+        "it plays"
+    );
+    // No time passes in these steps: the head stays at the pre-roll.
+    assert_eq!(head_at(&app, a), start - 1_000);
+    let shown = settled(&mut app, &[a])[0];
+    assert!(shown.0 <= start - 1_000 && start - 1_000 - shown.0 <= FRAME);
+    assert!((clock(start - 1_000) - shown.2).abs() <= FRAME + DELIVERY);
 }
 
 /// The real window under Xvfb: `--playback TIME` opens the wall in playback and the recorded
