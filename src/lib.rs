@@ -6,6 +6,7 @@ pub mod camera;
 pub mod config;
 pub mod credentials;
 pub mod events;
+pub mod http1;
 pub mod locks;
 pub mod media;
 pub mod onvif;

@@ -212,38 +212,16 @@ type Response = hyper::Response<hyper::body::Incoming>;
 /// `GET` the stream, answering one authentication challenge.
 async fn open(target: &Target) -> Result<Response, String> {
     let path = target.vendor.path();
+    let url = target.base.join(path).map_err(|e| e.to_string())?;
     let mut auth: Option<http_auth::PasswordClient> = None;
     for _ in 0..2 {
-        let host = target
-            .base
-            .host_str()
-            .unwrap_or("")
-            .trim_matches(['[', ']'])
-            .to_string();
-        let port = target.base.port_or_known_default().unwrap_or(80);
-        let stream = tokio::time::timeout(
-            Duration::from_secs(10),
-            tokio::net::TcpStream::connect((host.as_str(), port)),
-        )
-        .await
-        .map_err(|_| format!("no answer from {host}:{port}"))?
-        .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        let (mut sender, _driver) =
+            tokio::time::timeout(Duration::from_secs(10), crate::http1::connect(&url, |_| {}))
                 .await
-                .map_err(|e| e.to_string())?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        let mut req = hyper::Request::get(path).header(hyper::header::HOST, host.as_str());
-        if let (Some(client), Some((user, pass))) = (&mut auth, &target.creds)
-            && let Ok(v) = client.respond(&http_auth::PasswordParams {
-                username: user,
-                password: pass,
-                uri: path,
-                method: "GET",
-                body: None,
-            })
+                .map_err(|_| format!("no answer from {}", crate::http1::authority(&url)))??;
+        let mut req =
+            hyper::Request::get(path).header(hyper::header::HOST, crate::http1::authority(&url));
+        if let Some(v) = crate::http1::authorization(&mut auth, target.creds.as_ref(), "GET", path)
         {
             req = req.header(hyper::header::AUTHORIZATION, v);
         }
@@ -256,13 +234,6 @@ async fn open(target: &Target) -> Result<Response, String> {
         if status.is_success() {
             return Ok(resp);
         }
-        let challenge = resp
-            .headers()
-            .get_all(hyper::header::WWW_AUTHENTICATE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect::<Vec<_>>()
-            .join(", ");
         if status != hyper::StatusCode::UNAUTHORIZED || auth.is_some() || target.creds.is_none() {
             return Err(match status.as_u16() {
                 401 | 403 => format!("HTTP {status}: the camera refused the credentials"),
@@ -270,7 +241,7 @@ async fn open(target: &Target) -> Result<Response, String> {
             });
         }
         auth = Some(
-            http_auth::PasswordClient::try_from(challenge.as_str())
+            http_auth::PasswordClient::try_from(crate::http1::challenge(resp.headers()).as_str())
                 .map_err(|e| format!("unusable challenge: {e}"))?,
         );
     }

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use tokio::net::TcpStream;
 
 use super::events;
 use super::responses::{self, Preset, Profile, Services};
@@ -199,30 +198,18 @@ impl Endpoint {
 
 /// POSTs one SOAP envelope; the status and the body (at most [`xml::MAX_RESPONSE`] bytes).
 async fn post(url: &url::Url, action: &str, envelope: String) -> Result<(u16, String), ErrorKind> {
-    let host = url
-        .host_str()
-        .ok_or(ErrorKind::Unsupported("URL without a host".into()))?;
-    let port = url.port_or_known_default().unwrap_or(80);
-    let connect = |e: std::io::Error| ErrorKind::Connect(format!("{host}:{port}: {e}"));
-    let stream = TcpStream::connect((host, port)).await.map_err(connect)?;
-    let _ = stream.set_nodelay(true);
-    let io = hyper_util::rt::TokioIo::new(stream);
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| ErrorKind::Connect(e.to_string()))?;
-    let driver = tokio::spawn(async move {
-        let _ = conn.await;
-    });
+    let (host, port) = crate::http1::host_port(url).map_err(ErrorKind::Unsupported)?;
+    let (mut sender, driver) = crate::http1::connect(url, |s| {
+        let _ = s.set_nodelay(true);
+    })
+    .await
+    .map_err(ErrorKind::Connect)?;
     let path = match url.query() {
         Some(q) => format!("{}?{q}", url.path()),
         None => url.path().to_string(),
     };
-    let authority = match url.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_string(),
-    };
     let request = hyper::Request::post(path)
-        .header(hyper::header::HOST, authority)
+        .header(hyper::header::HOST, crate::http1::authority(url))
         .header(
             hyper::header::CONTENT_TYPE,
             format!("application/soap+xml; charset=utf-8; action=\"{action}\""),

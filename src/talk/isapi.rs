@@ -7,7 +7,6 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited, StreamBody};
 use hyper::body::Frame;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use super::{TalkCodec, TalkError};
@@ -76,24 +75,9 @@ impl Http {
         B::Data: Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let host = self
-            .base
-            .host_str()
-            .unwrap_or("")
-            .trim_matches(['[', ']'])
-            .to_string();
-        let port = self.base.port_or_known_default().unwrap_or(80);
-        let stream = TcpStream::connect((host.as_str(), port))
+        let (sender, _driver) = crate::http1::connect(&self.base, super::talk_socket)
             .await
-            .map_err(|e| self.failed(format!("ISAPI: cannot connect to {host}:{port}: {e}")))?;
-        super::talk_socket(&stream);
-        let (sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .map_err(|e| self.failed(format!("ISAPI: {e}")))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
+            .map_err(|e| self.failed(format!("ISAPI: {e}")))?;
         Ok(sender)
     }
 
@@ -110,16 +94,10 @@ impl Http {
         let mut b = hyper::Request::builder()
             .method(method)
             .uri(path)
-            .header(hyper::header::HOST, url.host_str().unwrap_or(""))
+            .header(hyper::header::HOST, crate::http1::authority(&url))
             .header(hyper::header::CONTENT_TYPE, "application/octet-stream");
-        if let (Some(client), Some((user, pass))) = (&mut self.auth, &self.creds)
-            && let Ok(v) = client.respond(&http_auth::PasswordParams {
-                username: user,
-                password: pass,
-                uri: path,
-                method,
-                body: None,
-            })
+        if let Some(v) =
+            crate::http1::authorization(&mut self.auth, self.creds.as_ref(), method, path)
         {
             b = b.header(hyper::header::AUTHORIZATION, v);
         }
@@ -136,13 +114,7 @@ impl Http {
                 .await
                 .map_err(|e| self.failed(format!("ISAPI {method} {path}: {e}")))?;
             let status = resp.status().as_u16();
-            let challenge = resp
-                .headers()
-                .get_all(hyper::header::WWW_AUTHENTICATE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .collect::<Vec<_>>()
-                .join(", ");
+            let challenge = crate::http1::challenge(resp.headers());
             let body = Limited::new(resp.into_body(), 256 * 1024)
                 .collect()
                 .await
