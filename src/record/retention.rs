@@ -146,29 +146,51 @@ pub fn plan(
 /// else (a user's own videos in the same folder), and no symbolic link at any level (a link
 /// could lead out of the store).
 pub fn scan(dir: &Path) -> Vec<SegmentFile> {
-    scan_cameras(dir, None)
+    scan_cameras(dir, Scope::default())
 }
 
-/// [`scan`] of the camera folders in `only` (all without).
-fn scan_cameras(dir: &Path, only: Option<&HashSet<String>>) -> Vec<SegmentFile> {
-    /// The real (not linked) entries of `dir` of the kind `want`.
-    fn entries(dir: &Path, want: fn(&std::fs::FileType) -> bool) -> Vec<std::fs::DirEntry> {
-        std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| want(&t)))
-            .collect()
+/// Where a pass looks: the camera folders in `cameras` and their day folders in `days` (each:
+/// all without).
+#[derive(Debug, Clone, Copy, Default)]
+struct Scope<'a> {
+    cameras: Option<&'a HashSet<String>>,
+    days: Option<&'a [String]>,
+}
+
+impl Scope<'_> {
+    /// The camera folders of `dir` in scope, with their names.
+    fn cameras(&self, dir: &Path) -> impl Iterator<Item = (String, PathBuf)> {
+        entries(dir, std::fs::FileType::is_dir)
+            .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+            .filter(|(name, _)| self.cameras.is_none_or(|c| c.contains(name)))
     }
+
+    /// The day folders of camera folder `cam` in scope, with their names.
+    fn days(&self, cam: &Path) -> impl Iterator<Item = (String, PathBuf)> {
+        entries(cam, std::fs::FileType::is_dir)
+            .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+            .filter(|(name, _)| self.days.is_none_or(|d| d.contains(name)))
+    }
+}
+
+/// The real (not linked: retention stays in the store) entries of `dir` of the kind `want`.
+fn entries(
+    dir: &Path,
+    want: fn(&std::fs::FileType) -> bool,
+) -> impl Iterator<Item = std::fs::DirEntry> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(move |e| e.file_type().is_ok_and(|t| want(&t)))
+}
+
+/// [`scan`] of the folders in `scope`.
+fn scan_cameras(dir: &Path, scope: Scope<'_>) -> Vec<SegmentFile> {
     let mut out = Vec::new();
-    for cam in entries(dir, std::fs::FileType::is_dir) {
-        let camera = cam.file_name().to_string_lossy().into_owned();
-        if only.is_some_and(|o| !o.contains(&camera)) {
-            continue;
-        }
-        for day in entries(&cam.path(), std::fs::FileType::is_dir) {
-            let day_name = day.file_name().to_string_lossy().into_owned();
-            for seg in entries(&day.path(), std::fs::FileType::is_file) {
+    for (camera, cam) in scope.cameras(dir) {
+        for (day_name, day) in scope.days(&cam) {
+            for seg in entries(&day, std::fs::FileType::is_file) {
                 let name = seg.file_name().to_string_lossy().into_owned();
                 if !super::policy::is_segment_name(&day_name, &name) {
                     continue;
@@ -233,14 +255,23 @@ pub fn spawn_retention(dir: PathBuf, state: SharedRetention) -> std::io::Result<
                         enforce(&dir, &policy, &recorders);
                     }
                 } else if !policy.events_only.is_empty() {
-                    // Only the event-only rule, only those cameras.
+                    // Only the event-only rule, only those cameras, only the segments closed
+                    // since the last pass: today's and yesterday's (the full pass judges the
+                    // rest, at start and every INTERVAL).
                     let quick = RetentionPolicy {
                         events_only: policy.events_only.clone(),
                         pre_roll_secs: policy.pre_roll_secs,
                         post_roll_secs: policy.post_roll_secs,
                         ..Default::default()
                     };
-                    enforce_in(&dir, &quick, &recorders, Some(&policy.events_only));
+                    let today = chrono::Local::now().date_naive();
+                    let days = [today, today - chrono::Days::new(1)]
+                        .map(|d| d.format("%Y-%m-%d").to_string());
+                    let scope = Scope {
+                        cameras: Some(&policy.events_only),
+                        days: Some(&days),
+                    };
+                    enforce_in(&dir, &quick, &recorders, scope);
                 }
                 std::thread::sleep(EVENTS_INTERVAL);
             }
@@ -250,16 +281,16 @@ pub fn spawn_retention(dir: PathBuf, state: SharedRetention) -> std::io::Result<
 
 /// One pass: scan, plan, delete, remove emptied day directories.
 pub fn enforce(dir: &Path, policy: &RetentionPolicy, recorders: &[RecorderHandle]) {
-    enforce_in(dir, policy, recorders, None);
+    enforce_in(dir, policy, recorders, Scope::default());
     forget_old_event_days(dir, policy, chrono::Local::now().date_naive());
 }
 
-/// [`enforce`] over the camera folders in `only` (all without).
+/// [`enforce`] over the folders in `scope`.
 fn enforce_in(
     dir: &Path,
     policy: &RetentionPolicy,
     recorders: &[RecorderHandle],
-    only: Option<&HashSet<String>>,
+    scope: Scope<'_>,
 ) {
     let open: HashSet<PathBuf> = recorders
         .iter()
@@ -269,11 +300,11 @@ fn enforce_in(
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let events = if policy.needs_events() {
-        event_spans(dir, only)
+        event_spans(dir, scope)
     } else {
         EventSpans::new()
     };
-    for path in plan(&scan_cameras(dir, only), &open, policy, &events, now) {
+    for path in plan(&scan_cameras(dir, scope), &open, policy, &events, now) {
         match std::fs::remove_file(&path) {
             Ok(()) => tracing::info!("retention: deleted {}", path.display()),
             Err(e) => tracing::warn!("retention: cannot delete {}: {e}", path.display()),
@@ -284,26 +315,14 @@ fn enforce_in(
     }
 }
 
-/// Folders directly in `dir`, never through a symbolic link (retention stays in the store).
-fn folders(dir: &Path) -> impl Iterator<Item = std::fs::DirEntry> {
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-}
-
-/// The events of every camera folder (of those in `only`), from the event store's files.
-fn event_spans(dir: &Path, only: Option<&HashSet<String>>) -> EventSpans {
+/// The events of the camera folders in `scope`, from the event store's files of its days.
+fn event_spans(dir: &Path, scope: Scope<'_>) -> EventSpans {
     let mut out = EventSpans::new();
-    for cam in folders(dir) {
-        let name = cam.file_name().to_string_lossy().into_owned();
-        if only.is_some_and(|o| !o.contains(&name)) {
-            continue;
-        }
-        let spans: Vec<(u64, u64)> = folders(&cam.path())
-            .flat_map(|day| {
-                crate::events::store::read_file(&day.path().join(crate::events::store::FILE))
+    for (name, cam) in scope.cameras(dir) {
+        let spans: Vec<(u64, u64)> = scope
+            .days(&cam)
+            .flat_map(|(_, day)| {
+                crate::events::store::read_file(&day.join(crate::events::store::FILE))
             })
             .map(|e| {
                 let s = e.start.timestamp().max(0) as u64;
@@ -320,18 +339,18 @@ fn forget_old_event_days(dir: &Path, policy: &RetentionPolicy, today: chrono::Na
     let Some(days) = policy.retain_days.max(policy.events_retain_days) else {
         return;
     };
-    for cam in folders(dir) {
-        for day in folders(&cam.path()) {
-            let name = day.file_name().to_string_lossy().into_owned();
+    let scope = Scope::default();
+    for (_, cam) in scope.cameras(dir) {
+        for (name, day) in scope.days(&cam) {
             let Ok(date) = chrono::NaiveDate::parse_from_str(&name, "%Y-%m-%d") else {
                 continue;
             };
             if (today - date).num_days() > i64::try_from(days).unwrap_or(i64::MAX) {
-                let file = day.path().join(crate::events::store::FILE);
+                let file = day.join(crate::events::store::FILE);
                 if std::fs::remove_file(&file).is_ok() {
                     tracing::info!("retention: deleted {}", file.display());
                 }
-                let _ = std::fs::remove_dir(day.path());
+                let _ = std::fs::remove_dir(&day);
             }
         }
     }
@@ -548,5 +567,27 @@ mod tests {
             assert!(store.join(rel).exists(), "{rel} kept");
         }
         assert!(away.exists(), "nothing outside the store touched");
+        // A scope: only the cameras and days it names.
+        let cameras = HashSet::from(["Gate".to_string()]);
+        let days = ["2026-12-03".to_string()];
+        for rel in ours {
+            let p = store.join(rel);
+            std::fs::write(&p, b"x").unwrap();
+        }
+        let scoped = scan_cameras(
+            &store,
+            Scope {
+                cameras: Some(&cameras),
+                days: Some(&days),
+            },
+        );
+        assert_eq!(scoped.len(), 2, "{scoped:?}");
+        assert!(scoped.iter().all(|f| f.camera == "Gate"));
+        let other_day = ["2026-12-02".to_string()];
+        let scope = Scope {
+            cameras: None,
+            days: Some(&other_day),
+        };
+        assert!(scan_cameras(&store, scope).is_empty());
     }
 }
