@@ -196,6 +196,10 @@ struct SimArgs {
     /// Sensor noise: each luma pixel off by up to ± this much, anew every frame.
     #[arg(long, default_value_t = 0)]
     noise: u8,
+    /// Each camera also serves Hikvision's ISAPI event stream (alertStream) on a port of its
+    /// own; its URL is printed with the camera's.
+    #[arg(long)]
+    isapi: bool,
     #[arg(long, default_value_t = 25)]
     fps: u32,
     /// h264 or h265.
@@ -464,6 +468,7 @@ fn simcam(args: SimArgs) -> anyhow::Result<ExitCode> {
             .filter(|s| s.is_finite() && *s > 0.0)
             .map(Duration::from_secs_f64),
         noise: args.noise,
+        isapi: args.isapi,
     };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
@@ -471,10 +476,12 @@ fn simcam(args: SimArgs) -> anyhow::Result<ExitCode> {
             .await
             .context("cannot start the simulated cameras")?;
         for i in 1..=args.cameras {
-            match server.onvif_url(i) {
-                Some(onvif) => println!("{} {onvif}", server.url(i)),
-                None => println!("{}", server.url(i)),
+            let extra = [server.onvif_url(i), server.isapi_url(i)];
+            let mut line = server.url(i);
+            for url in extra.into_iter().flatten() {
+                line = format!("{line} {url}");
             }
+            println!("{line}");
         }
         opticlink::shutdown::install(&tokio::runtime::Handle::current());
         opticlink::shutdown::wait().await;

@@ -1,8 +1,7 @@
-//! RTSP Digest authentication on the simulated camera's side (RFC 2617 without qop, as the
+//! RTSP (and ISAPI HTTP) Digest authentication on the simulated camera's side (RFC 2617 without qop, as the
 //! challenge offers none): the realm, fresh nonces, and checking an `Authorization` header.
 
 use md5::{Digest, Md5};
-use rtsp_types::Method;
 
 pub(super) const REALM: &str = "OpticLink simulated camera";
 
@@ -17,10 +16,11 @@ pub(super) fn md5_hex(s: &str) -> String {
         .collect()
 }
 
-/// Checks an RFC 2617 Digest `Authorization` header (no qop, as we offer none).
+/// Checks an RFC 2617 Digest `Authorization` header (no qop, as we offer none) of a request
+/// with `method` (RTSP's or HTTP's).
 pub(super) fn digest_ok(
     auth: Option<&str>,
-    method: &Method,
+    method: &str,
     user: &str,
     pass: &str,
     nonce: &str,
@@ -42,7 +42,6 @@ pub(super) fn digest_ok(
     ) else {
         return false;
     };
-    let method: &str = method.into();
     let ha1 = md5_hex(&format!("{user}:{REALM}:{pass}"));
     let ha2 = md5_hex(&format!("{method}:{uri}"));
     u == user && n == nonce && resp == md5_hex(&format!("{ha1}:{nonce}:{ha2}"))
@@ -61,21 +60,9 @@ mod tests {
         let hdr = format!(
             "Digest username=\"u\", realm=\"{REALM}\", nonce=\"abc\", uri=\"rtsp://h/cam1\", response=\"{good}\""
         );
-        assert!(digest_ok(Some(&hdr), &Method::Describe, "u", "pw", nonce));
-        assert!(!digest_ok(
-            Some(&hdr),
-            &Method::Describe,
-            "u",
-            "other",
-            nonce
-        ));
-        assert!(!digest_ok(
-            Some(&hdr),
-            &Method::Describe,
-            "u",
-            "pw",
-            "stale"
-        ));
-        assert!(!digest_ok(None, &Method::Describe, "u", "pw", nonce));
+        assert!(digest_ok(Some(&hdr), "DESCRIBE", "u", "pw", nonce));
+        assert!(!digest_ok(Some(&hdr), "DESCRIBE", "u", "other", nonce));
+        assert!(!digest_ok(Some(&hdr), "DESCRIBE", "u", "pw", "stale"));
+        assert!(!digest_ok(None, "DESCRIBE", "u", "pw", nonce));
     }
 }

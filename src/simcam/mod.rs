@@ -7,6 +7,7 @@
 
 mod digest;
 mod events;
+mod isapi;
 mod onvif;
 pub mod ptz;
 pub mod rtp;
@@ -72,6 +73,9 @@ pub struct SimConfig {
     pub motion_every: Option<Duration>,
     /// Sensor noise: each luma pixel off by up to ± this much, anew every frame. Default 0.
     pub noise: u8,
+    /// Each camera also serves Hikvision's ISAPI event stream on a port of its own
+    /// ([`SimServer::isapi_url`]).
+    pub isapi: bool,
     pub faults: SimFaults,
 }
 
@@ -101,6 +105,7 @@ impl Default for SimConfig {
             talk_out: None,
             motion_every: None,
             noise: 0,
+            isapi: false,
             faults: SimFaults::default(),
         }
     }
@@ -200,6 +205,8 @@ struct Shared {
 pub struct SimServer {
     addr: SocketAddr,
     onvif_addr: Option<SocketAddr>,
+    /// Each camera's ISAPI server, camera 1 first (none unless asked for).
+    isapi_addrs: Vec<SocketAddr>,
     shared: Arc<Shared>,
 }
 
@@ -304,9 +311,22 @@ impl SimServer {
             None => None,
             Some(port) => Some(start_onvif(&shared, port).await?),
         };
+        let isapi_addrs = if shared.config.isapi {
+            let addrs = isapi::start(&shared).await?;
+            if let Some(first) = addrs.first() {
+                tracing::info!(
+                    "simulated ISAPI event streams at http://{first}{} …",
+                    isapi::ALERT_STREAM
+                );
+            }
+            addrs
+        } else {
+            Vec::new()
+        };
         Ok(Self {
             addr,
             onvif_addr,
+            isapi_addrs,
             shared,
         })
     }
@@ -320,6 +340,12 @@ impl SimServer {
     pub fn onvif_url(&self, n: u32) -> Option<String> {
         self.onvif_addr
             .map(|a| format!("http://{a}/onvif/cam{n}/device_service"))
+    }
+
+    /// Camera `n`'s ISAPI base URL (1-based), if the cameras serve ISAPI.
+    pub fn isapi_url(&self, n: u32) -> Option<String> {
+        let at = self.isapi_addrs.get((n as usize).checked_sub(1)?)?;
+        Some(format!("http://{at}/"))
     }
 
     /// Camera `n`'s PTZ head (1-based).

@@ -173,7 +173,7 @@ async fn handle(
     if let (Some(user), Some(pass)) = (&config.user, &config.password)
         && !digest_ok(
             header(req, &headers::AUTHORIZATION),
-            &method,
+            (&method).into(),
             user,
             pass,
             nonce,

@@ -1,7 +1,8 @@
 //! The Hikvision and Dahua event adapters against fakes that replay the captured streams in
 //! `tests/data/events/` (Digest challenge first, then the multipart stream in small pieces,
 //! then silence): each stream's motion, line crossing and intrusion reach `/api/events` with
-//! their source, and heartbeats start nothing.
+//! their source, and heartbeats start nothing. The simulated camera's own alertStream (Digest)
+//! raises motion and lets it end.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -126,4 +127,46 @@ fn hikvision_and_dahua_push_streams_become_events() {
     assert!(app.camera("Hik")["motion"].as_bool().unwrap());
     hik_done.store(true, Ordering::Relaxed);
     dahua_done.store(true, Ordering::Relaxed);
+}
+
+/// The simulated camera's own alertStream (behind Digest): motion it shows reaches the app as
+/// an ISAPI event that ends after its hold-off once the box stops; heartbeats start nothing.
+#[test]
+fn the_simulated_cameras_alert_stream_raises_and_ends_motion() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let sim = common::sim(
+        &rt,
+        opticlink::simcam::SimConfig {
+            isapi: true,
+            user: Some("admin".into()),
+            password: Some("secret".into()),
+            ..common::small(0)
+        },
+    );
+    sim.set_motion(1, false);
+    let app = Proc::headless(&format!(
+        "(cameras: [(name: \"Hik\", url: \"{}\", username: Some(\"admin\"), password: Some(\"secret\"), \
+          events: Isapi, isapi_url: Some(\"{}\"), motion: (hold_secs: 2.0, min_secs: 0.0))], \
+          headless_decode: false, servers: (api_port: 0))",
+        sim.url(1),
+        sim.isapi_url(1).unwrap()
+    ));
+    let motion = || app.camera("Hik")["motion"].as_bool().unwrap();
+    wait_for(Duration::from_secs(20), "the stream to open", || {
+        app.log().contains("following the camera's").then_some(())
+    });
+    assert!(!motion(), "a heartbeat started an event");
+    sim.set_motion(1, true);
+    wait_for(Duration::from_secs(5), "motion", || motion().then_some(()));
+    assert_eq!(
+        kinds(app.api_port(), "Hik"),
+        [("motion".into(), "isapi".into())]
+    );
+    sim.set_motion(1, false);
+    wait_for(
+        Duration::from_secs(10),
+        "the end after the hold-off",
+        || (!motion()).then_some(()),
+    );
 }
