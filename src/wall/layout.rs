@@ -52,6 +52,8 @@ pub struct Solved {
     pub cols: u8,
     pub rows: u8,
     pub cells: Vec<(Cell, Option<usize>)>,
+    /// The cell left empty while its camera shows in the follow-activity cell.
+    pub vacated: Option<usize>,
 }
 
 impl Solved {
@@ -117,6 +119,9 @@ pub fn solve(layout: &LayoutConfig, cameras: &[&str]) -> Solved {
 /// tile per window).
 pub fn solve_following(layout: &LayoutConfig, cameras: &[&str], follow: Option<&str>) -> Solved {
     let find = |name: &str| cameras.iter().position(|c| *c == name);
+    let vacated = follow
+        .filter(|f| find(f).is_some())
+        .and_then(|f| layout.cameras.iter().position(|n| n == f));
     let listed: Vec<Option<usize>> = if layout.cameras.is_empty() {
         (0..cameras.len()).map(Some).collect()
     } else {
@@ -140,12 +145,17 @@ pub fn solve_following(layout: &LayoutConfig, cameras: &[&str], follow: Option<&
             (cols, rows, cells)
         }
     };
-    let cells = cells
+    let cells: Vec<_> = cells
         .into_iter()
         .enumerate()
         .map(|(i, cell)| (cell, listed.get(i).copied().flatten()))
         .collect();
-    Solved { cols, rows, cells }
+    Solved {
+        cols,
+        rows,
+        vacated: vacated.filter(|i| *i < cells.len()),
+        cells,
+    }
 }
 
 fn clamp_u8(v: usize) -> u8 {
@@ -281,6 +291,8 @@ mod tests {
             shown(&solve_following(&l, &cams, Some("B")))[..4],
             [Some(1), Some(0), None, Some(2)]
         );
+        assert_eq!(solve_following(&l, &cams, Some("B")).vacated, Some(2));
+        assert_eq!(solve_following(&l, &cams, None).vacated, None);
         // A followed camera that is gone leaves the cell empty.
         assert_eq!(shown(&solve_following(&l, &cams, Some("Gone")))[0], None);
     }

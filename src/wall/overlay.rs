@@ -408,7 +408,8 @@ fn event_frame(
     );
 }
 
-/// Empty cells of the layout: a dim frame, so the layout reads as the operator set it up.
+/// Empty cells of the layout: a dim frame, so the layout reads as the operator set it up; a
+/// cell whose camera shows in the follow-activity cell says so.
 fn empty_cells(painter: &egui::Painter, view: &WallView, layout: &super::view::Shown) {
     let Some(solved) = layout.solved.as_ref().filter(|_| view.maximised.is_none()) else {
         return;
@@ -417,8 +418,14 @@ fn empty_cells(painter: &egui::Painter, view: &WallView, layout: &super::view::S
         .rects
         .iter()
         .zip(&solved.cells)
-        .filter(|(_, (_, cam))| cam.is_none());
-    for (r, _) in empty {
+        .enumerate()
+        .filter(|(_, (_, (_, cam)))| cam.is_none());
+    let followed = view.following.as_ref().and_then(|f| f.camera.as_deref());
+    for (i, (r, _)) in empty {
+        let label = match followed {
+            Some(name) if solved.vacated == Some(i) => format!("{name} · in the activity cell"),
+            _ => "empty".into(),
+        };
         let cell = to_egui(r);
         painter.rect_filled(cell, 0.0, egui::Color32::from_gray(16));
         painter.rect_stroke(
@@ -430,9 +437,9 @@ fn empty_cells(painter: &egui::Painter, view: &WallView, layout: &super::view::S
         painter.text(
             cell.center(),
             egui::Align2::CENTER_CENTER,
-            "empty",
+            label,
             egui::FontId::proportional(14.0),
-            egui::Color32::from_gray(70),
+            egui::Color32::from_gray(90),
         );
     }
 }
