@@ -33,7 +33,10 @@ fn api_commands(
     streams: Query<(&CameraStream, Option<&WorkerLink>)>,
     mut set: MessageWriter<SetRecording>,
     mut windows: Option<ResMut<Messages<crate::wall::windows::WindowRequest>>>,
-    ports: Query<&super::PortBinding>,
+    (ports, followers): (
+        Query<&super::PortBinding>,
+        Query<&super::motion::EventFollower>,
+    ),
     mut spawner: CameraSpawner,
 ) {
     // Commands are deferred: cameras added or removed earlier in this pass are not in the
@@ -133,6 +136,11 @@ fn api_commands(
                     ports: ports.get(entity).ok(),
                 };
                 let camera = spawner.with_stored_lock(*camera);
+                // The old event source lets go of its subscription before a new one is made
+                // (some cameras have few pull points).
+                if let Ok(f) = followers.get(entity) {
+                    f.stop();
+                }
                 let answer = spawner
                     .reconfigure(now, &camera, &mut set)
                     .map(|p| Ports {

@@ -163,15 +163,11 @@ impl WorkerLink {
         });
     }
 
-    /// New settings for the worker's motion analysis (it starts learning the picture anew
-    /// only when they differ).
+    /// New settings for the worker's motion analysis; it learns the picture anew (an edit
+    /// may have pointed the camera elsewhere).
     pub fn set_motion(&self, settings: &crate::events::picture::Settings) {
         if let Some(m) = &self.motion {
-            m.send_if_modified(|s| {
-                let changed = s != settings;
-                settings.clone_into(s);
-                changed
-            });
+            m.send_modify(|s| settings.clone_into(s));
         }
     }
 

@@ -156,32 +156,38 @@ pub(super) fn plugin(app: &mut App) {
 
 /// Edges into trackers; events that start are logged and shown. A camera without an event
 /// service looks at its pictures instead.
+#[allow(clippy::type_complexity)]
 fn ingest_edges(
     inbox: Option<Res<EdgeInbox>>,
     time: Res<Time<Real>>,
     (log, mut feed, mut commands): (Res<Events>, ResMut<AlarmFeed>, Commands),
-    mut cameras: Query<(
-        Entity,
-        &IpCamera,
-        &mut MotionTracker,
-        &mut Motion,
-        Option<&super::Streams>,
-    )>,
-    streams: Query<(&super::CameraStream, &super::WorkerLink)>,
+    mut cameras: Query<(Entity, &IpCamera, &mut MotionTracker, &mut Motion)>,
+    (sources, streams): (
+        Query<(Option<&super::Streams>, Option<&EventFollower>)>,
+        Query<(&super::CameraStream, &super::WorkerLink)>,
+    ),
 ) {
     let Some(inbox) = inbox else { return };
     let now = time.elapsed();
     for report in inbox.0.try_iter() {
         let (name, edge) = match &report {
             Report::Edge(edge) => (&edge.camera, Some(edge)),
-            Report::NoEventService(name) => (name, None),
+            Report::NoEventService { camera, .. } => (camera, None),
         };
-        let Some((entity, cam, mut tracker, mut motion, of)) =
+        let Some((entity, cam, mut tracker, mut motion)) =
             cameras.iter_mut().find(|(_, c, ..)| *c.name == **name)
         else {
             continue;
         };
         let Some(edge) = edge else {
+            let Ok((of, follower)) = sources.get(entity) else {
+                continue;
+            };
+            // Only from the camera's source now (not one an edit replaced).
+            let current = follower.map(|f| f.0.id());
+            if !matches!(report, Report::NoEventService { source, .. } if Some(source) == current) {
+                continue;
+            }
             let of = of.into_iter().flat_map(|s| s.iter());
             let of = of.filter_map(|e| streams.get(e).ok().map(|(s, l)| (e, s.kind, l)));
             analyse_pictures(&mut commands, of.collect());
@@ -220,9 +226,10 @@ pub(super) fn analyse_pictures(
     commands: &mut Commands,
     streams: Vec<(Entity, super::StreamKind, &super::WorkerLink)>,
 ) {
+    // A sub stream whose worker has ended cannot look: the main stream does.
     let sub = streams
         .iter()
-        .any(|(_, kind, _)| *kind == super::StreamKind::Sub);
+        .any(|(_, kind, link)| *kind == super::StreamKind::Sub && !link.commands.is_closed());
     for (entity, kind, link) in streams {
         let on = (kind == super::StreamKind::Sub) == sub;
         link.analyse(on);

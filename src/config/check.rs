@@ -229,6 +229,11 @@ impl CameraConfig {
                     "camera name {quoted} cannot contain '/' or '\\' or start with '.' (it names a directory)"
                 ),
             ));
+        } else if self.name.chars().any(char::is_control) {
+            out.push((
+                "name",
+                format!("camera name {quoted} cannot contain control characters"),
+            ));
         }
         for (field, url) in std::iter::once(("url", Some(&self.url)))
             .chain(std::iter::once(("sub_url", self.sub_url.as_ref())))
@@ -352,6 +357,12 @@ mod tests {
         assert_eq!(find("simulated.fps"), (7, 58), "{e}");
         assert_eq!(find("servers.bind"), (8, 32), "{e}");
         assert_eq!(e.0.len(), 4, "{e}");
+    }
+
+    #[test]
+    fn a_camera_name_has_no_control_characters() {
+        let e = err("(cameras: [(name: \"Gate\\u{0}\", url: \"rtsp://h/1\")])");
+        assert!(e.to_string().contains("control characters"), "{e}");
     }
 
     #[test]

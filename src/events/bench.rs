@@ -62,7 +62,7 @@ fn decode(units: &[Vec<u8>], light: bool) -> Result<(Vec<Luma>, Duration), Strin
         .decoder()
         .video()
         .map_err(|e| e.to_string())?;
-    crate::stream::decode::decode_lightly(&mut decoder, light);
+    crate::stream::decode::decode_lightly(&mut decoder, VideoCodec::H264, light);
     let mut picture = ffmpeg::frame::Video::empty();
     let mut out = Vec::new();
     let started = Instant::now();

@@ -87,9 +87,13 @@ pub struct Edge {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Report {
     Edge(Edge),
-    /// Camera `0` (`events: Auto`) has no event service: it looks for motion in its own
-    /// pictures instead.
-    NoEventService(Arc<str>),
+    /// Camera `camera` (`events: Auto`) has no event service: it looks for motion in its own
+    /// pictures instead. `source` is the [`Stopper::id`] of the task that found it: a report
+    /// from a source since replaced (the camera was edited) is ignored.
+    NoEventService {
+        camera: Arc<str>,
+        source: u64,
+    },
 }
 
 /// Edges waiting for the ECS; beyond this the newest are dropped (a source that floods is
@@ -112,31 +116,43 @@ impl EdgeSender {
     }
 
     pub fn send(&self, edge: Edge) {
-        self.report(Report::Edge(edge));
+        if !self.report(Report::Edge(edge)) {
+            tracing::warn!("event queue full: an edge was dropped");
+        }
     }
 
-    pub fn report(&self, report: Report) {
-        if self.tx.try_send(report).is_err() {
-            tracing::warn!("event queue full: a report was dropped");
-        }
+    /// Whether `report` went into the queue (it is full otherwise).
+    pub fn report(&self, report: Report) -> bool {
+        let sent = self.tx.try_send(report).is_ok();
         if let Some(bell) = &self.bell {
             bell.ring();
         }
+        sent
     }
 }
 
 /// Stops an event source's task: dropping it (or [`Stopper::stop`]) tells the task to end.
-pub struct Stopper(tokio::sync::watch::Sender<bool>);
+pub struct Stopper {
+    tx: tokio::sync::watch::Sender<bool>,
+    id: u64,
+}
 
 impl Stopper {
     /// A stopper and what its task watches.
     pub fn new() -> (Self, tokio::sync::watch::Receiver<bool>) {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let (tx, rx) = tokio::sync::watch::channel(false);
-        (Self(tx), rx)
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        (Self { tx, id }, rx)
+    }
+
+    /// This source's number, unique in the process.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     pub fn stop(&self) {
-        let _ = self.0.send(true);
+        let _ = self.tx.send(true);
     }
 }
 

@@ -49,10 +49,12 @@ fn level(name: &str) -> String {
 }
 
 /// Camera `name`'s id under `base` for Home Assistant: readable, and unique however names
-/// differ (`Gate 1`, `gate_1` and `Gate/1` slug alike, so a hash of the exact name follows).
+/// and bases differ (`Gate 1`, `gate_1` and `Gate/1` slug alike, so a hash of the exact base
+/// and name follows).
 fn device_id(base: &str, name: &str) -> String {
     // FNV-1a: stable across builds and versions, as an id kept by Home Assistant must be.
-    let hash = name.bytes().fold(0x811c_9dc5_u32, |h, b| {
+    let key = format!("{base}\0{name}");
+    let hash = key.bytes().fold(0x811c_9dc5_u32, |h, b| {
         (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
     });
     format!("{}_{}_{hash:08x}", slug(base), slug(name))
@@ -266,7 +268,7 @@ mod tests {
         let d = t.discovery("Front Door");
         assert_eq!(
             d.topic,
-            "homeassistant/binary_sensor/opticlink_front_door_89c853f8/motion/config"
+            "homeassistant/binary_sensor/opticlink_front_door_799993b7/motion/config"
         );
         // Names that slug alike still get their own device.
         let ids: BTreeSet<String> = ["Gate 1", "gate_1", "Gate/1", "Gate 1"]

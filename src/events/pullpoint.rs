@@ -27,12 +27,15 @@ const RETRY_MIN: Duration = Duration::from_secs(2);
 const RETRY_MAX: Duration = Duration::from_secs(120);
 /// An empty answer sooner than this means the camera does not wait as asked.
 const QUICK_EMPTY: Duration = Duration::from_millis(500);
+/// A subscription refused as not supported this many times in a row means no event service.
+const NOT_SUPPORTED_TIMES: u32 = 3;
 /// A lifetime the camera states is trusted within these bounds.
 const LIFETIME_MIN: Duration = Duration::from_secs(2);
 
 /// Starts following `endpoint.camera`'s ONVIF events on `rt`; the task unsubscribes and ends
 /// soon after the stopper is stopped (or dropped). With `fallback` (`events: Auto`), a camera
-/// that has no event service, or refuses subscriptions outright, is reported
+/// that has no event service (none among its capabilities, or a subscription refused as not
+/// supported [`NOT_SUPPORTED_TIMES`] times in a row before any succeeded) is reported
 /// ([`Report::NoEventService`]) and the task ends: the camera looks at its pictures instead.
 pub fn spawn(
     rt: &tokio::runtime::Handle,
@@ -48,8 +51,9 @@ pub fn spawn(
         edges,
         camera,
         subscribed: None,
-        fallback,
+        fallback: fallback.then_some(stop.id()),
         ever_subscribed: false,
+        not_supported: 0,
     };
     let task = rt.spawn(tracing::Instrument::instrument(follow.run(stopped), span));
     (stop, task)
@@ -61,10 +65,13 @@ struct Follow {
     camera: Arc<str>,
     /// The subscription in force, to end on exit.
     subscribed: Option<(Device, PullPoint)>,
-    /// `events: Auto`: a camera without events is handed to the picture's motion.
-    fallback: bool,
+    /// `events: Auto`: a camera without events is handed to the picture's motion, reported
+    /// as from this source (its stopper's id).
+    fallback: Option<u64>,
     /// A subscription was made once: later faults (an expired subscription) are passing.
     ever_subscribed: bool,
+    /// Subscriptions refused as not supported, in a row.
+    not_supported: u32,
 }
 
 impl Follow {
@@ -72,13 +79,26 @@ impl Follow {
         let mut retry = Retry::new(RETRY_MIN, RETRY_MAX, "subscribing again");
         loop {
             let failed = tokio::select! {
-                e = self.follow(&mut retry) => e,
+                biased;
                 _ = stopped.wait_for(|s| *s) => break,
+                e = self.follow(&mut retry) => e,
             };
-            if self.fallback && !self.ever_subscribed && no_event_service(&failed.kind) {
+            if let Some(source) = self.fallback
+                && self.no_event_service(&failed.kind)
+            {
                 tracing::info!("{failed}: motion is looked for in the picture instead");
-                self.edges
-                    .report(Report::NoEventService(self.camera.clone()));
+                let report = Report::NoEventService {
+                    camera: self.camera.clone(),
+                    source,
+                };
+                // Delivered however busy the queue is, unless told to stop meanwhile.
+                while !self.edges.report(report.clone()) {
+                    tokio::select! {
+                        biased;
+                        _ = stopped.wait_for(|s| *s) => break,
+                        _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    }
+                }
                 break;
             }
             // Some cameras have few pull points: give this one back before making another.
@@ -97,6 +117,15 @@ impl Follow {
                 Err(_) => tracing::debug!("unsubscribe on exit: no answer"),
             }
         }
+    }
+
+    /// Whether failure `kind` (one more in a row) says the camera has no event service:
+    /// none among its capabilities, or, before any subscription worked, a subscription
+    /// refused as not supported several times (a camera still starting may say so once).
+    fn no_event_service(&mut self, kind: &ErrorKind) -> bool {
+        let (gone, count) = judge(self.ever_subscribed, self.not_supported, kind);
+        self.not_supported = count;
+        gone
     }
 
     /// Subscribes and pulls until something fails; `retry` goes back to its minimum once a
@@ -163,15 +192,26 @@ impl Follow {
     }
 }
 
-/// Whether `kind` says the camera has no events for us (rather than that it is away, busy or
-/// refused our credentials).
-fn no_event_service(kind: &ErrorKind) -> bool {
-    match kind {
-        ErrorKind::Unsupported(_) => true,
-        ErrorKind::Fault(_) => !kind.is_refusal(),
+/// Whether a camera has no event service, judged by one more failure `kind` after `count`
+/// subscriptions refused as not supported in a row (`ever_subscribed`: one once worked);
+/// and the new count.
+fn judge(ever_subscribed: bool, count: u32, kind: &ErrorKind) -> (bool, u32) {
+    if ever_subscribed {
+        return (false, 0);
+    }
+    let not_supported = match kind {
+        // No event service among the device's capabilities: certain at once.
+        ErrorKind::Unsupported(_) => return (true, count),
+        ErrorKind::Fault(f) => f
+            .subcode
+            .as_deref()
+            .unwrap_or(&f.code)
+            .ends_with("ActionNotSupported"),
         ErrorKind::Http(status) => matches!(status, 404 | 405 | 501),
         _ => false,
-    }
+    };
+    let count = if not_supported { count + 1 } else { 0 };
+    (count >= NOT_SUPPORTED_TIMES, count)
 }
 
 /// When to renew a subscription that lives `lifetime` from now (our own lifetime when the
@@ -235,6 +275,41 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+        }
+    }
+
+    #[test]
+    fn only_a_camera_that_has_no_events_falls_back() {
+        let fault = |code: &str, sub: Option<&str>| {
+            ErrorKind::Fault(crate::onvif::Fault {
+                code: code.into(),
+                subcode: sub.map(Into::into),
+                reason: String::new(),
+            })
+        };
+        let missing = ErrorKind::Unsupported("no event service".into());
+        assert_eq!(judge(false, 0, &missing), (true, 0));
+        assert_eq!(judge(true, 0, &missing), (false, 0), "it had events once");
+        // Not supported, three times in a row (a camera still starting may say so once).
+        let refused = fault("Receiver", Some("ter:ActionNotSupported"));
+        let mut count = 0;
+        for (i, kind) in [&refused, &ErrorKind::Http(404), &refused]
+            .into_iter()
+            .enumerate()
+        {
+            let (gone, c) = judge(false, count, kind);
+            assert_eq!(gone, i == 2);
+            count = c;
+        }
+        // Anything else breaks the row; credentials, busy pull points and timeouts never count.
+        for other in [
+            fault("Sender", Some("ter:NotAuthorized")),
+            fault("Receiver", Some("ter:MaxPullPointsReached")),
+            fault("Sender", Some("wsse:MessageExpired")),
+            ErrorKind::Timeout(Duration::from_secs(5)),
+            ErrorKind::Connect("refused".into()),
+        ] {
+            assert_eq!(judge(false, 2, &other), (false, 0), "{other}");
         }
     }
 

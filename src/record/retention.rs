@@ -149,12 +149,13 @@ pub fn scan(dir: &Path) -> Vec<SegmentFile> {
     scan_cameras(dir, Scope::default())
 }
 
-/// Where a pass looks: the camera folders in `cameras` and their day folders in `days` (each:
-/// all without).
+/// Where a pass looks: the camera folders in `cameras`, their segments in the day folders in
+/// `days` and their events in those of `event_days` (each: all without).
 #[derive(Debug, Clone, Copy, Default)]
 struct Scope<'a> {
     cameras: Option<&'a HashSet<String>>,
     days: Option<&'a [String]>,
+    event_days: Option<&'a [String]>,
 }
 
 impl Scope<'_> {
@@ -165,19 +166,32 @@ impl Scope<'_> {
             .filter(|(name, _)| self.cameras.is_none_or(|c| c.contains(name)))
     }
 
-    /// The day folders of camera folder `cam` in scope, with their names.
+    /// The day folders of camera folder `cam` whose segments are in scope, with their names.
     fn days(&self, cam: &Path) -> impl Iterator<Item = (String, PathBuf)> {
-        entries(cam, std::fs::FileType::is_dir)
-            .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
-            .filter(|(name, _)| self.days.is_none_or(|d| d.contains(name)))
+        day_folders(cam, self.days)
     }
+
+    /// The day folders of camera folder `cam` whose events are in scope.
+    fn event_days(&self, cam: &Path) -> impl Iterator<Item = (String, PathBuf)> {
+        day_folders(cam, self.event_days)
+    }
+}
+
+/// The day folders of camera folder `cam` (those named in `only`), with their names.
+fn day_folders<'a>(
+    cam: &Path,
+    only: Option<&'a [String]>,
+) -> impl Iterator<Item = (String, PathBuf)> + 'a {
+    entries(cam, std::fs::FileType::is_dir)
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .filter(move |(name, _)| only.is_none_or(|d| d.contains(name)))
 }
 
 /// The real (not linked: retention stays in the store) entries of `dir` of the kind `want`.
 fn entries(
     dir: &Path,
     want: fn(&std::fs::FileType) -> bool,
-) -> impl Iterator<Item = std::fs::DirEntry> {
+) -> impl Iterator<Item = std::fs::DirEntry> + use<> {
     std::fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -240,6 +254,8 @@ pub fn spawn_retention(dir: PathBuf, state: SharedRetention) -> std::io::Result<
         .name("retention".into())
         .spawn(move || {
             let mut last_full: Option<std::time::Instant> = None;
+            // Events still open at the last full pass (the quick passes read only recent days).
+            let mut open_events = EventSpans::new();
             loop {
                 let (policy, recorders) = match state.lock() {
                     Ok(s) => (
@@ -252,26 +268,11 @@ pub fn spawn_retention(dir: PathBuf, state: SharedRetention) -> std::io::Result<
                 if full {
                     last_full = Some(std::time::Instant::now());
                     if !policy.is_empty() {
-                        enforce(&dir, &policy, &recorders);
+                        open_events = enforce(&dir, &policy, &recorders);
                     }
                 } else if !policy.events_only.is_empty() {
-                    // Only the event-only rule, only those cameras, only the segments closed
-                    // since the last pass: today's and yesterday's (the full pass judges the
-                    // rest, at start and every INTERVAL).
-                    let quick = RetentionPolicy {
-                        events_only: policy.events_only.clone(),
-                        pre_roll_secs: policy.pre_roll_secs,
-                        post_roll_secs: policy.post_roll_secs,
-                        ..Default::default()
-                    };
                     let today = chrono::Local::now().date_naive();
-                    let days = [today, today - chrono::Days::new(1)]
-                        .map(|d| d.format("%Y-%m-%d").to_string());
-                    let scope = Scope {
-                        cameras: Some(&policy.events_only),
-                        days: Some(&days),
-                    };
-                    enforce_in(&dir, &quick, &recorders, scope);
+                    quick_pass(&dir, &policy, &recorders, &open_events, today);
                 }
                 std::thread::sleep(EVENTS_INTERVAL);
             }
@@ -279,19 +280,53 @@ pub fn spawn_retention(dir: PathBuf, state: SharedRetention) -> std::io::Result<
     Ok(())
 }
 
-/// One pass: scan, plan, delete, remove emptied day directories.
-pub fn enforce(dir: &Path, policy: &RetentionPolicy, recorders: &[RecorderHandle]) {
-    enforce_in(dir, policy, recorders, Scope::default());
+/// One pass: scan, plan, delete, remove emptied day directories. Returns the events still
+/// open (for [`quick_pass`]).
+pub fn enforce(dir: &Path, policy: &RetentionPolicy, recorders: &[RecorderHandle]) -> EventSpans {
+    let open = enforce_in(dir, policy, recorders, Scope::default(), &EventSpans::new());
     forget_old_event_days(dir, policy, chrono::Local::now().date_naive());
+    open
 }
 
-/// [`enforce`] over the folders in `scope`.
+/// The event-only rule alone, on the event-only cameras' segments closed since the last pass:
+/// today's and yesterday's (the full pass judges the rest, at start and every [`INTERVAL`]).
+/// Their events are read from the day before as well (an event is filed by the day it
+/// started), with `open`, the events still open at the last full pass.
+fn quick_pass(
+    dir: &Path,
+    policy: &RetentionPolicy,
+    recorders: &[RecorderHandle],
+    open: &EventSpans,
+    today: chrono::NaiveDate,
+) {
+    let quick = RetentionPolicy {
+        events_only: policy.events_only.clone(),
+        pre_roll_secs: policy.pre_roll_secs,
+        post_roll_secs: policy.post_roll_secs,
+        ..Default::default()
+    };
+    let days = [0, 1, 2].map(|back| {
+        (today - chrono::Days::new(back))
+            .format("%Y-%m-%d")
+            .to_string()
+    });
+    let scope = Scope {
+        cameras: Some(&policy.events_only),
+        days: Some(&days[..2]),
+        event_days: Some(&days),
+    };
+    enforce_in(dir, &quick, recorders, scope, open);
+}
+
+/// [`enforce`] over the folders in `scope`, with the events `also` besides those it reads.
+/// Returns the events it knew of that are still open.
 fn enforce_in(
     dir: &Path,
     policy: &RetentionPolicy,
     recorders: &[RecorderHandle],
     scope: Scope<'_>,
-) {
+    also: &EventSpans,
+) -> EventSpans {
     let open: HashSet<PathBuf> = recorders
         .iter()
         .filter_map(|r| r.status().current)
@@ -299,11 +334,14 @@ fn enforce_in(
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let events = if policy.needs_events() {
+    let mut events = if policy.needs_events() {
         event_spans(dir, scope)
     } else {
         EventSpans::new()
     };
+    for (camera, spans) in also {
+        events.entry(camera.clone()).or_default().extend(spans);
+    }
     for path in plan(&scan_cameras(dir, scope), &open, policy, &events, now) {
         match std::fs::remove_file(&path) {
             Ok(()) => tracing::info!("retention: deleted {}", path.display()),
@@ -313,6 +351,13 @@ fn enforce_in(
             let _ = std::fs::remove_dir(day); // only succeeds when empty
         }
     }
+    events
+        .into_iter()
+        .filter_map(|(camera, spans)| {
+            let open: Vec<(u64, u64)> = spans.into_iter().filter(|s| s.1 == u64::MAX).collect();
+            (!open.is_empty()).then_some((camera, open))
+        })
+        .collect()
 }
 
 /// The events of the camera folders in `scope`, from the event store's files of its days.
@@ -320,7 +365,7 @@ fn event_spans(dir: &Path, scope: Scope<'_>) -> EventSpans {
     let mut out = EventSpans::new();
     for (name, cam) in scope.cameras(dir) {
         let spans: Vec<(u64, u64)> = scope
-            .days(&cam)
+            .event_days(&cam)
             .flat_map(|(_, day)| {
                 crate::events::store::read_file(&day.join(crate::events::store::FILE))
             })
@@ -579,6 +624,7 @@ mod tests {
             Scope {
                 cameras: Some(&cameras),
                 days: Some(&days),
+                event_days: None,
             },
         );
         assert_eq!(scoped.len(), 2, "{scoped:?}");
@@ -587,7 +633,76 @@ mod tests {
         let scope = Scope {
             cameras: None,
             days: Some(&other_day),
+            event_days: None,
         };
         assert!(scan_cameras(&store, scope).is_empty());
+    }
+
+    /// After midnight, yesterday's segment overlapping an event that started the day before
+    /// stays; so does one under an event still open since a full pass days ago; one under no
+    /// event goes.
+    #[test]
+    fn the_quick_pass_reads_events_from_the_day_before_and_those_still_open() {
+        use chrono::{Local, TimeZone};
+        let store = tempfile::tempdir().unwrap();
+        let today = Local::now().date_naive();
+        let day = |back: u64| today - chrono::Days::new(back);
+        let at = |d: chrono::NaiveDate, h: u32, m: u32, s: u32| {
+            Local
+                .from_local_datetime(&d.and_hms_opt(h, m, s).unwrap())
+                .earliest()
+                .unwrap()
+        };
+        // A minute's segment starting at `h:m:s` of day `d` (closed a minute later).
+        let segment = |d: chrono::NaiveDate, (h, m, s): (u32, u32, u32)| {
+            let p = store
+                .path()
+                .join("E")
+                .join(d.format("%Y-%m-%d").to_string());
+            std::fs::create_dir_all(&p).unwrap();
+            let file = p.join(format!("{h:02}-{m:02}-{s:02}.mp4"));
+            std::fs::write(&file, b"x").unwrap();
+            let closed = SystemTime::from(at(d, h, m, s)) + Duration::from_secs(60);
+            std::fs::File::options()
+                .write(true)
+                .open(&file)
+                .unwrap()
+                .set_modified(closed)
+                .unwrap();
+            file
+        };
+        // An event from 23:59:50 the day before yesterday to 00:01 yesterday.
+        let started = at(day(2), 23, 59, 50).with_timezone(&chrono::Utc);
+        crate::events::store::append(
+            store.path(),
+            &crate::events::log::Event {
+                id: 1,
+                camera: "E".into(),
+                source: crate::events::Source::Local,
+                kind: crate::events::Kind::Motion,
+                start: started,
+                end: Some(started + chrono::TimeDelta::seconds(70)),
+            },
+        )
+        .unwrap();
+        let after_midnight = segment(day(1), (0, 0, 10));
+        let noon = segment(day(1), (12, 0, 0));
+        let evening = segment(day(1), (20, 0, 0));
+        let policy = RetentionPolicy {
+            events_only: ["E".to_string()].into(),
+            pre_roll_secs: 5,
+            post_roll_secs: 10,
+            ..Default::default()
+        };
+        // An event open since a full pass: from 19:59 yesterday on.
+        let open_since = at(day(1), 19, 59, 0).timestamp() as u64;
+        let open = EventSpans::from([("E".to_string(), vec![(open_since, u64::MAX)])]);
+        quick_pass(store.path(), &policy, &[], &open, today);
+        assert!(
+            after_midnight.exists(),
+            "footage of the event from the day before"
+        );
+        assert!(evening.exists(), "footage of the event still open");
+        assert!(!noon.exists(), "footage of no event");
     }
 }

@@ -43,6 +43,8 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, n: usize) {
     let nonce: Arc<str> = random_hex().into();
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            // Out of descriptors, say: wait rather than spin.
+            tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
         let (s, nonce) = (shared.clone(), nonce.clone());

@@ -413,10 +413,10 @@ impl SimServer {
 impl Shared {
     /// Keeps `task` to abort when the server stops.
     fn track(&self, task: tokio::task::JoinHandle<()>) {
-        self.tasks
-            .lock()
-            .expect("tasks lock")
-            .push(task.abort_handle());
+        let mut tasks = self.tasks.lock().expect("tasks lock");
+        // Connections come and go: the list holds the ones still running.
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task.abort_handle());
     }
 }
 

@@ -90,8 +90,12 @@ struct Active {
     scaler: Scaler,
     /// Decoding for the motion detector alone ([`decode_lightly`]).
     light: bool,
-    /// Back to full decoding: pictures are not clean until the next keyframe.
+    /// Back to full decoding: pictures are not clean until a keyframe comes out (pictures
+    /// that come out before it, reordered or leading an open GOP, are not), or, for a
+    /// decoder that marks none, until the second keyframe goes in.
     unclean: bool,
+    /// Keyframes sent to the decoder since it became unclean.
+    keys_since: u8,
 }
 
 impl Active {
@@ -99,22 +103,25 @@ impl Active {
     /// pictures of a full decoding are shown from its first keyframe on.
     fn set_light(&mut self, light: bool) {
         if light != self.light {
-            decode_lightly(&mut self.decoder, light);
-            self.unclean |= !light;
+            decode_lightly(&mut self.decoder, self.codec, light);
+            if !light {
+                self.unclean = true;
+                self.keys_since = 0;
+            }
             self.light = light;
         }
     }
 }
 
-/// A decoder for pictures only the motion detector looks at: no deblocking, and pictures
-/// nothing refers to skipped (a third or more of decoding's time, for pictures it tells
-/// motion from as well); `false` decodes in full again.
-pub(crate) fn decode_lightly(decoder: &mut ffmpeg::decoder::Video, light: bool) {
+/// A decoder for pictures only the motion detector looks at: no deblocking, and on H.264 the
+/// pictures nothing refers to skipped (H.265's sub-layer non-reference pictures may still be
+/// referred to by higher temporal layers: all are decoded); `false` decodes in full again.
+pub(crate) fn decode_lightly(decoder: &mut ffmpeg::decoder::Video, codec: VideoCodec, light: bool) {
     use ffmpeg::Discard;
-    let (filter, frames) = if light {
-        (Discard::All, Discard::NonReference)
-    } else {
-        (Discard::Default, Discard::Default)
+    let (filter, frames) = match (light, codec) {
+        (true, VideoCodec::H264) => (Discard::All, Discard::NonReference),
+        (true, VideoCodec::H265) => (Discard::All, Discard::Default),
+        (false, _) => (Discard::Default, Discard::Default),
     };
     decoder.skip_loop_filter(filter);
     decoder.skip_frame(frames);
@@ -160,6 +167,7 @@ fn decode_loop(rx: &Receiver<VideoUnit>, mut links: DecodeLinks, out: &DecodeOut
                     scaler: None,
                     light: false,
                     unclean: false,
+                    keys_since: 0,
                 }),
                 Err(e) => {
                     tracing::error!("cannot open the {} decoder: {e}", packet.codec.as_str());
@@ -176,7 +184,10 @@ fn decode_loop(rx: &Receiver<VideoUnit>, mut links: DecodeLinks, out: &DecodeOut
         let Some(a) = active.as_mut() else { continue };
         let asked = *links.demand.borrow();
         a.set_light(asked.motion && !asked.decode && !links.viewers.watched());
-        a.unclean &= !packet.keyframe;
+        if a.unclean && packet.keyframe {
+            a.keys_since = a.keys_since.saturating_add(1);
+            a.unclean = a.keys_since < 2;
+        }
         let mut compressed = ffmpeg::Packet::copy(&packet.data);
         compressed.set_pts(Some(next_pts));
         arrivals.push(next_pts, packet.arrival);
@@ -187,6 +198,7 @@ fn decode_loop(rx: &Receiver<VideoUnit>, mut links: DecodeLinks, out: &DecodeOut
         }
         while a.decoder.receive_frame(&mut picture).is_ok() {
             seq += 1;
+            a.unclean &= !picture.is_key();
             let arrival = arrivals.take(picture.pts()).unwrap_or(packet.arrival);
             // Every camera is read: a picture that does not carry a valid, current code
             // (sync, check byte, an age under a minute) reads as none.

@@ -95,7 +95,7 @@ fn motion_discovery_reconnect_and_last_will_over_mqtt() {
     ));
     let sub = Listener::start(port);
     let config = sub.wait("Home Assistant discovery", |l| {
-        l.starts_with("homeassistant/binary_sensor/opticlink_front_door_89c853f8/motion/config ")
+        l.starts_with("homeassistant/binary_sensor/opticlink_front_door_799993b7/motion/config ")
     });
     let json: serde_json::Value = serde_json::from_str(config.split_once(' ').unwrap().1).unwrap();
     assert_eq!(json["device_class"], "motion");
@@ -132,7 +132,7 @@ fn motion_discovery_reconnect_and_last_will_over_mqtt() {
     let sub = Listener::start(port);
     sub.wait("online again", |l| l == "opticlink/available online");
     sub.wait("discovery again", |l| {
-        l.starts_with("homeassistant/binary_sensor/opticlink_front_door_89c853f8/motion/config ")
+        l.starts_with("homeassistant/binary_sensor/opticlink_front_door_799993b7/motion/config ")
     });
     assert!(app.log().contains("MQTT broker lost"), "{}", app.log());
 

@@ -6,7 +6,8 @@
 //! window switches it to the main stream within a GOP, its tile showing sub pictures until
 //! the first main picture and only main pictures after, never a dark one; back to the grid,
 //! the sub stream again. The recording camera's recording never restarts, and no camera is
-//! ever refused a session.
+//! ever refused a session. A hidden camera that looks for motion decodes for it alone and
+//! shows clean live pictures again once back in view.
 
 use std::time::{Duration, Instant};
 
@@ -312,4 +313,102 @@ fn tiles_show_the_sub_stream_small_and_the_main_stream_big_without_a_black_frame
         0,
         "no camera was asked for a third session"
     );
+}
+
+/// A camera that looks for motion in its pictures keeps decoding while hidden (lightly: for
+/// the detector alone) and, shown again, its tile gets live pictures within two GOPs, none
+/// dark; a camera without motion analysis decodes nothing while hidden.
+#[test]
+fn a_hidden_camera_decodes_for_its_motion_and_shows_clean_pictures_again() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let sim = common::sim(
+        &rt,
+        SimConfig {
+            cameras: 3,
+            ..common::small(0)
+        },
+    );
+    let ron = format!(
+        "(cameras: [(name: \"M\", url: \"{}\", events: Local), (name: \"O\", url: \"{}\", events: Off),\n \
+         (name: \"S\", url: \"{}\", events: Off)],\n \
+         layouts: [(name: \"All\"), (name: \"S\", grid: Grid(1, 1), cameras: [\"S\"])])",
+        sim.url(1),
+        sim.url(2),
+        sim.url(3)
+    );
+    let mut app = wall(&ron);
+    let (m, o) = (camera(&mut app, "M"), camera(&mut app, "O"));
+    let frame = |app: &App, e: Entity| app.world().get::<LatestFrame>(e).unwrap().0.clone();
+    until(&mut app, Duration::from_secs(30), "M and O shown", |app| {
+        frame(app, m).is_some() && frame(app, o).is_some()
+    });
+    let layout = |app: &mut App, name: &str| {
+        app.world_mut()
+            .resource_mut::<Messages<opticlink::wall::windows::WindowRequest>>()
+            .write(opticlink::wall::windows::WindowRequest {
+                window: "Main".into(),
+                change: opticlink::serve::api::WindowChange {
+                    layout: Some(name.into()),
+                    tour: None,
+                },
+                reply: tokio::sync::oneshot::channel().0,
+            });
+    };
+    layout(&mut app, "S");
+    let main_of = |app: &App, e: Entity| parts(app, e, StreamKind::Main).0.asked();
+    let decoded = |app: &App, e: Entity| parts(app, e, StreamKind::Main).0.figures.decoded();
+    until(&mut app, Duration::from_secs(5), "M hidden", |app| {
+        !main_of(app, m).decode
+    });
+    assert!(main_of(&app, m).motion, "M still analysed");
+    // Settle, then count what each decodes while hidden.
+    for _ in 0..50 {
+        app.update();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (m0, o0) = (decoded(&app, m), decoded(&app, o));
+    let shown = frame(&app, m).map(|f| f.seq);
+    until(
+        &mut app,
+        Duration::from_secs(10),
+        "M decoding hidden",
+        |app| decoded(app, m) >= m0 + 50,
+    );
+    assert_eq!(decoded(&app, o), o0, "O decoded while hidden");
+    assert_eq!(
+        frame(&app, m).map(|f| f.seq),
+        shown,
+        "a hidden tile gets no picture"
+    );
+    // Back into view: live pictures within two GOPs (2 s), none dark.
+    layout(&mut app, "All");
+    let asked = Instant::now();
+    let mut pictures: Vec<(u64, f64, Option<u32>)> = Vec::new();
+    until(
+        &mut app,
+        Duration::from_secs(10),
+        "M's pictures again",
+        |app| {
+            if let Some(f) = frame(app, m).filter(|f| Some(f.seq) != shown)
+                && pictures.last().is_none_or(|(s, ..)| *s != f.seq)
+            {
+                pictures.push((f.seq, luma(&f), f.capture_ms));
+            }
+            pictures.len() >= 10
+        },
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        asked.elapsed()
+    );
+    for (_, y, capture) in &pictures {
+        assert!(*y > 40.0, "a dark picture: {pictures:?}");
+        let age = capture.map(|c| (opticlink::media::unix_ms() as u32).wrapping_sub(c));
+        assert!(
+            age.is_some_and(|a| a < 2_000),
+            "a stale picture: {pictures:?}"
+        );
+    }
 }
