@@ -5,7 +5,8 @@
 //! motion alone) against decoding it in full. Latency: a simulated camera (in this process) starts
 //! moving or raises its ONVIF motion state → the event's start on the app's live event stream
 //! (`/api/events/stream`, the same feed the tile, the alarm list and MQTT take), with the app
-//! as a separate `--headless` process, for ONVIF and for picture motion.
+//! as a separate `--headless` process, for ONVIF and for picture motion; and on to a subscriber
+//! of the app's MQTT `ON` through a local `mosquitto`, where one is installed.
 
 use std::io::{BufRead, BufReader, Write};
 use std::time::{Duration, Instant};
@@ -127,25 +128,102 @@ impl Stream {
 }
 
 /// `trials` motion starts on camera `n` (`name` in the app): raise → the event's start.
+/// A local MQTT broker (Debian's `mosquitto`, when installed) and a subscriber to every
+/// camera's motion topic: when each `ON` arrived.
+struct Broker {
+    process: std::process::Child,
+    port: u16,
+    ons: crossbeam_channel::Receiver<(String, Instant)>,
+}
+
+impl Broker {
+    /// `None` without `mosquitto`.
+    fn start() -> Option<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let process = std::process::Command::new("mosquitto")
+            .args(["-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let (tx, ons) = crossbeam_channel::unbounded();
+        let options = rumqttc::MqttOptions::new("bench-events", "127.0.0.1", port);
+        let (client, mut connection) = rumqttc::Client::new(options, 16);
+        std::thread::spawn(move || {
+            let mut subscribed = false;
+            for event in connection.iter() {
+                match event {
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(_))) if !subscribed => {
+                        subscribed = client
+                            .subscribe("opticlink/+/motion", rumqttc::QoS::AtMostOnce)
+                            .is_ok();
+                    }
+                    Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)))
+                        if &p.payload[..] == b"ON" =>
+                    {
+                        if tx.send((p.topic, Instant::now())).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    // The broker is still starting, or gone with the bench.
+                    Err(_) => std::thread::sleep(Duration::from_millis(100)),
+                }
+            }
+        });
+        Some(Self { process, port, ons })
+    }
+
+    /// When camera `camera`'s next `ON` arrived.
+    fn next_on(&self, camera: &str) -> Result<Instant, String> {
+        let topic = format!("opticlink/{camera}/motion");
+        loop {
+            match self.ons.recv_timeout(Duration::from_secs(20)) {
+                Ok((t, at)) if t == topic => return Ok(at),
+                Ok(_) => {}
+                Err(_) => return Err(format!("no MQTT ON for {camera}")),
+            }
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// `trials` events of simulated camera `n` (the app's camera `name`): camera → the event feed,
+/// and → the MQTT `ON` where a broker runs.
 fn latencies(
     sim: &SimServer,
     stream: &mut Stream,
-    n: u32,
-    name: &str,
+    mqtt: Option<&Broker>,
+    (n, name): (u32, &str),
     trials: usize,
-) -> Result<Spread, String> {
-    let mut v = Vec::new();
+) -> Result<(Spread, Option<Spread>), String> {
+    let (mut v, mut m) = (Vec::new(), Vec::new());
     for i in 0..trials {
+        // What came before (retained states, earlier events) is not this event's.
+        while mqtt.is_some_and(|b| b.ons.try_recv().is_ok()) {}
         sim.set_motion(n, true);
         let raised = Instant::now();
         v.push(stream.next(name, true)? - raised);
+        if let Some(b) = mqtt {
+            m.push(b.next_on(name)? - raised);
+        }
         sim.set_motion(n, false);
         stream.next(name, false)?;
         // The scene settles into the detector's average again; the pause varies over the
         // app's 100 ms tick (a whole number of ticks would measure one phase of it only).
         std::thread::sleep(Duration::from_millis(2000 + (i as u64 * 37) % 100));
     }
-    Spread::of(v).ok_or_else(|| "no samples".into())
+    Ok((Spread::of(v).ok_or("no samples")?, Spread::of(m)))
 }
 
 /// Runs the bench; the report.
@@ -195,6 +273,13 @@ pub fn run(trials: usize) -> Result<String, String> {
         .map_err(|e| e.to_string())?;
     sim.set_motion(1, false);
     sim.set_motion(2, false);
+    let broker = Broker::start();
+    let mqtt = broker.as_ref().map_or(String::new(), |b| {
+        format!(
+            ", mqtt: Some((url: \"mqtt://127.0.0.1:{}\", topic: \"opticlink\"))",
+            b.port
+        )
+    });
     let dir = std::env::temp_dir().join(format!("opticlink-bench-events-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let config = dir.join("bench.ron");
@@ -203,7 +288,7 @@ pub fn run(trials: usize) -> Result<String, String> {
         format!(
             "(cameras: [(name: \"Onvif\", url: \"{}\", onvif: Some((url: \"{}\")), motion: (hold_secs: 0.3, min_secs: 0.0)),
                (name: \"Picture\", url: \"{}\", events: Local, motion: (hold_secs: 0.5, min_secs: 0.0))],
-              headless_decode: false, recording: (dir: \"{}\"), servers: (api_port: 0))",
+              headless_decode: false, recording: (dir: \"{}\"), servers: (api_port: 0){mqtt})",
             sim.url(1),
             sim.onvif_url(1).ok_or("no ONVIF")?,
             sim.url(2),
@@ -241,18 +326,30 @@ pub fn run(trials: usize) -> Result<String, String> {
         let mut stream = Stream::open(port.ok_or("no API port")?)?;
         // The subscription's first pull has come back by now.
         std::thread::sleep(Duration::from_secs(2));
-        let onvif = latencies(&sim, &mut stream, 1, "Onvif", trials)?;
-        let picture = latencies(&sim, &mut stream, 2, "Picture", trials)?;
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        Ok::<_, String>(format!(
-            "event latency, camera → the app's event feed (headless, 10 Hz ECS tick included):\n  ONVIF   p50 {:6.1} ms  p99 {:6.1} ms  ({} events; goal p99 ≤ 500 ms)\n  picture p50 {:6.1} ms  p99 {:6.1} ms  ({} events; goal p99 ≤ 1000 ms)\n",
-            ms(onvif.p50),
-            ms(onvif.p99),
-            onvif.n,
-            ms(picture.p50),
-            ms(picture.p99),
-            picture.n
-        ))
+        let broker = broker.as_ref();
+        let onvif = latencies(&sim, &mut stream, broker, (1, "Onvif"), trials)?;
+        let picture = latencies(&sim, &mut stream, broker, (2, "Picture"), trials)?;
+        let line = |what: &str, s: &Spread, goal: u32| {
+            format!(
+                "  {what:<15} p50 {:6.1} ms  p99 {:6.1} ms  ({} events; goal p99 ≤ {goal} ms)\n",
+                s.p50.as_secs_f64() * 1000.0,
+                s.p99.as_secs_f64() * 1000.0,
+                s.n
+            )
+        };
+        let mut out = String::from(
+            "event latency, camera → the app's event feed, the same ECS step that highlights the tile (headless, 10 Hz tick included), and → the MQTT ON at a subscriber:\n",
+        );
+        out += &line("ONVIF", &onvif.0, 500);
+        out += &line("picture", &picture.0, 1000);
+        match (&onvif.1, &picture.1) {
+            (Some(o), Some(p)) => {
+                out += &line("ONVIF → MQTT", o, 500);
+                out += &line("picture → MQTT", p, 1000);
+            }
+            _ => out += "  MQTT: not measured (no mosquitto here)\n",
+        }
+        Ok::<_, String>(out)
     })();
     let _ = app.kill();
     let _ = app.wait();
