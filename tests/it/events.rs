@@ -398,8 +398,6 @@ fn picture_motion_fires_for_a_moving_box_not_for_noise_or_a_brightness_jump_and_
     assert!(events(app.api_port(), "?camera=Masked").is_empty());
 }
 
-/// Segments of `camera` under `dir` that ffprobe reads: (start, end) in Unix ms, from their
-/// names and ffprobe's duration.
 /// `events: Auto` on a camera whose ONVIF device has no event service: the camera looks at
 /// its pictures instead. An edit over the API turns that off (`events: Off`) and back on with
 /// new settings.
@@ -483,6 +481,8 @@ fn a_camera_without_an_event_service_looks_at_its_pictures_and_edits_follow() {
     assert_eq!(count(&sim.stats().event_subscriptions), 0);
 }
 
+/// Segments of `camera` under `dir` that ffprobe reads: (start, end) in Unix ms, from their
+/// names and ffprobe's duration.
 fn segments(dir: &std::path::Path, camera: &str) -> Vec<(i64, i64, std::path::PathBuf)> {
     let mut out = Vec::new();
     for day in std::fs::read_dir(dir.join(camera))

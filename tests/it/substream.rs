@@ -110,6 +110,20 @@ fn until(app: &mut App, limit: Duration, what: &str, mut f: impl FnMut(&mut App)
     }
 }
 
+/// Asks window "Main" to show layout `name` (as the API does).
+fn show_layout(app: &mut App, name: &str) {
+    app.world_mut()
+        .resource_mut::<Messages<opticlink::wall::windows::WindowRequest>>()
+        .write(opticlink::wall::windows::WindowRequest {
+            window: "Main".into(),
+            change: opticlink::serve::api::WindowChange {
+                layout: Some(name.into()),
+                tour: None,
+            },
+            reply: tokio::sync::oneshot::channel().0,
+        });
+}
+
 /// The mean luma of a picture (the simulated scenes are bright; a black frame is ~16).
 fn luma(f: &opticlink::media::VideoFrame) -> f64 {
     let y = &f.planes[0];
@@ -221,16 +235,7 @@ fn tiles_show_the_sub_stream_small_and_the_main_stream_big_without_a_black_frame
 
     // C2 alone, full window: its main stream, in one GOP (1 s) plus the session's set-up.
     let c2 = all[1];
-    app.world_mut()
-        .resource_mut::<Messages<opticlink::wall::windows::WindowRequest>>()
-        .write(opticlink::wall::windows::WindowRequest {
-            window: "Main".into(),
-            change: opticlink::serve::api::WindowChange {
-                layout: Some("C2".into()),
-                tour: None,
-            },
-            reply: tokio::sync::oneshot::channel().0,
-        });
+    show_layout(&mut app, "C2");
     let asked = Instant::now();
     let mut pictures: Vec<(u32, f64)> = Vec::new();
     until(
@@ -278,16 +283,7 @@ fn tiles_show_the_sub_stream_small_and_the_main_stream_big_without_a_black_frame
 
     // C1 (recording) full window and back: the recording never restarts.
     for layout in ["C1", "Grid"] {
-        app.world_mut()
-            .resource_mut::<Messages<opticlink::wall::windows::WindowRequest>>()
-            .write(opticlink::wall::windows::WindowRequest {
-                window: "Main".into(),
-                change: opticlink::serve::api::WindowChange {
-                    layout: Some(layout.into()),
-                    tour: None,
-                },
-                reply: tokio::sync::oneshot::channel().0,
-            });
+        show_layout(&mut app, layout);
         let want = if layout == "C1" {
             StreamKind::Main
         } else {
@@ -343,19 +339,7 @@ fn a_hidden_camera_decodes_for_its_motion_and_shows_clean_pictures_again() {
     until(&mut app, Duration::from_secs(30), "M and O shown", |app| {
         frame(app, m).is_some() && frame(app, o).is_some()
     });
-    let layout = |app: &mut App, name: &str| {
-        app.world_mut()
-            .resource_mut::<Messages<opticlink::wall::windows::WindowRequest>>()
-            .write(opticlink::wall::windows::WindowRequest {
-                window: "Main".into(),
-                change: opticlink::serve::api::WindowChange {
-                    layout: Some(name.into()),
-                    tour: None,
-                },
-                reply: tokio::sync::oneshot::channel().0,
-            });
-    };
-    layout(&mut app, "S");
+    show_layout(&mut app, "S");
     let main_of = |app: &App, e: Entity| parts(app, e, StreamKind::Main).0.asked();
     let decoded = |app: &App, e: Entity| parts(app, e, StreamKind::Main).0.figures.decoded();
     until(&mut app, Duration::from_secs(5), "M hidden", |app| {
@@ -382,7 +366,7 @@ fn a_hidden_camera_decodes_for_its_motion_and_shows_clean_pictures_again() {
         "a hidden tile gets no picture"
     );
     // Back into view: live pictures within two GOPs (2 s), none dark.
-    layout(&mut app, "All");
+    show_layout(&mut app, "All");
     let asked = Instant::now();
     let mut pictures: Vec<(u64, f64, Option<u32>)> = Vec::new();
     until(
