@@ -239,7 +239,12 @@ fn a_camera_with_an_event_is_framed_and_its_events_are_on_the_timeline() {
         (app.camera("Gate")["recording"]["segments"].as_u64()? >= 2).then_some(())
     });
     let url = format!("http://127.0.0.1:{}/", app.api_port());
-    let dom = dump_dom(&url, 4000);
+    // The timeline's marks come with a fetch of their own after the first status: a loaded
+    // machine may dump the page before it, so the page is read again until they are there.
+    let dom = common::wait_for(Duration::from_secs(60), "the event on the timeline", || {
+        let dom = dump_dom(&url, 4000);
+        dom.contains("class=\"event\"").then_some(dom)
+    });
     let figures: Vec<&str> = dom.split("<figure").skip(1).collect();
     assert_eq!(figures.len(), 2, "{dom}");
     let (gate, yard) = (figures[0], figures[1]);
