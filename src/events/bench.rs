@@ -228,7 +228,13 @@ fn latencies(
 
 /// Runs the bench; the report.
 pub fn run(trials: usize) -> Result<String, String> {
-    // CPU: three trials over ten seconds of pictures, each side timed at its best of three.
+    let mut out = cpu()?;
+    out += &latency(trials)?;
+    Ok(out)
+}
+
+/// CPU: three trials over ten seconds of pictures, each side timed at its best of three.
+fn cpu() -> Result<String, String> {
     let (mut ratios, mut light_ratios) = (Vec::new(), Vec::new());
     let (mut dec_best, mut ana_best) = (Duration::MAX, Duration::MAX);
     let mut kbps = 0.0;
@@ -265,7 +271,11 @@ pub fn run(trials: usize) -> Result<String, String> {
         "decoding a hidden 1280×720 camera for its motion alone (no deblocking, unreferenced pictures skipped) vs in full: ratio {:.3} (median of 3)\n",
         light_ratios[1]
     );
-    // Latency: an app with one ONVIF camera and one picture-motion camera.
+    Ok(out)
+}
+
+/// Latency: an app with one ONVIF camera and one picture-motion camera, `trials` events each.
+fn latency(trials: usize) -> Result<String, String> {
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let sim = rt
         .block_on(SimServer::start(SimConfig {
@@ -360,6 +370,5 @@ pub fn run(trials: usize) -> Result<String, String> {
     let _ = app.kill();
     let _ = app.wait();
     let _ = std::fs::remove_dir_all(&dir);
-    out += &result?;
-    Ok(out)
+    result
 }
