@@ -13,6 +13,7 @@ pub mod onvif;
 pub mod paths;
 pub mod playback;
 pub mod record;
+pub mod restream;
 pub mod runtime;
 pub mod secret;
 pub mod serve;
@@ -81,11 +82,7 @@ const HEADLESS_TICK: Duration = Duration::from_millis(100);
 pub fn live_page_url(app: &App) -> Option<String> {
     let server = app.world().get_resource::<camera::ApiServer>()?;
     let config = app.world().get_resource::<camera::WallConfig>()?;
-    let ip = match config.servers.bind {
-        ip if ip.is_unspecified() => std::net::IpAddr::from([127, 0, 0, 1]),
-        ip => ip,
-    };
-    let addr = std::net::SocketAddr::new(ip, server.0.port());
+    let addr = serve::shown_addr((config.servers.bind, server.0.port()).into());
     let token = if config.servers.token.is_some() {
         " (add ?token=… from servers.token)"
     } else {
@@ -145,6 +142,20 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
         }
         Err(e) => error!("status API cannot start: {e}"),
     }
+    // After the API, whose default port is the restream's first fallback.
+    let restreams = camera::Restreams::default();
+    match restream::start(
+        runtime.handle(),
+        &config.servers,
+        restreams.0.clone(),
+        locks.clone(),
+        board.clone(),
+    ) {
+        Ok(server) => {
+            app.insert_resource(camera::RestreamServer(server));
+        }
+        Err(e) => error!("RTSP restream cannot start: {e}"),
+    }
     // 3. Events on disk beside the recordings, and over MQTT, from the log's live feed (never
     //    from the ECS).
     if let Err(e) = events::store::spawn_writer(config.recording.dir.clone(), &events.0) {
@@ -177,6 +188,7 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
         .insert_resource(camera::motion::EdgeInbox(edge_inbox))
         .insert_resource(camera::WallBell(bell))
         .insert_resource(camera::Hub(hub))
+        .insert_resource(restreams)
         .insert_resource(camera::ViewLocks(locks))
         .insert_resource(camera::PicturesWanted(matches!(mode, Mode::Window(_))))
         .add_systems(PreUpdate, runtime::exit_on_signal);

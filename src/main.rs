@@ -171,8 +171,12 @@ struct TalkArgs {
 struct SimArgs {
     #[arg(long, default_value_t = 1)]
     cameras: u32,
-    #[arg(long, default_value_t = 8554)]
+    /// RTSP port (8554 is the restream's).
+    #[arg(long, default_value_t = 8654)]
     port: u16,
+    /// Seconds between keyframes (a new client still gets one at once).
+    #[arg(long, default_value_t = 1)]
+    keyframe_secs: u32,
     /// Address to bind.
     #[arg(long, default_value = "127.0.0.1")]
     bind: std::net::IpAddr,
@@ -440,6 +444,7 @@ fn simcam(args: SimArgs) -> anyhow::Result<ExitCode> {
         fps: args.fps,
         codec,
         open_gop: args.open_gop,
+        keyframe_secs: args.keyframe_secs.max(1),
         names: Vec::new(),
         user: args.user,
         password: args.password,

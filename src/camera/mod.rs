@@ -41,10 +41,10 @@ pub use ptz::{Ptz, Steer};
 pub use recording::{RecorderLink, Recording, SetRecording};
 pub use replay::{AwaitLive, Playhead, Replay, ReplayAction, ReplayRequest};
 pub use spawn::{
-    CameraServers, CameraSpawner, Hub, Retention, camera_list, onvif_endpoint, shutdown_on_exit,
-    worker_config,
+    CameraServers, CameraSpawner, Hub, Restreams, Retention, camera_list, onvif_endpoint,
+    shutdown_on_exit, worker_config,
 };
-pub use status::{ApiServer, Board, publish_status};
+pub use status::{ApiServer, Board, RestreamServer, publish_status};
 pub use streams::{CameraStream, Display, Shown, StreamKind, StreamOf, Streams, StreamsOf};
 
 /// A camera on the wall (named so, not `Camera`, to stay clear of Bevy's render camera). Its

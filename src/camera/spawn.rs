@@ -28,6 +28,10 @@ use crate::{WallSystems, secret};
 #[derive(Resource, Clone, Default)]
 pub struct Hub(pub FeedHub);
 
+/// Every camera's restreamed streams, shared with the RTSP restream server.
+#[derive(Resource, Clone, Default)]
+pub struct Restreams(pub crate::restream::Catalog);
+
 /// What the retention thread works from (policy and recorders), kept current by the ECS.
 #[derive(Resource, Clone, Default)]
 pub struct Retention(pub SharedRetention);
@@ -162,6 +166,7 @@ pub struct CameraSpawner<'w, 's> {
     pub(super) config: Res<'w, WallConfig>,
     pub(super) runtime: Res<'w, Runtime>,
     pub(super) hub: Res<'w, Hub>,
+    pub(super) restreams: Option<Res<'w, Restreams>>,
     pub(super) retention: Res<'w, Retention>,
     pub(super) wanted: Option<Res<'w, PicturesWanted>>,
     locks: Option<Res<'w, super::ViewLocks>>,
@@ -279,15 +284,19 @@ impl CameraSpawner<'_, '_> {
             spawn_recorder(&cam.name, record_settings(cam, config))
                 .map_err(|e| format!("recorder: {e}"))?;
         let (probe, motion) = self.motion_probe(cam);
+        let feed = crate::restream::Feed::new();
         let h = stream::spawn_camera_with(
             self.runtime.handle(),
             wc,
             self.runtime.group(),
-            Arc::new(sink),
+            Arc::new(crate::media::Tee(vec![Arc::new(sink), feed.clone()])),
             demand,
             probe,
         )
         .map_err(|e| e.to_string())?;
+        if let Some(r) = &self.restreams {
+            r.0.insert(&cam.name, feed);
+        }
         Ok((h, recorder, record_thread, motion))
     }
 
@@ -473,6 +482,9 @@ impl CameraSpawner<'_, '_> {
         }
         if let Ok(mut hub) = self.hub.0.write() {
             hub.remove(name);
+        }
+        if let Some(r) = &self.restreams {
+            r.0.remove(name);
         }
         if let Ok(mut r) = self.retention.0.lock() {
             r.recorders.remove(name);

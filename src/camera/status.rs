@@ -20,6 +20,10 @@ pub struct Board(pub StatusBoard);
 #[derive(Resource, Debug)]
 pub struct ApiServer(pub Server);
 
+/// The RTSP restream's server (it stops when this is dropped).
+#[derive(Resource, Debug)]
+pub struct RestreamServer(pub Server);
+
 /// Milliseconds to one decimal.
 fn latency(p: Option<Percentiles>) -> Option<serve::Latency> {
     let round = |v: f64| (v * 10.0).round() / 10.0;
@@ -69,7 +73,7 @@ type Changes<'w, 's> = (
 pub fn publish_status(
     time: Res<Time<Real>>,
     board: Res<Board>,
-    locks: Option<Res<super::ViewLocks>>,
+    (locks, restreams): (Option<Res<super::ViewLocks>>, Option<Res<super::Restreams>>),
     cameras: Query<CameraView>,
     streams: super::StreamsOf,
     changes: Changes,
@@ -88,6 +92,18 @@ pub fn publish_status(
     *last = Some(now);
     let mut list: Vec<_> = cameras.iter().collect();
     list.sort_by_key(|v| v.camera.index);
+    let rtsp_base = board.read().ok().and_then(|b| b.rtsp_base.clone());
+    let restream = |name: &str| {
+        let streams = restreams.as_ref()?.0.streams(name)?;
+        let base = rtsp_base.as_deref()?;
+        let url = |sub| format!("{base}{}", crate::restream::StreamPath::of(name, sub));
+        let clients = streams.main.clients() + streams.sub.as_ref().map_or(0, |f| f.clients());
+        Some(crate::serve::RestreamStatus {
+            main: url(false),
+            sub: streams.sub.is_some().then(|| url(true)),
+            clients,
+        })
+    };
     let cameras = list
         .into_iter()
         .map(|view| {
@@ -157,6 +173,7 @@ pub fn publish_status(
                     main: detail(main.status, main.rates),
                     sub: detail(sub.status, sub.rates),
                 }),
+                restream: restream(&cam.name),
             }
         })
         .collect();

@@ -8,7 +8,7 @@
 //! the main stream is the camera. The sub stream has no recorder and no servers: recording and
 //! the MJPEG/audio servers always use the main stream.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use bevy::ecs::query::QueryData;
@@ -233,13 +233,17 @@ impl CameraSpawner<'_, '_> {
             motion: analysed,
         };
         let (probe, motion) = self.motion_probe(cam);
+        let feed = crate::restream::Feed::new();
+        if let Some(r) = &self.restreams {
+            r.0.set_sub(&cam.name, feed.clone());
+        }
         let started = worker_config(&sub_cam, &self.config.0).and_then(|mut wc| {
             wc.bell = bell;
             stream::spawn_camera_with(
                 self.runtime.handle(),
                 wc,
                 self.runtime.group(),
-                Arc::new(crate::media::NoSink),
+                feed,
                 demand,
                 probe,
             )

@@ -312,6 +312,10 @@ pub struct ServersConfig {
     /// Status/control API; falls back to the next ports, then an ephemeral one. Default 8555.
     #[serde(default = "default_api_port")]
     pub api_port: u16,
+    /// The RTSP restream (`rtsp://HOST:PORT/<camera>/main` and `/sub`); falls back to the
+    /// next ports, then an ephemeral one. Default 8554.
+    #[serde(default = "default_rtsp_port")]
+    pub rtsp_port: u16,
     /// MJPEG port of camera i is this + i. Default 555.
     #[serde(default = "default_mjpeg_base_port")]
     pub mjpeg_base_port: u16,
@@ -352,6 +356,7 @@ impl Default for ServersConfig {
         Self {
             bind: default_bind(),
             api_port: default_api_port(),
+            rtsp_port: default_rtsp_port(),
             mjpeg_base_port: default_mjpeg_base_port(),
             audio_base_port: default_audio_base_port(),
             mjpeg_fps: default_mjpeg_fps(),
@@ -401,6 +406,9 @@ fn default_bind() -> IpAddr {
 }
 fn default_api_port() -> u16 {
     8555
+}
+fn default_rtsp_port() -> u16 {
+    8554
 }
 fn default_mjpeg_base_port() -> u16 {
     555
@@ -576,6 +584,7 @@ mod tests {
         assert_eq!(cam.transport, Transport::Tcp);
         assert!(cam.enabled && !cam.record.on());
         assert_eq!(c.servers.api_port, 8555);
+        assert_eq!(c.servers.rtsp_port, 8554);
         assert_eq!(c.servers.mjpeg_base_port, 555);
         assert_eq!(c.stall_secs, 5);
         assert_eq!(c.recording.format, RecordFormat::Mp4);

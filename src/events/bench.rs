@@ -34,6 +34,7 @@ fn clip(frames: usize, (width, height): (u32, u32)) -> Result<Vec<Vec<u8>>, Stri
         codec: VideoCodec::H264,
         open_gop: false,
         noise: 3,
+        keyframe_secs: 1,
     };
     let source = Source::start(
         spec,

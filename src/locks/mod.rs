@@ -85,6 +85,9 @@ pub struct Locks {
     /// By lock scope (address and password) and client.
     attempts: Mutex<HashMap<(String, Client), Attempts>>,
     remember: Duration,
+    /// The keys this process handed out, in the clear, by lock scope: an RTSP client proves
+    /// one as its Digest password, which needs the key itself (the store keeps hashes).
+    issued: Mutex<HashMap<String, Vec<String>>>,
     /// Bumped by every change of what is locked (a lock set, an unlock, locking all), so
     /// mirrors re-read only then (and as unlocks expire).
     changes: std::sync::atomic::AtomicU64,
@@ -106,6 +109,7 @@ impl Locks {
             store: Mutex::new(store),
             attempts: Mutex::new(HashMap::new()),
             remember,
+            issued: Mutex::new(HashMap::new()),
             changes: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -163,6 +167,27 @@ impl Locks {
         let cams = self.cameras.lock().expect("locks lock");
         cams.get(name)
             .is_none_or(|l| test(&self.store.lock().expect("unlock store lock"), &l.scope))
+    }
+
+    /// The keys handed out since start that still open camera `name` (for Digest, which
+    /// needs them in the clear; keys from before a restart pass only as `?key=`).
+    pub fn digest_keys(&self, name: &str) -> Vec<String> {
+        let Some(lock) = self.lock_of(name) else {
+            return Vec::new();
+        };
+        let store = self.store.lock().expect("unlock store lock");
+        let now = now_unix();
+        self.issued
+            .lock()
+            .expect("issued keys lock")
+            .get(&lock.scope)
+            .map(|keys| {
+                keys.iter()
+                    .filter(|k| store.key_valid(&lock.scope, k, now))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     pub fn has_lock(&self, name: &str) -> bool {
@@ -278,7 +303,16 @@ impl Locks {
                 store.unlock_wall(scope, until);
                 None
             }
-            Client::Address(_) => Some(store.add_key(scope, until)),
+            Client::Address(_) => {
+                let key = store.add_key(scope, until);
+                let mut issued = self.issued.lock().expect("issued keys lock");
+                let keys = issued.entry(scope.clone()).or_default();
+                keys.push(key.clone());
+                if keys.len() > 64 {
+                    keys.remove(0);
+                }
+                Some(key)
+            }
         };
         self.changed();
         if let Err(e) = store.save() {
@@ -292,6 +326,7 @@ impl Locks {
     pub fn lock_all(&self) {
         let mut store = self.store.lock().expect("unlock store lock");
         store.clear();
+        self.issued.lock().expect("issued keys lock").clear();
         self.changed();
         if let Err(e) = store.save() {
             tracing::warn!("unlock state cannot be saved: {e}");

@@ -137,6 +137,37 @@ pub trait MediaSink: Send + Sync {
     fn audio(&self, session: &Arc<SessionInfo>, unit: &AudioUnit);
     /// Session `id` is over (drop, stall, reconnect, shutdown): nothing more comes from it.
     fn session_ended(&self, id: u64);
+    /// Whether this sink needs the session even when nobody else does (RTSP clients of a
+    /// restream).
+    fn wanted(&self) -> bool {
+        false
+    }
+    /// The camera's sender report: in session `id`, the unit with `pts` (of the video track,
+    /// or of the audio track when `audio`) was captured at NTP time `ntp`.
+    fn sender_report(&self, _id: u64, _audio: bool, _pts: i64, _ntp: u64) {}
+}
+
+/// Several sinks fed in turn (the recorder first, then the restream).
+pub struct Tee(pub Vec<Arc<dyn MediaSink>>);
+
+impl MediaSink for Tee {
+    fn video(&self, session: &Arc<SessionInfo>, unit: &VideoUnit) {
+        self.0.iter().for_each(|s| s.video(session, unit));
+    }
+    fn audio(&self, session: &Arc<SessionInfo>, unit: &AudioUnit) {
+        self.0.iter().for_each(|s| s.audio(session, unit));
+    }
+    fn session_ended(&self, id: u64) {
+        self.0.iter().for_each(|s| s.session_ended(id));
+    }
+    fn wanted(&self) -> bool {
+        self.0.iter().any(|s| s.wanted())
+    }
+    fn sender_report(&self, id: u64, audio: bool, pts: i64, ntp: u64) {
+        self.0
+            .iter()
+            .for_each(|s| s.sender_report(id, audio, pts, ntp));
+    }
 }
 
 /// A sink that keeps nothing: for streams that are only shown (a sub stream, a bench).

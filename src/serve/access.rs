@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::guard::Guard;
 use super::{HttpResponse, http};
+use crate::restream::digest::same;
 
 /// Who may use the local servers: requests must name one of our hosts and, when they change
 /// something, come from our origin (`guard`); with a token set, every request must carry it,
@@ -122,11 +123,6 @@ impl Access {
             .flatten()
             .any(|given| same(given.as_bytes(), token.as_bytes()))
     }
-}
-
-/// Compares without stopping at the first difference (no timing hint about the token).
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Password checks (argon2, ~20 MB each) running at once, for every client together: a flood

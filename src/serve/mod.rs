@@ -1,7 +1,7 @@
 //! Local HTTP servers, with no Bevy: the supervised serving loop every server runs (access
 //! token, restart on failure), the status snapshot the API serves, and the port policy.
 
-mod access;
+pub(crate) mod access;
 pub mod api;
 pub mod audio;
 mod cameras;
@@ -13,7 +13,7 @@ pub mod mjpeg;
 pub mod ports;
 mod ptz;
 pub(crate) mod recordings;
-mod stall;
+pub(crate) mod stall;
 mod talk;
 mod windows;
 
@@ -37,6 +37,11 @@ pub use access::{Access, Limits, unlock_key};
 pub struct StatusSnapshot {
     pub cameras: Vec<CameraStatus>,
     pub api_port: u16,
+    /// The RTSP restream's port (0 while it is not running).
+    pub rtsp_port: u16,
+    /// `rtsp://HOST:PORT` of the restream, for the cameras' URLs.
+    #[serde(skip)]
+    pub rtsp_base: Option<String>,
     /// The wall's drawing (window mode; absent headless).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wall: Option<WallStatus>,
@@ -173,6 +178,20 @@ pub struct CameraStatus {
     /// stream that holds the camera: the one shown, else the main one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub streams: Option<Streams>,
+    /// Where the RTSP restream serves the camera; `null` when it is not served (disabled,
+    /// failed to start, or locked: the count of clients would tell who watches).
+    pub restream: Option<RestreamStatus>,
+}
+
+/// A camera's RTSP restream in [`CameraStatus`].
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct RestreamStatus {
+    /// `rtsp://HOST:PORT/<camera>/main` (HOST as the servers bind, loopback for a wildcard).
+    pub main: String,
+    /// The same for the sub stream, when the camera has one.
+    pub sub: Option<String>,
+    /// RTSP clients now, both streams together.
+    pub clients: usize,
 }
 
 /// A camera's main and sub streams in [`CameraStatus`].
@@ -250,6 +269,16 @@ pub(crate) fn camera_server_log(camera: &str, kind: &'static str, path: &'static
     })
 }
 
+/// `addr` as a client on this machine reaches it: a wildcard bind as loopback.
+pub fn shown_addr(addr: SocketAddr) -> SocketAddr {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    SocketAddr::new(ip, addr.port())
+}
+
 /// A server's request handler (any async closure of the right shape).
 pub(crate) trait Handler: Clone + Send + Sync + 'static {
     fn call(
@@ -319,28 +348,77 @@ pub(crate) fn start_server(
         runtime,
         preferred,
         what,
-        access,
         on_bound,
-        handle,
+        http_service(access, handle),
         ports::bind_tcp,
     )
+}
+
+/// What a supervised server does with its listener until the listener fails: serves HTTP
+/// with `handle` behind `access`.
+fn http_service(
+    access: Access,
+    handle: impl Handler,
+) -> impl Fn(std::net::TcpListener, watch::Receiver<()>) -> ServeFuture + Send + 'static {
+    move |listener, stop| {
+        let (access, handle) = (access.clone(), handle.clone());
+        Box::pin(async move { serve_until_error(listener, &access, &handle, &stop).await })
+    }
+}
+
+/// A server's run on one listener: it ends with the error that broke the listener.
+pub(crate) type ServeFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = io::Error> + Send>>;
+
+/// A supervised server of another protocol (RTSP): `connection` serves each accepted
+/// connection until it ends or the server is dropped, at most `max_connections` at once.
+pub(crate) fn start_tcp_server<C, F>(
+    runtime: &tokio::runtime::Handle,
+    preferred: SocketAddr,
+    what: String,
+    on_bound: OnBound,
+    max_connections: usize,
+    connection: C,
+) -> io::Result<Server>
+where
+    C: Fn(tokio::net::TcpStream) -> F + Clone + Send + Sync + 'static,
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let serve = move |listener, stop: watch::Receiver<()>| -> ServeFuture {
+        let connection = connection.clone();
+        Box::pin(async move {
+            accept_until_error(listener, max_connections, |stream, _peer, slot| {
+                let (work, mut stop) = (connection(stream), stop.clone());
+                tokio::spawn(async move {
+                    let _slot = slot;
+                    tokio::select! {
+                        _ = work => {}
+                        _ = stop.changed() => {}
+                    }
+                });
+            })
+            .await
+        })
+    };
+    supervised(runtime, preferred, what, on_bound, serve, ports::bind_tcp)
 }
 
 /// A listener by the port policy, and the ports refused on the way.
 type Bound = (std::net::TcpListener, Vec<(u16, io::ErrorKind)>);
 
-/// [`start_server`] with the bind function given (tests break the sockets it makes).
-fn supervised<B>(
+/// A server on `preferred` (or a fallback by `bind`; tests break the sockets it makes)
+/// running `serve` on its listener, and again on a new one whenever that fails.
+fn supervised<B, S>(
     runtime: &tokio::runtime::Handle,
     preferred: SocketAddr,
     what: String,
-    access: Access,
     on_bound: OnBound,
-    handle: impl Handler,
+    serve: S,
     mut bind: B,
 ) -> io::Result<Server>
 where
     B: FnMut(std::net::IpAddr, u16) -> io::Result<Bound> + Send + 'static,
+    S: Fn(std::net::TcpListener, watch::Receiver<()>) -> ServeFuture + Send + 'static,
 {
     let (mut listener, refused) = bind(preferred.ip(), preferred.port())?;
     let addr = listener.local_addr()?;
@@ -353,7 +431,7 @@ where
         loop {
             let started = tokio::time::Instant::now();
             let port = current.load(Ordering::Relaxed);
-            let error = serve_until_error(listener, &access, &handle, &stop_rx).await;
+            let error = serve(listener, stop_rx.clone()).await;
             if started.elapsed() > RESTART_HEALTHY {
                 delay = RESTART_FIRST;
             }
@@ -390,18 +468,18 @@ const RESTART_FIRST: Duration = Duration::from_millis(200);
 const RESTART_MAX: Duration = Duration::from_secs(30);
 const RESTART_HEALTHY: Duration = Duration::from_secs(60);
 
-/// Accepts and serves connections until the listening socket fails; returns why.
-async fn serve_until_error(
+/// Accepts connections until the listening socket fails, and returns why; each one goes to
+/// `serve` with its slot among `max_connections`, or is closed at once when none is free.
+async fn accept_until_error(
     listener: std::net::TcpListener,
-    access: &Access,
-    handle: &impl Handler,
-    stop: &watch::Receiver<()>,
+    max_connections: usize,
+    mut serve: impl FnMut(tokio::net::TcpStream, SocketAddr, tokio::sync::OwnedSemaphorePermit),
 ) -> io::Error {
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => return e,
     };
-    let slots = Arc::new(tokio::sync::Semaphore::new(access.limits.max_connections));
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
     let mut refused = Refusals::default();
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -416,46 +494,63 @@ async fn serve_until_error(
         // Over the cap: closed at once, so a flood costs a socket for a moment, never a task.
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             drop(stream);
-            refused.one(access.limits.max_connections);
+            refused.one(max_connections);
             continue;
         };
-        let (access, handle, mut stop) = (access.clone(), handle.clone(), stop.clone());
-        tokio::spawn(async move {
-            let _slot = slot;
-            let header_timeout = access.limits.header_timeout;
-            let service = hyper::service::service_fn(
-                move |mut req: hyper::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(Peer(peer));
-                    let response = admit(&access, &req);
-                    let handle = handle.clone();
-                    async move {
-                        let response = match response {
-                            Some(refused) => refused,
-                            None => handle.call(req).await,
-                        };
-                        Ok::<_, std::convert::Infallible>(response)
-                    }
-                },
-            );
-            let connection = hyper::server::conn::http1::Builder::new()
-                // The timer makes the head timeout real (hyper has none without one); it
-                // also runs while a kept-alive connection waits for its next request.
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                .serve_connection(
-                    hyper_util::rt::TokioIo::new(stall::StallGuard::new(
-                        stream,
-                        stall::WRITE_STALL,
-                    )),
-                    service,
-                )
-                .with_upgrades();
-            tokio::select! {
-                _ = connection => {}
-                _ = stop.changed() => {}
-            }
-        });
+        serve(stream, peer, slot);
     }
+}
+
+/// Accepts and serves HTTP connections until the listening socket fails; returns why.
+async fn serve_until_error(
+    listener: std::net::TcpListener,
+    access: &Access,
+    handle: &impl Handler,
+    stop: &watch::Receiver<()>,
+) -> io::Error {
+    accept_until_error(
+        listener,
+        access.limits.max_connections,
+        |stream, peer, slot| {
+            let (access, handle, mut stop) = (access.clone(), handle.clone(), stop.clone());
+            tokio::spawn(async move {
+                let _slot = slot;
+                let header_timeout = access.limits.header_timeout;
+                let service = hyper::service::service_fn(
+                    move |mut req: hyper::Request<hyper::body::Incoming>| {
+                        req.extensions_mut().insert(Peer(peer));
+                        let response = admit(&access, &req);
+                        let handle = handle.clone();
+                        async move {
+                            let response = match response {
+                                Some(refused) => refused,
+                                None => handle.call(req).await,
+                            };
+                            Ok::<_, std::convert::Infallible>(response)
+                        }
+                    },
+                );
+                let connection = hyper::server::conn::http1::Builder::new()
+                    // The timer makes the head timeout real (hyper has none without one); it
+                    // also runs while a kept-alive connection waits for its next request.
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(header_timeout)
+                    .serve_connection(
+                        hyper_util::rt::TokioIo::new(stall::StallGuard::new(
+                            stream,
+                            stall::WRITE_STALL,
+                        )),
+                        service,
+                    )
+                    .with_upgrades();
+                tokio::select! {
+                    _ = connection => {}
+                    _ = stop.changed() => {}
+                }
+            });
+        },
+    )
+    .await
 }
 
 /// The client's address, in every request's extensions.
@@ -578,9 +673,8 @@ mod tests {
             rt.handle(),
             SocketAddr::from(([127, 0, 0, 1], 0)),
             "test server".into(),
-            Access::default(),
             on_bound,
-            handle,
+            http_service(Access::default(), handle),
             bind,
         )
         .unwrap();

@@ -14,8 +14,9 @@ use hyper::body::{Bytes, Frame};
 use hyper::{Request, Response, StatusCode};
 use tokio::net::TcpListener;
 
+use super::REALM;
 use super::Shared;
-use super::digest::{REALM, digest_ok, random_hex};
+use crate::restream::digest::{challenge, digest_ok, random_hex};
 
 /// Where the stream is.
 pub const ALERT_STREAM: &str = "/ISAPI/Event/notification/alertStream";
@@ -80,9 +81,9 @@ fn handle<B>(req: &Request<B>, shared: &Arc<Shared>, n: usize, nonce: &str) -> R
             .headers()
             .get(hyper::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        if !digest_ok(auth, "GET", user, pass, nonce) {
+        if !digest_ok(auth, "GET", REALM, (user, pass), nonce) {
             let mut r = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
-            if let Ok(v) = format!("Digest realm=\"{REALM}\", nonce=\"{nonce}\"").parse() {
+            if let Ok(v) = challenge(REALM, nonce).parse() {
                 r.headers_mut().insert(hyper::header::WWW_AUTHENTICATE, v);
             }
             return r;

@@ -5,15 +5,12 @@
 //! jittery delivery. With `onvif_port` each camera is also an ONVIF device whose PTZ head
 //! moves the picture (`onvif`, `ptz`). It shares nothing with the client but the `media` layer.
 
-mod digest;
 mod events;
 mod isapi;
 mod onvif;
 pub mod ptz;
-pub mod rtp;
 mod rtsp;
 pub mod scene;
-mod sdp;
 mod send;
 mod session;
 pub mod sound;
@@ -29,6 +26,9 @@ use tokio::task::AbortHandle;
 
 use crate::media::VideoCodec;
 use scene::{Source, SourceSpec};
+
+/// The Digest realm of the simulated cameras' RTSP and ISAPI.
+pub(crate) const REALM: &str = "OpticLink simulated camera";
 
 /// How to run a simulated camera server.
 #[derive(Debug, Clone)]
@@ -73,6 +73,8 @@ pub struct SimConfig {
     pub motion_every: Option<Duration>,
     /// Sensor noise: each luma pixel off by up to ± this much, anew every frame. Default 0.
     pub noise: u8,
+    /// Seconds between keyframes (a new client still gets one at once). Default 1.
+    pub keyframe_secs: u32,
     /// Each camera also serves Hikvision's ISAPI event stream on a port of its own
     /// ([`SimServer::isapi_url`]).
     pub isapi: bool,
@@ -105,6 +107,7 @@ impl Default for SimConfig {
             talk_out: None,
             motion_every: None,
             noise: 0,
+            keyframe_secs: 1,
             isapi: false,
             faults: SimFaults::default(),
         }
@@ -237,6 +240,7 @@ impl SimServer {
             codec: config.codec,
             open_gop: config.open_gop,
             noise: config.noise,
+            keyframe_secs: config.keyframe_secs,
         };
         let encoders = if config.one_encoder {
             1

@@ -1,39 +1,42 @@
-//! The simulated camera's RTSP connection handling: message framing and parsing with
-//! `rtsp-types` and the requests (OPTIONS … TEARDOWN). Session state and the per-camera
-//! session limit are in `session`, authentication in `digest`, descriptions in `sdp`, the RTP
-//! senders a PLAY starts in `send`.
+//! The simulated camera's RTSP requests (OPTIONS … TEARDOWN) on the shared connection loop
+//! (`restream::conn`). Session state and the per-camera session limit are in `session`, the
+//! RTP senders a PLAY starts in `send`; Digest, SDP and RTP are `restream`'s.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use rtsp_types::{Message, Method, Request, Response, StatusCode, Version, headers};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rtsp_types::{Method, Request, StatusCode, headers};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::mpsc;
 
-use super::digest::{REALM, digest_ok, random_hex};
-use super::rtp::RtpState;
-use super::sdp::{audio_sdp, sdp};
 use super::send::{Delivery, send_audio, send_rtp};
 use super::session::{Media, SessionSlot, SessionState, TrackState};
 use super::talk::{TalkIn, backchannel_sdp};
-use super::{Shared, SimStats};
+use super::{REALM, Shared, SimStats};
+use crate::restream::conn::{self, Conn, Flow, Limits, Reply, header, param};
+use crate::restream::digest::{challenge, digest_ok, random_hex};
+use crate::restream::rtp::RtpState;
+use crate::restream::sdp::{audio_sdp, sdp};
 
 /// The ONVIF backchannel's option tag.
 const BACKCHANNEL: &str = crate::talk::backchannel::REQUIRE;
 
 pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            continue;
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(_) => {
+                // Out of descriptors, or one connection's failure: never a busy loop.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
         };
         SimStats::bump(&shared.stats.connections);
         if shared.faults.lock().expect("faults lock").refuse {
             drop(stream);
             continue;
         }
-        let task = tokio::spawn(serve_connection(stream, peer, shared.clone()));
+        let task = tokio::spawn(serve_connection(stream, shared.clone()));
         let mut tasks = shared.tasks.lock().expect("tasks lock");
         tasks.retain(|t| !t.is_finished());
         tasks.push(task.abort_handle());
@@ -46,94 +49,63 @@ impl SimStats {
     }
 }
 
-async fn serve_connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
-    let _ = stream.set_nodelay(true);
-    let local = stream.local_addr().ok();
-    let (mut rd, mut wr) = stream.into_split();
-    // One writer: responses and interleaved RTP share the TCP stream.
-    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(1024);
-    // The sender asks the connection to close (fault: drop after N frames).
-    let (close_tx, mut close_rx) = mpsc::channel::<()>(1);
-    let writer = tokio::spawn(async move {
-        while let Some(buf) = out_rx.recv().await {
-            if wr.write_all(&buf).await.is_err() {
-                break;
-            }
+/// Limits of a simulated camera's connection: generous (tests hold connections open
+/// between requests), but bounded like any server's.
+const LIMITS: Limits = Limits {
+    max_message: 64 * 1024,
+    idle: std::time::Duration::from_secs(60),
+    write_stall: crate::serve::stall::WRITE_STALL,
+    queue: 1024,
+};
+
+async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
+    let handler = SimHandler {
+        shared,
+        session: None,
+        nonce: random_hex(),
+    };
+    conn::serve(stream, handler, LIMITS).await;
+}
+
+/// One connection's state: its session and the nonce it was challenged with.
+struct SimHandler {
+    shared: Arc<Shared>,
+    session: Option<SessionState>,
+    nonce: String,
+}
+
+impl conn::Handler for SimHandler {
+    async fn request(&mut self, req: &Request<Vec<u8>>, conn: &Conn) -> Reply {
+        let reply = handle(&self.shared, conn, req, &mut self.session, &mut self.nonce).await;
+        if matches!(req.method(), Method::Teardown) {
+            self.session = None;
         }
-    });
-    let mut buf = Vec::with_capacity(4096);
-    let mut session: Option<SessionState> = None;
-    let mut nonce = random_hex();
-    'conn: loop {
-        let mut chunk = [0u8; 4096];
-        let n = tokio::select! {
-            n = rd.read(&mut chunk) => match n { Ok(0) | Err(_) => break, Ok(n) => n },
-            _ = close_rx.recv() => break,
-        };
-        buf.extend_from_slice(&chunk[..n]);
-        loop {
-            let (msg, used) = match Message::<Vec<u8>>::parse(&buf) {
-                Ok(parsed) => parsed,
-                Err(rtsp_types::ParseError::Incomplete(_)) => break,
-                Err(rtsp_types::ParseError::Error) => {
-                    let _ = out_tx
-                        .send(response(StatusCode::BadRequest, "0", &[], b""))
-                        .await;
-                    break 'conn;
-                }
-            };
-            buf.drain(..used);
-            let req = match msg {
-                Message::Request(req) => req,
-                Message::Data(d) => {
-                    if let Some(t) = session.as_mut().and_then(|s| s.talk.as_mut())
-                        && t.channel == d.channel_id()
-                    {
-                        if shared.faults.lock().expect("faults lock").talk_deaf {
-                            // Reads nothing more: a small receive buffer fills and the
-                            // window shuts, with the connection left open.
-                            let _ = socket2::SockRef::from(rd.as_ref()).set_recv_buffer_size(4096);
-                            std::future::pending::<()>().await;
-                        }
-                        t.packet(d.as_slice());
-                    }
-                    continue; // RTCP from the client etc.
-                }
-                Message::Response(_) => continue,
-            };
-            let ctx = Ctx {
-                shared: &shared,
-                peer,
-                local,
-                out: &out_tx,
-                close: &close_tx,
-            };
-            let reply = handle(&ctx, &req, &mut session, &mut nonce).await;
-            let is_teardown = matches!(req.method(), Method::Teardown);
-            if out_tx.send(reply).await.is_err() {
-                break 'conn;
-            }
-            if is_teardown {
-                session = None;
-            }
-        }
+        reply.into()
     }
-    drop(session);
-    drop(out_tx);
-    let _ = writer.await;
+
+    fn data(&mut self, channel: u8, data: &[u8]) -> Flow {
+        if let Some(t) = self.session.as_mut().and_then(|s| s.talk.as_mut())
+            && t.channel == channel
+        {
+            if self.shared.faults.lock().expect("faults lock").talk_deaf {
+                return Flow::Deaf;
+            }
+            t.packet(data);
+        }
+        // RTCP from the client etc.
+        Flow::Go
+    }
+
+    fn playing(&self) -> bool {
+        self.session.as_ref().is_some_and(|s| !s.senders.is_empty())
+    }
+
+    fn server(&self) -> &str {
+        SERVER
+    }
 }
 
-struct Ctx<'a> {
-    shared: &'a Arc<Shared>,
-    peer: SocketAddr,
-    local: Option<SocketAddr>,
-    out: &'a mpsc::Sender<Vec<u8>>,
-    close: &'a mpsc::Sender<()>,
-}
-
-fn header<'r>(req: &'r Request<Vec<u8>>, name: &headers::HeaderName) -> Option<&'r str> {
-    req.header(name).map(|v| v.as_str())
-}
+const SERVER: &str = "OpticLink-simcam";
 
 fn response(
     status: StatusCode,
@@ -141,21 +113,12 @@ fn response(
     extra: &[(headers::HeaderName, String)],
     body: &[u8],
 ) -> Vec<u8> {
-    let mut b = Response::builder(Version::V1_0, status)
-        .header(headers::CSEQ, cseq)
-        .header(headers::SERVER, "OpticLink-simcam");
-    for (name, value) in extra {
-        b = b.header(name.clone(), value.as_str());
-    }
-    let mut out = Vec::new();
-    b.build(body.to_vec())
-        .write(&mut out)
-        .expect("writing to a Vec");
-    out
+    conn::response(SERVER, status, cseq, extra, body)
 }
 
 async fn handle(
-    ctx: &Ctx<'_>,
+    shared: &Arc<Shared>,
+    ctx: &Conn,
     req: &Request<Vec<u8>>,
     session: &mut Option<SessionState>,
     nonce: &mut String,
@@ -169,18 +132,18 @@ async fn handle(
         let public = "OPTIONS, DESCRIBE, SETUP, PLAY, GET_PARAMETER, SET_PARAMETER, TEARDOWN";
         return reply(StatusCode::Ok, &[(headers::PUBLIC, public.into())], b"");
     }
-    let config = &ctx.shared.config;
+    let config = &shared.config;
     if let (Some(user), Some(pass)) = (&config.user, &config.password)
         && !digest_ok(
             header(req, &headers::AUTHORIZATION),
             (&method).into(),
-            user,
-            pass,
+            REALM,
+            (user, pass),
             nonce,
         )
     {
         *nonce = random_hex();
-        let challenge = format!("Digest realm=\"{REALM}\", nonce=\"{nonce}\"");
+        let challenge = challenge(REALM, nonce);
         return reply(
             StatusCode::Unauthorized,
             &[(headers::WWW_AUTHENTICATE, challenge)],
@@ -195,16 +158,16 @@ async fn handle(
         .next()
         .and_then(|first| first.strip_prefix("cam"))
         .and_then(|n| n.parse::<usize>().ok())
-        .filter(|n| (1..=ctx.shared.sources.len()).contains(n))
+        .filter(|n| (1..=shared.sources.len()).contains(n))
         .map(|n| n - 1);
     // `/camN/sub…`: the sub stream, when the cameras have one.
     let sub = segments.next() == Some("sub");
-    let camera = camera.filter(|_| !sub || !ctx.shared.subs.is_empty());
+    let camera = camera.filter(|_| !sub || !shared.subs.is_empty());
     let source = |camera: usize| {
         if sub {
-            &ctx.shared.subs[camera]
+            &shared.subs[camera]
         } else {
-            &ctx.shared.sources[camera]
+            &shared.sources[camera]
         }
     };
     let wants_backchannel = header(req, &headers::REQUIRE)
@@ -232,9 +195,15 @@ async fn handle(
                 Ok(Ok(sets)) => sets.clone().unwrap_or_default(),
                 _ => return reply(StatusCode::ServiceUnavailable, &[], b""),
             };
-            let mut sdp = sdp(source.spec.codec, &sets, source.spec.fps, ctx.local);
-            if let Some(sound) = ctx.shared.sounds.get(camera) {
-                sdp.push_str(&audio_sdp(&sound.asc));
+            let mut sdp = sdp(
+                "OpticLink simulated camera",
+                source.spec.codec,
+                &sets,
+                Some(source.spec.fps),
+                ctx.local,
+            );
+            if let Some(sound) = shared.sounds.get(camera) {
+                sdp.push_str(&audio_sdp(&sound.track()));
             }
             if wants_backchannel {
                 sdp.push_str(backchannel_sdp());
@@ -264,7 +233,7 @@ async fn handle(
             if media == Media::Backchannel && !wants_backchannel {
                 return reply(StatusCode::NotFound, &[], b"");
             }
-            if media == Media::Audio && ctx.shared.sounds.get(camera).is_none() {
+            if media == Media::Audio && shared.sounds.get(camera).is_none() {
                 return reply(StatusCode::NotFound, &[], b"");
             }
             if let Some(s) = session.as_ref()
@@ -275,15 +244,15 @@ async fn handle(
             }
             let slot = match session {
                 Some(_) => None,
-                None => match SessionSlot::claim(ctx.shared, camera) {
+                None => match SessionSlot::claim(shared, camera) {
                     Some(slot) => Some(slot),
                     None => {
                         // As a camera at its session limit answers.
-                        SimStats::bump(&ctx.shared.stats.refused_sessions);
+                        SimStats::bump(&shared.stats.refused_sessions);
                         tracing::warn!(
                             "simulated camera {}: session refused (limit {:?})",
                             camera + 1,
-                            ctx.shared.config.max_sessions
+                            shared.config.max_sessions
                         );
                         return reply(StatusCode::NotEnoughBandwidth, &[], b"");
                     }
@@ -328,15 +297,14 @@ async fn handle(
                 )
             };
             if let Some(slot) = slot {
-                SimStats::bump(&ctx.shared.stats.sessions);
+                SimStats::bump(&shared.stats.sessions);
                 if sub {
-                    SimStats::bump(&ctx.shared.stats.sub_sessions);
+                    SimStats::bump(&shared.stats.sub_sessions);
                 }
                 *session = Some(SessionState {
                     id: format!(
                         "{:016X}",
-                        ctx.shared.next_session.fetch_add(1, Ordering::Relaxed)
-                            ^ rand::random::<u64>()
+                        shared.next_session.fetch_add(1, Ordering::Relaxed) ^ rand::random::<u64>()
                     ),
                     camera,
                     sub,
@@ -354,7 +322,7 @@ async fn handle(
                     // The backchannel comes over the RTSP connection only.
                     return reply(StatusCode::UnsupportedTransport, &[], b"");
                 };
-                let Some(talk) = TalkIn::claim(ctx.shared, camera, channel) else {
+                let Some(talk) = TalkIn::claim(shared, camera, channel) else {
                     // One talk session per camera, as many cameras allow.
                     return reply(StatusCode::NotEnoughBandwidth, &[], b"");
                 };
@@ -364,10 +332,7 @@ async fn handle(
             state.tracks.push(TrackState {
                 media,
                 delivery,
-                rtp: RtpState {
-                    ssrc,
-                    seq: rand::random(),
-                },
+                rtp: RtpState::new(ssrc, rand::random()),
                 rtp_base: rand::random(),
             });
             reply(
@@ -383,7 +348,7 @@ async fn handle(
             let Some(s) = session.as_mut() else {
                 return reply(StatusCode::SessionNotFound, &[], b"");
             };
-            SimStats::bump(&ctx.shared.stats.plays);
+            SimStats::bump(&shared.stats.plays);
             let base = uri.as_str().trim_end_matches('/');
             let rtp_info = s
                 .tracks
@@ -400,7 +365,7 @@ async fn handle(
                 .join(",");
             if s.senders.is_empty() {
                 for t in &s.tracks {
-                    let (shared, out) = (ctx.shared.clone(), ctx.out.clone());
+                    let (shared, out) = (shared.clone(), ctx.out.clone());
                     let (delivery, rtp) = (t.delivery.clone(), t.rtp.clone());
                     s.senders.push(match t.media {
                         Media::Video => tokio::spawn(send_rtp(
@@ -414,7 +379,7 @@ async fn handle(
                             rtp,
                             t.rtp_base,
                             out,
-                            ctx.close.clone(),
+                            ctx.closer(),
                         )),
                         Media::Audio => tokio::spawn(send_audio(
                             shared, s.camera, delivery, rtp, t.rtp_base, out,
@@ -435,7 +400,7 @@ async fn handle(
             )
         }
         Method::Teardown => {
-            SimStats::bump(&ctx.shared.stats.teardowns);
+            SimStats::bump(&shared.stats.teardowns);
             reply(StatusCode::Ok, &[], b"")
         }
         Method::GetParameter | Method::SetParameter => {
@@ -447,13 +412,6 @@ async fn handle(
         }
         _ => reply(StatusCode::MethodNotAllowed, &[], b""),
     }
-}
-
-/// A `key=value` parameter of a Transport header.
-fn param<'t>(transport: &'t str, key: &str) -> Option<&'t str> {
-    transport
-        .split(';')
-        .find_map(|p| p.trim().strip_prefix(key)?.strip_prefix('='))
 }
 
 async fn udp_pair(local: Option<SocketAddr>) -> std::io::Result<(UdpSocket, UdpSocket)> {
@@ -475,20 +433,4 @@ async fn udp_pair(local: Option<SocketAddr>) -> std::io::Result<(UdpSocket, UdpS
 
 fn port_of(s: &UdpSocket) -> u16 {
     s.local_addr().map_or(0, |a| a.port())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn transport_params() {
-        let t = "RTP/AVP;unicast;client_port=5000-5001";
-        assert_eq!(param(t, "client_port"), Some("5000-5001"));
-        assert_eq!(
-            param("RTP/AVP/TCP;unicast;interleaved=2-3", "interleaved"),
-            Some("2-3")
-        );
-        assert_eq!(param(t, "interleaved"), None);
-    }
 }

@@ -42,6 +42,8 @@ pub struct SourceSpec {
     pub open_gop: bool,
     /// Sensor noise: each luma pixel off by up to ± this much, anew every frame.
     pub noise: u8,
+    /// Seconds between keyframes (at least 1).
+    pub keyframe_secs: u32,
 }
 
 /// A running source, shared by all sessions of one simulated camera.
@@ -241,7 +243,8 @@ fn open_encoder(spec: &SourceSpec) -> Result<ffmpeg::encoder::Video, ffmpeg::Err
     enc.set_format(Pixel::YUV420P);
     enc.set_time_base((1, spec.fps as i32));
     enc.set_frame_rate(Some((spec.fps as i32, 1)));
-    enc.set_gop(spec.fps); // a keyframe every second: a new viewer waits at most that long
+    // A keyframe every second by default: a new viewer waits at most that long.
+    enc.set_gop(spec.fps * spec.keyframe_secs.max(1));
     enc.set_max_b_frames(0);
     let mut opts = ffmpeg::Dictionary::new();
     match (codec.name(), spec.open_gop) {

@@ -11,9 +11,10 @@ use tokio::net::UdpSocket;
 use tokio::sync::{broadcast, mpsc};
 
 use super::Shared;
-use super::rtp::RtpState;
 use crate::media::VideoCodec;
 use crate::media::nal::{is_parameter_set, split_annex_b};
+use crate::restream::conn::{Outbox, interleave};
+use crate::restream::rtp::RtpState;
 
 /// Where a track's RTP goes.
 #[derive(Clone)]
@@ -34,7 +35,7 @@ pub(super) async fn send_rtp(
     delivery: Delivery,
     mut rtp: RtpState,
     rtp_base: u32,
-    out: mpsc::Sender<Vec<u8>>,
+    out: Outbox,
     close: mpsc::Sender<()>,
 ) {
     let faults = shared.faults.lock().expect("faults lock").clone();
@@ -97,19 +98,12 @@ pub(super) async fn send_rtp(
 }
 
 /// Sends one RTP packet; `false` once the connection is gone.
-pub(super) async fn deliver(
-    delivery: &Delivery,
-    out: &mpsc::Sender<Vec<u8>>,
-    packet: Vec<u8>,
-) -> bool {
+pub(super) async fn deliver(delivery: &Delivery, out: &Outbox, packet: Vec<u8>) -> bool {
     match delivery {
         Delivery::Interleaved { channel } => {
             let mut framed = Vec::with_capacity(4 + packet.len());
-            framed.push(b'$');
-            framed.push(*channel);
-            framed.extend_from_slice(&(packet.len() as u16).to_be_bytes());
-            framed.extend_from_slice(&packet);
-            out.send(framed).await.is_ok()
+            interleave(*channel, &packet, &mut framed);
+            out.send(framed).await
         }
         Delivery::Udp { socket, to } => {
             let _ = socket.send_to(&packet, to).await;
@@ -126,7 +120,7 @@ pub(super) async fn send_audio(
     delivery: Delivery,
     mut rtp: RtpState,
     rtp_base: u32,
-    out: mpsc::Sender<Vec<u8>>,
+    out: Outbox,
 ) {
     let Some(sound) = shared.sounds.get(camera).cloned() else {
         return;

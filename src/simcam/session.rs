@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use super::Shared;
-use super::rtp::RtpState;
 use super::send::Delivery;
 use super::talk::TalkIn;
+use crate::restream::rtp::RtpState;
 
 /// A camera's tracks: `trackID=0` is the picture, `trackID=1` the sound (when it has one),
 /// `trackID=2` the ONVIF backchannel (when asked for and on).

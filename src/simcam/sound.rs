@@ -31,6 +31,16 @@ pub struct Sound {
 }
 
 impl Sound {
+    /// The track as a session describes it.
+    pub fn track(&self) -> crate::media::AudioTrack {
+        crate::media::AudioTrack {
+            codec: crate::media::AudioCodec::Aac,
+            sample_rate: RATE,
+            channels: 1,
+            extradata: self.asc.clone(),
+        }
+    }
+
     /// Starts camera `index`'s sound thread.
     pub fn start(name: &str, index: u32) -> std::io::Result<Arc<Self>> {
         let encoder = AacEncoder::new(RATE, 1).map_err(std::io::Error::other)?;

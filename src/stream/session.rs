@@ -126,6 +126,32 @@ impl SessionState {
         Video { unit, went_live }
     }
 
+    /// A sender report of the camera's on our units' timeline: whether it is the audio
+    /// track's, the `pts` it names, and its NTP time. `None` before the session is live, or
+    /// for a stream we did not set up.
+    pub(super) fn sender_report(
+        &self,
+        rtcp: &retina::rtcp::ReceivedCompoundPacket,
+    ) -> Option<(bool, i64, u64)> {
+        self.live_since?;
+        let ts = rtcp.rtp_timestamp()?;
+        let report = rtcp
+            .pkts()
+            .find_map(|p| p.as_sender_report().ok().flatten())?;
+        let ntp = report.ntp_timestamp().0;
+        let id = rtcp.stream_id();
+        if id == self.video {
+            let clock = i64::from(ts.clock_rate().get());
+            let since = ts.elapsed().saturating_sub(self.video_start.0);
+            Some((false, rescale(since, 90_000, clock), ntp))
+        } else if self.audio.is_some_and(|(i, _)| i == id) {
+            let start = self.audio_start?;
+            Some((true, ts.elapsed().saturating_sub(start.0), ntp))
+        } else {
+            None
+        }
+    }
+
     /// The first video frame (RTP ticks `ticks`): the session is live, its clocks start, and
     /// its audio track is known. Returns the picture size.
     fn go_live(&mut self, ticks: i64, streams: &[retina::client::Stream]) -> (u32, u32) {

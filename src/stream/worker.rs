@@ -146,10 +146,11 @@ impl Worker {
         tracing::info!("worker stopped");
     }
 
-    /// Whether anyone needs a session: the ECS (display, recording), MJPEG clients, listeners.
+    /// Whether anyone needs a session: the ECS (display, recording), MJPEG clients, listeners,
+    /// RTSP clients of the restream.
     fn wanted(&self) -> bool {
         let d = *self.demand.borrow();
-        d.session || d.motion || self.viewers.watched() || self.audio.wanted()
+        d.session || d.motion || self.viewers.watched() || self.audio.wanted() || self.sink.wanted()
     }
 
     /// Waits without a session until one is wanted (`None`) or a command ends the wait.
@@ -267,6 +268,12 @@ impl Worker {
                     let unit = session.audio_unit(&a);
                     self.audio.frame(&unit.data);
                     self.sink.audio(&session.info, &unit);
+                    continue;
+                }
+                Ok(Some(Ok(CodecItem::Rtcp(rtcp)))) => {
+                    if let Some((audio, pts, ntp)) = session.sender_report(&rtcp) {
+                        self.sink.sender_report(session.info.id, audio, pts, ntp);
+                    }
                     continue;
                 }
                 Ok(Some(Ok(_))) => continue,

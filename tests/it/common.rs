@@ -23,6 +23,8 @@ pub struct Proc {
     pub child: Child,
     pub log: Arc<Mutex<String>>,
     pub dir: tempfile::TempDir,
+    /// The access token its status is read with (`servers.token`).
+    pub token: Option<String>,
 }
 
 impl Proc {
@@ -79,7 +81,12 @@ impl Proc {
                 }
             });
         }
-        Self { child, log, dir }
+        Self {
+            child,
+            log,
+            dir,
+            token: None,
+        }
     }
 
     /// Headless with a config written from `ron`.
@@ -118,7 +125,14 @@ impl Proc {
     }
 
     pub fn status(&self) -> serde_json::Value {
-        let (code, body) = http_get(self.api_port(), "/api/status");
+        let (code, body) = match &self.token {
+            None => http_get(self.api_port(), "/api/status"),
+            Some(t) => {
+                let auth = format!("Authorization: Bearer {t}\r\n");
+                let (code, _, body) = http_get_with(self.api_port(), "/api/status", &auth);
+                (code, String::from_utf8_lossy(&body).into_owned())
+            }
+        };
         assert_eq!(code, 200, "{body}");
         serde_json::from_str(&body).expect("status is JSON")
     }

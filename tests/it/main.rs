@@ -26,6 +26,7 @@ mod playback;
 mod plugin;
 mod quiet_wall;
 mod record;
+mod restream;
 mod screenshot;
 mod secret_service;
 mod serve;

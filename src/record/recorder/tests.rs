@@ -18,6 +18,7 @@ fn encoded(n: usize) -> Vec<(Vec<u8>, bool)> {
             codec: VideoCodec::H264,
             open_gop: false,
             noise: 0,
+            keyframe_secs: 1,
         },
         Default::default(),
         Default::default(),

@@ -1,0 +1,282 @@
+//! One RTSP server connection, whoever serves it (the restream, the simulated camera): message
+//! framing with `rtsp-types` under a size cap, the head and idle deadlines, one writer task
+//! that responses and interleaved media share (bounded, and dropped when a write cannot make
+//! progress), and the response format. What a request means is the [`Handler`]'s.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rtsp_types::{Message, Request, Response, StatusCode, Version, headers};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// How much one connection may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest request (head and body); a bigger one gets 413 and the connection ends.
+    pub max_message: usize,
+    /// A request must arrive whole within this of its first byte, and a connection that
+    /// plays nothing is closed after this long without a request.
+    pub idle: Duration,
+    /// A write that makes no progress for this long drops the client.
+    pub write_stall: Duration,
+    /// Messages (responses, access units) waiting for the writer.
+    pub queue: usize,
+}
+
+/// The queue to a connection's writer.
+#[derive(Clone)]
+pub struct Outbox(mpsc::Sender<Vec<u8>>);
+
+/// Why [`Outbox::offer`] did not queue a message.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The client is behind: the queue is full.
+    Full,
+    /// The connection is gone.
+    Closed,
+}
+
+impl Outbox {
+    /// Queues `bytes`, waiting for room; `false` once the connection is gone.
+    pub async fn send(&self, bytes: Vec<u8>) -> bool {
+        self.0.send(bytes).await.is_ok()
+    }
+
+    /// Queues `bytes` if there is room now.
+    pub fn offer(&self, bytes: Vec<u8>) -> Result<(), Refused> {
+        self.0.try_send(bytes).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => Refused::Full,
+            mpsc::error::TrySendError::Closed(_) => Refused::Closed,
+        })
+    }
+}
+
+/// `packet` framed for interleaved delivery on `channel` (RFC 2326 §10.12), appended to `out`.
+pub fn interleave(channel: u8, packet: &[u8], out: &mut Vec<u8>) {
+    out.push(b'$');
+    out.push(channel);
+    out.extend_from_slice(&(packet.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
+    out.extend_from_slice(&packet[..packet.len().min(usize::from(u16::MAX))]);
+}
+
+/// What a handler sees of its connection.
+pub struct Conn {
+    pub peer: SocketAddr,
+    pub local: Option<SocketAddr>,
+    pub out: Outbox,
+    close: mpsc::Sender<()>,
+}
+
+impl Conn {
+    /// A handle that ends the connection when sent to (a sender task that is done).
+    pub fn closer(&self) -> mpsc::Sender<()> {
+        self.close.clone()
+    }
+}
+
+/// What to do after interleaved data from the client.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flow {
+    Go,
+    /// Read nothing more, keeping the connection open (a simulated fault).
+    Deaf,
+}
+
+/// A response, and whether the connection ends after it.
+pub struct Reply {
+    pub bytes: Vec<u8>,
+    pub close: bool,
+}
+
+impl From<Vec<u8>> for Reply {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self {
+            bytes,
+            close: false,
+        }
+    }
+}
+
+/// The requests of one connection.
+pub trait Handler: Send {
+    fn request(
+        &mut self,
+        req: &Request<Vec<u8>>,
+        conn: &Conn,
+    ) -> impl Future<Output = Reply> + Send;
+    /// Interleaved data the client sent (RTCP receiver reports, a backchannel).
+    fn data(&mut self, channel: u8, data: &[u8]) -> Flow;
+    /// Whether media flows: a playing connection may be quiet.
+    fn playing(&self) -> bool;
+    /// The `Server` header.
+    fn server(&self) -> &str;
+}
+
+/// A response to the request numbered `cseq`.
+pub fn response(
+    server: &str,
+    status: StatusCode,
+    cseq: &str,
+    extra: &[(headers::HeaderName, String)],
+    body: &[u8],
+) -> Vec<u8> {
+    let mut b = Response::builder(Version::V1_0, status)
+        .header(headers::CSEQ, cseq)
+        .header(headers::SERVER, server);
+    for (name, value) in extra {
+        b = b.header(name.clone(), value.as_str());
+    }
+    let mut out = Vec::new();
+    b.build(body.to_vec())
+        .write(&mut out)
+        .expect("writing to a Vec");
+    out
+}
+
+/// A request header's value.
+pub fn header<'r>(req: &'r Request<Vec<u8>>, name: &headers::HeaderName) -> Option<&'r str> {
+    req.header(name).map(|v| v.as_str())
+}
+
+/// A `key=value` parameter of a Transport header.
+pub fn param<'t>(transport: &'t str, key: &str) -> Option<&'t str> {
+    transport
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix(key)?.strip_prefix('='))
+}
+
+/// Serves `stream` with `handler` until either side ends it.
+pub async fn serve<H: Handler>(stream: TcpStream, mut handler: H, limits: Limits) {
+    let _ = stream.set_nodelay(true);
+    let (Ok(peer), local) = (stream.peer_addr(), stream.local_addr().ok()) else {
+        return;
+    };
+    let (mut rd, wr) = stream.into_split();
+    let (out_tx, out_rx) = mpsc::channel::<Vec<u8>>(limits.queue.max(1));
+    let (close, mut close_rx) = mpsc::channel::<()>(1);
+    let mut writer = tokio::spawn(write_out(wr, out_rx, limits.write_stall));
+    let mut writer_done = false;
+    let conn = Conn {
+        peer,
+        local,
+        out: Outbox(out_tx),
+        close,
+    };
+    let mut buf = Vec::with_capacity(4096);
+    let mut chunk = vec![0u8; 4096];
+    // Since when the connection idles, or a request has been arriving.
+    let mut since = Instant::now();
+    'conn: loop {
+        let deadline = (!buf.is_empty() || !handler.playing()).then(|| since + limits.idle);
+        let read = async {
+            match deadline {
+                Some(d) => tokio::time::timeout_at(d, rd.read(&mut chunk))
+                    .await
+                    .unwrap_or(Ok(0)),
+                None => rd.read(&mut chunk).await,
+            }
+        };
+        let n = tokio::select! {
+            n = read => match n { Ok(0) | Err(_) => break, Ok(n) => n },
+            _ = close_rx.recv() => break,
+            _ = &mut writer => { writer_done = true; break }
+        };
+        if buf.is_empty() {
+            since = Instant::now();
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        loop {
+            let (msg, used) = match Message::<Vec<u8>>::parse(&buf) {
+                Ok(parsed) => parsed,
+                Err(rtsp_types::ParseError::Incomplete(_)) if buf.len() <= limits.max_message => {
+                    break;
+                }
+                Err(e) => {
+                    let status = match e {
+                        rtsp_types::ParseError::Incomplete(_) => {
+                            StatusCode::RequestMessageBodyTooLarge
+                        }
+                        rtsp_types::ParseError::Error => StatusCode::BadRequest,
+                    };
+                    let _ = conn
+                        .out
+                        .send(response(handler.server(), status, "0", &[], b""))
+                        .await;
+                    break 'conn;
+                }
+            };
+            buf.drain(..used);
+            match msg {
+                Message::Request(req) => {
+                    let reply = handler.request(&req, &conn).await;
+                    if !conn.out.send(reply.bytes).await || reply.close {
+                        break 'conn;
+                    }
+                }
+                Message::Data(d) => {
+                    if handler.data(d.channel_id(), d.as_slice()) == Flow::Deaf {
+                        // A small receive buffer fills and the window shuts, with the
+                        // connection left open.
+                        let _ = socket2::SockRef::from(rd.as_ref()).set_recv_buffer_size(4096);
+                        std::future::pending::<()>().await;
+                    }
+                }
+                Message::Response(_) => {}
+            }
+            since = Instant::now();
+        }
+    }
+    // The handler's senders hold the other queue handles: dropping it lets the writer drain
+    // and end.
+    drop(handler);
+    drop(conn);
+    if !writer_done {
+        let _ = writer.await;
+    }
+}
+
+/// Writes what is queued until the queue closes or a write stalls.
+async fn write_out(mut wr: OwnedWriteHalf, mut queue: mpsc::Receiver<Vec<u8>>, stall: Duration) {
+    while let Some(bytes) = queue.recv().await {
+        match tokio::time::timeout(stall, wr.write_all(&bytes)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return,
+            Err(_) => {
+                tracing::info!(
+                    "RTSP client dropped: nothing written for {}s",
+                    stall.as_secs()
+                );
+                return;
+            }
+        }
+    }
+    let _ = wr.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_params() {
+        let t = "RTP/AVP;unicast;client_port=5000-5001";
+        assert_eq!(param(t, "client_port"), Some("5000-5001"));
+        assert_eq!(
+            param("RTP/AVP/TCP;unicast;interleaved=2-3", "interleaved"),
+            Some("2-3")
+        );
+        assert_eq!(param(t, "interleaved"), None);
+    }
+
+    #[test]
+    fn interleaved_frames_carry_channel_and_length() {
+        let mut out = Vec::new();
+        interleave(3, &[1, 2, 3], &mut out);
+        assert_eq!(out, [b'$', 3, 0, 3, 1, 2, 3]);
+    }
+}

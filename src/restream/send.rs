@@ -1,0 +1,234 @@
+//! One playing restream client: its tracks' RTP numbering, and the task that sends it the
+//! cached group of pictures and then the live units, interleaved on its RTSP connection, with
+//! sender reports on the camera's clock. A client that falls behind (its queue is full, or it
+//! lagged the broadcast) skips to the next keyframe; a new description or the feed's end
+//! sends BYE and closes, so the client describes again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::Instant;
+
+use super::conn::{Outbox, Refused, interleave};
+use super::feed::{Description, Feed, Subscription, Unit};
+use super::rtp::RtpState;
+use crate::media::{AudioCodec, nal};
+
+/// Sender reports go out at least this often per track (RFC 3550 §6.2's minimum interval).
+const REPORT_EVERY: Duration = Duration::from_secs(5);
+
+/// One set-up track of a client.
+#[derive(Debug, Clone)]
+pub struct Track {
+    /// RTP goes on this interleaved channel, RTCP on the next.
+    pub channel: u8,
+    pub rtp: RtpState,
+    /// The RTP time of the track's first unit.
+    pub base: u32,
+}
+
+impl Track {
+    pub fn new(channel: u8) -> Self {
+        Self {
+            channel,
+            rtp: RtpState::random(),
+            base: rand::random(),
+        }
+    }
+}
+
+/// The RTP time of the first unit a client gets on its video track: the cached units are
+/// sent one tick apart ending at `base`, so a player shows the newest at once instead of
+/// playing the group out (and staying that far behind).
+pub fn first_video_time(track: &Track, sub: &Subscription) -> u32 {
+    track
+        .base
+        .wrapping_sub(sub.backlog.len().saturating_sub(1) as u32)
+}
+
+/// What a sender needs to know of its client.
+pub struct Client {
+    pub video: Option<Track>,
+    pub audio: Option<Track>,
+    pub out: Outbox,
+    /// Ends the connection.
+    pub close: mpsc::Sender<()>,
+    /// Our CNAME in sender reports.
+    pub cname: String,
+}
+
+struct Sender {
+    feed: Arc<Feed>,
+    description: Arc<Description>,
+    client: Client,
+    /// Our pts of the first live video and audio unit sent (RTP time `base`).
+    starts: [Option<i64>; 2],
+    reports: [Option<Instant>; 2],
+    /// Waiting for a keyframe after falling behind.
+    skipping: bool,
+    dropped: u64,
+}
+
+/// Sends `sub` to `client` until the connection ends, the stream changes or the feed ends.
+pub async fn run(feed: Arc<Feed>, mut sub: Subscription, client: Client) {
+    let mut s = Sender {
+        feed,
+        description: sub.description.clone(),
+        client,
+        starts: [None, None],
+        reports: [None, None],
+        skipping: false,
+        dropped: 0,
+    };
+    let backlog = std::mem::take(&mut sub.backlog);
+    if s.client.video.is_some() {
+        let n = backlog.len();
+        for (i, unit) in backlog.iter().enumerate() {
+            let base = s.client.video.as_ref().map_or(0, |t| t.base);
+            let ts = base.wrapping_sub((n - 1 - i) as u32);
+            if s.emit(unit, ts, false).is_err() {
+                return;
+            }
+        }
+        s.starts[0] = backlog.last().map(|u| u.pts);
+    }
+    loop {
+        let unit = match sub.live.recv().await {
+            Ok(unit) => unit,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                s.fell_behind(n);
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => break,
+        };
+        if unit.generation != s.description.generation {
+            break;
+        }
+        if s.live(&unit).is_err() {
+            return;
+        }
+    }
+    s.end().await;
+}
+
+impl Sender {
+    fn fell_behind(&mut self, units: u64) {
+        if !self.skipping {
+            tracing::debug!("restream client behind: skipping to the next keyframe");
+        }
+        self.skipping = true;
+        self.dropped += units;
+    }
+
+    /// A live unit, at its place after the client's start.
+    fn live(&mut self, unit: &Unit) -> Result<(), Refused> {
+        let k = usize::from(unit.audio);
+        let track = if unit.audio {
+            &self.client.audio
+        } else {
+            &self.client.video
+        };
+        let Some(base) = track.as_ref().map(|t| t.base) else {
+            return Ok(());
+        };
+        let restarts = unit.keyframe && !unit.audio;
+        if self.skipping && !restarts {
+            self.dropped += 1;
+            return Ok(());
+        }
+        self.skipping = false;
+        if self.starts[k].is_none() {
+            // Video starts at a keyframe; sound once the picture goes (or at once without).
+            let ready = if unit.audio {
+                self.client.video.is_none() || self.starts[0].is_some()
+            } else {
+                unit.keyframe
+            };
+            if !ready {
+                return Ok(());
+            }
+            self.starts[k] = Some(unit.pts);
+        }
+        let since = unit.pts - self.starts[k].unwrap_or(unit.pts);
+        let ts = base.wrapping_add(since as u32);
+        self.emit(unit, ts, true)
+    }
+
+    /// Packs `unit` at RTP time `ts` (after a sender report when one is due) into one queued
+    /// message. A full queue drops it and skips to the next keyframe.
+    fn emit(&mut self, unit: &Unit, ts: u32, live: bool) -> Result<(), Refused> {
+        let k = usize::from(unit.audio);
+        let due = live && self.reports[k].is_none_or(|t| t.elapsed() >= REPORT_EVERY);
+        let ntp = due.then(|| self.feed.ntp(unit.audio, unit.pts)).flatten();
+        let description = self.description.clone();
+        let cname = self.client.cname.clone();
+        let track = if unit.audio {
+            self.client.audio.as_mut()
+        } else {
+            self.client.video.as_mut()
+        };
+        let Some(track) = track else {
+            return Ok(());
+        };
+        let mut message = Vec::with_capacity(unit.data.len() + unit.data.len() / 64 + 128);
+        if let Some(ntp) = ntp {
+            interleave(
+                track.channel + 1,
+                &track.rtp.sender_report(ntp, ts, &cname),
+                &mut message,
+            );
+            self.reports[k] = Some(Instant::now());
+        }
+        for packet in packets(&description, &mut track.rtp, unit, ts) {
+            interleave(track.channel, &packet, &mut message);
+        }
+        match self.client.out.offer(message) {
+            Ok(()) => Ok(()),
+            Err(Refused::Full) => {
+                self.fell_behind(1);
+                Ok(())
+            }
+            Err(Refused::Closed) => Err(Refused::Closed),
+        }
+    }
+
+    /// BYE on every track, then the connection closes (after what is queued is written).
+    async fn end(self) {
+        let mut message = Vec::new();
+        for track in [&self.client.video, &self.client.audio]
+            .into_iter()
+            .flatten()
+        {
+            interleave(track.channel + 1, &track.rtp.bye(), &mut message);
+        }
+        let _ = self.client.out.offer(message);
+        let _ = self.client.close.send(()).await;
+        if self.dropped > 0 {
+            tracing::debug!("restream client ended; {} units skipped", self.dropped);
+        }
+    }
+}
+
+/// The RTP packets of `unit`: a video access unit (parameter sets put first on a keyframe
+/// that lacks them), an AAC frame, or G.711 samples.
+fn packets(description: &Description, rtp: &mut RtpState, unit: &Unit, ts: u32) -> Vec<Vec<u8>> {
+    if unit.audio {
+        let Some(track) = &description.audio else {
+            return Vec::new();
+        };
+        return match track.codec {
+            AudioCodec::Aac => vec![rtp.aac(&unit.data, ts)],
+            AudioCodec::Pcma | AudioCodec::Pcmu => {
+                rtp.g711(super::sdp::audio_payload_type(track), &unit.data, ts)
+            }
+        };
+    }
+    let codec = description.codec;
+    let mut nals = nal::split_annex_b(&unit.data);
+    if unit.keyframe && nal::parameter_sets(codec, &unit.data).is_empty() {
+        let sets = description.params.iter().map(Vec::as_slice);
+        nals = sets.chain(nals).collect();
+    }
+    rtp.packetize(codec, &nals, ts)
+}
