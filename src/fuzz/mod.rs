@@ -180,3 +180,27 @@ fn fuzz_recording_files() {
             let _ = index.gaps(i64::MIN / 2, i64::MAX / 2);
         });
 }
+
+#[test]
+fn fuzz_restream_requests() {
+    use crate::restream::{StreamPath, conn, digest, server};
+    let runs = Runs::new("restream_requests");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let shared = server::fuzzing::shared();
+    let seed = b"DESCRIBE rtsp://h/cam/main?key=k RTSP/1.0\r\nCSeq: 1\r\n\r\n\
+        SETUP rtsp://h/cam/main/trackID=0 RTSP/1.0\r\nCSeq: 2\r\n\
+        Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n\
+        PLAY rtsp://h/cam/main/ RTSP/1.0\r\nCSeq: 3\r\nSession: 1\r\n\r\n$\x00\x00\x02ab";
+    rt.block_on(server::fuzzing::requests(shared.clone(), seed));
+    bolero::check!().for_each(|bytes: &[u8]| {
+        runs.one();
+        let t = text(bytes);
+        let _ = StreamPath::parse(&t);
+        let _ = digest::Answer::parse(Some(&t));
+        let _ = conn::param(&t, "interleaved");
+        rt.block_on(server::fuzzing::requests(shared.clone(), bytes));
+    });
+}

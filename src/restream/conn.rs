@@ -42,6 +42,12 @@ pub enum Refused {
 }
 
 impl Outbox {
+    /// A queue of `capacity` messages, and its reading end.
+    pub fn channel(capacity: usize) -> (Self, mpsc::Receiver<Vec<u8>>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        (Self(tx), rx)
+    }
+
     /// Queues `bytes`, waiting for room; `false` once the connection is gone.
     pub async fn send(&self, bytes: Vec<u8>) -> bool {
         self.0.send(bytes).await.is_ok()
@@ -73,6 +79,20 @@ pub struct Conn {
 }
 
 impl Conn {
+    /// A connection with no socket (fuzzing the handlers): what it sends comes out of the
+    /// receiver.
+    #[cfg(test)]
+    pub fn detached() -> (Self, mpsc::Receiver<Vec<u8>>) {
+        let (out, rx) = Outbox::channel(1 << 16);
+        let conn = Self {
+            peer: SocketAddr::from(([127, 0, 0, 1], 1)),
+            local: None,
+            out,
+            close: mpsc::channel(1).0,
+        };
+        (conn, rx)
+    }
+
     /// A handle that ends the connection when sent to (a sender task that is done).
     pub fn closer(&self) -> mpsc::Sender<()> {
         self.close.clone()
@@ -157,14 +177,14 @@ pub async fn serve<H: Handler>(stream: TcpStream, mut handler: H, limits: Limits
         return;
     };
     let (mut rd, wr) = stream.into_split();
-    let (out_tx, out_rx) = mpsc::channel::<Vec<u8>>(limits.queue.max(1));
+    let (out, out_rx) = Outbox::channel(limits.queue);
     let (close, mut close_rx) = mpsc::channel::<()>(1);
     let mut writer = tokio::spawn(write_out(wr, out_rx, limits.write_stall));
     let mut writer_done = false;
     let conn = Conn {
         peer,
         local,
-        out: Outbox(out_tx),
+        out,
         close,
     };
     let mut buf = Vec::with_capacity(4096);
@@ -271,6 +291,66 @@ mod tests {
             Some("2-3")
         );
         assert_eq!(param(t, "interleaved"), None);
+    }
+
+    /// Answers every request 200.
+    struct Ok200;
+
+    impl Handler for Ok200 {
+        async fn request(&mut self, _: &Request<Vec<u8>>, _: &Conn) -> Reply {
+            response("t", StatusCode::Ok, "1", &[], b"").into()
+        }
+        fn data(&mut self, _: u8, _: &[u8]) -> Flow {
+            Flow::Go
+        }
+        fn playing(&self) -> bool {
+            false
+        }
+        fn server(&self) -> &str {
+            "t"
+        }
+    }
+
+    /// What the server answers to `sent` before it closes the connection.
+    async fn answer(addr: SocketAddr, sent: &[u8]) -> String {
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(sent).await.unwrap();
+        let mut got = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut got))
+            .await
+            .expect("the server closes the connection")
+            .unwrap();
+        String::from_utf8_lossy(&got).into_owned()
+    }
+
+    #[tokio::test]
+    async fn a_request_too_big_or_too_slow_ends_the_connection() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = Limits {
+            max_message: 1024,
+            idle: Duration::from_millis(300),
+            write_stall: Duration::from_secs(1),
+            queue: 4,
+        };
+        tokio::spawn(async move {
+            while let Ok((s, _)) = listener.accept().await {
+                tokio::spawn(serve(s, Ok200, limits));
+            }
+        });
+        let mut big = b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\nX-Pad: ".to_vec();
+        big.extend([b'a'; 2000]);
+        let got = answer(addr, &big).await;
+        assert!(got.starts_with("RTSP/1.0 413"), "{got}");
+        // Half a request, then nothing: closed after the idle time, unanswered.
+        assert_eq!(answer(addr, b"OPTIONS * RTSP/1.0\r\n").await, "");
+        // Whole requests are answered; a quiet connection that plays nothing is closed.
+        let got = answer(addr, b"OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n").await;
+        assert!(got.starts_with("RTSP/1.0 200"), "{got}");
+        assert_eq!(
+            answer(addr, b"garbage\r\n\r\n").await.get(..12),
+            Some("RTSP/1.0 400")
+        );
     }
 
     #[test]

@@ -323,4 +323,4 @@ impl MediaSink for Feed {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -12,7 +12,7 @@ pub mod gate;
 pub mod rtp;
 pub mod sdp;
 mod send;
-mod server;
+pub(crate) mod server;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

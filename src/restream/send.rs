@@ -232,3 +232,78 @@ fn packets(description: &Description, rtp: &mut RtpState, unit: &Unit, ts: u32) 
     }
     rtp.packetize(codec, &nals, ts)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::MediaSink;
+    use crate::restream::feed::tests::{session, unit};
+
+    /// The RTP packets of one queued message: (channel, packet).
+    fn packets_of(message: &[u8]) -> Vec<(u8, &[u8])> {
+        let mut out = Vec::new();
+        let mut rest = message;
+        while rest.len() >= 4 {
+            let len = usize::from(u16::from_be_bytes([rest[2], rest[3]]));
+            out.push((rest[1], &rest[4..4 + len]));
+            rest = &rest[4 + len..];
+        }
+        out
+    }
+
+    fn timestamp(packet: &[u8]) -> u32 {
+        u32::from_be_bytes(packet[4..8].try_into().unwrap())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_behind_skips_to_the_next_keyframe_and_a_new_stream_ends_it() {
+        let feed = Feed::new();
+        let s = session(1);
+        feed.video(&s, &unit(0, true, 640));
+        let sub = feed.subscribe(feed.client()).unwrap();
+        let (out, mut queue) = Outbox::channel(2);
+        let (close, mut closed) = mpsc::channel(1);
+        let client = Client {
+            video: Some(Track::new(0)),
+            audio: None,
+            out,
+            close,
+            cname: "test".into(),
+        };
+        let task = tokio::spawn(run(feed.clone(), sub, client));
+        // The queue holds two messages: the cached keyframe and one more; the rest of the
+        // group cannot be decoded without what was dropped.
+        for i in 1..=5 {
+            feed.video(&s, &unit(i * 3600, false, 640));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let first = queue.recv().await.unwrap();
+        let key = packets_of(&first)[0].1;
+        assert_eq!(key[12] & 0x1F, 5, "starts with the cached keyframe");
+        let second = queue.recv().await.unwrap();
+        assert!(queue.try_recv().is_err(), "the rest was dropped");
+        feed.video(&s, &unit(6 * 3600, false, 640));
+        feed.video(&s, &unit(7 * 3600, true, 640));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let next = queue.recv().await.unwrap();
+        let (channel, packet) = packets_of(&next)[0];
+        assert_eq!(
+            (channel, packet[12] & 0x1F),
+            (0, 5),
+            "resumes at a keyframe"
+        );
+        assert_eq!(timestamp(packet).wrapping_sub(timestamp(key)), 7 * 3600);
+        let second = packets_of(&second);
+        assert_eq!(second[0].0, 1, "a sender report before the first live unit");
+        let p1 = second.last().unwrap().1;
+        assert_eq!(timestamp(p1).wrapping_sub(timestamp(key)), 3600);
+        // The camera comes back at another size: BYE, and the connection is asked to close.
+        feed.video(&session(2), &unit(0, true, 1280));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let bye = queue.recv().await.unwrap();
+        let (channel, packet) = packets_of(&bye)[0];
+        assert_eq!((channel, packet[1]), (1, 203));
+        assert!(closed.recv().await.is_some());
+        task.await.unwrap();
+    }
+}

@@ -303,3 +303,47 @@ impl Connection {
         reply_ok(s, info.join(","))
     }
 }
+
+/// The handler fed any bytes as requests, for the fuzz target.
+#[cfg(test)]
+pub(crate) mod fuzzing {
+    use super::*;
+    use crate::media::MediaSink;
+    use conn::Handler;
+
+    /// A restream of one camera `cam` whose main stream is described, open to all (so
+    /// inputs reach every method).
+    pub(crate) fn shared() -> Arc<Shared> {
+        let catalog = Catalog::default();
+        let feed = Feed::new();
+        let session = crate::restream::feed::tests::session(1);
+        feed.video(&session, &crate::restream::feed::tests::unit(0, true, 640));
+        catalog.insert("cam", feed);
+        Arc::new(Shared {
+            catalog,
+            gate: Gate::default(),
+        })
+    }
+
+    /// Every message `bytes` holds, to one connection's handler.
+    pub(crate) async fn requests(shared: Arc<Shared>, bytes: &[u8]) {
+        let (conn, _sent) = Conn::detached();
+        let mut handler = Connection::new(shared);
+        let mut rest = bytes;
+        while let Ok((message, used)) = rtsp_types::Message::<Vec<u8>>::parse(rest) {
+            match message {
+                rtsp_types::Message::Request(req) => {
+                    let _ = handler.request(&req, &conn).await;
+                }
+                rtsp_types::Message::Data(d) => {
+                    handler.data(d.channel_id(), d.as_slice());
+                }
+                rtsp_types::Message::Response(_) => {}
+            }
+            rest = &rest[used.max(1).min(rest.len())..];
+            if rest.is_empty() {
+                break;
+            }
+        }
+    }
+}

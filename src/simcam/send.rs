@@ -48,6 +48,7 @@ pub(super) async fn send_rtp(
     let ticks = 90_000 / u64::from(source.spec.fps.max(1));
     let mut first_index: Option<u64> = None;
     let mut sent = 0u64;
+    let mut reported: Option<tokio::time::Instant> = None;
     loop {
         let frame = match frames.recv().await {
             Ok(f) => f,
@@ -79,6 +80,22 @@ pub(super) async fn send_rtp(
             let late = 2.0 * faults.jitter.min(0.5) * rand::random::<f64>();
             let period = 1.0 / f64::from(source.spec.fps.max(1));
             tokio::time::sleep(std::time::Duration::from_secs_f64(late * period)).await;
+        }
+        // A sender report on the camera's own clock (`clock_offset_secs` off ours) before
+        // the first frame and every 5 s, as cameras send them.
+        if let Delivery::Interleaved { channel } = &delivery
+            && reported.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(5))
+        {
+            reported = Some(tokio::time::Instant::now());
+            let now = crate::media::unix_ms() + faults.clock_offset_secs * 1000;
+            let ntp = crate::restream::feed::ntp_of_unix_ms(now);
+            let report = rtp.sender_report(ntp, ts, "opticlink-simcam");
+            let rtcp = Delivery::Interleaved {
+                channel: channel.wrapping_add(1),
+            };
+            if !deliver(&rtcp, &out, report).await {
+                return;
+            }
         }
         for packet in rtp.packetize(source.spec.codec, &nals, ts) {
             if !deliver(&delivery, &out, packet).await {

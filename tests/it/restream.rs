@@ -236,6 +236,84 @@ fn rtsp(stream: &mut BufReader<TcpStream>, request: &str, n: u32) -> (String, Ve
     (head, body)
 }
 
+/// A raw client that plays `url`'s video (interleaved on channels 0 and 1) and reads nothing
+/// yet.
+fn play_raw(url: &str) -> BufReader<TcpStream> {
+    let addr = url
+        .strip_prefix("rtsp://")
+        .and_then(|r| r.split('/').next())
+        .unwrap();
+    let mut client = BufReader::new(TcpStream::connect(addr).unwrap());
+    let (head, _) = rtsp(&mut client, &format!("DESCRIBE {url} RTSP/1.0\n"), 1);
+    assert!(head.starts_with("RTSP/1.0 200"), "{head}");
+    let setup =
+        format!("SETUP {url}/trackID=0 RTSP/1.0\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\n");
+    let (head, _) = rtsp(&mut client, &setup, 2);
+    let session = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Session: "))
+        .and_then(|s| s.split(';').next())
+        .unwrap()
+        .to_owned();
+    let play = format!("PLAY {url} RTSP/1.0\nSession: {session}\n");
+    let (head, _) = rtsp(&mut client, &play, 3);
+    assert!(head.starts_with("RTSP/1.0 200"), "{head}");
+    client
+}
+
+/// The next interleaved message on `client`: (channel, payload).
+fn interleaved(client: &mut BufReader<TcpStream>) -> (u8, Vec<u8>) {
+    let mut head = [0u8; 4];
+    client.read_exact(&mut head).unwrap();
+    assert_eq!(head[0], b'$', "not interleaved data");
+    let mut payload = vec![0; usize::from(u16::from_be_bytes([head[2], head[3]]))];
+    client.read_exact(&mut payload).unwrap();
+    (head[1], payload)
+}
+
+#[test]
+fn sender_reports_carry_the_cameras_own_clock() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    // The camera's clock is an hour behind ours; its sender reports say so.
+    let server = common::sim(
+        &rt,
+        SimConfig {
+            faults: opticlink::simcam::SimFaults {
+                clock_offset_secs: -3600,
+                ..Default::default()
+            },
+            ..common::small(0)
+        },
+    );
+    let app = app(&server.url(1), None, "");
+    app.wait_state("Door", "live", Duration::from_secs(20));
+    // The camera's first report after going live comes within 5 s.
+    std::thread::sleep(Duration::from_secs(6));
+    let mut client = play_raw(&restream_url(&app, "main"));
+    client
+        .get_mut()
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let report = loop {
+        let (channel, payload) = interleaved(&mut client);
+        if channel == 1 && payload.get(1) == Some(&200) {
+            break payload;
+        }
+    };
+    let ntp = u64::from_be_bytes(report[8..16].try_into().unwrap());
+    let reported_unix = (ntp >> 32) as i64 - 2_208_988_800;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        (reported_unix - (now - 3600)).abs() <= 3,
+        "the report says {reported_unix}, the camera's clock is {}",
+        now - 3600
+    );
+}
+
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
@@ -262,28 +340,7 @@ fn a_reader_that_stops_slows_nobody_and_costs_bounded_memory() {
     let app = app(&server.url(1), None, "");
     app.wait_state("Door", "live", Duration::from_secs(20));
     let url = restream_url(&app, "main");
-    let addr = url
-        .strip_prefix("rtsp://")
-        .and_then(|r| r.split('/').next())
-        .unwrap();
-    let mut stalled = BufReader::new(TcpStream::connect(addr).unwrap());
-    let (head, _) = rtsp(&mut stalled, &format!("DESCRIBE {url} RTSP/1.0\n"), 1);
-    assert!(head.starts_with("RTSP/1.0 200"), "{head}");
-    let setup =
-        format!("SETUP {url}/trackID=0 RTSP/1.0\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\n");
-    let (head, _) = rtsp(&mut stalled, &setup, 2);
-    let session = head
-        .lines()
-        .find_map(|l| l.strip_prefix("Session: "))
-        .and_then(|s| s.split(';').next())
-        .unwrap()
-        .to_owned();
-    let (head, _) = rtsp(
-        &mut stalled,
-        &format!("PLAY {url} RTSP/1.0\nSession: {session}\n"),
-        3,
-    );
-    assert!(head.starts_with("RTSP/1.0 200"), "{head}");
+    let mut stalled = play_raw(&url);
     // From here on it reads nothing for 20 s.
     let stalled_since = Instant::now();
     let pid = app.child.id();

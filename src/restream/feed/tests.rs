@@ -2,11 +2,11 @@
 
 use super::*;
 
-fn session(id: u64) -> Arc<SessionInfo> {
+pub(crate) fn session(id: u64) -> Arc<SessionInfo> {
     Arc::new(SessionInfo { id, audio: None })
 }
 
-fn unit(pts: i64, keyframe: bool, width: u32) -> VideoUnit {
+pub(crate) fn unit(pts: i64, keyframe: bool, width: u32) -> VideoUnit {
     VideoUnit {
         codec: VideoCodec::H264,
         width,
