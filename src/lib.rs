@@ -9,6 +9,7 @@ pub mod events;
 pub mod http1;
 pub mod locks;
 pub mod media;
+pub mod node;
 pub mod onvif;
 pub mod paths;
 pub mod playback;
@@ -282,6 +283,7 @@ fn sim_config(sim: &config::SimulatedConfig) -> simcam::SimConfig {
 fn connecting_board(config: &Config, runtime: &runtime::Runtime) -> serve::StatusBoard {
     let board = serve::StatusBoard::default();
     if let Ok(mut snapshot) = board.write() {
+        snapshot.node = node::NodeInfo::load(paths::state_dir().as_deref(), config.name.as_deref());
         snapshot.cameras = camera::camera_list(config, runtime.sim_addrs())
             .into_iter()
             .map(|c| serve::CameraStatus {

@@ -83,9 +83,13 @@ pub(super) fn apply_set_recording(
 
 /// Mirrors a recorder's status when it changed: at once for a new state (on/off, segment,
 /// error, audio), at most every [`BYTES_EVERY`] for bytes written.
-fn sync_recording(time: Res<Time<Real>>, mut cameras: Query<(&mut RecorderLink, &mut Recording)>) {
+fn sync_recording(
+    time: Res<Time<Real>>,
+    mut cameras: Query<(&IpCamera, &mut RecorderLink, &mut Recording)>,
+    events: Option<Res<super::motion::Events>>,
+) {
     let now = time.elapsed();
-    for (mut link, mut rec) in &mut cameras {
+    for (camera, mut link, mut rec) in &mut cameras {
         let active = link.handle.is_active();
         let changed = link.seen.has_changed().unwrap_or(false);
         if !changed && active == rec.active {
@@ -116,8 +120,37 @@ fn sync_recording(time: Res<Time<Real>>, mut cameras: Query<(&mut RecorderLink, 
         drop(s);
         link.seen.mark_unchanged();
         link.mirrored_at = Some(now);
+        if let (Some(events), Some(closed)) = (&events, closed_segment(&camera.name, &rec, &next)) {
+            events.notice(closed);
+        }
         *rec = next;
     }
+}
+
+/// The notice for the segment `before` had open, if `after` no longer has it open.
+fn closed_segment(
+    camera: &str,
+    before: &Recording,
+    after: &Recording,
+) -> Option<crate::events::log::Notice> {
+    let open = before.current.as_deref()?;
+    if after.current.as_deref() == Some(open) && after.current_since_ms == before.current_since_ms {
+        return None;
+    }
+    // `<dir>/<camera>/<day>/<time>.mp4`: the day and the file name, as the recordings routes
+    // name it.
+    let path = std::path::Path::new(open);
+    let name = path.file_name()?.to_string_lossy();
+    let day = path.parent().and_then(|p| p.file_name());
+    Some(crate::events::log::Notice::Segment {
+        camera: camera.to_owned(),
+        file: day.map_or_else(
+            || name.to_string(),
+            |d| format!("{}/{name}", d.to_string_lossy()),
+        ),
+        start_ms: before.current_since_ms.unwrap_or_default(),
+        end_ms: crate::media::unix_ms(),
+    })
 }
 
 #[cfg(test)]

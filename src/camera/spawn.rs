@@ -581,9 +581,13 @@ pub fn shutdown_on_exit(
     mut exits: MessageReader<AppExit>,
     links: Query<&WorkerLink>,
     runtime: Res<Runtime>,
+    events: Option<Res<super::motion::Events>>,
 ) {
     if exits.read().next().is_none() {
         return;
+    }
+    if let Some(events) = events {
+        events.notice(crate::events::log::Notice::Stopping);
     }
     for link in &links {
         link.stop();

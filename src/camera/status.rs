@@ -69,11 +69,37 @@ type Changes<'w, 's> = (
     Query<'w, 's, (), Changed<super::StreamStatus>>,
 );
 
+/// Tells the live feed each camera whose state differs from the last snapshot's (a camera
+/// new to it counts as changed from `connecting`).
+fn tell_states(before: &[CameraStatus], now: &[CameraStatus], events: &super::motion::Events) {
+    for c in now {
+        let was = before
+            .iter()
+            .find(|b| b.name == c.name)
+            .map_or("connecting", |b| b.state.as_str());
+        if was != c.state {
+            events.notice(crate::events::log::Notice::State {
+                camera: c.name.clone(),
+                state: c.state.clone(),
+                error: c.last_error.clone(),
+            });
+        }
+    }
+}
+
+/// What the snapshot reads beside the components: locks, restreams, and the live feed it
+/// tells of state changes.
+type Shared<'w> = (
+    Option<Res<'w, super::ViewLocks>>,
+    Option<Res<'w, super::Restreams>>,
+    Option<Res<'w, super::motion::Events>>,
+);
+
 /// Builds the API snapshot from the components.
 pub fn publish_status(
     time: Res<Time<Real>>,
     board: Res<Board>,
-    (locks, restreams): (Option<Res<super::ViewLocks>>, Option<Res<super::Restreams>>),
+    (locks, restreams, events): Shared,
     cameras: Query<CameraView>,
     streams: super::StreamsOf,
     changes: Changes,
@@ -104,7 +130,7 @@ pub fn publish_status(
             clients,
         })
     };
-    let cameras = list
+    let cameras: Vec<CameraStatus> = list
         .into_iter()
         .map(|view| {
             let shown = view.shown(&streams);
@@ -178,6 +204,9 @@ pub fn publish_status(
         })
         .collect();
     if let Ok(mut snapshot) = board.write() {
+        if let Some(events) = &events {
+            tell_states(&snapshot.cameras, &cameras, events);
+        }
         snapshot.cameras = cameras;
         if snapshot.states.is_empty() {
             snapshot.states = StreamState::ALL

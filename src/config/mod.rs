@@ -36,6 +36,9 @@ pub struct Config {
     /// Real cameras, shown in this order after the simulated ones.
     #[serde(default)]
     pub cameras: Vec<CameraConfig>,
+    /// This process's name as a node (`GET /api/node`); default the host's name.
+    #[serde(default)]
+    pub name: Option<String>,
     /// Built-in simulated cameras started in this process (`None`: none).
     #[serde(default)]
     pub simulated: Option<SimulatedConfig>,

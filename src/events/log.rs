@@ -1,6 +1,7 @@
 //! The events kept in memory for the API and the wall, with no Bevy: each event from its
 //! start to its end, the most recent [`KEEP`] of them, looked up by camera and time, and a
-//! live feed of every start and end (the API's server-sent events).
+//! live feed of every start and end (the API's server-sent events), and beside it the node's
+//! other news for the same feed: camera states, segments closed, the node stopping.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -36,11 +37,53 @@ impl Event {
     }
 }
 
+/// News of the node besides events, on the live feed (`event: state|segment|stopping`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Notice {
+    /// A camera's state changed (`live`, `reconnecting` …), with its last error.
+    State {
+        camera: String,
+        state: String,
+        error: Option<String>,
+    },
+    /// A camera's segment was closed: `file` under the camera's recordings
+    /// (`2026-12-07/10-00-00.mp4`), Unix ms it started and closed.
+    Segment {
+        camera: String,
+        file: String,
+        start_ms: i64,
+        end_ms: i64,
+    },
+    /// The node is shutting down.
+    Stopping,
+}
+
+impl Notice {
+    /// The camera it is about, if any.
+    pub fn camera(&self) -> Option<&str> {
+        match self {
+            Self::State { camera, .. } | Self::Segment { camera, .. } => Some(camera),
+            Self::Stopping => None,
+        }
+    }
+
+    /// Its server-sent event name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::State { .. } => "state",
+            Self::Segment { .. } => "segment",
+            Self::Stopping => "stopping",
+        }
+    }
+}
+
 /// Shared by the ECS (the only writer), the API and the publishers.
 #[derive(Clone)]
 pub struct EventLog {
     inner: Arc<Mutex<Inner>>,
     live: broadcast::Sender<Event>,
+    notices: broadcast::Sender<Notice>,
 }
 
 #[derive(Default)]
@@ -54,6 +97,7 @@ impl Default for EventLog {
         Self {
             inner: Default::default(),
             live: broadcast::channel(256).0,
+            notices: broadcast::channel(256).0,
         }
     }
 }
@@ -111,6 +155,16 @@ impl EventLog {
     /// Every start and end from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.live.subscribe()
+    }
+
+    /// Tells the live feed's readers `notice`.
+    pub fn notice(&self, notice: Notice) {
+        let _ = self.notices.send(notice);
+    }
+
+    /// Every notice from now on.
+    pub fn subscribe_notices(&self) -> broadcast::Receiver<Notice> {
+        self.notices.subscribe()
     }
 }
 

@@ -13,7 +13,7 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use tokio::sync::oneshot;
 
-use super::http::{Body, MAX_BODY, error_response, percent_decode, reply};
+use super::http::{Body, MAX_BODY, error_response, percent_decode, reply, reply_json};
 use super::{Access, FeedHub, OnBound, Ports, Server, StatusBoard};
 use crate::config::CameraConfig;
 
@@ -213,6 +213,15 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
         (&Method::GET, ["api", "events", "stream"]) => {
             events_route(&req, shared, &snapshot, true).await
         }
+        (&Method::GET, ["api", "node"]) => reply_json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "id": snapshot.node.id,
+                "name": snapshot.node.name,
+                "version": snapshot.node.version,
+                "ports": { "api": snapshot.api_port, "rtsp": snapshot.rtsp_port },
+            }),
+        ),
         (&Method::GET, ["api", "windows"]) => super::windows::list(&snapshot),
         (&Method::POST, ["api", "windows", name]) => {
             super::windows::change(req, &percent_decode(name), &snapshot, commands).await

@@ -90,30 +90,64 @@ pub async fn list(
     reply_json(StatusCode::OK, &serde_json::json!({ "events": events }))
 }
 
-/// `GET /api/events/stream`.
+/// One message of the live feed.
+enum News {
+    Event(crate::events::log::Event),
+    Notice(crate::events::log::Notice),
+    Lagged(u64),
+    Closed,
+}
+
+/// The next message of either feed.
+async fn next(
+    events: &mut tokio::sync::broadcast::Receiver<crate::events::log::Event>,
+    notices: &mut tokio::sync::broadcast::Receiver<crate::events::log::Notice>,
+) -> News {
+    let news = |r: Result<News, RecvError>| match r {
+        Ok(n) => n,
+        Err(RecvError::Lagged(n)) => News::Lagged(n),
+        Err(RecvError::Closed) => News::Closed,
+    };
+    tokio::select! {
+        e = events.recv() => news(e.map(News::Event)),
+        n = notices.recv() => news(n.map(News::Notice)),
+    }
+}
+
+/// `GET /api/events/stream`: events (`start`, `end`) and the node's notices (`state`,
+/// `segment`, `stopping`).
 pub fn stream(
     log: &EventLog,
     visible: impl Fn(&str) -> bool + Send + Sync + 'static,
 ) -> Response<Body> {
-    let rx = log.subscribe();
+    let feeds = (log.subscribe(), log.subscribe_notices());
     let visible = std::sync::Arc::new(visible);
-    let parts = futures::stream::unfold(rx, move |mut rx| {
+    let parts = futures::stream::unfold(feeds, move |(mut events, mut notices)| {
         let visible = visible.clone();
         async move {
             let text = loop {
-                break match tokio::time::timeout(KEEP_ALIVE, rx.recv()).await {
+                let news = tokio::time::timeout(KEEP_ALIVE, next(&mut events, &mut notices));
+                break match news.await {
                     Err(_) => ": keep-alive\n\n".to_string(),
-                    Ok(Ok(event)) if !visible(&event.camera) => continue,
-                    Ok(Ok(event)) => {
+                    Ok(News::Event(event)) if !visible(&event.camera) => continue,
+                    Ok(News::Event(event)) => {
                         let json = serde_json::to_string(&event).unwrap_or_default();
                         let name = if event.end.is_some() { "end" } else { "start" };
                         format!("event: {name}\nid: {}\ndata: {json}\n\n", event.id)
                     }
-                    Ok(Err(RecvError::Lagged(n))) => format!("event: lagged\ndata: {n}\n\n"),
-                    Ok(Err(RecvError::Closed)) => return None,
+                    Ok(News::Notice(n)) if n.camera().is_some_and(|c| !visible(c)) => continue,
+                    Ok(News::Notice(n)) => {
+                        let json = serde_json::to_string(&n).unwrap_or_default();
+                        format!("event: {}\ndata: {json}\n\n", n.name())
+                    }
+                    Ok(News::Lagged(n)) => format!("event: lagged\ndata: {n}\n\n"),
+                    Ok(News::Closed) => return None,
                 };
             };
-            Some((Ok::<_, Infallible>(Frame::data(Bytes::from(text))), rx))
+            Some((
+                Ok::<_, Infallible>(Frame::data(Bytes::from(text))),
+                (events, notices),
+            ))
         }
     });
     let mut r = Response::new(StreamBody::new(parts).boxed());

@@ -42,6 +42,9 @@ pub struct StatusSnapshot {
     /// `rtsp://HOST:PORT` of the restream, for the cameras' URLs.
     #[serde(skip)]
     pub rtsp_base: Option<String>,
+    /// This process as a node (`GET /api/node`).
+    #[serde(skip)]
+    pub node: crate::node::NodeInfo,
     /// The wall's drawing (window mode; absent headless).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wall: Option<WallStatus>,

@@ -20,6 +20,7 @@ mod locks;
 mod mjpeg;
 mod monitors;
 mod mqtt;
+mod nodes;
 mod onvif;
 mod platform;
 mod playback;
