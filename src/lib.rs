@@ -116,6 +116,7 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
     let board = connecting_board(&config, &runtime);
     let (api_tx, api_rx) = crossbeam_channel::bounded(serve::api::COMMAND_QUEUE);
     let bell = stream::Bell::default();
+    let commands = serve::api::CommandSender::new(api_tx, bell.clone());
     let hub = serve::FeedHub::default();
     let events = camera::motion::Events::default();
     let (edges, edge_inbox) = events::EdgeSender::new(Some(bell.clone()));
@@ -130,7 +131,7 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
         config.servers.bind,
         config.servers.api_port,
         board.clone(),
-        serve::api::CommandSender::new(api_tx, bell.clone()),
+        commands.clone(),
         hub.clone(),
         serve::Access::new(&config.servers),
         locks.clone(),
@@ -157,6 +158,9 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
         }
         Err(e) => error!("RTSP restream cannot start: {e}"),
     }
+    // The nodes' cameras join through the API's commands, as cameras added at run time.
+    let nodes = camera::Nodes::default();
+    node::client::spawn(runtime.handle(), &config.nodes, commands, nodes.0.clone());
     // 3. Events on disk beside the recordings, and over MQTT, from the log's live feed (never
     //    from the ECS).
     if let Err(e) = events::store::spawn_writer(config.recording.dir.clone(), &events.0) {
@@ -190,6 +194,7 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
         .insert_resource(camera::WallBell(bell))
         .insert_resource(camera::Hub(hub))
         .insert_resource(restreams)
+        .insert_resource(nodes)
         .insert_resource(camera::ViewLocks(locks))
         .insert_resource(camera::PicturesWanted(matches!(mode, Mode::Window(_))))
         .add_systems(PreUpdate, runtime::exit_on_signal);

@@ -256,6 +256,47 @@ pub struct WallConfig(pub Config);
 #[derive(Resource, Clone)]
 pub struct Sound(pub Arc<crate::sound::Speaker>);
 
+/// The nodes this wall lists, whether each answers (`nodes:`; written by their tasks).
+#[derive(Resource, Clone, Default)]
+pub struct Nodes(pub Arc<crate::node::client::NodeBoard>);
+
+/// A camera of a node that does not answer: why. Shown as `node unreachable`, not as a
+/// failure of the camera.
+#[derive(Component, Clone, Debug, PartialEq)]
+pub struct NodeDown(pub String);
+
+/// Marks the cameras of nodes that do not answer, when what answers changes.
+fn mark_node_cameras(
+    nodes: Option<Res<Nodes>>,
+    mut seen: Local<Option<u64>>,
+    cameras: Query<(Entity, &IpCamera, Option<&NodeDown>)>,
+    mut commands: Commands,
+) {
+    let Some(nodes) = nodes else {
+        return;
+    };
+    let changes = nodes.0.changes();
+    // Cameras are added after their node answered: look again while the count moves too.
+    let key = changes
+        .wrapping_mul(65_537)
+        .wrapping_add(cameras.iter().len() as u64);
+    if *seen == Some(key) {
+        return;
+    }
+    *seen = Some(key);
+    for (entity, camera, marked) in &cameras {
+        match (nodes.0.down(&camera.name), marked) {
+            (Some(why), m) if m.is_none_or(|m| m.0 != why) => {
+                commands.entity(entity).insert(NodeDown(why));
+            }
+            (None, Some(_)) => {
+                commands.entity(entity).remove::<NodeDown>();
+            }
+            _ => {}
+        }
+    }
+}
+
 /// A camera that may be talked to (`talk:` not `Off`): its settings, credentials included
 /// (never shown).
 #[derive(Component, Clone)]
@@ -296,6 +337,8 @@ pub struct CameraView {
     pub talkable: Has<Talkable>,
     pub display: &'static Display,
     pub motion: Option<&'static motion::Motion>,
+    /// Its node does not answer (a camera of a node).
+    pub node_down: Option<&'static NodeDown>,
 }
 
 impl CameraViewItem<'_, '_> {
@@ -317,7 +360,10 @@ pub fn state_plugin(app: &mut App) {
             replay::plugin,
             motion::plugin,
         ))
-        .add_systems(Update, sync_view_locks.in_set(WallSystems::Ingest));
+        .add_systems(
+            Update,
+            (sync_view_locks, mark_node_cameras).in_set(WallSystems::Ingest),
+        );
 }
 
 /// Spawns the configured cameras and their workers, carries out API requests, publishes the

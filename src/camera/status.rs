@@ -140,6 +140,7 @@ pub fn publish_status(
                 .of(view.streams, StreamKind::Main)
                 .zip(streams.of(view.streams, StreamKind::Sub));
             let CameraViewItem {
+                node_down,
                 camera: cam,
                 audio,
                 ports,
@@ -153,7 +154,10 @@ pub fn publish_status(
             CameraStatus {
                 name: cam.name.clone(),
                 url: cam.url.clone(),
-                state: status.machine.state.as_str().to_owned(),
+                state: match node_down {
+                    Some(_) => "node_unreachable".to_owned(),
+                    None => status.machine.state.as_str().to_owned(),
+                },
                 codec: status.codec.map(|c| c.as_str().to_owned()),
                 audio: audio.text.clone(),
                 width: status.width,
@@ -163,7 +167,10 @@ pub fn publish_status(
                 frames: rates.frames,
                 decoded: rates.decoded,
                 reconnects: status.machine.reconnects,
-                last_error: status.machine.last_error.clone(),
+                last_error: match node_down {
+                    Some(why) => Some(format!("node unreachable: {}", why.0)),
+                    None => status.machine.last_error.clone(),
+                },
                 grace_secs_left: status
                     .machine
                     .grace_left(&grace.0, now)

@@ -78,6 +78,27 @@ impl Config {
                 ),
             ));
         }
+        for (i, node) in self.nodes.iter().enumerate() {
+            for (field, message) in node.problems() {
+                out.push((vec![Key("nodes"), Index(i), Key(field)], message));
+            }
+            let at = vec![Key("nodes"), Index(i), Key("name")];
+            if self.nodes[..i].iter().any(|n| n.name == node.name) {
+                out.push((at, format!("duplicate node name {:?}", node.name)));
+            } else if let Some(cam) = self
+                .cameras
+                .iter()
+                .find(|c| c.name.starts_with(&format!("{}/", node.name)))
+            {
+                out.push((
+                    at,
+                    format!(
+                        "camera {:?} would be taken for one of node {:?}'s cameras",
+                        cam.name, node.name
+                    ),
+                ));
+            }
+        }
         if let Some(mqtt) = &self.mqtt {
             for (field, message) in mqtt.problems() {
                 out.push((vec![Key("mqtt"), Key(field)], message));
@@ -85,10 +106,12 @@ impl Config {
         }
         out.extend(self.ranges());
         out.extend(self.controls.problems());
+        let mut names = self.camera_names();
+        names.extend(self.nodes.iter().map(|n| format!("{}/", n.name)));
         out.extend(super::layouts::problems(
             &self.layouts,
             &self.windows,
-            &self.camera_names(),
+            &names,
         ));
         out
     }
@@ -215,6 +238,15 @@ impl crate::config::ControlsConfig {
 }
 
 impl CameraConfig {
+    /// Camera `name` at `url` with every other setting at its default (as the config file's
+    /// defaults are).
+    pub fn minimal(name: &str, url: &str) -> Self {
+        let mut c: Self = ron::from_str(r#"(name: "", url: "")"#).expect("the defaults parse");
+        c.name = name.to_owned();
+        c.url = url.to_owned();
+        c
+    }
+
     /// What is wrong with this camera on its own (not counting other cameras): each problem
     /// with the field it concerns and the message (credentials redacted).
     pub fn problems(&self) -> Vec<(&'static str, String)> {

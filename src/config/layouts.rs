@@ -190,7 +190,12 @@ pub(super) fn problems(
 ) -> Vec<(Vec<PathSeg>, String)> {
     use PathSeg::{Index, Key};
     let mut out = Vec::new();
-    let known = |name: &str| cameras.iter().any(|c| c == name);
+    // A name ending in '/' stands for a node's cameras (known only when the node answers).
+    let known = |name: &str| {
+        cameras
+            .iter()
+            .any(|c| c == name || (c.ends_with('/') && name.starts_with(c.as_str())))
+    };
     for (i, l) in layouts.iter().enumerate() {
         let at = |rest: &[PathSeg]| [&[Key("layouts"), Index(i)][..], rest].concat();
         if l.name.trim().is_empty() {

@@ -9,6 +9,7 @@ mod events;
 pub mod keys;
 mod layouts;
 mod locate;
+mod nodes;
 mod simulated;
 
 pub use controls::{ControlsConfig, LocksConfig, SecretsBackend, SoundConfig};
@@ -18,6 +19,7 @@ pub use layouts::{
     WindowConfig, WindowModeConfig, builtin_layouts,
 };
 pub use locate::PathSeg;
+pub use nodes::NodeConfig;
 pub use simulated::{SimCodec, SimulatedConfig, sim_name};
 
 use std::fmt;
@@ -65,6 +67,9 @@ pub struct Config {
     /// night picture has it).
     #[serde(default = "default_event_colour")]
     pub event_colour: (u8, u8, u8),
+    /// Other OpticLink processes whose cameras this one shows as its own (`NODE/CAMERA`).
+    #[serde(default)]
+    pub nodes: Vec<NodeConfig>,
     /// Publish events over MQTT (with Home Assistant discovery). Default `None`.
     #[serde(default)]
     pub mqtt: Option<MqttConfig>,

@@ -1,5 +1,8 @@
-//! This process as a node that walls read over the network: its identity (a stable id kept
-//! in the state folder, a name, the version) for `GET /api/node`.
+//! Nodes: this process as a node that walls read over the network (its identity: a stable
+//! id kept in the state folder, a name, the version, for `GET /api/node`), and a wall's side
+//! of the nodes it lists (`client`).
+
+pub mod client;
 
 use std::path::Path;
 

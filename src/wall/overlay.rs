@@ -310,7 +310,12 @@ pub(super) fn overlays_ui(
                 super::lock_form::lock_ui(ctx, cell, entity, name, &locks.0, &mut fields);
             }
         } else if !replay && (stream.status.width == 0 || stream.rates.decoded == 0) {
-            no_picture(&painter, cell, stream.status.machine.state);
+            let text = match (v.node_down.is_some(), stream.status.machine.state) {
+                (true, _) => "NODE UNREACHABLE",
+                (false, StreamState::Connecting) => "CONNECTING",
+                _ => "NO PICTURE",
+            };
+            no_picture(&painter, cell, text);
         }
         if view.selected == v.camera.index {
             painter.rect_stroke(
@@ -445,16 +450,12 @@ fn empty_cells(painter: &egui::Painter, view: &WallView, layout: &super::view::S
 }
 
 /// A tile without a picture yet: what it is waiting for.
-fn no_picture(painter: &egui::Painter, cell: egui::Rect, state: StreamState) {
+fn no_picture(painter: &egui::Painter, cell: egui::Rect, text: &str) {
     painter.rect_filled(cell, 0.0, egui::Color32::from_gray(24));
     painter.text(
         cell.center(),
         egui::Align2::CENTER_CENTER,
-        if state == StreamState::Connecting {
-            "CONNECTING"
-        } else {
-            "NO PICTURE"
-        },
+        text,
         egui::FontId::proportional(22.0),
         egui::Color32::from_gray(120),
     );
@@ -487,7 +488,11 @@ fn card(
         .machine
         .grace_left(stream.grace, now)
         .map(|d| d.as_secs_f64());
-    let mut lines = detail(stream.status, grace_left, stream.rates, stream.latency);
+    let mut lines = match v.node_down {
+        // The node's reason, not the camera's: the camera may be fine behind it.
+        Some(why) => vec![format!("node: {}", why.0)],
+        None => detail(stream.status, grace_left, stream.rates, stream.latency),
+    };
     if compact && state == StreamState::Live {
         lines.clear();
     }
@@ -536,12 +541,14 @@ fn title_row(
                 .strong()
                 .color(egui::Color32::WHITE),
         );
-        ui.label(
-            egui::RichText::new(state.as_str().to_uppercase())
-                .size(14.0)
-                .color(state_color(state))
-                .strong(),
-        );
+        let (label, colour) = match v.node_down {
+            Some(_) => (
+                "NODE UNREACHABLE".to_owned(),
+                egui::Color32::from_rgb(230, 150, 60),
+            ),
+            None => (state.as_str().to_uppercase(), state_color(state)),
+        };
+        ui.label(egui::RichText::new(label).size(14.0).color(colour).strong());
         if has_sub {
             ui.label(
                 egui::RichText::new(v.display.current.as_str().to_uppercase())

@@ -123,3 +123,137 @@ fn a_node_tells_who_it_is_and_what_happens_there() {
     let node: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(node["id"], id.as_str());
 }
+
+/// A port free now (for a node whose address a wall names, kept across its restart).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `opticlink --headless` with `config` written to `DIR/NAME.ron`.
+fn headless_at(dir: &std::path::Path, name: &str, config: &str, envs: &[(&str, &str)]) -> Proc {
+    let path = dir.join(format!("{name}.ron"));
+    std::fs::write(&path, config).unwrap();
+    Proc::start(&["--headless", "--config", path.to_str().unwrap()], envs)
+}
+
+/// A node's config: cameras `names` of `sim`, its API on `port`, behind `token`.
+fn node_config(
+    sim: &opticlink::simcam::SimServer,
+    names: [&str; 2],
+    port: u16,
+    token: &str,
+) -> String {
+    format!(
+        "(cameras: [(name: \"{}\", url: \"{}\"), (name: \"{}\", url: \"{}\")],\n \
+         headless_decode: false, servers: (api_port: {port}, rtsp_port: 0, token: Some(\"{token}\")))",
+        names[0],
+        sim.url(1),
+        names[1],
+        sim.url(2)
+    )
+}
+
+#[test]
+fn a_wall_over_two_nodes_shows_their_cameras_and_marks_only_a_lost_nodes_tiles() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let two = |rt| {
+        common::sim(
+            rt,
+            opticlink::simcam::SimConfig {
+                cameras: 2,
+                ..common::small(0)
+            },
+        )
+    };
+    let (sim1, sim2) = (two(&rt), two(&rt));
+    let token = "deployment-token-5f2b9c0e7d1a4b3c";
+    let work = tempfile::tempdir().unwrap();
+    let (port1, port2) = (free_port(), free_port());
+    let _node1 = headless_at(
+        work.path(),
+        "node1",
+        &node_config(&sim1, ["Gate", "Yard"], port1, token),
+        &[],
+    );
+    let config2 = node_config(&sim2, ["Door", "Dock"], port2, token);
+    let mut node2 = headless_at(work.path(), "node2", &config2, &[]);
+    std::fs::write(work.path().join("wrong-token"), "not-the-token\n").unwrap();
+    let wall = headless_at(
+        work.path(),
+        "wall",
+        &format!(
+            "(nodes: [\n \
+             (name: \"Floor 1\", url: \"http://127.0.0.1:{port1}\", token_env: Some(\"OPTICLINK_TOKEN\")),\n \
+             (name: \"Floor 2\", url: \"http://127.0.0.1:{port2}\", token_env: Some(\"OPTICLINK_TOKEN\")),\n \
+             (name: \"Stranger\", url: \"http://127.0.0.1:{port1}\", token_file: Some(\"{}\"))],\n \
+             headless_decode: false, servers: (api_port: 0, rtsp_port: 0))",
+            work.path().join("wrong-token").display()
+        ),
+        &[("OPTICLINK_TOKEN", token)],
+    );
+    let all = [
+        "Floor 1/Gate",
+        "Floor 1/Yard",
+        "Floor 2/Door",
+        "Floor 2/Dock",
+    ];
+    for name in all {
+        wall.wait_state(name, "live", Duration::from_secs(30));
+    }
+    // At the source's rate, each camera still holding one session (its node's).
+    common::wait_for(Duration::from_secs(10), "every camera at 25 fps", || {
+        let s = wall.status();
+        let cams = s["cameras"].as_array()?.clone();
+        all.iter()
+            .all(|n| {
+                cams.iter()
+                    .any(|c| c["name"] == *n && c["fps"].as_f64().is_some_and(|f| f >= 22.0))
+            })
+            .then_some(())
+    });
+    for sim in [&sim1, &sim2] {
+        assert_eq!(opticlink::simcam::SimStats::get(&sim.stats().sessions), 2);
+    }
+    let names: Vec<String> = wall.status()["cameras"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.starts_with("Stranger/")),
+        "{names:?}"
+    );
+    assert!(
+        wall.log().contains("node unreachable: 401"),
+        "{}",
+        wall.log()
+    );
+    assert!(!wall.log().contains(token), "the token was logged");
+
+    // Node 2 dies: only its cameras are unreachable, and come back with it.
+    node2.child.kill().unwrap();
+    node2.child.wait().unwrap();
+    for name in ["Floor 2/Door", "Floor 2/Dock"] {
+        let c = wall.wait_state(name, "node_unreachable", Duration::from_secs(15));
+        assert!(
+            c["last_error"]
+                .as_str()
+                .unwrap()
+                .starts_with("node unreachable"),
+            "{c}"
+        );
+    }
+    for name in ["Floor 1/Gate", "Floor 1/Yard"] {
+        assert_eq!(wall.camera(name)["state"], "live", "{name}");
+    }
+    let _node2 = headless_at(work.path(), "node2", &config2, &[]);
+    for name in ["Floor 2/Door", "Floor 2/Dock"] {
+        wall.wait_state(name, "live", Duration::from_secs(40));
+    }
+}

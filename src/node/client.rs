@@ -1,0 +1,322 @@
+//! A wall's side of its nodes: one task per `nodes:` entry reads the node's status (its
+//! cameras and restream port) every [`POLL`] with the token, and keeps this process's cameras
+//! `NODE/CAMERA` in step (added, replaced, removed through the same commands as the API's),
+//! each reading the node's restream with the existing worker. Whether each node answers is
+//! kept on a [`NodeBoard`] the ECS shows (`node unreachable`, not a camera failure).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use http_body_util::BodyExt;
+
+use crate::config::{CameraConfig, NodeConfig};
+use crate::serve::api::{ApiCommand, CommandSender};
+
+/// How often a node's status is read.
+pub const POLL: Duration = Duration::from_secs(2);
+/// A status answer must come within this.
+const TIMEOUT: Duration = Duration::from_secs(5);
+/// The most of a node's status read.
+const MAX_STATUS: usize = 8 << 20;
+
+/// Whether each node answers, by node name, and a count of the changes.
+#[derive(Default, Debug)]
+pub struct NodeBoard(RwLock<HashMap<String, Reach>>, AtomicU64);
+
+/// A node as last seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// Not asked yet.
+    Unknown,
+    Up,
+    /// It did not answer, or refused: why.
+    Down(String),
+}
+
+impl NodeBoard {
+    fn set(&self, node: &str, reach: Reach) -> Option<Reach> {
+        let mut map = self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let old = map.insert(node.to_owned(), reach.clone());
+        if old.as_ref() != Some(&reach) {
+            self.1.fetch_add(1, Ordering::Relaxed);
+        }
+        old.filter(|old| *old != reach)
+    }
+
+    /// Counts the changes: it moves whenever a node comes or goes.
+    pub fn changes(&self) -> u64 {
+        self.1.load(Ordering::Relaxed)
+    }
+
+    /// Why the node of `camera` (a `NODE/CAMERA` name) does not answer, if it is one of ours
+    /// and down.
+    pub fn down(&self, camera: &str) -> Option<String> {
+        let map = self.0.read().ok()?;
+        map.iter().find_map(|(node, reach)| match reach {
+            Reach::Down(why) if camera.strip_prefix(node.as_str())?.starts_with('/') => {
+                Some(why.clone())
+            }
+            _ => None,
+        })
+    }
+}
+
+/// One of a node's cameras as its status tells it.
+#[derive(Debug, Clone, PartialEq)]
+struct NodeCamera {
+    name: String,
+    sub: bool,
+}
+
+/// Starts a task per node on `runtime`.
+pub fn spawn(
+    runtime: &tokio::runtime::Handle,
+    nodes: &[NodeConfig],
+    commands: CommandSender,
+    board: Arc<NodeBoard>,
+) {
+    for node in nodes {
+        let token = node.token();
+        if let Ok(Some(t)) = &token {
+            crate::secret::remember(t);
+        }
+        board.set(&node.name, Reach::Unknown);
+        let (node, commands, board) = (node.clone(), commands.clone(), board.clone());
+        runtime.spawn(async move {
+            let token = match token {
+                Ok(t) => t,
+                Err(why) => {
+                    tracing::error!("{why}");
+                    board.set(&node.name, Reach::Down(why));
+                    return;
+                }
+            };
+            Follower {
+                node,
+                token,
+                commands,
+                board,
+                added: HashMap::new(),
+            }
+            .run()
+            .await;
+        });
+    }
+}
+
+/// Follows one node.
+struct Follower {
+    node: NodeConfig,
+    token: Option<String>,
+    commands: CommandSender,
+    board: Arc<NodeBoard>,
+    /// The cameras added for it, by our name, as added.
+    added: HashMap<String, CameraConfig>,
+}
+
+impl Follower {
+    async fn run(mut self) {
+        let Ok(base) = url::Url::parse(&self.node.url) else {
+            return;
+        };
+        loop {
+            match tokio::time::timeout(TIMEOUT, status(&base, self.token.as_deref())).await {
+                Ok(Ok((rtsp_port, cameras))) => {
+                    if self.board.set(&self.node.name, Reach::Up).is_some() {
+                        tracing::info!(node = %self.node.name, "node answers");
+                    }
+                    self.follow(&base, rtsp_port, &cameras).await;
+                }
+                outcome => {
+                    let why = match outcome {
+                        Ok(Err(e)) => e,
+                        _ => format!("no answer within {}s", TIMEOUT.as_secs()),
+                    };
+                    if self
+                        .board
+                        .set(&self.node.name, Reach::Down(why.clone()))
+                        .is_some()
+                    {
+                        tracing::warn!(node = %self.node.name, "node unreachable: {why}");
+                    }
+                }
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Brings our cameras in step with the node's.
+    async fn follow(&mut self, base: &url::Url, rtsp_port: u16, cameras: &[NodeCamera]) {
+        let wanted: HashMap<String, CameraConfig> = cameras
+            .iter()
+            .map(|c| {
+                let config = self.camera(base, rtsp_port, c);
+                (config.name.clone(), config)
+            })
+            .collect();
+        let gone: Vec<String> = self
+            .added
+            .keys()
+            .filter(|n| !wanted.contains_key(*n))
+            .cloned()
+            .collect();
+        for name in gone {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let command = ApiCommand::RemoveCamera {
+                camera: name.clone(),
+                reply,
+            };
+            if self.commands.try_send(command).is_ok() && answer.await.is_ok() {
+                self.added.remove(&name);
+            }
+        }
+        for (name, config) in wanted {
+            if self.added.get(&name) == Some(&config) {
+                continue;
+            }
+            let replace = self.added.contains_key(&name);
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let camera = Box::new(config.clone());
+            let command = if replace {
+                ApiCommand::ReplaceCamera { camera, reply }
+            } else {
+                ApiCommand::AddCamera { camera, reply }
+            };
+            if self.commands.try_send(command).is_err() {
+                return; // the ECS is busy: next time
+            }
+            match answer.await {
+                Ok(Ok(_)) => {
+                    tracing::info!(camera = %name, "a camera of node {}", self.node.name);
+                    self.added.insert(name, config);
+                }
+                Ok(Err(refused)) => {
+                    tracing::warn!(camera = %name, "node camera refused: {refused:?}");
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Our camera for one of the node's: its restream, with the token as the password.
+    fn camera(&self, base: &url::Url, rtsp_port: u16, camera: &NodeCamera) -> CameraConfig {
+        let host = match base.host() {
+            Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
+            Some(h) => h.to_string(),
+            None => String::new(),
+        };
+        let url = |sub| {
+            let path = crate::restream::StreamPath::of(&camera.name, sub);
+            format!("rtsp://{host}:{rtsp_port}{path}")
+        };
+        let name = format!("{}/{}", self.node.name, camera.name);
+        CameraConfig {
+            sub_url: camera.sub.then(|| url(true)),
+            username: self.token.as_ref().map(|_| "opticlink".to_owned()),
+            password: self.token.clone(),
+            ..CameraConfig::minimal(&name, &url(false))
+        }
+    }
+}
+
+/// The node's restream port and cameras, from `GET /api/status`.
+async fn status(base: &url::Url, token: Option<&str>) -> Result<(u16, Vec<NodeCamera>), String> {
+    let url = base.join("/api/status").map_err(|e| e.to_string())?;
+    let (mut sender, _driver) =
+        crate::http1::connect::<http_body_util::Empty<bytes::Bytes>>(&url, |_| {}).await?;
+    let mut req =
+        hyper::Request::get(url.path()).header(hyper::header::HOST, crate::http1::authority(&url));
+    if let Some(t) = token {
+        req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let req = req
+        .body(http_body_util::Empty::new())
+        .map_err(|e| e.to_string())?;
+    let answer = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    match answer.status() {
+        hyper::StatusCode::OK => {}
+        hyper::StatusCode::UNAUTHORIZED => {
+            return Err("401: the node refuses our token".into());
+        }
+        other => return Err(format!("the node answers {other}")),
+    }
+    let body = http_body_util::Limited::new(answer.into_body(), MAX_STATUS)
+        .collect()
+        .await
+        .map_err(|e| format!("reading the node's status: {e}"))?
+        .to_bytes();
+    parse_status(&body)
+}
+
+/// The restream port and cameras of a node's status.
+fn parse_status(body: &[u8]) -> Result<(u16, Vec<NodeCamera>), String> {
+    let status: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("the node's status: {e}"))?;
+    let port = status["rtsp_port"]
+        .as_u64()
+        .and_then(|p| u16::try_from(p).ok())
+        .filter(|p| *p > 0)
+        .ok_or("the node serves no restream (rtsp_port)")?;
+    let cameras = status["cameras"]
+        .as_array()
+        .ok_or("the node's status lists no cameras")?
+        .iter()
+        .filter(|c| c["restream"].is_object())
+        .filter_map(|c| {
+            let name = c["name"].as_str()?;
+            let sane = !name.is_empty() && !name.chars().any(char::is_control);
+            sane.then(|| NodeCamera {
+                name: name.to_owned(),
+                sub: c["restream"]["sub"].is_string(),
+            })
+        })
+        .collect();
+    Ok((port, cameras))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_gives_the_restreamed_cameras() {
+        let body = br#"{"rtsp_port": 8554, "cameras": [
+            {"name": "Gate", "restream": {"main": "rtsp://x/Gate/main", "sub": null, "clients": 0}},
+            {"name": "Yard", "restream": {"main": "m", "sub": "s", "clients": 1}},
+            {"name": "Off", "restream": null},
+            {"name": "Bad\n", "restream": {"main": "m"}}]}"#;
+        let (port, cams) = parse_status(body).unwrap();
+        assert_eq!(port, 8554);
+        assert_eq!(
+            cams,
+            [
+                NodeCamera {
+                    name: "Gate".into(),
+                    sub: false
+                },
+                NodeCamera {
+                    name: "Yard".into(),
+                    sub: true
+                }
+            ]
+        );
+        assert!(parse_status(b"{\"cameras\": []}").is_err());
+        assert!(parse_status(b"not json").is_err());
+    }
+
+    #[test]
+    fn the_board_finds_a_cameras_node() {
+        let board = NodeBoard::default();
+        board.set("Floor 2", Reach::Down("refused".into()));
+        board.set("Floor", Reach::Up);
+        assert_eq!(board.down("Floor 2/Gate"), Some("refused".into()));
+        assert_eq!(board.down("Floor/Gate"), None);
+        assert_eq!(board.down("Floor 2x/Gate"), None);
+        assert_eq!(board.set("Floor", Reach::Up), None, "no change");
+    }
+}
