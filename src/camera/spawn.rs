@@ -95,6 +95,7 @@ pub fn camera_list(
                     .iter()
                     .find(|(n, _)| *n == crate::config::sim_name(i))
                     .map(|(_, h)| h.clone()),
+                via_node: None,
             });
         }
     }
@@ -393,6 +394,14 @@ impl CameraSpawner<'_, '_> {
 
     /// Starts camera `cam`'s ONVIF control agent, if it has an endpoint.
     pub(super) fn start_control(&self, cam: &CameraConfig) -> Option<crate::onvif::ControlHandle> {
+        if let Some(route) = &cam.via_node {
+            let runtime = self.runtime.handle();
+            return Some(crate::node::control::spawn(
+                runtime,
+                &cam.name,
+                route.clone(),
+            ));
+        }
         match onvif_endpoint(cam, &self.config.0)? {
             Err(e) => {
                 error!(camera = %cam.name, "no PTZ or brightness control: {e}");

@@ -156,6 +156,9 @@ pub struct CameraConfig {
     /// The view password's argon2id hash, from the local secrets file (never in the config).
     #[serde(skip)]
     pub view_lock: Option<String>,
+    /// A node's camera (`nodes:`): its control goes through the node (never in the config).
+    #[serde(skip)]
+    pub via_node: Option<crate::node::control::NodeRoute>,
 }
 
 /// What a camera records. Written `true`, `false` or `Events`.

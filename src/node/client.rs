@@ -9,8 +9,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use http_body_util::BodyExt;
-
 use crate::config::{CameraConfig, NodeConfig};
 use crate::serve::api::{ApiCommand, CommandSender};
 
@@ -18,8 +16,6 @@ use crate::serve::api::{ApiCommand, CommandSender};
 pub const POLL: Duration = Duration::from_secs(2);
 /// A status answer must come within this.
 const TIMEOUT: Duration = Duration::from_secs(5);
-/// The most of a node's status read.
-const MAX_STATUS: usize = 8 << 20;
 
 /// Whether each node answers, by node name, and a count of the changes.
 #[derive(Default, Debug)]
@@ -71,6 +67,8 @@ impl NodeBoard {
 struct NodeCamera {
     name: String,
     sub: bool,
+    /// Its control status (`ptz` in the node's status).
+    control: crate::onvif::ControlStatus,
 }
 
 /// Starts a task per node on `runtime`.
@@ -102,6 +100,7 @@ pub fn spawn(
                 commands,
                 board,
                 added: HashMap::new(),
+                controls: HashMap::new(),
             }
             .run()
             .await;
@@ -117,6 +116,8 @@ struct Follower {
     board: Arc<NodeBoard>,
     /// The cameras added for it, by our name, as added.
     added: HashMap<String, CameraConfig>,
+    /// Each camera's control status, shared with its control agent, by the node's name.
+    controls: HashMap<String, Arc<tokio::sync::watch::Sender<crate::onvif::ControlStatus>>>,
 }
 
 impl Follower {
@@ -152,6 +153,15 @@ impl Follower {
 
     /// Brings our cameras in step with the node's.
     async fn follow(&mut self, base: &url::Url, rtsp_port: u16, cameras: &[NodeCamera]) {
+        for c in cameras {
+            let cell = self
+                .controls
+                .entry(c.name.clone())
+                .or_insert_with(|| Arc::new(tokio::sync::watch::Sender::new(c.control.clone())));
+            cell.send_if_modified(|s| std::mem::replace(s, c.control.clone()) != c.control);
+        }
+        self.controls
+            .retain(|name, _| cameras.iter().any(|c| &c.name == name));
         let wanted: HashMap<String, CameraConfig> = cameras
             .iter()
             .map(|c| {
@@ -215,10 +225,19 @@ impl Follower {
             format!("rtsp://{host}:{rtsp_port}{path}")
         };
         let name = format!("{}/{}", self.node.name, camera.name);
+        let route = super::control::NodeRoute {
+            base: base.clone(),
+            camera: camera.name.clone(),
+            token: self.token.clone(),
+            status: self.controls.get(&camera.name).cloned().unwrap_or_default(),
+        };
         CameraConfig {
             sub_url: camera.sub.then(|| url(true)),
             username: self.token.as_ref().map(|_| "opticlink".to_owned()),
             password: self.token.clone(),
+            // Talk to a node's camera comes later (through the node); not to its restream.
+            talk: crate::config::TalkMode::Off,
+            via_node: Some(route),
             ..CameraConfig::minimal(&name, &url(false))
         }
     }
@@ -226,31 +245,13 @@ impl Follower {
 
 /// The node's restream port and cameras, from `GET /api/status`.
 async fn status(base: &url::Url, token: Option<&str>) -> Result<(u16, Vec<NodeCamera>), String> {
-    let url = base.join("/api/status").map_err(|e| e.to_string())?;
-    let (mut sender, _driver) =
-        crate::http1::connect::<http_body_util::Empty<bytes::Bytes>>(&url, |_| {}).await?;
-    let mut req =
-        hyper::Request::get(url.path()).header(hyper::header::HOST, crate::http1::authority(&url));
-    if let Some(t) = token {
-        req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
+    let (status, body) =
+        super::http::request(base, hyper::Method::GET, "/api/status", token, None).await?;
+    match status {
+        hyper::StatusCode::OK => parse_status(&body),
+        hyper::StatusCode::UNAUTHORIZED => Err("401: the node refuses our token".into()),
+        other => Err(super::http::error_text(other, &body)),
     }
-    let req = req
-        .body(http_body_util::Empty::new())
-        .map_err(|e| e.to_string())?;
-    let answer = sender.send_request(req).await.map_err(|e| e.to_string())?;
-    match answer.status() {
-        hyper::StatusCode::OK => {}
-        hyper::StatusCode::UNAUTHORIZED => {
-            return Err("401: the node refuses our token".into());
-        }
-        other => return Err(format!("the node answers {other}")),
-    }
-    let body = http_body_util::Limited::new(answer.into_body(), MAX_STATUS)
-        .collect()
-        .await
-        .map_err(|e| format!("reading the node's status: {e}"))?
-        .to_bytes();
-    parse_status(&body)
 }
 
 /// The restream port and cameras of a node's status.
@@ -273,6 +274,7 @@ fn parse_status(body: &[u8]) -> Result<(u16, Vec<NodeCamera>), String> {
             sane.then(|| NodeCamera {
                 name: name.to_owned(),
                 sub: c["restream"]["sub"].is_string(),
+                control: super::control::status_of(&c["ptz"]),
             })
         })
         .collect();
@@ -294,16 +296,11 @@ mod tests {
         assert_eq!(port, 8554);
         assert_eq!(
             cams,
-            [
-                NodeCamera {
-                    name: "Gate".into(),
-                    sub: false
-                },
-                NodeCamera {
-                    name: "Yard".into(),
-                    sub: true
-                }
-            ]
+            [("Gate", false), ("Yard", true)].map(|(name, sub)| NodeCamera {
+                name: name.into(),
+                sub,
+                control: Default::default()
+            })
         );
         assert!(parse_status(b"{\"cameras\": []}").is_err());
         assert!(parse_status(b"not json").is_err());

@@ -3,6 +3,8 @@
 //! of the nodes it lists (`client`).
 
 pub mod client;
+pub mod control;
+mod http;
 
 use std::path::Path;
 

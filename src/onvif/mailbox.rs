@@ -30,7 +30,8 @@ pub enum Command {
 }
 
 impl Command {
-    pub(super) fn op(&self) -> &'static str {
+    /// The ONVIF operation it stands for (in errors).
+    pub fn op(&self) -> &'static str {
         match self {
             Self::Move(_) => "ContinuousMove",
             Self::Stop => "Stop",
@@ -211,6 +212,29 @@ impl Detached {
     /// Whether the handle's side asked the agent to end.
     pub fn shut_down(&self) -> bool {
         self.mailbox.closed.load(Ordering::Relaxed)
+    }
+
+    /// The next command, waiting for one (an agent of another kind: a node's); `None` once
+    /// the handle's side ended the agent.
+    pub async fn next(&self) -> Option<(Command, Responder)> {
+        loop {
+            if self.shut_down() {
+                return None;
+            }
+            if let Some((command, reply)) = self.mailbox.pop() {
+                return Some((command, Responder(reply)));
+            }
+            self.mailbox.notify.notified().await;
+        }
+    }
+}
+
+/// Where a command's outcome goes (nowhere when its sender did not wait).
+pub struct Responder(Option<ReplyTx>);
+
+impl Responder {
+    pub fn answer(self, result: Result<Reply, OnvifError>) {
+        answer(self.0, result);
     }
 }
 

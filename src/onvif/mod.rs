@@ -17,7 +17,7 @@ pub mod xml;
 use std::time::Duration;
 
 pub use client::{DEFAULT_TIMEOUT, Device, Endpoint};
-pub use mailbox::{Command, ControlHandle, ControlStatus, Detached, Reply, detached};
+pub use mailbox::{Command, ControlHandle, ControlStatus, Detached, Reply, Responder, detached};
 pub use probe::probe_config;
 pub use responses::{Fault, Preset, Profile};
 pub use soap::Velocity;

@@ -212,7 +212,7 @@ pub fn stream_uri(resp: &Node) -> Result<String, String> {
 }
 
 /// A stored PTZ position.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Preset {
     pub token: String,
     pub name: String,

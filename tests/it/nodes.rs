@@ -147,13 +147,19 @@ fn node_config(
     port: u16,
     token: &str,
 ) -> String {
+    let camera = |n: u32| {
+        format!(
+            "(name: \"{}\", url: \"{}\", onvif: Some((url: \"{}\")))",
+            names[n as usize - 1],
+            sim.url(n),
+            sim.onvif_url(n).unwrap()
+        )
+    };
     format!(
-        "(cameras: [(name: \"{}\", url: \"{}\"), (name: \"{}\", url: \"{}\")],\n \
-         headless_decode: false, servers: (api_port: {port}, rtsp_port: 0, token: Some(\"{token}\")))",
-        names[0],
-        sim.url(1),
-        names[1],
-        sim.url(2)
+        "(cameras: [{}, {}],\n headless_decode: false,\n \
+         servers: (api_port: {port}, rtsp_port: 0, token: Some(\"{token}\")))",
+        camera(1),
+        camera(2)
     )
 }
 
@@ -166,6 +172,7 @@ fn a_wall_over_two_nodes_shows_their_cameras_and_marks_only_a_lost_nodes_tiles()
             rt,
             opticlink::simcam::SimConfig {
                 cameras: 2,
+                onvif_port: Some(0),
                 ..common::small(0)
             },
         )
@@ -235,6 +242,31 @@ fn a_wall_over_two_nodes_shows_their_cameras_and_marks_only_a_lost_nodes_tiles()
         wall.log()
     );
     assert!(!wall.log().contains(token), "the token was logged");
+
+    // PTZ on a node's camera reaches that camera's ONVIF service through the node (the wall
+    // has no camera password at all).
+    let wall_port = wall.api_port();
+    common::wait_for(Duration::from_secs(15), "PTZ through the node", || {
+        let s = wall.camera("Floor 1/Yard");
+        (s["ptz"]["available"] == true).then_some(())
+    });
+    let head = sim1.head(2).unwrap();
+    let x0 = head.sample(Instant::now()).0.x;
+    let ptz = |body: &str| {
+        let (code, answer) =
+            common::http_post(wall_port, "/api/cameras/Floor%201%2FYard/ptz", body);
+        assert_eq!(code, 200, "{answer}");
+    };
+    ptz(r#"{"pan": 1.0}"#);
+    common::wait_for(Duration::from_secs(10), "the head to pan", || {
+        (head.sample(Instant::now()).0.x > x0 + 0.05).then_some(())
+    });
+    ptz(r#"{"stop": true}"#);
+    common::wait_for(Duration::from_secs(5), "the head to stop", || {
+        (!head.moving(Instant::now())).then_some(())
+    });
+    let other = sim1.head(1).unwrap().sample(Instant::now()).0.x;
+    assert_eq!(other, x0, "the other camera stayed");
 
     // Node 2 dies: only its cameras are unreachable, and come back with it.
     node2.child.kill().unwrap();
