@@ -260,6 +260,10 @@ pub struct Sound(pub Arc<crate::sound::Speaker>);
 #[derive(Resource, Clone, Default)]
 pub struct Nodes(pub Arc<crate::node::client::NodeBoard>);
 
+/// A camera of a node (`nodes:`): its recording and control go through the node.
+#[derive(Component, Clone, Debug)]
+pub struct ViaNode(pub crate::node::control::NodeRoute);
+
 /// A camera of a node that does not answer: why. Shown as `node unreachable`, not as a
 /// failure of the camera.
 #[derive(Component, Clone, Debug, PartialEq)]

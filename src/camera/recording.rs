@@ -67,13 +67,19 @@ pub(super) fn plugin(app: &mut App) {
 
 pub(super) fn apply_set_recording(
     mut requests: MessageReader<SetRecording>,
-    links: Query<(&IpCamera, &RecorderLink)>,
+    links: Query<(&IpCamera, &RecorderLink, Option<&super::ViaNode>)>,
+    runtime: Option<Res<crate::runtime::Runtime>>,
 ) {
     for r in requests.read() {
-        let Ok((camera, link)) = links.get(r.camera) else {
+        let Ok((camera, link, via_node)) = links.get(r.camera) else {
             continue;
         };
         let on = r.active.unwrap_or(!link.handle.is_active());
+        if let (Some(node), Some(runtime)) = (via_node, &runtime) {
+            let set = crate::node::control::set_recording(node.0.clone(), camera.name.clone(), on);
+            runtime.handle().spawn(set);
+            continue;
+        }
         if on != link.handle.is_active() {
             info!(camera = %camera.name, "recording {}", if on { "on" } else { "off" });
         }

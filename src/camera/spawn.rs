@@ -248,9 +248,19 @@ impl CameraSpawner<'_, '_> {
             self.commands.entity(main).insert(super::motion::Analysed);
         }
         self.start_sub(id, cam, self.wanted.as_ref().is_none_or(|w| w.0));
+        // A node's camera records at the node: the wall shows (and switches) that recording.
+        let link = match &cam.via_node {
+            Some(route) => {
+                self.commands
+                    .entity(id)
+                    .insert(super::ViaNode(route.clone()));
+                RecorderLink::new(route.recording.clone())
+            }
+            None => RecorderLink::new(recorder),
+        };
         self.commands
             .entity(id)
-            .insert((ports.clone(), servers, RecorderLink::new(recorder)));
+            .insert((ports.clone(), servers, link));
         (id, ports)
     }
 

@@ -69,6 +69,28 @@ struct NodeCamera {
     sub: bool,
     /// Its control status (`ptz` in the node's status).
     control: crate::onvif::ControlStatus,
+    /// Its recording (`recording` in the node's status): on, and how it goes.
+    recording: (bool, crate::record::RecorderStatus),
+}
+
+/// What a node camera's agents share with the follower: written on every poll.
+#[derive(Clone, Default)]
+struct Mirror {
+    control: Arc<tokio::sync::watch::Sender<crate::onvif::ControlStatus>>,
+    recording: crate::record::RecorderHandle,
+}
+
+impl Mirror {
+    fn update(&self, camera: &NodeCamera) {
+        let control = &camera.control;
+        self.control
+            .send_if_modified(|s| std::mem::replace(s, control.clone()) != *control);
+        let (on, status) = &camera.recording;
+        self.recording.set_active(*on);
+        self.recording
+            .status
+            .send_if_modified(|s| std::mem::replace(s, status.clone()) != *status);
+    }
 }
 
 /// Starts a task per node on `runtime`.
@@ -100,7 +122,7 @@ pub fn spawn(
                 commands,
                 board,
                 added: HashMap::new(),
-                controls: HashMap::new(),
+                mirrors: HashMap::new(),
             }
             .run()
             .await;
@@ -116,8 +138,9 @@ struct Follower {
     board: Arc<NodeBoard>,
     /// The cameras added for it, by our name, as added.
     added: HashMap<String, CameraConfig>,
-    /// Each camera's control status, shared with its control agent, by the node's name.
-    controls: HashMap<String, Arc<tokio::sync::watch::Sender<crate::onvif::ControlStatus>>>,
+    /// Each camera's control and recording status, shared with its agents, by the node's
+    /// name for it.
+    mirrors: HashMap<String, Mirror>,
 }
 
 impl Follower {
@@ -154,13 +177,9 @@ impl Follower {
     /// Brings our cameras in step with the node's.
     async fn follow(&mut self, base: &url::Url, rtsp_port: u16, cameras: &[NodeCamera]) {
         for c in cameras {
-            let cell = self
-                .controls
-                .entry(c.name.clone())
-                .or_insert_with(|| Arc::new(tokio::sync::watch::Sender::new(c.control.clone())));
-            cell.send_if_modified(|s| std::mem::replace(s, c.control.clone()) != c.control);
+            self.mirrors.entry(c.name.clone()).or_default().update(c);
         }
-        self.controls
+        self.mirrors
             .retain(|name, _| cameras.iter().any(|c| &c.name == name));
         let wanted: HashMap<String, CameraConfig> = cameras
             .iter()
@@ -225,11 +244,13 @@ impl Follower {
             format!("rtsp://{host}:{rtsp_port}{path}")
         };
         let name = format!("{}/{}", self.node.name, camera.name);
+        let mirror = self.mirrors.get(&camera.name).cloned().unwrap_or_default();
         let route = super::control::NodeRoute {
             base: base.clone(),
             camera: camera.name.clone(),
             token: self.token.clone(),
-            status: self.controls.get(&camera.name).cloned().unwrap_or_default(),
+            status: mirror.control,
+            recording: mirror.recording,
         };
         CameraConfig {
             sub_url: camera.sub.then(|| url(true)),
@@ -275,6 +296,7 @@ fn parse_status(body: &[u8]) -> Result<(u16, Vec<NodeCamera>), String> {
                 name: name.to_owned(),
                 sub: c["restream"]["sub"].is_string(),
                 control: super::control::status_of(&c["ptz"]),
+                recording: super::control::recording_of(&c["recording"]),
             })
         })
         .collect();
@@ -299,7 +321,8 @@ mod tests {
             [("Gate", false), ("Yard", true)].map(|(name, sub)| NodeCamera {
                 name: name.into(),
                 sub,
-                control: Default::default()
+                control: Default::default(),
+                recording: Default::default(),
             })
         );
         assert!(parse_status(b"{\"cameras\": []}").is_err());

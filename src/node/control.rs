@@ -25,6 +25,9 @@ pub struct NodeRoute {
     pub token: Option<String>,
     /// The camera's control status as the node reports it (its follower writes it).
     pub status: Arc<watch::Sender<ControlStatus>>,
+    /// The camera's recording at the node, as the node reports it (its follower writes it):
+    /// the wall's recording status of the camera mirrors this instead of a recorder of its own.
+    pub recording: crate::record::RecorderHandle,
 }
 
 impl PartialEq for NodeRoute {
@@ -113,6 +116,35 @@ fn request_of(command: &Command) -> (hyper::Method, &'static str, Option<serde_j
     }
 }
 
+/// Turns the camera's recording at the node on or off (`POST …/recording`); logs a failure.
+pub async fn set_recording(route: NodeRoute, name: String, on: bool) {
+    let path = format!(
+        "/api/cameras/{}/recording",
+        percent_encoding::utf8_percent_encode(&route.camera, percent_encoding::NON_ALPHANUMERIC)
+    );
+    let body = json!({ "active": on }).to_string().into_bytes();
+    let method = hyper::Method::POST;
+    let sent = super::http::request(
+        &route.base,
+        method,
+        &path,
+        route.token.as_deref(),
+        Some(body),
+    );
+    match tokio::time::timeout(ANSWER, sent).await {
+        Ok(Ok((status, _))) if status.is_success() => {
+            tracing::info!(camera = %name, "recording {} at the node", if on { "on" } else { "off" });
+        }
+        Ok(Ok((status, body))) => tracing::warn!(
+            camera = %name,
+            "recording on/off at the node: {}",
+            super::http::error_text(status, &body)
+        ),
+        Ok(Err(e)) => tracing::warn!(camera = %name, "recording on/off at the node: {e}"),
+        Err(_) => tracing::warn!(camera = %name, "recording on/off: the node did not answer"),
+    }
+}
+
 /// The reply a node's 2xx answer stands for.
 fn reply_of(command: &Command, body: &[u8]) -> Reply {
     let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
@@ -123,6 +155,20 @@ fn reply_of(command: &Command, body: &[u8]) -> Reply {
         _ if v["superseded"] == true => Reply::Superseded,
         _ => Reply::Done,
     }
+}
+
+/// A camera's recording from the `recording` of the node's status: (on, status).
+pub fn recording_of(rec: &serde_json::Value) -> (bool, crate::record::RecorderStatus) {
+    let text = |k: &str| rec[k].as_str().map(str::to_owned);
+    let status = crate::record::RecorderStatus {
+        segments: rec["segments"].as_u64().unwrap_or(0),
+        bytes: rec["bytes"].as_u64().unwrap_or(0),
+        current: text("current").map(std::path::PathBuf::from),
+        current_since_ms: None,
+        error: text("error"),
+        audio: text("audio"),
+    };
+    (rec["active"] == true, status)
 }
 
 /// A camera's control status from the `ptz` of the node's status.

@@ -181,7 +181,7 @@ fn a_wall_over_two_nodes_shows_their_cameras_and_marks_only_a_lost_nodes_tiles()
     let token = "deployment-token-5f2b9c0e7d1a4b3c";
     let work = tempfile::tempdir().unwrap();
     let (port1, port2) = (free_port(), free_port());
-    let _node1 = headless_at(
+    let mut node1 = headless_at(
         work.path(),
         "node1",
         &node_config(&sim1, ["Gate", "Yard"], port1, token),
@@ -267,6 +267,24 @@ fn a_wall_over_two_nodes_shows_their_cameras_and_marks_only_a_lost_nodes_tiles()
     });
     let other = sim1.head(1).unwrap().sample(Instant::now()).0.x;
     assert_eq!(other, x0, "the other camera stayed");
+
+    // Recording of a node's camera is switched at the node, and shown at the wall.
+    node1.token = Some(token.to_owned());
+    let record = |on: bool| {
+        let body = format!("{{\"active\": {on}}}");
+        let (code, answer) =
+            common::http_post(wall_port, "/api/cameras/Floor%201%2FGate/recording", &body);
+        assert_eq!(code, 202, "{answer}");
+        common::wait_for(Duration::from_secs(15), "the node's recording", || {
+            let at_node = node1.camera("Gate")["recording"].clone();
+            let at_wall = wall.camera("Floor 1/Gate")["recording"].clone();
+            let shown = at_wall["active"] == on && (!on || at_wall["bytes"].as_u64() > Some(0));
+            (at_node["active"] == on && shown).then_some(())
+        });
+    };
+    record(true);
+    record(false);
+    assert_eq!(node1.camera("Yard")["recording"]["active"], false);
 
     // Node 2 dies: only its cameras are unreachable, and come back with it.
     node2.child.kill().unwrap();
