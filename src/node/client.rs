@@ -14,6 +14,10 @@ use crate::serve::api::{ApiCommand, CommandSender};
 
 /// How often a node's status is read.
 pub const POLL: Duration = Duration::from_secs(2);
+/// The most cameras taken from one node (a node that lists more is cut short, loudly).
+pub const MAX_CAMERAS: usize = 256;
+/// The longest camera name taken from a node.
+const MAX_NAME: usize = 200;
 /// A status answer must come within this.
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -123,6 +127,7 @@ pub fn spawn(
                 board,
                 added: HashMap::new(),
                 mirrors: HashMap::new(),
+                refused: Default::default(),
             }
             .run()
             .await;
@@ -141,6 +146,8 @@ struct Follower {
     /// Each camera's control and recording status, shared with its agents, by the node's
     /// name for it.
     mirrors: HashMap<String, Mirror>,
+    /// Cameras refused here (a name taken by a local camera): not asked again while listed.
+    refused: std::collections::HashSet<String>,
 }
 
 impl Follower {
@@ -175,7 +182,14 @@ impl Follower {
     }
 
     /// Brings our cameras in step with the node's.
-    async fn follow(&mut self, base: &url::Url, rtsp_port: u16, cameras: &[NodeCamera]) {
+    async fn follow(&mut self, base: &url::Url, rtsp_port: u16, mut cameras: &[NodeCamera]) {
+        if cameras.len() > MAX_CAMERAS {
+            tracing::warn!(
+                node = %self.node.name,
+                "the node lists more than {MAX_CAMERAS} cameras: showing the first {MAX_CAMERAS}"
+            );
+            cameras = &cameras[..MAX_CAMERAS];
+        }
         for c in cameras {
             self.mirrors.entry(c.name.clone()).or_default().update(c);
         }
@@ -204,8 +218,9 @@ impl Follower {
                 self.added.remove(&name);
             }
         }
+        self.refused.retain(|n| wanted.contains_key(n));
         for (name, config) in wanted {
-            if self.added.get(&name) == Some(&config) {
+            if self.added.get(&name) == Some(&config) || self.refused.contains(&name) {
                 continue;
             }
             let replace = self.added.contains_key(&name);
@@ -226,6 +241,7 @@ impl Follower {
                 }
                 Ok(Err(refused)) => {
                     tracing::warn!(camera = %name, "node camera refused: {refused:?}");
+                    self.refused.insert(name);
                 }
                 Err(_) => return,
             }
@@ -291,7 +307,9 @@ fn parse_status(body: &[u8]) -> Result<(u16, Vec<NodeCamera>), String> {
         .filter(|c| c["restream"].is_object())
         .filter_map(|c| {
             let name = c["name"].as_str()?;
-            let sane = !name.is_empty() && !name.chars().any(char::is_control);
+            let sane = !name.is_empty()
+                && name.len() <= MAX_NAME
+                && !name.chars().any(super::http::hidden);
             sane.then(|| NodeCamera {
                 name: name.to_owned(),
                 sub: c["restream"]["sub"].is_string(),
@@ -299,7 +317,8 @@ fn parse_status(body: &[u8]) -> Result<(u16, Vec<NodeCamera>), String> {
                 recording: super::control::recording_of(&c["recording"]),
             })
         })
-        .collect();
+        .take(MAX_CAMERAS + 1)
+        .collect::<Vec<_>>();
     Ok((port, cameras))
 }
 

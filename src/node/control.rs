@@ -159,7 +159,7 @@ fn reply_of(command: &Command, body: &[u8]) -> Reply {
 
 /// A camera's recording from the `recording` of the node's status: (on, status).
 pub fn recording_of(rec: &serde_json::Value) -> (bool, crate::record::RecorderStatus) {
-    let text = |k: &str| rec[k].as_str().map(str::to_owned);
+    let text = |k: &str| rec[k].as_str().map(super::http::clean);
     let status = crate::record::RecorderStatus {
         segments: rec["segments"].as_u64().unwrap_or(0),
         bytes: rec["bytes"].as_u64().unwrap_or(0),
@@ -179,7 +179,7 @@ pub fn status_of(ptz: &serde_json::Value) -> ControlStatus {
         imaging: ptz["imaging"] == true,
         moving: ptz["moving"] == true,
         brightness: ptz["brightness"].as_f64().map(|b| b as f32),
-        last_error: ptz["last_error"].as_str().map(str::to_owned),
+        last_error: ptz["last_error"].as_str().map(super::http::clean),
         sent: 0,
     }
 }

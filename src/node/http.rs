@@ -48,6 +48,24 @@ pub async fn request(
 pub fn error_text(status: hyper::StatusCode, body: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(body)
         .ok()
-        .and_then(|v| v["error"].as_str().map(str::to_owned))
+        .and_then(|v| v["error"].as_str().map(clean))
         .unwrap_or_else(|| format!("the node answers {status}"))
+}
+
+/// The most characters of a node's text we keep (an error, a file name).
+const MAX_TEXT: usize = 200;
+
+/// Whether `c` would move or hide text in a log line or on the wall: control characters,
+/// and the invisible formatting ones (bidirectional overrides, zero widths).
+pub fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// A node's text as we show and log it: no hidden characters, at most [`MAX_TEXT`].
+pub fn clean(text: &str) -> String {
+    text.chars()
+        .filter(|c| !hidden(*c))
+        .take(MAX_TEXT)
+        .collect()
 }

@@ -158,6 +158,15 @@ pub fn response(
     out
 }
 
+/// The request's CSeq to echo: digits only (anything else would be echoed into our
+/// response's head), else `0`.
+pub fn cseq(req: &Request<Vec<u8>>) -> &str {
+    header(req, &headers::CSEQ)
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && c.len() <= 10 && c.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or("0")
+}
+
 /// A request header's value.
 pub fn header<'r>(req: &'r Request<Vec<u8>>, name: &headers::HeaderName) -> Option<&'r str> {
     req.header(name).map(|v| v.as_str())
@@ -191,8 +200,16 @@ pub async fn serve<H: Handler>(stream: TcpStream, mut handler: H, limits: Limits
     let mut chunk = vec![0u8; 4096];
     // Since when the connection idles, or a request has been arriving.
     let mut since = Instant::now();
+    // A connection that never plays (requests that never pass the gate, OPTIONS to hold a
+    // slot) is closed after this, however busy.
+    let not_playing_until = since + limits.idle * 4;
+    let mut framing = Framing::default();
     'conn: loop {
-        let deadline = (!buf.is_empty() || !handler.playing()).then(|| since + limits.idle);
+        let deadline = if handler.playing() {
+            (!buf.is_empty()).then(|| since + limits.idle)
+        } else {
+            Some((since + limits.idle).min(not_playing_until))
+        };
         let read = async {
             match deadline {
                 Some(d) => tokio::time::timeout_at(d, rd.read(&mut chunk))
@@ -211,9 +228,23 @@ pub async fn serve<H: Handler>(stream: TcpStream, mut handler: H, limits: Limits
         }
         buf.extend_from_slice(&chunk[..n]);
         loop {
+            if !framing.worth_parsing(&buf) {
+                if buf.len() > limits.max_message {
+                    let too_big = StatusCode::RequestMessageBodyTooLarge;
+                    let _ = conn
+                        .out
+                        .send(response(handler.server(), too_big, "0", &[], b""))
+                        .await;
+                    break 'conn;
+                }
+                break;
+            }
             let (msg, used) = match Message::<Vec<u8>>::parse(&buf) {
                 Ok(parsed) => parsed,
-                Err(rtsp_types::ParseError::Incomplete(_)) if buf.len() <= limits.max_message => {
+                Err(rtsp_types::ParseError::Incomplete(more))
+                    if buf.len() <= limits.max_message =>
+                {
+                    framing.wait(&buf, more);
                     break;
                 }
                 Err(e) => {
@@ -231,6 +262,7 @@ pub async fn serve<H: Handler>(stream: TcpStream, mut handler: H, limits: Limits
                 }
             };
             buf.drain(..used);
+            framing = Framing::default();
             match msg {
                 Message::Request(req) => {
                     let reply = handler.request(&req, &conn).await;
@@ -257,6 +289,36 @@ pub async fn serve<H: Handler>(stream: TcpStream, mut handler: H, limits: Limits
     drop(conn);
     if !writer_done {
         let _ = writer.await;
+    }
+}
+
+/// When the buffer is worth parsing again: re-parsing a request that arrives a byte at a time
+/// on every byte would cost the square of its length.
+#[derive(Default)]
+struct Framing {
+    /// Bytes already searched for the end of a head.
+    scanned: usize,
+    /// The parser said it needs this many bytes in all.
+    need: usize,
+}
+
+impl Framing {
+    fn worth_parsing(&mut self, buf: &[u8]) -> bool {
+        if buf.len() < self.need {
+            return false;
+        }
+        if buf.first() == Some(&b'$') || self.need > 0 {
+            return true;
+        }
+        let from = self.scanned.saturating_sub(3);
+        self.scanned = buf.len();
+        memchr::memmem::find(&buf[from..], b"\r\n\r\n").is_some()
+            || memchr::memmem::find(&buf[from..], b"\n\n").is_some()
+    }
+
+    /// The parser wants more: `more` bytes, when it knows.
+    fn wait(&mut self, buf: &[u8], more: Option<std::num::NonZeroUsize>) {
+        self.need = more.map_or(buf.len() + 1, |m| buf.len() + m.get());
     }
 }
 
@@ -351,6 +413,15 @@ mod tests {
             answer(addr, b"garbage\r\n\r\n").await.get(..12),
             Some("RTSP/1.0 400")
         );
+        // A request a byte at a time is still read (once whole).
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.set_nodelay(true).unwrap();
+        for b in b"OPTIONS * RTSP/1.0\r\nCSeq: 7\r\n\r\n" {
+            c.write_all(&[*b]).await.unwrap();
+        }
+        let mut got = [0u8; 12];
+        c.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"RTSP/1.0 200");
     }
 
     #[test]

@@ -80,6 +80,8 @@ impl Drop for Client {
 pub struct Feed {
     state: Mutex<State>,
     live: broadcast::Sender<Arc<Unit>>,
+    /// Set when the camera is gone (removed, or its node's list dropped it): clients end.
+    ended: watch::Sender<bool>,
     described: watch::Sender<Option<Arc<Description>>>,
     clients: AtomicUsize,
     last_left: AtomicI64,
@@ -143,6 +145,7 @@ impl Default for Feed {
         Self {
             state: Mutex::default(),
             live: broadcast::channel(BROADCAST).0,
+            ended: watch::channel(false).0,
             described: watch::channel(None).0,
             clients: AtomicUsize::new(0),
             last_left: AtomicI64::new(i64::MIN / 2),
@@ -153,6 +156,24 @@ impl Default for Feed {
 impl Feed {
     pub fn new() -> Arc<Self> {
         Arc::default()
+    }
+
+    /// The state, even after a panic elsewhere left its lock poisoned (the worker must go
+    /// on feeding).
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The camera is gone: every client ends (BYE), and no new one starts.
+    pub fn end(&self) {
+        self.ended.send_replace(true);
+    }
+
+    /// Becomes true once the camera is gone.
+    pub fn ended(&self) -> watch::Receiver<bool> {
+        self.ended.subscribe()
     }
 
     /// Counts a client from now until the handle is dropped.
@@ -173,28 +194,32 @@ impl Feed {
         found.ok()?.ok()?.clone()
     }
 
-    /// A client's start: the cached group of pictures and the live units after it, exactly.
-    pub fn subscribe(&self, client: Client) -> Option<Subscription> {
-        let state = self.state.lock().expect("feed lock");
-        Some(Subscription {
-            description: state.description.clone()?,
-            live: self.live.subscribe(),
-            backlog: state.gop.clone(),
-            _client: client,
-        })
+    /// A client's start: the cached group of pictures and the live units after it, exactly;
+    /// the client back when there is nothing to describe yet or the camera is gone.
+    pub fn subscribe(&self, client: Client) -> Result<Subscription, Client> {
+        let state = self.lock();
+        match state.description.clone() {
+            Some(description) if !*self.ended.borrow() => Ok(Subscription {
+                description,
+                live: self.live.subscribe(),
+                backlog: state.gop.clone(),
+                _client: client,
+            }),
+            _ => Err(client),
+        }
     }
 
     /// The NTP time of `pts` on the audio or video track: by the camera's sender reports
     /// when it sends them, else by our arrival clock.
     pub fn ntp(&self, audio: bool, pts: i64) -> Option<u64> {
-        let state = self.state.lock().expect("feed lock");
+        let state = self.lock();
         let (at, ntp) = state.clocks[usize::from(audio)]?;
         let clock = if audio {
             i64::from(state.description.as_ref()?.audio.as_ref()?.sample_rate)
         } else {
             90_000
         };
-        let delta = i128::from(pts - at) * (1i128 << 32) / i128::from(clock.max(1));
+        let delta = (i128::from(pts) - i128::from(at)) * (1i128 << 32) / i128::from(clock.max(1));
         Some((i128::from(ntp) + delta) as u64)
     }
 
@@ -239,7 +264,7 @@ impl Feed {
 
 impl MediaSink for Feed {
     fn video(&self, session: &Arc<SessionInfo>, unit: &VideoUnit) {
-        let mut state = self.state.lock().expect("feed lock");
+        let mut state = self.lock();
         let pts = state
             .video
             .place(session.id, unit.pts, unit.wall_ms, 90_000);
@@ -275,7 +300,7 @@ impl MediaSink for Feed {
     }
 
     fn audio(&self, session: &Arc<SessionInfo>, unit: &AudioUnit) {
-        let mut state = self.state.lock().expect("feed lock");
+        let mut state = self.lock();
         let Some(description) = state.description.clone() else {
             return;
         };
@@ -302,7 +327,7 @@ impl MediaSink for Feed {
     }
 
     fn session_ended(&self, _id: u64) {
-        let mut state = self.state.lock().expect("feed lock");
+        let mut state = self.lock();
         state.gop = Vec::new();
         state.caching = false;
         state.clocks = [None, None];
@@ -314,7 +339,7 @@ impl MediaSink for Feed {
     }
 
     fn sender_report(&self, id: u64, audio: bool, pts: i64, ntp: u64) {
-        let mut state = self.state.lock().expect("feed lock");
+        let mut state = self.lock();
         let timeline = if audio { &state.audio } else { &state.video };
         if let Some(ours) = timeline.map(id, pts) {
             state.clocks[usize::from(audio)] = Some((ours, ntp));

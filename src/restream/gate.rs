@@ -20,7 +20,8 @@ pub struct Gate {
 /// What a request may do.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
-    Pass,
+    /// With the unlock key that opened the camera's lock, if it has one.
+    Pass(Option<String>),
     /// 401 with a Digest challenge.
     Challenge,
 }
@@ -44,17 +45,28 @@ impl Gate {
         };
         let locks = self.locks.as_ref().filter(|l| l.has_lock(camera));
         let key_as_password =
-            locks.is_some_and(|l| l.digest_keys(camera).iter().any(|k| proves(k)));
+            locks.and_then(|l| l.digest_keys(camera).into_iter().find(|k| proves(k)));
         let token = self
             .token
             .as_ref()
-            .is_none_or(|t| key_as_password || proves(t));
-        let lock = locks.is_none_or(|l| key_as_password || l.key_allows(camera, key));
-        if token && lock {
-            Verdict::Pass
-        } else {
-            Verdict::Challenge
+            .is_none_or(|t| key_as_password.is_some() || proves(t));
+        let opened = match locks {
+            None => Some(None),
+            Some(_) if key_as_password.is_some() => Some(key_as_password),
+            Some(l) => l.key_allows(camera, key).then(|| key.map(str::to_owned)),
+        };
+        match (token, opened) {
+            (true, Some(key)) => Verdict::Pass(key),
+            _ => Verdict::Challenge,
         }
+    }
+
+    /// Whether camera `camera` still lets in a client that `key` let in (a lock may have
+    /// been set, or the key expired, since).
+    pub fn still_open(&self, camera: &str, key: Option<&str>) -> bool {
+        self.locks
+            .as_ref()
+            .is_none_or(|l| !l.has_lock(camera) || l.key_allows(camera, key))
     }
 }
 
@@ -78,7 +90,7 @@ mod tests {
         let open = Gate::default();
         assert_eq!(
             open.check(None, "DESCRIBE", "Gate", None, "n"),
-            Verdict::Pass
+            Verdict::Pass(None)
         );
         let gate = Gate {
             token: Some("s3cret".into()),
@@ -86,7 +98,7 @@ mod tests {
         };
         let check = |a: Option<&str>| gate.check(a, "DESCRIBE", "Gate", None, "n");
         assert_eq!(check(None), Verdict::Challenge);
-        assert_eq!(check(Some(&auth("s3cret", "n"))), Verdict::Pass);
+        assert_eq!(check(Some(&auth("s3cret", "n"))), Verdict::Pass(None));
         assert_eq!(check(Some(&auth("wrong", "n"))), Verdict::Challenge);
         assert_eq!(
             check(Some(&auth("s3cret", "old"))),
@@ -123,12 +135,19 @@ mod tests {
         };
         let check = |a: Option<&str>, k: Option<&str>| gate.check(a, "DESCRIBE", "Gate", k, "n");
         assert_eq!(check(Some(&auth("tok", "n")), None), Verdict::Challenge);
-        assert_eq!(check(Some(&auth("tok", "n")), Some(&key)), Verdict::Pass);
+        assert_eq!(
+            check(Some(&auth("tok", "n")), Some(&key)),
+            Verdict::Pass(Some(key.clone()))
+        );
         assert_eq!(
             check(Some(&auth("tok", "n")), Some("nope")),
             Verdict::Challenge
         );
-        assert_eq!(check(Some(&auth(&key, "n")), None), Verdict::Pass);
+        assert_eq!(
+            check(Some(&auth(&key, "n")), None),
+            Verdict::Pass(Some(key.clone()))
+        );
+        assert!(gate.still_open("Gate", Some(&key)));
         assert_eq!(
             check(None, Some(&key)),
             Verdict::Challenge,
@@ -136,8 +155,10 @@ mod tests {
         );
         assert_eq!(
             gate.check(Some(&auth("tok", "n")), "DESCRIBE", "Other", None, "n"),
-            Verdict::Pass,
+            Verdict::Pass(None),
             "an unlocked camera"
         );
+        gate.locks.as_ref().unwrap().lock_all();
+        assert!(!gate.still_open("Gate", Some(&key)), "locked again");
     }
 }

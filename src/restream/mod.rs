@@ -45,8 +45,12 @@ impl Catalog {
         }
     }
 
+    /// Camera `camera` is gone: its clients end.
     pub fn remove(&self, camera: &str) {
-        self.write().remove(camera);
+        if let Some(s) = self.write().remove(camera) {
+            s.main.end();
+            s.sub.iter().for_each(|f| f.end());
+        }
     }
 
     pub fn streams(&self, camera: &str) -> Option<Streams> {

@@ -56,6 +56,9 @@ pub struct Client {
     pub close: mpsc::Sender<()>,
     /// Our CNAME in sender reports.
     pub cname: String,
+    /// Whether the client may still watch (a view lock set, or its key expired, since it
+    /// started); asked with every sender report.
+    pub allowed: Box<dyn Fn() -> bool + Send>,
 }
 
 struct Sender {
@@ -83,30 +86,37 @@ pub async fn run(feed: Arc<Feed>, mut sub: Subscription, client: Client) {
     };
     let backlog = std::mem::take(&mut sub.backlog);
     if s.client.video.is_some() {
+        // The whole group, waiting for room (bounded by the writer's stall limit): a group cut
+        // short cannot be decoded.
         let n = backlog.len();
         for (i, unit) in backlog.iter().enumerate() {
             let base = s.client.video.as_ref().map_or(0, |t| t.base);
             let ts = base.wrapping_sub((n - 1 - i) as u32);
-            if s.emit(unit, ts, false).is_err() {
+            let message = s.pack(unit, ts, false);
+            if !s.client.out.send(message).await {
                 return;
             }
         }
         s.starts[0] = backlog.last().map(|u| u.pts);
     }
+    let mut ended = s.feed.ended();
     loop {
-        let unit = match sub.live.recv().await {
-            Ok(unit) => unit,
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                s.fell_behind(n);
-                continue;
-            }
-            Err(broadcast::error::RecvError::Closed) => break,
+        let unit = tokio::select! {
+            unit = sub.live.recv() => match unit {
+                Ok(unit) => unit,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    s.fell_behind(n);
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            _ = ended.wait_for(|gone| *gone) => break,
         };
         if unit.generation != s.description.generation {
             break;
         }
         if s.live(&unit).is_err() {
-            return;
+            break;
         }
     }
     s.end().await;
@@ -132,7 +142,12 @@ impl Sender {
         let Some(base) = track.as_ref().map(|t| t.base) else {
             return Ok(());
         };
-        let restarts = unit.keyframe && !unit.audio;
+        // Video restarts at a keyframe; sound alone at any frame.
+        let restarts = if unit.audio {
+            self.client.video.is_none()
+        } else {
+            unit.keyframe
+        };
         if self.skipping && !restarts {
             self.dropped += 1;
             return Ok(());
@@ -150,14 +165,33 @@ impl Sender {
             }
             self.starts[k] = Some(unit.pts);
         }
-        let since = unit.pts - self.starts[k].unwrap_or(unit.pts);
+        let since = unit.pts.wrapping_sub(self.starts[k].unwrap_or(unit.pts));
         let ts = base.wrapping_add(since as u32);
-        self.emit(unit, ts, true)
+        if self.reports[k].is_some_and(|t| t.elapsed() >= REPORT_EVERY) && !(self.client.allowed)()
+        {
+            tracing::info!("restream client ended: the camera is locked to it now");
+            return Err(Refused::Closed);
+        }
+        self.emit(unit, ts)
     }
 
-    /// Packs `unit` at RTP time `ts` (after a sender report when one is due) into one queued
-    /// message. A full queue drops it and skips to the next keyframe.
-    fn emit(&mut self, unit: &Unit, ts: u32, live: bool) -> Result<(), Refused> {
+    /// Queues `unit` at RTP time `ts` if there is room; a full queue drops it and skips to
+    /// the next keyframe. Ends the client when it may no longer watch.
+    fn emit(&mut self, unit: &Unit, ts: u32) -> Result<(), Refused> {
+        let message = self.pack(unit, ts, true);
+        match self.client.out.offer(message) {
+            Ok(()) => Ok(()),
+            Err(Refused::Full) => {
+                self.fell_behind(1);
+                Ok(())
+            }
+            Err(Refused::Closed) => Err(Refused::Closed),
+        }
+    }
+
+    /// `unit` at RTP time `ts` as one message of interleaved packets, after a sender report
+    /// when one is due on a live unit.
+    fn pack(&mut self, unit: &Unit, ts: u32, live: bool) -> Vec<u8> {
         let k = usize::from(unit.audio);
         let due = live && self.reports[k].is_none_or(|t| t.elapsed() >= REPORT_EVERY);
         let ntp = due.then(|| self.feed.ntp(unit.audio, unit.pts)).flatten();
@@ -169,7 +203,7 @@ impl Sender {
             self.client.video.as_mut()
         };
         let Some(track) = track else {
-            return Ok(());
+            return Vec::new();
         };
         let mut message = Vec::with_capacity(unit.data.len() + unit.data.len() / 64 + 128);
         if let Some(ntp) = ntp {
@@ -183,14 +217,7 @@ impl Sender {
         for packet in packets(&description, &mut track.rtp, unit, ts) {
             interleave(track.channel, &packet, &mut message);
         }
-        match self.client.out.offer(message) {
-            Ok(()) => Ok(()),
-            Err(Refused::Full) => {
-                self.fell_behind(1);
-                Ok(())
-            }
-            Err(Refused::Closed) => Err(Refused::Closed),
-        }
+        message
     }
 
     /// BYE on every track, then the connection closes (after what is queued is written).
@@ -260,7 +287,7 @@ mod tests {
         let feed = Feed::new();
         let s = session(1);
         feed.video(&s, &unit(0, true, 640));
-        let sub = feed.subscribe(feed.client()).unwrap();
+        let sub = feed.subscribe(feed.client()).ok().unwrap();
         let (out, mut queue) = Outbox::channel(2);
         let (close, mut closed) = mpsc::channel(1);
         let client = Client {
@@ -269,6 +296,7 @@ mod tests {
             out,
             close,
             cname: "test".into(),
+            allowed: Box::new(|| true),
         };
         let task = tokio::spawn(run(feed.clone(), sub, client));
         // The queue holds two messages: the cached keyframe and one more; the rest of the
@@ -305,5 +333,33 @@ mod tests {
         assert_eq!((channel, packet[1]), (1, 203));
         assert!(closed.recv().await.is_some());
         task.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_removed_camera_ends_its_clients_and_sound_alone_recovers() {
+        let feed = Feed::new();
+        let s = session(1);
+        feed.video(&s, &unit(0, true, 640));
+        let sub = feed.subscribe(feed.client()).ok().unwrap();
+        let (out, mut queue) = Outbox::channel(8);
+        let (close, mut closed) = mpsc::channel(1);
+        let client = Client {
+            video: Some(Track::new(0)),
+            audio: None,
+            out,
+            close,
+            cname: "test".into(),
+            allowed: Box::new(|| true),
+        };
+        let task = tokio::spawn(run(feed.clone(), sub, client));
+        feed.end();
+        assert!(closed.recv().await.is_some(), "asked to close");
+        let mut last = Vec::new();
+        while let Ok(m) = queue.try_recv() {
+            last = m;
+        }
+        assert_eq!(packets_of(&last)[0].1[1], 203, "BYE last");
+        task.await.unwrap();
+        assert!(feed.subscribe(feed.client()).is_err(), "no new client");
     }
 }

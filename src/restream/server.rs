@@ -41,6 +41,8 @@ struct Session {
     feed: Arc<Feed>,
     /// Keeps the camera's session up from SETUP until PLAY takes it over.
     client: Option<FeedClient>,
+    /// The unlock key that opened the camera's lock (checked again while it plays).
+    key: Option<String>,
     video: Option<Track>,
     audio: Option<Track>,
     sender: Option<tokio::task::JoinHandle<()>>,
@@ -79,7 +81,7 @@ impl Answer<'_> {
 impl conn::Handler for Connection {
     async fn request(&mut self, req: &Request<Vec<u8>>, conn: &Conn) -> Reply {
         let answer = Answer {
-            cseq: header(req, &headers::CSEQ).unwrap_or("0"),
+            cseq: conn::cseq(req),
         };
         let method = req.method().clone();
         if matches!(method, Method::Options) {
@@ -98,9 +100,11 @@ impl conn::Handler for Connection {
         let session = self.session.as_ref().filter(|s| {
             header(req, &headers::SESSION).is_some_and(|h| h.split(';').next() == Some(&*s.id))
         });
-        let path = match (session, named) {
-            (Some(s), None) => s.path.clone(),
-            (Some(s), Some(p)) if p.camera == s.path.camera && p.sub == s.path.sub => p,
+        let (path, key) = match (session, named) {
+            (Some(s), None) => (s.path.clone(), s.key.clone()),
+            (Some(s), Some(p)) if p.camera == s.path.camera && p.sub == s.path.sub => {
+                (p, s.key.clone())
+            }
             (_, None) => return answer.reply(StatusCode::NotFound, &[]).into(),
             (_, Some(path)) => {
                 let verdict = self.shared.gate.check(
@@ -110,7 +114,7 @@ impl conn::Handler for Connection {
                     self.key.as_deref(),
                     &self.nonce,
                 );
-                if verdict == Verdict::Challenge {
+                let Verdict::Pass(key) = verdict else {
                     self.nonce = super::digest::random_hex();
                     let challenge = super::digest::challenge(super::gate::REALM, &self.nonce);
                     return answer
@@ -119,8 +123,8 @@ impl conn::Handler for Connection {
                             &[(headers::WWW_AUTHENTICATE, challenge)],
                         )
                         .into();
-                }
-                path
+                };
+                (path, key)
             }
         };
         let Some(feed) = self.shared.catalog.feed(&path) else {
@@ -128,7 +132,7 @@ impl conn::Handler for Connection {
         };
         match method {
             Method::Describe => self.describe(req, conn, &answer, &path, &feed).await,
-            Method::Setup => self.setup(req, &answer, path, feed),
+            Method::Setup => self.setup(req, &answer, (path, key), feed),
             Method::Play => self.play(req, conn, &answer),
             Method::Teardown => {
                 self.session = None;
@@ -193,7 +197,7 @@ impl Connection {
         &mut self,
         req: &Request<Vec<u8>>,
         answer: &Answer<'_>,
-        path: StreamPath,
+        (path, key): (StreamPath, Option<String>),
         feed: Arc<Feed>,
     ) -> Reply {
         let transport = header(req, &headers::TRANSPORT).unwrap_or("");
@@ -209,6 +213,7 @@ impl Connection {
             id: format!("{:016X}", rand::random::<u64>()),
             path: path.clone(),
             client: Some(feed.client()),
+            key,
             feed: feed.clone(),
             video: None,
             audio: None,
@@ -219,7 +224,8 @@ impl Connection {
         } else {
             &mut session.video
         };
-        if session.path.stream() != path.stream() || slot.is_some() || session.sender.is_some() {
+        let other = (&session.path.camera, session.path.sub) != (&path.camera, path.sub);
+        if other || slot.is_some() || session.sender.is_some() {
             // Each track once, all of one stream, before PLAY.
             return answer
                 .reply(StatusCode::AggregateOperationNotAllowed, &[])
@@ -264,8 +270,15 @@ impl Connection {
         if s.sender.is_some() {
             return reply_ok(s, String::new());
         }
-        let Some(sub) = s.client.take().and_then(|c| s.feed.subscribe(c)) else {
+        let Some(client) = s.client.take() else {
             return answer.reply(StatusCode::ServiceUnavailable, &[]).into();
+        };
+        let sub = match s.feed.subscribe(client) {
+            Ok(sub) => sub,
+            Err(client) => {
+                s.client = Some(client);
+                return answer.reply(StatusCode::ServiceUnavailable, &[]).into();
+            }
         };
         let base = req.request_uri().map_or_else(String::new, |u| {
             let mut u = u.clone();
@@ -292,6 +305,11 @@ impl Connection {
             out: conn.out.clone(),
             close: conn.closer(),
             cname: format!("opticlink@{}", conn.local.map_or(0, |a| a.port())),
+            allowed: {
+                let (shared, camera, key) =
+                    (self.shared.clone(), s.path.camera.clone(), s.key.clone());
+                Box::new(move || shared.gate.still_open(&camera, key.as_deref()))
+            },
         };
         s.sender = Some(tokio::spawn(send::run(s.feed.clone(), sub, client)));
         tracing::info!(

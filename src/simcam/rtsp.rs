@@ -123,7 +123,7 @@ async fn handle(
     session: &mut Option<SessionState>,
     nonce: &mut String,
 ) -> Vec<u8> {
-    let cseq = header(req, &headers::CSEQ).unwrap_or("0").to_owned();
+    let cseq = conn::cseq(req).to_owned();
     let reply = |status, extra: &[(headers::HeaderName, String)], body: &[u8]| {
         response(status, &cseq, extra, body)
     };
