@@ -448,3 +448,53 @@ fn the_token_guards_the_restream_and_a_new_stream_ends_its_clients() {
     });
     assert_eq!(s["streams"][0]["codec_name"], "hevc", "{s}");
 }
+
+/// `ffprobe` over TCP: the first stream's width, or what it printed on failure.
+fn probe_width(url: &str) -> Result<u64, String> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-of", "json", "-rtsp_transport", "tcp"])
+        .args(["-show_entries", "stream=width", url])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    json["streams"][0]["width"]
+        .as_u64()
+        .filter(|_| out.status.success())
+        .ok_or_else(|| String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn a_locked_camera_needs_its_key_on_the_restream_too() {
+    let _g = common::heavy();
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, state) = crate::locks::locked_sim_config(dir.path(), (160, 90));
+    let app = Proc::start(
+        &["--headless", "--config", &cfg],
+        &[("OPTICLINK_STATE_DIR", state.as_str())],
+    );
+    app.wait_state("Sim 2", "live", Duration::from_secs(30));
+    let port = app.status()["rtsp_port"].as_u64().unwrap();
+    let url = |camera: &str, auth: &str, query: &str| {
+        format!("rtsp://{auth}127.0.0.1:{port}/{camera}/main{query}")
+    };
+    assert_eq!(probe_width(&url("Sim%201", "", "")), Ok(160), "not locked");
+    let refused = probe_width(&url("Sim%202", "", "")).unwrap_err();
+    assert!(refused.contains("401"), "{refused}");
+    let (code, body) = common::http_post(
+        app.api_port(),
+        "/api/cameras/Sim%202/unlock",
+        r#"{"password":"pw"}"#,
+    );
+    assert_eq!(code, 200, "{body}");
+    let key: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let key = key["key"].as_str().unwrap();
+    assert_eq!(
+        probe_width(&url("Sim%202", "", &format!("?key={key}"))),
+        Ok(160)
+    );
+    let as_password = format!("viewer:{key}@");
+    assert_eq!(probe_width(&url("Sim%202", &as_password, "")), Ok(160));
+    let wrong = probe_width(&url("Sim%202", "viewer:nope@", "")).unwrap_err();
+    assert!(wrong.contains("401"), "{wrong}");
+    assert!(!app.log().contains(key), "the key was logged");
+}
