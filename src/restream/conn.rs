@@ -5,6 +5,8 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rtsp_types::{Message, Request, Response, StatusCode, Version, headers};
@@ -26,11 +28,53 @@ pub struct Limits {
     pub write_stall: Duration,
     /// Messages (responses, access units) waiting for the writer.
     pub queue: usize,
+    /// Bytes waiting for the writer.
+    pub queue_bytes: usize,
 }
 
-/// The queue to a connection's writer.
+/// The queue to a connection's writer, bounded in messages and in bytes.
 #[derive(Clone)]
-pub struct Outbox(mpsc::Sender<Vec<u8>>);
+pub struct Outbox {
+    tx: mpsc::Sender<Vec<u8>>,
+    bytes: Arc<Queued>,
+}
+
+/// Bytes waiting in a queue, and a wake-up when the writer takes some.
+struct Queued {
+    now: AtomicUsize,
+    max: usize,
+    taken: tokio::sync::Notify,
+}
+
+/// The reading end of an [`Outbox`].
+pub struct Inbox {
+    rx: mpsc::Receiver<Vec<u8>>,
+    bytes: Arc<Queued>,
+}
+
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        // A sender waiting for room learns the connection is gone.
+        self.rx.close();
+        self.bytes.taken.notify_waiters();
+    }
+}
+
+impl Inbox {
+    pub async fn recv(&mut self) -> Option<Vec<u8>> {
+        let message = self.rx.recv().await?;
+        self.bytes.now.fetch_sub(message.len(), Ordering::Relaxed);
+        self.bytes.taken.notify_waiters();
+        Some(message)
+    }
+
+    pub fn try_recv(&mut self) -> Option<Vec<u8>> {
+        let message = self.rx.try_recv().ok()?;
+        self.bytes.now.fetch_sub(message.len(), Ordering::Relaxed);
+        self.bytes.taken.notify_waiters();
+        Some(message)
+    }
+}
 
 /// Why [`Outbox::offer`] did not queue a message.
 #[derive(Debug, PartialEq, Eq)]
@@ -42,22 +86,64 @@ pub enum Refused {
 }
 
 impl Outbox {
-    /// A queue of `capacity` messages, and its reading end.
-    pub fn channel(capacity: usize) -> (Self, mpsc::Receiver<Vec<u8>>) {
+    /// A queue of `capacity` messages and at most `max_bytes` (one bigger message passes when
+    /// the queue is empty), and its reading end.
+    pub fn channel(capacity: usize, max_bytes: usize) -> (Self, Inbox) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        (Self(tx), rx)
+        let bytes = Arc::new(Queued {
+            now: AtomicUsize::new(0),
+            max: max_bytes,
+            taken: tokio::sync::Notify::new(),
+        });
+        (
+            Self {
+                tx,
+                bytes: bytes.clone(),
+            },
+            Inbox { rx, bytes },
+        )
+    }
+
+    fn room_for(&self, len: usize) -> bool {
+        let now = self.bytes.now.load(Ordering::Relaxed);
+        now == 0 || now + len <= self.bytes.max
     }
 
     /// Queues `bytes`, waiting for room; `false` once the connection is gone.
     pub async fn send(&self, bytes: Vec<u8>) -> bool {
-        self.0.send(bytes).await.is_ok()
+        loop {
+            let taken = self.bytes.taken.notified();
+            if self.room_for(bytes.len()) || self.tx.is_closed() {
+                break;
+            }
+            taken.await;
+        }
+        self.bytes.now.fetch_add(bytes.len(), Ordering::Relaxed);
+        let len = bytes.len();
+        let sent = self.tx.send(bytes).await.is_ok();
+        if !sent {
+            self.bytes.now.fetch_sub(len, Ordering::Relaxed);
+        }
+        sent
     }
 
     /// Queues `bytes` if there is room now.
     pub fn offer(&self, bytes: Vec<u8>) -> Result<(), Refused> {
-        self.0.try_send(bytes).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => Refused::Full,
-            mpsc::error::TrySendError::Closed(_) => Refused::Closed,
+        if !self.room_for(bytes.len()) {
+            return Err(if self.tx.is_closed() {
+                Refused::Closed
+            } else {
+                Refused::Full
+            });
+        }
+        let len = bytes.len();
+        self.bytes.now.fetch_add(len, Ordering::Relaxed);
+        self.tx.try_send(bytes).map_err(|e| {
+            self.bytes.now.fetch_sub(len, Ordering::Relaxed);
+            match e {
+                mpsc::error::TrySendError::Full(_) => Refused::Full,
+                mpsc::error::TrySendError::Closed(_) => Refused::Closed,
+            }
         })
     }
 }
@@ -82,8 +168,8 @@ impl Conn {
     /// A connection with no socket (fuzzing the handlers): what it sends comes out of the
     /// receiver.
     #[cfg(test)]
-    pub fn detached() -> (Self, mpsc::Receiver<Vec<u8>>) {
-        let (out, rx) = Outbox::channel(1 << 16);
+    pub fn detached() -> (Self, Inbox) {
+        let (out, rx) = Outbox::channel(1 << 16, usize::MAX / 2);
         let conn = Self {
             peer: SocketAddr::from(([127, 0, 0, 1], 1)),
             local: None,
@@ -186,7 +272,7 @@ pub async fn serve<H: Handler>(stream: TcpStream, mut handler: H, limits: Limits
         return;
     };
     let (mut rd, wr) = stream.into_split();
-    let (out, out_rx) = Outbox::channel(limits.queue);
+    let (out, out_rx) = Outbox::channel(limits.queue, limits.queue_bytes);
     let (close, mut close_rx) = mpsc::channel::<()>(1);
     let mut writer = tokio::spawn(write_out(wr, out_rx, limits.write_stall));
     let mut writer_done = false;
@@ -323,7 +409,7 @@ impl Framing {
 }
 
 /// Writes what is queued until the queue closes or a write stalls.
-async fn write_out(mut wr: OwnedWriteHalf, mut queue: mpsc::Receiver<Vec<u8>>, stall: Duration) {
+async fn write_out(mut wr: OwnedWriteHalf, mut queue: Inbox, stall: Duration) {
     while let Some(bytes) = queue.recv().await {
         match tokio::time::timeout(stall, wr.write_all(&bytes)).await {
             Ok(Ok(())) => {}
@@ -394,6 +480,7 @@ mod tests {
             idle: Duration::from_millis(300),
             write_stall: Duration::from_secs(1),
             queue: 4,
+            queue_bytes: 1 << 20,
         };
         tokio::spawn(async move {
             while let Ok((s, _)) = listener.accept().await {
@@ -422,6 +509,29 @@ mod tests {
         let mut got = [0u8; 12];
         c.read_exact(&mut got).await.unwrap();
         assert_eq!(&got, b"RTSP/1.0 200");
+    }
+
+    #[tokio::test]
+    async fn the_queue_is_bounded_in_bytes_but_takes_one_big_message() {
+        let (out, mut inbox) = Outbox::channel(10, 100);
+        assert_eq!(out.offer(vec![0; 60]), Ok(()));
+        assert_eq!(out.offer(vec![0; 60]), Err(Refused::Full));
+        assert_eq!(inbox.recv().await.map(|m| m.len()), Some(60));
+        assert_eq!(
+            out.offer(vec![0; 500]),
+            Ok(()),
+            "alone, a keyframe of any size"
+        );
+        let waiting = tokio::spawn({
+            let out = out.clone();
+            async move { out.send(vec![0; 10]).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "waits for room");
+        assert_eq!(inbox.recv().await.map(|m| m.len()), Some(500));
+        assert!(waiting.await.unwrap());
+        drop(inbox);
+        assert_eq!(out.offer(vec![0; 1]), Err(Refused::Closed));
     }
 
     #[test]

@@ -161,6 +161,7 @@ pub fn start(
         idle: std::time::Duration::from_secs(servers.header_timeout_secs),
         write_stall: crate::serve::stall::WRITE_STALL,
         queue: 64,
+        queue_bytes: 4 << 20,
     };
     let on_bound: crate::serve::OnBound = Arc::new(move |addr: SocketAddr, refused| {
         if let Some((port, why)) = refused.first() {

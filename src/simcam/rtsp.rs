@@ -56,6 +56,7 @@ const LIMITS: Limits = Limits {
     idle: std::time::Duration::from_secs(60),
     write_stall: crate::serve::stall::WRITE_STALL,
     queue: 1024,
+    queue_bytes: 64 << 20,
 };
 
 async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
