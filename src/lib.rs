@@ -146,21 +146,14 @@ pub fn app(config: Config, mode: Mode) -> std::io::Result<App> {
     }
     // After the API, whose default port is the restream's first fallback.
     let restreams = camera::Restreams::default();
-    match restream::start(
-        runtime.handle(),
-        &config.servers,
-        restreams.0.clone(),
-        locks.clone(),
-        board.clone(),
-    ) {
-        Ok(server) => {
-            app.insert_resource(camera::RestreamServer(server));
-        }
-        Err(e) => error!("RTSP restream cannot start: {e}"),
-    }
-    // The nodes' cameras join through the API's commands, as cameras added at run time.
     let nodes = camera::Nodes::default();
-    node::client::spawn(runtime.handle(), &config.nodes, commands, nodes.0.clone());
+    start_restream_and_nodes(
+        &mut app,
+        &runtime,
+        &config,
+        (&restreams, &nodes),
+        (locks.clone(), board.clone(), commands),
+    );
     // 3. Events on disk beside the recordings, and over MQTT, from the log's live feed (never
     //    from the ECS).
     if let Err(e) = events::store::spawn_writer(config.recording.dir.clone(), &events.0) {
@@ -285,6 +278,29 @@ fn sim_config(sim: &config::SimulatedConfig) -> simcam::SimConfig {
 
 /// The status before the first frame publishes the real one (a window can take a second to
 /// open): every camera connecting, or offline when disabled.
+/// The RTSP restream of every camera, and the followers of the config's nodes, whose
+/// cameras join through the API's `commands` as cameras added at run time.
+fn start_restream_and_nodes(
+    app: &mut App,
+    runtime: &runtime::Runtime,
+    config: &Config,
+    (restreams, nodes): (&camera::Restreams, &camera::Nodes),
+    (locks, board, commands): (
+        std::sync::Arc<locks::Locks>,
+        serve::StatusBoard,
+        serve::api::CommandSender,
+    ),
+) {
+    let catalog = restreams.0.clone();
+    match restream::start(runtime.handle(), &config.servers, catalog, locks, board) {
+        Ok(server) => {
+            app.insert_resource(camera::RestreamServer(server));
+        }
+        Err(e) => error!("RTSP restream cannot start: {e}"),
+    }
+    node::client::spawn(runtime.handle(), &config.nodes, commands, nodes.0.clone());
+}
+
 fn connecting_board(config: &Config, runtime: &runtime::Runtime) -> serve::StatusBoard {
     let board = serve::StatusBoard::default();
     if let Ok(mut snapshot) = board.write() {

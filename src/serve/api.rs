@@ -165,6 +165,19 @@ pub fn start(
     )
 }
 
+/// `GET /api/node`: who this node is and where it serves.
+fn node(snapshot: &super::StatusSnapshot) -> Response<Body> {
+    reply_json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "id": snapshot.node.id,
+            "name": snapshot.node.name,
+            "version": snapshot.node.version,
+            "ports": { "api": snapshot.api_port, "rtsp": snapshot.rtsp_port },
+        }),
+    )
+}
+
 /// What every request of the API may reach.
 struct Shared {
     board: StatusBoard,
@@ -213,15 +226,7 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
         (&Method::GET, ["api", "events", "stream"]) => {
             events_route(&req, shared, &snapshot, true).await
         }
-        (&Method::GET, ["api", "node"]) => reply_json(
-            StatusCode::OK,
-            &serde_json::json!({
-                "id": snapshot.node.id,
-                "name": snapshot.node.name,
-                "version": snapshot.node.version,
-                "ports": { "api": snapshot.api_port, "rtsp": snapshot.rtsp_port },
-            }),
-        ),
+        (&Method::GET, ["api", "node"]) => node(&snapshot),
         (&Method::GET, ["api", "windows"]) => super::windows::list(&snapshot),
         (&Method::POST, ["api", "windows", name]) => {
             super::windows::change(req, &percent_decode(name), &snapshot, commands).await

@@ -486,3 +486,13 @@ pub fn display_number(child: &mut Child, what: &str) -> u32 {
         .parse()
         .unwrap_or_else(|_| panic!("{what} did not start: {line:?}"))
 }
+
+/// A loopback port free now (for a server whose port must be known before it starts, or kept
+/// across its restart).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

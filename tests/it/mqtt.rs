@@ -63,14 +63,6 @@ impl Listener {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn motion_discovery_reconnect_and_last_will_over_mqtt() {
     let _g = common::heavy();
@@ -83,7 +75,7 @@ fn motion_discovery_reconnect_and_last_will_over_mqtt() {
         },
     );
     sim.set_motion(1, false);
-    let port = free_port();
+    let port = common::free_port();
     let mut mosquitto = broker(port);
     let mut app = Proc::headless(&format!(
         "(cameras: [(name: \"Front Door\", url: \"{}\", onvif: Some((url: \"{}\")),

@@ -124,15 +124,6 @@ fn a_node_tells_who_it_is_and_what_happens_there() {
     assert_eq!(node["id"], id.as_str());
 }
 
-/// A port free now (for a node whose address a wall names, kept across its restart).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `opticlink --headless` with `config` written to `DIR/NAME.ron`.
 fn headless_at(dir: &std::path::Path, name: &str, config: &str, envs: &[(&str, &str)]) -> Proc {
     let path = dir.join(format!("{name}.ron"));
@@ -180,7 +171,7 @@ fn a_wall_over_two_nodes_shows_their_cameras_and_marks_only_a_lost_nodes_tiles()
     let (sim1, sim2) = (two(&rt), two(&rt));
     let token = "deployment-token-5f2b9c0e7d1a4b3c";
     let work = tempfile::tempdir().unwrap();
-    let (port1, port2) = (free_port(), free_port());
+    let (port1, port2) = (common::free_port(), common::free_port());
     let mut node1 = headless_at(
         work.path(),
         "node1",

@@ -145,11 +145,7 @@ fn independent_clients_share_the_cameras_one_session_while_it_records() {
         "{s}"
     );
     // UDP is not served.
-    let udp = Command::new("ffprobe")
-        .args(["-v", "error", "-rtsp_transport", "udp", &main])
-        .output()
-        .unwrap();
-    assert!(!udp.status.success(), "UDP was served");
+    assert!(try_probe(&main, "udp", "width").is_err(), "UDP was served");
 
     // Three clients at once on the main stream, 10 s each.
     let gst = gst_client(&main, 10.0, None);
@@ -393,12 +389,8 @@ fn the_token_guards_the_restream_and_a_new_stream_ends_its_clients() {
     let with =
         |user: &str, pass: &str| url.replacen("rtsp://", &format!("rtsp://{user}:{pass}@"), 1);
     for refused in [url.clone(), with("viewer", "wrong")] {
-        let out = Command::new("ffprobe")
-            .args(["-v", "error", "-rtsp_transport", "tcp", &refused])
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success() && err.contains("401"), "{err}");
+        let err = try_probe(&refused, "tcp", "width").unwrap_err();
+        assert!(err.contains("401"), "{err}");
     }
     let good = with("viewer", token);
     let s = ffprobe(&[
@@ -438,29 +430,31 @@ fn the_token_guards_the_restream_and_a_new_stream_ends_its_clients() {
         "the client played on: {err}"
     );
     let s = common::wait_for(Duration::from_secs(20), "the new stream", || {
-        let out = Command::new("ffprobe")
-            .args(["-v", "error", "-of", "json", "-rtsp_transport", "tcp"])
-            .args(["-show_entries", "stream=codec_name,width", &good])
-            .output()
-            .ok()?;
-        let s: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        let s = try_probe(&good, "tcp", "codec_name,width").ok()?;
         (s["streams"][0]["width"] == 480).then_some(s)
     });
     assert_eq!(s["streams"][0]["codec_name"], "hevc", "{s}");
 }
 
-/// `ffprobe` over TCP: the first stream's width, or what it printed on failure.
-fn probe_width(url: &str) -> Result<u64, String> {
+/// `ffprobe URL` over `transport` showing the streams' `entries`: its JSON, or what it printed
+/// on failure.
+fn try_probe(url: &str, transport: &str, entries: &str) -> Result<serde_json::Value, String> {
     let out = Command::new("ffprobe")
-        .args(["-v", "error", "-of", "json", "-rtsp_transport", "tcp"])
-        .args(["-show_entries", "stream=width", url])
+        .args(["-v", "error", "-of", "json", "-rtsp_transport", transport])
+        .args(["-show_entries", &format!("stream={entries}"), url])
         .output()
         .unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let json = serde_json::from_slice(&out.stdout).ok();
+    json.filter(|_| out.status.success())
+        .ok_or_else(|| String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// The first stream's width over TCP, or what ffprobe printed on failure.
+fn probe_width(url: &str) -> Result<u64, String> {
+    let json = try_probe(url, "tcp", "width")?;
     json["streams"][0]["width"]
         .as_u64()
-        .filter(|_| out.status.success())
-        .ok_or_else(|| String::from_utf8_lossy(&out.stderr).into_owned())
+        .ok_or_else(|| json.to_string())
 }
 
 #[test]
