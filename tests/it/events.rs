@@ -109,11 +109,18 @@ fn onvif_motion_reaches_status_events_and_the_stream_and_ends_after_its_hold_off
     assert_eq!(open[0]["source"], "onvif");
     assert_eq!(open[0]["kind"], "motion");
     assert!(open[0]["end"].is_null());
+    // The feed also carries the node's notices (`event: state` …): the start is the data of
+    // an `event: start`.
     let mut line = String::new();
+    let mut name = String::new();
     let started = loop {
         line.clear();
         sse.read_line(&mut line).unwrap();
-        if let Some(json) = line.strip_prefix("data: ") {
+        if let Some(n) = line.strip_prefix("event: ") {
+            name = n.trim().to_owned();
+        } else if let Some(json) = line.strip_prefix("data: ")
+            && name == "start"
+        {
             break serde_json::from_str::<serde_json::Value>(json).unwrap();
         }
     };
