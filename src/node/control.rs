@@ -30,6 +30,15 @@ pub struct NodeRoute {
     pub recording: crate::record::RecorderHandle,
 }
 
+impl NodeRoute {
+    /// The node's route `/api/cameras/{camera}/{what}` for this camera.
+    fn camera_path(&self, what: &str) -> String {
+        let camera =
+            percent_encoding::utf8_percent_encode(&self.camera, percent_encoding::NON_ALPHANUMERIC);
+        format!("/api/cameras/{camera}/{what}")
+    }
+}
+
 impl PartialEq for NodeRoute {
     fn eq(&self, other: &Self) -> bool {
         (&self.base, &self.camera, &self.token) == (&other.base, &other.camera, &other.token)
@@ -72,10 +81,7 @@ async fn run(route: &NodeRoute, name: &str, command: Command, responder: Respond
     let op = command.op();
     let error = |kind| OnvifError::new(name, op, kind);
     let (method, what, body) = request_of(&command);
-    let path = format!(
-        "/api/cameras/{}/{what}",
-        percent_encoding::utf8_percent_encode(&route.camera, percent_encoding::NON_ALPHANUMERIC)
-    );
+    let path = route.camera_path(what);
     let body = body.map(|b| b.to_string().into_bytes());
     let sent = super::http::request(&route.base, method, &path, route.token.as_deref(), body);
     let result = match tokio::time::timeout(ANSWER, sent).await {
@@ -118,10 +124,7 @@ fn request_of(command: &Command) -> (hyper::Method, &'static str, Option<serde_j
 
 /// Turns the camera's recording at the node on or off (`POST …/recording`); logs a failure.
 pub async fn set_recording(route: NodeRoute, name: String, on: bool) {
-    let path = format!(
-        "/api/cameras/{}/recording",
-        percent_encoding::utf8_percent_encode(&route.camera, percent_encoding::NON_ALPHANUMERIC)
-    );
+    let path = route.camera_path("recording");
     let body = json!({ "active": on }).to_string().into_bytes();
     let method = hyper::Method::POST;
     let sent = super::http::request(

@@ -63,16 +63,19 @@ impl Drop for Inbox {
 impl Inbox {
     pub async fn recv(&mut self) -> Option<Vec<u8>> {
         let message = self.rx.recv().await?;
-        self.bytes.now.fetch_sub(message.len(), Ordering::Relaxed);
-        self.bytes.taken.notify_waiters();
-        Some(message)
+        Some(self.taken(message))
     }
 
     pub fn try_recv(&mut self) -> Option<Vec<u8>> {
         let message = self.rx.try_recv().ok()?;
+        Some(self.taken(message))
+    }
+
+    /// `message` leaves the queue: its bytes no longer count, and a waiting sender may go on.
+    fn taken(&self, message: Vec<u8>) -> Vec<u8> {
         self.bytes.now.fetch_sub(message.len(), Ordering::Relaxed);
         self.bytes.taken.notify_waiters();
-        Some(message)
+        message
     }
 }
 
