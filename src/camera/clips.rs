@@ -1,5 +1,6 @@
 //! Clips exported from the wall: the span between the playhead's mark and the playhead (else
-//! the minute around the playhead) of every camera in sync, remuxed by `playback::export` on a
+//! the minute around the playhead) of every camera in sync (a node's camera from its node's
+//! recordings over HTTP), remuxed by `playback::export` on a
 //! thread of its own into `snapshot_dir/CAMERA/clip_….mp4`, and what came of each, for the
 //! playback strip to say for a while.
 
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
 
-use crate::playback::{Index, camera_folder, export};
+use crate::playback::{Source, export};
 use crate::record::names::folder_name;
 
 /// How long the strip tells what came of an export.
@@ -47,24 +48,18 @@ impl Clips {
         }
     }
 
-    /// Exports `[from, to]` of `cameras` (from `record_dir` into `out_dir`), one after the
-    /// other on a thread.
-    pub fn export(
-        &self,
-        record_dir: PathBuf,
-        out_dir: PathBuf,
-        cameras: Vec<String>,
-        (from, to): (i64, i64),
-    ) {
-        for c in &cameras {
+    /// Exports `[from, to]` of `cameras` (each from where its recordings are, into
+    /// `out_dir`), one after the other on a thread.
+    pub fn export(&self, out_dir: PathBuf, cameras: Vec<(String, Source)>, (from, to): (i64, i64)) {
+        for (c, _) in &cameras {
             self.set(c, ClipState::Writing);
         }
         let clips = self.clone();
         let spawned = std::thread::Builder::new()
             .name("clip export".into())
             .spawn(move || {
-                for camera in cameras {
-                    let state = match export_one(&record_dir, &out_dir, &camera, from, to) {
+                for (camera, source) in cameras {
+                    let state = match export_one(&source, &out_dir, &camera, from, to) {
                         Ok(path) => {
                             info!(camera = %camera, "clip saved: {}", path.display());
                             ClipState::Saved(path)
@@ -91,19 +86,18 @@ impl Clips {
 }
 
 fn export_one(
-    record_dir: &std::path::Path,
+    source: &Source,
     out_dir: &std::path::Path,
     camera: &str,
     from: i64,
     to: i64,
 ) -> Result<PathBuf, String> {
-    let folder = camera_folder(record_dir, camera);
-    let index = Index::load(&folder);
+    let index = source.index()?;
     let dir = out_dir.join(folder_name(camera));
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let stamp = crate::record::policy::local(from).format("%Y-%m-%d_%H-%M-%S");
     let out = dir.join(format!("clip_{stamp}.mp4"));
-    export::export(&folder, &index, camera, from, to, &out).map_err(|e| e.to_string())?;
+    export::export(source, &index, camera, from, to, &out).map_err(|e| e.to_string())?;
     Ok(out)
 }
 

@@ -264,6 +264,10 @@ pub struct Nodes(pub Arc<crate::node::client::NodeBoard>);
 #[derive(Component, Clone, Debug)]
 pub struct ViaNode(pub crate::node::control::NodeRoute);
 
+/// Where a camera's recordings are played and exported from: its folder here, or its node.
+#[derive(Component, Clone, Debug)]
+pub struct Footage(pub crate::playback::Source);
+
 /// A camera of a node that does not answer: why. Shown as `node unreachable`, not as a
 /// failure of the camera.
 #[derive(Component, Clone, Debug, PartialEq)]

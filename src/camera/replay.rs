@@ -126,20 +126,33 @@ pub(super) fn plugin(app: &mut App) {
         );
 }
 
-/// Starts `camera`'s player on `head`.
+/// Where `cam`'s recordings are (its [`super::Footage`], else its folder in the recording
+/// directory).
+fn footage_of(
+    config: Option<&WallConfig>,
+    footage: Option<&super::Footage>,
+    cam: &IpCamera,
+) -> crate::playback::Source {
+    footage.map_or_else(
+        || {
+            let dir = config.map_or_else(
+                || std::path::PathBuf::from("recordings"),
+                |c| c.recording.dir.clone(),
+            );
+            crate::playback::Source::Folder(crate::playback::camera_folder(&dir, &cam.name))
+        },
+        |f| f.0.clone(),
+    )
+}
+
+/// Starts `camera`'s player (its recordings at `source`) on `head`.
 fn start(
     commands: &mut Commands,
-    (config, bell): (Option<&WallConfig>, Option<&super::WallBell>),
-    entity: Entity,
-    cam: &IpCamera,
+    bell: Option<&super::WallBell>,
+    (entity, cam, source): (Entity, &IpCamera, crate::playback::Source),
     head: Entity,
 ) {
-    let dir = config.map_or_else(
-        || std::path::PathBuf::from("recordings"),
-        |c| c.recording.dir.clone(),
-    );
-    let folder = crate::playback::camera_folder(&dir, &cam.name);
-    match Player::start(&cam.name, folder, bell.map(|b| b.0.clone())) {
+    match Player::start(&cam.name, source, bell.map(|b| b.0.clone())) {
         Ok(player) => {
             info!(camera = %cam.name, "playback");
             commands
@@ -186,11 +199,14 @@ fn requests(
     (config, bell): (Option<Res<WallConfig>>, Option<Res<super::WallBell>>),
     cameras: Query<(Entity, &IpCamera, Option<&Replay>, Option<&ViewLocked>)>,
     mut heads: Query<&mut Playhead>,
-    (clips, feed): (
+    (clips, feed, footage): (
         Res<super::clips::Clips>,
         Option<Res<super::motion::AlarmFeed>>,
+        Query<&super::Footage>,
     ),
 ) {
+    let source_of =
+        |e: Entity, cam: &IpCamera| footage_of(config.as_deref(), footage.get(e).ok(), cam);
     let now = time.elapsed();
     // Heads made this frame (commands are applied after the system).
     let mut made: Vec<(Entity, Entity)> = Vec::new();
@@ -211,9 +227,8 @@ fn requests(
             let h = commands.spawn(Playhead::new(at, now)).id();
             start(
                 commands,
-                (config.as_deref(), bell.as_deref()),
-                entity,
-                cam,
+                bell.as_deref(),
+                (entity, cam, source_of(entity, cam)),
                 h,
             );
             made.push((entity, h));
@@ -248,9 +263,8 @@ fn requests(
                     }
                     start(
                         &mut commands,
-                        (config.as_deref(), bell.as_deref()),
-                        e,
-                        c,
+                        bell.as_deref(),
+                        (e, c, source_of(e, c)),
                         head,
                     );
                 }
@@ -276,16 +290,15 @@ fn requests(
                     continue;
                 };
                 let span = super::clips::span(head.mark, head.at(now));
-                let names = cameras
+                let sources = cameras
                     .iter()
                     .filter(|c| c.2.is_some_and(|x| x.head == r.head))
-                    .map(|c| c.1.name.clone())
+                    .map(|c| (c.1.name.clone(), source_of(c.0, c.1)))
                     .collect();
-                let (record, out) = config.as_deref().map_or_else(
-                    || ("recordings".into(), "snapshots".into()),
-                    |c| (c.recording.dir.clone(), c.snapshot_dir.clone()),
-                );
-                clips.export(record, out, names, span);
+                let out = config
+                    .as_deref()
+                    .map_or_else(|| "snapshots".into(), |c| c.snapshot_dir.clone());
+                clips.export(out, sources, span);
             }
             action => {
                 let Some(r) = replay else { continue };

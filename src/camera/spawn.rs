@@ -249,15 +249,25 @@ impl CameraSpawner<'_, '_> {
         }
         self.start_sub(id, cam, self.wanted.as_ref().is_none_or(|w| w.0));
         // A node's camera records at the node: the wall shows (and switches) that recording.
-        let link = match &cam.via_node {
+        let (link, footage) = match &cam.via_node {
             Some(route) => {
                 self.commands
                     .entity(id)
                     .insert(super::ViaNode(route.clone()));
-                RecorderLink::new(route.recording.clone())
+                (
+                    RecorderLink::new(route.recording.clone()),
+                    crate::playback::Source::Node(route.recordings()),
+                )
             }
-            None => RecorderLink::new(recorder),
+            None => (
+                RecorderLink::new(recorder),
+                crate::playback::Source::Folder(crate::playback::camera_folder(
+                    &self.config.0.recording.dir,
+                    &cam.name,
+                )),
+            ),
         };
+        self.commands.entity(id).insert(super::Footage(footage));
         self.commands
             .entity(id)
             .insert((ports.clone(), servers, link));

@@ -31,6 +31,15 @@ pub struct NodeRoute {
 }
 
 impl NodeRoute {
+    /// The camera's recordings at the node.
+    pub fn recordings(&self) -> crate::playback::source::NodeRecordings {
+        crate::playback::source::NodeRecordings {
+            base: self.base.clone(),
+            camera: self.camera.clone(),
+            token: self.token.clone(),
+        }
+    }
+
     /// The node's route `/api/cameras/{camera}/{what}` for this camera.
     fn camera_path(&self, what: &str) -> String {
         let camera =

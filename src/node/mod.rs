@@ -4,7 +4,7 @@
 
 pub mod client;
 pub mod control;
-mod http;
+pub(crate) mod http;
 
 use std::path::Path;
 

@@ -84,6 +84,7 @@ impl Xorshift {
 /// (`record_dir`: the recording directory.)
 pub fn seek(record_dir: &Path, camera: &str, seeks: usize) -> Result<SeekReport, String> {
     let folder = &super::camera_folder(record_dir, camera);
+    let source = super::Source::Folder(folder.clone());
     let t = Instant::now();
     let index = Index::load(folder);
     let index_load = t.elapsed();
@@ -106,7 +107,7 @@ pub fn seek(record_dir: &Path, camera: &str, seeks: usize) -> Result<SeekReport,
             index.segments[0].start_ms
         })
         .collect();
-    let player = Player::start(camera, folder.to_path_buf(), None).map_err(|e| e.to_string())?;
+    let player = Player::start(camera, source.clone(), None).map_err(|e| e.to_string())?;
     let mut times = Vec::new();
     let mut wrong = Vec::new();
     for (i, &at) in instants.iter().enumerate() {
@@ -149,7 +150,7 @@ pub fn seek(record_dir: &Path, camera: &str, seeks: usize) -> Result<SeekReport,
             continue;
         };
         let t = Instant::now();
-        decode_from_start(&folder.join(&seg.file), seg.start_ms, at)?;
+        decode_from_start(&source, seg, at)?;
         base.push(t.elapsed());
     }
     Ok(SeekReport {
@@ -163,13 +164,18 @@ pub fn seek(record_dir: &Path, camera: &str, seeks: usize) -> Result<SeekReport,
 }
 
 /// The baseline: opens the segment and decodes every picture up to `at_ms`.
-fn decode_from_start(path: &Path, start_ms: i64, at_ms: i64) -> Result<(), String> {
+fn decode_from_start(
+    source: &super::Source,
+    seg: &super::Segment,
+    at_ms: i64,
+) -> Result<(), String> {
+    let start_ms = seg.start_ms;
     let super::reader::VideoFile {
         mut input,
         video: index,
         tb,
         mut decoder,
-    } = super::reader::VideoFile::open(path)?;
+    } = super::reader::VideoFile::open(source, &seg.file)?;
     let mut picture = ffmpeg::frame::Video::empty();
     for (s, packet) in crate::media::packets(&mut input) {
         if s != index {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::{Index, camera_folder, export, index};
+use super::{Index, Source, camera_folder, export, index};
 use crate::config::Config;
 
 /// Exports `cameras` between `from` and `to` (user times) to `output`; whether every clip was
@@ -89,7 +89,7 @@ fn export_span(
         } else {
             output.to_path_buf()
         };
-        match export::export(&folder, &index, camera, from, to, &out) {
+        match export::export(&Source::Folder(folder), &index, camera, from, to, &out) {
             Ok(clip) => {
                 println!(
                     "{camera}: {} ({} to {}, {} pictures, {} sound frames, from {} files)",

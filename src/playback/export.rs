@@ -84,9 +84,9 @@ pub fn plan(index: &Index, from_ms: i64, to_ms: i64) -> Result<Vec<&super::Segme
     Ok(segs)
 }
 
-/// Writes `[from_ms, to_ms]` of the camera whose recordings are in `folder` to `out` (MP4).
+/// Writes `[from_ms, to_ms]` of the camera whose recordings are at `source` to `out` (MP4).
 pub fn export(
-    folder: &Path,
+    source: &super::Source,
     index: &Index,
     camera: &str,
     from_ms: i64,
@@ -100,10 +100,9 @@ pub fn export(
         what,
     };
     let first = &segs[0];
-    let first_path = folder.join(&first.file);
     // One read of the first segment: its tracks, and where the clip starts.
     let (start_us, video_params, audio_params) =
-        first_keyframe(&first_path, first.start_ms, from_ms).map_err(|e| media(&first.file, e))?;
+        first_keyframe(source, first, from_ms).map_err(|e| media(&first.file, e))?;
     let mut notes = Vec::new();
     let audio_params = match audio_params {
         Some(p) if p.id() == ffmpeg::codec::Id::AAC => Some(p),
@@ -167,9 +166,7 @@ pub fn export(
         if done {
             break;
         }
-        let path = folder.join(&seg.file);
-        let mut input =
-            ffmpeg::format::input(&path).map_err(|e| media(&seg.file, e.to_string()))?;
+        let mut input = source.open(&seg.file).map_err(|e| media(&seg.file, e))?;
         let Some(v) = input.streams().best(ffmpeg::media::Type::Video) else {
             clip.notes
                 .push(format!("{}: no video track, skipped", seg.file));
@@ -259,12 +256,12 @@ fn rescale(v: i64, from: ffmpeg::Rational, to: ffmpeg::Rational) -> i64 {
     v.rescale(from, to)
 }
 
-/// The wall-clock time (µs) of the last keyframe at or before `at_ms` in the segment that
-/// starts at `start_ms` (its first keyframe when `at_ms` is before it), with the segment's
-/// video and audio track parameters.
+/// The wall-clock time (µs) of the last keyframe at or before `at_ms` in segment `seg` (its
+/// first keyframe when `at_ms` is before it), with the segment's video and audio track
+/// parameters.
 fn first_keyframe(
-    path: &Path,
-    start_ms: i64,
+    source: &super::Source,
+    seg: &super::Segment,
     at_ms: i64,
 ) -> Result<
     (
@@ -274,7 +271,7 @@ fn first_keyframe(
     ),
     String,
 > {
-    let mut input = ffmpeg::format::input(path).map_err(|e| e.to_string())?;
+    let mut input = source.open(&seg.file)?;
     let v = input
         .streams()
         .best(ffmpeg::media::Type::Video)
@@ -292,7 +289,8 @@ fn first_keyframe(
         let Some(pts) = packet.pts().or(packet.dts()) else {
             continue;
         };
-        let wall_us = start_ms
+        let wall_us = seg
+            .start_ms
             .saturating_mul(1000)
             .saturating_add(rescale(pts, tb, US));
         // The first keyframe after `at_ms` ends the search (and starts the clip if none came

@@ -7,13 +7,13 @@
 //! live decoder makes. The index of the camera's segments is reloaded now and then, so footage
 //! recorded since playback began can be played too.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::index::{Index, JOIN_MS, Segment};
 use super::reader::{Decoded, Reader};
+use super::source::Source;
 use crate::media::SharedFrame;
 use crate::stream::Slot;
 use crate::stream::decode::{Scaler, Stamp, read_clock, to_frame};
@@ -81,11 +81,11 @@ pub struct Player {
 }
 
 impl Player {
-    /// Starts playing the recordings in `folder` (a camera's folder under the recording
-    /// directory) for `camera`; each picture shown rings `bell`.
+    /// Starts playing `camera`'s recordings from `source` (its folder under the recording
+    /// directory, or its node); each picture shown rings `bell`.
     pub fn start(
         camera: &str,
-        folder: PathBuf,
+        source: Source,
         bell: Option<crate::stream::Bell>,
     ) -> std::io::Result<Player> {
         let shared = Arc::new(Shared {
@@ -102,7 +102,7 @@ impl Player {
             .spawn(move || {
                 let span = tracing::info_span!("play", camera = %name);
                 let _guard = span.enter();
-                Thread::new(folder, thread_shared, slot).run();
+                Thread::new(source, thread_shared, slot).run();
             })?;
         Ok(Player { shared, shown })
     }
@@ -161,7 +161,7 @@ fn nothing_reason(index: &Index, at_ms: i64) -> String {
 }
 
 struct Thread {
-    folder: PathBuf,
+    source: Source,
     shared: Arc<Shared>,
     slot: Slot<Shown>,
     index: Arc<Index>,
@@ -171,12 +171,14 @@ struct Thread {
     seq: u64,
     /// The reason sent with "nothing", while nothing is what was last sent.
     nothing_sent: Option<String>,
+    /// Why the recordings could not be listed last time (a node that does not answer).
+    unlisted: Option<String>,
 }
 
 impl Thread {
-    fn new(folder: PathBuf, shared: Arc<Shared>, slot: Slot<Shown>) -> Self {
+    fn new(source: Source, shared: Arc<Shared>, slot: Slot<Shown>) -> Self {
         Self {
-            folder,
+            source,
             shared,
             slot,
             index: Arc::default(),
@@ -185,12 +187,26 @@ impl Thread {
             scaler: None,
             seq: 0,
             nothing_sent: None,
+            unlisted: None,
         }
     }
 
     fn reload(&mut self) {
-        self.index = Arc::new(Index::load(&self.folder));
         self.loaded = Instant::now();
+        match self.source.index() {
+            Ok(index) => {
+                self.unlisted = None;
+                self.index = Arc::new(index);
+            }
+            // A node that does not answer: what it listed last still plays.
+            Err(e) => {
+                if self.unlisted.is_none() {
+                    tracing::warn!("cannot list the recordings: {e}");
+                }
+                self.unlisted = Some(e);
+                return;
+            }
+        }
         let mut g = lock(&self.shared.index);
         g.0 += 1;
         g.1 = self.index.clone();
@@ -245,11 +261,13 @@ impl Thread {
         }
         let Some(seg) = locate(&self.index, at).cloned() else {
             self.reader = None;
-            let reason = nothing_reason(&self.index, at);
+            let reason = match &self.unlisted {
+                Some(e) => format!("no recording: {e}"),
+                None => nothing_reason(&self.index, at),
+            };
             self.send_nothing(at, reason);
             return;
         };
-        let path = self.folder.join(&seg.file);
         let newest = self
             .index
             .segments
@@ -265,14 +283,14 @@ impl Thread {
                         && !(newest
                             && r.at_end
                             && r.shown_ms.is_some_and(|s| s < at)
-                            && std::fs::metadata(&path).is_ok_and(|m| m.len() != r.size))
+                            && self.source.extent(&seg) != r.extent)
                 });
                 if !reusable {
                     self.reader = None;
                 }
                 let reader = match self.reader.take() {
                     Some(r) => Ok(r),
-                    None => Reader::open(&path, &seg.file, seg.start_ms),
+                    None => Reader::open(&self.source, &seg),
                 };
                 reader.map(|mut r| {
                     let d = r.advance(at);
@@ -286,7 +304,7 @@ impl Thread {
                     .filter(|r| r.file == seg.file && r.shows_keyframe_for(at));
                 match keep {
                     Some(r) => Ok((r, None)),
-                    None => Reader::keyframe_at(&path, &seg.file, seg.start_ms, at).map(|mut r| {
+                    None => Reader::keyframe_at(&self.source, &seg, at).map(|mut r| {
                         let d = r.take_keyframe();
                         (r, d)
                     }),

@@ -3,10 +3,10 @@
 //! groups of pictures are read, never decoded), or to the keyframe at or before an instant
 //! (reverse play). Frames keep their wall-clock time: the segment's start plus their pts.
 
-use std::path::Path;
-
 use ffmpeg::Rescale;
 use ffmpeg_next as ffmpeg;
+
+use super::{Segment, source::Source};
 
 /// Milliseconds, the unit of every wall-clock time here.
 const MS: ffmpeg::Rational = ffmpeg::Rational(1, 1000);
@@ -27,9 +27,9 @@ pub struct VideoFile {
 }
 
 impl VideoFile {
-    pub fn open(path: &Path) -> Result<VideoFile, String> {
-        crate::media::init_ffmpeg();
-        let input = ffmpeg::format::input(path).map_err(|e| e.to_string())?;
+    /// Segment `file` of `source`, demuxed, its video decoder open.
+    pub fn open(source: &Source, file: &str) -> Result<VideoFile, String> {
+        let input = source.open(file)?;
         let stream = input
             .streams()
             .best(ffmpeg::media::Type::Video)
@@ -69,8 +69,9 @@ pub struct Reader {
     pub at_end: bool,
     /// Reverse play: the keyframe shown and the next keyframe after it (or the end).
     key_span: Option<(i64, i64)>,
-    /// The file's size when opened (the newest segment grows while it is played).
-    pub size: u64,
+    /// How much the segment held when opened ([`Source::extent`]: the newest segment grows
+    /// while it is played).
+    pub extent: u64,
 }
 
 fn err(what: &str, e: impl std::fmt::Display) -> String {
@@ -78,18 +79,19 @@ fn err(what: &str, e: impl std::fmt::Display) -> String {
 }
 
 impl Reader {
-    /// Opens `path` (`file` under the camera folder), a segment starting at `start_ms`.
-    pub fn open(path: &Path, file: &str, start_ms: i64) -> Result<Reader, String> {
-        let size = std::fs::metadata(path).map_or(0, |m| m.len());
+    /// Opens segment `seg` of `source`.
+    pub fn open(source: &Source, seg: &Segment) -> Result<Reader, String> {
+        let extent = source.extent(seg);
+        let file = &seg.file;
         let VideoFile {
             input,
             video,
             tb,
             decoder,
-        } = VideoFile::open(path).map_err(|e| err(file, e))?;
+        } = VideoFile::open(source, file).map_err(|e| err(file, e))?;
         Ok(Reader {
             file: file.to_owned(),
-            start_ms,
+            start_ms: seg.start_ms,
             input,
             video,
             tb,
@@ -100,7 +102,7 @@ impl Reader {
             shown_ms: None,
             at_end: false,
             key_span: None,
-            size,
+            extent,
         })
     }
 
@@ -218,13 +220,9 @@ impl Reader {
 
     /// Reverse play: the keyframe at or before `at_ms` (the segment's first one when `at_ms`
     /// is before it), when it is not the one shown already. Reads the segment from its start.
-    pub fn keyframe_at(
-        path: &Path,
-        file: &str,
-        start_ms: i64,
-        at_ms: i64,
-    ) -> Result<Reader, String> {
-        let mut r = Reader::open(path, file, start_ms)?;
+    pub fn keyframe_at(source: &Source, seg: &Segment, at_ms: i64) -> Result<Reader, String> {
+        let file = &seg.file;
+        let mut r = Reader::open(source, seg)?;
         let mut key: Option<(i64, ffmpeg::Packet)> = None;
         let mut next_key = i64::MAX;
         while let Some((at, is_key, packet)) = r.next_packet() {

@@ -139,10 +139,6 @@ async fn list(
     )
 }
 
-/// The largest part of a segment sent for an open-ended range (`bytes=N-`): the browser asks
-/// for the rest as it plays.
-const MAX_PART: u64 = 4 << 20;
-
 /// One segment of `camera`, whole or the part the `Range` header asks for.
 async fn segment(
     camera: &str,
@@ -220,8 +216,7 @@ async fn segment(
 }
 
 /// What a `Range` header asks of a file of `size` bytes: (status, first byte, bytes); `None`
-/// when it cannot be served (416). One range only; an open-ended one gets at most
-/// [`MAX_PART`] bytes.
+/// when it cannot be served (416). One range only.
 pub(crate) fn part(range: Option<&str>, size: u64) -> Option<(StatusCode, u64, u64)> {
     let Some(header) = range else {
         return Some((StatusCode::OK, 0, size));
@@ -229,12 +224,11 @@ pub(crate) fn part(range: Option<&str>, size: u64) -> Option<(StatusCode, u64, u
     let parsed = http_range_header::parse_range_header(header).ok()?;
     match parsed.validate(size).ok()?.as_slice() {
         [one] if size > 0 => {
+            // An open-ended range (`bytes=N-`) gets all the rest: the body streams as the
+            // client reads (a browser drops the connection when it has enough), and FFmpeg's
+            // HTTP reader, which a wall uses on a node's recordings, takes a shorter part as a
+            // file cut short.
             let (first, last) = (*one.start(), *one.end());
-            let last = if header.trim_end().ends_with('-') {
-                last.min(first.saturating_add(MAX_PART - 1))
-            } else {
-                last
-            };
             Some((StatusCode::PARTIAL_CONTENT, first, last - first + 1))
         }
         _ => None,
@@ -344,7 +338,8 @@ async fn export(camera: &str, body: ExportBody, record_dir: PathBuf) -> Response
     let done = tokio::task::spawn_blocking(move || {
         let folder = playback::camera_folder(&record_dir, &name);
         let index = playback::Index::load(&folder);
-        let clip = playback::export::export(&folder, &index, &name, from, to, &slot.file.0);
+        let source = playback::Source::Folder(folder);
+        let clip = playback::export::export(&source, &index, &name, from, to, &slot.file.0);
         (clip, slot)
     })
     .await;
@@ -486,5 +481,22 @@ mod tests {
         assert_eq!(to - from, 2 * 3_600_000);
         let (from, to) = range(None).unwrap();
         assert_eq!(to - from, DEFAULT_HOURS * 3_600_000);
+    }
+
+    #[test]
+    fn a_range_is_served_whole_open_ended_or_not() {
+        let big = 100 << 20;
+        assert_eq!(part(None, big), Some((StatusCode::OK, 0, big)));
+        // FFmpeg asks `bytes=0-` and reads all it is given as the file.
+        assert_eq!(
+            part(Some("bytes=0-"), big),
+            Some((StatusCode::PARTIAL_CONTENT, 0, big))
+        );
+        assert_eq!(
+            part(Some("bytes=1000-1999"), big),
+            Some((StatusCode::PARTIAL_CONTENT, 1000, 1000))
+        );
+        assert_eq!(part(Some("bytes=0-1,5-6"), big), None);
+        assert_eq!(part(Some("bytes=200-"), 100), None);
     }
 }
