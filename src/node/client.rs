@@ -75,6 +75,8 @@ struct NodeCamera {
     control: crate::onvif::ControlStatus,
     /// Its recording (`recording` in the node's status): on, and how it goes.
     recording: (bool, crate::record::RecorderStatus),
+    /// It may be talked to at the node (`talk`).
+    talk: bool,
 }
 
 /// What a node camera's agents share with the follower: written on every poll.
@@ -272,8 +274,12 @@ impl Follower {
             sub_url: camera.sub.then(|| url(true)),
             username: self.token.as_ref().map(|_| "opticlink".to_owned()),
             password: self.token.clone(),
-            // Talk to a node's camera comes later (through the node); not to its restream.
-            talk: crate::config::TalkMode::Off,
+            // Talk goes through the node, which knows how to reach the camera.
+            talk: if camera.talk {
+                crate::config::TalkMode::Auto
+            } else {
+                crate::config::TalkMode::Off
+            },
             via_node: Some(route),
             ..CameraConfig::minimal(&name, &url(false))
         }
@@ -315,6 +321,7 @@ fn parse_status(body: &[u8]) -> Result<(u16, Vec<NodeCamera>), String> {
                 sub: c["restream"]["sub"].is_string(),
                 control: super::control::status_of(&c["ptz"]),
                 recording: super::control::recording_of(&c["recording"]),
+                talk: c["talk"].as_bool().unwrap_or(false),
             })
         })
         .take(MAX_CAMERAS + 1)
@@ -342,6 +349,7 @@ mod tests {
                 sub,
                 control: Default::default(),
                 recording: Default::default(),
+                talk: false,
             })
         );
         assert!(parse_status(b"{\"cameras\": []}").is_err());

@@ -41,7 +41,7 @@ impl NodeRoute {
     }
 
     /// The node's route `/api/cameras/{camera}/{what}` for this camera.
-    fn camera_path(&self, what: &str) -> String {
+    pub(crate) fn camera_path(&self, what: &str) -> String {
         let camera =
             percent_encoding::utf8_percent_encode(&self.camera, percent_encoding::NON_ALPHANUMERIC);
         format!("/api/cameras/{camera}/{what}")

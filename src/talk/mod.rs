@@ -1,7 +1,7 @@
 //! Talking to a camera: what the operator says (a file, a request body, the microphone)
 //! goes to exactly one camera over its ONVIF backchannel (`backchannel`: our own small RTSP
 //! client, since retina has none) or Hikvision's ISAPI two-way audio (`isapi`), encoded as the camera
-//! accepts. No Bevy here; the wall and the servers call in. Every failure is a [`TalkError`]
+//! accepts; a node's camera through its node (`node`). No Bevy here; the wall and the servers call in. Every failure is a [`TalkError`]
 //! naming the camera, never a panic, and never touches the camera's video session.
 
 pub mod backchannel;
@@ -9,6 +9,7 @@ pub mod commands;
 mod floor;
 pub mod isapi;
 pub mod live;
+pub mod node;
 pub mod rtp;
 mod rtsp;
 
@@ -96,6 +97,8 @@ pub const SETUP_TIMEOUT: Duration = Duration::from_secs(5);
 enum Inner {
     Onvif(Box<backchannel::Backchannel>),
     Isapi(Box<isapi::Isapi>),
+    /// A node's camera, through the node.
+    Node(Box<node::NodeTalk>),
 }
 
 /// An open talk session to one camera.
@@ -126,6 +129,12 @@ impl Talk {
         codec: Option<TalkCodec>,
     ) -> Result<Self, TalkError> {
         let name = camera.name.clone();
+        if let (Some(route), true) = (&camera.via_node, camera.talk != TalkMode::Off) {
+            let talk = node::NodeTalk::open(&name, route).await?;
+            return Ok(Self {
+                inner: Inner::Node(Box::new(talk)),
+            });
+        }
         let onvif = || async {
             let target = backchannel::Target::of(camera)?;
             in_time(&name, backchannel::Backchannel::open(&target, codec))
@@ -139,9 +148,13 @@ impl Talk {
         };
         let inner = match (camera.talk, floor.learned(&name)) {
             (TalkMode::Off, _) => {
+                let why = match camera.via_node {
+                    Some(_) => "talk: Off at its node",
+                    None => "talk: Off in the config",
+                };
                 return Err(TalkError::CannotTalk {
                     camera: name,
-                    why: "talk: Off in the config".into(),
+                    why: why.into(),
                 });
             }
             (TalkMode::Onvif, _) => onvif().await?,
@@ -167,7 +180,7 @@ impl Talk {
         floor.learn(
             &name,
             match inner {
-                Inner::Onvif(_) => TalkMode::Onvif,
+                Inner::Onvif(_) | Inner::Node(_) => TalkMode::Onvif,
                 Inner::Isapi(_) => TalkMode::Isapi,
             },
         );
@@ -178,6 +191,7 @@ impl Talk {
         match &self.inner {
             Inner::Onvif(b) => b.codec(),
             Inner::Isapi(i) => i.codec(),
+            Inner::Node(n) => n.codec(),
         }
     }
 
@@ -186,6 +200,7 @@ impl Talk {
         match &mut self.inner {
             Inner::Onvif(b) => b.send(frame).await,
             Inner::Isapi(i) => i.send(frame).await,
+            Inner::Node(n) => n.send(frame).await,
         }
     }
 
@@ -194,6 +209,7 @@ impl Talk {
         match self.inner {
             Inner::Onvif(b) => b.close().await,
             Inner::Isapi(i) => i.close().await,
+            Inner::Node(n) => n.close().await,
         }
     }
 }

@@ -298,3 +298,62 @@ fn a_wall_over_two_nodes_shows_their_cameras_and_marks_only_a_lost_nodes_tiles()
         wall.wait_state(name, "live", Duration::from_secs(40));
     }
 }
+
+/// Talk to a node's camera from the wall (issue 25): the wall's talk goes to the node's live
+/// talk route with the token, and the node talks to the camera with the camera's password,
+/// which the wall never has. A camera with `talk: Off` at its node cannot talk at the wall.
+#[test]
+fn talk_at_the_wall_reaches_a_node_camera_through_the_node() {
+    let _g = common::heavy();
+    let rt = common::runtime();
+    let work = tempfile::tempdir().unwrap();
+    let heard = work.path().join("heard");
+    let node_ron = work.path().join("node.ron");
+    let _sim = crate::talk::sim_with_talk(&rt, 2, true, &heard, &node_ron);
+    let token = "talk-token-3e9a1c7b5d2f4a60";
+    let port = common::free_port();
+    let config = std::fs::read_to_string(&node_ron)
+        .unwrap()
+        .replace("(name: \"B\",", "(name: \"B\", talk: Off,")
+        .replace(
+            "servers: (api_port: 0)",
+            &format!(
+                "headless_decode: false, servers: (api_port: {port}, rtsp_port: 0, token: Some(\"{token}\"))"
+            ),
+        );
+    let _node = headless_at(work.path(), "node", &config, &[]);
+    let wall = headless_at(
+        work.path(),
+        "wall",
+        &format!(
+            "(nodes: [(name: \"N\", url: \"http://127.0.0.1:{port}\", token_env: Some(\"OPTICLINK_TOKEN\"))],\n \
+             headless_decode: false, servers: (api_port: 0, rtsp_port: 0))"
+        ),
+        &[("OPTICLINK_TOKEN", token)],
+    );
+    wall.wait_state("N/A", "live", Duration::from_secs(30));
+    wall.wait_state("N/B", "live", Duration::from_secs(30));
+    assert_eq!(wall.camera("N/A")["talk"], true);
+    assert_eq!(wall.camera("N/B")["talk"], false);
+
+    let wav = std::fs::read(crate::talk::tone_wav_at(work.path(), 16_000, 1.5)).unwrap();
+    let talk = |camera: &str| {
+        common::http_post_bytes(
+            wall.api_port(),
+            &format!("/api/cameras/{camera}/talk"),
+            "audio/wav",
+            &wav,
+        )
+    };
+    let (code, answer) = talk("N%2FA");
+    assert_eq!(code, 200, "{answer}");
+    let files = crate::wall_talk::wait_heard(&heard, 1);
+    assert_eq!(files, ["cam1-1.wav"], "only A heard it");
+    let samples = crate::talk::read_wav(&heard.join(&files[0]));
+    crate::talk::assert_tone(&samples, 1.5, "talk through the node");
+
+    let (code, answer) = talk("N%2FB");
+    assert_eq!(code, 409, "{answer}");
+    assert!(answer.contains("cannot talk"), "{answer}");
+    assert!(!wall.log().contains(token), "the token was logged");
+}
