@@ -292,13 +292,20 @@ fn start_restream_and_nodes(
     ),
 ) {
     let catalog = restreams.0.clone();
-    match restream::start(runtime.handle(), &config.servers, catalog, locks, board) {
+    match restream::start(
+        runtime.handle(),
+        &config.servers,
+        catalog,
+        locks.clone(),
+        board,
+    ) {
         Ok(server) => {
             app.insert_resource(camera::RestreamServer(server));
         }
         Err(e) => error!("RTSP restream cannot start: {e}"),
     }
-    node::client::spawn(runtime.handle(), &config.nodes, commands, nodes.0.clone());
+    let nodes = (nodes.0.clone(), Some(locks));
+    node::client::spawn(runtime.handle(), &config.nodes, commands, nodes);
 }
 
 fn connecting_board(config: &Config, runtime: &runtime::Runtime) -> serve::StatusBoard {

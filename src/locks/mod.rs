@@ -39,6 +39,32 @@ pub struct CameraLock {
     /// What an unlock opens: the cameras at this address with this same view password (an
     /// NVR's channels with different passwords are unlocked one password at a time).
     scope: String,
+    /// A lock kept elsewhere (a node's camera, locked at its node), which checks the password
+    /// there instead of `hash`.
+    remote: Option<Remote>,
+}
+
+/// A lock whose password is checked where it is kept: a node's camera, locked at its node.
+pub trait RemoteCheck: Send + Sync {
+    /// Checks `password` there (blocking: a request to the node). Right: what it opens there
+    /// is kept for use.
+    fn unlock(&self, password: &str) -> Result<(), Refused>;
+    /// Forgets what a right password opened (everything is locked again).
+    fn forget(&self);
+    /// Whether a right password was given since this process started and not forgotten:
+    /// until then the lock holds whatever the unlock store remembers (what it opened there
+    /// is not kept across a restart).
+    fn open(&self) -> bool;
+}
+
+/// A [`RemoteCheck`] held by a lock.
+#[derive(Clone)]
+pub struct Remote(pub std::sync::Arc<dyn RemoteCheck>);
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Remote")
+    }
 }
 
 impl CameraLock {
@@ -50,6 +76,17 @@ impl CameraLock {
             scope: format!("{ip}#{short}"),
             ip,
             hash,
+            remote: None,
+        }
+    }
+
+    /// The lock of a camera locked at `place` (a node and its camera), checked by `check`.
+    pub fn remote(place: String, check: std::sync::Arc<dyn RemoteCheck>) -> Self {
+        Self {
+            scope: place.clone(),
+            ip: place,
+            hash: String::new(),
+            remote: Some(Remote(check)),
         }
     }
 }
@@ -67,6 +104,8 @@ pub enum Client {
 pub enum Refused {
     /// Wrong password; the next attempt waits this long.
     Wrong { retry_after: Duration },
+    /// The place that keeps the lock (a node) could not check the password: why.
+    Elsewhere(String),
     /// The camera has no view password.
     NotLocked,
     /// So many attempts are queued already that this one is not taken; try after this long.
@@ -138,7 +177,10 @@ impl Locks {
     /// its name, else that of a locked camera at the same address (`url`'s host).
     pub fn stored_hash(&self, name: &str, url: &str) -> Option<String> {
         let cams = self.cameras.lock().expect("locks lock");
-        if let Some(l) = cams.get(name) {
+        // A node's camera's lock is kept at its node: nothing to hand on.
+        let cams: Vec<(&String, &CameraLock)> =
+            cams.iter().filter(|(_, l)| l.remote.is_none()).collect();
+        if let Some((_, l)) = cams.iter().find(|(n, _)| *n == name) {
             return Some(l.hash.clone());
         }
         // A name that records into a locked camera's folder (a removed camera's too) would
@@ -165,8 +207,10 @@ impl Locks {
     fn scope_passes(&self, name: &str, test: impl FnOnce(&UnlockStore, &str) -> bool) -> bool {
         // Asked for every camera every frame: no copy of the lock.
         let cams = self.cameras.lock().expect("locks lock");
-        cams.get(name)
-            .is_none_or(|l| test(&self.store.lock().expect("unlock store lock"), &l.scope))
+        cams.get(name).is_none_or(|l| {
+            l.remote.as_ref().is_none_or(|r| r.0.open())
+                && test(&self.store.lock().expect("unlock store lock"), &l.scope)
+        })
     }
 
     /// The keys handed out since start that still open camera `name` (for Digest, which
@@ -276,7 +320,15 @@ impl Locks {
             return Err(Refused::NotLocked);
         };
         let key = (lock.scope.clone(), client);
-        if !hash::verify(password, &lock.hash) {
+        let right = match &lock.remote {
+            None => hash::verify(password, &lock.hash),
+            Some(remote) => match remote.0.unlock(password) {
+                Ok(()) => true,
+                Err(Refused::Wrong { .. }) => false,
+                Err(other) => return Err(other),
+            },
+        };
+        if !right {
             let attempts = self.attempts.lock().expect("attempts lock");
             let (failures, retry_after) = attempts
                 .get(&key)
@@ -324,6 +376,11 @@ impl Locks {
 
     /// Locks everything again: every unlock and key forgotten, the file's entries cleared.
     pub fn lock_all(&self) {
+        for lock in self.cameras.lock().expect("locks lock").values() {
+            if let Some(remote) = &lock.remote {
+                remote.0.forget();
+            }
+        }
         let mut store = self.store.lock().expect("unlock store lock");
         store.clear();
         self.issued.lock().expect("issued keys lock").clear();
@@ -447,5 +504,68 @@ mod tests {
             .unwrap();
         assert!(hash::verify("open sesame", &at_b), "by address");
         assert_eq!(l.stored_hash("New", "rtsp://10.0.0.7/"), None);
+    }
+
+    /// A lock kept elsewhere that takes "right" and says "down" when it cannot check.
+    #[derive(Default)]
+    struct Elsewhere(std::sync::atomic::AtomicBool);
+
+    impl RemoteCheck for Elsewhere {
+        fn unlock(&self, password: &str) -> Result<(), Refused> {
+            match password {
+                "right" => {
+                    self.0.store(true, std::sync::atomic::Ordering::Release);
+                    Ok(())
+                }
+                "down" => Err(Refused::Elsewhere("no answer".into())),
+                _ => Err(Refused::Wrong {
+                    retry_after: Duration::from_secs(9),
+                }),
+            }
+        }
+        fn forget(&self) {
+            self.0.store(false, std::sync::atomic::Ordering::Release);
+        }
+        fn open(&self) -> bool {
+            self.0.load(std::sync::atomic::Ordering::Acquire)
+        }
+    }
+
+    #[test]
+    fn a_lock_kept_elsewhere_is_checked_there_and_holds_until_opened_there() {
+        let locks = Locks::new(None, Duration::from_secs(3600));
+        let remote = std::sync::Arc::new(Elsewhere::default());
+        locks.set_camera(
+            "N/Gate",
+            CameraLock::remote("http://n/Gate".into(), remote.clone()),
+        );
+        assert!(!locks.wall_may_show("N/Gate"));
+        assert_eq!(
+            locks.stored_hash("N/Gate", "rtsp://n/Gate"),
+            None,
+            "nothing to hand on"
+        );
+        let now = Instant::now();
+        assert!(matches!(
+            locks.unlock("N/Gate", Client::Wall, "wrong", now),
+            Err(Refused::Wrong { .. })
+        ));
+        assert_eq!(
+            locks.unlock("N/Gate", Client::Wall, "down", now),
+            Err(Refused::Elsewhere("no answer".into()))
+        );
+        assert!(!locks.wall_may_show("N/Gate"));
+        assert_eq!(locks.unlock("N/Gate", Client::Wall, "right", now), Ok(None));
+        assert!(locks.wall_may_show("N/Gate"));
+        let key = locks.unlock("N/Gate", API, "right", now).unwrap().unwrap();
+        assert!(locks.key_allows("N/Gate", Some(&key)));
+        // What was opened there is gone (a restart, locking all): locked here too, whatever
+        // the unlock store remembers.
+        remote.forget();
+        assert!(!locks.wall_may_show("N/Gate"));
+        assert!(!locks.key_allows("N/Gate", Some(&key)));
+        remote.0.store(true, std::sync::atomic::Ordering::Release);
+        locks.lock_all();
+        assert!(!remote.open(), "locking all forgets it there");
     }
 }

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use super::http::Auth;
 use crate::config::{CameraConfig, NodeConfig};
 use crate::serve::api::{ApiCommand, CommandSender};
 
@@ -77,6 +78,8 @@ struct NodeCamera {
     recording: (bool, crate::record::RecorderStatus),
     /// It may be talked to at the node (`talk`).
     talk: bool,
+    /// It has a view password at the node (`locked`).
+    locked: bool,
 }
 
 /// What a node camera's agents share with the follower: written on every poll.
@@ -84,6 +87,8 @@ struct NodeCamera {
 struct Mirror {
     control: Arc<tokio::sync::watch::Sender<crate::onvif::ControlStatus>>,
     recording: crate::record::RecorderHandle,
+    /// Its unlock key at the node, once its view password was given at the wall.
+    key: Arc<super::control::NodeKey>,
 }
 
 impl Mirror {
@@ -99,12 +104,13 @@ impl Mirror {
     }
 }
 
-/// Starts a task per node on `runtime`.
+/// Starts a task per node on `runtime`. A camera locked at its node is locked at the wall
+/// too, in `locks`, its password checked at the node.
 pub fn spawn(
     runtime: &tokio::runtime::Handle,
     nodes: &[NodeConfig],
     commands: CommandSender,
-    board: Arc<NodeBoard>,
+    (board, locks): (Arc<NodeBoard>, Option<Arc<crate::locks::Locks>>),
 ) {
     for node in nodes {
         let token = node.token();
@@ -112,7 +118,8 @@ pub fn spawn(
             crate::secret::remember(t);
         }
         board.set(&node.name, Reach::Unknown);
-        let (node, commands, board) = (node.clone(), commands.clone(), board.clone());
+        let (node, commands, board, locks) =
+            (node.clone(), commands.clone(), board.clone(), locks.clone());
         runtime.spawn(async move {
             let token = match token {
                 Ok(t) => t,
@@ -127,6 +134,7 @@ pub fn spawn(
                 token,
                 commands,
                 board,
+                locks,
                 added: HashMap::new(),
                 mirrors: HashMap::new(),
                 refused: Default::default(),
@@ -143,6 +151,7 @@ struct Follower {
     token: Option<String>,
     commands: CommandSender,
     board: Arc<NodeBoard>,
+    locks: Option<Arc<crate::locks::Locks>>,
     /// The cameras added for it, by our name, as added.
     added: HashMap<String, CameraConfig>,
     /// Each camera's control and recording status, shared with its agents, by the node's
@@ -201,6 +210,9 @@ impl Follower {
             .iter()
             .map(|c| {
                 let config = self.camera(base, rtsp_port, c);
+                if c.locked {
+                    self.lock(&config);
+                }
                 (config.name.clone(), config)
             })
             .collect();
@@ -250,7 +262,22 @@ impl Follower {
         }
     }
 
-    /// Our camera for one of the node's: its restream, with the token as the password.
+    /// Locks our camera `config` (a camera locked at the node) at the wall, once: its
+    /// password is checked at the node.
+    fn lock(&self, config: &CameraConfig) {
+        let (Some(locks), Some(route)) = (&self.locks, &config.via_node) else {
+            return;
+        };
+        if !locks.has_lock(&config.name) {
+            let place = format!("{}{}", route.base, route.camera_path(""));
+            let check = Arc::new(super::lock::NodeUnlock::new(route.clone()));
+            locks.set_camera(&config.name, crate::locks::CameraLock::remote(place, check));
+        }
+    }
+
+    /// Our camera for one of the node's: its restream, with the token as the password, or
+    /// the camera's unlock key at the node while it is locked there (a key stands for the
+    /// token). Locked at the node and not unlocked, it waits, offline, for its password.
     fn camera(&self, base: &url::Url, rtsp_port: u16, camera: &NodeCamera) -> CameraConfig {
         let host = match base.host() {
             Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
@@ -263,17 +290,21 @@ impl Follower {
         };
         let name = format!("{}/{}", self.node.name, camera.name);
         let mirror = self.mirrors.get(&camera.name).cloned().unwrap_or_default();
+        let key = mirror.key.get().filter(|_| camera.locked);
         let route = super::control::NodeRoute {
             base: base.clone(),
             camera: camera.name.clone(),
             token: self.token.clone(),
             status: mirror.control,
             recording: mirror.recording,
+            key: mirror.key,
         };
+        let password = key.clone().or_else(|| self.token.clone());
         CameraConfig {
             sub_url: camera.sub.then(|| url(true)),
-            username: self.token.as_ref().map(|_| "opticlink".to_owned()),
-            password: self.token.clone(),
+            username: password.as_ref().map(|_| "opticlink".to_owned()),
+            password,
+            enabled: !camera.locked || key.is_some(),
             // Talk goes through the node, which knows how to reach the camera.
             talk: if camera.talk {
                 crate::config::TalkMode::Auto
@@ -288,8 +319,14 @@ impl Follower {
 
 /// The node's restream port and cameras, from `GET /api/status`.
 async fn status(base: &url::Url, token: Option<&str>) -> Result<(u16, Vec<NodeCamera>), String> {
-    let (status, body) =
-        super::http::request(base, hyper::Method::GET, "/api/status", token, None).await?;
+    let (status, body) = super::http::request(
+        base,
+        hyper::Method::GET,
+        "/api/status",
+        Auth { token, key: None },
+        None,
+    )
+    .await?;
     match status {
         hyper::StatusCode::OK => parse_status(&body),
         hyper::StatusCode::UNAUTHORIZED => Err("401: the node refuses our token".into()),
@@ -310,7 +347,8 @@ fn parse_status(body: &[u8]) -> Result<(u16, Vec<NodeCamera>), String> {
         .as_array()
         .ok_or("the node's status lists no cameras")?
         .iter()
-        .filter(|c| c["restream"].is_object())
+        // A camera locked at the node shows no restream (nothing that tells of activity).
+        .filter(|c| c["restream"].is_object() || c["locked"] == true)
         .filter_map(|c| {
             let name = c["name"].as_str()?;
             let sane = !name.is_empty()
@@ -322,6 +360,7 @@ fn parse_status(body: &[u8]) -> Result<(u16, Vec<NodeCamera>), String> {
                 control: super::control::status_of(&c["ptz"]),
                 recording: super::control::recording_of(&c["recording"]),
                 talk: c["talk"].as_bool().unwrap_or(false),
+                locked: c["locked"] == true,
             })
         })
         .take(MAX_CAMERAS + 1)
@@ -350,6 +389,7 @@ mod tests {
                 control: Default::default(),
                 recording: Default::default(),
                 talk: false,
+                locked: false,
             })
         );
         assert!(parse_status(b"{\"cameras\": []}").is_err());

@@ -28,6 +28,29 @@ pub struct NodeRoute {
     /// The camera's recording at the node, as the node reports it (its follower writes it):
     /// the wall's recording status of the camera mirrors this instead of a recorder of its own.
     pub recording: crate::record::RecorderHandle,
+    /// The camera's unlock key at the node, while it is locked there and was unlocked.
+    pub key: Arc<NodeKey>,
+}
+
+/// A node camera's unlock key at the node, shared by its route's users and its lock at the
+/// wall (which sets it on a right password and forgets it when everything is locked).
+#[derive(Default)]
+pub struct NodeKey(std::sync::Mutex<Option<String>>);
+
+impl NodeKey {
+    pub fn get(&self) -> Option<String> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn set(&self, key: Option<String>) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = key;
+    }
 }
 
 impl NodeRoute {
@@ -37,6 +60,7 @@ impl NodeRoute {
             base: self.base.clone(),
             camera: self.camera.clone(),
             token: self.token.clone(),
+            key: self.key.clone(),
         }
     }
 
@@ -45,6 +69,22 @@ impl NodeRoute {
         let camera =
             percent_encoding::utf8_percent_encode(&self.camera, percent_encoding::NON_ALPHANUMERIC);
         format!("/api/cameras/{camera}/{what}")
+    }
+
+    /// `method …/{what}` of this camera at the node (with `body` as JSON), with the token and
+    /// the camera's unlock key.
+    pub(crate) async fn ask(
+        &self,
+        method: hyper::Method,
+        what: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(hyper::StatusCode, bytes::Bytes), String> {
+        let key = self.key.get();
+        let auth = super::http::Auth {
+            token: self.token.as_deref(),
+            key: key.as_deref(),
+        };
+        super::http::request(&self.base, method, &self.camera_path(what), auth, body).await
     }
 }
 
@@ -90,9 +130,8 @@ async fn run(route: &NodeRoute, name: &str, command: Command, responder: Respond
     let op = command.op();
     let error = |kind| OnvifError::new(name, op, kind);
     let (method, what, body) = request_of(&command);
-    let path = route.camera_path(what);
     let body = body.map(|b| b.to_string().into_bytes());
-    let sent = super::http::request(&route.base, method, &path, route.token.as_deref(), body);
+    let sent = route.ask(method, what, body);
     let result = match tokio::time::timeout(ANSWER, sent).await {
         Err(_) => Err(error(ErrorKind::Timeout(ANSWER))),
         Ok(Err(e)) => Err(error(ErrorKind::Connect(format!("node: {e}")))),
@@ -133,16 +172,8 @@ fn request_of(command: &Command) -> (hyper::Method, &'static str, Option<serde_j
 
 /// Turns the camera's recording at the node on or off (`POST …/recording`); logs a failure.
 pub async fn set_recording(route: NodeRoute, name: String, on: bool) {
-    let path = route.camera_path("recording");
     let body = json!({ "active": on }).to_string().into_bytes();
-    let method = hyper::Method::POST;
-    let sent = super::http::request(
-        &route.base,
-        method,
-        &path,
-        route.token.as_deref(),
-        Some(body),
-    );
+    let sent = route.ask(hyper::Method::POST, "recording", Some(body));
     match tokio::time::timeout(ANSWER, sent).await {
         Ok(Ok((status, _))) if status.is_success() => {
             tracing::info!(camera = %name, "recording {} at the node", if on { "on" } else { "off" });

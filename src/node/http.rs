@@ -1,17 +1,27 @@
 //! One request to a node's API: over `http1`'s connection, with the deployment's token as a
-//! bearer header, a JSON body when there is one, an answer read to a bound.
+//! bearer header (and a locked camera's unlock key at the node as `X-Unlock-Key`), a JSON
+//! body when there is one, an answer read to a bound; and the same from a thread that is not
+//! the runtime's (a player, a password check).
 
 use http_body_util::BodyExt;
 
 /// The most of an answer read.
 const MAX_ANSWER: usize = 8 << 20;
 
+/// What a request to a node proves: the deployment's token, and the camera's unlock key at
+/// the node when it is locked there and was unlocked.
+#[derive(Clone, Copy, Default)]
+pub struct Auth<'a> {
+    pub token: Option<&'a str>,
+    pub key: Option<&'a str>,
+}
+
 /// `method path` on the node at `base` (with `body` as JSON): its status and body.
 pub async fn request(
     base: &url::Url,
     method: hyper::Method,
     path: &str,
-    token: Option<&str>,
+    auth: Auth<'_>,
     body: Option<Vec<u8>>,
 ) -> Result<(hyper::StatusCode, bytes::Bytes), String> {
     let url = base.join(path).map_err(|e| e.to_string())?;
@@ -25,8 +35,11 @@ pub async fn request(
         .method(method)
         .uri(target)
         .header(hyper::header::HOST, crate::http1::authority(&url));
-    if let Some(t) = token {
+    if let Some(t) = auth.token {
         req = req.header(hyper::header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    if let Some(k) = auth.key {
+        req = req.header("x-unlock-key", k);
     }
     if body.is_some() {
         req = req.header(hyper::header::CONTENT_TYPE, "application/json");
@@ -42,6 +55,23 @@ pub async fn request(
         .map_err(|e| format!("reading the node's answer: {e}"))?
         .to_bytes();
     Ok((status, bytes))
+}
+
+/// How long a request from [`blocking`] may take.
+const BLOCKING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Runs `ask` (a [`request`]) to its end on this thread, which must not be a runtime's
+/// (a player's, a password check's), within [`BLOCKING_TIMEOUT`].
+pub fn blocking<T>(ask: impl Future<Output = Result<T, String>>) -> Result<T, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        tokio::time::timeout(BLOCKING_TIMEOUT, ask)
+            .await
+            .map_err(|_| "the node did not answer in time".to_owned())?
+    })
 }
 
 /// The `error` of a JSON error answer, else its status.

@@ -5,6 +5,7 @@
 pub mod client;
 pub mod control;
 pub(crate) mod http;
+pub mod lock;
 
 use std::path::Path;
 

@@ -12,8 +12,7 @@ use ffmpeg_next as ffmpeg;
 
 use super::index::{self, Index, Segment, Unreadable};
 
-/// A node's answer to a listing must come within this; FFmpeg gives up on a segment whose
-/// bytes stop coming for as long.
+/// FFmpeg gives up on a segment whose bytes stop coming for this long.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where one camera's recordings are.
@@ -33,6 +32,8 @@ pub struct NodeRecordings {
     /// The camera's name at the node.
     pub camera: String,
     pub token: Option<String>,
+    /// The camera's unlock key at the node, when it is locked there.
+    pub key: std::sync::Arc<crate::node::control::NodeKey>,
 }
 
 impl std::fmt::Debug for NodeRecordings {
@@ -68,24 +69,18 @@ impl NodeRecordings {
             self.url(&["recordings"])?.path(),
             far(1)
         );
-        let base = self.base.clone();
-        let token = self.token.clone();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
-        let (status, body) = runtime.block_on(async move {
-            let ask = crate::node::http::request(
-                &base,
-                hyper::Method::GET,
-                &path,
-                token.as_deref(),
-                None,
-            );
-            tokio::time::timeout(TIMEOUT, ask)
-                .await
-                .map_err(|_| "the node did not answer in time".to_owned())?
-        })?;
+        let key = self.key.get();
+        let auth = crate::node::http::Auth {
+            token: self.token.as_deref(),
+            key: key.as_deref(),
+        };
+        let (status, body) = crate::node::http::blocking(crate::node::http::request(
+            &self.base,
+            hyper::Method::GET,
+            &path,
+            auth,
+            None,
+        ))?;
         if !status.is_success() {
             return Err(crate::node::http::error_text(status, &body));
         }
@@ -103,8 +98,15 @@ impl NodeRecordings {
             .ok_or_else(|| format!("{file}: not a recording's name"))?;
         let url = self.url(&["recordings", day, name])?;
         let mut opts = ffmpeg::Dictionary::new();
+        let mut headers = String::new();
         if let Some(t) = &self.token {
-            opts.set("headers", &format!("Authorization: Bearer {t}\r\n"));
+            headers.push_str(&format!("Authorization: Bearer {t}\r\n"));
+        }
+        if let Some(k) = self.key.get() {
+            headers.push_str(&format!("X-Unlock-Key: {k}\r\n"));
+        }
+        if !headers.is_empty() {
+            opts.set("headers", &headers);
         }
         opts.set("protocol_whitelist", "http,tcp");
         opts.set("rw_timeout", &TIMEOUT.as_micros().to_string());
@@ -251,6 +253,7 @@ mod tests {
             base: "http://127.0.0.1:8555/".parse().unwrap(),
             camera: "Gate/../x ?".into(),
             token: Some("secret".into()),
+            key: Default::default(),
         };
         let url = node
             .url(&["recordings", "2026-12-07", "10-00-00.mp4"])

@@ -206,6 +206,12 @@ fn refusal(name: &str, refused: crate::locks::Refused) -> HttpResponse {
                 &format!("camera {name:?} has no view password"),
             );
         }
+        Refused::Elsewhere(why) => {
+            return http::error_response(
+                hyper::StatusCode::BAD_GATEWAY,
+                &format!("camera {name:?}: the password cannot be checked at its node: {why}"),
+            );
+        }
     };
     let json = serde_json::json!({
         "error": error,

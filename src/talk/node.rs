@@ -117,6 +117,11 @@ impl NodeTalk {
                 .headers_mut()
                 .insert(hyper::header::AUTHORIZATION, v);
         }
+        if let Some(k) = route.key.get()
+            && let Ok(v) = k.parse()
+        {
+            request.headers_mut().insert("x-unlock-key", v);
+        }
         let addr = format!(
             "{}:{}",
             http.host_str().unwrap_or(""),

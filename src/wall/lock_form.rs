@@ -82,6 +82,7 @@ fn message(refused: Refused) -> Option<String> {
             retry_after.as_secs_f64().ceil()
         )),
         Refused::NotLocked => None,
+        Refused::Elsewhere(why) => Some(format!("cannot check it at the node: {why}")),
     }
 }
 

@@ -357,3 +357,93 @@ fn talk_at_the_wall_reaches_a_node_camera_through_the_node() {
     assert!(answer.contains("cannot talk"), "{answer}");
     assert!(!wall.log().contains(token), "the token was logged");
 }
+
+/// View locks of a node's camera at the wall (issue 25): a camera locked at its node is
+/// locked at the wall too (waiting, offline, behind the lock), its password checked at the
+/// node: a wrong one is refused there, the right one gives the wall's own key, and the wall
+/// reads the camera's restream with the node's key. Neither the password nor a key is logged.
+#[test]
+fn a_camera_locked_at_its_node_opens_at_the_wall_with_its_password() {
+    let _g = common::heavy();
+    let work = tempfile::tempdir().unwrap();
+    let token = "lock-token-6b0d2e8f1a9c3e57";
+    let port = common::free_port();
+    let node_cfg = work.path().join("node.ron");
+    std::fs::write(
+        &node_cfg,
+        format!(
+            "(simulated: Some((cameras: 2, width: 160, height: 90)), headless_decode: false,\n \
+             servers: (api_port: {port}, rtsp_port: 0, token: Some(\"{token}\")))"
+        ),
+    )
+    .unwrap();
+    let node_state = work.path().join("node-state");
+    let password = "view-pass-Qz7w4k";
+    let (ok, out) = crate::locks::run(
+        &[
+            "set-view-password",
+            "Sim 2",
+            "--config",
+            node_cfg.to_str().unwrap(),
+        ],
+        &format!("{password}\n"),
+        &node_state,
+    );
+    assert!(ok, "{out}");
+    let node = Proc::start(
+        &["--headless", "--config", node_cfg.to_str().unwrap()],
+        &[("OPTICLINK_STATE_DIR", node_state.to_str().unwrap())],
+    );
+    let wall = headless_at(
+        work.path(),
+        "wall",
+        &format!(
+            "(nodes: [(name: \"N\", url: \"http://127.0.0.1:{port}\", token_env: Some(\"OPTICLINK_TOKEN\"))],\n \
+             headless_decode: false, servers: (api_port: 0, rtsp_port: 0))"
+        ),
+        &[("OPTICLINK_TOKEN", token)],
+    );
+    wall.wait_state("N/Sim 1", "live", Duration::from_secs(30));
+    let locked = wall.camera("N/Sim 2");
+    assert_eq!(locked["locked"], true, "{locked}");
+    assert_eq!(locked["state"], "offline", "{locked}");
+    let wall_port = wall.api_port();
+    let listing = "/api/cameras/N%2FSim%202/recordings";
+    assert_eq!(http_get(wall_port, listing).0, 401, "locked at the wall");
+
+    let unlock = |password: &str| {
+        common::http_post(
+            wall_port,
+            "/api/cameras/N%2FSim%202/unlock",
+            &format!("{{\"password\": \"{password}\"}}"),
+        )
+    };
+    let (code, answer) = unlock("not-it");
+    assert_eq!(code, 403, "{answer}");
+    let (code, answer) = unlock(password);
+    assert_eq!(code, 200, "{answer}");
+    let key: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    let key = key["key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        http_get(wall_port, &format!("{listing}?key={key}")).0,
+        200,
+        "the wall's key opens it at the wall"
+    );
+    // The wall reads the camera's restream with the node's key.
+    wall.wait_state("N/Sim 2", "live", Duration::from_secs(30));
+    assert_eq!(
+        http_get(wall_port, listing).0,
+        401,
+        "still locked without the key"
+    );
+    assert!(
+        node.log().contains("wrong view password from 127.0.0.1"),
+        "the node checked the wrong one: {}",
+        node.log()
+    );
+    for log in [wall.log(), node.log()] {
+        assert!(!log.contains(password), "the password was logged");
+        assert!(!log.contains(&key), "the key was logged");
+        assert!(!log.contains(token), "the token was logged");
+    }
+}

@@ -579,7 +579,7 @@ fn a_wall_plays_two_nodes_recordings_in_sync_by_their_burned_in_clocks() {
             .handle(),
         &config.nodes,
         opticlink::serve::api::CommandSender::new(tx, Default::default()),
-        Default::default(),
+        (Default::default(), None),
     );
     let find = |app: &mut App, name: &str| {
         let world = app.world_mut();
