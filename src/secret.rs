@@ -4,7 +4,7 @@
 //! URL goes through here.
 
 /// Query parameters that carry a password in some cameras' URLs (`?user=admin&password=…`).
-const SECRET_PARAMS: &[&str] = &["password", "pwd", "passwd", "pass"];
+const SECRET_PARAMS: &[&str] = &["password", "pwd", "passwd", "pass", "key"];
 
 fn is_secret_param(key: &str) -> bool {
     SECRET_PARAMS.iter().any(|p| key.eq_ignore_ascii_case(p))

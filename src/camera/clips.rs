@@ -14,6 +14,9 @@ use bevy::prelude::*;
 use crate::playback::{Source, export};
 use crate::record::names::folder_name;
 
+/// The longest a clip from a node's recordings may take.
+const NODE_EXPORT_LIMIT: Duration = Duration::from_secs(600);
+
 /// How long the strip tells what came of an export.
 const SHOWN_FOR: Duration = Duration::from_secs(10);
 /// The span exported when no mark is set (either side of the playhead), and the shortest.
@@ -92,7 +95,9 @@ fn export_one(
     from: i64,
     to: i64,
 ) -> Result<PathBuf, String> {
-    let index = source.index()?;
+    // A node's segments read within a deadline: one that trickles holds no clip after it.
+    let source = &source.stopped_by(Default::default(), Some(Instant::now() + NODE_EXPORT_LIMIT));
+    let index = source.index(from / 2 + to / 2)?;
     let dir = out_dir.join(folder_name(camera));
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let stamp = crate::record::policy::local(from).format("%Y-%m-%d_%H-%M-%S");

@@ -273,11 +273,17 @@ pub struct Footage(pub crate::playback::Source);
 #[derive(Component, Clone, Debug, PartialEq)]
 pub struct NodeDown(pub String);
 
-/// Marks the cameras of nodes that do not answer, when what answers changes.
+/// A camera of a node that is not live at its node: its state and error there. Shown while
+/// the wall has no picture, instead of the wall's own error (a restream with nothing to give).
+#[derive(Component, Clone, Debug, PartialEq)]
+pub struct AtNode(pub String);
+
+/// Marks the cameras of nodes that do not answer, and those not live at their node, when
+/// what the nodes say changes.
 fn mark_node_cameras(
     nodes: Option<Res<Nodes>>,
     mut seen: Local<Option<u64>>,
-    cameras: Query<(Entity, &IpCamera, Option<&NodeDown>)>,
+    cameras: Query<(Entity, &IpCamera, Option<&NodeDown>, Option<&AtNode>)>,
     mut commands: Commands,
 ) {
     let Some(nodes) = nodes else {
@@ -292,7 +298,16 @@ fn mark_node_cameras(
         return;
     }
     *seen = Some(key);
-    for (entity, camera, marked) in &cameras {
+    for (entity, camera, marked, at_node) in &cameras {
+        match (nodes.0.at_node(&camera.name), at_node) {
+            (Some(says), a) if a.is_none_or(|a| a.0 != says) => {
+                commands.entity(entity).insert(AtNode(says));
+            }
+            (None, Some(_)) => {
+                commands.entity(entity).remove::<AtNode>();
+            }
+            _ => {}
+        }
         match (nodes.0.down(&camera.name), marked) {
             (Some(why), m) if m.is_none_or(|m| m.0 != why) => {
                 commands.entity(entity).insert(NodeDown(why));
@@ -347,6 +362,8 @@ pub struct CameraView {
     pub motion: Option<&'static motion::Motion>,
     /// Its node does not answer (a camera of a node).
     pub node_down: Option<&'static NodeDown>,
+    /// It is not live at its node (a camera of a node).
+    pub at_node: Option<&'static AtNode>,
 }
 
 impl CameraViewItem<'_, '_> {

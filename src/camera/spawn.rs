@@ -406,6 +406,11 @@ impl CameraSpawner<'_, '_> {
     /// name, or for its address: an edit, or a removal and a new camera, never takes a lock
     /// off.
     pub fn with_stored_lock(&self, mut cam: CameraConfig) -> CameraConfig {
+        // A node's camera is locked (or not) at its node: nothing here applies to it.
+        if cam.via_node.is_some() {
+            cam.view_lock = None;
+            return cam;
+        }
         if let Some(locks) = &self.locks {
             cam.view_lock = locks.0.stored_hash(&cam.name, &cam.url);
         }

@@ -141,6 +141,7 @@ pub fn publish_status(
                 .zip(streams.of(view.streams, StreamKind::Sub));
             let CameraViewItem {
                 node_down,
+                at_node,
                 camera: cam,
                 audio,
                 ports,
@@ -167,9 +168,12 @@ pub fn publish_status(
                 frames: rates.frames,
                 decoded: rates.decoded,
                 reconnects: status.machine.reconnects,
-                last_error: match node_down {
-                    Some(why) => Some(format!("node unreachable: {}", why.0)),
-                    None => status.machine.last_error.clone(),
+                last_error: match (node_down, at_node) {
+                    (Some(why), _) => Some(format!("node unreachable: {}", why.0)),
+                    (None, Some(says)) if status.machine.state != StreamState::Live => {
+                        Some(format!("at the node: {}", says.0))
+                    }
+                    _ => status.machine.last_error.clone(),
                 },
                 grace_secs_left: status
                     .machine

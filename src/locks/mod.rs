@@ -234,6 +234,22 @@ impl Locks {
             .unwrap_or_default()
     }
 
+    /// Takes camera `name`'s lock off if it is kept elsewhere (a node's camera the node no
+    /// longer lists, or no longer locks): the wall holds no lock of its own for it.
+    pub fn remove_remote(&self, name: &str) {
+        let mut cams = self.cameras.lock().expect("locks lock");
+        if cams.get(name).is_some_and(|l| l.remote.is_some()) {
+            cams.remove(name);
+            drop(cams);
+            self.changed();
+        }
+    }
+
+    /// Whether camera `name`'s lock is kept elsewhere (its password checked at its node).
+    pub fn is_remote(&self, name: &str) -> bool {
+        self.lock_of(name).is_some_and(|l| l.remote.is_some())
+    }
+
     pub fn has_lock(&self, name: &str) -> bool {
         self.cameras.lock().expect("locks lock").contains_key(name)
     }

@@ -22,9 +22,14 @@ const MAX_NAME: usize = 200;
 /// A status answer must come within this.
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Whether each node answers, by node name, and a count of the changes.
+/// Whether each node answers, by node name, what each node says of its cameras that are
+/// not live there (by our name for them), and a count of the changes.
 #[derive(Default, Debug)]
-pub struct NodeBoard(RwLock<HashMap<String, Reach>>, AtomicU64);
+pub struct NodeBoard(
+    RwLock<HashMap<String, Reach>>,
+    AtomicU64,
+    RwLock<HashMap<String, String>>,
+);
 
 /// A node as last seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +52,27 @@ impl NodeBoard {
             self.1.fetch_add(1, Ordering::Relaxed);
         }
         old.filter(|old| *old != reach)
+    }
+
+    /// What node camera `camera` (our name) is at its node when not live there: `None` when
+    /// it is live, or its node does not say.
+    pub fn at_node(&self, camera: &str) -> Option<String> {
+        self.2.read().ok()?.get(camera).cloned()
+    }
+
+    /// Sets what node camera `camera` (our name) is at its node (`None`: live there).
+    fn set_at_node(&self, camera: &str, trouble: Option<&String>) {
+        let mut map = self
+            .2
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let changed = match trouble {
+            Some(t) => map.insert(camera.to_owned(), t.clone()).as_ref() != Some(t),
+            None => map.remove(camera).is_some(),
+        };
+        if changed {
+            self.1.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Counts the changes: it moves whenever a node comes or goes.
@@ -80,6 +106,8 @@ struct NodeCamera {
     talk: bool,
     /// It has a view password at the node (`locked`).
     locked: bool,
+    /// Its state there and why, when it is not live there (`state`, `last_error`).
+    trouble: Option<String>,
 }
 
 /// What a node camera's agents share with the follower: written on every poll.
@@ -203,9 +231,29 @@ impl Follower {
         }
         for c in cameras {
             self.mirrors.entry(c.name.clone()).or_default().update(c);
+            let ours = self.ours(&c.name);
+            self.board.set_at_node(&ours, c.trouble.as_ref());
+            if !c.locked
+                && let Some(locks) = &self.locks
+            {
+                locks.remove_remote(&ours);
+            }
         }
-        self.mirrors
-            .retain(|name, _| cameras.iter().any(|c| &c.name == name));
+        // A camera gone from the node: its mirror, its key and its lock at the wall go too
+        // (back, it is locked again until its password is given).
+        let gone: Vec<String> = self
+            .mirrors
+            .keys()
+            .filter(|n| !cameras.iter().any(|c| &c.name == *n))
+            .cloned()
+            .collect();
+        for name in gone {
+            self.mirrors.remove(&name);
+            if let Some(locks) = &self.locks {
+                locks.remove_remote(&self.ours(&name));
+            }
+        }
+        self.check_keys().await;
         let wanted: HashMap<String, CameraConfig> = cameras
             .iter()
             .map(|c| {
@@ -223,6 +271,7 @@ impl Follower {
             .cloned()
             .collect();
         for name in gone {
+            self.board.set_at_node(&name, None);
             let (reply, answer) = tokio::sync::oneshot::channel();
             let command = ApiCommand::RemoveCamera {
                 camera: name.clone(),
@@ -262,6 +311,25 @@ impl Follower {
         }
     }
 
+    /// Our name for the node's camera `camera`.
+    fn ours(&self, camera: &str) -> String {
+        format!("{}/{camera}", self.node.name)
+    }
+
+    /// Forgets the unlock keys the node no longer takes (expired there): those cameras are
+    /// locked again at the wall, and wait for their password.
+    async fn check_keys(&self) {
+        for config in self.added.values() {
+            let Some(route) = &config.via_node else {
+                continue;
+            };
+            if route.key.get().is_some() && !super::lock::key_still_opens(route).await {
+                tracing::warn!(camera = %config.name, "the node no longer takes its unlock key: locked again");
+                route.key.forget();
+            }
+        }
+    }
+
     /// Locks our camera `config` (a camera locked at the node) at the wall, once: its
     /// password is checked at the node.
     fn lock(&self, config: &CameraConfig) {
@@ -270,27 +338,32 @@ impl Follower {
         };
         if !locks.has_lock(&config.name) {
             let place = format!("{}{}", route.base, route.camera_path(""));
-            let check = Arc::new(super::lock::NodeUnlock::new(route.clone()));
+            let check = Arc::new(super::lock::NodeUnlock(route.clone()));
             locks.set_camera(&config.name, crate::locks::CameraLock::remote(place, check));
         }
     }
 
-    /// Our camera for one of the node's: its restream, with the token as the password, or
-    /// the camera's unlock key at the node while it is locked there (a key stands for the
-    /// token). Locked at the node and not unlocked, it waits, offline, for its password.
+    /// Our camera for one of the node's: its restream, with the token as the password (and
+    /// the camera's unlock key at the node as `?key=` while it is locked there: a key kept
+    /// across the node's restarts, which a Digest password is not). Locked at the node and
+    /// not unlocked, it waits, offline, for its password.
     fn camera(&self, base: &url::Url, rtsp_port: u16, camera: &NodeCamera) -> CameraConfig {
         let host = match base.host() {
             Some(url::Host::Ipv6(ip)) => format!("[{ip}]"),
             Some(h) => h.to_string(),
             None => String::new(),
         };
-        let url = |sub| {
-            let path = crate::restream::StreamPath::of(&camera.name, sub);
-            format!("rtsp://{host}:{rtsp_port}{path}")
-        };
-        let name = format!("{}/{}", self.node.name, camera.name);
         let mirror = self.mirrors.get(&camera.name).cloned().unwrap_or_default();
         let key = mirror.key.get().filter(|_| camera.locked);
+        let open = !camera.locked || mirror.key.is_open();
+        let url = |sub| {
+            let path = crate::restream::StreamPath::of(&camera.name, sub);
+            match &key {
+                Some(k) => format!("rtsp://{host}:{rtsp_port}{path}?key={k}"),
+                None => format!("rtsp://{host}:{rtsp_port}{path}"),
+            }
+        };
+        let name = self.ours(&camera.name);
         let route = super::control::NodeRoute {
             base: base.clone(),
             camera: camera.name.clone(),
@@ -299,12 +372,11 @@ impl Follower {
             recording: mirror.recording,
             key: mirror.key,
         };
-        let password = key.clone().or_else(|| self.token.clone());
         CameraConfig {
             sub_url: camera.sub.then(|| url(true)),
-            username: password.as_ref().map(|_| "opticlink".to_owned()),
-            password,
-            enabled: !camera.locked || key.is_some(),
+            username: self.token.as_ref().map(|_| "opticlink".to_owned()),
+            password: self.token.clone(),
+            enabled: open,
             // Talk goes through the node, which knows how to reach the camera.
             talk: if camera.talk {
                 crate::config::TalkMode::Auto
@@ -361,11 +433,27 @@ fn parse_status(body: &[u8]) -> Result<(u16, Vec<NodeCamera>), String> {
                 recording: super::control::recording_of(&c["recording"]),
                 talk: c["talk"].as_bool().unwrap_or(false),
                 locked: c["locked"] == true,
+                trouble: trouble_of(c),
             })
         })
         .take(MAX_CAMERAS + 1)
         .collect::<Vec<_>>();
     Ok((port, cameras))
+}
+
+/// What a node's status says of a camera that is not live there: its state and last error
+/// (`reconnecting: connection refused`); `None` when it is live. A locked camera's state is
+/// shown as the node shows it; it waits at the wall for its password anyway.
+fn trouble_of(camera: &serde_json::Value) -> Option<String> {
+    let state = camera["state"].as_str()?;
+    if state == "live" {
+        return None;
+    }
+    let state = super::http::clean(state);
+    Some(match camera["last_error"].as_str() {
+        Some(e) => format!("{state}: {}", super::http::clean(e)),
+        None => state,
+    })
 }
 
 #[cfg(test)]
@@ -390,6 +478,7 @@ mod tests {
                 recording: Default::default(),
                 talk: false,
                 locked: false,
+                trouble: None,
             })
         );
         assert!(parse_status(b"{\"cameras\": []}").is_err());

@@ -33,23 +33,42 @@ pub struct NodeRoute {
 }
 
 /// A node camera's unlock key at the node, shared by its route's users and its lock at the
-/// wall (which sets it on a right password and forgets it when everything is locked).
+/// wall (which sets it on a right password and forgets it when everything is locked), and
+/// whether a right password opened it (a node without a lock on it any more gives no key).
 #[derive(Default)]
-pub struct NodeKey(std::sync::Mutex<Option<String>>);
+pub struct NodeKey(
+    std::sync::Mutex<Option<String>>,
+    std::sync::atomic::AtomicBool,
+);
 
 impl NodeKey {
     pub fn get(&self) -> Option<String> {
+        self.slot().clone()
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<String>> {
         self.0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
     }
 
-    pub fn set(&self, key: Option<String>) {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = key;
+    /// Opened, with `key` (none: the node has no lock on the camera any more).
+    pub fn open_with(&self, key: Option<String>) {
+        if let Some(k) = &key {
+            crate::secret::remember(k);
+        }
+        *self.slot() = key;
+        self.1.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Locked again: the key forgotten.
+    pub fn forget(&self) {
+        self.1.store(false, std::sync::atomic::Ordering::Release);
+        *self.slot() = None;
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.1.load(std::sync::atomic::Ordering::Acquire)
     }
 }
 
@@ -61,6 +80,7 @@ impl NodeRoute {
             camera: self.camera.clone(),
             token: self.token.clone(),
             key: self.key.clone(),
+            stop: Default::default(),
         }
     }
 

@@ -57,18 +57,18 @@ pub async fn request(
     Ok((status, bytes))
 }
 
-/// How long a request from [`blocking`] may take.
-const BLOCKING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// Runs `ask` (a [`request`]) to its end on this thread, which must not be a runtime's
-/// (a player's, a password check's), within [`BLOCKING_TIMEOUT`].
-pub fn blocking<T>(ask: impl Future<Output = Result<T, String>>) -> Result<T, String> {
+/// (a player's, a password check's), within `limit`.
+pub fn blocking<T>(
+    ask: impl Future<Output = Result<T, String>>,
+    limit: std::time::Duration,
+) -> Result<T, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        tokio::time::timeout(BLOCKING_TIMEOUT, ask)
+        tokio::time::timeout(limit, ask)
             .await
             .map_err(|_| "the node did not answer in time".to_owned())?
     })

@@ -5,53 +5,49 @@
 //! then carry. The wall's own unlock (for its operator, or a key for an API client of the
 //! wall) follows as for a local camera.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::control::NodeRoute;
 use crate::locks::{Refused, RemoteCheck};
 
+/// How long a node may take over a password: its wait after wrong ones, and the check.
+const UNLOCK_TIMEOUT: Duration = Duration::from_secs(75);
+
+/// Whether camera `route`'s key still opens it at the node: `false` only when the node says
+/// it does not (401); a node that does not answer keeps it.
+pub async fn key_still_opens(route: &NodeRoute) -> bool {
+    match route.ask(hyper::Method::GET, "unlock", None).await {
+        Ok((status, _)) => status != hyper::StatusCode::UNAUTHORIZED,
+        Err(_) => true,
+    }
+}
+
 /// The longest unlock key taken from a node (ours are 43 characters).
 const MAX_KEY: usize = 128;
 
 /// Checks a node camera's view password at its node.
-pub struct NodeUnlock {
-    route: NodeRoute,
-    /// A right password was given (and not forgotten).
-    open: AtomicBool,
-}
-
-impl NodeUnlock {
-    pub fn new(route: NodeRoute) -> Self {
-        Self {
-            route,
-            open: AtomicBool::new(false),
-        }
-    }
-}
+pub struct NodeUnlock(pub NodeRoute);
 
 impl RemoteCheck for NodeUnlock {
     fn unlock(&self, password: &str) -> Result<(), Refused> {
-        let route = &self.route;
+        let route = &self.0;
         let body = serde_json::json!({ "password": password })
             .to_string()
             .into_bytes();
+        // The node makes a client wait after wrong passwords (up to a minute): wait with it.
+        let ask = route.ask(hyper::Method::POST, "unlock", Some(body));
         let (status, answer) =
-            super::http::blocking(route.ask(hyper::Method::POST, "unlock", Some(body)))
-                .map_err(Refused::Elsewhere)?;
-        let key = verdict(status, &answer)?;
-        route.key.set(key);
-        self.open.store(true, Ordering::Release);
+            super::http::blocking(ask, UNLOCK_TIMEOUT).map_err(Refused::Elsewhere)?;
+        route.key.open_with(verdict(status, &answer)?);
         Ok(())
     }
 
     fn forget(&self) {
-        self.open.store(false, Ordering::Release);
-        self.route.key.set(None);
+        self.0.key.forget();
     }
 
     fn open(&self) -> bool {
-        self.open.load(Ordering::Acquire)
+        self.0.key.is_open()
     }
 }
 

@@ -84,6 +84,12 @@ pub fn plan(index: &Index, from_ms: i64, to_ms: i64) -> Result<Vec<&super::Segme
     Ok(segs)
 }
 
+/// How far past its listed end a segment is read (the newest one grows while exported).
+const SEGMENT_MARGIN_MS: i64 = 60_000;
+/// The most packets per millisecond of a segment read (one a millisecond: 40 times a 25 fps
+/// camera's pictures and sound together).
+const PACKETS_PER_MS: u64 = 1;
+
 /// Writes `[from_ms, to_ms]` of the camera whose recordings are at `source` to `out` (MP4).
 pub fn export(
     source: &super::Source,
@@ -197,7 +203,25 @@ pub fn export(
             .map(|s| s.index());
         clip.files += 1;
         let time_bases: Vec<ffmpeg::Rational> = input.streams().map(|s| s.time_base()).collect();
-        for (stream, mut packet) in crate::media::packets(&mut input) {
+        // A segment holds what the index says and no more (a file read from a node could
+        // go on for ever): its span and a margin, at a rate no camera reaches.
+        let past_end_us = seg
+            .end_ms
+            .saturating_add(SEGMENT_MARGIN_MS)
+            .saturating_mul(1000);
+        let most_packets = (seg.end_ms - seg.start_ms)
+            .saturating_add(SEGMENT_MARGIN_MS)
+            .max(0)
+            .unsigned_abs()
+            .saturating_mul(PACKETS_PER_MS);
+        for (n, (stream, mut packet)) in crate::media::packets(&mut input).enumerate() {
+            if n as u64 > most_packets {
+                clip.notes.push(format!(
+                    "{}: more packets than its span holds; cut",
+                    seg.file
+                ));
+                break;
+            }
             let (out_index, is_video) = if stream == v_index {
                 (0, true)
             } else if Some(stream) == a_index {
@@ -216,6 +240,9 @@ pub fn export(
                 .saturating_add(rescale(pts, tb, US));
             if wall_us < start_us {
                 continue;
+            }
+            if wall_us > past_end_us {
+                break;
             }
             let dur_us = rescale(packet.duration().max(0), tb, US);
             let ts = rescale(wall_us - start_us, US, out_tb[out_index]);

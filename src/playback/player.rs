@@ -74,10 +74,12 @@ struct Shared {
     index: Mutex<(u64, Arc<Index>)>,
 }
 
-/// The wall's handle on a camera's playback thread; dropping it ends the thread.
+/// The wall's handle on a camera's playback thread; dropping it ends the thread (and any
+/// read from a node it is waiting on).
 pub struct Player {
     shared: Arc<Shared>,
     shown: crossbeam_channel::Receiver<Shown>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Player {
@@ -95,6 +97,8 @@ impl Player {
             index: Mutex::new((0, Arc::default())),
         });
         let (slot, shown) = Slot::with_bell(bell);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let source = source.stopped_by(stop.clone(), None);
         let thread_shared = shared.clone();
         let name = camera.to_owned();
         std::thread::Builder::new()
@@ -104,7 +108,11 @@ impl Player {
                 let _guard = span.enter();
                 Thread::new(source, thread_shared, slot).run();
             })?;
-        Ok(Player { shared, shown })
+        Ok(Player {
+            shared,
+            shown,
+            stop,
+        })
     }
 
     /// Asks for `want` (replacing any want not yet carried out).
@@ -135,6 +143,7 @@ impl Player {
 
 impl Drop for Player {
     fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
         lock(&self.shared.mailbox).closed = true;
         self.shared.wake.notify_one();
     }
@@ -173,6 +182,8 @@ struct Thread {
     nothing_sent: Option<String>,
     /// Why the recordings could not be listed last time (a node that does not answer).
     unlisted: Option<String>,
+    /// The instant the index was last asked around.
+    listed_around: i64,
 }
 
 impl Thread {
@@ -188,12 +199,15 @@ impl Thread {
             seq: 0,
             nothing_sent: None,
             unlisted: None,
+            listed_around: 0,
         }
     }
 
-    fn reload(&mut self) {
+    /// Looks at the recordings again (a node's around `around_ms`).
+    fn reload(&mut self, around_ms: i64) {
         self.loaded = Instant::now();
-        match self.source.index() {
+        self.listed_around = around_ms;
+        match self.source.index(around_ms) {
             Ok(index) => {
                 self.unlisted = None;
                 self.index = Arc::new(index);
@@ -213,7 +227,7 @@ impl Thread {
     }
 
     fn run(mut self) {
-        self.reload();
+        self.reload(chrono::Utc::now().timestamp_millis());
         let mut last: Option<Want> = None;
         loop {
             let want = {
@@ -238,7 +252,7 @@ impl Thread {
             };
             let Some(want) = want else {
                 // Idle for a while: look at the files again, and show the change if any.
-                self.reload();
+                self.reload(last.map_or(self.listed_around, |w| w.at_ms));
                 if let Some(w) = last {
                     self.show(w);
                 }
@@ -254,10 +268,15 @@ impl Thread {
     fn show(&mut self, want: Want) {
         let at = want.at_ms;
         let newest_end = self.index.segments.last().map_or(i64::MIN, |s| s.end_ms);
-        let stale = self.loaded.elapsed() >= RELOAD_EVERY
+        let stale = self.loaded.elapsed() >= self.source.reload_every(RELOAD_EVERY)
             && (at >= newest_end || locate(&self.index, at).is_none());
-        if stale || self.loaded.elapsed() >= REFRESH_EVERY {
-            self.reload();
+        // A node's listing covers a window around where it was asked: past its middle, again.
+        let away = self
+            .source
+            .window_ms()
+            .is_some_and(|w| at.abs_diff(self.listed_around) > (w / 2).unsigned_abs());
+        if stale || away || self.loaded.elapsed() >= REFRESH_EVERY {
+            self.reload(at);
         }
         let Some(seg) = locate(&self.index, at).cloned() else {
             self.reader = None;

@@ -121,7 +121,7 @@ impl Reader {
             let Some(pts) = packet.pts().or(packet.dts()) else {
                 continue;
             };
-            let at = self.start_ms + pts.rescale(self.tb, MS);
+            let at = self.start_ms.saturating_add(pts.rescale(self.tb, MS));
             return Some((at, packet.is_key(), packet));
         }
     }
@@ -189,7 +189,7 @@ impl Reader {
             let Some(pts) = picture.timestamp().or(picture.pts()) else {
                 continue;
             };
-            let at = self.start_ms + pts.rescale(self.tb, MS);
+            let at = self.start_ms.saturating_add(pts.rescale(self.tb, MS));
             let d = Decoded {
                 at_ms: at,
                 picture: std::mem::replace(&mut picture, ffmpeg::frame::Video::empty()),

@@ -6,14 +6,39 @@
 //! the wall's timeline, synced scrub and clips work the same on a node's camera.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use ffmpeg_next as ffmpeg;
 
 use super::index::{self, Index, Segment, Unreadable};
 
-/// FFmpeg gives up on a segment whose bytes stop coming for this long.
+/// A node's listing must come within this; FFmpeg gives up on a segment whose bytes stop
+/// coming for as long.
 const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A node's listing covers this much either side of the instant played (a day of 2 s
+/// segments would pass the answer's bound; the wall's timeline shows less).
+const WINDOW_MS: i64 = 3 * 3_600_000;
+
+/// How often a node's listing is asked again while playing at its newest footage (a folder
+/// here is looked at every [`super::player`] reload).
+const NODE_RELOAD: Duration = Duration::from_secs(2);
+
+/// What ends FFmpeg's reading of a node's segment early: the player dropped (a node that
+/// trickles bytes would hold its thread), or a deadline (an export).
+#[derive(Clone, Default)]
+pub struct Stop {
+    flag: Arc<AtomicBool>,
+    deadline: Option<Instant>,
+}
+
+impl Stop {
+    fn now(&self) -> bool {
+        self.flag.load(Ordering::Relaxed) || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+}
 
 /// Where one camera's recordings are.
 #[derive(Debug, Clone)]
@@ -33,7 +58,8 @@ pub struct NodeRecordings {
     pub camera: String,
     pub token: Option<String>,
     /// The camera's unlock key at the node, when it is locked there.
-    pub key: std::sync::Arc<crate::node::control::NodeKey>,
+    pub key: Arc<crate::node::control::NodeKey>,
+    pub stop: Stop,
 }
 
 impl std::fmt::Debug for NodeRecordings {
@@ -52,35 +78,31 @@ impl NodeRecordings {
         self.base.join(&path).map_err(|e| e.to_string())
     }
 
-    /// The camera's index as the node lists it: every segment it keeps, and why the gaps
-    /// with unreadable files are gaps.
-    fn index(&self) -> Result<Index, String> {
-        let far = |days: i64| {
-            let ms = chrono::Utc::now().timestamp_millis() + days * 86_400_000;
+    /// The camera's index as the node lists it [`WINDOW_MS`] either side of `around_ms`:
+    /// its segments, and why the gaps with unreadable files are gaps.
+    fn index(&self, around_ms: i64) -> Result<Index, String> {
+        let at = |ms: i64| {
             percent_encoding::utf8_percent_encode(
                 &index::rfc3339(ms.max(0)),
                 percent_encoding::NON_ALPHANUMERIC,
             )
             .to_string()
         };
-        // All the node keeps: from the epoch to a day ahead (a clock a little ahead).
         let path = format!(
-            "{}?from=1970-01-01T00%3A00%3A00Z&to={}",
+            "{}?from={}&to={}",
             self.url(&["recordings"])?.path(),
-            far(1)
+            at(around_ms.saturating_sub(WINDOW_MS)),
+            at(around_ms.saturating_add(WINDOW_MS))
         );
         let key = self.key.get();
         let auth = crate::node::http::Auth {
             token: self.token.as_deref(),
             key: key.as_deref(),
         };
-        let (status, body) = crate::node::http::blocking(crate::node::http::request(
-            &self.base,
-            hyper::Method::GET,
-            &path,
-            auth,
-            None,
-        ))?;
+        let (status, body) = crate::node::http::blocking(
+            crate::node::http::request(&self.base, hyper::Method::GET, &path, auth, None),
+            TIMEOUT,
+        )?;
         if !status.is_success() {
             return Err(crate::node::http::error_text(status, &body));
         }
@@ -89,8 +111,9 @@ impl NodeRecordings {
         Ok(from_listing(&listing))
     }
 
-    /// Opens segment `file` (`DAY/FILE`) for FFmpeg: over HTTP only (no other protocol a
-    /// redirect or a file's own references could name), with the token as a header.
+    /// Opens segment `file` (`DAY/FILE`) for FFmpeg: over HTTP to the node only (no redirect,
+    /// no other protocol or container a file's own references could name), with the token as
+    /// a header, ended early by [`Stop`].
     fn open(&self, file: &str) -> Result<ffmpeg::format::context::Input, String> {
         let (day, name) = file
             .split_once('/')
@@ -109,8 +132,12 @@ impl NodeRecordings {
             opts.set("headers", &headers);
         }
         opts.set("protocol_whitelist", "http,tcp");
+        opts.set("max_redirects", "0");
+        opts.set("format_whitelist", "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm");
         opts.set("rw_timeout", &TIMEOUT.as_micros().to_string());
-        ffmpeg::format::input_with_dictionary(url.as_str(), opts).map_err(|e| e.to_string())
+        let stop = self.stop.clone();
+        ffmpeg::format::input_with_interrupt_and_dictionary(url.as_str(), move || stop.now(), opts)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -118,8 +145,9 @@ impl NodeRecordings {
 /// describes. Entries that are not a recording's name or time are left out.
 pub fn from_listing(listing: &serde_json::Value) -> Index {
     let time = |v: &serde_json::Value| v.as_str().and_then(|t| index::parse_time(t).ok());
-    let empty = Vec::new();
-    let list = |v: &serde_json::Value| v.as_array().unwrap_or(&empty).clone();
+    fn list(v: &serde_json::Value) -> &[serde_json::Value] {
+        v.as_array().map_or(&[], Vec::as_slice)
+    }
     let mut out = Index::default();
     for span in list(&listing["spans"]) {
         for seg in list(&span["segments"]) {
@@ -161,11 +189,38 @@ pub fn from_listing(listing: &serde_json::Value) -> Index {
 }
 
 impl Source {
-    /// The camera's index now.
-    pub fn index(&self) -> Result<Index, String> {
+    /// The camera's index now: all of a folder's, a node's around `around_ms`.
+    pub fn index(&self, around_ms: i64) -> Result<Index, String> {
         match self {
             Source::Folder(folder) => Ok(Index::load(folder)),
-            Source::Node(node) => node.index(),
+            Source::Node(node) => node.index(around_ms),
+        }
+    }
+
+    /// How far from the instant its index was asked around it still covers (a node's).
+    pub fn window_ms(&self) -> Option<i64> {
+        match self {
+            Source::Folder(_) => None,
+            Source::Node(_) => Some(WINDOW_MS),
+        }
+    }
+
+    /// How often its index may be asked again while playing at its newest footage.
+    pub fn reload_every(&self, folder: Duration) -> Duration {
+        match self {
+            Source::Folder(_) => folder,
+            Source::Node(_) => NODE_RELOAD,
+        }
+    }
+
+    /// This source for one reader, whose reading `stop` ends; a folder's reads end anyway.
+    pub fn stopped_by(&self, flag: Arc<AtomicBool>, deadline: Option<Instant>) -> Source {
+        match self {
+            Source::Folder(_) => self.clone(),
+            Source::Node(node) => Source::Node(NodeRecordings {
+                stop: Stop { flag, deadline },
+                ..node.clone()
+            }),
         }
     }
 
@@ -254,6 +309,7 @@ mod tests {
             camera: "Gate/../x ?".into(),
             token: Some("secret".into()),
             key: Default::default(),
+            stop: Default::default(),
         };
         let url = node
             .url(&["recordings", "2026-12-07", "10-00-00.mp4"])

@@ -129,6 +129,10 @@ impl Access {
 /// of attempts from many addresses queues here instead of filling memory.
 static VERIFYING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
+/// Password checks at a node (a node's camera) running at once: they wait on the node, not
+/// on this machine, so a slow node never holds up the checks of this process's cameras.
+static AT_NODES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
 /// `POST …/unlock {"password"}`: waits for the turn this client's attempt reserved on the
 /// camera (later after each wrong one), checks the password off the runtime, then 200
 /// `{"key"}`, 403 (wrong, with the next delay) or 409 (the camera has no lock).
@@ -161,7 +165,12 @@ pub(super) async fn unlock(
         Err(refused) => return refusal(name, refused),
     };
     tokio::time::sleep_until(turn.into()).await;
-    let Ok(permit) = VERIFYING.acquire().await else {
+    let checks = if locks.is_remote(name) {
+        &AT_NODES
+    } else {
+        &VERIFYING
+    };
+    let Ok(permit) = checks.acquire().await else {
         return refusal(name, crate::locks::Refused::NotLocked);
     };
     let (locks, camera) = (locks.clone(), name.to_owned());

@@ -217,6 +217,20 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
         (&Method::POST, ["api", "cameras", name, "unlock"]) => {
             super::access::unlock(req, &camera(name), locks).await
         }
+        // Whether the request's unlock key still opens the camera (a wall asks for the
+        // cameras it unlocked at their node).
+        (&Method::GET, ["api", "cameras", name, "unlock"]) => {
+            let name = camera(name);
+            let key = super::unlock_key(req.headers(), req.uri().query());
+            if locks.key_allows(&name, key.as_deref()) {
+                reply_json(
+                    StatusCode::OK,
+                    &serde_json::json!({"camera": name, "open": true}),
+                )
+            } else {
+                super::http::locked(&name)
+            }
+        }
         (&Method::GET, [""]) => page(&snapshot),
         (&Method::GET, ["api", "status"]) => match serde_json::to_vec(&snapshot) {
             Ok(json) => reply(StatusCode::OK, "application/json", json),

@@ -488,10 +488,14 @@ fn card(
         .machine
         .grace_left(stream.grace, now)
         .map(|d| d.as_secs_f64());
-    let mut lines = match v.node_down {
+    let mut lines = match (v.node_down, v.at_node) {
         // The node's reason, not the camera's: the camera may be fine behind it.
-        Some(why) => vec![format!("node: {}", why.0)],
-        None => detail(stream.status, grace_left, stream.rates, stream.latency),
+        (Some(why), _) => vec![format!("node: {}", why.0)],
+        // What the node says of the camera, not what its empty restream told the wall.
+        (None, Some(says)) if state != StreamState::Live => {
+            vec![format!("at the node: {}", says.0)]
+        }
+        _ => detail(stream.status, grace_left, stream.rates, stream.latency),
     };
     if compact && state == StreamState::Live {
         lines.clear();

@@ -312,9 +312,15 @@ fn talk_at_the_wall_reaches_a_node_camera_through_the_node() {
     let _sim = crate::talk::sim_with_talk(&rt, 2, true, &heard, &node_ron);
     let token = "talk-token-3e9a1c7b5d2f4a60";
     let port = common::free_port();
+    // C is a camera the node cannot reach: the wall shows what the node says of it.
+    let dead = common::free_port();
     let config = std::fs::read_to_string(&node_ron)
         .unwrap()
         .replace("(name: \"B\",", "(name: \"B\", talk: Off,")
+        .replace(
+            "cameras: [",
+            &format!("cameras: [(name: \"C\", url: \"rtsp://127.0.0.1:{dead}/x\"), "),
+        )
         .replace(
             "servers: (api_port: 0)",
             &format!(
@@ -335,6 +341,13 @@ fn talk_at_the_wall_reaches_a_node_camera_through_the_node() {
     wall.wait_state("N/B", "live", Duration::from_secs(30));
     assert_eq!(wall.camera("N/A")["talk"], true);
     assert_eq!(wall.camera("N/B")["talk"], false);
+    let c = common::wait_for(Duration::from_secs(30), "C's state at the node", || {
+        let c = wall.camera("N/C");
+        let error = c["last_error"].as_str()?.to_owned();
+        error.starts_with("at the node: ").then_some((c, error))
+    });
+    assert_ne!(c.0["state"], "live", "{}", c.0);
+    assert!(c.1.contains("refused"), "{}", c.1);
 
     let wav = std::fs::read(crate::talk::tone_wav_at(work.path(), 16_000, 1.5)).unwrap();
     let talk = |camera: &str| {
@@ -390,10 +403,13 @@ fn a_camera_locked_at_its_node_opens_at_the_wall_with_its_password() {
         &node_state,
     );
     assert!(ok, "{out}");
-    let node = Proc::start(
-        &["--headless", "--config", node_cfg.to_str().unwrap()],
-        &[("OPTICLINK_STATE_DIR", node_state.to_str().unwrap())],
-    );
+    let start_node = || {
+        Proc::start(
+            &["--headless", "--config", node_cfg.to_str().unwrap()],
+            &[("OPTICLINK_STATE_DIR", node_state.to_str().unwrap())],
+        )
+    };
+    let mut node = start_node();
     let wall = headless_at(
         work.path(),
         "wall",
@@ -441,7 +457,40 @@ fn a_camera_locked_at_its_node_opens_at_the_wall_with_its_password() {
         "the node checked the wrong one: {}",
         node.log()
     );
-    for log in [wall.log(), node.log()] {
+    let mut logs = vec![node.log()];
+
+    // The node restarts: the key it gave is kept there, and the camera comes back.
+    node.child.kill().unwrap();
+    node.child.wait().unwrap();
+    wall.wait_state("N/Sim 1", "node_unreachable", Duration::from_secs(15));
+    node = start_node();
+    wall.wait_state("N/Sim 1", "live", Duration::from_secs(30));
+    wall.wait_state("N/Sim 2", "live", Duration::from_secs(30));
+    logs.push(node.log());
+    // It restarts having forgotten its keys: the wall notices, and the camera is locked
+    // at the wall again (its key refused there too), waiting for its password.
+    node.child.kill().unwrap();
+    node.child.wait().unwrap();
+    std::fs::remove_file(node_state.join("unlocks.json")).unwrap();
+    node = start_node();
+    wall.wait_state("N/Sim 2", "offline", Duration::from_secs(30));
+    let with_key = format!("{listing}?key={key}");
+    assert_eq!(http_get(wall_port, &with_key).0, 401, "locked again");
+    assert!(
+        wall.log()
+            .contains("the node no longer takes its unlock key"),
+        "{}",
+        wall.log()
+    );
+    logs.extend([node.log(), wall.log()]);
+    for log in logs {
+        // The node's key rides in the wall's restream URL: never shown.
+        assert!(
+            log.split("key=")
+                .skip(1)
+                .all(|rest| rest.starts_with("***")),
+            "a key in a URL was logged"
+        );
         assert!(!log.contains(password), "the password was logged");
         assert!(!log.contains(&key), "the key was logged");
         assert!(!log.contains(token), "the token was logged");
