@@ -237,6 +237,7 @@ impl CameraSpawner<'_, '_> {
             control,
             talk: talk_settings(cam),
             outages: recorder.outages.clone(),
+            node: cam.via_node.as_ref().map(|r| r.recordings()),
         };
         let media = (h.mjpeg_frames, h.viewers.clone(), h.audio.clone());
         let servers = self.start_servers(cam, index, media, feeds);

@@ -16,14 +16,16 @@ pub struct Auth<'a> {
     pub key: Option<&'a str>,
 }
 
-/// `method path` on the node at `base` (with `body` as JSON): its status and body.
-pub async fn request(
+/// `method path` on the node at `base` with `headers` (and `body` as JSON): the answer as it
+/// comes, its body still to read (the connection lives until it is read or dropped).
+pub async fn forward(
     base: &url::Url,
     method: hyper::Method,
     path: &str,
     auth: Auth<'_>,
+    headers: &[(hyper::header::HeaderName, hyper::header::HeaderValue)],
     body: Option<Vec<u8>>,
-) -> Result<(hyper::StatusCode, bytes::Bytes), String> {
+) -> Result<hyper::Response<hyper::body::Incoming>, String> {
     let url = base.join(path).map_err(|e| e.to_string())?;
     let (mut sender, _driver) =
         crate::http1::connect::<http_body_util::Full<bytes::Bytes>>(&url, |_| {}).await?;
@@ -44,10 +46,24 @@ pub async fn request(
     if body.is_some() {
         req = req.header(hyper::header::CONTENT_TYPE, "application/json");
     }
+    for (name, value) in headers {
+        req = req.header(name, value);
+    }
     let req = req
         .body(http_body_util::Full::new(body.unwrap_or_default().into()))
         .map_err(|e| e.to_string())?;
-    let answer = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    sender.send_request(req).await.map_err(|e| e.to_string())
+}
+
+/// `method path` on the node at `base` (with `body` as JSON): its status and body.
+pub async fn request(
+    base: &url::Url,
+    method: hyper::Method,
+    path: &str,
+    auth: Auth<'_>,
+    body: Option<Vec<u8>>,
+) -> Result<(hyper::StatusCode, bytes::Bytes), String> {
+    let answer = forward(base, method, path, auth, &[], body).await?;
     let status = answer.status();
     let bytes = http_body_util::Limited::new(answer.into_body(), MAX_ANSWER)
         .collect()

@@ -286,10 +286,17 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
             if !snapshot.cameras.iter().any(|c| c.name == name) {
                 return error_response(StatusCode::NOT_FOUND, &format!("no camera {name:?}"));
             }
-            let outages = hub
+            let (outages, node) = hub
                 .read()
                 .ok()
-                .and_then(|h| h.get(&name).map(|f| f.outages.clone()));
+                .and_then(|h| {
+                    h.get(&name)
+                        .map(|f| (Some(f.outages.clone()), f.node.clone()))
+                })
+                .unwrap_or_default();
+            if let Some(node) = node {
+                return super::recordings::at_node(req, &node, op, rest).await;
+            }
             super::recordings::route(req, &name, op, rest, record_dir.clone(), outages).await
         }
         (&Method::POST, ["api", "cameras", name, "talk"]) => {

@@ -18,6 +18,32 @@ pub(crate) fn reply_json(status: StatusCode, json: &serde_json::Value) -> Respon
 /// Largest JSON request body accepted.
 pub(super) const MAX_BODY: usize = 64 * 1024;
 
+/// A node's answer passed on: its status and the headers a player or a download needs, its
+/// body streamed as it comes (cut where the node's ends or fails).
+pub(super) fn passed_through(answer: hyper::Response<Incoming>) -> Response<Body> {
+    use futures::StreamExt;
+    use hyper::header;
+    let (parts, incoming) = answer.into_parts();
+    let frames = http_body_util::BodyStream::new(incoming)
+        .scan((), |_, frame| std::future::ready(frame.ok()))
+        .map(Ok::<_, Infallible>);
+    let mut r = Response::new(BodyExt::boxed(http_body_util::StreamBody::new(frames)));
+    *r.status_mut() = parts.status;
+    for name in [
+        header::CONTENT_TYPE,
+        header::CONTENT_LENGTH,
+        header::CONTENT_RANGE,
+        header::ACCEPT_RANGES,
+        header::CONTENT_DISPOSITION,
+        header::RETRY_AFTER,
+    ] {
+        if let Some(v) = parts.headers.get(&name) {
+            r.headers_mut().insert(name, v.clone());
+        }
+    }
+    r
+}
+
 /// How long a request body may take to arrive (a client that stops sending loses its request).
 const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 

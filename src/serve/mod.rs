@@ -628,6 +628,8 @@ pub struct CameraFeeds {
     pub talk: Option<Arc<crate::config::CameraConfig>>,
     /// When its recording failed (reasons for the gaps in its listing).
     pub outages: crate::record::SharedOutages,
+    /// A node's camera: its recordings routes are the node's, passed through.
+    pub node: Option<crate::playback::source::NodeRecordings>,
 }
 
 /// Every camera's feeds by name; the ECS adds and removes cameras.

@@ -11,6 +11,49 @@ use hyper::{Method, Response, StatusCode};
 use super::http::{Body, error_response, reply_json};
 use crate::playback::{self, index};
 
+/// A node camera's recordings routes: the same request passed to its node (with the token
+/// and the camera's unlock key there), the answer streamed back as it comes, so the wall's
+/// page plays and exports a node's camera as a local one.
+pub(super) async fn at_node(
+    req: hyper::Request<hyper::body::Incoming>,
+    node: &playback::source::NodeRecordings,
+    op: &str,
+    rest: &[&str],
+) -> Response<Body> {
+    let method = req.method().clone();
+    let mut what = vec![op];
+    what.extend_from_slice(rest);
+    let mut path = match node.url(&what) {
+        Ok(url) => url.path().to_owned(),
+        Err(e) => return error_response(StatusCode::BAD_GATEWAY, &e),
+    };
+    if let Some(q) = req.uri().query() {
+        path = format!("{path}?{q}");
+    }
+    let range = req.headers().get(hyper::header::RANGE).cloned();
+    let body = if method == Method::POST {
+        match super::http::body_within(req, super::http::MAX_BODY).await {
+            Ok(b) => Some(b.to_vec()),
+            Err(e) => return error_response(StatusCode::BAD_REQUEST, &e),
+        }
+    } else {
+        None
+    };
+    let key = node.key.get();
+    let auth = crate::node::http::Auth {
+        token: node.token.as_deref(),
+        key: key.as_deref(),
+    };
+    let extra: Vec<_> = range
+        .map(|r| (hyper::header::RANGE, r))
+        .into_iter()
+        .collect();
+    match crate::node::http::forward(&node.base, method, &path, auth, &extra, body).await {
+        Ok(answer) => super::http::passed_through(answer),
+        Err(e) => error_response(StatusCode::BAD_GATEWAY, &format!("the node: {e}")),
+    }
+}
+
 /// The range a listing covers when the request gives none: the last 24 hours.
 const DEFAULT_HOURS: i64 = 24;
 

@@ -274,6 +274,23 @@ fn a_wall_over_two_nodes_shows_their_cameras_and_marks_only_a_lost_nodes_tiles()
         });
     };
     record(true);
+    // The wall's own recordings routes of a node's camera are the node's, passed through:
+    // the listing, and a segment by a range request.
+    let listed = common::wait_for(Duration::from_secs(20), "a segment listed", || {
+        let (code, body) = http_get(wall_port, "/api/cameras/Floor%201%2FGate/recordings");
+        assert_eq!(code, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["spans"][0]["segments"][0]["file"]
+            .as_str()
+            .map(str::to_owned)
+    });
+    let (code, head, bytes) = common::http_get_with(
+        wall_port,
+        &format!("/api/cameras/Floor%201%2FGate/recordings/{listed}"),
+        "Range: bytes=0-99\r\n",
+    );
+    assert_eq!((code, bytes.len()), (206, 100), "{head}");
+    assert_eq!(&bytes[4..8], b"ftyp", "an MP4 from the node");
     record(false);
     assert_eq!(node1.camera("Yard")["recording"]["active"], false);
 
