@@ -130,6 +130,8 @@ pub struct Locks {
     /// Bumped by every change of what is locked (a lock set, an unlock, locking all), so
     /// mirrors re-read only then (and as unlocks expire).
     changes: std::sync::atomic::AtomicU64,
+    /// Counts "lock everything": a check at a node that began before one opens nothing.
+    locked_all: std::sync::atomic::AtomicU64,
 }
 
 impl Locks {
@@ -150,6 +152,7 @@ impl Locks {
             remember,
             issued: Mutex::new(HashMap::new()),
             changes: std::sync::atomic::AtomicU64::new(0),
+            locked_all: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -338,11 +341,20 @@ impl Locks {
         let key = (lock.scope.clone(), client);
         let right = match &lock.remote {
             None => hash::verify(password, &lock.hash),
-            Some(remote) => match remote.0.unlock(password) {
-                Ok(()) => true,
-                Err(Refused::Wrong { .. }) => false,
-                Err(other) => return Err(other),
-            },
+            Some(remote) => {
+                use std::sync::atomic::Ordering::Acquire;
+                let before = self.locked_all.load(Acquire);
+                match remote.0.unlock(password) {
+                    // Everything was locked while the node checked: that wins.
+                    Ok(()) if self.locked_all.load(Acquire) != before => {
+                        remote.0.forget();
+                        return Err(Refused::Elsewhere("everything was locked meanwhile".into()));
+                    }
+                    Ok(()) => true,
+                    Err(Refused::Wrong { .. }) => false,
+                    Err(other) => return Err(other),
+                }
+            }
         };
         if !right {
             let attempts = self.attempts.lock().expect("attempts lock");
@@ -392,6 +404,8 @@ impl Locks {
 
     /// Locks everything again: every unlock and key forgotten, the file's entries cleared.
     pub fn lock_all(&self) {
+        self.locked_all
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         for lock in self.cameras.lock().expect("locks lock").values() {
             if let Some(remote) = &lock.remote {
                 remote.0.forget();
