@@ -471,18 +471,70 @@ const RESTART_FIRST: Duration = Duration::from_millis(200);
 const RESTART_MAX: Duration = Duration::from_secs(30);
 const RESTART_HEALTHY: Duration = Duration::from_secs(60);
 
+/// The connections one address off this machine may hold at once: a quarter of the cap (at
+/// least 4), so one client on the network cannot take every slot. Loopback has no such
+/// limit (a local process can do anything anyway).
+fn per_address(max_connections: usize) -> usize {
+    (max_connections / 4).max(4)
+}
+
+/// A connection's place: one of the server's slots, and one of its address's.
+pub(crate) struct Slot {
+    _server: tokio::sync::OwnedSemaphorePermit,
+    _address: Option<AddressSlot>,
+}
+
+/// Connections open by address.
+type ByAddress = Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>;
+
+/// One of an address's connections, given back when dropped.
+struct AddressSlot(ByAddress, std::net::IpAddr);
+
+impl AddressSlot {
+    /// A slot for `ip` among `most`, if it has one free.
+    fn take(counts: &ByAddress, ip: std::net::IpAddr, most: usize) -> Option<Self> {
+        let mut map = counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = map.entry(ip).or_default();
+        if *n >= most {
+            return None;
+        }
+        *n += 1;
+        Some(Self(counts.clone(), ip))
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = map.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.1);
+            }
+        }
+    }
+}
+
 /// Accepts connections until the listening socket fails, and returns why; each one goes to
-/// `serve` with its slot among `max_connections`, or is closed at once when none is free.
+/// `serve` with its slot among `max_connections` (and among [`per_address`] of its
+/// address's), or is closed at once when none is free.
 async fn accept_until_error(
     listener: std::net::TcpListener,
     max_connections: usize,
-    mut serve: impl FnMut(tokio::net::TcpStream, SocketAddr, tokio::sync::OwnedSemaphorePermit),
+    mut serve: impl FnMut(tokio::net::TcpStream, SocketAddr, Slot),
 ) -> io::Error {
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => return e,
     };
     let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let by_address = ByAddress::default();
+    let most = per_address(max_connections);
     let mut refused = Refusals::default();
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -495,12 +547,30 @@ async fn accept_until_error(
             Err(e) => return e,
         };
         // Over the cap: closed at once, so a flood costs a socket for a moment, never a task.
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
+        let Ok(server) = slots.clone().try_acquire_owned() else {
             drop(stream);
             refused.one(max_connections);
             continue;
         };
-        serve(stream, peer, slot);
+        let address = match peer.ip().to_canonical() {
+            ip if ip.is_loopback() => None,
+            ip => match AddressSlot::take(&by_address, ip, most) {
+                Some(s) => Some(s),
+                None => {
+                    drop(stream);
+                    refused.one_of(ip, most);
+                    continue;
+                }
+            },
+        };
+        serve(
+            stream,
+            peer,
+            Slot {
+                _server: server,
+                _address: address,
+            },
+        );
     }
 }
 
@@ -581,19 +651,32 @@ struct Refusals {
 
 impl Refusals {
     fn one(&mut self, cap: usize) {
+        if let Some(n) = self.due() {
+            tracing::warn!(
+                "{n} connection(s) refused: {cap} are open already (servers.max_connections)"
+            );
+        }
+    }
+
+    fn one_of(&mut self, ip: std::net::IpAddr, most: usize) {
+        if let Some(n) = self.due() {
+            tracing::warn!(
+                "{n} connection(s) refused: {ip} holds {most} already (a quarter of servers.max_connections)"
+            );
+        }
+    }
+
+    /// Counts one refusal; the count to log when a minute passed since the last line.
+    fn due(&mut self) -> Option<u64> {
         self.count += 1;
         let now = tokio::time::Instant::now();
-        if self
+        let due = self
             .logged
-            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(60))
-        {
-            tracing::warn!(
-                "{} connection(s) refused: {cap} are open already (servers.max_connections)",
-                self.count
-            );
-            self.count = 0;
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(60));
+        due.then(|| {
             self.logged = Some(now);
-        }
+            std::mem::take(&mut self.count)
+        })
     }
 }
 
@@ -642,6 +725,23 @@ pub type StatusBoard = std::sync::Arc<std::sync::RwLock<StatusSnapshot>>;
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_address_holds_a_quarter_of_the_slots_at_most() {
+        assert_eq!(per_address(256), 64);
+        assert_eq!(per_address(8), 4);
+        let counts = ByAddress::default();
+        let ip: std::net::IpAddr = "10.0.0.7".parse().unwrap();
+        let other: std::net::IpAddr = "10.0.0.8".parse().unwrap();
+        let held: Vec<_> = (0..4)
+            .map(|_| AddressSlot::take(&counts, ip, 4).unwrap())
+            .collect();
+        assert!(AddressSlot::take(&counts, ip, 4).is_none(), "the fifth");
+        assert!(AddressSlot::take(&counts, other, 4).is_some(), "another address");
+        drop(held);
+        assert!(counts.lock().unwrap().is_empty(), "given back, forgotten");
+        assert!(AddressSlot::take(&counts, ip, 4).is_some());
+    }
 
     /// One GET over a fresh connection; the status line, or the error.
     fn get(port: u16) -> io::Result<String> {
