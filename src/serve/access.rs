@@ -194,6 +194,26 @@ pub(super) async fn unlock(
     }
 }
 
+/// `GET …/unlock` with a key: 200 while the key opens camera `name` (a wall asks this of
+/// the cameras it unlocked at their node), else the locked answer.
+pub(super) fn key_opens(
+    req: &hyper::Request<hyper::body::Incoming>,
+    name: &str,
+    locks: &crate::locks::Locks,
+) -> HttpResponse {
+    if locks.key_allows(
+        name,
+        unlock_key(req.headers(), req.uri().query()).as_deref(),
+    ) {
+        http::reply_json(
+            hyper::StatusCode::OK,
+            &serde_json::json!({"camera": name, "open": true}),
+        )
+    } else {
+        http::locked(name)
+    }
+}
+
 /// The answer to a refused unlock: 403 wrong (with the next delay), 429 too many queued, 409
 /// no lock.
 fn refusal(name: &str, refused: crate::locks::Refused) -> HttpResponse {

@@ -196,7 +196,6 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
         hub,
         locks,
         floor,
-        record_dir,
         ..
     } = shared;
     let snapshot = match board.read() {
@@ -217,19 +216,8 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
         (&Method::POST, ["api", "cameras", name, "unlock"]) => {
             super::access::unlock(req, &camera(name), locks).await
         }
-        // Whether the request's unlock key still opens the camera (a wall asks for the
-        // cameras it unlocked at their node).
         (&Method::GET, ["api", "cameras", name, "unlock"]) => {
-            let name = camera(name);
-            let key = super::unlock_key(req.headers(), req.uri().query());
-            if locks.key_allows(&name, key.as_deref()) {
-                reply_json(
-                    StatusCode::OK,
-                    &serde_json::json!({"camera": name, "open": true}),
-                )
-            } else {
-                super::http::locked(&name)
-            }
+            super::access::key_opens(&req, &camera(name), locks)
         }
         (&Method::GET, [""]) => page(&snapshot),
         (&Method::GET, ["api", "status"]) => match serde_json::to_vec(&snapshot) {
@@ -281,24 +269,7 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
                 op @ ("recordings" | "export"),
                 rest @ ..,
             ],
-        ) => {
-            let name = camera(name);
-            if !snapshot.cameras.iter().any(|c| c.name == name) {
-                return error_response(StatusCode::NOT_FOUND, &format!("no camera {name:?}"));
-            }
-            let (outages, node) = hub
-                .read()
-                .ok()
-                .and_then(|h| {
-                    h.get(&name)
-                        .map(|f| (Some(f.outages.clone()), f.node.clone()))
-                })
-                .unwrap_or_default();
-            if let Some(node) = node {
-                return super::recordings::at_node(req, &node, op, rest).await;
-            }
-            super::recordings::route(req, &name, op, rest, record_dir.clone(), outages).await
-        }
+        ) => recordings_route(req, &camera(name), (op, rest), shared, &snapshot).await,
         (&Method::POST, ["api", "cameras", name, "talk"]) => {
             super::talk::route(req, &camera(name), hub, floor).await
         }
@@ -329,6 +300,34 @@ async fn route(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
         (_, ["api", "cameras", _]) => error_response(StatusCode::METHOD_NOT_ALLOWED, "use DELETE"),
         _ => error_response(StatusCode::NOT_FOUND, &format!("no route {path}")),
     }
+}
+
+/// The recordings routes of camera `name` (`op`: `recordings` or `export`, `rest` after it):
+/// its folder's, or its node's passed through.
+async fn recordings_route(
+    req: Request<Incoming>,
+    name: &str,
+    (op, rest): (&str, &[&str]),
+    shared: &Shared,
+    snapshot: &super::StatusSnapshot,
+) -> Response<Body> {
+    if !snapshot.cameras.iter().any(|c| c.name == name) {
+        return error_response(StatusCode::NOT_FOUND, &format!("no camera {name:?}"));
+    }
+    let (outages, node) = shared
+        .hub
+        .read()
+        .ok()
+        .and_then(|h| {
+            h.get(name)
+                .map(|f| (Some(f.outages.clone()), f.node.clone()))
+        })
+        .unwrap_or_default();
+    if let Some(node) = node {
+        return super::recordings::at_node(req, &node, op, rest).await;
+    }
+    let dir = shared.record_dir.clone();
+    super::recordings::route(req, name, op, rest, dir, outages).await
 }
 
 /// A locked camera's every route needs its unlock key, whatever the wall shows: editing or

@@ -737,7 +737,10 @@ mod tests {
             .map(|_| AddressSlot::take(&counts, ip, 4).unwrap())
             .collect();
         assert!(AddressSlot::take(&counts, ip, 4).is_none(), "the fifth");
-        assert!(AddressSlot::take(&counts, other, 4).is_some(), "another address");
+        assert!(
+            AddressSlot::take(&counts, other, 4).is_some(),
+            "another address"
+        );
         drop(held);
         assert!(counts.lock().unwrap().is_empty(), "given back, forgotten");
         assert!(AddressSlot::take(&counts, ip, 4).is_some());

@@ -316,6 +316,19 @@ fn a_wall_over_two_nodes_shows_their_cameras_and_marks_only_a_lost_nodes_tiles()
     }
 }
 
+/// A headless wall over node `N` (its API on `port`, behind `token`).
+fn wall_over(dir: &std::path::Path, port: u16, token: &str) -> Proc {
+    headless_at(
+        dir,
+        "wall",
+        &format!(
+            "(nodes: [(name: \"N\", url: \"http://127.0.0.1:{port}\", token_env: Some(\"OPTICLINK_TOKEN\"))],\n \
+             headless_decode: false, servers: (api_port: 0, rtsp_port: 0))"
+        ),
+        &[("OPTICLINK_TOKEN", token)],
+    )
+}
+
 /// Talk to a node's camera from the wall (issue 25): the wall's talk goes to the node's live
 /// talk route with the token, and the node talks to the camera with the camera's password,
 /// which the wall never has. A camera with `talk: Off` at its node cannot talk at the wall.
@@ -345,15 +358,7 @@ fn talk_at_the_wall_reaches_a_node_camera_through_the_node() {
             ),
         );
     let _node = headless_at(work.path(), "node", &config, &[]);
-    let wall = headless_at(
-        work.path(),
-        "wall",
-        &format!(
-            "(nodes: [(name: \"N\", url: \"http://127.0.0.1:{port}\", token_env: Some(\"OPTICLINK_TOKEN\"))],\n \
-             headless_decode: false, servers: (api_port: 0, rtsp_port: 0))"
-        ),
-        &[("OPTICLINK_TOKEN", token)],
-    );
+    let wall = wall_over(work.path(), port, token);
     wall.wait_state("N/A", "live", Duration::from_secs(30));
     wall.wait_state("N/B", "live", Duration::from_secs(30));
     assert_eq!(wall.camera("N/A")["talk"], true);
@@ -427,15 +432,7 @@ fn a_camera_locked_at_its_node_opens_at_the_wall_with_its_password() {
         )
     };
     let mut node = start_node();
-    let wall = headless_at(
-        work.path(),
-        "wall",
-        &format!(
-            "(nodes: [(name: \"N\", url: \"http://127.0.0.1:{port}\", token_env: Some(\"OPTICLINK_TOKEN\"))],\n \
-             headless_decode: false, servers: (api_port: 0, rtsp_port: 0))"
-        ),
-        &[("OPTICLINK_TOKEN", token)],
-    );
+    let wall = wall_over(work.path(), port, token);
     wall.wait_state("N/Sim 1", "live", Duration::from_secs(30));
     let locked = wall.camera("N/Sim 2");
     assert_eq!(locked["locked"], true, "{locked}");

@@ -173,6 +173,19 @@ fn saved_clip(clips: &opticlink::camera::clips::Clips, name: &str) -> std::path:
     })
 }
 
+/// Checks a clip marked 1.5 s long by ffprobe: from the keyframe at or before the mark (1 s
+/// GOP) to the picture at 1.5 s on. Returns what ffprobe says of its format.
+fn clip_from_mark(path: &std::path::Path, name: &str) -> serde_json::Value {
+    let probe = common::ffprobe(&["-show_format", path.to_str().unwrap()]);
+    let secs: f64 = probe["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1.5..=2.6).contains(&secs), "clip of {name}: {secs} s");
+    probe
+}
+
 /// Two simulated 320×180@25 cameras, `A` and `B`, recording 2 s segments into a temporary
 /// folder (snapshots and clips under its `shots`), and the config that says so.
 fn two_cameras(
@@ -363,14 +376,7 @@ fn two_cameras_recorded_together_play_back_in_sync_with_steps_and_speeds() {
             path.starts_with(rec.path().join("shots").join(name)),
             "{path:?}"
         );
-        let probe = common::ffprobe(&["-show_format", path.to_str().unwrap()]);
-        let secs: f64 = probe["format"]["duration"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
-        // From the keyframe at or before the mark (1 s GOP) to the picture at 1.5 s on.
-        assert!((1.5..=2.6).contains(&secs), "clip of {name}: {secs} s");
+        let probe = clip_from_mark(&path, name);
         let tag = probe["format"]["tags"]["creation_time"].as_str().unwrap();
         let start_ms = chrono::DateTime::parse_from_rfc3339(tag)
             .unwrap()
@@ -631,14 +637,7 @@ fn a_wall_plays_two_nodes_recordings_in_sync_by_their_burned_in_clocks() {
         .resource::<opticlink::camera::clips::Clips>()
         .clone();
     for name in ["N1/A", "N2/B"] {
-        let path = saved_clip(&clips, name);
-        let probe = common::ffprobe(&["-show_format", path.to_str().unwrap()]);
-        let secs: f64 = probe["format"]["duration"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert!((1.5..=2.6).contains(&secs), "clip of {name}: {secs} s");
+        clip_from_mark(&saved_clip(&clips, name), name);
     }
     drop(app);
     drop(nodes);
