@@ -96,13 +96,22 @@ fn export_one(
     to: i64,
 ) -> Result<PathBuf, String> {
     // A node's segments read within a deadline: one that trickles holds no clip after it.
-    let source = &source.stopped_by(Default::default(), Some(Instant::now() + NODE_EXPORT_LIMIT));
-    let index = source.index(from / 2 + to / 2)?;
+    let deadline = Instant::now() + NODE_EXPORT_LIMIT;
+    let source = &source.stopped_by(Default::default(), Some(deadline));
+    // The segments that hold the clip's ends start before it: an hour's margin.
+    let index = source.index_between(from - 3_600_000, to + 3_600_000)?;
     let dir = out_dir.join(folder_name(camera));
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let stamp = crate::record::policy::local(from).format("%Y-%m-%d_%H-%M-%S");
     let out = dir.join(format!("clip_{stamp}.mp4"));
     export::export(source, &index, camera, from, to, &out).map_err(|e| e.to_string())?;
+    if source.folder().is_none() && Instant::now() >= deadline {
+        return Err(format!(
+            "the node took over {} s: {} is cut short",
+            NODE_EXPORT_LIMIT.as_secs(),
+            out.display()
+        ));
+    }
     Ok(out)
 }
 

@@ -230,13 +230,16 @@ impl Follower {
             cameras = &cameras[..MAX_CAMERAS];
         }
         for c in cameras {
-            self.mirrors.entry(c.name.clone()).or_default().update(c);
             let ours = self.ours(&c.name);
+            let mirror = self.mirrors.entry(c.name.clone()).or_default();
+            mirror.update(c);
             self.board.set_at_node(&ours, c.trouble.as_ref());
-            if !c.locked
-                && let Some(locks) = &self.locks
-            {
-                locks.remove_remote(&ours);
+            if !c.locked {
+                // No lock at the node: nothing to keep (locked there again, it asks again).
+                mirror.key.forget();
+                if let Some(locks) = &self.locks {
+                    locks.remove_remote(&ours);
+                }
             }
         }
         // A camera gone from the node: its mirror, its key and its lock at the wall go too
@@ -253,7 +256,7 @@ impl Follower {
                 locks.remove_remote(&self.ours(&name));
             }
         }
-        self.check_keys().await;
+        self.check_keys(cameras).await;
         let wanted: HashMap<String, CameraConfig> = cameras
             .iter()
             .map(|c| {
@@ -318,16 +321,29 @@ impl Follower {
 
     /// Forgets the unlock keys the node no longer takes (expired there): those cameras are
     /// locked again at the wall, and wait for their password.
-    async fn check_keys(&self) {
-        for config in self.added.values() {
-            let Some(route) = &config.via_node else {
-                continue;
-            };
-            if route.key.get().is_some() && !super::lock::key_still_opens(route).await {
-                tracing::warn!(camera = %config.name, "the node no longer takes its unlock key: locked again");
-                route.key.forget();
+    /// All at once, each within [`TIMEOUT`]; a camera opened without a key (the node had no
+    /// lock on it then) that the node locks now is locked again too.
+    async fn check_keys(&self, cameras: &[NodeCamera]) {
+        let checks = cameras.iter().filter(|c| c.locked).filter_map(|c| {
+            let config = self.added.get(&self.ours(&c.name))?;
+            let route = config.via_node.as_ref()?;
+            if !route.key.is_open() {
+                return None;
             }
-        }
+            Some(async move {
+                let Some(key) = route.key.get() else {
+                    route.key.forget();
+                    return;
+                };
+                let check = super::lock::key_still_opens(route);
+                if tokio::time::timeout(TIMEOUT, check).await == Ok(false)
+                    && route.key.forget_if(&key)
+                {
+                    tracing::warn!(camera = %config.name, "the node no longer takes its unlock key: locked again");
+                }
+            })
+        });
+        futures::future::join_all(checks).await;
     }
 
     /// Locks our camera `config` (a camera locked at the node) at the wall, once: its

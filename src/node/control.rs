@@ -61,6 +61,18 @@ impl NodeKey {
         self.1.store(true, std::sync::atomic::Ordering::Release);
     }
 
+    /// Locked again if `key` is still the one held (a check that began before a new
+    /// unlock does not undo it): whether it was.
+    pub fn forget_if(&self, key: &str) -> bool {
+        let mut slot = self.slot();
+        if slot.as_deref() != Some(key) {
+            return false;
+        }
+        self.1.store(false, std::sync::atomic::Ordering::Release);
+        *slot = None;
+        true
+    }
+
     /// Locked again: the key forgotten.
     pub fn forget(&self) {
         self.1.store(false, std::sync::atomic::Ordering::Release);

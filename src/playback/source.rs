@@ -78,9 +78,9 @@ impl NodeRecordings {
         self.base.join(&path).map_err(|e| e.to_string())
     }
 
-    /// The camera's index as the node lists it [`WINDOW_MS`] either side of `around_ms`:
-    /// its segments, and why the gaps with unreadable files are gaps.
-    fn index(&self, around_ms: i64) -> Result<Index, String> {
+    /// The camera's index as the node lists it between `from_ms` and `to_ms`: its segments,
+    /// and why the gaps with unreadable files are gaps.
+    fn index(&self, from_ms: i64, to_ms: i64) -> Result<Index, String> {
         let at = |ms: i64| {
             percent_encoding::utf8_percent_encode(
                 &index::rfc3339(ms.max(0)),
@@ -91,8 +91,8 @@ impl NodeRecordings {
         let path = format!(
             "{}?from={}&to={}",
             self.url(&["recordings"])?.path(),
-            at(around_ms.saturating_sub(WINDOW_MS)),
-            at(around_ms.saturating_add(WINDOW_MS))
+            at(from_ms),
+            at(to_ms)
         );
         let key = self.key.get();
         let auth = crate::node::http::Auth {
@@ -191,9 +191,18 @@ pub fn from_listing(listing: &serde_json::Value) -> Index {
 impl Source {
     /// The camera's index now: all of a folder's, a node's around `around_ms`.
     pub fn index(&self, around_ms: i64) -> Result<Index, String> {
+        let (from, to) = (
+            around_ms.saturating_sub(WINDOW_MS),
+            around_ms.saturating_add(WINDOW_MS),
+        );
+        self.index_between(from, to)
+    }
+
+    /// The camera's index now: all of a folder's, a node's between `from_ms` and `to_ms`.
+    pub fn index_between(&self, from_ms: i64, to_ms: i64) -> Result<Index, String> {
         match self {
             Source::Folder(folder) => Ok(Index::load(folder)),
-            Source::Node(node) => node.index(around_ms),
+            Source::Node(node) => node.index(from_ms, to_ms),
         }
     }
 

@@ -18,28 +18,61 @@ pub(crate) fn reply_json(status: StatusCode, json: &serde_json::Value) -> Respon
 /// Largest JSON request body accepted.
 pub(super) const MAX_BODY: usize = 64 * 1024;
 
-/// A node's answer passed on: its status and the headers a player or a download needs, its
-/// body streamed as it comes (cut where the node's ends or fails).
-pub(super) fn passed_through(answer: hyper::Response<Incoming>) -> Response<Body> {
+/// A node's answer passed on: its status (a final one: 2xx, 4xx or 5xx) and length, range
+/// and retry headers; the content type the route serves (`kind`; JSON for an error) and
+/// never the node's, with `nosniff`; the body streamed as it comes. A success must say its
+/// length, so a body the node cuts short is a broken connection to the client, never a
+/// shorter file that looks whole.
+pub(super) fn passed_through(
+    answer: hyper::Response<Incoming>,
+    kind: &'static str,
+) -> Response<Body> {
     use futures::StreamExt;
     use hyper::header;
     let (parts, incoming) = answer.into_parts();
+    let status = parts.status;
+    let final_status = status.is_success() || status.is_client_error() || status.is_server_error();
+    let sized = parts.headers.contains_key(header::CONTENT_LENGTH);
+    if !final_status || (status.is_success() && !sized) {
+        return error_response(
+            StatusCode::BAD_GATEWAY,
+            &format!("the node answered {status} without a length"),
+        );
+    }
     let frames = http_body_util::BodyStream::new(incoming)
         .scan((), |_, frame| std::future::ready(frame.ok()))
         .map(Ok::<_, Infallible>);
     let mut r = Response::new(BodyExt::boxed(http_body_util::StreamBody::new(frames)));
-    *r.status_mut() = parts.status;
+    *r.status_mut() = status;
+    let headers = r.headers_mut();
     for name in [
-        header::CONTENT_TYPE,
         header::CONTENT_LENGTH,
         header::CONTENT_RANGE,
         header::ACCEPT_RANGES,
-        header::CONTENT_DISPOSITION,
         header::RETRY_AFTER,
     ] {
         if let Some(v) = parts.headers.get(&name) {
-            r.headers_mut().insert(name, v.clone());
+            headers.insert(name, v.clone());
         }
+    }
+    let kind = if status.is_success() {
+        kind
+    } else {
+        "application/json"
+    };
+    headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static(kind));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    if kind == "video/mp4"
+        && status == StatusCode::OK
+        && parts.headers.contains_key(header::CONTENT_DISPOSITION)
+    {
+        headers.insert(
+            header::CONTENT_DISPOSITION,
+            header::HeaderValue::from_static("attachment; filename=\"clip.mp4\""),
+        );
     }
     r
 }

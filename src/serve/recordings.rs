@@ -11,25 +11,54 @@ use hyper::{Method, Response, StatusCode};
 use super::http::{Body, error_response, reply_json};
 use crate::playback::{self, index};
 
-/// A node camera's recordings routes: the same request passed to its node (with the token
-/// and the camera's unlock key there), the answer streamed back as it comes, so the wall's
-/// page plays and exports a node's camera as a local one.
+/// How long a node may take to start answering a passed-on request.
+const NODE_ANSWER: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A node camera's recordings routes: the same three routes asked of its node (with the
+/// token and the camera's unlock key there), the answer streamed back as it comes, so the
+/// wall's page plays and exports a node's camera as a local one. Only those routes, with a
+/// recording's name and `from`/`to` only: nothing else of the request reaches the node.
 pub(super) async fn at_node(
     req: hyper::Request<hyper::body::Incoming>,
     node: &playback::source::NodeRecordings,
     op: &str,
     rest: &[&str],
 ) -> Response<Body> {
-    let method = req.method().clone();
-    let mut what = vec![op];
-    what.extend_from_slice(rest);
+    let (what, kind): (Vec<&str>, &'static str) = match (req.method(), op, rest) {
+        (&Method::GET, "recordings", []) => (vec![op], "application/json"),
+        (&Method::GET, "recordings", [day, file])
+            if crate::record::policy::is_segment_name(day, file) =>
+        {
+            let kind = if file.ends_with(".mkv") {
+                "video/x-matroska"
+            } else {
+                "video/mp4"
+            };
+            (vec![op, day, file], kind)
+        }
+        (&Method::POST, "export", []) => (vec![op], "video/mp4"),
+        _ => {
+            return error_response(
+                StatusCode::NOT_FOUND,
+                "use GET …/recordings, GET …/recordings/DAY/FILE or POST …/export",
+            );
+        }
+    };
     let mut path = match node.url(&what) {
         Ok(url) => url.path().to_owned(),
         Err(e) => return error_response(StatusCode::BAD_GATEWAY, &e),
     };
-    if let Some(q) = req.uri().query() {
-        path = format!("{path}?{q}");
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(
+            ["from", "to"]
+                .iter()
+                .filter_map(|k| super::access::query_param(req.uri().query(), k).map(|v| (*k, v))),
+        )
+        .finish();
+    if !query.is_empty() {
+        path = format!("{path}?{query}");
     }
+    let method = req.method().clone();
     let range = req.headers().get(hyper::header::RANGE).cloned();
     let body = if method == Method::POST {
         match super::http::body_within(req, super::http::MAX_BODY).await {
@@ -48,9 +77,14 @@ pub(super) async fn at_node(
         .map(|r| (hyper::header::RANGE, r))
         .into_iter()
         .collect();
-    match crate::node::http::forward(&node.base, method, &path, auth, &extra, body).await {
-        Ok(answer) => super::http::passed_through(answer),
-        Err(e) => error_response(StatusCode::BAD_GATEWAY, &format!("the node: {e}")),
+    let ask = crate::node::http::forward(&node.base, method, &path, auth, &extra, body);
+    match tokio::time::timeout(NODE_ANSWER, ask).await {
+        Ok(Ok(answer)) => super::http::passed_through(answer, kind),
+        Ok(Err(e)) => error_response(StatusCode::BAD_GATEWAY, &format!("the node: {e}")),
+        Err(_) => error_response(
+            StatusCode::GATEWAY_TIMEOUT,
+            "the node did not answer in time",
+        ),
     }
 }
 

@@ -291,6 +291,24 @@ fn a_wall_over_two_nodes_shows_their_cameras_and_marks_only_a_lost_nodes_tiles()
     );
     assert_eq!((code, bytes.len()), (206, 100), "{head}");
     assert_eq!(&bytes[4..8], b"ftyp", "an MP4 from the node");
+    assert!(head.contains("content-type: video/mp4"), "{head}");
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+    // Only those routes reach the node: no other path or method with the node's token.
+    for path in [
+        "/api/cameras/Floor%201%2FGate/export/../../../cameras",
+        "/api/cameras/Floor%201%2FGate/export/%2E%2E/%2E%2E/%2E%2E/cameras",
+    ] {
+        let body = r#"{"name": "Intruder", "url": "rtsp://127.0.0.1:9/x"}"#;
+        let (code, answer) = common::http_post(wall_port, path, body);
+        assert_eq!(code, 404, "{path}: {answer}");
+    }
+    let (code, answer) = http_get(
+        wall_port,
+        "/api/cameras/Floor%201%2FGate/recordings/../presets",
+    );
+    assert_eq!(code, 404, "{answer}");
+    let names = node1.status()["cameras"].to_string();
+    assert!(!names.contains("Intruder"), "{names}");
     record(false);
     assert_eq!(node1.camera("Yard")["recording"]["active"], false);
 
