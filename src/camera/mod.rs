@@ -299,24 +299,27 @@ fn mark_node_cameras(
     }
     *seen = Some(key);
     for (entity, camera, marked, at_node) in &cameras {
-        match (nodes.0.at_node(&camera.name), at_node) {
-            (Some(says), a) if a.is_none_or(|a| a.0 != says) => {
-                commands.entity(entity).insert(AtNode(says));
-            }
-            (None, Some(_)) => {
-                commands.entity(entity).remove::<AtNode>();
-            }
-            _ => {}
+        let mut e = commands.entity(entity);
+        mark(&mut e, nodes.0.at_node(&camera.name).map(AtNode), at_node);
+        mark(&mut e, nodes.0.down(&camera.name).map(NodeDown), marked);
+    }
+}
+
+/// Puts marker `want` on a camera when it differs from what it has (`has`), or takes the
+/// marker off when none is wanted.
+fn mark<C: Component + PartialEq>(
+    e: &mut bevy::ecs::system::EntityCommands,
+    want: Option<C>,
+    has: Option<&C>,
+) {
+    match want {
+        Some(w) if has != Some(&w) => {
+            e.insert(w);
         }
-        match (nodes.0.down(&camera.name), marked) {
-            (Some(why), m) if m.is_none_or(|m| m.0 != why) => {
-                commands.entity(entity).insert(NodeDown(why));
-            }
-            (None, Some(_)) => {
-                commands.entity(entity).remove::<NodeDown>();
-            }
-            _ => {}
+        None if has.is_some() => {
+            e.remove::<C>();
         }
+        _ => {}
     }
 }
 

@@ -98,9 +98,7 @@ impl NodeRoute {
 
     /// The node's route `/api/cameras/{camera}/{what}` for this camera.
     pub(crate) fn camera_path(&self, what: &str) -> String {
-        let camera =
-            percent_encoding::utf8_percent_encode(&self.camera, percent_encoding::NON_ALPHANUMERIC);
-        format!("/api/cameras/{camera}/{what}")
+        super::http::camera_path(&self.camera, what)
     }
 
     /// `method …/{what}` of this camera at the node (with `body` as JSON), with the token and

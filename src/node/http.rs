@@ -90,6 +90,13 @@ pub fn blocking<T>(
     })
 }
 
+/// A node's route `/api/cameras/{camera}/{what}`, the camera's name encoded (`what`: route
+/// words and checked recording names, which the node takes as they are).
+pub fn camera_path(camera: &str, what: &str) -> String {
+    let camera = percent_encoding::utf8_percent_encode(camera, percent_encoding::NON_ALPHANUMERIC);
+    format!("/api/cameras/{camera}/{what}")
+}
+
 /// The `error` of a JSON error answer, else its status.
 pub fn error_text(status: hyper::StatusCode, body: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(body)

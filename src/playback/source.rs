@@ -72,9 +72,7 @@ impl NodeRecordings {
     /// The node's route `/api/cameras/{camera}/{rest}`, the camera's name encoded; `rest`
     /// is route words and checked recording names, which the node takes as they are.
     pub(crate) fn url(&self, rest: &[&str]) -> Result<url::Url, String> {
-        let camera =
-            percent_encoding::utf8_percent_encode(&self.camera, percent_encoding::NON_ALPHANUMERIC);
-        let path = format!("/api/cameras/{camera}/{}", rest.join("/"));
+        let path = crate::node::http::camera_path(&self.camera, &rest.join("/"));
         self.base.join(&path).map_err(|e| e.to_string())
     }
 
